@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// Enforces the layering table of the design: a package may import only the packages its row
+// allows (and Node built-ins). Both the source imports and package.json dependencies are checked,
+// so a forbidden edge fails `npm test` before it becomes an accident of the build order.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Who may import whom: workspace packages by folder name, npm packages by name. */
+const allowed = {
+  hub: [],
+  core: ['hub', 'zod', '@msgpack/msgpack'],
+  virtual: ['core', 'hub', 'zod'],
+  'transport-memory': ['virtual', 'core'],
+  'transport-redis': ['virtual', 'core', 'hub', 'ioredis', 'zod'],
+  kelp: ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis'],
+  cli: ['kelp'],
+};
+const workspaceName = {
+  hub: '@kelp/hub',
+  core: '@kelp/core',
+  virtual: '@kelp/virtual',
+  'transport-memory': '@kelp/transport-memory',
+  'transport-redis': '@kelp/transport-redis',
+  kelp: 'kelp',
+  cli: '@kelp/cli',
+};
+const folderOf = Object.fromEntries(Object.entries(workspaceName).map(([k, v]) => [v, k]));
+const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+
+function* sourceFiles(dir) {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) yield* sourceFiles(path);
+    else if (/\.(ts|mts|js|mjs)$/.test(entry) && !entry.endsWith('.d.ts')) yield path;
+  }
+}
+
+function packageOf(specifier) {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+const importPattern = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;
+const problems = [];
+
+for (const [folder, may] of Object.entries(allowed)) {
+  const mayNames = new Set(may.map((m) => workspaceName[m] ?? m));
+  const pkg = JSON.parse(readFileSync(join(root, 'packages', folder, 'package.json'), 'utf8'));
+  for (const dep of Object.keys(pkg.dependencies ?? {})) {
+    if (!mayNames.has(dep)) problems.push(`packages/${folder}/package.json depends on ${dep}, which the design does not allow`);
+  }
+  for (const file of sourceFiles(join(root, 'packages', folder, 'src'))) {
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(importPattern)) {
+      const spec = match[1] ?? match[2] ?? match[3];
+      if (!spec || spec.startsWith('.') || builtins.has(spec)) continue;
+      const name = packageOf(spec);
+      if (!mayNames.has(name)) {
+        const what = folderOf[name] ? `the ${folderOf[name]} package` : name;
+        problems.push(`${relative(root, file)} imports ${spec} (${what}); packages/${folder} may import only: ${may.join(', ') || 'nothing'}`);
+      }
+    }
+  }
+}
+
+if (problems.length > 0) {
+  process.stderr.write(`check-imports: ${problems.length} layering violation(s)\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+  process.exit(1);
+}
+process.stdout.write('check-imports: every package imports only what the design allows\n');

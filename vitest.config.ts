@@ -1,0 +1,41 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+// Tests run against the TypeScript sources, not dist/, so that a test never passes on a stale build.
+const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const alias = {
+  '@kelp/hub': src('hub'),
+  '@kelp/core': src('core'),
+  '@kelp/virtual': src('virtual'),
+  '@kelp/transport-memory': src('transport-memory'),
+  '@kelp/transport-redis': src('transport-redis'),
+  kelp: src('kelp'),
+};
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/**/*.test.ts'],
+          testTimeout: 10_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          globalSetup: ['test/setup/redis-global.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Fault and interop tests start processes; two at a time suits a 2-core machine.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
