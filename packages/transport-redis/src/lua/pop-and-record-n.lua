@@ -1,0 +1,72 @@
+--[[
+  pop-and-record: RPOP envelopes from queue lists in the given order and, in the same atomic
+  step, record each one in Kombu's ack-emulation structures, so no crash can lose a popped
+  message (Kombu 5.2.4 pops with BRPOP and records afterwards; spec 5.1 "window of loss").
+
+  Variable number of keys (the caller passes numkeys):
+    KEYS[1]        unacked hash        tag -> [envelope, exchange, routing_key]
+    KEYS[2]        unacked_index zset  tag scored by delivery time
+    KEYS[3], [4]   first queue list, its dead-letter list
+    KEYS[5], [6]   second queue list, its dead-letter list   ... (pairs, in pop order)
+
+  ARGV[1]  now: Unix time in seconds (float, the client's clock, as Kombu uses time.time())
+  ARGV[2]  most messages to take (>= 1)
+  ARGV[3]  "1" record in unacked (ack emulation, not no_ack), "0" just pop
+  ARGV[4]  dead-letter time in seconds (same as ARGV[1]; kept separate for clarity of records)
+
+  Returns a flat array of triples {key, payload, status}:
+    status = delivery tag       the message was taken (and recorded when ARGV[3] == "1")
+    status = "!dead:<reason>"   the payload is not a usable Kombu envelope; it was moved to the
+                                dead-letter list as a JSON record {reason, queue_key, payload, time}
+  Drains the first non-empty list before moving to the next one, so priority order holds.
+]]
+local now = ARGV[1]
+local limit = tonumber(ARGV[2])
+local record = ARGV[3] == "1"
+local out = {}
+local taken = 0
+
+local function inspect(payload)
+  local ok, env = pcall(cjson.decode, payload)
+  if not ok or type(env) ~= "table" then return nil, "payload is not a JSON object" end
+  local props = env["properties"]
+  if type(props) ~= "table" then return nil, "properties missing" end
+  local tag = props["delivery_tag"]
+  if type(tag) ~= "string" or tag == "" then return nil, "properties.delivery_tag missing" end
+  local info = props["delivery_info"]
+  if type(info) ~= "table" then return nil, "properties.delivery_info missing" end
+  local ex = info["exchange"]
+  local rk = info["routing_key"]
+  if ex == nil or ex == cjson.null then ex = "" end
+  if rk == nil or rk == cjson.null then rk = "" end
+  if type(ex) ~= "string" or type(rk) ~= "string" then return nil, "delivery_info exchange/routing_key not strings" end
+  return tag, ex, rk
+end
+
+local i = 3
+while i <= #KEYS and taken < limit do
+  local payload = redis.call("RPOP", KEYS[i])
+  if payload then
+    taken = taken + 1
+    local tag, ex, rk = inspect(payload)
+    if tag then
+      if record then
+        redis.call("ZADD", KEYS[2], now, tag)
+        -- The envelope is stored verbatim (not re-encoded), exactly the bytes that were queued.
+        redis.call("HSET", KEYS[1], tag, "[" .. payload .. ", " .. cjson.encode(ex) .. ", " .. cjson.encode(rk) .. "]")
+      end
+      out[#out + 1] = KEYS[i]
+      out[#out + 1] = payload
+      out[#out + 1] = tag
+    else
+      local reason = ex
+      redis.call("LPUSH", KEYS[i + 1], cjson.encode({reason = reason, queue_key = KEYS[i], payload = payload, time = tonumber(ARGV[4])}))
+      out[#out + 1] = KEYS[i]
+      out[#out + 1] = payload
+      out[#out + 1] = "!dead:" .. reason
+    end
+  else
+    i = i + 2
+  end
+end
+return out

@@ -1,0 +1,156 @@
+/**
+ * Transport options of the Redis transport (camelCase; core converts Kombu's snake_case and URL
+ * query strings), validated with zod, and the mapping of ConnectionParams to ioredis options.
+ * Defaults are Kombu 5.2.4's (spec §8.2) unless a comment says otherwise.
+ */
+import { ConfigurationError, type ConnectionParams } from '@kelp/core';
+import { readFileSync, existsSync } from 'node:fs';
+import type { RedisOptions } from 'ioredis';
+import { z } from 'zod';
+
+/** URL query values arrive as strings: accept `true/false/1/0/yes/no` too. */
+const bool = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const s = v.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(s)) return true;
+  if (['false', '0', 'no', 'off'].includes(s)) return false;
+  return v;
+}, z.boolean());
+
+const seconds = (min = 0) => z.coerce.number().refine((n) => Number.isFinite(n) && n >= min, { message: `expected a number of seconds >= ${min}` });
+const count = (min = 0) => z.coerce.number().int().min(min);
+const optionalNumber = (schema: z.ZodType<number>) =>
+  z.preprocess((v) => (v === null || v === '' || v === 'None' ? undefined : v), schema.optional());
+
+const steps = z.preprocess(
+  (v) => {
+    if (typeof v !== 'string') return v;
+    const s = v.trim();
+    return s.startsWith('[') ? JSON.parse(s) : s.split(',').map((x) => Number(x.trim()));
+  },
+  z
+    .array(z.number().int().min(0).max(9))
+    .min(1)
+    .refine((a) => new Set(a).size === a.length, { message: 'priority steps must be distinct integers 0..9' }),
+);
+
+export const redisTransportOptionsSchema = z.object({
+  visibilityTimeout: seconds(0).default(3600),
+  queueOrderStrategy: z.enum(['round_robin', 'priority', 'sorted']).default('round_robin'),
+  prioritySteps: steps.default([0, 3, 6, 9]),
+  sep: z.string().min(1).default('\x06\x16'),
+  globalKeyprefix: z.string().default(''),
+  fanoutPrefix: z
+    .union([bool, z.string().regex(/^\/.*\.$/, { message: 'a string fanoutPrefix must start with "/" and end with "."' })])
+    .default(true),
+  fanoutPatterns: bool.default(true),
+  unackedKey: z.string().min(1).default('unacked'),
+  unackedIndexKey: z.string().min(1).default('unacked_index'),
+  unackedMutexKey: z.string().min(1).default('unacked_mutex'),
+  unackedMutexExpire: seconds(1).default(300),
+  unackedRestoreLimit: optionalNumber(count(1)),
+  unackedRestoreInterval: seconds(0).default(10),
+  /** Only every n-th restore tick scans (Kombu 5.2.4 hard-codes 10; HEAD makes it an option). */
+  unackedRestoreThrottle: count(0).default(10),
+  healthCheckInterval: seconds(0).default(25),
+  socketTimeout: optionalNumber(seconds(0)),
+  socketConnectTimeout: optionalNumber(seconds(0)),
+  maxConnections: count(1).default(10),
+  /** Seconds one poll may wait before it re-polls (Kombu's BRPOP timeout; HEAD's polling_interval). */
+  brpopTimeout: seconds(0.01).default(1),
+  pollingInterval: optionalNumber(seconds(0.01)),
+  deadletterQueue: z.preprocess((v) => (v === null || v === '' ? undefined : v), z.string().optional()),
+  ackEmulation: bool.default(true),
+  /** Where restores push: 'bare' = the step-0 list (what 5.2.4 writes), 'priority' = the sub-list (HEAD). */
+  restoreTarget: z.enum(['bare', 'priority']).default('bare'),
+  /** Most messages one atomic pop takes (further capped by free prefetch slots). */
+  batchSize: count(1).default(100),
+});
+
+export type RedisTransportOptions = z.output<typeof redisTransportOptionsSchema>;
+export type RedisTransportOptionsInput = z.input<typeof redisTransportOptionsSchema>;
+
+/** Validates transport options; errors name the option and the accepted values. */
+export function parseRedisTransportOptions(input: Record<string, unknown> | undefined): RedisTransportOptions {
+  const result = redisTransportOptionsSchema.safeParse(input ?? {});
+  if (result.success) {
+    const opts = result.data;
+    // HEAD: polling_interval overrides the BRPOP timeout.
+    if (opts.pollingInterval !== undefined) opts.brpopTimeout = opts.pollingInterval;
+    return opts;
+  }
+  const issue = result.error.issues[0];
+  const path = issue?.path.map(String).join('.') ?? '';
+  const option = path ? `transportOptions.${path}` : 'transportOptions';
+  let accepted = '';
+  if (issue && 'values' in issue && Array.isArray(issue.values)) accepted = ` (accepted: ${issue.values.map(String).join(', ')})`;
+  throw new ConfigurationError(`redis transport: option \`${option}\` is invalid: ${issue?.message ?? 'invalid'}${accepted}`, {
+    cause: result.error,
+    option,
+  });
+}
+
+/** The Redis db number of a virtual host: '', '/', '//' -> 0; '3', '/3' -> 3; anything else is an error. */
+export function parseDb(virtualHost: string | undefined): number {
+  const v = (virtualHost ?? '').replace(/^\/+/, '').replace(/\/+$/, '');
+  if (v === '') return 0;
+  if (!/^\d+$/.test(v)) {
+    throw new ConfigurationError(`redis transport: the database is an integer >= 0, not ${JSON.stringify(virtualHost)} (URL path /<db> or virtual_host)`, {
+      option: 'virtualHost',
+    });
+  }
+  return Number(v);
+}
+
+/** PEM text, or a path to read it from. */
+function pem(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.includes('-----BEGIN')) return value;
+  if (!existsSync(value)) throw new ConfigurationError(`redis transport: TLS file not found: ${value}`, { option: 'tls' });
+  return readFileSync(value, 'utf8');
+}
+
+/** ConnectionParams + options -> ioredis options shared by every connection of a transport. */
+export function toIoredisOptions(params: ConnectionParams, options: RedisTransportOptions): RedisOptions & { db: number } {
+  if (params.transport === 'sentinel') {
+    throw new ConfigurationError('sentinel:// is not supported yet', { option: 'url' });
+  }
+  const db = parseDb(params.virtualHost || (params.transportOptions['virtualHost'] as string | undefined));
+  const base: RedisOptions & { db: number } = {
+    db,
+    // kelp reconnects and retries itself (Connection.ensure); ioredis must not queue commands
+    // forever behind a dead socket, or a publish would hang instead of failing over.
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: true,
+    lazyConnect: true,
+    connectionName: 'kelp',
+  };
+  if (params.username !== undefined && params.username !== '') base.username = params.username;
+  if (params.password !== undefined && params.password !== '') base.password = params.password;
+  if (options.socketTimeout !== undefined) base.commandTimeout = Math.round(options.socketTimeout * 1000);
+  if (options.socketConnectTimeout !== undefined) base.connectTimeout = Math.round(options.socketConnectTimeout * 1000);
+  const scheme = params.transport;
+  if (params.socketPath || scheme === 'redis+socket' || scheme === 'unix') {
+    if (!params.socketPath) throw new ConfigurationError('redis+socket:// needs a socket path, e.g. redis+socket:///tmp/redis.sock', { option: 'url' });
+    base.path = params.socketPath;
+    return base;
+  }
+  base.host = params.hostname || '127.0.0.1';
+  base.port = params.port ?? 6379;
+  const tlsWanted = params.tls !== undefined || scheme === 'rediss' || scheme === 'valkeys';
+  if (tlsWanted) {
+    const t = params.tls ?? {};
+    const tls: NonNullable<RedisOptions['tls']> = {};
+    const ca = pem(t.ca);
+    const cert = pem(t.cert);
+    const key = pem(t.key);
+    if (ca !== undefined) tls.ca = ca;
+    if (cert !== undefined) tls.cert = cert;
+    if (key !== undefined) tls.key = key;
+    if (t.servername !== undefined) tls.servername = t.servername;
+    // Unlike Kombu 5.2.4 (CERT_NONE by default) kelp verifies certificates unless told not to.
+    tls.rejectUnauthorized = t.rejectUnauthorized ?? true;
+    base.tls = tls;
+  }
+  return base;
+}

@@ -1,0 +1,76 @@
+/**
+ * Registers kelp's Lua scripts on an ioredis client with `defineCommand` (EVALSHA with EVAL
+ * fallback on NOSCRIPT, also inside pipelines), and gives them typed wrappers.
+ */
+import type { ChainableCommander, Redis } from 'ioredis';
+import { luaScripts, type LuaScriptName } from './lua-scripts.js';
+
+const commandName = (name: LuaScriptName) => `kelp${name[0]!.toUpperCase()}${name.slice(1)}`;
+
+type Arg = string | number | Buffer;
+type ScriptFn = (...args: Arg[]) => Promise<unknown>;
+
+/** Defines every script once per client (idempotent). */
+export function defineScripts(client: Redis): void {
+  for (const [name, script] of Object.entries(luaScripts) as [LuaScriptName, (typeof luaScripts)[LuaScriptName]][]) {
+    const cmd = commandName(name);
+    if (typeof (client as unknown as Record<string, unknown>)[cmd] === 'function') continue;
+    client.defineCommand(cmd, script.numberOfKeys === undefined ? { lua: script.lua } : { numberOfKeys: script.numberOfKeys, lua: script.lua });
+  }
+}
+
+function call(target: Redis | ChainableCommander, name: LuaScriptName, args: Arg[]): Promise<unknown> {
+  const fn = (target as unknown as Record<string, ScriptFn | undefined>)[commandName(name)];
+  if (typeof fn !== 'function') throw new Error(`Lua script ${name} is not defined on this client (call defineScripts first)`);
+  return fn.apply(target, args);
+}
+
+/** One entry of a pop-and-record reply. */
+export type PoppedEntry =
+  | { kind: 'message'; key: string; payload: string; deliveryTag: string }
+  | { kind: 'dead'; key: string; payload: string; reason: string };
+
+export interface PopKeys {
+  unacked: string;
+  unackedIndex: string;
+  /** [queueKey, deadLetterKey] pairs in pop order. */
+  queues: readonly (readonly [string, string])[];
+}
+
+export async function popAndRecord(client: Redis, keys: PopKeys, options: { now: number; limit: number; record: boolean }): Promise<PoppedEntry[]> {
+  const flat = [keys.unacked, keys.unackedIndex, ...keys.queues.flat()];
+  const nowText = options.now.toFixed(6);
+  const reply = (await call(client, 'popAndRecord', [flat.length, ...flat, nowText, options.limit, options.record ? '1' : '0', nowText])) as string[];
+  const entries: PoppedEntry[] = [];
+  for (let i = 0; i + 2 < reply.length; i += 3) {
+    const key = reply[i] as string;
+    const payload = reply[i + 1] as string;
+    const status = reply[i + 2] as string;
+    if (status.startsWith('!dead:')) entries.push({ kind: 'dead', key, payload, reason: status.slice(6) });
+    else entries.push({ kind: 'message', key, payload, deliveryTag: status });
+  }
+  return entries;
+}
+
+export async function ackTags(client: Redis | ChainableCommander, unacked: string, unackedIndex: string, tags: readonly string[]): Promise<number> {
+  if (tags.length === 0) return 0;
+  return Number(await call(client, 'ack', [unacked, unackedIndex, ...tags]));
+}
+
+/** 1 restored, 0 gone, -1 changed since read. */
+export async function restoreByTag(
+  client: Redis,
+  keys: { unacked: string; unackedIndex: string; targets: readonly string[] },
+  args: { tag: string; expected: string; envelope: string; leftmost: boolean },
+): Promise<number> {
+  const flat = [keys.unacked, keys.unackedIndex, ...keys.targets];
+  return Number(await call(client, 'restoreByTag', [flat.length, ...flat, args.tag, args.expected, args.envelope, args.leftmost ? 'LPUSH' : 'RPUSH']));
+}
+
+export async function releaseMutex(client: Redis, mutexKey: string, token: string): Promise<boolean> {
+  return Number(await call(client, 'releaseMutex', [mutexKey, token])) === 1;
+}
+
+export async function deadLetter(client: Redis, keys: { unacked: string; unackedIndex: string; deadKey: string }, tag: string, record: string): Promise<number> {
+  return Number(await call(client, 'deadLetter', [keys.unacked, keys.unackedIndex, keys.deadKey, tag, record]));
+}

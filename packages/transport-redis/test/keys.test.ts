@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { RedisKeys, type KeyOptions } from '../src/keys.js';
+
+const SEP = '\x06\x16';
+const defaults: KeyOptions = {
+  sep: SEP,
+  prioritySteps: [0, 3, 6, 9],
+  globalKeyprefix: '',
+  unackedKey: 'unacked',
+  unackedIndexKey: 'unacked_index',
+  unackedMutexKey: 'unacked_mutex',
+  fanoutPrefix: true,
+  fanoutPatterns: true,
+  db: 0,
+};
+const keys = (over: Partial<KeyOptions> = {}) => new RedisKeys({ ...defaults, ...over });
+
+describe('RedisKeys', () => {
+  it('maps priorities to the largest step not above them, clamped to 0..9', () => {
+    const k = keys();
+    expect([0, 1, 2, 3, 5, 6, 8, 9, 313, -4].map((p) => k.priorityStep(p))).toEqual([0, 0, 0, 3, 3, 6, 6, 9, 9, 0]);
+  });
+
+  it('treats non-numeric priorities as 0 and truncates numeric strings and floats like Python int()', () => {
+    const k = keys();
+    expect([undefined, null, 'x', '5', 4.7].map((p) => k.priorityStep(p))).toEqual([0, 0, 0, 3, 3]);
+  });
+
+  it('wraps a priority below the first custom step to the last step, as bisect_right does', () => {
+    expect(keys({ prioritySteps: [2, 5] }).priorityStep(1)).toBe(5);
+  });
+
+  it('names step lists with sep and the step number, bare for step 0', () => {
+    expect(keys().queueKeys('myq')).toEqual(['myq', `myq${SEP}3`, `myq${SEP}6`, `myq${SEP}9`]);
+  });
+
+  it('orders pop keys by step first and queue order second', () => {
+    expect(keys().popKeys(['qc', 'qa'])).toEqual(['qc', 'qa', `qc${SEP}3`, `qa${SEP}3`, `qc${SEP}6`, `qa${SEP}6`, `qc${SEP}9`, `qa${SEP}9`]);
+  });
+
+  it('builds binding members as rk SEP pattern SEP queue and parses them back', () => {
+    const k = keys();
+    const member = k.bindingMember({ routingKey: 'stock.#', pattern: '^stock\\..*?$', queue: 'qb' });
+    expect(member).toBe(`stock.#${SEP}^stock\\..*?$${SEP}qb`);
+    expect(k.parseBindingMember(member)).toEqual({ routingKey: 'stock.#', pattern: '^stock\\..*?$', queue: 'qb' });
+  });
+
+  it('prefixes the binding set key but never its members', () => {
+    const k = keys({ globalKeyprefix: 'pre:' });
+    expect(k.bindingKey('pex')).toBe('pre:_kombu.binding.pex');
+    expect(k.bindingMember({ routingKey: 'prk', pattern: '', queue: 'pq' })).toBe(`prk${SEP}${SEP}pq`);
+  });
+
+  it('prefixes queue lists and the three ack keys with globalKeyprefix', () => {
+    const k = keys({ globalKeyprefix: 'pre:' });
+    expect([k.queueKeyForPriority('pq', 7), k.unacked, k.unackedIndex, k.unackedMutex]).toEqual([
+      `pre:pq${SEP}6`,
+      'pre:unacked',
+      'pre:unacked_index',
+      'pre:unacked_mutex',
+    ]);
+  });
+
+  it('builds fanout channels with the db prefix and the routing key suffix', () => {
+    const k = keys({ db: 3 });
+    expect([k.fanoutChannel('fx', ''), k.fanoutChannel('fx', 'news.sports'), k.fanoutPattern('fx', 'news.#')]).toEqual([
+      '/3.fx',
+      '/3.fx/news.sports',
+      '/3.fx/news.*',
+    ]);
+  });
+
+  it('ignores the routing key in fanout channels when fanoutPatterns is off', () => {
+    expect(keys({ fanoutPatterns: false }).fanoutChannel('fx', 'rk')).toBe('/0.fx');
+  });
+
+  it('puts globalKeyprefix in front of the fanout prefix', () => {
+    expect(keys({ globalKeyprefix: 'pre:' }).fanoutChannel('pfx', '')).toBe('pre:/0.pfx');
+  });
+
+  it('uses a custom or empty fanout prefix', () => {
+    expect([keys({ fanoutPrefix: '/x.' }).fanoutChannel('e', ''), keys({ fanoutPrefix: false }).fanoutChannel('e', '')]).toEqual(['/x.e', 'e']);
+  });
+
+  it('recovers the exchange from a pub/sub channel name', () => {
+    const k = keys({ globalKeyprefix: 'pre:', db: 3 });
+    expect([k.exchangeFromChannel('pre:/3.celery.pidbox'), k.exchangeFromChannel('pre:/3.fx/news.sports')]).toEqual(['celery.pidbox', 'fx']);
+  });
+
+  it('strips the prefix and a step suffix from a popped key', () => {
+    const k = keys({ globalKeyprefix: 'pre:' });
+    expect([k.queueFromKey(`pre:pq${SEP}6`), k.queueFromKey('pre:pq'), k.queueFromKey(`pre:a${SEP}b`)]).toEqual(['pq', 'pq', `a${SEP}b`]);
+  });
+
+  it('names the dead-letter list after the queue', () => {
+    expect(keys({ globalKeyprefix: 'p:' }).deadLetterKey('q')).toBe(`p:q${SEP}dead`);
+  });
+});

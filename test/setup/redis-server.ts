@@ -1,0 +1,115 @@
+/**
+ * Spawns a throw-away `redis-server` (Debian's binary; there is no Docker here) on a free
+ * loopback port, for integration and fault tests. Persistence is off unless a test asks for it
+ * with `extraArgs` (e.g. `['--appendonly', 'yes']`), and 1024 databases let every test file
+ * take its own db via {@link freshDb} instead of flushing a shared one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisServerOptions {
+  /** Extra `redis-server` arguments, e.g. `['--appendonly', 'yes']` or TLS settings. */
+  extraArgs?: readonly string[];
+  /** Port to listen on; a free one is probed when omitted. */
+  port?: number;
+  /** How long to wait for the first PONG (ms). */
+  startTimeoutMs?: number;
+  /** Binary to run (default `redis-server` from PATH). */
+  binary?: string;
+}
+
+export interface RedisServerHandle {
+  readonly port: number;
+  readonly url: string;
+  /** The server's working directory (AOF/RDB files land here). */
+  readonly dir: string;
+  readonly process: ChildProcess;
+  /** Stops the server (SIGTERM, then SIGKILL after 2 s) and removes its directory. */
+  stop(): Promise<void>;
+  /** Kills the server without letting it save or clean up (fault tests). */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Asks the OS for a free loopback port by binding port 0 and releasing it. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends one inline PING and resolves true on `+PONG`. */
+function pingOnce(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1');
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'kelp-redis-'));
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--save', '',
+    '--appendonly', 'no',
+    '--databases', '1024',
+    '--dir', dir,
+    ...(options.extraArgs ?? []),
+  ];
+  const child = spawn(options.binary ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
+  child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}) on port ${port}:\n${output}`);
+    if (await pingOnce(port)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server did not answer PING on port ${port} in time:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  const stopWith = async (signal: NodeJS.Signals, cleanup: boolean) => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (cleanup) rmSync(dir, { recursive: true, force: true });
+  };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    process: child,
+    stop: () => stopWith('SIGTERM', true),
+    kill: (signal = 'SIGKILL') => stopWith(signal, false),
+  };
+}
