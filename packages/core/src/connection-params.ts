@@ -12,6 +12,8 @@ export interface TlsOptions {
   servername?: string;
   /** Verify the server certificate (default true, unlike Kombu 5.2.4's CERT_NONE). */
   rejectUnauthorized?: boolean;
+  /** Check that the certificate names the host (default true; `ssl_check_hostname=false` turns it off). */
+  checkHostname?: boolean;
 }
 
 export interface ConnectionParams {

@@ -1,0 +1,82 @@
+/**
+ * The option and event types of `Connection`, and the zod schema that validates its options.
+ */
+import { z } from 'zod';
+import type { TlsOptions } from './connection-params.js';
+import type { FailoverStrategy } from './failover.js';
+import type { RetryPolicy } from './retry-policy-types.js';
+import type { Channel } from './transport.js';
+import { TransportRegistry } from './transport-registry.js';
+
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closing' | 'closed';
+
+export interface ConnectionOptions {
+  /** Transport options (camelCase or Kombu snake_case); they override the URL query. */
+  transportOptions?: Record<string, unknown>;
+  /** How alternates are picked after a failure (default 'round-robin'). */
+  failoverStrategy?: FailoverStrategy;
+  /** Seconds one connection attempt may take before it counts as failed. */
+  connectTimeout?: number;
+  /** TLS settings; `true` turns TLS on for redis:// with certificate verification. */
+  tls?: TlsOptions | boolean;
+  /** The virtual host (Redis db) when the URL gives none. */
+  virtualHost?: string | number;
+  /** Transport registry to resolve URL schemes in (default: the global default registry). */
+  registry?: TransportRegistry;
+}
+
+/** Events of a Connection. None of them carries a password. */
+export interface ConnectionEvents {
+  /** The transport lost its link to the broker (forwarded from the transport). */
+  connectionLost: [error: Error];
+  /** The link is back: the transport reconnected by itself, or `ensure` reconnected. */
+  reconnected: [];
+  /** A background error of the transport that no caller was waiting for. */
+  error: [error: Error];
+}
+
+export interface EnsureConnectionOptions extends RetryPolicy {
+  signal?: AbortSignal;
+  /** Called before each sleep with the error and the seconds about to be slept (0 between hosts). */
+  onError?: (error: Error, intervalSeconds: number) => void;
+}
+
+export interface EnsureOptions extends EnsureConnectionOptions {
+  /** Called with the new default channel after a reconnect (Kombu's `on_revive`). */
+  onRevive?: (channel: Channel) => void;
+}
+
+export const connectionOptionsSchema = z
+  .object({
+    transportOptions: z.record(z.string(), z.unknown()).optional(),
+    failoverStrategy: z
+      .union([
+        z.enum(['round-robin', 'shuffle']),
+        z.custom<Exclude<FailoverStrategy, string>>((value) => typeof value === 'function', {
+          message: "expected 'round-robin', 'shuffle' or a function returning an iterator of URLs",
+        }),
+      ])
+      .optional(),
+    connectTimeout: z.number().positive({ message: 'expected a number of seconds > 0' }).optional(),
+    tls: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            ca: z.string().optional(),
+            cert: z.string().optional(),
+            key: z.string().optional(),
+            servername: z.string().optional(),
+            rejectUnauthorized: z.boolean().optional(),
+            checkHostname: z.boolean().optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    virtualHost: z.union([z.string(), z.number().int().min(0)]).optional(),
+    registry: z.instanceof(TransportRegistry).optional(),
+  })
+  .strict();
+
+/** Kombu's `ensure` defaults: reconnect quickly, retry for ever (spec 8.4). */
+export const ENSURE_DEFAULTS = { intervalStart: 1, intervalStep: 1, intervalMax: 1 } as const;

@@ -1,0 +1,428 @@
+/**
+ * `Connection`: a broker URL (or a failover list of them), the transport it selects, and Kombu's
+ * connection helpers: lazy connect, `ensureConnection` with failover, `ensure` (retry an operation
+ * across reconnects), channels, the Hub that drives consumption, and `drainEvents`.
+ *
+ * Nothing here shows a password: messages, events and `toString()` use the redacted URL, and
+ * driver errors that quote the password are scrubbed.
+ */
+import { Hub } from '@kelp/hub';
+import { EventEmitter } from 'node:events';
+import type { ConnectionParams } from './connection-params.js';
+import {
+  connectionOptionsSchema,
+  ENSURE_DEFAULTS,
+  type ConnectionEvents,
+  type ConnectionOptions,
+  type ConnectionState,
+  type EnsureConnectionOptions,
+  type EnsureOptions,
+} from './connection-options.js';
+import { drainEvents, type DrainOptions } from './drain.js';
+import { AbortedError, KelpError, OperationalError, throwIfAborted } from './errors.js';
+import { FailoverCycle } from './failover.js';
+import { parseOptions } from './option-parsing.js';
+import { Consumer, type ConsumerOptions } from './consumer.js';
+import { Producer, type ProducerOptions } from './producer.js';
+import type { Queue } from './queue.js';
+import { sanitizeError, secretVariants } from './redaction.js';
+import { retryOver } from './retry.js';
+import type { RetryPolicy } from './retry-policy-types.js';
+import type { Channel, Transport, TransportEvents } from './transport.js';
+import { defaultRegistry, type TransportRegistry } from './transport-registry.js';
+import { parseUrl, redactUrl, splitUrls } from './url.js';
+
+export class Connection {
+  readonly #input: string | readonly string[];
+  readonly #options: ConnectionOptions;
+  readonly #registry: TransportRegistry;
+  readonly #cycle: FailoverCycle;
+  readonly #paramsByUrl = new Map<string, ConnectionParams>();
+  readonly #secrets: string[];
+  readonly #redacted: string;
+  readonly #events = new EventEmitter<ConnectionEvents>();
+  #state: ConnectionState = 'idle';
+  #transport: Transport | undefined;
+  #detachTransport: (() => void) | undefined;
+  #connecting: Promise<void> | undefined;
+  #channels = new Set<Channel>();
+  #defaultChannel: Promise<Channel> | undefined;
+  #hub: Hub | undefined;
+  #ownsHub = false;
+  #eventLoopWanted = false;
+  readonly #registered = new WeakSet<Transport>();
+
+  constructor(url: string | readonly string[] = 'memory://', options: ConnectionOptions = {}) {
+    this.#options = parseOptions(connectionOptionsSchema, options, 'Connection') as ConnectionOptions;
+    this.#input = url;
+    this.#registry = this.#options.registry ?? defaultRegistry;
+    const urls = splitUrls(url);
+    // All sentinel:// URLs address one failover group that the transport handles itself (spec 8.6).
+    const targets = urls[0]?.toLowerCase().startsWith('sentinel://') ? [urls.join(';')] : urls;
+    for (const target of targets) this.#paramsByUrl.set(target, this.#parse(target));
+    this.#cycle = new FailoverCycle(targets, this.#options.failoverStrategy);
+    this.#redacted = redactUrl(urls.join(';'));
+    this.#secrets = secretVariants([...this.#paramsByUrl.values()].map((params) => params.password));
+  }
+
+  #parse(url: string): ConnectionParams {
+    return parseUrl(url, {
+      transportOptions: this.#options.transportOptions,
+      tls: this.#options.tls,
+      virtualHost: this.#options.virtualHost,
+      registry: this.#registry,
+    });
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  get connected(): boolean {
+    return this.#state === 'connected';
+  }
+
+  /** Every URL of the failover list, with passwords replaced by `**`. */
+  get redactedUrl(): string {
+    return this.#redacted;
+  }
+
+  /** The URL connection attempts go to now (redacted). */
+  get currentUrl(): string {
+    return redactUrl(this.#cycle.current);
+  }
+
+  /** The transport for the current URL, created (not connected) on first access. */
+  get transport(): Transport {
+    if (this.#transport) return this.#transport;
+    const params = this.#paramsByUrl.get(this.#cycle.current) ?? this.#parse(this.#cycle.current);
+    const transport = this.#registry.resolve(params.transport).create(params);
+    this.#transport = transport;
+    this.#detachTransport = this.#forwardEvents(transport);
+    return transport;
+  }
+
+  /** The Hub consumption runs on: the connection's own unless `registerWithEventLoop` gave another. */
+  get hub(): Hub {
+    if (!this.#hub) {
+      this.#hub = new Hub();
+      this.#ownsHub = true;
+    }
+    return this.#hub;
+  }
+
+  on<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
+    this.#events.on(event as keyof ConnectionEvents, listener as never);
+    return this;
+  }
+
+  off<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
+    this.#events.off(event as keyof ConnectionEvents, listener as never);
+    return this;
+  }
+
+  /** A new Connection with the same URLs and options (not connected). */
+  clone(): Connection {
+    return new Connection(this.#input, this.#options);
+  }
+
+  /**
+   * Connects now: one attempt per URL of the failover list, no sleeps.
+   * @throws OperationalError naming the (redacted) URL, with the last failure as `cause`.
+   */
+  async connect(options: { signal?: AbortSignal } = {}): Promise<this> {
+    await this.ensureConnection({
+      maxRetries: this.#cycle.size - 1,
+      intervalStart: 0,
+      intervalStep: 0,
+      intervalMax: 0,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return this;
+  }
+
+  /**
+   * Connects, retrying connection failures on Kombu's schedule (defaults 2 s, +2 s, up to 32 s;
+   * `maxRetries` n = n + 1 attempts; no limit when undefined). Each failure switches to the next
+   * URL; the sleep comes only after a full cycle through them.
+   */
+  async ensureConnection(options: EnsureConnectionOptions = {}): Promise<this> {
+    if (this.#state === 'connected') return this;
+    if (this.#connecting) {
+      await this.#connecting;
+      return this;
+    }
+    const attempt = this.#establish(options);
+    this.#connecting = attempt;
+    try {
+      await attempt;
+    } finally {
+      if (this.#connecting === attempt) this.#connecting = undefined;
+    }
+    return this;
+  }
+
+  async #establish(options: EnsureConnectionOptions): Promise<void> {
+    const { signal, onError, ...policy } = options;
+    if (this.#state !== 'reconnecting') this.#state = 'connecting';
+    try {
+      await retryOver(() => this.#attemptConnect(signal), {
+        policy,
+        ...(signal ? { signal } : {}),
+        isRetryable: (error) => this.#isConnectionError(error),
+        intervalFor: (retries, next) => (this.#cycle.completesCycle(retries) ? next() : 0),
+        onError: (error, interval) => {
+          onError?.(sanitizeError(error, this.#secrets), interval);
+          this.#switchNext();
+        },
+        description: `Connecting to ${this.#redacted}`,
+      });
+    } catch (error) {
+      this.#state = 'idle';
+      throw this.#safeError(error);
+    }
+    this.#state = 'connected';
+    if (this.#eventLoopWanted) this.#registerTransport();
+  }
+
+  async #attemptConnect(signal: AbortSignal | undefined): Promise<void> {
+    const transport = this.transport;
+    const timeout = this.#options.connectTimeout;
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const attempt = transport.connect(controller.signal);
+      if (timeout === undefined) return await attempt;
+      await Promise.race([
+        attempt,
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => {
+            controller.abort();
+            reject(new OperationalError(`Connecting to ${this.currentUrl} timed out after ${timeout}s (connectTimeout)`));
+          }, timeout * 1000);
+        }),
+      ]);
+    } catch (error) {
+      // A half-open transport is dropped; the next attempt builds a fresh one for its URL.
+      await this.#dropTransport();
+      if (signal?.aborted) throw new AbortedError('Connecting was aborted', { cause: signal.reason });
+      throw error;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #switchNext(): void {
+    if (this.#cycle.size > 1) this.#cycle.next();
+  }
+
+  #isConnectionError(error: unknown): boolean {
+    if (error instanceof OperationalError) return true;
+    return this.#transport?.isConnectionError(error) ?? false;
+  }
+
+  /** A KelpError as is (scrubbed); anything else wrapped in OperationalError. */
+  #safeError(error: unknown): Error {
+    const safe = sanitizeError(error, this.#secrets);
+    if (safe instanceof KelpError) return safe;
+    return new OperationalError(`${this.#redacted}: ${safe.message}`, { cause: safe });
+  }
+
+  async #ready(): Promise<Transport> {
+    if (this.#state !== 'connected') await this.connect();
+    return this.transport;
+  }
+
+  /** Opens a new channel (connecting first if needed); `close()` closes it too. */
+  async channel(): Promise<Channel> {
+    const transport = await this.#ready();
+    const channel = await transport.createChannel();
+    this.#channels.add(channel);
+    return channel;
+  }
+
+  /** The channel `ensure`, Producers and Consumers built on this connection use; renewed after a reconnect. */
+  async defaultChannel(): Promise<Channel> {
+    for (let current = this.#defaultChannel; current; current = this.#defaultChannel) {
+      const channel = await current.catch(() => undefined);
+      if (channel && channel.state === 'open' && this.#state === 'connected') return channel;
+      // Another caller may have replaced it while we waited; only the stale one is forgotten.
+      if (this.#defaultChannel === current) this.#defaultChannel = undefined;
+    }
+    const created = this.channel();
+    this.#defaultChannel = created;
+    return created;
+  }
+
+  /**
+   * Runs `fn` with the default channel. On a connection error (the transport's classification)
+   * it reconnects with `policy` and runs `fn` again; if the error comes back after a successful
+   * reconnect it is thrown (Kombu's rule for transports without "recoverable" classes, spec 8.3).
+   * On a channel error it retries once on a new channel. Other errors are thrown at once.
+   */
+  async ensure<T>(fn: (channel: Channel) => Promise<T>, policy: EnsureOptions = {}): Promise<T> {
+    const { onRevive, onError, signal, ...rest } = policy;
+    const retryPolicy: RetryPolicy = { ...ENSURE_DEFAULTS, ...rest };
+    let reconnected = false;
+    let channelRetried = false;
+    for (let retries = 0; ; retries++) {
+      throwIfAborted(signal);
+      const channel = await this.defaultChannel();
+      try {
+        return await fn(channel);
+      } catch (error) {
+        if (this.#isConnectionError(error)) {
+          const max = retryPolicy.maxRetries;
+          if (reconnected || (max !== undefined && retries >= max)) throw this.#safeError(error);
+          onError?.(sanitizeError(error, this.#secrets), 0);
+          await this.#collect();
+          await this.ensureConnection({
+            ...retryPolicy,
+            maxRetries: max === undefined ? undefined : Math.max(max - retries, 1),
+            ...(signal ? { signal } : {}),
+            ...(onError ? { onError } : {}),
+          });
+          reconnected = true;
+          const revived = await this.defaultChannel();
+          onRevive?.(revived);
+          this.#emit('reconnected');
+          continue;
+        }
+        if (!channelRetried && this.#transport?.isChannelError(error)) {
+          channelRetried = true;
+          onError?.(sanitizeError(error, this.#secrets), 0);
+          await this.#replaceDefaultChannel(channel);
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  async #replaceDefaultChannel(broken: Channel): Promise<void> {
+    this.#defaultChannel = undefined;
+    this.#channels.delete(broken);
+    await broken.close().catch(() => undefined);
+  }
+
+  /** A Producer publishing through this connection's default channel. */
+  Producer(options?: ProducerOptions): Producer {
+    return new Producer(this, options);
+  }
+
+  /** A Consumer of `queues` on this connection's default channel (it drains this connection). */
+  Consumer(queues: Queue | readonly Queue[], options?: ConsumerOptions): Consumer {
+    return new Consumer(this, queues, options);
+  }
+
+  /**
+   * Uses `hub` for consumption instead of the connection's own. The transport is registered with it
+   * once per transport instance, now if connected, and again for the new transport after a reconnect.
+   */
+  registerWithEventLoop(hub: Hub): void {
+    if (this.#hub && this.#hub !== hub && this.#ownsHub) this.#hub.close();
+    this.#hub = hub;
+    this.#ownsHub = false;
+    this.#eventLoopWanted = true;
+    if (this.#state === 'connected') this.#registerTransport();
+  }
+
+  #registerTransport(): void {
+    const transport = this.transport;
+    if (this.#registered.has(transport)) return;
+    this.#registered.add(transport);
+    transport.registerWithEventLoop(this.hub);
+  }
+
+  /**
+   * Waits until the transport delivers at least one message to a consumer, running the hub if
+   * nobody else is. Connects first if needed.
+   * @throws OperationTimeoutError after `timeout` seconds without a delivery; AbortedError on abort;
+   *   OperationalError if the connection is lost meanwhile.
+   */
+  async drainEvents(options: DrainOptions = {}): Promise<void> {
+    const transport = await this.#ready();
+    this.#eventLoopWanted = true;
+    this.#registerTransport();
+    await drainEvents(transport, this.hub, options, (error) => sanitizeError(error, this.#secrets));
+  }
+
+  /** Closes the channels and the transport but keeps the hub and listeners, ready to reconnect. */
+  async #collect(): Promise<void> {
+    this.#state = 'reconnecting';
+    this.#defaultChannel = undefined;
+    const channels = [...this.#channels];
+    this.#channels.clear();
+    await Promise.all(channels.map((channel) => channel.close().catch(() => undefined)));
+    await this.#dropTransport();
+  }
+
+  /** Closes the current transport quietly (it failed or is being replaced) and forgets it. */
+  async #dropTransport(): Promise<void> {
+    const transport = this.#transport;
+    if (!transport) return;
+    this.#transport = undefined;
+    this.#detachTransport?.();
+    this.#detachTransport = undefined;
+    await transport.close().catch(() => undefined);
+  }
+
+  /** Drops the connection so the next use reconnects (used by workers after a connection error). */
+  async collect(): Promise<void> {
+    await this.#collect();
+    this.#state = 'idle';
+  }
+
+  /**
+   * Closes every channel (their unacked messages are restored by the transport), then the
+   * transport, then the connection's own hub. Idempotent; a later use connects again.
+   */
+  async close(): Promise<void> {
+    if (this.#state === 'closed' && !this.#transport) return;
+    await this.#connecting?.catch(() => undefined);
+    this.#state = 'closing';
+    await this.#collect();
+    if (this.#ownsHub && this.#hub) {
+      this.#hub.close();
+      this.#hub = undefined;
+      this.#ownsHub = false;
+    }
+    this.#state = 'closed';
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  toString(): string {
+    return `<Connection: ${this.#redacted} (${this.#state})>`;
+  }
+
+  #forwardEvents(transport: Transport): () => void {
+    // The transport reconnects by itself after these; the connection's state stays as it is, so
+    // callers keep using the transport while it does.
+    const onLost = (error: TransportEvents['connectionLost'][0]): void => {
+      this.#emit('connectionLost', sanitizeError(error, this.#secrets));
+    };
+    const onReconnected = (): void => this.#emit('reconnected');
+    const onError = (error: Error): void => {
+      // Node's EventEmitter throws an 'error' nobody listens to; a background error must not crash.
+      if (this.#events.listenerCount('error') > 0) this.#emit('error', sanitizeError(error, this.#secrets));
+    };
+    transport.on('connectionLost', onLost);
+    transport.on('reconnected', onReconnected);
+    transport.on('error', onError);
+    return () => {
+      transport.off('connectionLost', onLost);
+      transport.off('reconnected', onReconnected);
+      transport.off('error', onError);
+    };
+  }
+
+  #emit<E extends keyof ConnectionEvents>(event: E, ...args: ConnectionEvents[E]): void {
+    (this.#events.emit as (name: E, ...rest: ConnectionEvents[E]) => boolean)(event, ...args);
+  }
+}
