@@ -1,0 +1,190 @@
+/**
+ * A received message: the decoded content of a {@link Delivery} plus its acknowledgement state
+ * machine (spec 7.4): RECEIVED, then exactly one of ACK, REJECTED or REQUEUED.
+ */
+import { defaultCompressors, type CompressionRegistry } from './compression/registry.js';
+import { ChannelError, ConfigurationError, MessageStateError } from './errors.js';
+import type { Delivery, DeliveryInfo, Headers, MessageProperties } from './message-types.js';
+import { defaultSerializers } from './serialization/default-registry.js';
+import type { SerializerRegistry } from './serialization/registry.js';
+import type { Channel } from './transport.js';
+
+export type MessageState = 'RECEIVED' | 'ACK' | 'REJECTED' | 'REQUEUED';
+
+export interface MessageOptions {
+  /** Content types (or serializer names) `decode()` accepts; undefined: Kombu's default rules. */
+  accept?: readonly string[] | undefined;
+  serializers?: SerializerRegistry;
+  compressors?: CompressionRegistry;
+}
+
+const NOT_DECODED: unique symbol = Symbol('not decoded');
+
+export class Message {
+  readonly delivery: Delivery;
+  /** The channel acks go to; undefined for a message built without one (acks then throw). */
+  readonly channel: Channel | undefined;
+  /** Errors found while building the message (decompression); `decode()` throws the first. */
+  readonly errors: Error[] = [];
+  private readonly accept: readonly string[] | undefined;
+  private readonly serializers: SerializerRegistry;
+  private readonly bodyBytes: Uint8Array;
+  private decoded: unknown = NOT_DECODED;
+  private currentState: MessageState = 'RECEIVED';
+
+  constructor(delivery: Delivery, channel: Channel | undefined, options: MessageOptions = {}) {
+    this.delivery = delivery;
+    this.channel = channel;
+    this.accept = options.accept;
+    this.serializers = options.serializers ?? defaultSerializers;
+    let body = delivery.body;
+    const compression = delivery.headers['compression'];
+    if (typeof compression === 'string' && compression !== '') {
+      // As in Kombu, a body that fails to decompress still yields a Message (so it can be acked or
+      // rejected); the error surfaces when the content is decoded.
+      try {
+        body = (options.compressors ?? defaultCompressors).decompress(body, compression);
+      } catch (error) {
+        this.errors.push(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+    this.bodyBytes = body;
+  }
+
+  /** The body bytes, decompressed (the raw bytes if decompression failed). */
+  get body(): Uint8Array {
+    return this.bodyBytes;
+  }
+
+  get headers(): Headers {
+    return this.delivery.headers;
+  }
+
+  get properties(): MessageProperties {
+    return this.delivery.properties;
+  }
+
+  get deliveryInfo(): DeliveryInfo {
+    return this.delivery.deliveryInfo;
+  }
+
+  get deliveryTag(): string {
+    return this.delivery.deliveryTag;
+  }
+
+  get contentType(): string | null {
+    return this.delivery.contentType;
+  }
+
+  get contentEncoding(): string | null {
+    return this.delivery.contentEncoding;
+  }
+
+  get redelivered(): boolean {
+    return this.delivery.deliveryInfo.redelivered;
+  }
+
+  get state(): MessageState {
+    return this.currentState;
+  }
+
+  /** True once the message was acked, rejected or requeued. */
+  get acknowledged(): boolean {
+    return this.currentState !== 'RECEIVED';
+  }
+
+  /** Deserializes the body (once; later calls return the cached value). Honours `accept`. */
+  decode(): unknown {
+    if (this.decoded !== NOT_DECODED) return this.decoded;
+    const [error] = this.errors;
+    if (error) throw error;
+    this.decoded = this.serializers.loads(
+      this.bodyBytes,
+      this.delivery.contentType,
+      this.delivery.contentEncoding,
+      this.accept,
+    );
+    return this.decoded;
+  }
+
+  /** The decoded body (see {@link decode}). */
+  get payload(): unknown {
+    return this.decode();
+  }
+
+  /**
+   * Acknowledges the message. A no-op for a no-ack delivery (nothing to acknowledge), which leaves
+   * the state RECEIVED.
+   */
+  async ack(): Promise<void> {
+    if (this.delivery.noAck) return;
+    await this.settle('ACK', (channel) => channel.basicAck(this.deliveryTag));
+  }
+
+  /** Rejects the message; with `requeue: true` it goes back to its queue. */
+  async reject(options: { requeue?: boolean } = {}): Promise<void> {
+    const requeue = options.requeue ?? false;
+    if (this.delivery.noAck) {
+      if (requeue) this.refuseNoAckRequeue();
+      return;
+    }
+    await this.settle('REJECTED', (channel) => channel.basicReject(this.deliveryTag, requeue));
+  }
+
+  /** Puts the message back on its queue to be delivered again. */
+  async requeue(): Promise<void> {
+    if (this.delivery.noAck) this.refuseNoAckRequeue();
+    await this.settle('REQUEUED', (channel) => channel.basicReject(this.deliveryTag, true));
+  }
+
+  /**
+   * Keeps the message invisible to restore sweeps for `seconds` more, for work that outlasts the
+   * transport's visibility timeout.
+   */
+  async extendVisibility(seconds: number): Promise<void> {
+    if (!Number.isFinite(seconds) || seconds <= 0) {
+      throw new ConfigurationError(`extendVisibility(seconds) needs a positive number of seconds, got ${seconds}`, {
+        option: 'seconds',
+      });
+    }
+    const channel = this.requireChannel();
+    if (this.acknowledged) {
+      throw new MessageStateError(`Message already acknowledged with state: ${this.currentState}`);
+    }
+    if (!channel.extendVisibility) {
+      throw new ChannelError(
+        'This transport has no visibility timeout: its unacked messages are never redelivered by a sweep, so there is nothing to extend',
+      );
+    }
+    await channel.extendVisibility(this.deliveryTag, seconds);
+  }
+
+  private refuseNoAckRequeue(): never {
+    // The broker forgot a no-ack message when it delivered it: there is nothing left to requeue.
+    throw new MessageStateError('Cannot requeue a message delivered with noAck: the broker no longer holds it');
+  }
+
+  private requireChannel(): Channel {
+    if (!this.channel) throw new MessageStateError('This message does not have a receiving channel');
+    return this.channel;
+  }
+
+  /**
+   * The state flips before the channel call is awaited, so a second ack/reject racing the first is
+   * refused at once. If the channel call fails the state goes back to RECEIVED: the broker never
+   * recorded the ack, and the caller may try again.
+   */
+  private async settle(next: MessageState, call: (channel: Channel) => Promise<void>): Promise<void> {
+    const channel = this.requireChannel();
+    if (this.currentState !== 'RECEIVED') {
+      throw new MessageStateError(`Message already acknowledged with state: ${this.currentState}`);
+    }
+    this.currentState = next;
+    try {
+      await call(channel);
+    } catch (error) {
+      this.currentState = 'RECEIVED';
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * `Producer`: serializes, compresses and publishes messages (spec 1.3). The Kombu envelope itself is
+ * built by the transport's codec from the {@link OutboundMessage} this module produces.
+ */
+import { z } from 'zod';
+import { defaultCompressors, type CompressionRegistry } from './compression/registry.js';
+import { ConfigurationError, EncodeError, throwIfAborted } from './errors.js';
+import { deliveryModeSchema, Exchange, resolveDeliveryMode, type DeliveryModeOption } from './exchange.js';
+import { maybeDeclare, type Declarable } from './maybe-declare.js';
+import type { Headers, HeaderValue, MessageProperties, OutboundMessage, PublishResult } from './message-types.js';
+import { parseOptions } from './option-parsing.js';
+import type { RetryPolicy } from './retry-policy-types.js';
+import { defaultSerializers } from './serialization/default-registry.js';
+import { isBytes, type Serialized, type SerializerRegistry } from './serialization/registry.js';
+import type { Channel } from './transport.js';
+
+/** What `Connection.ensure` offers; declared here so core's producer does not depend on connection.ts. */
+export interface RetryRunner {
+  ensure<T>(fn: (channel: Channel) => Promise<T>, policy?: RetryPolicy & { signal?: AbortSignal }): Promise<T>;
+}
+
+/** Anything that can hand out its default channel and retry: a `Connection`. */
+export interface ConnectionLike extends RetryRunner {
+  defaultChannel(): Promise<Channel>;
+}
+
+export type ChannelOrConnection = Channel | ConnectionLike;
+
+export function isConnectionLike(value: ChannelOrConnection): value is ConnectionLike {
+  return typeof (value as Partial<ConnectionLike>).defaultChannel === 'function';
+}
+
+export interface ProducerOptions {
+  /** Default exchange (default: the default exchange '', routing by queue name). */
+  exchange?: Exchange | string;
+  routingKey?: string;
+  /** Serializer name; undefined: json, except strings (text/plain) and bytes (application/data). */
+  serializer?: string;
+  compression?: string;
+  /** Declare the producer's exchange before the first publish (cached per connection). */
+  autoDeclare?: boolean;
+  serializers?: SerializerRegistry;
+  compressors?: CompressionRegistry;
+}
+
+export interface PublishOptions {
+  exchange?: Exchange | string;
+  routingKey?: string;
+  serializer?: string;
+  compression?: string;
+  /** Given: the body is not serialized (a string is encoded with `contentEncoding`). */
+  contentType?: string;
+  contentEncoding?: string;
+  headers?: Headers;
+  /** 0-9 (on Redis 0 is consumed first). */
+  priority?: number;
+  /** Message TTL in seconds; stored as milliseconds (recorded, not enforced on Redis). */
+  expiration?: number;
+  deliveryMode?: DeliveryModeOption;
+  /** Entities to declare (cached per connection) before publishing. */
+  declare?: readonly Declarable[];
+  /** Retry through `Connection.ensure` on connection errors. Needs a Producer built on a connection. */
+  retry?: boolean;
+  retryPolicy?: RetryPolicy;
+  correlationId?: string;
+  replyTo?: string;
+  messageId?: string;
+  timestamp?: number;
+  type?: string;
+  userId?: string;
+  appId?: string;
+  /** Any further AMQP property, copied to the wire verbatim. */
+  properties?: Record<string, HeaderValue>;
+  signal?: AbortSignal;
+}
+
+const producerOptionsSchema = z.object({
+  routingKey: z.string().optional(),
+  serializer: z.string().min(1).optional(),
+  compression: z.string().min(1).optional(),
+  autoDeclare: z.boolean().default(true),
+});
+
+const publishOptionsSchema = z.object({
+  routingKey: z.string().optional(),
+  priority: z.number().int().min(0).max(9).optional(),
+  expiration: z.number().finite().min(0).optional(),
+  deliveryMode: deliveryModeSchema.optional(),
+  serializer: z.string().min(1).optional(),
+  compression: z.string().min(1).optional(),
+  contentType: z.string().min(1).optional(),
+  contentEncoding: z.string().min(1).optional(),
+});
+
+/** Named properties copied into `properties` first, in Kombu's order (extra kwargs first). */
+const NAMED_PROPERTIES = ['correlationId', 'replyTo', 'messageId', 'timestamp', 'type', 'userId', 'appId'] as const;
+
+export class Producer {
+  readonly exchange: Exchange;
+  readonly routingKey: string;
+  readonly serializer: string | undefined;
+  readonly compression: string | undefined;
+  readonly autoDeclare: boolean;
+  private readonly source: ChannelOrConnection;
+  private readonly serializers: SerializerRegistry;
+  private readonly compressors: CompressionRegistry;
+  private boundChannel: Channel | undefined;
+
+  constructor(channelOrConnection: ChannelOrConnection, options: ProducerOptions = {}) {
+    const { exchange, serializers, compressors, ...rest } = options;
+    const parsed = parseOptions(producerOptionsSchema, rest, 'Producer');
+    this.source = channelOrConnection;
+    this.boundChannel = isConnectionLike(channelOrConnection) ? undefined : channelOrConnection;
+    this.exchange = typeof exchange === 'string' ? new Exchange(exchange) : (exchange ?? new Exchange(''));
+    this.routingKey = parsed.routingKey ?? '';
+    this.serializer = parsed.serializer;
+    this.compression = parsed.compression;
+    this.autoDeclare = parsed.autoDeclare;
+    this.serializers = serializers ?? defaultSerializers;
+    this.compressors = compressors ?? defaultCompressors;
+  }
+
+  /** The channel publishes go to (undefined until first use when built on a connection). */
+  get channel(): Channel | undefined {
+    return this.boundChannel;
+  }
+
+  /** The connection this producer was built on, if any. */
+  get connection(): ConnectionLike | undefined {
+    return isConnectionLike(this.source) ? this.source : undefined;
+  }
+
+  /** Switches to a new channel (after a reconnect). */
+  revive(channel: Channel): void {
+    this.boundChannel = channel;
+  }
+
+  /** Declares the producer's exchange (no-op for '' and `amq.*`). */
+  async declare(): Promise<void> {
+    const channel = await this.resolveChannel();
+    if (this.exchange.canDeclare) await maybeDeclare(this.exchange, channel, this.cacheOwner(channel));
+  }
+
+  /**
+   * Serializes, compresses and publishes `body`. Resolves with where the message went; rejects
+   * with ConfigurationError for bad options, EncodeError for a body it cannot encode.
+   */
+  async publish(body: unknown, options: PublishOptions = {}): Promise<PublishResult> {
+    const { signal } = options;
+    throwIfAborted(signal);
+    const message = this.prepare(body, options);
+    const exchange = options.exchange ?? this.exchange;
+    const exchangeName = typeof exchange === 'string' ? exchange : exchange.name;
+    const routingKey = options.routingKey ?? this.routingKey;
+    const entities: Declarable[] = [...(options.declare ?? [])];
+    if (this.autoDeclare && this.exchange.canDeclare && !entities.includes(this.exchange)) {
+      entities.unshift(this.exchange);
+    }
+    const run = async (channel: Channel): Promise<PublishResult> => {
+      for (const entity of entities) {
+        throwIfAborted(signal);
+        await maybeDeclare(entity, channel, this.cacheOwner(channel));
+      }
+      throwIfAborted(signal);
+      return channel.basicPublish(message, exchangeName, routingKey);
+    };
+    if (options.retry) {
+      const connection = this.connection;
+      if (!connection) {
+        throw new ConfigurationError(
+          'publish({ retry: true }) needs a Producer built on a Connection (new Producer(connection)), not on a channel',
+          { option: 'retry' },
+        );
+      }
+      const policy: RetryPolicy & { signal?: AbortSignal } = { ...options.retryPolicy };
+      if (signal) policy.signal = signal;
+      return connection.ensure(async (channel) => {
+        this.boundChannel = channel;
+        return run(channel);
+      }, policy);
+    }
+    return run(await this.resolveChannel());
+  }
+
+  /** Builds the {@link OutboundMessage} `publish` would send (spec 1.3 steps 2-6). */
+  prepare(body: unknown, options: PublishOptions = {}): OutboundMessage {
+    const parsed = parseOptions(publishOptionsSchema, pickValidated(options), 'publish');
+    const exchange = options.exchange ?? this.exchange;
+    const serialized = this.serialize(body, parsed.contentType, parsed.contentEncoding, parsed.serializer);
+    const headers: Headers = { ...options.headers };
+    let bytes = serialized.body;
+    const compression = parsed.compression ?? this.compression;
+    if (compression !== undefined) {
+      const compressed = this.compressors.compress(bytes, compression);
+      bytes = compressed.body;
+      headers['compression'] = compressed.contentType;
+    }
+    const properties: MessageProperties = {};
+    const extras: Record<string, HeaderValue | undefined> = properties;
+    for (const name of NAMED_PROPERTIES) {
+      const value = options[name];
+      if (value !== undefined) extras[name] = value;
+    }
+    for (const [name, value] of Object.entries(options.properties ?? {})) properties[name] = value;
+    const exchangeMode = typeof exchange === 'string' ? undefined : exchange.deliveryMode;
+    properties.deliveryMode =
+      parsed.deliveryMode !== undefined ? resolveDeliveryMode(parsed.deliveryMode) : (exchangeMode ?? 2);
+    if (parsed.expiration !== undefined) properties.expiration = String(Math.trunc(parsed.expiration * 1000));
+    properties.priority = parsed.priority ?? 0;
+    return {
+      body: bytes,
+      contentType: serialized.contentType,
+      contentEncoding: serialized.contentEncoding,
+      headers,
+      properties,
+    };
+  }
+
+  private serialize(
+    body: unknown,
+    contentType: string | undefined,
+    contentEncoding: string | undefined,
+    serializer: string | undefined,
+  ): Serialized {
+    if (contentType === undefined) return this.serializers.dumps(body, serializer ?? this.serializer);
+    // An explicit content type means the body is already serialized (Kombu: no serializer runs).
+    if (isBytes(body)) return { body, contentType, contentEncoding: contentEncoding ?? 'binary' };
+    if (typeof body === 'string') {
+      const encoding = contentEncoding ?? 'utf-8';
+      if (!Buffer.isEncoding(encoding)) {
+        throw new EncodeError(`Cannot encode a string body as '${encoding}'; use utf-8 or pass a Uint8Array`);
+      }
+      const buffer = Buffer.from(body, encoding);
+      return { body: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), contentType, contentEncoding: encoding };
+    }
+    throw new EncodeError(
+      `A body published with an explicit contentType ('${contentType}') must be a string or a Uint8Array, not ${typeof body}; drop contentType to serialize it`,
+    );
+  }
+
+  private async resolveChannel(): Promise<Channel> {
+    if (this.boundChannel) return this.boundChannel;
+    if (!isConnectionLike(this.source)) return this.source;
+    this.boundChannel = await this.source.defaultChannel();
+    return this.boundChannel;
+  }
+
+  /** Declarations are cached per connection when there is one, else per channel. */
+  private cacheOwner(channel: Channel): object {
+    return isConnectionLike(this.source) ? this.source : channel;
+  }
+}
+
+function pickValidated(options: PublishOptions): Record<string, unknown> {
+  const { routingKey, priority, expiration, deliveryMode, serializer, compression, contentType, contentEncoding } =
+    options;
+  return { routingKey, priority, expiration, deliveryMode, serializer, compression, contentType, contentEncoding };
+}
