@@ -1,7 +1,21 @@
 /**
  * @kelp/core: kelp's public messaging API and the transport interface transports implement.
  */
-export * from './errors.js';
-export type * from './message-types.js';
-export type * from './transport.js';
+export { Binding } from './binding.js';
+export { CompressionRegistry, brotliCompressor, compress, createCompressionRegistry, decompress, defaultCompressors, registerCompressor, zlibCompressor, type Compressed, type CompressorDefinition } from './compression/registry.js';
 export type * from './connection-params.js';
+export { Consumer, type ChannelProvider, type ConsumerCallback, type ConsumerOptions, type ConsumerSource } from './consumer.js';
+export * from './errors.js';
+export { Exchange, resolveDeliveryMode, type DeliveryModeOption, type ExchangeOptions } from './exchange.js';
+export { declaredEntities, forgetDeclarations, maybeDeclare, type Declarable } from './maybe-declare.js';
+export { MessageIterator, type DrainableConnection, type WaitOptions } from './message-iterator.js';
+export type * from './message-types.js';
+export { Message, type MessageOptions, type MessageState } from './message.js';
+export { Producer, type ChannelOrConnection, type ConnectionLike, type ProducerOptions, type PublishOptions, type RetryRunner } from './producer.js';
+export { Queue, type QueueOptions } from './queue.js';
+export type * from './retry-policy-types.js';
+export { jsonSerializer, msgpackSerializer, rawSerializer, textSerializer } from './serialization/builtins.js';
+export { createSerializerRegistry, defaultSerializers, disableSerializer, dumps, enableSerializer, loads, registerSerializer, unregisterSerializer } from './serialization/default-registry.js';
+export { SerializerRegistry, TRUSTED_CONTENT_TYPES, type SerializerDefinition, type Serialized } from './serialization/registry.js';
+export { SimpleBuffer, SimpleQueue, type SimpleQueueOptions } from './simple.js';
+export type * from './transport.js';
