@@ -1,0 +1,273 @@
+/**
+ * Kombu's JSON message envelope (spec section 1): what every virtual transport stores in a queue,
+ * publishes on a fanout channel and keeps in the unacked store. Reading is tolerant in exactly the
+ * ways a Python Kombu 5.2.4 consumer is (spec 1.6) and never throws on bad input: a malformed
+ * envelope comes back as a typed failure so the caller can dead-letter it.
+ */
+import { Buffer } from 'node:buffer';
+import type { Delivery, HeaderValue, Headers, MessageProperties, OutboundMessage } from '@kelp/core';
+import { z } from 'zod';
+import { clampPriority } from './priority.js';
+import { pythonJsonDumps } from './python-json.js';
+
+/** camelCase property names and their Kombu wire spelling. Other keys travel unchanged. */
+const PROPERTY_WIRE_NAMES: Readonly<Record<string, string>> = {
+  correlationId: 'correlation_id',
+  replyTo: 'reply_to',
+  messageId: 'message_id',
+  userId: 'user_id',
+  appId: 'app_id',
+  clusterId: 'cluster_id',
+  deliveryMode: 'delivery_mode',
+  contentType: 'content_type',
+  contentEncoding: 'content_encoding',
+};
+const PROPERTY_CAMEL_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(PROPERTY_WIRE_NAMES).map(([camel, wire]) => [wire, camel]),
+);
+/** Written by the codec itself in Kombu's order; never copied from the caller's extras. */
+const CODEC_PROPERTIES = new Set(['priority', 'deliveryMode', 'delivery_mode', 'expiration']);
+/** Transport bookkeeping on the wire that is not a message property for the consumer. */
+const TRANSPORT_PROPERTIES = new Set(['delivery_info', 'body_encoding', 'delivery_tag']);
+
+export interface EncodeEnvelopeOptions {
+  /**
+   * Write Python `json.dumps` formatting (`", "`, `": "`, ASCII-only) instead of compact JSON.
+   * Kombu reads either; this exists for byte-for-byte comparisons with captured traffic.
+   */
+  pythonSeparators?: boolean;
+}
+
+/** The envelope object in Kombu's insertion order (spec 1.2). */
+function buildEnvelope(message: OutboundMessage, exchange: string, routingKey: string, deliveryTag: string) {
+  const properties: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message.properties)) {
+    if (value === undefined || CODEC_PROPERTIES.has(key)) continue;
+    properties[PROPERTY_WIRE_NAMES[key] ?? key] = value;
+  }
+  // Kombu's Producer always writes delivery_mode (default persistent); mirror it so a Python
+  // consumer sees the same properties whoever published.
+  properties.delivery_mode = message.properties.deliveryMode ?? message.properties.delivery_mode ?? 2;
+  if (message.properties.expiration !== undefined) properties.expiration = message.properties.expiration;
+  properties.delivery_info = { exchange, routing_key: routingKey };
+  properties.priority = clampPriority(message.properties.priority ?? 0);
+  properties.body_encoding = 'base64';
+  properties.delivery_tag = deliveryTag;
+  return {
+    body: Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength).toString('base64'),
+    'content-encoding': message.contentEncoding,
+    'content-type': message.contentType,
+    headers: message.headers,
+    properties,
+  };
+}
+
+/**
+ * Builds the Kombu JSON envelope for `message` (spec 1.1-1.3): base64 body, snake_case properties
+ * (extras first, then delivery_mode, expiration, delivery_info, priority, body_encoding,
+ * delivery_tag).
+ */
+export function encodeEnvelope(
+  message: OutboundMessage,
+  exchange: string,
+  routingKey: string,
+  deliveryTag: string,
+  options: EncodeEnvelopeOptions = {},
+): string {
+  const envelope = buildEnvelope(message, exchange, routingKey, deliveryTag);
+  return options.pythonSeparators ? pythonJsonDumps(envelope) : JSON.stringify(envelope);
+}
+
+const nullableString = z.string().nullable().optional();
+
+/** What a Kombu consumer needs (spec 1.6); everything else is optional and kept. */
+const envelopeSchema = z
+  .object({
+    body: z.string().nullable().optional(),
+    'content-encoding': nullableString,
+    'content-type': nullableString,
+    headers: z.record(z.string(), z.unknown()).nullable().optional(),
+    properties: z
+      .object({
+        delivery_tag: z.string().min(1, 'properties.delivery_tag is empty'),
+        delivery_info: z
+          .object({
+            exchange: z.string().nullable(),
+            routing_key: z.string().nullable(),
+            redelivered: z.unknown().optional(),
+          })
+          .loose(),
+        body_encoding: nullableString,
+        priority: z.unknown().optional(),
+      })
+      .loose(),
+  })
+  .loose();
+
+/** A validated envelope with its body already decoded to bytes. */
+export interface ParsedEnvelope {
+  /** The JSON text as read from storage (kept for the unacked store and dead-lettering). */
+  readonly raw: string;
+  readonly body: Uint8Array;
+  readonly contentType: string | null;
+  readonly contentEncoding: string | null;
+  readonly headers: Headers;
+  /** The wire (snake_case) properties, including delivery_info, body_encoding and delivery_tag. */
+  readonly properties: Readonly<Record<string, unknown>>;
+  readonly deliveryTag: string;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly redelivered: boolean;
+  /** Clamped to 0..9 with Python `int()` coercion; 0 when missing or invalid. */
+  readonly priority: number;
+}
+
+export type ParseEnvelopeResult = { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string };
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function decodeBody(body: string | null | undefined, encoding: string | null | undefined): Uint8Array | string {
+  if (body === null || body === undefined || body === '') return new Uint8Array(0);
+  // Kombu HEAD treats "utf-8" as "no codec"; a missing encoding means the body is the text itself.
+  if (!encoding || encoding.toLowerCase() === 'utf-8') return new Uint8Array(Buffer.from(body, 'utf8'));
+  if (encoding !== 'base64') return `unsupported properties.body_encoding '${encoding}'`;
+  const compact = body.replace(/\s+/g, '');
+  if (compact.length % 4 === 1 || !BASE64.test(compact)) return 'body is not valid base64';
+  return new Uint8Array(Buffer.from(compact, 'base64'));
+}
+
+/** Validates a stored envelope. Never throws: bad input yields `{ ok: false, reason }`. */
+export function parseEnvelope(json: string): ParseEnvelopeResult {
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch (error) {
+    return { ok: false, reason: `envelope is not JSON: ${(error as Error).message}` };
+  }
+  const result = envelopeSchema.safeParse(data);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : 'envelope';
+    return { ok: false, reason: `invalid envelope at ${where}: ${issue?.message ?? 'unknown problem'}` };
+  }
+  const env = result.data;
+  const props = env.properties;
+  const body = decodeBody(env.body, props.body_encoding);
+  if (typeof body === 'string') return { ok: false, reason: body };
+  const headers = (env.headers ?? {}) as Headers;
+  const info = props.delivery_info;
+  return {
+    ok: true,
+    envelope: {
+      raw: json,
+      body,
+      contentType: env['content-type'] ?? null,
+      contentEncoding: env['content-encoding'] ?? null,
+      headers,
+      properties: props,
+      deliveryTag: props.delivery_tag,
+      exchange: info.exchange ?? '',
+      routingKey: info.routing_key ?? '',
+      redelivered: headers.redelivered === true || info.redelivered === true,
+      priority: clampPriority(props.priority),
+    },
+  };
+}
+
+/** What the ack store needs from a raw envelope, read without full validation. */
+export interface EnvelopeAckInfo {
+  deliveryTag: string;
+  exchange: string;
+  routingKey: string;
+  priority: number;
+}
+
+/**
+ * Extracts the delivery tag, exchange, routing key and priority, or `undefined` when the payload
+ * lacks them (such a message cannot be recorded as unacked and will be dead-lettered).
+ */
+export function readAckInfo(json: string): EnvelopeAckInfo | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof data !== 'object' || data === null) return undefined;
+  const props = (data as { properties?: unknown }).properties;
+  if (typeof props !== 'object' || props === null) return undefined;
+  const { delivery_tag: tag, delivery_info: info, priority } = props as Record<string, unknown>;
+  if (typeof tag !== 'string' || tag === '' || typeof info !== 'object' || info === null) return undefined;
+  const { exchange, routing_key: rk } = info as Record<string, unknown>;
+  return {
+    deliveryTag: tag,
+    exchange: typeof exchange === 'string' ? exchange : '',
+    routingKey: typeof rk === 'string' ? rk : '',
+    priority: clampPriority(priority),
+  };
+}
+
+/** Maps wire properties to {@link MessageProperties}: known names to camelCase, others unchanged. */
+function toMessageProperties(wire: Readonly<Record<string, unknown>>, priority: number): MessageProperties {
+  const out: MessageProperties = {};
+  for (const [key, value] of Object.entries(wire)) {
+    if (TRANSPORT_PROPERTIES.has(key) || value === undefined) continue;
+    out[PROPERTY_CAMEL_NAMES[key] ?? key] = value as HeaderValue;
+  }
+  out.priority = priority;
+  return out;
+}
+
+export interface EnvelopeDeliveryContext {
+  queue: string;
+  noAck: boolean;
+  consumerTag?: string;
+}
+
+/** Turns a parsed envelope into the transport-neutral {@link Delivery}. */
+export function envelopeToDelivery(parsed: ParsedEnvelope, context: EnvelopeDeliveryContext): Delivery {
+  return {
+    body: parsed.body,
+    contentType: parsed.contentType,
+    contentEncoding: parsed.contentEncoding,
+    headers: parsed.headers,
+    properties: toMessageProperties(parsed.properties, parsed.priority),
+    deliveryInfo: {
+      exchange: parsed.exchange,
+      routingKey: parsed.routingKey,
+      redelivered: parsed.redelivered,
+      queue: context.queue,
+      ...(context.consumerTag === undefined ? {} : { consumerTag: context.consumerTag }),
+    },
+    deliveryTag: parsed.deliveryTag,
+    noAck: context.noAck,
+  };
+}
+
+/**
+ * The envelope with Kombu's redelivery markers set (spec 1.7): `headers.redelivered` and
+ * `properties.delivery_info.redelivered`. Unlike Kombu, a missing `headers` object is created so
+ * the flag is never lost. Input that is not an envelope is returned unchanged.
+ */
+export function markRedelivered(json: string): string {
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch {
+    return json;
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return json;
+  const env = data as Record<string, unknown>;
+  const headers = env.headers;
+  if (typeof headers === 'object' && headers !== null && !Array.isArray(headers)) {
+    (headers as Record<string, unknown>).redelivered = true;
+  } else {
+    env.headers = { redelivered: true };
+  }
+  const props = env.properties;
+  if (typeof props === 'object' && props !== null) {
+    const info = (props as Record<string, unknown>).delivery_info;
+    if (typeof info === 'object' && info !== null) (info as Record<string, unknown>).redelivered = true;
+  }
+  return JSON.stringify(env);
+}

@@ -1,0 +1,89 @@
+/**
+ * In-process QoS of one channel (spec 4.6): the prefetch limit and the messages delivered to this
+ * channel and not yet acked or rejected. The durable unacked record lives in the broker's ack
+ * store; this is only the channel's view, used for prefetch accounting and restore on close.
+ */
+import { ConfigurationError } from '@kelp/core';
+
+export interface DeliveredEntry {
+  deliveryTag: string;
+  queue: string;
+}
+
+export class QoS {
+  private limit: number;
+  /** Insertion order is delivery order (Map keeps it), which restore-on-close relies on. */
+  private readonly delivered = new Map<string, DeliveredEntry>();
+
+  constructor(prefetchCount = 0) {
+    this.limit = QoS.validate(prefetchCount);
+  }
+
+  private static validate(prefetchCount: number): number {
+    if (!Number.isInteger(prefetchCount) || prefetchCount < 0) {
+      throw new ConfigurationError(`prefetchCount must be a non-negative integer (0 = unlimited), got ${prefetchCount}`, {
+        option: 'prefetchCount',
+      });
+    }
+    return prefetchCount;
+  }
+
+  /** 0 means unlimited. */
+  get prefetchCount(): number {
+    return this.limit;
+  }
+
+  set prefetchCount(value: number) {
+    this.limit = QoS.validate(value);
+  }
+
+  /** Delivered and not yet acked or rejected. */
+  get size(): number {
+    return this.delivered.size;
+  }
+
+  /** Kombu `can_consume()`: unlimited, or fewer unacked messages than the prefetch count. */
+  canConsume(): boolean {
+    return this.limit === 0 || this.delivered.size < this.limit;
+  }
+
+  /** How many more messages may be delivered now; `Infinity` when unlimited. */
+  capacity(): number {
+    return this.limit === 0 ? Number.POSITIVE_INFINITY : Math.max(0, this.limit - this.delivered.size);
+  }
+
+  /** Records a delivery (Kombu appends before calling the user callback). */
+  append(deliveryTag: string, queue: string): void {
+    this.delivered.set(deliveryTag, { deliveryTag, queue });
+  }
+
+  has(deliveryTag: string): boolean {
+    return this.delivered.has(deliveryTag);
+  }
+
+  get(deliveryTag: string): DeliveredEntry | undefined {
+    return this.delivered.get(deliveryTag);
+  }
+
+  /** Forgets an acked tag; returns whether it was known. */
+  ack(deliveryTag: string): boolean {
+    return this.delivered.delete(deliveryTag);
+  }
+
+  /** Forgets a rejected tag (requeued or dropped); returns whether it was known. */
+  reject(deliveryTag: string): boolean {
+    return this.delivered.delete(deliveryTag);
+  }
+
+  /** Unacked tags in delivery order. */
+  unackedTags(): string[] {
+    return [...this.delivered.keys()];
+  }
+
+  /** Forgets every tag and returns them in delivery order (used once, at close). */
+  takeAll(): DeliveredEntry[] {
+    const all = [...this.delivered.values()];
+    this.delivered.clear();
+    return all;
+  }
+}

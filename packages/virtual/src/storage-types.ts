@@ -1,0 +1,58 @@
+/**
+ * The shapes exchanged between `VirtualChannel` and a broker's storage hooks and pollers.
+ */
+
+/** A message taken from storage: the queue it came from (the logical name) and its raw envelope JSON. */
+export interface GetResult {
+  queue: string;
+  payload: string;
+}
+
+export interface GetOptions {
+  /**
+   * When false the hook must record the message as unacked in the same atomic step as the pop
+   * (tag, exchange and routing key come from the envelope; see `readAckInfo`). A payload without a
+   * delivery tag cannot be recorded and is returned as is: the channel dead-letters it.
+   */
+  noAck: boolean;
+}
+
+export interface RestoreOptions {
+  /**
+   * true: push at the back of the FIFO (Kombu LPUSH, used by reject-with-requeue);
+   * false: push at the head, so it is consumed next (Kombu RPUSH, used by restores).
+   */
+  leftmost: boolean;
+}
+
+/**
+ * Kombu `_lookup` for restores: the queues a message published to `exchange` with `routingKey`
+ * goes to now (bindings read from storage, type from the local declaration), or the
+ * `deadletterQueue` when nothing matches; empty when there is no route at all.
+ */
+export type RouteResolver = (exchange: string, routingKey: string, envelopeJson: string) => Promise<readonly string[]>;
+
+/** What `restoreUnacked` did with one tag. */
+export type RestoreOutcome =
+  /** The entry was removed and the redelivery-marked envelope pushed to these queues. */
+  | { status: 'restored'; deliveryTag: string; queues: readonly string[] }
+  /** No unacked entry (already acked or restored by someone else): nothing happened. */
+  | { status: 'missing'; deliveryTag: string }
+  /**
+   * The entry was removed but the resolver found no queue. The hook returns the marked envelope
+   * so the channel can dead-letter it (kelp never drops a message silently, unlike Kombu).
+   */
+  | { status: 'unroutable'; deliveryTag: string; envelope: string; exchange: string; routingKey: string };
+
+/** A message a poller took from storage and has not yet handed to the channel. */
+export interface PendingDelivery {
+  queue: string;
+  payload: string;
+  /** True when the storage already holds the unacked record (popped with `noAck: false`). */
+  recorded: boolean;
+}
+
+export interface IncomingOptions {
+  /** True when the unacked record was written together with the pop. */
+  recorded: boolean;
+}
