@@ -19,3 +19,11 @@ export { createSerializerRegistry, defaultSerializers, disableSerializer, dumps,
 export { SerializerRegistry, TRUSTED_CONTENT_TYPES, type SerializerDefinition, type Serialized } from './serialization/registry.js';
 export { SimpleBuffer, SimpleQueue, type SimpleQueueOptions } from './simple.js';
 export type * from './transport.js';
+export { Connection } from './connection.js';
+export { ENSURE_DEFAULTS, type ConnectionEvents, type ConnectionOptions, type ConnectionState, type EnsureConnectionOptions, type EnsureOptions } from './connection-options.js';
+export type { DrainOptions } from './drain.js';
+export { FailoverCycle, type FailoverIterator, type FailoverStrategy } from './failover.js';
+export { DEFAULT_RETRY_POLICY, retryIntervals, retryOver, sleep, type RetryOverOptions } from './retry.js';
+export { coerceQueryValue, normalizeTransportOptions, toCamelCase } from './transport-options.js';
+export { TransportRegistry, defaultRegistry, registerTransport } from './transport-registry.js';
+export { BUILT_IN_SCHEMES, parseUrl, redactUrl, splitUrls, type ParseUrlOptions } from './url.js';
