@@ -1,1 +1,17 @@
-export {};
+/**
+ * @kelp/cli: the `kelp` command. `runCli` runs it in-process (for tests and embedding);
+ * `main.ts` is the executable entry that wires it to the process.
+ */
+export { runCli, commands, mainHelp } from './cli.js';
+export type { CliIo, OutputStream } from './output.js';
+export type {
+  TransportAdmin,
+  InspectReport,
+  InspectExchange,
+  InspectQueue,
+  InspectBinding,
+  RestoreOptions,
+  RestoreReport,
+  DeadLetterEntry,
+} from './admin.js';
+export { VERSION } from './version.js';

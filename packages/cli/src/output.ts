@@ -1,0 +1,154 @@
+/**
+ * Everything the CLI prints goes through here: flushed writes, JSON, tables and the progress
+ * display. Commands never touch process.stdout directly, so tests can run them in-process.
+ */
+
+/** The subset of a Node writable stream the CLI uses. */
+export interface OutputStream {
+  write(chunk: string, callback?: (error?: Error | null) => void): boolean;
+  /** True for a terminal: progress bars and colours only there. */
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/** Where a command reads and writes. `main.ts` passes the process streams; tests pass buffers. */
+export interface CliIo {
+  stdout: OutputStream;
+  stderr: OutputStream;
+  /** Read by `kelp publish ... -` (one body per line). */
+  stdin?: AsyncIterable<string | Uint8Array>;
+  /** Aborted on SIGINT/SIGTERM: long-running commands stop cleanly and exit 0. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Resolves once the stream has handed the text to the OS (the write callback). `kelp consume`
+ * acks a message only after this, so a kill in between means a redelivery, never a loss.
+ */
+export function writeFlushed(stream: OutputStream, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(text, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+/** JSON on one line: `--json` output is one object per line, for `jq` and line-based tools. */
+export function jsonLine(value: unknown): string {
+  return `${JSON.stringify(value, jsonReplacer)}\n`;
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  return value;
+}
+
+/** Right-aligns numbers, left-aligns text; the first row is the header. */
+export function table(rows: readonly (readonly (string | number)[])[]): string {
+  const widths: number[] = [];
+  // A header cell lines up with its column: right-aligned over numbers.
+  const numeric = (i: number): boolean => rows.slice(1).some((row) => typeof row[i] === 'number');
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cellText(cell).length);
+    });
+  }
+  return rows
+    .map((row, r) =>
+      row
+        .map((cell, i) => {
+          const text = cellText(cell);
+          const width = widths[i] ?? 0;
+          const right = typeof cell === 'number' || (r === 0 && numeric(i));
+          return right ? text.padStart(width) : text.padEnd(width);
+        })
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
+    .concat('\n');
+}
+
+function cellText(cell: string | number): string {
+  return typeof cell === 'number' ? formatNumber(cell) : cell;
+}
+
+/** 12345 -> "12,345"; fractions keep at most 2 decimals. */
+export function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  return value.toLocaleString('en-US', { maximumFractionDigits: Number.isInteger(value) ? 0 : 2 });
+}
+
+/** Milliseconds with a precision that suits the size. */
+export function formatMs(ms: number): string {
+  if (ms < 1) return `${ms.toFixed(3)} ms`;
+  if (ms < 100) return `${ms.toFixed(2)} ms`;
+  return `${Math.round(ms)} ms`;
+}
+
+export type ProgressMode = 'bar' | 'lines' | 'off';
+
+/** A bar on a terminal, a plain line every 10% elsewhere (CI logs), nothing under `--json`. */
+export function progressMode(stream: OutputStream, json: boolean): ProgressMode {
+  if (json) return 'off';
+  return stream.isTTY ? 'bar' : 'lines';
+}
+
+export interface ProgressCounter {
+  label: string;
+  done: number;
+  total: number;
+}
+
+/**
+ * Progress over one or more counters (e.g. published and acked). The bar is redrawn at most
+ * every 100 ms, because writing to a terminal on every message would cost more than the work.
+ */
+export class Progress {
+  private lastDraw = Number.NEGATIVE_INFINITY;
+  private lastStep = -1;
+  private drawn = false;
+
+  constructor(
+    private readonly stream: OutputStream,
+    private readonly mode: ProgressMode,
+    private readonly prefix: string,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  update(counters: readonly ProgressCounter[], force = false): void {
+    if (this.mode === 'off') return;
+    const done = counters.reduce((sum, c) => sum + c.done, 0);
+    const total = counters.reduce((sum, c) => sum + c.total, 0);
+    const fraction = total > 0 ? Math.min(1, done / total) : 1;
+    const summary = counters.map((c) => `${c.label} ${c.done}/${c.total}`).join(', ');
+    if (this.mode === 'lines') {
+      const step = Math.floor(fraction * 10);
+      if (step === this.lastStep && !force) return;
+      this.lastStep = step;
+      this.stream.write(`${this.prefix}: ${Math.round(fraction * 100)}% (${summary})\n`);
+      return;
+    }
+    const now = this.now();
+    if (!force && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    const width = 30;
+    const filled = Math.round(fraction * width);
+    const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
+    const line = `${this.prefix} [${bar}] ${String(Math.round(fraction * 100)).padStart(3)}% ${summary}`;
+    const columns = this.stream.columns ?? 120;
+    // \r and clear-to-end-of-line redraw in place; cut to the terminal width so it never wraps.
+    this.stream.write(`\r${line.slice(0, Math.max(10, columns - 1))}\x1b[K`);
+    this.drawn = true;
+  }
+
+  /** Ends the bar's line so that what follows starts on a fresh line. */
+  finish(): void {
+    if (this.mode === 'bar' && this.drawn) this.stream.write('\n');
+    this.drawn = false;
+  }
+}
+
+/** Replaces a password in a URL with `**` (for the CLI's own messages). */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@]*:)[^/@]*@/i, '$1$2**@');
+}

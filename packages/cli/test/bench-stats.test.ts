@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { distribute, drainFairness, jainIndex, percentile, summarizeLatency } from '../src/bench/stats.js';
+
+describe('bench statistics', () => {
+  it('takes nearest-rank percentiles', () => {
+    const samples = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
+    expect(percentile(samples, 50)).toBe(50);
+    expect(percentile(samples, 99)).toBe(99);
+    expect(percentile(samples, 100)).toBe(100);
+    expect(percentile([7], 99)).toBe(7);
+  });
+
+  it('reports NaN percentiles for no samples', () => {
+    expect(percentile([], 50)).toBeNaN();
+    expect(summarizeLatency([]).count).toBe(0);
+  });
+
+  it('summarizes latency with p50, p99, max and mean', () => {
+    const summary = summarizeLatency([4, 1, 3, 2]);
+    expect(summary).toEqual({ count: 4, p50: 2, p90: 4, p99: 4, max: 4, mean: 2.5 });
+  });
+
+  it('gives Jain index 1 for equal service and 1/n when one queue gets everything', () => {
+    expect(jainIndex([5, 5, 5, 5])).toBe(1);
+    expect(jainIndex([20, 0, 0, 0])).toBe(0.25);
+    expect(jainIndex([3, 1])).toBeCloseTo(16 / 20, 10);
+  });
+
+  it('splits messages evenly or Zipf-skewed with an exact total', () => {
+    expect(distribute(10, 3, 'even')).toEqual([4, 3, 3]);
+    const skewed = distribute(1000, 4, 'skewed');
+    expect(skewed.reduce((a, b) => a + b, 0)).toBe(1000);
+    expect(skewed[0]).toBeGreaterThan(skewed[3] as number);
+    expect(skewed).toEqual([481, 240, 160, 119]);
+  });
+
+  it('computes fairness only while every queue still holds messages', () => {
+    // Queue 1 runs dry at its 2nd delivery; what queue 0 gets afterwards is outside the window.
+    const events = [
+      { queue: 0, at: 1 },
+      { queue: 1, at: 2 },
+      { queue: 0, at: 3 },
+      { queue: 1, at: 4 },
+      { queue: 0, at: 5 },
+      { queue: 0, at: 6 },
+    ];
+    const result = drainFairness([4, 2], events);
+    expect(result.window).toBe(4);
+    expect(result.jain).toBe(1);
+  });
+
+  it('reports the longest gap a non-empty queue went unserved', () => {
+    const events = [
+      { queue: 0, at: 1 },
+      { queue: 0, at: 2 },
+      { queue: 0, at: 3 },
+      { queue: 1, at: 10 },
+    ];
+    const result = drainFairness([3, 1], events);
+    expect(result.longestWaitMs).toBe(10);
+    expect(result.longestWaitQueue).toBe(1);
+    expect(result.jain).toBe(0.5);
+  });
+
+  it('counts a queue that was never served as waiting for the whole drain', () => {
+    const result = drainFairness([2, 5], [
+      { queue: 0, at: 4 },
+      { queue: 0, at: 9 },
+    ]);
+    expect(result.longestWaitMs).toBe(9);
+    expect(result.longestWaitQueue).toBe(1);
+  });
+});
