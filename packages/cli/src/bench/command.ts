@@ -1,0 +1,226 @@
+/**
+ * `kelp bench [URL]`, `kelp bench polling URL` and the internal `kelp bench worker`. Argument
+ * parsing and output only; the measuring lives in the workload modules. Returns the exit code:
+ * 0 when every workload ran, 1 when one failed, 2 for a bad command line.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { backlogRssWorkload, endToEndWorkload, type ProcessContext } from './e2e.js';
+import { pollingTable, workloadTable } from './format.js';
+import type { WorkloadResult } from './measure.js';
+import { CYCLES, LOADS, POLL_MODES, runPollingBench, type Cycle, type Load, type PollMode } from './polling.js';
+import { RedisInfoProbe } from './redis-info.js';
+import { renderPollingReport } from './report-html.js';
+import { runWorker, type WorkerOptions } from './worker.js';
+import { addQueueRatios, runWorkload, WORKLOAD_IDS, type WorkloadId } from './workloads.js';
+
+export interface BenchIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Program and leading arguments that start `kelp bench worker` (default: this process's script). */
+  workerCommand?: readonly string[];
+}
+
+class BenchUsageError extends Error {
+  override name = 'UsageError';
+}
+
+export const BENCH_USAGE = `usage:
+  kelp bench [URL] [--workloads LIST|all] [--messages N] [--concurrency N] [--backlogs N,N] [--timeout SECONDS] [--json]
+  kelp bench polling URL [--queues N] [--messages N] [--rate N] [--paced N] [--interval SECONDS]
+                         [--cycles LIST] [--modes LIST] [--loads LIST] [--json] [--report path.html]
+workloads: ${[...WORKLOAD_IDS, 'e2e-saturated', 'e2e-paced', 'rss-backlog'].join(', ')}
+URL defaults to memory:// (the end-to-end and RSS workloads need a redis:// URL).`;
+
+/** Extra workloads that run in child processes. */
+const PROCESS_WORKLOADS = ['e2e-saturated', 'e2e-paced', 'rss-backlog'] as const;
+type ProcessWorkloadId = (typeof PROCESS_WORKLOADS)[number];
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function positiveNumber(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new BenchUsageError(`--${name} must be a positive number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** A comma-separated list whose every item must be one of `allowed`. */
+export function listOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T[] | undefined {
+  if (value === undefined || value === 'all') return undefined;
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item)) {
+      throw new BenchUsageError(`--${name} accepts ${allowed.join(', ')} (comma-separated) or all; got ${JSON.stringify(item)}`);
+    }
+  }
+  return items as T[];
+}
+
+type ParsedFlags = { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
+
+function parse(argv: readonly string[], options: NonNullable<ParseArgsConfig['options']>): ParsedFlags {
+  try {
+    return parseArgs({ args: [...argv], options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new BenchUsageError(error instanceof Error ? (error.message.split('\n')[0] ?? error.message) : String(error));
+  }
+}
+
+function str(values: Record<string, unknown>, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function defaultWorkerCommand(): string[] {
+  return [process.execPath, process.argv[1] ?? 'kelp', 'bench', 'worker'];
+}
+
+async function runWorkloadsCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    workloads: { type: 'string' },
+    messages: { type: 'string' },
+    concurrency: { type: 'string' },
+    backlogs: { type: 'string' },
+    timeout: { type: 'string' },
+  });
+  if (values['help']) {
+    io.stdout(`${BENCH_USAGE}\n`);
+    return 0;
+  }
+  const url = positionals[0] ?? 'memory://';
+  const all = [...WORKLOAD_IDS, ...PROCESS_WORKLOADS] as const;
+  const selected = listOf('workloads', str(values, 'workloads'), all) ?? [...all];
+  const backlogs = (str(values, 'backlogs') ?? '10000,100000').split(',').map((b) => positiveInt('backlogs', b, 10_000));
+  const probe = await RedisInfoProbe.open(url);
+  const ctx: ProcessContext = {
+    url,
+    messages: positiveInt('messages', str(values, 'messages'), 20_000),
+    concurrency: positiveInt('concurrency', str(values, 'concurrency'), 1000),
+    timeoutMs: positiveNumber('timeout', str(values, 'timeout'), 120) * 1000,
+    workerCommand: io.workerCommand ?? defaultWorkerCommand(),
+    ...(probe ? { probe } : {}),
+  };
+  const results: WorkloadResult[] = [];
+  const progress = (r: WorkloadResult): void => {
+    results.push(r);
+    if (!values['json']) io.stderr(`  ${r.label}: ${r.error ? `failed (${r.error})` : `${Math.round(r.rate)} msgs/s`}\n`);
+  };
+  try {
+    for (const id of selected) {
+      if ((WORKLOAD_IDS as readonly string[]).includes(id)) progress(await runWorkload(ctx, id as WorkloadId));
+      else if ((id as ProcessWorkloadId) === 'e2e-saturated') progress(await endToEndWorkload(ctx, 0));
+      else if ((id as ProcessWorkloadId) === 'e2e-paced') progress(await endToEndWorkload(ctx, 1000, Math.min(ctx.messages, 5000)));
+      else for (const backlog of backlogs) progress(await backlogRssWorkload(ctx, backlog));
+    }
+  } finally {
+    probe?.close();
+  }
+  addQueueRatios(results);
+  io.stdout(values['json'] ? `${JSON.stringify({ url, messages: ctx.messages, results }, null, 2)}\n` : `${workloadTable(results)}\n`);
+  return results.some((r) => r.error) ? 1 : 0;
+}
+
+async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    queues: { type: 'string' },
+    messages: { type: 'string' },
+    rate: { type: 'string' },
+    paced: { type: 'string' },
+    interval: { type: 'string' },
+    cycles: { type: 'string' },
+    modes: { type: 'string' },
+    loads: { type: 'string' },
+    report: { type: 'string' },
+    timeout: { type: 'string' },
+  });
+  if (values['help']) {
+    io.stdout(`${BENCH_USAGE}\n`);
+    return 0;
+  }
+  const url = positionals[0];
+  if (!url) throw new BenchUsageError('kelp bench polling needs a broker URL, e.g. kelp bench polling redis://127.0.0.1:6379/0');
+  const messages = positiveInt('messages', str(values, 'messages'), 5000);
+  const cycles = listOf<Cycle>('cycles', str(values, 'cycles'), CYCLES);
+  const modes = listOf<PollMode>('modes', str(values, 'modes'), POLL_MODES);
+  const loads = listOf<Load>('loads', str(values, 'loads'), LOADS);
+  const probe = await RedisInfoProbe.open(url);
+  try {
+    const report = await runPollingBench({
+      url,
+      queues: positiveInt('queues', str(values, 'queues'), 10),
+      messages,
+      rate: positiveNumber('rate', str(values, 'rate'), 1000),
+      pacedMessages: positiveInt('paced', str(values, 'paced'), Math.min(messages, 1000)),
+      interval: positiveNumber('interval', str(values, 'interval'), 0.01),
+      timeoutMs: positiveNumber('timeout', str(values, 'timeout'), 120) * 1000,
+      ...(cycles ? { cycles } : {}),
+      ...(modes ? { modes } : {}),
+      ...(loads ? { loads } : {}),
+      ...(probe ? { probe } : {}),
+      onResult: (r) => {
+        if (!values['json']) io.stderr(`  ${r.load} ${r.cycle} ${r.mode}: ${r.error ? `failed (${r.error})` : `${Math.round(r.throughput)} msgs/s`}\n`);
+      },
+    });
+    const reportPath = str(values, 'report');
+    if (reportPath) writeFileSync(reportPath, renderPollingReport(report, ['kelp', 'bench', 'polling', ...argv].join(' ')));
+    io.stdout(values['json'] ? `${JSON.stringify(report, null, 2)}\n` : `${pollingTable(report.results)}\n${reportPath ? `report: ${reportPath}\n` : ''}`);
+    return report.results.some((r) => r.error) ? 1 : 0;
+  } finally {
+    probe?.close();
+  }
+}
+
+async function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+  const { values } = parse(argv, {
+    role: { type: 'string' },
+    url: { type: 'string' },
+    prefix: { type: 'string' },
+    queues: { type: 'string' },
+    messages: { type: 'string' },
+    prefetch: { type: 'string' },
+    concurrency: { type: 'string' },
+    rate: { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    'transport-options': { type: 'string' },
+  });
+  const role = str(values, 'role');
+  if (role !== 'consumer' && role !== 'producer') throw new BenchUsageError('--role must be consumer or producer');
+  const url = str(values, 'url');
+  const prefix = str(values, 'prefix');
+  if (!url || !prefix) throw new BenchUsageError('kelp bench worker needs --url and --prefix');
+  const options: WorkerOptions = {
+    role,
+    url,
+    prefix,
+    queues: positiveInt('queues', str(values, 'queues'), 1),
+    messages: positiveInt('messages', str(values, 'messages'), 10_000),
+    prefetch: positiveInt('prefetch', str(values, 'prefetch'), 100),
+    concurrency: positiveInt('concurrency', str(values, 'concurrency'), 1000),
+    rate: Number(str(values, 'rate') ?? 0),
+    timeoutMs: positiveNumber('timeout-ms', str(values, 'timeout-ms'), 120_000),
+  };
+  const transportOptions = str(values, 'transport-options');
+  if (transportOptions) options.transportOptions = JSON.parse(transportOptions) as Record<string, unknown>;
+  await runWorker(options, io.stdout);
+  return 0;
+}
+
+/** Entry point for `kelp bench ...` (argv without the leading `bench`). */
+export async function runBenchCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+  try {
+    const [sub, ...rest] = argv;
+    if (sub === 'polling') return await runPollingCommand(rest, io);
+    if (sub === 'worker') return await runWorkerCommand(rest, io);
+    return await runWorkloadsCommand(argv, io);
+  } catch (error) {
+    const text = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    io.stderr(`kelp: error: ${text}\n`);
+    return error instanceof BenchUsageError ? 2 : 1;
+  }
+}

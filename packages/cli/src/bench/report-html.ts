@@ -1,0 +1,91 @@
+/**
+ * The self-contained HTML report of `kelp bench polling --report path.html`: the parameters, the
+ * full table and, for each load, charts of throughput, latency, fairness, commands and CPU per
+ * configuration. Inline CSS and SVG only; it opens from disk with no network.
+ */
+import { num } from './format.js';
+import type { Cycle, Load, PollingReport, PollingResult, PollMode } from './polling.js';
+import { barChart, escapeXml, type ChartGroup } from './svg-chart.js';
+
+function unique<T>(values: readonly T[]): T[] {
+  return [...new Set(values)];
+}
+
+/** Groups are cycles, series are poll modes; `pick` reads the charted value from a result. */
+function chartGroups(results: readonly PollingResult[], cycles: readonly Cycle[], modes: readonly PollMode[], pick: (r: PollingResult) => number | undefined): ChartGroup[] {
+  return cycles.map((cycle) => ({
+    label: cycle,
+    values: modes.map((mode) => {
+      const result = results.find((r) => r.cycle === cycle && r.mode === mode && !r.error);
+      return result ? pick(result) : undefined;
+    }),
+  }));
+}
+
+/** Latency has two bars per configuration: groups are cycle/mode pairs, series p50 and p99. */
+function latencyGroups(results: readonly PollingResult[]): ChartGroup[] {
+  return results
+    .filter((r) => !r.error && r.latencyMs)
+    .map((r) => ({ label: `${r.cycle}/${r.mode}`, values: [r.latencyMs?.p50, r.latencyMs?.p99] }));
+}
+
+function loadSection(load: Load, results: readonly PollingResult[]): string {
+  const cycles = unique(results.map((r) => r.cycle));
+  const modes = unique(results.map((r) => r.mode));
+  const charts = [
+    barChart({ title: `Throughput, ${load} load`, unit: 'msgs/s', series: modes, groups: chartGroups(results, cycles, modes, (r) => r.throughput) }),
+    barChart({ title: `Latency p50 / p99, ${load} load`, unit: 'ms', series: ['p50', 'p99'], groups: latencyGroups(results), width: Math.max(720, 80 * results.length) }),
+    barChart({
+      title: `Fairness (Jain's index), ${load} load`,
+      unit: '1 = equal service',
+      series: modes,
+      groups: chartGroups(results, cycles, modes, (r) => r.jain),
+      reference: { value: 1, label: 'perfectly fair' },
+    }),
+    barChart({ title: `Longest wait of a non-empty queue, ${load} load`, unit: 'ms', series: modes, groups: chartGroups(results, cycles, modes, (r) => r.longestWaitMs) }),
+    barChart({ title: `Redis commands per message, ${load} load`, unit: 'commands', series: modes, groups: chartGroups(results, cycles, modes, (r) => r.commandsPerMsg) }),
+    barChart({ title: `Consumer CPU per message, ${load} load`, unit: 'us', series: modes, groups: chartGroups(results, cycles, modes, (r) => r.cpuUsPerMsg) }),
+  ];
+  return `<section class="load" data-load="${escapeXml(load)}"><h2>${escapeXml(load)} load</h2>${charts.map((c) => `<figure>${c}</figure>`).join('')}</section>`;
+}
+
+function resultsTable(results: readonly PollingResult[]): string {
+  const head = ['load', 'cycle', 'mode', 'msgs/s', 'p50 ms', 'p99 ms', 'Jain', 'max wait ms', 'cmds/msg', 'trips/msg', 'CPU us/msg', 'error'];
+  const rows = results.map((r) =>
+    [r.load, r.cycle, r.mode, num(r.throughput), num(r.latencyMs?.p50), num(r.latencyMs?.p99), num(r.jain, 2), num(r.longestWaitMs), num(r.commandsPerMsg), num(r.roundTripsPerMsg), num(r.cpuUsPerMsg), r.error ?? '']
+      .map((cell) => `<td>${escapeXml(cell)}</td>`)
+      .join(''),
+  );
+  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r}</tr>`).join('')}</tbody></table>`;
+}
+
+const STYLE = `body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}
+table{border-collapse:collapse;font-size:13px;margin:12px 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td:nth-child(-n+3){text-align:left}figure{margin:12px 0}dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}
+dt{font-weight:600}.note{color:#555;font-size:13px}`;
+
+/** Renders the whole report as one HTML document. */
+export function renderPollingReport(report: PollingReport, commandLine?: string): string {
+  const loads = unique(report.results.map((r) => r.load));
+  const params: Array<[string, string]> = [
+    ['broker', report.url],
+    ['queues', String(report.queues)],
+    ['messages per drain', String(report.messages)],
+    ['paced rate', `${report.rate} msgs/s`],
+    ['interval polling sleep', `${report.interval} s`],
+    ['started', report.startedAt],
+  ];
+  if (commandLine) params.push(['command', commandLine]);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>kelp polling strategies</title><style>${STYLE}</style></head>
+<body><h1>kelp polling strategies</h1>
+<dl>${params.map(([k, v]) => `<dt>${escapeXml(k)}</dt><dd>${escapeXml(v)}</dd>`).join('')}</dl>
+<p class="note">Cycles: round_robin moves the queue that delivered to the back; priority keeps the consume order (queues handed over in reverse order here); sorted orders by name.
+Modes: blocking = consumer at prefetch 1 (one blocking pop per message); batched = consumer at prefetch 100 (batched atomic pops);
+interval = queue.get() in cycle order, sleeping after an empty cycle. Throughput, fairness, commands and CPU come from draining a prefilled backlog;
+latency from a paced stream. Jain's index is computed while every queue still held messages; the longest wait is the longest gap any queue with messages went unserved.</p>
+${resultsTable(report.results)}
+${loads.map((load) => loadSection(load, report.results.filter((r) => r.load === load))).join('\n')}
+</body></html>
+`;
+}

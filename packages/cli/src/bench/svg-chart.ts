@@ -1,0 +1,103 @@
+/**
+ * Grouped bar charts as inline SVG strings: no scripts, no external resources, so a report is a
+ * single file that opens anywhere. Every bar carries `data-*` attributes with its series, group
+ * and value, which the report test reads back from the browser's DOM.
+ */
+
+export interface ChartGroup {
+  label: string;
+  /** One value per series, in series order; undefined or NaN draws no bar. */
+  values: readonly (number | undefined)[];
+}
+
+export interface BarChartSpec {
+  title: string;
+  unit: string;
+  series: readonly string[];
+  groups: readonly ChartGroup[];
+  /** Draw a dashed reference line (e.g. a target) at this value. */
+  reference?: { value: number; label: string };
+  width?: number;
+  height?: number;
+}
+
+export const PALETTE = ['#2f6fb5', '#e07b39', '#3a9d5d', '#b53f6a', '#7a5cc4', '#8c8c3a'];
+
+/** Escapes text for HTML and SVG content and attribute values. */
+export function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+function short(value: number): string {
+  if (!Number.isFinite(value)) return '';
+  const abs = Math.abs(value);
+  if (abs >= 1e6) return `${(value / 1e6).toFixed(abs >= 1e7 ? 0 : 1)}M`;
+  if (abs >= 1e4) return `${(value / 1e3).toFixed(0)}k`;
+  if (abs >= 100) return value.toFixed(0);
+  if (abs >= 10) return value.toFixed(1);
+  return value.toPrecision(2);
+}
+
+/** A "nice" upper bound for the axis: 1, 2 or 5 times a power of ten. */
+export function niceMax(value: number): number {
+  if (!(value > 0) || !Number.isFinite(value)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power;
+  return 10 * power;
+}
+
+export function barChart(spec: BarChartSpec): string {
+  const width = spec.width ?? 720;
+  const height = spec.height ?? 300;
+  const margin = { top: 36, right: 16, bottom: 64, left: 64 };
+  const plotW = width - margin.left - margin.right;
+  const plotH = height - margin.top - margin.bottom;
+  const finite = spec.groups.flatMap((g) => g.values.filter((v): v is number => v !== undefined && Number.isFinite(v)));
+  const top = niceMax(Math.max(0, ...finite, spec.reference?.value ?? 0));
+  const y = (v: number): number => margin.top + plotH - (Math.max(v, 0) / top) * plotH;
+  const groupW = plotW / Math.max(spec.groups.length, 1);
+  const barW = Math.max(2, (groupW * 0.8) / Math.max(spec.series.length, 1));
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(spec.title)}">`,
+  );
+  parts.push(`<title>${escapeXml(spec.title)}</title>`);
+  parts.push(`<text class="chart-title" x="${margin.left}" y="20" font-size="14" font-weight="600">${escapeXml(spec.title)} (${escapeXml(spec.unit)})</text>`);
+  // Axis with five ticks.
+  for (let i = 0; i <= 4; i += 1) {
+    const value = (top * i) / 4;
+    const ty = y(value).toFixed(1);
+    parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${ty}" y2="${ty}" stroke="#ddd" stroke-width="1"/>`);
+    parts.push(`<text x="${margin.left - 6}" y="${ty}" font-size="11" text-anchor="end" dominant-baseline="middle">${short(value)}</text>`);
+  }
+  spec.groups.forEach((group, gi) => {
+    const gx = margin.left + gi * groupW + groupW * 0.1;
+    group.values.forEach((value, si) => {
+      if (value === undefined || !Number.isFinite(value)) return;
+      const x = gx + si * barW;
+      const by = y(value);
+      const h = Math.max(margin.top + plotH - by, value > 0 ? 1 : 0);
+      const series = spec.series[si] ?? '';
+      parts.push(
+        `<rect class="bar" data-series="${escapeXml(series)}" data-group="${escapeXml(group.label)}" data-value="${value}" x="${x.toFixed(1)}" y="${(margin.top + plotH - h).toFixed(1)}" width="${(barW - 1).toFixed(1)}" height="${h.toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(`${group.label} / ${series}: ${short(value)} ${spec.unit}`)}</title></rect>`,
+      );
+    });
+    const lx = margin.left + gi * groupW + groupW / 2;
+    parts.push(`<text x="${lx.toFixed(1)}" y="${height - margin.bottom + 16}" font-size="11" text-anchor="middle">${escapeXml(group.label)}</text>`);
+  });
+  if (spec.reference) {
+    const ry = y(spec.reference.value).toFixed(1);
+    parts.push(`<line class="reference" x1="${margin.left}" x2="${width - margin.right}" y1="${ry}" y2="${ry}" stroke="#c00" stroke-dasharray="6 4"/>`);
+    parts.push(`<text x="${width - margin.right}" y="${Number(ry) - 4}" font-size="11" text-anchor="end" fill="#c00">${escapeXml(spec.reference.label)}</text>`);
+  }
+  parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${margin.top + plotH}" y2="${margin.top + plotH}" stroke="#333"/>`);
+  // Legend.
+  spec.series.forEach((series, si) => {
+    const lx = margin.left + si * 140;
+    const ly = height - 18;
+    parts.push(`<rect class="legend" x="${lx}" y="${ly - 9}" width="10" height="10" fill="${PALETTE[si % PALETTE.length]}"/>`);
+    parts.push(`<text x="${lx + 14}" y="${ly}" font-size="11">${escapeXml(series)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('');
+}

@@ -1,0 +1,173 @@
+/**
+ * The child-process side of the end-to-end benchmarks: `kelp bench worker --role consumer|producer`.
+ * A worker prints one JSON line per event on stdout (`ready`, then `result`) and nothing else,
+ * so the parent can parse it; the numbers it reports are its own process's (CPU, peak RSS).
+ */
+import { performance } from 'node:perf_hooks';
+import { AckCounter, declareDirect, interleavedSpecs, latencyOf, makeProducer, openConnection, closeConnection, publishOne, publishWindowed, wallNow } from './harness.js';
+import { peakRssMiB } from './measure.js';
+import { summarizeLatency, type LatencySummary } from './stats.js';
+
+export interface WorkerOptions {
+  role: 'consumer' | 'producer';
+  url: string;
+  /** Queue-name prefix shared by parent and workers. */
+  prefix: string;
+  queues: number;
+  messages: number;
+  prefetch: number;
+  /** Producer: publishes in flight (unpaced). */
+  concurrency: number;
+  /** Producer: messages per second, 0 = as fast as possible. */
+  rate: number;
+  timeoutMs: number;
+  transportOptions?: Record<string, unknown>;
+}
+
+export interface ConsumerReport {
+  event: 'result';
+  role: 'consumer';
+  received: number;
+  acked: number;
+  timedOut: boolean;
+  /** Wall-clock ms of the first and the last delivery. */
+  firstAt: number;
+  lastAt: number;
+  latencyMs: LatencySummary;
+  cpuUs: number;
+  peakRssMiB: number;
+}
+
+export interface ProducerReport {
+  event: 'result';
+  role: 'producer';
+  published: number;
+  startedAt: number;
+  finishedAt: number;
+  cpuUs: number;
+  peakRssMiB: number;
+}
+
+export type WorkerReport = ConsumerReport | ProducerReport;
+
+type Emit = (line: Record<string, unknown>) => void;
+
+async function runConsumer(options: WorkerOptions, emit: Emit): Promise<void> {
+  const connection = openConnection(options.url, options.transportOptions ? { transportOptions: options.transportOptions } : {});
+  try {
+    const channel = await connection.channel();
+    // Exchange state is process-local on virtual transports (spec 3.1), so each process declares.
+    const topology = await declareDirect(channel, options.prefix, options.queues);
+    const latencies: number[] = [];
+    let firstAt = 0;
+    let lastAt = 0;
+    const counter = new AckCounter();
+    const cpu = process.cpuUsage();
+    await counter.attach(channel, topology, {
+      prefetch: options.prefetch,
+      observer: {
+        onMessage(message, _queue, now) {
+          if (firstAt === 0) firstAt = now;
+          lastAt = now;
+          const latency = latencyOf(message, now);
+          if (latency !== undefined) latencies.push(latency);
+        },
+      },
+    });
+    emit({ event: 'ready', role: 'consumer' });
+    const done = await counter.waitFor(connection, options.messages, options.timeoutMs);
+    const used = process.cpuUsage(cpu);
+    await counter.cancelAll();
+    const report: ConsumerReport = {
+      event: 'result',
+      role: 'consumer',
+      received: counter.received,
+      acked: counter.acked,
+      timedOut: !done,
+      firstAt,
+      lastAt,
+      latencyMs: summarizeLatency(latencies),
+      cpuUs: used.user + used.system,
+      peakRssMiB: peakRssMiB(),
+    };
+    emit({ ...report });
+  } finally {
+    await closeConnection(connection);
+  }
+}
+
+async function paced(options: WorkerOptions, publish: (seq: number) => Promise<unknown>): Promise<void> {
+  const start = performance.now();
+  const pending: Promise<unknown>[] = [];
+  let sent = 0;
+  while (sent < options.messages) {
+    // Publish whatever is due by now, then sleep a timer tick: the schedule, not the timer, sets the rate.
+    const due = Math.min(options.messages, Math.floor(((performance.now() - start) * options.rate) / 1000) + 1);
+    while (sent < due) {
+      pending.push(publish(sent));
+      sent += 1;
+    }
+    if (pending.length >= 1000) await Promise.all(pending.splice(0));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(pending);
+}
+
+async function runProducer(options: WorkerOptions, emit: Emit): Promise<void> {
+  const connection = openConnection(options.url, options.transportOptions ? { transportOptions: options.transportOptions } : {});
+  try {
+    const channel = await connection.channel();
+    const topology = await declareDirect(channel, options.prefix, options.queues);
+    const producer = makeProducer(channel, topology.exchange);
+    emit({ event: 'ready', role: 'producer' });
+    const counts = Array.from({ length: options.queues }, (_, i) =>
+      Math.floor(options.messages / options.queues) + (i < options.messages % options.queues ? 1 : 0),
+    );
+    const specs = interleavedSpecs(topology.names, counts);
+    const cpu = process.cpuUsage();
+    const startedAt = wallNow();
+    if (options.rate > 0) {
+      await paced(options, (seq) => publishOne(producer, specs[seq] ?? { routingKey: topology.names[0] as string, seq }));
+    } else {
+      await publishWindowed(producer, specs, options.concurrency);
+    }
+    const finishedAt = wallNow();
+    const used = process.cpuUsage(cpu);
+    const report: ProducerReport = {
+      event: 'result',
+      role: 'producer',
+      published: options.messages,
+      startedAt,
+      finishedAt,
+      cpuUs: used.user + used.system,
+      peakRssMiB: peakRssMiB(),
+    };
+    emit({ ...report });
+  } finally {
+    await closeConnection(connection);
+  }
+}
+
+/** Runs one worker role to completion, writing its JSON lines through `write`. */
+export async function runWorker(options: WorkerOptions, write: (text: string) => void): Promise<void> {
+  const emit: Emit = (line) => write(`${JSON.stringify(line)}\n`);
+  if (options.role === 'consumer') await runConsumer(options, emit);
+  else await runProducer(options, emit);
+}
+
+/** Worker options as command-line flags (the inverse of the worker's argument parsing). */
+export function workerArgs(options: WorkerOptions): string[] {
+  const args = [
+    '--role', options.role,
+    '--url', options.url,
+    '--prefix', options.prefix,
+    '--queues', String(options.queues),
+    '--messages', String(options.messages),
+    '--prefetch', String(options.prefetch),
+    '--concurrency', String(options.concurrency),
+    '--rate', String(options.rate),
+    '--timeout-ms', String(options.timeoutMs),
+  ];
+  if (options.transportOptions) args.push('--transport-options', JSON.stringify(options.transportOptions));
+  return args;
+}

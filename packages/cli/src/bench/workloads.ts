@@ -1,0 +1,209 @@
+/**
+ * The in-process workloads: publish (awaited and concurrent), consume+ack at several prefetch
+ * counts, many queues, fanout and priority mixes. Each one opens its own connection, declares
+ * fresh queues under a unique prefix, measures one phase and cleans up, so results do not leak
+ * into each other.
+ */
+import type { Connection } from 'kelp';
+import { performance } from 'node:perf_hooks';
+import {
+  AckCounter,
+  benchPrefix,
+  declareDirect,
+  declareFanout,
+  drain,
+  dropTopology,
+  interleavedSpecs,
+  makeProducer,
+  openConnection,
+  closeConnection,
+  publishWindowed,
+  type BenchChannel,
+} from './harness.js';
+import { failedResult, measurePhase, resultFrom, type WorkloadResult } from './measure.js';
+import type { RedisInfoProbe } from './redis-info.js';
+import { distribute } from './stats.js';
+
+export interface BenchContext {
+  url: string;
+  /** Messages per workload. */
+  messages: number;
+  /** Publishes in flight for the concurrent workloads. */
+  concurrency: number;
+  /** Upper bound for one phase, so a stalled transport fails the row instead of hanging. */
+  timeoutMs: number;
+  probe?: RedisInfoProbe;
+  transportOptions?: Record<string, unknown>;
+}
+
+interface Session {
+  connection: Connection;
+  publisher: BenchChannel;
+  consumer: BenchChannel;
+  prefix: string;
+}
+
+/** Opens a connection with separate publish and consume channels, runs `fn`, always closes. */
+async function withSession<T>(ctx: BenchContext, fn: (session: Session) => Promise<T>): Promise<T> {
+  const connection = openConnection(ctx.url, ctx.transportOptions ? { transportOptions: ctx.transportOptions } : {});
+  try {
+    await connection.connect();
+    const publisher = await connection.channel();
+    const consumer = await connection.channel();
+    return await fn({ connection, publisher, consumer, prefix: benchPrefix() });
+  } finally {
+    await closeConnection(connection);
+  }
+}
+
+async function guarded(id: string, label: string, run: () => Promise<WorkloadResult>): Promise<WorkloadResult> {
+  try {
+    return await run();
+  } catch (error) {
+    return failedResult(id, label, error);
+  }
+}
+
+/** Publishes `ctx.messages` with `window` in flight (1 = each publish awaited before the next). */
+export function publishWorkload(ctx: BenchContext, window: number): Promise<WorkloadResult> {
+  const id = window <= 1 ? 'publish-serial' : 'publish-concurrent';
+  const label = window <= 1 ? 'publish, awaited one at a time' : `publish, ${window} in flight`;
+  return guarded(id, label, () =>
+    withSession(ctx, async ({ publisher, prefix }) => {
+      const topology = await declareDirect(publisher, prefix, 1);
+      const producer = makeProducer(publisher, topology.exchange);
+      const specs = interleavedSpecs(topology.names, [ctx.messages]);
+      const phase = await measurePhase(ctx.probe, () => publishWindowed(producer, specs, window));
+      await dropTopology(publisher, topology);
+      return resultFrom(id, label, ctx.messages, phase);
+    }),
+  );
+}
+
+/**
+ * Prefills `ctx.messages` over `queueCount` queues, then measures a consumer draining them with
+ * acks at `prefetch`. Only the drain is measured, so CPU and commands are the consumer's.
+ */
+export function consumeWorkload(
+  ctx: BenchContext,
+  options: { prefetch: number; queues?: number; priorities?: readonly number[]; id?: string; label?: string },
+): Promise<WorkloadResult> {
+  const queueCount = options.queues ?? 1;
+  const id = options.id ?? `consume-ack-p${options.prefetch}`;
+  const label = options.label ?? `consume+ack, prefetch ${options.prefetch}`;
+  return guarded(id, label, () =>
+    withSession(ctx, async ({ connection, publisher, consumer, prefix }) => {
+      const declareOptions = options.priorities ? { maxPriority: 9 } : {};
+      const topology = await declareDirect(publisher, prefix, queueCount, declareOptions);
+      const producer = makeProducer(publisher, topology.exchange);
+      const counts = distribute(ctx.messages, queueCount, 'even');
+      await publishWindowed(producer, interleavedSpecs(topology.names, counts, options.priorities), ctx.concurrency);
+      let timedOut = false;
+      const phase = await measurePhase(ctx.probe, async () => {
+        const drained = await drain(connection, consumer, topology, {
+          prefetch: options.prefetch,
+          expected: ctx.messages,
+          timeoutMs: ctx.timeoutMs,
+        });
+        timedOut = drained.timedOut;
+      });
+      await dropTopology(publisher, topology);
+      if (timedOut) throw new Error(`timed out after ${ctx.timeoutMs} ms before ${ctx.messages} acks`);
+      const result = resultFrom(id, label, ctx.messages, phase);
+      result.extra = { queues: queueCount, prefetch: options.prefetch };
+      return result;
+    }),
+  );
+}
+
+/**
+ * Fanout to `subscribers` queues, each with its own consumer on its own channel. Publishing and
+ * consuming overlap (pub/sub fanout only reaches subscribers that are listening), and the rate
+ * counts deliveries: `messages x subscribers` per run.
+ */
+export function fanoutWorkload(ctx: BenchContext, subscribers: number): Promise<WorkloadResult> {
+  const id = `fanout-${subscribers}`;
+  const label = `fanout to ${subscribers} subscribers`;
+  return guarded(id, label, () =>
+    withSession(ctx, async ({ connection, publisher, prefix }) => {
+      const topology = await declareFanout(publisher, prefix, subscribers);
+      const counter = new AckCounter();
+      for (const queue of topology.queues) {
+        const channel = await connection.channel();
+        await counter.attach(channel, { exchange: topology.exchange, queues: [queue], names: [queue.name] }, { prefetch: 100 });
+      }
+      const producer = makeProducer(publisher, topology.exchange);
+      const specs = interleavedSpecs([''], [ctx.messages]);
+      const expected = ctx.messages * subscribers;
+      let done = false;
+      let publishSeconds = 0;
+      const phase = await measurePhase(ctx.probe, async () => {
+        const started = performance.now();
+        const consuming = counter.waitFor(connection, expected, ctx.timeoutMs);
+        await publishWindowed(producer, specs, ctx.concurrency);
+        publishSeconds = (performance.now() - started) / 1000;
+        done = await consuming;
+      });
+      await counter.cancelAll();
+      await dropTopology(publisher, topology);
+      const result = resultFrom(id, label, counter.acked, phase);
+      result.extra = {
+        subscribers,
+        published: ctx.messages,
+        delivered: counter.acked,
+        expected,
+        complete: done,
+        publishRate: publishSeconds > 0 ? ctx.messages / publishSeconds : 0,
+      };
+      return result;
+    }),
+  );
+}
+
+/** The ids `runWorkloads` understands, in the order the table shows them. */
+export const WORKLOAD_IDS = [
+  'publish-serial',
+  'publish-concurrent',
+  'consume-ack-p1',
+  'consume-ack-p10',
+  'consume-ack-p100',
+  'consume-ack-p1000',
+  'queues-1',
+  'queues-10',
+  'queues-100',
+  'queues-1000',
+  'fanout-10',
+  'priority-mix',
+] as const;
+
+export type WorkloadId = (typeof WORKLOAD_IDS)[number];
+
+/** Priorities cycled through by the priority-mix workload: mostly normal, some urgent, some bulk. */
+export const PRIORITY_MIX: readonly number[] = [0, 0, 3, 3, 3, 3, 6, 6, 9, 9];
+
+/** Runs one in-process workload by id. */
+export function runWorkload(ctx: BenchContext, id: WorkloadId): Promise<WorkloadResult> {
+  if (id === 'publish-serial') return publishWorkload(ctx, 1);
+  if (id === 'publish-concurrent') return publishWorkload(ctx, ctx.concurrency);
+  if (id === 'fanout-10') return fanoutWorkload(ctx, 10);
+  if (id === 'priority-mix') {
+    return consumeWorkload(ctx, { prefetch: 100, priorities: PRIORITY_MIX, id, label: 'priority mix 0/3/6/9, prefetch 100' });
+  }
+  const queues = /^queues-(\d+)$/.exec(id);
+  if (queues) {
+    const n = Number(queues[1]);
+    return consumeWorkload(ctx, { prefetch: 100, queues: n, id, label: `${n} queue${n === 1 ? '' : 's'}, consume+ack, prefetch 100` });
+  }
+  const prefetch = Number(/^consume-ack-p(\d+)$/.exec(id)?.[1] ?? 100);
+  return consumeWorkload(ctx, { prefetch });
+}
+
+/** Adds the "rate relative to one queue" ratio the issue's 100-queue target is stated in. */
+export function addQueueRatios(results: WorkloadResult[]): void {
+  const base = results.find((r) => r.id === 'queues-1' && !r.error);
+  if (!base || base.rate <= 0) return;
+  for (const result of results) {
+    if (!/^queues-\d+$/.test(result.id) || result.error) continue;
+    result.extra = { ...result.extra, vsOneQueue: result.rate / base.rate };
+  }
+}
