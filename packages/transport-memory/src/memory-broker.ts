@@ -1,0 +1,270 @@
+/**
+ * The in-process broker behind `memory://name`: queue lists split by priority step, binding rows
+ * per exchange, an unacked store shaped like Redis's (`tag -> [envelope, exchange, routingKey]`
+ * plus the delivery time), and dead-letter lists. Every connection to the same name shares one
+ * broker object; nothing lives in module globals.
+ */
+import type { BindingRow, RestoreOutcome, RouteResolver } from '@kelp/virtual';
+import {
+  BrokerState,
+  DEFAULT_PRIORITY_STEPS,
+  markRedelivered,
+  priorityStep,
+  readAckInfo,
+} from '@kelp/virtual';
+import { Deque } from './deque.js';
+
+export interface MemoryBrokerOptions {
+  /** Broker name (the `memory://<name>` part); shown in NOT_FOUND messages. */
+  name?: string;
+  /** Priority sub-list steps; every connection to the broker uses these ([0, 3, 6, 9]). */
+  prioritySteps?: readonly number[];
+  /** Wall-clock seconds (like Redis's `unacked_index` scores). Tests pass a fake clock. */
+  now?: () => number;
+}
+
+/** One unacked message: the Redis `unacked` hash value and its `unacked_index` score. */
+export interface MemoryUnackedEntry {
+  envelope: string;
+  exchange: string;
+  routingKey: string;
+  /** Delivery time in seconds; restored once older than the visibility timeout. */
+  deliveredAt: number;
+}
+
+export interface DeadLetterEntry {
+  payload: string;
+  reason: string;
+  at: number;
+}
+
+/** A queue's lists, one per priority step, read in ascending step order. */
+type QueueLists = Map<number, Deque<string>>;
+
+export class MemoryBroker {
+  readonly name: string;
+  readonly prioritySteps: readonly number[];
+  /** Exchange declarations, shared by every connection to this broker (as Kombu's memory transport does). */
+  readonly state: BrokerState;
+  private readonly now: () => number;
+  private readonly queues = new Map<string, QueueLists>();
+  private readonly bindings = new Map<string, Map<string, BindingRow>>();
+  private readonly unacked = new Map<string, MemoryUnackedEntry>();
+  private readonly deadLetters = new Map<string, DeadLetterEntry[]>();
+  private readonly listeners = new Set<() => void>();
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.name = options.name ?? 'default';
+    this.prioritySteps = [...(options.prioritySteps ?? DEFAULT_PRIORITY_STEPS)].sort((a, b) => a - b);
+    this.now = options.now ?? (() => Date.now() / 1000);
+    this.state = new BrokerState(this.name);
+  }
+
+  /** Called after every write that may make a message available; returns an unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  private lists(queue: string, create: true): QueueLists;
+  private lists(queue: string, create: false): QueueLists | undefined;
+  private lists(queue: string, create: boolean): QueueLists | undefined {
+    let lists = this.queues.get(queue);
+    if (!lists && create) {
+      lists = new Map(this.prioritySteps.map((step) => [step, new Deque<string>()]));
+      this.queues.set(queue, lists);
+    }
+    return lists;
+  }
+
+  private listFor(queue: string, priority: number): Deque<string> {
+    const lists = this.lists(queue, true);
+    const step = priorityStep(priority, this.prioritySteps);
+    let list = lists.get(step);
+    if (!list) {
+      list = new Deque<string>();
+      lists.set(step, list);
+    }
+    return list;
+  }
+
+  // ---- queues ----------------------------------------------------------------------------------
+
+  declareQueue(queue: string): void {
+    this.lists(queue, true);
+  }
+
+  hasQueue(queue: string): boolean {
+    return this.queues.has(queue);
+  }
+
+  /** Stores at the back of the queue's priority list (Kombu `_put`, LPUSH). Creates the queue. */
+  put(queue: string, payload: string, priority: number): void {
+    this.listFor(queue, priority).pushBack(payload);
+    this.notify();
+  }
+
+  /** Stores at the head (consumed next), as a restore's RPUSH does. */
+  putFront(queue: string, payload: string, priority: number): void {
+    this.listFor(queue, priority).pushFront(payload);
+    this.notify();
+  }
+
+  /** Pops the next message, lowest step first; unless noAck, records it unacked in the same step. */
+  get(queue: string, noAck: boolean): string | undefined {
+    const lists = this.lists(queue, false);
+    if (!lists) return undefined;
+    for (const step of [...lists.keys()].sort((a, b) => a - b)) {
+      const payload = lists.get(step)?.popFront();
+      if (payload === undefined) continue;
+      if (!noAck) {
+        const info = readAckInfo(payload);
+        // Without a tag the message cannot be acked; the channel dead-letters it.
+        if (info) this.recordUnacked(info.deliveryTag, payload, info.exchange, info.routingKey);
+      }
+      return payload;
+    }
+    return undefined;
+  }
+
+  size(queue: string): number {
+    let n = 0;
+    for (const list of this.lists(queue, false)?.values() ?? []) n += list.length;
+    return n;
+  }
+
+  purge(queue: string): number {
+    const n = this.size(queue);
+    for (const list of this.lists(queue, false)?.values() ?? []) list.clear();
+    return n;
+  }
+
+  deleteQueue(queue: string): void {
+    this.queues.delete(queue);
+  }
+
+  /** The waiting payloads of `queue`, next-to-consume first, step by step (for tests and tools). */
+  peek(queue: string): string[] {
+    const lists = this.lists(queue, false);
+    if (!lists) return [];
+    return [...lists.keys()].sort((a, b) => a - b).flatMap((step) => lists.get(step)?.toArray() ?? []);
+  }
+
+  queueNames(): string[] {
+    return [...this.queues.keys()];
+  }
+
+  // ---- bindings --------------------------------------------------------------------------------
+
+  getTable(exchange: string): BindingRow[] {
+    return [...(this.bindings.get(exchange)?.values() ?? [])].map((row) => ({ ...row }));
+  }
+
+  addBinding(exchange: string, row: BindingRow): void {
+    let rows = this.bindings.get(exchange);
+    if (!rows) {
+      rows = new Map();
+      this.bindings.set(exchange, rows);
+    }
+    rows.set(`${row.routingKey}\0${row.pattern}\0${row.queue}`, { ...row });
+  }
+
+  removeBinding(exchange: string, row: BindingRow): void {
+    const rows = this.bindings.get(exchange);
+    rows?.delete(`${row.routingKey}\0${row.pattern}\0${row.queue}`);
+    if (rows?.size === 0) this.bindings.delete(exchange);
+  }
+
+  // ---- unacked store ---------------------------------------------------------------------------
+
+  recordUnacked(tag: string, envelope: string, exchange: string, routingKey: string): void {
+    this.unacked.set(tag, { envelope, exchange, routingKey, deliveredAt: this.now() });
+  }
+
+  ack(tags: readonly string[]): void {
+    for (const tag of tags) this.unacked.delete(tag);
+  }
+
+  unackedEntry(tag: string): MemoryUnackedEntry | undefined {
+    const entry = this.unacked.get(tag);
+    return entry && { ...entry };
+  }
+
+  get unackedCount(): number {
+    return this.unacked.size;
+  }
+
+  /** Moves the entry's delivery time so it stays invisible for `seconds` more under `visibilityTimeout`. */
+  extend(tag: string, seconds: number, visibilityTimeout: number): void {
+    const entry = this.unacked.get(tag);
+    if (entry) entry.deliveredAt = Math.max(entry.deliveredAt, this.now() + seconds - visibilityTimeout);
+  }
+
+  /**
+   * Kombu `restore_by_tag`: removes the entry first (so a concurrent restore finds nothing and
+   * cannot duplicate it), then pushes the redelivery-marked envelope to every resolved queue:
+   * at the back when `leftmost`, else at the head. The priority sub-list is kept (Kombu HEAD).
+   */
+  async restore(tag: string, leftmost: boolean, resolve: RouteResolver): Promise<RestoreOutcome> {
+    const entry = this.unacked.get(tag);
+    if (!entry) return { status: 'missing', deliveryTag: tag };
+    this.unacked.delete(tag);
+    const marked = markRedelivered(entry.envelope);
+    let queues: readonly string[];
+    try {
+      queues = await resolve(entry.exchange, entry.routingKey, marked);
+    } catch (error) {
+      // The lookup failed: keep the message unacked so a later restore can try again.
+      this.unacked.set(tag, entry);
+      throw error;
+    }
+    if (queues.length === 0) {
+      return { status: 'unroutable', deliveryTag: tag, envelope: marked, exchange: entry.exchange, routingKey: entry.routingKey };
+    }
+    const priority = readAckInfo(marked)?.priority ?? 0;
+    for (const queue of queues) {
+      if (leftmost) this.listFor(queue, priority).pushBack(marked);
+      else this.listFor(queue, priority).pushFront(marked);
+    }
+    this.notify();
+    return { status: 'restored', deliveryTag: tag, queues };
+  }
+
+  /**
+   * Kombu `restore_visible`: restores (to the head) every entry delivered more than
+   * `visibilityTimeout` seconds ago, newest first like ZREVRANGEBYSCORE, so the oldest ends up
+   * next in line.
+   */
+  async restoreVisible(visibilityTimeout: number, resolve: RouteResolver): Promise<RestoreOutcome[]> {
+    const ceiling = this.now() - visibilityTimeout;
+    const expired = [...this.unacked]
+      .filter(([, entry]) => entry.deliveredAt <= ceiling)
+      .sort(([, a], [, b]) => b.deliveredAt - a.deliveredAt)
+      .map(([tag]) => tag);
+    const outcomes: RestoreOutcome[] = [];
+    for (const tag of expired) outcomes.push(await this.restore(tag, false, resolve));
+    return outcomes;
+  }
+
+  // ---- dead letters ----------------------------------------------------------------------------
+
+  deadLetter(queue: string, payload: string, reason: string): void {
+    let list = this.deadLetters.get(queue);
+    if (!list) {
+      list = [];
+      this.deadLetters.set(queue, list);
+    }
+    list.push({ payload, reason, at: this.now() });
+  }
+
+  /** Dead-lettered messages of `queue`, oldest first. */
+  deadLettered(queue: string): readonly DeadLetterEntry[] {
+    return [...(this.deadLetters.get(queue) ?? [])];
+  }
+}

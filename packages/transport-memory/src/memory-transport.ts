@@ -1,0 +1,83 @@
+/**
+ * `MemoryTransport` and the `memory://` transport definition. The definition object owns the map
+ * of named brokers, so two Connections to `memory://` made from one definition share a broker
+ * while two definitions (or two test files) never see each other's messages.
+ */
+import type { ConnectionParams, TransportCapabilities, TransportDefinition } from '@kelp/core';
+import {
+  type VirtualChannel,
+  VirtualTransport,
+  type VirtualTransportOptions,
+  parseVirtualTransportOptions,
+} from '@kelp/virtual';
+import { MemoryBroker } from './memory-broker.js';
+import { MemoryChannel } from './memory-channel.js';
+
+export interface MemoryTransportInit {
+  broker: MemoryBroker;
+  options: VirtualTransportOptions;
+}
+
+const CAPABILITIES: TransportCapabilities = Object.freeze({
+  exchangeTypes: Object.freeze(['direct', 'topic', 'fanout'] as const),
+  priority: true,
+  visibilityTimeout: true,
+  remote: false,
+});
+
+export class MemoryTransport extends VirtualTransport {
+  readonly driverName = 'memory';
+  readonly capabilities = CAPABILITIES;
+  readonly broker: MemoryBroker;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(init: MemoryTransportInit) {
+    // Exchange declarations live on the broker so every connection to it routes alike.
+    super({ options: init.options, brokerState: init.broker.state, virtualHost: init.broker.name });
+    this.broker = init.broker;
+  }
+
+  protected async establish(): Promise<void> {
+    this.unsubscribe ??= this.broker.subscribe(() => this.wake());
+  }
+
+  protected async teardown(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  protected openChannel(channelId: number): VirtualChannel {
+    return new MemoryChannel(this, channelId, this.broker);
+  }
+}
+
+/** The `memory://` registry entry plus access to its brokers (for tests and tools). */
+export interface MemoryTransportDefinition extends TransportDefinition {
+  /** Brokers by name, created on first use. */
+  readonly brokers: ReadonlyMap<string, MemoryBroker>;
+  /** The broker called `name`, created with `options` if it does not exist yet. */
+  broker(name?: string, options?: { prioritySteps?: readonly number[]; now?: () => number }): MemoryBroker;
+  create(params: ConnectionParams): MemoryTransport;
+}
+
+/** Creates the `memory://` transport definition (aliases `memory`). */
+export function createMemoryTransport(): MemoryTransportDefinition {
+  const brokers = new Map<string, MemoryBroker>();
+  const broker = (name = 'default', options: { prioritySteps?: readonly number[]; now?: () => number } = {}) => {
+    let found = brokers.get(name);
+    if (!found) {
+      found = new MemoryBroker({ name, ...options });
+      brokers.set(name, found);
+    }
+    return found;
+  };
+  return {
+    aliases: ['memory'],
+    brokers,
+    broker,
+    create(params: ConnectionParams): MemoryTransport {
+      const options = parseVirtualTransportOptions(params.transportOptions);
+      return new MemoryTransport({ broker: broker(params.virtualHost || 'default', { prioritySteps: options.prioritySteps }), options });
+    },
+  };
+}
