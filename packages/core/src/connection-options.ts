@@ -50,12 +50,9 @@ export const connectionOptionsSchema = z
   .object({
     transportOptions: z.record(z.string(), z.unknown()).optional(),
     failoverStrategy: z
-      .union([
-        z.enum(['round-robin', 'shuffle']),
-        z.custom<Exclude<FailoverStrategy, string>>((value) => typeof value === 'function', {
-          message: "expected 'round-robin', 'shuffle' or a function returning an iterator of URLs",
-        }),
-      ])
+      .custom<FailoverStrategy>((value) => value === 'round-robin' || value === 'shuffle' || typeof value === 'function', {
+        message: "expected 'round-robin', 'shuffle' or a function returning an iterator of URLs",
+      })
       .optional(),
     connectTimeout: z.number().positive({ message: 'expected a number of seconds > 0' }).optional(),
     tls: z
@@ -71,7 +68,7 @@ export const connectionOptionsSchema = z
             checkHostname: z.boolean().optional(),
           })
           .strict(),
-      ])
+      ], { error: 'expected true, false or { ca, cert, key, servername, rejectUnauthorized, checkHostname }' })
       .optional(),
     virtualHost: z.union([z.string(), z.number().int().min(0)]).optional(),
     registry: z.instanceof(TransportRegistry).optional(),

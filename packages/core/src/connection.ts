@@ -51,6 +51,8 @@ export class Connection {
   #ownsHub = false;
   #eventLoopWanted = false;
   readonly #registered = new WeakSet<Transport>();
+  /** Connect failures their (since dropped) transport classified as connection errors. */
+  readonly #connectionErrors = new WeakSet<object>();
 
   constructor(url: string | readonly string[] = 'memory://', options: ConnectionOptions = {}) {
     this.#options = parseOptions(connectionOptionsSchema, options, 'Connection') as ConnectionOptions;
@@ -205,6 +207,10 @@ export class Connection {
         }),
       ]);
     } catch (error) {
+      // Classify with the transport that failed, before it is dropped.
+      if (typeof error === 'object' && error !== null && transport.isConnectionError(error)) {
+        this.#connectionErrors.add(error);
+      }
       // A half-open transport is dropped; the next attempt builds a fresh one for its URL.
       await this.#dropTransport();
       if (signal?.aborted) throw new AbortedError('Connecting was aborted', { cause: signal.reason });
@@ -221,6 +227,7 @@ export class Connection {
 
   #isConnectionError(error: unknown): boolean {
     if (error instanceof OperationalError) return true;
+    if (typeof error === 'object' && error !== null && this.#connectionErrors.has(error)) return true;
     return this.#transport?.isConnectionError(error) ?? false;
   }
 
