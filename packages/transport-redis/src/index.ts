@@ -1,1 +1,51 @@
-export {};
+/**
+ * @kelp/transport-redis: kelp's Redis transport, wire-compatible with Python Kombu 5.2.4 /
+ * Celery 5.2.6.
+ *
+ * Supports: direct, topic and fanout exchanges (fanout over pub/sub, like Kombu), priorities
+ * (Kombu's inverted 0-first sub-lists), ack emulation with visibility timeout (`unacked`,
+ * `unacked_index`, `unacked_mutex`), globalKeyprefix.
+ *
+ * URLs: `redis://[user:password@]host[:port][/db]`, `rediss://` (TLS, certificates verified),
+ * `redis+socket:///path/to.sock[?virtual_host=db]`, `unix:///path`, `valkey://`, `valkeys://`.
+ * `sentinel://` is not supported yet.
+ *
+ * Options (camelCase; snake_case in URLs): visibilityTimeout (3600), queueOrderStrategy,
+ * prioritySteps ([0,3,6,9]), sep ('\x06\x16'), globalKeyprefix, fanoutPrefix, fanoutPatterns,
+ * unackedKey/IndexKey/MutexKey, unackedMutexExpire (300), unackedRestoreLimit,
+ * unackedRestoreInterval (10), unackedRestoreThrottle (10), healthCheckInterval (25),
+ * socketTimeout, socketConnectTimeout, maxConnections, brpopTimeout/pollingInterval (1),
+ * deadletterQueue, ackEmulation (true), restoreTarget ('bare' | 'priority'), batchSize (100).
+ *
+ * Beyond Kombu: a pop and its unacked record are one atomic Lua step (no loss window), late
+ * fanout consumers are subscribed, cancel really unsubscribes, unparseable messages go to
+ * `<queue>\x06\x16dead` instead of being lost.
+ */
+import type { ConnectionParams, TransportDefinition } from '@kelp/core';
+import { RedisTransport } from './redis-transport.js';
+
+export { RedisTransport, type RedisTransportInit } from './redis-transport.js';
+export { RedisChannel, parseUnackedEntry } from './redis-channel.js';
+export { RedisKeys, DEAD_LETTER_SUFFIX, type KeyOptions, type BindingMember } from './keys.js';
+export {
+  parseRedisTransportOptions,
+  redisTransportOptionsSchema,
+  toIoredisOptions,
+  parseDb,
+  type RedisTransportOptions,
+  type RedisTransportOptionsInput,
+} from './options.js';
+export { isRedisConnectionError, isRedisChannelError, wrapRedisError } from './errors.js';
+export { luaScripts, type LuaScript, type LuaScriptName } from './lua-scripts.js';
+
+/** URL schemes served by the Redis transport. */
+export const REDIS_ALIASES = ['redis', 'rediss', 'redis+socket', 'valkey', 'valkeys', 'unix'] as const;
+
+/** The registry entry `kelp` registers for redis://, rediss://, redis+socket://, valkey://, valkeys://, unix://. */
+export function createRedisTransport(): TransportDefinition {
+  return {
+    aliases: REDIS_ALIASES,
+    defaultPort: 6379,
+    create: (params: ConnectionParams) => new RedisTransport(params),
+  };
+}

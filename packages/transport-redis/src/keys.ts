@@ -3,6 +3,7 @@
  * is a wire fact shared with Python Kombu 5.2.4 (spec §2); changing one silently splits kelp from
  * Celery workers, so each builder cites the rule it follows.
  */
+import { clampPriority, priorityStep } from '@kelp/virtual';
 
 /** What decides key names; a subset of the validated transport options plus the db number. */
 export interface KeyOptions {
@@ -27,9 +28,6 @@ export interface BindingMember {
 
 /** Suffix of the per-queue list where kelp moves envelopes it could not parse (not a Kombu key). */
 export const DEAD_LETTER_SUFFIX = 'dead';
-
-const MIN_PRIORITY = 0;
-const MAX_PRIORITY = 9;
 
 export class RedisKeys {
   readonly sep: string;
@@ -64,13 +62,7 @@ export class RedisKeys {
    * `steps[bisect_right(steps, p) - 1]` does in Python.
    */
   priorityStep(priority: unknown): number {
-    let p = typeof priority === 'number' ? priority : typeof priority === 'string' ? Number(priority.trim()) : NaN;
-    if (!Number.isFinite(p)) p = 0;
-    p = Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, Math.trunc(p)));
-    let index = -1;
-    for (let i = 0; i < this.steps.length; i++) if ((this.steps[i] as number) <= p) index = i;
-    const step = index >= 0 ? this.steps[index] : this.steps[this.steps.length - 1];
-    return step ?? 0;
+    return priorityStep(clampPriority(priority), this.steps);
   }
 
   /** Unprefixed list name of a queue at a step: bare name for step 0, else `<q><sep><step>`. */

@@ -5,6 +5,7 @@
  */
 import { ConfigurationError, type ConnectionParams } from '@kelp/core';
 import { readFileSync, existsSync } from 'node:fs';
+import { queueOrderStrategies } from '@kelp/virtual';
 import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
 
@@ -36,7 +37,12 @@ const steps = z.preprocess(
 
 export const redisTransportOptionsSchema = z.object({
   visibilityTimeout: seconds(0).default(3600),
-  queueOrderStrategy: z.enum(['round_robin', 'priority', 'sorted']).default('round_robin'),
+  queueOrderStrategy: z
+    .string()
+    .default('round_robin')
+    .refine((name) => queueOrderStrategies.has(name), {
+      message: `unknown strategy; accepted: round_robin, priority, sorted or a name registered with registerQueueOrderStrategy`,
+    }),
   prioritySteps: steps.default([0, 3, 6, 9]),
   sep: z.string().min(1).default('\x06\x16'),
   globalKeyprefix: z.string().default(''),
@@ -64,7 +70,9 @@ export const redisTransportOptionsSchema = z.object({
   /** Where restores push: 'bare' = the step-0 list (what 5.2.4 writes), 'priority' = the sub-list (HEAD). */
   restoreTarget: z.enum(['bare', 'priority']).default('bare'),
   /** Most messages one atomic pop takes (further capped by free prefetch slots). */
-  batchSize: count(1).default(100),
+  batchSize: optionalNumber(count(1)),
+  /** The virtual transports' name for batchSize. */
+  pollBatchSize: optionalNumber(count(1)),
 });
 
 export type RedisTransportOptions = z.output<typeof redisTransportOptionsSchema>;
@@ -77,6 +85,7 @@ export function parseRedisTransportOptions(input: Record<string, unknown> | unde
     const opts = result.data;
     // HEAD: polling_interval overrides the BRPOP timeout.
     if (opts.pollingInterval !== undefined) opts.brpopTimeout = opts.pollingInterval;
+    opts.batchSize ??= opts.pollBatchSize ?? 100;
     return opts;
   }
   const issue = result.error.issues[0];

@@ -37,10 +37,24 @@ export interface PopKeys {
   queues: readonly (readonly [string, string])[];
 }
 
-export async function popAndRecord(client: Redis, keys: PopKeys, options: { now: number; limit: number; record: boolean }): Promise<PoppedEntry[]> {
+/** Arguments of the pop-and-record command (numkeys first), for direct calls and pipelines. */
+export function popAndRecordArgs(keys: PopKeys, options: { now: number; limit: number; record: boolean }): Arg[] {
   const flat = [keys.unacked, keys.unackedIndex, ...keys.queues.flat()];
   const nowText = options.now.toFixed(6);
-  const reply = (await call(client, 'popAndRecord', [flat.length, ...flat, nowText, options.limit, options.record ? '1' : '0', nowText])) as string[];
+  return [flat.length, ...flat, nowText, options.limit, options.record ? '1' : '0', nowText];
+}
+
+/** Queues pop-and-record on a pipeline (its reply is parsed with {@link parsePopReply}). */
+export function queuePopAndRecord(pipeline: ChainableCommander, args: Arg[]): void {
+  void call(pipeline, 'popAndRecord', args);
+}
+
+export async function popAndRecord(client: Redis, keys: PopKeys, options: { now: number; limit: number; record: boolean }): Promise<PoppedEntry[]> {
+  return parsePopReply(await call(client, 'popAndRecord', popAndRecordArgs(keys, options)));
+}
+
+export function parsePopReply(raw: unknown): PoppedEntry[] {
+  const reply = Array.isArray(raw) ? (raw as string[]) : [];
   const entries: PoppedEntry[] = [];
   for (let i = 0; i + 2 < reply.length; i += 3) {
     const key = reply[i] as string;

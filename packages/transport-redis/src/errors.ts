@@ -1,0 +1,53 @@
+/**
+ * Which Redis failures are connection errors and which are channel errors (spec 8.3), and how
+ * ioredis errors are wrapped into kelp's typed errors. Messages carry the redacted URL so an
+ * operator sees which broker failed, never the password.
+ */
+import { ChannelError, KelpError, OperationalError } from '@kelp/core';
+
+/** Node socket error codes that mean "the link is down", not "the command was wrong". */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
+  'ENOTFOUND', 'EAI_AGAIN', 'ENOENT', 'EADDRNOTAVAIL', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_TLS_CERT_ALTNAME_INVALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
+
+/**
+ * Redis error replies that are about the server's state or our session, not the command: a
+ * server still loading its dataset (HEAD's BusyLoadingError), a failed AUTH, a read-only
+ * replica after failover. Reconnecting (maybe elsewhere) can fix them.
+ */
+const CONNECTION_REPLY_PREFIXES = ['LOADING', 'NOAUTH', 'WRONGPASS', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN'];
+
+function isReplyError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
+}
+
+export function isRedisConnectionError(error: unknown): boolean {
+  if (error instanceof KelpError) return error instanceof OperationalError;
+  if (!(error instanceof Error)) return false;
+  if (isReplyError(error)) return CONNECTION_REPLY_PREFIXES.some((p) => error.message.startsWith(p));
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code && CONNECTION_CODES.has(code)) return true;
+  if (error.name === 'MaxRetriesPerRequestError' || error.name === 'AbortError') return true;
+  return /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|Command timed out|Socket closed unexpectedly/i.test(error.message);
+}
+
+/**
+ * Channel errors: Redis refused the command itself (ResponseError/ReplyError: WRONGTYPE, a Lua
+ * error, an unknown command). Note Kombu's ensure() retries these too (spec 8.3); kelp keeps them
+ * apart so a WRONGTYPE is reported instead of reconnect-looping.
+ */
+export function isRedisChannelError(error: unknown): boolean {
+  if (error instanceof KelpError) return error instanceof ChannelError;
+  return isReplyError(error) && !isRedisConnectionError(error);
+}
+
+/** Wraps an ioredis/Node error into OperationalError or ChannelError (KelpErrors pass through). */
+export function wrapRedisError(error: unknown, redactedUrl: string, operation: string): KelpError {
+  if (error instanceof KelpError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const text = `redis ${operation} failed on ${redactedUrl}: ${message}`;
+  if (isRedisChannelError(error)) return new ChannelError(text, { cause: error });
+  return new OperationalError(text, { cause: error });
+}

@@ -1,0 +1,107 @@
+/**
+ * `MultiChannelPoller`: the Redis transport's consume machinery on a Hub (Kombu's
+ * MultiChannelPoller + `register_with_event_loop`, spec 4.4 and 6.3). Per channel the real work
+ * is in {@link ChannelPoller}; this class drives them from the Hub's tick and owns the timers:
+ * the startup + repeated visibility restore (throttled 1-in-N like Kombu) and the subscriber
+ * health check.
+ */
+import type { EventLoopHub, HubTimer, PendingDelivery, Poller, VirtualChannel } from '@kelp/virtual';
+import type { ChannelPoller } from './channel-poller.js';
+import type { RedisChannel } from './redis-channel.js';
+
+export interface MultiChannelPollerHost {
+  readonly restoreIntervalMs: number;
+  readonly restoreThrottle: number;
+  readonly healthCheckIntervalMs: number;
+  channelPollers(): Iterable<ChannelPoller>;
+  pollerOf(channel: VirtualChannel): ChannelPoller | undefined;
+  openChannels(): readonly VirtualChannel[];
+  reportError(error: unknown): void;
+}
+
+export class MultiChannelPoller implements Poller {
+  private started = false;
+  private removeTick: (() => void) | undefined;
+  private timers: HubTimer[] = [];
+  private restoreCalls = 0;
+  private sweeping: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly host: MultiChannelPollerHost,
+    readonly hub: EventLoopHub,
+  ) {}
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const poller of this.host.channelPollers()) poller.attach(this.hub);
+    this.removeTick = this.hub.onTick(() => {
+      for (const poller of this.host.channelPollers()) poller.onTick();
+    });
+    // Kombu scans once when registering (on_poll_init), then on a timer. Timers are re-created
+    // on every registration and cancelled on stop, so a reconnect never stacks them (HEAD fix).
+    this.timers.push(this.hub.callSoon(() => this.maybeRestoreMessages()));
+    if (this.host.restoreIntervalMs > 0) {
+      this.timers.push(this.hub.callRepeatedly(this.host.restoreIntervalMs, () => this.maybeRestoreMessages()));
+    }
+    if (this.host.healthCheckIntervalMs > 0) {
+      this.timers.push(this.hub.callRepeatedly(this.host.healthCheckIntervalMs, () => this.checkHealth()));
+    }
+    this.wake();
+  }
+
+  stop(): void {
+    if (!this.started) return;
+    this.started = false;
+    this.removeTick?.();
+    this.removeTick = undefined;
+    for (const timer of this.timers) timer.cancel();
+    this.timers = [];
+    for (const poller of this.host.channelPollers()) poller.detach();
+  }
+
+  /** Attaches a channel poller created after start. */
+  adopt(poller: ChannelPoller): void {
+    if (this.started) poller.attach(this.hub);
+  }
+
+  wake(): void {
+    if (this.started) this.hub.callSoon(() => undefined);
+  }
+
+  async detachChannel(channel: VirtualChannel): Promise<PendingDelivery[]> {
+    const poller = this.host.pollerOf(channel);
+    if (!poller) return [];
+    await poller.settled();
+    const out: PendingDelivery[] = [];
+    const redisChannel = channel as RedisChannel;
+    for (const entry of poller.takeUndelivered()) {
+      if (entry.kind !== 'message') continue;
+      out.push({ queue: redisChannel.queueFromKey(entry.key), payload: entry.payload, recorded: poller.recordedPops });
+    }
+    return out;
+  }
+
+  /**
+   * Kombu's throttle: only calls 1, N+1, 2N+1, ... scan (N = unackedRestoreThrottle, 0 = every
+   * call), giving one scan at start-up and then one every interval x N seconds.
+   */
+  maybeRestoreMessages(): void {
+    if (this.sweeping) return;
+    const channel = this.host.openChannels().find((c) => c.state === 'open');
+    if (!channel) return;
+    const throttle = Math.max(1, this.host.restoreThrottle);
+    const call = this.restoreCalls++;
+    if (call % throttle !== 0) return;
+    this.sweeping = channel
+      .restoreVisible()
+      .catch((error: unknown) => this.host.reportError(error))
+      .finally(() => {
+        this.sweeping = undefined;
+      });
+  }
+
+  private checkHealth(): void {
+    for (const poller of this.host.channelPollers()) void poller.checkHealth();
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * `RedisTransport`: connections, channels and the poller of the Redis transport.
+ *
+ * Connections (design.md): one shared command connection with auto-pipelining (publish, ack,
+ * bookkeeping, basicGet), and for each channel that consumes, a poll connection and a subscriber
+ * connection (see channel-poller.ts for why the poll connection never blocks on BRPOP).
+ */
+import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
+import { OperationalError, throwIfAborted } from '@kelp/core';
+import { type EventLoopHub, type Poller, VirtualTransport, type VirtualChannel } from '@kelp/virtual';
+import type { Redis, RedisOptions } from 'ioredis';
+import { ChannelPoller } from './channel-poller.js';
+import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
+import { isRedisChannelError, isRedisConnectionError, wrapRedisError } from './errors.js';
+import { RedisKeys } from './keys.js';
+import { MultiChannelPoller } from './poller.js';
+import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
+import { RedisChannel, type RedisChannelContext } from './redis-channel.js';
+
+export interface RedisTransportInit {
+  /** Wall clock in seconds for unacked_index scores; defaults to Date.now() / 1000. */
+  wallClock?: () => number;
+}
+
+export class RedisTransport extends VirtualTransport {
+  readonly driverName = 'redis';
+  readonly capabilities: TransportCapabilities = {
+    exchangeTypes: ['direct', 'topic', 'fanout'],
+    priority: true,
+    visibilityTimeout: true,
+    remote: true,
+  };
+  readonly redisOptions: RedisTransportOptions;
+  readonly keys: RedisKeys;
+  readonly redactedUrl: string;
+  private readonly ioredisOptions: RedisOptions;
+  private readonly wallClock: () => number;
+  private commandClient: Redis | undefined;
+  private readonly pollers = new Map<VirtualChannel, ChannelPoller>();
+  private linkLost = false;
+
+  constructor(params: ConnectionParams, init: RedisTransportInit = {}) {
+    const options = parseRedisTransportOptions(params.transportOptions);
+    const ioredisOptions = toIoredisOptions(params, options);
+    super({
+      options: {
+        visibilityTimeout: options.visibilityTimeout,
+        queueOrderStrategy: options.queueOrderStrategy,
+        prioritySteps: options.prioritySteps,
+        sep: options.sep,
+        ...(options.deadletterQueue === undefined ? {} : { deadletterQueue: options.deadletterQueue }),
+        unackedRestoreInterval: options.unackedRestoreInterval,
+        pollBatchSize: options.batchSize ?? 100,
+      },
+      virtualHost: String(ioredisOptions.db),
+    });
+    this.redisOptions = options;
+    this.ioredisOptions = ioredisOptions;
+    this.redactedUrl = params.redactedUrl;
+    this.wallClock = init.wallClock ?? (() => Date.now() / 1000);
+    this.keys = new RedisKeys({ ...options, db: ioredisOptions.db });
+  }
+
+  /** The shared command connection (after connect). */
+  get client(): Redis {
+    if (!this.commandClient) throw new OperationalError(`redis transport for ${this.redactedUrl} is not connected; call connect() first`);
+    return this.commandClient;
+  }
+
+  private newClient(role: ConnectionRole): Redis {
+    const client = createClient(role, {
+      base: this.ioredisOptions,
+      // Reconnect attempts each raise an ioredis 'error'; the lost/reconnected events below
+      // carry the news, so these are only kept as the last error.
+      onError: (error) => {
+        this.lastRedisError = error;
+      },
+    });
+    if (role === 'command') {
+      client.on('close', () => {
+        if (this.transportState !== 'ready' || this.linkLost) return;
+        this.linkLost = true;
+        this.events.emit('connectionLost', wrapRedisError(this.lastRedisError ?? new Error('connection closed'), this.redactedUrl, 'connection'));
+      });
+      client.on('ready', () => {
+        if (!this.linkLost) return;
+        this.linkLost = false;
+        this.events.emit('reconnected');
+      });
+    }
+    return client;
+  }
+
+  /** The last raw ioredis error (kept for diagnostics; events carry wrapped ones). */
+  lastRedisError: Error | undefined;
+
+  protected async establish(signal?: AbortSignal): Promise<void> {
+    throwIfAborted(signal);
+    const client = this.commandClient ?? this.newClient('command');
+    this.commandClient = client;
+    try {
+      const abort = new Promise<never>((_, reject) => {
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+      await Promise.race([connectClient(client).then(() => client.ping()), abort]);
+    } catch (error) {
+      this.commandClient = undefined;
+      client.disconnect(false);
+      throw new OperationalError(
+        `Cannot connect to redis at ${this.redactedUrl}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  protected async teardown(): Promise<void> {
+    const closing = [...this.pollers.values()].map((p) => this.closePoller(p));
+    await Promise.allSettled(closing);
+    this.pollers.clear();
+    if (this.commandClient) await closeClient(this.commandClient);
+    this.commandClient = undefined;
+  }
+
+  protected openChannel(channelId: number): VirtualChannel {
+    const context: RedisChannelContext = {
+      client: this.client,
+      keys: this.keys,
+      options: this.redisOptions,
+      wallClock: this.wallClock,
+      ensurePoller: (channel) => this.ensurePoller(channel),
+      releasePoller: (channel) => this.releasePoller(channel),
+    };
+    return new RedisChannel(this, channelId, context);
+  }
+
+  protected override createPoller(hub: EventLoopHub): Poller {
+    return new MultiChannelPoller(
+      {
+        restoreIntervalMs: (this.redisOptions.unackedRestoreInterval > 0 ? this.redisOptions.unackedRestoreInterval : 10) * 1000,
+        restoreThrottle: this.redisOptions.unackedRestoreThrottle,
+        healthCheckIntervalMs: this.redisOptions.healthCheckInterval * 1000,
+        channelPollers: () => this.pollers.values(),
+        pollerOf: (channel) => this.pollers.get(channel),
+        openChannels: () => this.openChannels(),
+        reportError: (error) => this.reportError(error),
+      },
+      hub,
+    );
+  }
+
+  /** The poll + subscriber connections of a consuming channel, created on its first consumer. */
+  ensurePoller(channel: RedisChannel): ChannelPoller {
+    const existing = this.pollers.get(channel);
+    if (existing) return existing;
+    const pollClient = this.newClient('poll');
+    const subClient = this.newClient('subscriber');
+    const poller = new ChannelPoller(
+      {
+        pollQueues: () => channel.consumedQueues.filter((q) => !channel.isFanoutQueue(q)),
+        pollCapacity: () => (channel.state === 'open' && channel.hasConsumers ? channel.qos.capacity() : 0),
+        recordOnPop: () =>
+          this.redisOptions.ackEmulation && channel.consumedQueues.some((q) => !channel.isFanoutQueue(q) && channel.noAckFor(q) === false),
+        fanoutPatterns: () => [...channel.fanoutPatternMap().keys()],
+        onPopped: (entries, recorded) => channel.deliverPopped(entries, recorded),
+        onFanout: (pattern, _name, payload) => {
+          if (channel.state !== 'open') return true;
+          if (channel.qos.capacity() <= 0) return false;
+          for (const queue of channel.fanoutPatternMap().get(pattern) ?? []) {
+            channel.handleIncoming(queue, payload, { recorded: false }).catch((error: unknown) => this.reportError(error));
+          }
+          return true;
+        },
+        onError: (error) => this.reportError(wrapRedisError(error, this.redactedUrl, 'poll')),
+      },
+      pollClient,
+      subClient,
+      {
+        keys: this.keys,
+        brpopTimeoutMs: this.redisOptions.brpopTimeout * 1000,
+        commandTimeoutMs: this.redisOptions.socketTimeout === undefined ? undefined : this.redisOptions.socketTimeout * 1000,
+        batchSize: this.redisOptions.batchSize ?? 100,
+        wallClock: this.wallClock,
+      },
+    );
+    this.pollers.set(channel, poller);
+    for (const client of [pollClient, subClient]) {
+      connectClient(client).catch((error: unknown) => this.reportError(wrapRedisError(error, this.redactedUrl, 'connect')));
+    }
+    if (this.poller instanceof MultiChannelPoller) this.poller.adopt(poller);
+    return poller;
+  }
+
+  private async releasePoller(channel: RedisChannel): Promise<void> {
+    const poller = this.pollers.get(channel);
+    if (!poller) return;
+    this.pollers.delete(channel);
+    await this.closePoller(poller);
+  }
+
+  private async closePoller(poller: ChannelPoller): Promise<void> {
+    poller.close();
+    await Promise.allSettled([closeClient(poller.pollClient), closeClient(poller.subClient)]);
+  }
+
+  override isConnectionError(error: unknown): boolean {
+    return isRedisConnectionError(error);
+  }
+
+  override isChannelError(error: unknown): boolean {
+    return isRedisChannelError(error);
+  }
+}
