@@ -255,6 +255,8 @@ export class ChannelPoller {
     try {
       await this.pollClient.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(this.redirectId), 'NOLOOP');
       this.tracking = 'on';
+      // A poll that ran before tracking was on armed nothing: poll again to arm the keys.
+      this.wake();
     } catch {
       // Redis < 6 or a proxy without tracking: the brpopTimeout timer alone drives polling.
       this.tracking = 'unsupported';
