@@ -107,6 +107,7 @@ export class Progress {
   private lastDraw = Number.NEGATIVE_INFINITY;
   private lastStep = -1;
   private drawn = false;
+  private last: readonly ProgressCounter[] | undefined;
 
   constructor(
     private readonly stream: OutputStream,
@@ -117,6 +118,7 @@ export class Progress {
 
   update(counters: readonly ProgressCounter[], force = false): void {
     if (this.mode === 'off') return;
+    this.last = counters;
     const done = counters.reduce((sum, c) => sum + c.done, 0);
     const total = counters.reduce((sum, c) => sum + c.total, 0);
     const fraction = total > 0 ? Math.min(1, done / total) : 1;
@@ -135,7 +137,7 @@ export class Progress {
     const filled = Math.round(fraction * width);
     const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
     const line = `${this.prefix} [${bar}] ${String(Math.round(fraction * 100)).padStart(3)}% ${summary}`;
-    const columns = this.stream.columns ?? 120;
+    const columns = this.stream.columns || 120; // 0 when the terminal size is unknown
     // \r and clear-to-end-of-line redraw in place; cut to the terminal width so it never wraps.
     this.stream.write(`\r${line.slice(0, Math.max(10, columns - 1))}\x1b[K`);
     this.drawn = true;
@@ -143,6 +145,8 @@ export class Progress {
 
   /** Ends the bar's line so that what follows starts on a fresh line. */
   finish(): void {
+    // The last state may have been throttled away; show it, so a finished bar reads 100%.
+    if (this.mode === 'bar' && this.drawn && this.last) this.update(this.last, true);
     if (this.mode === 'bar' && this.drawn) this.stream.write('\n');
     this.drawn = false;
   }

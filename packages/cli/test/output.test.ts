@@ -33,13 +33,16 @@ describe('output helpers', () => {
     let now = 0;
     const progress = new Progress(out.stream, 'bar', 'kelp demo', () => now);
     progress.update([{ label: 'acked', done: 1, total: 4 }]);
+    now = 50;
     progress.update([{ label: 'acked', done: 2, total: 4 }]);
     now = 150;
     progress.update([{ label: 'acked', done: 4, total: 4 }]);
     progress.finish();
     const draws = out.text().split('\r').filter(Boolean);
-    expect(draws).toHaveLength(2);
-    expect(draws[1]).toContain('[##############################] 100% acked 4/4');
+    // 0 ms and 150 ms draw; 50 ms is throttled; finish() redraws the final state.
+    expect(draws).toHaveLength(3);
+    expect(draws[0]).toContain('[########----------------------]  25% acked 1/4');
+    expect(draws[2]).toContain('[##############################] 100% acked 4/4');
     expect(out.text().endsWith('\n')).toBe(true);
   });
 

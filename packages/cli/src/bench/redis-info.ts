@@ -214,6 +214,12 @@ export class RedisInfoProbe {
     return parseInfo(reply);
   }
 
+  /** `redis_version` from INFO server, for result headers. */
+  async version(): Promise<string> {
+    const reply = await this.socket.command(['INFO', 'server']);
+    return typeof reply === 'string' ? (/redis_version:([^\r\n]+)/.exec(reply)?.[1] ?? 'unknown') : 'unknown';
+  }
+
   close(): void {
     this.socket.close();
   }

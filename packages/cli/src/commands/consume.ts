@@ -34,11 +34,22 @@ export const consumeCommand: Command = {
       reject: { type: 'boolean', description: 'Reject each message after printing it (dropped or dead-lettered)' },
       requeue: { type: 'boolean', description: 'Requeue each message after printing it (peek)' },
       prefetch: { type: 'string', value: 'N', description: 'Prefetch count (default: --count up to 100)' },
+      accept: {
+        type: 'string',
+        value: 'LIST',
+        description: 'Content types or serializers to decode, comma-separated (default: json, msgpack, text, binary)',
+      },
     },
     examples: ['kelp consume redis://localhost/0 --queue email --count 10 --json'],
   },
   run,
 };
+
+/**
+ * A person looking at a queue wants to see what is in it. kelp has no unsafe serializer (no
+ * pickle), so the CLI decodes every built-in one by default, unlike a library consumer.
+ */
+const DEFAULT_ACCEPT = ['application/json', 'application/x-msgpack', 'text/plain', 'application/data'];
 
 type Settle = 'ack' | 'reject' | 'requeue' | 'none';
 
@@ -59,6 +70,8 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
   const settle: Settle = args.flag('no-ack') ? 'none' : args.flag('reject') ? 'reject' : args.flag('requeue') ? 'requeue' : 'ack';
   // Prefetching more than --count would only be handed back on close.
   const prefetch = args.int('prefetch', { min: 1 }, Math.min(count ?? 100, 100));
+  const accept = (args.string('accept')?.split(',') ?? DEFAULT_ACCEPT).map((s) => s.trim()).filter(Boolean);
+  if (accept.length === 0) throw new UsageError('--accept needs at least one content type or serializer name');
 
   let received = 0;
   let timedOut = false;
@@ -74,6 +87,7 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
     const consumer = new Consumer(connection, [queue], {
       noAck: settle === 'none',
       prefetchCount: prefetch,
+      accept,
       autoDeclare: false,
     });
 

@@ -42,7 +42,7 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
       onProgress: (p) =>
         progress.update([
           { label: 'published', done: p.published, total: p.messages },
-          { label: 'acked', done: p.acked, total: Math.max(p.expected, p.acked) },
+          { label: 'acked', done: p.acked, total: p.planned },
         ]),
     }),
   ).finally(() => progress.finish());

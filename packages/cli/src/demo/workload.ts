@@ -27,7 +27,8 @@ export interface DemoOptions {
   signal: AbortSignal;
   /** Give up when no delivery was acked for this long (milliseconds). */
   idleTimeoutMs: number;
-  onProgress?: (progress: { published: number; messages: number; acked: number; expected: number }) => void;
+  /** `planned`: deliveries all `messages` will make (a fanout message counts once per queue). */
+  onProgress?: (progress: { published: number; messages: number; acked: number; planned: number }) => void;
 }
 
 export interface DemoQueueStats {
@@ -165,7 +166,9 @@ export async function runDemo(connection: Connection, options: DemoOptions): Pro
     }
   };
   let published = 0;
-  const report = (): void => options.onProgress?.({ published, messages: n, acked: ackedDeliveries, expected });
+  let planned = 0;
+  for (let i = 0; i < n; i += 1) planned += states.filter((state) => state.route === i % 3).length;
+  const report = (): void => options.onProgress?.({ published, messages: n, acked: ackedDeliveries, planned });
 
   const consumers = states.map(
     (state, i) =>
