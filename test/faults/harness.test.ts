@@ -1,0 +1,105 @@
+/**
+ * The fault harness itself, checked with plain ioredis before any scenario relies on it: the
+ * proxy forwards, swallows (half-open) and resets; a restarted AOF server keeps its data; the TLS
+ * server accepts only clients that trust the test CA.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../setup/redis-server.js';
+import { FaultProxy } from './support/proxy.js';
+import { FaultRedis } from './support/redis-process.js';
+import { hasOpenssl, makeTestCertificates, tlsServerArgs, type TestCertificates } from './support/tls.js';
+
+const quiet = (client: Redis): Redis => {
+  client.on('error', () => undefined);
+  return client;
+};
+
+describe('fault proxy', () => {
+  let redis: FaultRedis;
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    redis = await FaultRedis.start();
+    proxy = await FaultProxy.start({ port: redis.port });
+  });
+  afterAll(async () => {
+    await proxy.close();
+    await redis.stop();
+  });
+
+  it('forwards commands and replies', async () => {
+    const client = quiet(new Redis({ port: proxy.port, maxRetriesPerRequest: 0 }));
+    expect(await client.set('k', 'v')).toBe('OK');
+    expect(await client.get('k')).toBe('v');
+    client.disconnect();
+  });
+
+  it('swallows bytes while paused without closing the socket, and forwards new sockets after resume', async () => {
+    const client = quiet(new Redis({ port: proxy.port, maxRetriesPerRequest: 0, commandTimeout: 300, retryStrategy: () => null }));
+    expect(await client.ping()).toBe('PONG');
+    proxy.pause();
+    await expect(client.ping()).rejects.toThrow(/timed out/i);
+    expect(client.status).toBe('ready');
+    proxy.resume();
+    // The old socket lost bytes mid-stream: it stays swallowed for good.
+    await expect(client.ping()).rejects.toThrow(/timed out/i);
+    const fresh = quiet(new Redis({ port: proxy.port, maxRetriesPerRequest: 0 }));
+    expect(await fresh.ping()).toBe('PONG');
+    client.disconnect();
+    fresh.disconnect();
+  });
+
+  it('resets every socket on dropAll', async () => {
+    const client = quiet(new Redis({ port: proxy.port, maxRetriesPerRequest: 0, retryStrategy: () => null }));
+    expect(await client.ping()).toBe('PONG');
+    const closed = new Promise<string>((resolve) => client.once('end', () => resolve('end')));
+    proxy.dropAll();
+    expect(await closed).toBe('end');
+    expect(proxy.openConnections).toBe(0);
+  });
+});
+
+describe('redis restart with AOF', () => {
+  it('keeps every acknowledged write across a SIGKILL and comes back on the same port', async () => {
+    const redis = await FaultRedis.start({ aof: true });
+    try {
+      const admin = redis.admin();
+      await admin.rpush('list', ...Array.from({ length: 500 }, (_, i) => String(i)));
+      await redis.restart(200);
+      const again = redis.admin();
+      expect(await again.llen('list')).toBe(500);
+      expect(redis.starts).toBe(2);
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
+describe.runIf(hasOpenssl())('TLS redis-server', () => {
+  let certs: TestCertificates;
+  let redis: FaultRedis;
+  let tlsPort: number;
+  beforeAll(async () => {
+    certs = makeTestCertificates();
+    tlsPort = await freePort();
+    redis = await FaultRedis.start({ extraArgs: tlsServerArgs(certs, tlsPort) });
+  });
+  afterAll(async () => {
+    await redis.stop();
+    certs.remove();
+  });
+
+  it('answers a client that trusts the test CA', async () => {
+    const client = quiet(new Redis({ port: tlsPort, tls: { ca: certs.caPem }, maxRetriesPerRequest: 0 }));
+    expect(await client.ping()).toBe('PONG');
+    client.disconnect();
+  });
+
+  it('is refused by a client that does not trust the test CA', async () => {
+    const client = new Redis({ port: tlsPort, tls: {}, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+    const firstError = new Promise<Error>((resolve) => client.once('error', resolve));
+    await client.connect().catch(() => undefined);
+    expect((await firstError).message).toMatch(/certificate/i);
+    client.disconnect();
+  });
+});

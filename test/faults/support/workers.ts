@@ -1,0 +1,140 @@
+/** Starts and stops consumer-worker processes and reads their logs. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import type { WorkerConfig } from './consumer-worker.js';
+
+export interface WorkerHandle {
+  readonly log: string;
+  readonly process: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when the worker printed `ready` (consuming), rejects if it exits first or times out. */
+  readonly ready: Promise<void>;
+  output(): string;
+  killed: boolean;
+}
+
+export function spawnWorker(bundleFile: string, config: WorkerConfig, readyTimeoutMs = 20_000): WorkerHandle {
+  const child = spawn(process.execPath, [bundleFile, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker not ready in ${readyTimeoutMs} ms:\n${output}`)), readyTimeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-8000);
+      if (output.includes('ready\n')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8000)));
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited (${code ?? signal}) before ready:\n${output}`));
+    });
+  });
+  ready.catch(() => undefined);
+  return { log: config.log, process: child, exited, ready, output: () => output, killed: false };
+}
+
+export async function killWorker(worker: WorkerHandle, signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 10_000): Promise<void> {
+  if (worker.process.exitCode !== null || worker.process.signalCode !== null) return;
+  if (signal === 'SIGKILL') worker.killed = true;
+  worker.process.kill(signal);
+  const timer = setTimeout(() => {
+    worker.killed = true;
+    worker.process.kill('SIGKILL');
+  }, timeoutMs);
+  await worker.exited;
+  clearTimeout(timer);
+}
+
+export interface LogDelivery {
+  id: string;
+  redelivered: boolean;
+  at: number;
+  /** Index of the incarnation (log file) it was seen in. */
+  incarnation: number;
+}
+
+export interface Incarnation {
+  log: string;
+  killed: boolean;
+  deliveries: LogDelivery[];
+  acked: Set<string>;
+  failedAcks: Set<string>;
+  events: string[];
+}
+
+export function readIncarnation(log: string, killed: boolean, index: number): Incarnation {
+  const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+  const inc: Incarnation = { log, killed, deliveries: [], acked: new Set(), failedAcks: new Set(), events: [] };
+  for (const raw of text.split('\n')) {
+    const parts = raw.split(' ');
+    // A SIGKILL can cut the last line short; only complete records count.
+    if (parts[0] === 'D' && parts.length >= 4) {
+      inc.deliveries.push({ id: parts[1] as string, redelivered: parts[2] === '1', at: Number(parts[3]), incarnation: index });
+    } else if (parts[0] === 'A' && parts.length >= 2) inc.acked.add(parts[1] as string);
+    else if (parts[0] === 'F' && parts.length >= 2) inc.failedAcks.add(parts[1] as string);
+    else if (parts[0] === 'E' || parts[0] === 'X') inc.events.push(raw);
+  }
+  return inc;
+}
+
+export interface DeliveryAnalysis {
+  totalDeliveries: number;
+  distinctDelivered: number;
+  /** Deliveries beyond the first of each id. */
+  redeliveries: number;
+  ackedLogged: number;
+  neverDelivered: string[];
+  /** Redeliveries whose earlier delivery was unacked in a process that was SIGKILLed. */
+  afterKill: number;
+  /** Redeliveries whose earlier delivery's ack failed (connection trouble). */
+  afterFailedAck: number;
+  /** Redeliveries with no kill or failed ack to explain them (a message redelivered while held or after its ack). */
+  unexplained: string[];
+  /** Messages redelivered although an earlier delivery was acked. */
+  afterAck: string[];
+}
+
+export function analyseDeliveries(ids: readonly string[], incarnations: readonly Incarnation[]): DeliveryAnalysis {
+  const byId = new Map<string, LogDelivery[]>();
+  let total = 0;
+  const ackedIds = new Set<string>();
+  for (const inc of incarnations) {
+    for (const d of inc.deliveries) {
+      total += 1;
+      const list = byId.get(d.id) ?? [];
+      list.push(d);
+      byId.set(d.id, list);
+    }
+    for (const id of inc.acked) ackedIds.add(id);
+  }
+  let afterKill = 0;
+  let afterFailedAck = 0;
+  const unexplained: string[] = [];
+  const afterAck: string[] = [];
+  for (const [id, list] of byId) {
+    list.sort((a, b) => a.at - b.at);
+    for (const earlier of list.slice(0, -1)) {
+      const inc = incarnations[earlier.incarnation] as Incarnation;
+      if (inc.acked.has(id) && inc.deliveries.filter((d) => d.id === id).length === 1) afterAck.push(id);
+      else if (inc.failedAcks.has(id)) afterFailedAck += 1;
+      else if (inc.killed) afterKill += 1;
+      else unexplained.push(id);
+    }
+  }
+  return {
+    totalDeliveries: total,
+    distinctDelivered: byId.size,
+    redeliveries: total - byId.size,
+    ackedLogged: [...ackedIds].filter((id) => byId.has(id)).length,
+    neverDelivered: ids.filter((id) => !byId.has(id)),
+    afterKill,
+    afterFailedAck,
+    unexplained,
+    afterAck,
+  };
+}
