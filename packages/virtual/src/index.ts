@@ -15,5 +15,6 @@ export * from './qos.js';
 export type * from './storage-types.js';
 export * from './topic.js';
 export * from './typed-emitter.js';
+export * from './channel-base.js';
 export * from './virtual-channel.js';
 export * from './virtual-transport.js';

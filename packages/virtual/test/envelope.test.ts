@@ -1,0 +1,188 @@
+import { Buffer } from 'node:buffer';
+import type { OutboundMessage } from '@kelp/core';
+import { describe, expect, it } from 'vitest';
+import {
+  encodeEnvelope,
+  envelopeToDelivery,
+  markRedelivered,
+  parseEnvelope,
+  pythonJsonDumps,
+  readAckInfo,
+} from '../src/index.js';
+
+const TAG = '0539e9b4-ffd6-41b0-a605-1338151c2850';
+
+/** The LPUSH payload captured from Kombu 5.2.4 in spec 1.4 (redis-cli quoting removed). */
+const CAPTURED =
+  '{"body": "eyJoZWxsbyI6ICJ3b3JsZCIsICJuIjogMX0=", "content-encoding": "utf-8", "content-type": "application/json", "headers": {"x-custom": "h1"}, "properties": {"correlation_id": "corr-1", "reply_to": "replyq", "delivery_mode": 2, "expiration": "30000", "delivery_info": {"exchange": "myex", "routing_key": "myrk"}, "priority": 0, "body_encoding": "base64", "delivery_tag": "0539e9b4-ffd6-41b0-a605-1338151c2850"}}';
+
+function capturedInputs(): OutboundMessage {
+  return {
+    body: new Uint8Array(Buffer.from('{"hello": "world", "n": 1}')),
+    contentType: 'application/json',
+    contentEncoding: 'utf-8',
+    headers: { 'x-custom': 'h1' },
+    properties: { correlationId: 'corr-1', replyTo: 'replyq', deliveryMode: 2, expiration: '30000' },
+  };
+}
+
+function makeMessage(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
+  return {
+    body: new Uint8Array(Buffer.from('{"a": 1}')),
+    contentType: 'application/json',
+    contentEncoding: 'utf-8',
+    headers: {},
+    properties: {},
+    ...overrides,
+  };
+}
+
+describe('encodeEnvelope', () => {
+  it('reproduces the captured Kombu LPUSH payload byte for byte with pythonSeparators', () => {
+    const json = encodeEnvelope(capturedInputs(), 'myex', 'myrk', TAG, { pythonSeparators: true });
+    expect(json).toBe(CAPTURED);
+  });
+
+  it('writes compact JSON with the same members in the same order by default', () => {
+    const json = encodeEnvelope(capturedInputs(), 'myex', 'myrk', TAG);
+    expect(json).toBe(JSON.stringify(JSON.parse(CAPTURED)));
+  });
+
+  it('orders top-level keys body, content-encoding, content-type, headers, properties', () => {
+    const env = JSON.parse(encodeEnvelope(makeMessage(), 'ex', 'rk', TAG));
+    expect(Object.keys(env)).toEqual(['body', 'content-encoding', 'content-type', 'headers', 'properties']);
+  });
+
+  it('puts extra properties first in snake_case, then delivery_mode ... delivery_tag', () => {
+    const env = JSON.parse(
+      encodeEnvelope(makeMessage({ properties: { messageId: 'm1', appId: 'app', priority: 4 } }), 'ex', 'rk', TAG),
+    );
+    expect(Object.keys(env.properties)).toEqual([
+      'message_id',
+      'app_id',
+      'delivery_mode',
+      'delivery_info',
+      'priority',
+      'body_encoding',
+      'delivery_tag',
+    ]);
+    expect(env.properties.priority).toBe(4);
+    expect(env.properties.delivery_mode).toBe(2);
+  });
+
+  it('clamps the priority to 0..9', () => {
+    const env = JSON.parse(encodeEnvelope(makeMessage({ properties: { priority: 42 } }), 'ex', 'rk', TAG));
+    expect(env.properties.priority).toBe(9);
+  });
+
+  it('escapes non-ASCII like Python json.dumps when pythonSeparators is on', () => {
+    expect(pythonJsonDumps({ k: 'é日\n😀' })).toBe('{"k": "\\u00e9\\u65e5\\n\\ud83d\\ude00"}');
+  });
+});
+
+describe('parseEnvelope', () => {
+  it('parses the captured envelope and decodes the base64 body', () => {
+    const result = parseEnvelope(CAPTURED);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(Buffer.from(result.envelope.body).toString()).toBe('{"hello": "world", "n": 1}');
+    expect(result.envelope.deliveryTag).toBe(TAG);
+    expect(result.envelope.exchange).toBe('myex');
+    expect(result.envelope.routingKey).toBe('myrk');
+    expect(result.envelope.redelivered).toBe(false);
+  });
+
+  it('takes the body verbatim when body_encoding is missing', () => {
+    const json = JSON.stringify({
+      body: '{"a": 2}',
+      'content-type': 'application/json',
+      'content-encoding': 'utf-8',
+      headers: {},
+      properties: { delivery_info: { exchange: '', routing_key: 'q' }, delivery_tag: 't1' },
+    });
+    const result = parseEnvelope(json);
+    expect(result.ok && Buffer.from(result.envelope.body).toString()).toBe('{"a": 2}');
+  });
+
+  it('tolerates missing headers and content-type', () => {
+    const json = JSON.stringify({ body: 'aGk=', properties: { delivery_info: { exchange: 'e', routing_key: 'r' }, body_encoding: 'base64', delivery_tag: 't' } });
+    const result = parseEnvelope(json);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.envelope.headers).toEqual({});
+    expect(result.envelope.contentType).toBeNull();
+    expect(Buffer.from(result.envelope.body).toString()).toBe('hi');
+  });
+
+  it.each([
+    ['"5"', 5],
+    ['4.7', 4],
+    ['"x"', 0],
+    ['null', 0],
+    ['-3', 0],
+    ['12', 9],
+  ])('coerces priority %s to %d like Python int() clamped to 0..9', (raw, expected) => {
+    const json = `{"body": "", "properties": {"delivery_info": {"exchange": "", "routing_key": "q"}, "delivery_tag": "t", "priority": ${raw}}}`;
+    const result = parseEnvelope(json);
+    expect(result.ok && result.envelope.priority).toBe(expected);
+  });
+
+  it('fails with a reason for text that is not JSON', () => {
+    const result = parseEnvelope('not json');
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.reason).toMatch(/not JSON/);
+  });
+
+  it('fails when delivery_tag is missing', () => {
+    const result = parseEnvelope('{"body": "", "properties": {"delivery_info": {"exchange": "", "routing_key": "q"}}}');
+    expect(!result.ok && result.reason).toMatch(/delivery_tag/);
+  });
+
+  it('fails when delivery_info is missing', () => {
+    const result = parseEnvelope('{"body": "", "properties": {"delivery_tag": "t"}}');
+    expect(!result.ok && result.reason).toMatch(/delivery_info/);
+  });
+
+  it('fails on a body that is not base64', () => {
+    const json = '{"body": "%%%", "properties": {"delivery_info": {"exchange": "", "routing_key": "q"}, "body_encoding": "base64", "delivery_tag": "t"}}';
+    expect(parseEnvelope(json)).toEqual({ ok: false, reason: 'body is not valid base64' });
+  });
+});
+
+describe('envelopeToDelivery', () => {
+  it('maps wire properties to camelCase and keeps unknown keys as they are', () => {
+    const json = encodeEnvelope(
+      makeMessage({ properties: { correlationId: 'c1', replyTo: 'r', custom_thing: 'x', priority: 3 } }),
+      'ex',
+      'rk',
+      TAG,
+    );
+    const result = parseEnvelope(json);
+    if (!result.ok) throw new Error(result.reason);
+    const delivery = envelopeToDelivery(result.envelope, { queue: 'q1', noAck: false, consumerTag: 'ct' });
+    expect(delivery.properties).toEqual({ correlationId: 'c1', replyTo: 'r', custom_thing: 'x', deliveryMode: 2, priority: 3 });
+    expect(delivery.deliveryInfo).toEqual({ exchange: 'ex', routingKey: 'rk', redelivered: false, queue: 'q1', consumerTag: 'ct' });
+    expect(delivery.deliveryTag).toBe(TAG);
+  });
+
+  it('reports redelivered from the markers markRedelivered sets', () => {
+    const marked = markRedelivered(CAPTURED);
+    const env = JSON.parse(marked);
+    expect(env.headers.redelivered).toBe(true);
+    expect(env.properties.delivery_info.redelivered).toBe(true);
+    expect(env.properties.delivery_tag).toBe(TAG);
+    const result = parseEnvelope(marked);
+    if (!result.ok) throw new Error(result.reason);
+    expect(envelopeToDelivery(result.envelope, { queue: 'myq', noAck: true }).deliveryInfo.redelivered).toBe(true);
+  });
+});
+
+describe('readAckInfo', () => {
+  it('extracts tag, exchange, routing key and priority for the unacked store', () => {
+    expect(readAckInfo(CAPTURED)).toEqual({ deliveryTag: TAG, exchange: 'myex', routingKey: 'myrk', priority: 0 });
+  });
+
+  it('returns undefined for a payload without a delivery tag', () => {
+    expect(readAckInfo('{"properties": {"delivery_info": {}}}')).toBeUndefined();
+  });
+});
