@@ -69,9 +69,32 @@ export interface PublishOptions {
   type?: string;
   userId?: string;
   appId?: string;
-  /** Any further AMQP property, copied to the wire verbatim. */
+  /** Further AMQP properties, copied to the wire verbatim. */
   properties?: Record<string, HeaderValue>;
   signal?: AbortSignal;
+  /**
+   * Any other key is an extra property copied to `properties` verbatim, as Kombu's
+   * `publish(**properties)` does (so a misspelt option lands there too: check the names).
+   */
+  [property: string]: unknown;
+}
+
+/** The option names publish understands; every other key is an extra property. */
+const KNOWN_OPTIONS = new Set([
+  'exchange', 'routingKey', 'serializer', 'compression', 'contentType', 'contentEncoding', 'headers', 'priority',
+  'expiration', 'deliveryMode', 'declare', 'retry', 'retryPolicy', 'properties', 'signal',
+]);
+
+function isHeaderValue(value: unknown): value is HeaderValue {
+  if (value === null) return true;
+  const type = typeof value;
+  if (type === 'string' || type === 'boolean') return true;
+  if (type === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every(isHeaderValue);
+  if (type === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.values(value as object).every(isHeaderValue);
+  }
+  return false;
 }
 
 const producerOptionsSchema = z.object({
@@ -91,9 +114,6 @@ const publishOptionsSchema = z.object({
   contentType: z.string().min(1).optional(),
   contentEncoding: z.string().min(1).optional(),
 });
-
-/** Named properties copied into `properties` first, in Kombu's order (extra kwargs first). */
-const NAMED_PROPERTIES = ['correlationId', 'replyTo', 'messageId', 'timestamp', 'type', 'userId', 'appId'] as const;
 
 export class Producer {
   readonly exchange: Exchange;
@@ -197,11 +217,17 @@ export class Producer {
     }
     const properties: MessageProperties = {};
     const extras: Record<string, HeaderValue | undefined> = properties;
-    for (const name of NAMED_PROPERTIES) {
-      const value = options[name];
-      if (value !== undefined) extras[name] = value;
+    for (const [name, value] of Object.entries(options)) {
+      if (KNOWN_OPTIONS.has(name) || value === undefined) continue;
+      if (!isHeaderValue(value)) {
+        throw new ConfigurationError(
+          `publish: property \`${name}\` must be a JSON-compatible value (string, finite number, boolean, null, array, plain object)`,
+          { option: name },
+        );
+      }
+      extras[name] = value;
     }
-    for (const [name, value] of Object.entries(options.properties ?? {})) properties[name] = value;
+    for (const [name, value] of Object.entries(options.properties ?? {})) extras[name] = value;
     const exchangeMode = typeof exchange === 'string' ? undefined : exchange.deliveryMode;
     properties.deliveryMode =
       parsed.deliveryMode !== undefined ? resolveDeliveryMode(parsed.deliveryMode) : (exchangeMode ?? 2);

@@ -28,7 +28,8 @@ export interface SimpleQueueOptions {
   compressors?: CompressionRegistry;
 }
 
-type PutOptions = Omit<PublishOptions, 'exchange' | 'routingKey' | 'declare'>;
+/** Publish options for put(); `declare` always includes the queue. */
+type PutOptions = PublishOptions;
 
 export class SimpleQueue {
   readonly queue: Queue;
@@ -73,7 +74,7 @@ export class SimpleQueue {
 
   /** Publishes `body` to the queue (declaring the queue once per connection). */
   async put(body: unknown, options: PutOptions = {}): Promise<PublishResult> {
-    return this.producer.publish(body, { ...options, declare: [this.queue] });
+    return this.producer.publish(body, { ...options, declare: [this.queue, ...(options.declare ?? [])] });
   }
 
   /**

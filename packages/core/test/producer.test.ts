@@ -71,6 +71,13 @@ describe('Producer.publish', () => {
     expect(Object.keys(message.properties)).toEqual(['correlationId', 'replyTo', 'app_tag', 'deliveryMode', 'priority']);
   });
 
+  it('copies any other option into the properties, as Kombu does with extra keyword arguments', async () => {
+    const channel = new FakeChannel();
+    await new Producer(channel).publish({}, { customTrace: 'abc', shard: 3 });
+    expect(channel.published[0]?.message.properties).toMatchObject({ customTrace: 'abc', shard: 3 });
+    await expect(new Producer(channel).publish({}, { callback: () => 1 })).rejects.toMatchObject({ option: 'callback' });
+  });
+
   it('takes the delivery mode from the option, else the exchange, else persistent', async () => {
     const channel = new FakeChannel();
     const producer = new Producer(channel, { exchange: new Exchange('ex', { deliveryMode: 'transient' }), autoDeclare: false });
