@@ -225,6 +225,14 @@ export class Connection {
     if (this.#cycle.size > 1) this.#cycle.next();
   }
 
+  /**
+   * True for errors reconnecting may fix: OperationalErrors and what the transport classifies as
+   * connection errors (Kombu's `connection_errors`). Workers use it to decide to reconnect.
+   */
+  isConnectionError(error: unknown): boolean {
+    return this.#isConnectionError(error);
+  }
+
   #isConnectionError(error: unknown): boolean {
     if (error instanceof OperationalError) return true;
     if (typeof error === 'object' && error !== null && this.#connectionErrors.has(error)) return true;

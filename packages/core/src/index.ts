@@ -27,3 +27,5 @@ export { DEFAULT_RETRY_POLICY, retryIntervals, retryOver, sleep, type RetryOverO
 export { coerceQueryValue, normalizeTransportOptions, toCamelCase } from './transport-options.js';
 export { TransportRegistry, defaultRegistry, registerTransport } from './transport-registry.js';
 export { BUILT_IN_SCHEMES, parseUrl, redactUrl, splitUrls, type ParseUrlOptions } from './url.js';
+export { ConnectionPool, DEFAULT_POOL_LIMIT, PoolGroup, ProducerPool, ResourcePool, pools, type AcquireOptions, type ConnectionPoolOptions, type ProducerPoolOptions, type ResourcePoolOptions } from './pools.js';
+export { ConsumerWorker, TokenBucket, type ConsumerWorkerOptions, type ConsumerWorkerState, type WorkerConsumer } from './worker.js';
