@@ -38,7 +38,8 @@ export class Message {
     this.accept = options.accept;
     this.serializers = options.serializers ?? defaultSerializers;
     let body = delivery.body;
-    const compression = delivery.headers['compression'];
+    // Optional chaining: a transport may hand over a delivery parsed from a foreign envelope without headers.
+    const compression = delivery.headers?.['compression'];
     if (typeof compression === 'string' && compression !== '') {
       // As in Kombu, a body that fails to decompress still yields a Message (so it can be acked or
       // rejected); the error surfaces when the content is decoded.

@@ -150,7 +150,7 @@ export class Producer {
     return isConnectionLike(this.source) ? this.source : undefined;
   }
 
-  /** Switches to a new channel (after a reconnect). */
+  /** Switches a channel-built producer to a new channel (a connection-built one follows its connection). */
   revive(channel: Channel): void {
     this.boundChannel = channel;
   }
@@ -264,9 +264,12 @@ export class Producer {
     );
   }
 
+  /**
+   * On a connection, ask for the default channel on every publish: the connection renews it after
+   * a reconnect, and holding on to the old one would publish into a closed channel.
+   */
   private async resolveChannel(): Promise<Channel> {
-    if (this.boundChannel) return this.boundChannel;
-    if (!isConnectionLike(this.source)) return this.source;
+    if (!isConnectionLike(this.source)) return this.boundChannel ?? this.source;
     this.boundChannel = await this.source.defaultChannel();
     return this.boundChannel;
   }

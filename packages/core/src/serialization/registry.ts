@@ -193,7 +193,7 @@ export class SerializerRegistry {
       );
     }
     if (accept !== undefined) {
-      const accepted = accept instanceof Set ? (accept as Set<string>) : this.resolveAccept(accept);
+      const accepted = this.resolveAccept(accept);
       if (!accepted.has(type) && !TRUSTED_CONTENT_TYPES.includes(type)) {
         throw new ContentDisallowedError(
           `Refusing to deserialize untrusted content of type ${label}; accept it with accept: ['${this.shortName(type)}']`,
