@@ -1,0 +1,101 @@
+/**
+ * The built `kelp` command against a real redis-server (the integration project's globalSetup),
+ * one fresh db per file. Asserts on what the CLI prints and on the Redis keys it leaves.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshDb, type FreshDb } from '../setup/fresh-db.js';
+import { finished, jsonLines, kelp, startKelp, waitForLines } from './kelp-process.js';
+
+let db: FreshDb;
+let redis: Redis;
+beforeAll(async () => {
+  db = await freshDb();
+  redis = new Redis(db.url);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+const publish = (queue: string, ...rest: string[]): string[] => [
+  'publish', db.url, '--exchange', `ex.${queue}`, '--routing-key', queue, '--queue', queue, ...rest,
+];
+
+describe('kelp publish, consume and purge on redis://', () => {
+  it('publishes one message per stdin line and a second process consumes exactly those, acked', async () => {
+    const bodies = Array.from({ length: 100 }, (_, i) => `{"n":${i}}`);
+    const published = await kelp([...publish('lines', '--json'), '-'], { input: `${bodies.join('\n')}\n` });
+    expect(published.stderr).toBe('');
+    expect(published.code).toBe(0);
+    expect(jsonLines(published.stdout)[0]).toMatchObject({ published: 100, routed: 100, queues: ['lines'] });
+    expect(await redis.llen('lines')).toBe(100);
+
+    const consumed = await kelp(['consume', db.url, '--queue', 'lines', '--count', '100', '--json']);
+    expect(consumed.code).toBe(0);
+    const messages = jsonLines(consumed.stdout);
+    expect(messages.map((m) => (m['body'] as { n: number }).n).sort((a, b) => a - b)).toEqual(bodies.map((_, i) => i));
+    expect(messages[0]).toMatchObject({ deliveryInfo: { exchange: 'ex.lines', routingKey: 'lines' } });
+    expect(await redis.llen('lines')).toBe(0);
+    expect(await redis.hlen('unacked')).toBe(0);
+  });
+
+  it('on SIGTERM finishes the message in hand, exits 0 and hands prefetched messages straight back', async () => {
+    await kelp(publish('graceful', '--count', '50', 'job'));
+    const child = startKelp(['consume', db.url, '--queue', 'graceful', '--prefetch', '10', '--json']);
+    const done = finished(child);
+    await waitForLines(child, 1);
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.code).toBe(0);
+    const printed = jsonLines(result.stdout).length;
+    expect(printed).toBeGreaterThanOrEqual(1);
+    // Everything printed was acked; everything else is back in the list, nothing left unacked.
+    expect(await redis.llen('graceful')).toBe(50 - printed);
+    expect(await redis.hlen('unacked')).toBe(0);
+  });
+
+  it('stops after --timeout seconds without a message', async () => {
+    const started = performance.now();
+    const result = await kelp(['consume', db.url, '--queue', 'idle', '--timeout', '0.5']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('kelp: consumed 0 messages from idle (no message for 0.5 s)\n');
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
+  it('purges the waiting messages and reports the count', async () => {
+    await kelp(publish('purgeme', '--count', '7', 'x'));
+    const result = await kelp(['purge', db.url, '--queue', 'purgeme', '--json']);
+    expect(result.code).toBe(0);
+    expect(jsonLines(result.stdout)).toEqual([{ queue: 'purgeme', purged: 7 }]);
+    expect(await redis.llen('purgeme')).toBe(0);
+  });
+
+  it('stores a priority message in the priority sub-list Kombu reads', async () => {
+    const result = await kelp(publish('prio', '--priority', '7', 'urgent'));
+    expect(result.code).toBe(0);
+    expect(await redis.llen('prio\x06\x166')).toBe(1);
+  });
+});
+
+describe('kelp demo on redis://', () => {
+  it('consumes and acks every message with none lost', async () => {
+    const result = await kelp(['demo', db.url, '--messages', '2000', '--json'], { timeoutMs: 60_000 });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const [summary] = jsonLines(result.stdout);
+    expect(summary).toMatchObject({ published: 2000, consumed: 2000, acked: 2000, lost: 0, duplicates: 0 });
+    expect(await redis.hlen('unacked')).toBe(0);
+  });
+});
+
+describe('kelp errors against redis://', () => {
+  it('reports a refused connection in one line without the password', async () => {
+    const result = await kelp(['purge', 'redis://:hunter2@127.0.0.1:1/0', '--queue', 'q'], { timeoutMs: 30_000 });
+    expect(result.code).toBe(1);
+    const lines = result.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^kelp: error: /);
+    expect(result.stderr).not.toContain('hunter2');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
