@@ -12,6 +12,8 @@ import {
   type ChannelState,
   type ConnectionParams,
   type Delivery,
+  type OutboundMessage,
+  type PublishResult,
   type Transport,
   type TransportCapabilities,
   type TransportDefinition,
@@ -41,6 +43,10 @@ export class FakeBroker {
   channelsCreated = 0;
   /** Makes connect() hang until aborted (for connectTimeout tests). */
   hangConnects = false;
+  /** Fail this many of the next publishes with a FakeSocketError (a connection error). */
+  failPublishes = 0;
+  /** Every stored publish: channel id, exchange, routing key and body text. */
+  readonly published: { channelId: number; exchange: string; routingKey: string; body: string }[] = [];
 }
 
 export class FakeChannel implements Channel {
@@ -49,6 +55,8 @@ export class FakeChannel implements Channel {
   state: ChannelState = 'open';
   readonly consumers = new Map<string, (delivery: Delivery) => void>();
   readonly acked: string[] = [];
+
+  constructor(readonly broker: FakeBroker = new FakeBroker()) {}
 
   async exchangeDeclare(): Promise<void> {}
   async exchangeDelete(): Promise<void> {}
@@ -63,8 +71,14 @@ export class FakeChannel implements Channel {
   async queueDelete(): Promise<number> {
     return 0;
   }
-  async basicPublish(): Promise<{ status: 'routed'; queues: string[] }> {
-    return { status: 'routed', queues: [] };
+  async basicPublish(message: OutboundMessage, exchange: string, routingKey: string): Promise<PublishResult> {
+    if (this.broker.failPublishes > 0) {
+      this.broker.failPublishes--;
+      throw new FakeSocketError('publish: socket closed');
+    }
+    const body = new TextDecoder().decode(message.body);
+    this.broker.published.push({ channelId: this.channelId, exchange, routingKey, body });
+    return { status: 'routed', queues: [routingKey], deliveryTag: `dt-${this.broker.published.length}` };
   }
   async basicGet(): Promise<Delivery | undefined> {
     return undefined;
@@ -127,7 +141,7 @@ export class FakeTransport implements Transport {
 
   async createChannel(): Promise<FakeChannel> {
     if (this.state !== 'ready') throw new OperationalError('fake transport is not connected');
-    const channel = new FakeChannel();
+    const channel = new FakeChannel(this.broker);
     this.channels.push(channel);
     this.broker.channelsCreated++;
     return channel;
