@@ -178,6 +178,10 @@ describe('Consumer with callbacks', () => {
     expect(channel.recovers).toEqual([true]);
   });
 
+  it('rejects a negative prefetch count naming the option', () => {
+    expect(() => new Consumer(new FakeChannel(), new Queue('q'), { prefetchCount: -1 })).toThrowError(/`prefetchCount`/);
+  });
+
   it('takes its channel from a connection', async () => {
     const channel = new FakeChannel();
     const connection = { defaultChannel: async (): Promise<Channel> => channel };

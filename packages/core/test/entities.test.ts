@@ -4,6 +4,7 @@ import {
   ConfigurationError,
   declaredEntities,
   Exchange,
+  forgetDeclarations,
   maybeDeclare,
   NotBoundError,
   Queue,
@@ -87,6 +88,11 @@ describe('Queue', () => {
     expect(channel.binds.map((b) => b.routingKey)).toEqual(['a.#', 'b.*']);
   });
 
+  it('rejects an out-of-range maxPriority naming the option', () => {
+    expect(() => new Queue('bad', { maxPriority: -1 })).toThrowError(ConfigurationError);
+    expect(() => new Queue('bad', { maxPriority: 1.5 })).toThrowError(/`maxPriority`/);
+  });
+
   it('makes an exclusive queue auto-delete', () => {
     expect(new Queue('x', { exclusive: true }).autoDelete).toBe(true);
   });
@@ -136,6 +142,16 @@ describe('maybeDeclare', () => {
     expect(await maybeDeclare(exchange, channel, owner)).toBe(false);
     expect(channel.exchangesDeclared).toHaveLength(1);
     expect([...declaredEntities(owner)]).toEqual(['E|cached']);
+  });
+
+  it('declares again after the owner forgets its declarations', async () => {
+    const channel = new FakeChannel();
+    const owner = {};
+    const queue = new Queue('forget-me');
+    await maybeDeclare(queue, channel, owner);
+    forgetDeclarations(owner);
+    expect(await maybeDeclare(queue, channel, owner)).toBe(true);
+    expect(channel.queuesDeclared).toHaveLength(2);
   });
 
   it('declares again for another owner', async () => {
