@@ -44,11 +44,25 @@ export type VirtualTransportOptions = z.output<typeof virtualTransportOptionsSch
 export type VirtualTransportOptionsInput = z.input<typeof virtualTransportOptionsSchema>;
 
 /**
+ * Core normally hands over camelCase keys already; snake_case ones (`visibility_timeout`) are
+ * converted here too so a transport created directly behaves the same. camelCase wins on conflict.
+ */
+function camelCaseKeys(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    const camel = key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+    if (camel === key || !(camel in raw)) out[camel] = value;
+  }
+  return out;
+}
+
+/**
  * Validates `raw` with `schema`; a failure becomes a ConfigurationError naming the option
  * (`transportOptions.<key>`) and what it accepts.
  */
 export function parseTransportOptions<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
-  const result = schema.safeParse(raw ?? {});
+  const result = schema.safeParse(camelCaseKeys(raw ?? {}));
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const path = issue?.path.map(String).join('.') ?? '';
