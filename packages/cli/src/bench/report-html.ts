@@ -22,11 +22,17 @@ function chartGroups(results: readonly PollingResult[], cycles: readonly Cycle[]
   }));
 }
 
-/** Latency has two bars per configuration: groups are cycle/mode pairs, series p50 and p99. */
-function latencyGroups(results: readonly PollingResult[]): ChartGroup[] {
-  return results
-    .filter((r) => !r.error && r.latencyMs)
-    .map((r) => ({ label: `${r.cycle}/${r.mode}`, values: [r.latencyMs?.p50, r.latencyMs?.p99] }));
+/** Latency has two bars per mode: groups are cycles, series are "<mode> p50" and "<mode> p99". */
+function latencyChart(load: Load, results: readonly PollingResult[], cycles: readonly Cycle[], modes: readonly PollMode[]): string {
+  const series = modes.flatMap((mode) => [`${mode} p50`, `${mode} p99`]);
+  const groups = cycles.map((cycle) => ({
+    label: cycle,
+    values: modes.flatMap((mode) => {
+      const result = results.find((r) => r.cycle === cycle && r.mode === mode && !r.error);
+      return [result?.latencyMs?.p50, result?.latencyMs?.p99];
+    }),
+  }));
+  return barChart({ title: `Latency p50 / p99, ${load} load`, unit: 'ms', series, groups });
 }
 
 function loadSection(load: Load, results: readonly PollingResult[]): string {
@@ -34,7 +40,7 @@ function loadSection(load: Load, results: readonly PollingResult[]): string {
   const modes = unique(results.map((r) => r.mode));
   const charts = [
     barChart({ title: `Throughput, ${load} load`, unit: 'msgs/s', series: modes, groups: chartGroups(results, cycles, modes, (r) => r.throughput) }),
-    barChart({ title: `Latency p50 / p99, ${load} load`, unit: 'ms', series: ['p50', 'p99'], groups: latencyGroups(results), width: Math.max(720, 80 * results.length) }),
+    latencyChart(load, results, cycles, modes),
     barChart({
       title: `Fairness (Jain's index), ${load} load`,
       unit: '1 = equal service',

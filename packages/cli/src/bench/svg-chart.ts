@@ -22,6 +22,7 @@ export interface BarChartSpec {
 }
 
 export const PALETTE = ['#2f6fb5', '#e07b39', '#3a9d5d', '#b53f6a', '#7a5cc4', '#8c8c3a'];
+const LEGEND_STEP = 130;
 
 /** Escapes text for HTML and SVG content and attribute values. */
 export function escapeXml(text: string): string {
@@ -49,7 +50,8 @@ export function niceMax(value: number): number {
 export function barChart(spec: BarChartSpec): string {
   const width = spec.width ?? 720;
   const height = spec.height ?? 300;
-  const margin = { top: 36, right: 16, bottom: 64, left: 64 };
+  const legendRows = Math.ceil(spec.series.length / Math.max(1, Math.floor((width - 64) / LEGEND_STEP)));
+  const margin = { top: 36, right: 16, bottom: 48 + 16 * legendRows, left: 64 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const finite = spec.groups.flatMap((g) => g.values.filter((v): v is number => v !== undefined && Number.isFinite(v)));
@@ -91,10 +93,14 @@ export function barChart(spec: BarChartSpec): string {
     parts.push(`<text x="${width - margin.right}" y="${Number(ry) - 4}" font-size="11" text-anchor="end" fill="#c00">${escapeXml(spec.reference.label)}</text>`);
   }
   parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${margin.top + plotH}" y2="${margin.top + plotH}" stroke="#333"/>`);
-  // Legend.
+  if (finite.length === 0) {
+    parts.push(`<text class="no-data" x="${margin.left + plotW / 2}" y="${margin.top + plotH / 2}" font-size="13" text-anchor="middle" fill="#777">no data</text>`);
+  }
+  // Legend, wrapped onto as many rows as the series need.
+  const perRow = Math.max(1, Math.floor((width - margin.left) / LEGEND_STEP));
   spec.series.forEach((series, si) => {
-    const lx = margin.left + si * 140;
-    const ly = height - 18;
+    const lx = margin.left + (si % perRow) * LEGEND_STEP;
+    const ly = height - 18 - (Math.ceil(spec.series.length / perRow) - 1 - Math.floor(si / perRow)) * 16;
     parts.push(`<rect class="legend" x="${lx}" y="${ly - 9}" width="10" height="10" fill="${PALETTE[si % PALETTE.length]}"/>`);
     parts.push(`<text x="${lx + 14}" y="${ly}" font-size="11">${escapeXml(series)}</text>`);
   });

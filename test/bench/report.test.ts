@@ -1,0 +1,119 @@
+/**
+ * The polling report must be something a person can open: Chromium parses it, and the charts
+ * are drawn with the measured data. Checked on the DOM Chromium serializes (bars, their values)
+ * and on a screenshot (pixels of each series colour).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runPollingBench, type PollingReport, type PollingResult } from '../../packages/cli/src/bench/polling.js';
+import { renderPollingReport } from '../../packages/cli/src/bench/report-html.js';
+import { PALETTE } from '../../packages/cli/src/bench/svg-chart.js';
+import { dumpDom, screenshot } from './chromium.js';
+import { countColour, decodePng } from './png.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kelp-report-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const cycles = ['round_robin', 'priority', 'sorted'] as const;
+const modes = ['blocking', 'batched', 'interval'] as const;
+const loads = ['skewed', 'even'] as const;
+
+/** 18 configurations with distinct, recognisable values (throughput = 1000 * (index + 1)). */
+function syntheticReport(): PollingReport {
+  const results: PollingResult[] = [];
+  for (const load of loads) {
+    for (const cycle of cycles) {
+      for (const mode of modes) {
+        const i = results.length;
+        results.push({
+          cycle,
+          mode,
+          load,
+          messages: 1000,
+          throughput: 1000 * (i + 1),
+          latencyMs: { count: 100, p50: 0.1 + i / 100, p90: 0.5, p99: 1 + i / 10, max: 3, mean: 0.2 },
+          jain: 1 / (1 + (i % 3)),
+          longestWaitMs: 5 + i,
+          commandsPerMsg: 0.05 * (i + 1),
+          roundTripsPerMsg: 0.01 * (i + 1),
+          cpuUsPerMsg: 10 + i,
+        });
+      }
+    }
+  }
+  return { url: 'redis://127.0.0.1:6379/0', queues: 10, messages: 1000, rate: 1000, interval: 0.01, startedAt: '2026-11-21T20:00:00.000Z', results };
+}
+
+interface Bar {
+  series: string;
+  group: string;
+  value: number;
+}
+
+/** The bars of each chart in the serialized DOM, keyed by the chart's title. */
+function barsByChart(dom: string): Map<string, Bar[]> {
+  const charts = new Map<string, Bar[]>();
+  for (const part of dom.split('<svg').slice(1)) {
+    const title = /aria-label="([^"]*)"/.exec(part)?.[1] ?? '';
+    const svg = part.slice(0, part.indexOf('</svg>'));
+    const bars = [...svg.matchAll(/<rect class="bar" data-series="([^"]*)" data-group="([^"]*)" data-value="([^"]*)"/g)].map((m) => ({
+      series: m[1] as string,
+      group: m[2] as string,
+      value: Number(m[3]),
+    }));
+    charts.set(title.replace(/&apos;|&#39;/g, "'"), bars);
+  }
+  return charts;
+}
+
+describe('polling report in headless Chromium', () => {
+  const report = syntheticReport();
+  const file = join(dir, 'synthetic.html');
+  writeFileSync(file, renderPollingReport(report, 'kelp bench polling redis://127.0.0.1:6379/0'));
+
+  it('parses into six charts per load with one bar per configuration and metric', async () => {
+    const charts = barsByChart(await dumpDom(file));
+    expect(charts.size).toBe(12);
+    for (const load of loads) {
+      expect(charts.get(`Throughput, ${load} load`)).toHaveLength(9);
+      expect(charts.get(`Latency p50 / p99, ${load} load`)).toHaveLength(18);
+      expect(charts.get(`Fairness (Jain's index), ${load} load`)).toHaveLength(9);
+      expect(charts.get(`Longest wait of a non-empty queue, ${load} load`)).toHaveLength(9);
+      expect(charts.get(`Redis commands per message, ${load} load`)).toHaveLength(9);
+      expect(charts.get(`Consumer CPU per message, ${load} load`)).toHaveLength(9);
+    }
+  });
+
+  it('carries the measured values on the bars, grouped by cycle with one series per mode', async () => {
+    const charts = barsByChart(await dumpDom(file));
+    const even = charts.get('Throughput, even load') ?? [];
+    expect(even.map((b) => b.value)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18].map((n) => n * 1000));
+    expect(even.map((b) => `${b.group}/${b.series}`).slice(0, 3)).toEqual(['round_robin/blocking', 'round_robin/batched', 'round_robin/interval']);
+    const latency = charts.get('Latency p50 / p99, skewed load') ?? [];
+    expect(latency.slice(0, 2)).toEqual([
+      { series: 'blocking p50', group: 'round_robin', value: 0.1 },
+      { series: 'blocking p99', group: 'round_robin', value: 1 },
+    ]);
+  });
+
+  it('draws bars in every series colour', async () => {
+    const png = decodePng(await screenshot(file, 1280, 5200));
+    expect(png.width).toBe(1280);
+    for (const colour of PALETTE.slice(0, 3)) expect(countColour(png, colour)).toBeGreaterThan(2000);
+  });
+
+  it('renders a report measured on memory:// with every configuration charted', async () => {
+    const measured = await runPollingBench({ url: 'memory://', queues: 3, messages: 60, rate: 2000, pacedMessages: 20, interval: 0.002, timeoutMs: 20_000 });
+    expect(measured.results.filter((r) => r.error).map((r) => r.error)).toEqual([]);
+    const measuredFile = join(dir, 'measured.html');
+    writeFileSync(measuredFile, renderPollingReport(measured));
+    const charts = barsByChart(await dumpDom(measuredFile));
+    // memory:// has no Redis counters, so the commands charts say "no data" and have no bars.
+    expect(charts.get('Redis commands per message, even load')).toEqual([]);
+    const throughput = charts.get('Throughput, skewed load') ?? [];
+    expect(throughput).toHaveLength(9);
+    for (const bar of throughput) expect(bar.value).toBeGreaterThan(0);
+  });
+});
