@@ -60,6 +60,16 @@ export function bodyOf(delivery: Delivery): unknown {
   return JSON.parse(new TextDecoder().decode(delivery.body));
 }
 
+/**
+ * Runs the hub in short slices until `done()` holds: conditions that depend on the outside world
+ * (a pub/sub subscription showing up, another client's push) do not wake a sleeping hub.
+ */
+export async function spinUntil(hub: Hub, done: () => boolean, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await hub.runUntil(done, { timeoutMs: 25 });
+  return done();
+}
+
 /** Runs the hub until `count` deliveries were collected (or the time runs out). */
 export async function collect(hub: Hub, deliveries: Delivery[], count: number, timeoutMs = 5000): Promise<Delivery[]> {
   await hub.runUntil(() => deliveries.length >= count, { timeoutMs });

@@ -195,9 +195,11 @@ export class ChannelPoller {
     this.hub?.callSoon(() => undefined);
   }
 
-  /** Also wake when the queue set or prefetch changed (a consumer was added, a message acked). */
+  /** The consumed queues changed: resubscribe fanout patterns and poll the new key set now. */
   nudge(): void {
+    void this.syncSubscriptions();
     this.wake();
+    this.hub?.callSoon(() => undefined);
   }
 
   private watchdog<T>(promise: Promise<T>, role: 'poll' | 'subscriber'): Promise<T> {
@@ -245,6 +247,7 @@ export class ChannelPoller {
       await this.subClient.subscribe(INVALIDATE_CHANNEL);
       await this.enableTracking();
       await this.syncSubscriptions(true);
+      this.hub?.callSoon(() => undefined);
     } catch (error) {
       if (this.state !== 'closed') this.host.onError(error as Error);
     }

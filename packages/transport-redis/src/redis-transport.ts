@@ -166,7 +166,11 @@ export class RedisTransport extends VirtualTransport {
           if (channel.state !== 'open') return true;
           if (channel.qos.capacity() <= 0) return false;
           for (const queue of channel.fanoutPatternMap().get(pattern) ?? []) {
-            channel.handleIncoming(queue, payload, { recorded: false }).catch((error: unknown) => this.reportError(error));
+            // Recording the delivery is async: wake the hub afterwards so loops waiting on it re-check.
+            channel
+              .handleIncoming(queue, payload, { recorded: false })
+              .catch((error: unknown) => this.reportError(error))
+              .finally(() => this.poller?.wake());
           }
           return true;
         },

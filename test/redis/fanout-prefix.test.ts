@@ -1,0 +1,102 @@
+import type { Delivery } from '@kelp/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Hub } from '@kelp/hub';
+import { SEP, bodyOf, collect, message, redisFixture, runFor, spinUntil, type RedisFixture } from './helpers.js';
+
+let fx: RedisFixture;
+beforeAll(async () => {
+  fx = await redisFixture();
+});
+afterAll(() => fx.close());
+
+/** Waits until `count` pattern subscriptions are visible on the server. */
+async function waitForPatterns(count: number, hub: Hub) {
+  let n = 0;
+  const poll = setInterval(() => {
+    void fx.redis.call('PUBSUB', 'NUMPAT').then((v) => (n = Number(v)));
+  }, 20);
+  await spinUntil(hub, () => n >= count);
+  clearInterval(poll);
+  return n;
+}
+
+describe('fanout over pub/sub', () => {
+  it('PUBLISHes on /<db>.<ex> and delivers to the bound consumer, recording it unacked', async () => {
+    const consumer = await fx.newTransport();
+    await consumer.channel.exchangeDeclare('fx', { type: 'fanout' });
+    await consumer.channel.queueBind('fq1', 'fx', '');
+    expect(await fx.redis.smembers('_kombu.binding.fx')).toEqual([`${SEP}${SEP}fq1`]);
+    const got: Delivery[] = [];
+    await consumer.channel.basicConsume('fq1', { onDelivery: (d) => got.push(d) });
+    expect(await waitForPatterns(1, consumer.hub)).toBeGreaterThanOrEqual(1);
+    const producer = await fx.newTransport();
+    await producer.channel.exchangeDeclare('fx', { type: 'fanout' });
+    const result = await producer.channel.basicPublish(message({ f: 1 }), 'fx', '');
+    await collect(consumer.hub, got, 1);
+    expect([result.subscribers, bodyOf(got[0] as Delivery), got[0]?.deliveryInfo.queue]).toEqual([1, { f: 1 }, 'fq1']);
+    expect(await fx.redis.hexists('unacked', result.deliveryTag)).toBe(1);
+    await consumer.channel.basicAck(result.deliveryTag);
+  });
+
+  it('subscribes a fanout queue added after the channel is already listening (Kombu pitfall fixed)', async () => {
+    const consumer = await fx.newTransport();
+    await consumer.channel.exchangeDeclare('fa', { type: 'fanout' });
+    await consumer.channel.exchangeDeclare('fb', { type: 'fanout' });
+    await consumer.channel.queueBind('qa', 'fa', '');
+    await consumer.channel.queueBind('qb', 'fb', '');
+    const got: Delivery[] = [];
+    await consumer.channel.basicConsume('qa', { noAck: true, onDelivery: (d) => got.push(d) });
+    const before = Number(await fx.redis.call('PUBSUB', 'NUMPAT'));
+    await runFor(consumer.hub, 200);
+    await consumer.channel.basicConsume('qb', { noAck: true, onDelivery: (d) => got.push(d) });
+    await waitForPatterns(before + 1, consumer.hub);
+    const producer = await fx.newTransport();
+    await producer.channel.exchangeDeclare('fb', { type: 'fanout' });
+    await producer.channel.basicPublish(message({ late: true }), 'fb', '');
+    await collect(consumer.hub, got, 1);
+    expect([got[0]?.deliveryInfo.queue, bodyOf(got[0] as Delivery)]).toEqual(['qb', { late: true }]);
+  });
+
+  it('routes by binding routing key with # turned into a glob (fanoutPatterns)', async () => {
+    const consumer = await fx.newTransport();
+    await consumer.channel.exchangeDeclare('news', { type: 'fanout' });
+    await consumer.channel.queueBind('nq', 'news', 'news.#');
+    const got: Delivery[] = [];
+    await consumer.channel.basicConsume('nq', { noAck: true, onDelivery: (d) => got.push(d) });
+    const producer = await fx.newTransport();
+    await producer.channel.exchangeDeclare('news', { type: 'fanout' });
+    await waitForPatterns(1, consumer.hub);
+    await producer.channel.basicPublish(message({ n: 1 }), 'news', 'other');
+    await producer.channel.basicPublish(message({ n: 2 }), 'news', 'news.sports');
+    await collect(consumer.hub, got, 1);
+    await runFor(consumer.hub, 100);
+    expect(got.map((d) => d.deliveryInfo.routingKey)).toEqual(['news.sports']);
+  });
+});
+
+describe('globalKeyprefix', () => {
+  it('prefixes queue lists, the binding set and the ack keys, never binding members', async () => {
+    const { channel, hub } = await fx.newTransport({ globalKeyprefix: 'pre:' });
+    await channel.exchangeDeclare('pex', { type: 'direct' });
+    await channel.queueBind('pq', 'pex', 'prk');
+    const pub = await channel.basicPublish(message({ x: 1 }, { priority: 7 }), 'pex', 'prk');
+    expect([await fx.redis.smembers('pre:_kombu.binding.pex'), await fx.redis.llen(`pre:pq${SEP}6`)]).toEqual([[`prk${SEP}${SEP}pq`], 1]);
+    const got: Delivery[] = [];
+    await channel.basicConsume('pq', { onDelivery: (d) => got.push(d) });
+    await collect(hub, got, 1);
+    expect([got[0]?.deliveryInfo.queue, await fx.redis.hexists('pre:unacked', pub.deliveryTag), await fx.redis.zscore('pre:unacked_index', pub.deliveryTag) !== null]).toEqual(['pq', 1, true]);
+    await channel.basicReject(pub.deliveryTag, true);
+    expect(await fx.redis.llen('pre:pq')).toBe(1);
+  });
+
+  it('prefixes fanout channels in front of the /<db>. prefix', async () => {
+    const { channel } = await fx.newTransport({ globalKeyprefix: 'pre:' });
+    await channel.exchangeDeclare('pfx', { type: 'fanout' });
+    const sub = fx.redis.duplicate();
+    await sub.psubscribe(`pre:/${fx.db.db}.pfx`);
+    const seen = new Promise<string>((resolve) => sub.on('pmessage', (_p: string, ch: string) => resolve(ch)));
+    await channel.basicPublish(message({ f: 1 }), 'pfx', '');
+    expect(await seen).toBe(`pre:/${fx.db.db}.pfx`);
+    sub.disconnect();
+  });
+});
