@@ -4,7 +4,7 @@
 import { Connection, Consumer, Producer, Queue } from 'kelp';
 
 const url = process.argv[2] ?? 'memory://';
-await using conn = new Connection(url);
+const conn = new Connection(url); // in TypeScript: `await using conn = ...` closes it for you
 
 const orders = new Queue('orders');
 const producer = new Producer(conn);
@@ -21,3 +21,4 @@ for await (const message of consumer.messages({ timeout: 5 })) {
 }
 const { messageCount: left } = await (await conn.defaultChannel()).queueDeclare('orders', { passive: true });
 console.log(`handled ${handled}, ${left} left in the queue`);
+await conn.close();

@@ -3,7 +3,7 @@
 import { Connection, Consumer, Exchange, Producer, Queue } from 'kelp';
 
 const url = process.argv[2] ?? 'memory://';
-await using conn = new Connection(url);
+const conn = new Connection(url); // in TypeScript: `await using conn = ...` closes it for you
 
 const tasks = new Exchange('tasks', { type: 'direct' });
 const email = new Queue('email', { exchange: tasks, routingKey: 'email' });
@@ -25,7 +25,12 @@ const consumer = new Consumer(conn, email, {
   ],
 });
 await consumer.consume();
-// drainEvents runs the connection's Hub until at least one delivery happened (timeout in seconds).
-while (received < 3) await conn.drainEvents({ timeout: 5 });
+// drainEvents runs the connection's Hub until at least one delivery happened (timeout in seconds);
+// whenIdle waits for the callbacks of what was delivered (they run one at a time, in order).
+while (received < 3) {
+  await conn.drainEvents({ timeout: 5 });
+  await consumer.whenIdle();
+}
 await consumer.cancel();
 console.log(`consumed ${received} messages from ${url}`);
+await conn.close();

@@ -4,7 +4,7 @@
 import { Connection, Producer, Queue } from 'kelp';
 
 const url = process.argv[2] ?? 'memory://';
-await using conn = new Connection(url);
+const conn = new Connection(url); // in TypeScript: `await using conn = ...` closes it for you
 const channel = await conn.defaultChannel();
 
 const jobs = new Queue('jobs', { maxPriority: 9 });
@@ -23,3 +23,4 @@ for (let message = await jobs.bind(channel).get(); message; message = await jobs
   await message.ack();
 }
 console.log(`consumed in order: ${order.join(', ')}`);
+await conn.close();

@@ -3,8 +3,8 @@
 import { Connection, SimpleQueue } from 'kelp';
 
 const url = process.argv[2] ?? 'memory://';
-await using conn = new Connection(url);
-await using queue = new SimpleQueue(conn, 'simple-example');
+const conn = new Connection(url); // in TypeScript: `await using conn = ...` closes it for you
+const queue = new SimpleQueue(conn, 'simple-example');
 
 await queue.clear();
 await queue.put({ hello: 'world' });
@@ -17,3 +17,5 @@ for (let i = 0; i < 2; i += 1) {
   await message.ack();
 }
 console.log('empty now:', (await queue.getNowait()) === undefined);
+await queue.close();
+await conn.close();

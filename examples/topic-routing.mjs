@@ -3,7 +3,7 @@
 import { Connection, Exchange, Producer, Queue } from 'kelp';
 
 const url = process.argv[2] ?? 'memory://';
-await using conn = new Connection(url);
+const conn = new Connection(url); // in TypeScript: `await using conn = ...` closes it for you
 const channel = await conn.defaultChannel();
 
 const logs = new Exchange('logs', { type: 'topic' });
@@ -29,3 +29,4 @@ for (const [name, queue] of Object.entries(queues)) {
   }
   console.log(`${name}: ${keys.join(', ')}`);
 }
+await conn.close();

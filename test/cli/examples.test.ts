@@ -1,0 +1,77 @@
+/**
+ * The README's example and every program in examples/ run as documented (`node examples/x.mjs`
+ * after `npm run build`, on memory://) and print what they claim.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { assertBuilt } from './kelp-process.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+function runNode(file: string, cwd = root): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  assertBuilt();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [file], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${file} did not finish in 20 s: ${stdout}${stderr}`));
+    }, 20_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('examples/', () => {
+  it.each([
+    ['basic-publish-consume.mjs', /got \{ to: 'grace@example.com', subject: 'hello' \}[\s\S]*consumed 3 messages from memory:\/\//],
+    ['topic-routing.mjs', /errors: billing\.error, auth\.error\nbilling: billing\.error, billing\.invoice\.sent\nall: billing\.error, billing\.invoice\.sent, auth\.error, auth\.login/],
+    ['priorities.mjs', /consumed in order: page-oncall \(priority 0\), email \(priority 3\), backup \(priority 6\), report \(priority 9\)/],
+    ['async-iterator.mjs', /handled 7, 3 left in the queue/],
+    ['simple-queue.mjs', /waiting: 2\ngot \{ hello: 'world' \} \(application\/json\)\ngot plain text is sent as text\/plain \(text\/plain\)\nempty now: true/],
+    ['consumer-worker.mjs', /worker handled job 5\nworker stopped after 5 jobs/],
+  ])('%s runs and prints what it promises', async (file, expected) => {
+    const result = await runNode(join(root, 'examples', file));
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(expected);
+  });
+});
+
+describe('README.md', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kelp-readme-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('has an API example that runs on memory:// as written', async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const match = /## Example\n\n```js\n([\s\S]*?)```/.exec(readme);
+    expect(match).not.toBeNull();
+    const code = (match?.[1] ?? '').replace(/redis:\/\/[^']*/, 'memory://');
+    // Resolve 'kelp' the way an installed app does: through node_modules.
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+    writeFileSync(join(dir, 'example.mjs'), code);
+    const result = await runNode(join(dir, 'example.mjs'), dir);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe("routed [ 'email' ]\n{ to: 'ada@example.com' }\n{ to: 'alan@example.com' } { attempt: 1 }\n");
+  });
+
+  it('names exactly the two set-up commands, and they are package.json scripts', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const setup = /## Set up\n\n```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    const commands = setup.split('\n').filter(Boolean).map((line) => line.split('#')[0]?.trim());
+    expect(commands).toEqual(['npm install && npm start', 'npm test']);
+    const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts['start']).toContain('kelp.js demo');
+    expect(scripts['test']).toContain('vitest run');
+  });
+});
