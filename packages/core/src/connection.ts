@@ -8,6 +8,7 @@
  */
 import { Hub } from '@kelp/hub';
 import { EventEmitter } from 'node:events';
+import { connectOnce } from './connect-attempt.js';
 import type { ConnectionParams } from './connection-params.js';
 import {
   connectionOptionsSchema,
@@ -19,7 +20,7 @@ import {
   type EnsureOptions,
 } from './connection-options.js';
 import { drainEvents, type DrainOptions } from './drain.js';
-import { AbortedError, KelpError, OperationalError, throwIfAborted } from './errors.js';
+import { KelpError, OperationalError, throwIfAborted } from './errors.js';
 import { FailoverCycle } from './failover.js';
 import { parseOptions } from './option-parsing.js';
 import { Consumer, type ConsumerOptions } from './consumer.js';
@@ -28,7 +29,8 @@ import type { Queue } from './queue.js';
 import { sanitizeError, secretVariants } from './redaction.js';
 import { retryOver } from './retry.js';
 import type { RetryPolicy } from './retry-policy-types.js';
-import type { Channel, Transport, TransportEvents } from './transport.js';
+import type { Channel, Transport } from './transport.js';
+import { forwardTransportEvents } from './transport-events.js';
 import { defaultRegistry, type TransportRegistry } from './transport-registry.js';
 import { parseUrl, redactUrl, splitUrls } from './url.js';
 
@@ -100,7 +102,11 @@ export class Connection {
     const params = this.#paramsByUrl.get(this.#cycle.current) ?? this.#parse(this.#cycle.current);
     const transport = this.#registry.resolve(params.transport).create(params);
     this.#transport = transport;
-    this.#detachTransport = this.#forwardEvents(transport);
+    this.#detachTransport = forwardTransportEvents(transport, {
+      emit: (event, ...args) => this.#emit(event, ...args),
+      hasListeners: (event) => this.#events.listenerCount(event) > 0,
+      sanitize: (error) => sanitizeError(error, this.#secrets),
+    });
     return transport;
   }
 
@@ -189,23 +195,8 @@ export class Connection {
 
   async #attemptConnect(signal: AbortSignal | undefined): Promise<void> {
     const transport = this.transport;
-    const timeout = this.#options.connectTimeout;
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const attempt = transport.connect(controller.signal);
-      if (timeout === undefined) return await attempt;
-      await Promise.race([
-        attempt,
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => {
-            controller.abort();
-            reject(new OperationalError(`Connecting to ${this.currentUrl} timed out after ${timeout}s (connectTimeout)`));
-          }, timeout * 1000);
-        }),
-      ]);
+      await connectOnce(transport, { timeoutSeconds: this.#options.connectTimeout, signal, redactedUrl: this.currentUrl });
     } catch (error) {
       // Classify with the transport that failed, before it is dropped.
       if (typeof error === 'object' && error !== null && transport.isConnectionError(error)) {
@@ -213,11 +204,7 @@ export class Connection {
       }
       // A half-open transport is dropped; the next attempt builds a fresh one for its URL.
       await this.#dropTransport();
-      if (signal?.aborted) throw new AbortedError('Connecting was aborted', { cause: signal.reason });
       throw error;
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -414,27 +401,6 @@ export class Connection {
 
   toString(): string {
     return `<Connection: ${this.#redacted} (${this.#state})>`;
-  }
-
-  #forwardEvents(transport: Transport): () => void {
-    // The transport reconnects by itself after these; the connection's state stays as it is, so
-    // callers keep using the transport while it does.
-    const onLost = (error: TransportEvents['connectionLost'][0]): void => {
-      this.#emit('connectionLost', sanitizeError(error, this.#secrets));
-    };
-    const onReconnected = (): void => this.#emit('reconnected');
-    const onError = (error: Error): void => {
-      // Node's EventEmitter throws an 'error' nobody listens to; a background error must not crash.
-      if (this.#events.listenerCount('error') > 0) this.#emit('error', sanitizeError(error, this.#secrets));
-    };
-    transport.on('connectionLost', onLost);
-    transport.on('reconnected', onReconnected);
-    transport.on('error', onError);
-    return () => {
-      transport.off('connectionLost', onLost);
-      transport.off('reconnected', onReconnected);
-      transport.off('error', onError);
-    };
   }
 
   #emit<E extends keyof ConnectionEvents>(event: E, ...args: ConnectionEvents[E]): void {

@@ -35,6 +35,13 @@ describe('Connection options', () => {
     );
   });
 
+  it('rejects a tls option that is neither a boolean nor TLS settings', () => {
+    const { registry } = fakeSetup();
+    expect(() => new Connection('fake://h', { registry, tls: 'yes' as never })).toThrow(
+      /option `tls` is invalid: expected true, false or \{ ca, cert, key/,
+    );
+  });
+
   it('defaults to memory:// with the default broker', () => {
     const conn = new Connection();
     expect(conn.redactedUrl).toBe('memory://');
@@ -150,6 +157,19 @@ describe('Connection.connect and ensureConnection', () => {
     const error = (await result) as Error;
     expect(error).toBeInstanceOf(OperationalError);
     expect(error.message).toMatch(/timed out after 1.5s \(connectTimeout\)/);
+  });
+
+  it('gives up a hanging connect when the signal aborts, even without connectTimeout', async () => {
+    const { broker, registry } = fakeSetup();
+    broker.hangConnects = true;
+    const controller = new AbortController();
+    const conn = new Connection('fake://h:1/', { registry });
+    const result = conn.connect({ signal: controller.signal }).catch((e: unknown) => e);
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    expect(await result).toBeInstanceOf(AbortedError);
+    expect(broker.attempts).toEqual(['h:1']);
+    expect(conn.state).toBe('idle');
   });
 
   it('stops retrying when the signal aborts', async () => {
