@@ -157,3 +157,43 @@ describe('consuming through the generic poller', () => {
     expect(store.calls.length).toBe(before);
   });
 });
+
+describe('consumer bookkeeping', () => {
+  it('ignores cancel of an unknown consumer tag', async () => {
+    const { channel } = await setup();
+    await channel.basicConsume('q', { onDelivery: () => {}, consumerTag: 'known' });
+    await channel.basicCancel('unknown');
+    expect(channel.consumedQueues).toEqual(['q']);
+  });
+
+  it('refuses a consumer tag that is already in use on the channel', async () => {
+    const { channel } = await setup();
+    await channel.basicConsume('q', { onDelivery: () => {}, consumerTag: 'dup' });
+    await expect(channel.basicConsume('q2', { onDelivery: () => {}, consumerTag: 'dup' })).rejects.toMatchObject({ code: 530 });
+  });
+
+  it('deletes an autoDelete queue when its last consumer is cancelled', async () => {
+    const { channel, store } = await setup();
+    await channel.queueDeclare('temp', { autoDelete: true });
+    await channel.basicPublish(message('left'), '', 'temp');
+    await channel.basicConsume('temp', { onDelivery: () => {}, consumerTag: 't1' });
+    await channel.basicCancel('t1');
+    expect(store.queues.has('temp')).toBe(false);
+    expect(channel.consumedQueues).toEqual([]);
+  });
+
+  it('requeues messages a poll took but had not delivered when the channel closes', async () => {
+    const { channel, hub, store } = await setup();
+    const { got, onDelivery } = collector();
+    await channel.basicConsume('q', { onDelivery });
+    await channel.basicPublish(message('in-flight'), '', 'q');
+    hub.runOnce();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(store.unacked.size).toBe(1);
+    await channel.close();
+    hub.runOnce();
+    expect(got).toEqual([]);
+    expect(store.bodies('q')).toEqual(['in-flight']);
+    expect(store.unacked.size).toBe(0);
+  });
+});
