@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distribute, drainFairness, jainIndex, percentile, summarizeLatency } from '../src/bench/stats.js';
+import { distribute, drainFairness, jainIndex, LatencyRecorder, percentile, summarizeLatency } from '../src/bench/stats.js';
 
 describe('bench statistics', () => {
   it('takes nearest-rank percentiles', () => {
@@ -69,5 +69,23 @@ describe('bench statistics', () => {
     ]);
     expect(result.longestWaitMs).toBe(9);
     expect(result.longestWaitQueue).toBe(1);
+  });
+});
+
+describe('latency recorder', () => {
+  it('keeps every sample while under capacity, so percentiles are exact', () => {
+    const recorder = new LatencyRecorder(10);
+    for (const v of [5, 1, 4, 2, 3]) recorder.record(v);
+    expect(recorder.summary()).toMatchObject({ count: 5, p50: 3, max: 5 });
+  });
+
+  it('holds at most its capacity while counting every sample', () => {
+    const recorder = new LatencyRecorder(100);
+    for (let i = 0; i < 10_000; i += 1) recorder.record(i % 10);
+    const summary = recorder.summary();
+    expect(summary.count).toBe(10_000);
+    expect(summary.max).toBeLessThanOrEqual(9);
+    expect(summary.p50).toBeGreaterThanOrEqual(3);
+    expect(summary.p50).toBeLessThanOrEqual(6);
   });
 });

@@ -55,6 +55,8 @@ export interface PollingOptions {
   modes?: readonly PollMode[];
   loads?: readonly Load[];
   probe?: RedisInfoProbe;
+  /** Run one small unrecorded configuration first (default true). */
+  warmup?: boolean;
   /** Called after each configuration, for progress output. */
   onResult?: (result: PollingResult) => void;
 }
@@ -279,6 +281,9 @@ export async function runPollingBench(options: PollingOptions): Promise<PollingR
     startedAt: new Date().toISOString(),
     results: [],
   };
+  // One small unrecorded run first, so the first configuration is not the one that pays for JIT
+  // compilation and connection warm-up.
+  if (options.warmup !== false) await runOne({ ...options, messages: Math.min(options.messages, 500), pacedMessages: 20 }, 'round_robin', 'batched', 'even');
   for (const load of options.loads ?? LOADS) {
     for (const cycle of options.cycles ?? CYCLES) {
       for (const mode of options.modes ?? POLL_MODES) {

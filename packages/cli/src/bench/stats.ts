@@ -135,3 +135,47 @@ export function distribute(total: number, queues: number, shape: 'even' | 'skewe
 export function median(values: readonly number[]): number {
   return percentile(values, 50);
 }
+
+/**
+ * Keeps at most `capacity` latency samples (uniform reservoir sampling, seeded so runs are
+ * repeatable), so that a consumer draining a million messages does not grow its own heap by
+ * recording them, which would spoil the peak-RSS measurement it is part of.
+ */
+export class LatencyRecorder {
+  private readonly samples: Float64Array;
+  private seen = 0;
+  private seed = 0x9e3779b9;
+
+  constructor(private readonly capacity = 100_000) {
+    this.samples = new Float64Array(capacity);
+  }
+
+  get count(): number {
+    return this.seen;
+  }
+
+  record(value: number): void {
+    if (this.seen < this.capacity) {
+      this.samples[this.seen] = value;
+    } else {
+      const slot = this.random() % (this.seen + 1);
+      if (slot < this.capacity) this.samples[slot] = value;
+    }
+    this.seen += 1;
+  }
+
+  summary(): LatencySummary {
+    const kept = Array.from(this.samples.subarray(0, Math.min(this.seen, this.capacity)));
+    return { ...summarizeLatency(kept), count: this.seen };
+  }
+
+  /** xorshift32: cheap and deterministic. */
+  private random(): number {
+    let x = this.seed;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.seed = x >>> 0;
+    return this.seed;
+  }
+}

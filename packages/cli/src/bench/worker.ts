@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { AckCounter, declareDirect, interleavedSpecs, latencyOf, makeProducer, openConnection, closeConnection, publishOne, publishWindowed, wallNow } from './harness.js';
 import { peakRssMiB } from './measure.js';
-import { summarizeLatency, type LatencySummary } from './stats.js';
+import { LatencyRecorder, type LatencySummary } from './stats.js';
 
 export interface WorkerOptions {
   role: 'consumer' | 'producer';
@@ -58,7 +58,7 @@ async function runConsumer(options: WorkerOptions, emit: Emit): Promise<void> {
     const channel = await connection.channel();
     // Exchange state is process-local on virtual transports (spec 3.1), so each process declares.
     const topology = await declareDirect(channel, options.prefix, options.queues);
-    const latencies: number[] = [];
+    const latencies = new LatencyRecorder();
     let firstAt = 0;
     let lastAt = 0;
     const counter = new AckCounter();
@@ -70,7 +70,7 @@ async function runConsumer(options: WorkerOptions, emit: Emit): Promise<void> {
           if (firstAt === 0) firstAt = now;
           lastAt = now;
           const latency = latencyOf(message, now);
-          if (latency !== undefined) latencies.push(latency);
+          if (latency !== undefined) latencies.record(latency);
         },
       },
     });
@@ -86,7 +86,7 @@ async function runConsumer(options: WorkerOptions, emit: Emit): Promise<void> {
       timedOut: !done,
       firstAt,
       lastAt,
-      latencyMs: summarizeLatency(latencies),
+      latencyMs: latencies.summary(),
       cpuUs: used.user + used.system,
       peakRssMiB: peakRssMiB(),
     };
