@@ -30,6 +30,7 @@
  */
 import { registerTransport } from '@kelp/core';
 import { createMemoryTransport } from '@kelp/transport-memory';
+import { createRedisTransport } from '@kelp/transport-redis';
 
 export * from '@kelp/core';
 export * from '@kelp/hub';
@@ -39,3 +40,8 @@ export { compileTopicPattern, matchTopic } from '@kelp/virtual';
 export const memoryTransport = createMemoryTransport();
 
 registerTransport(memoryTransport);
+
+/** The redis://, rediss://, redis+socket://, valkey://, valkeys:// and unix:// definition. */
+export const redisTransport = createRedisTransport();
+
+registerTransport(redisTransport);
