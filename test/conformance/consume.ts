@@ -129,6 +129,29 @@ export function consumeTests(ctx: SuiteContext): void {
       expect(await drainQueue(qb)).toEqual([]);
     });
 
+    it('restores the unacked deliveries of a consumer to the head of the queue when its connection closes', async () => {
+      const name = ctx.name('cq');
+      const conn = await ctx.connection();
+      await declareQueue(conn, name);
+      for (const n of [1, 2, 3]) await publish(conn, n, { exchange: '', routingKey: name });
+      const got = collector();
+      const consumer = new Consumer(await conn.channel(), [new Queue(name)], { onMessage: got.onMessage, prefetchCount: 2 });
+      await consumer.consume();
+      await drainIdle(conn, ctx.idleSeconds);
+      expect(got.payloads()).toEqual([1, 2]);
+      await conn.close();
+      const other = await declareQueue(await ctx.connection(), name);
+      const rest: [unknown, boolean][] = [];
+      for (let message = await other.get({ noAck: true }); message; message = await other.get({ noAck: true })) {
+        rest.push([message.payload, message.redelivered]);
+      }
+      expect(rest).toEqual([
+        [1, true],
+        [2, true],
+        [3, false],
+      ]);
+    });
+
     it('works through the connection factories conn.Producer and conn.Consumer', async () => {
       const conn = await ctx.connection();
       const name = ctx.name('cq');
@@ -169,12 +192,22 @@ export function consumeTests(ctx: SuiteContext): void {
       for await (const message of consumer) {
         first = message;
         await message.ack();
+        // Let the transport prefetch the other three into the iterator before leaving.
+        await drainIdle(conn, ctx.idleSeconds);
         break;
       }
       expect(first?.payload).toBe(1);
-      // Another connection sees the rest, in order, with nothing left unacked behind.
+      // Another connection sees the rest, in order, marked redelivered, with nothing left unacked behind.
       const other = await declareQueue(await ctx.connection(), name);
-      expect(await drainQueue(other)).toEqual([2, 3, 4]);
+      const rest: [unknown, boolean][] = [];
+      for (let message = await other.get({ noAck: true }); message; message = await other.get({ noAck: true })) {
+        rest.push([message.payload, message.redelivered]);
+      }
+      expect(rest).toEqual([
+        [2, true],
+        [3, true],
+        [4, true],
+      ]);
     });
   });
 
@@ -191,6 +224,12 @@ export function consumeTests(ctx: SuiteContext): void {
       expect(error).toBeInstanceOf(OperationTimeoutError);
       expect(elapsed).toBeGreaterThanOrEqual(250);
       expect(elapsed).toBeLessThan(3000);
+    });
+
+    it('times out with OperationTimeoutError when the connection has no consumer', async () => {
+      const conn = await ctx.connection();
+      await conn.connect();
+      expect(await caught(() => conn.drainEvents({ timeout: 0.2 }))).toBeInstanceOf(OperationTimeoutError);
     });
 
     it('resolves as soon as a message is delivered', async () => {

@@ -40,6 +40,13 @@ export function serializationTests(ctx: SuiteContext): void {
       expect(message.payload).toEqual(body);
     });
 
+    it('round-trips a 1 MiB body intact', async () => {
+      const big = { data: 'x'.repeat(1024 * 1024), tail: 'end' };
+      const message = await roundTrip(big, {});
+      expect(message.body.byteLength).toBeGreaterThan(1024 * 1024);
+      expect(message.payload).toEqual(big);
+    });
+
     it('round-trips msgpack when the consumer accepts it', async () => {
       const body = { a: 1, list: [1, 2, 3], s: 'x' };
       const message = await roundTrip(body, { serializer: 'msgpack' }, ['json', 'msgpack']);

@@ -16,10 +16,12 @@ import { badInputTests } from './bad-input.js';
 import { compressionTests } from './compression.js';
 import { consumeTests } from './consume.js';
 import { createSuiteContext, type ConformanceOptions } from './context.js';
+import { declarationTests } from './declarations.js';
 import { getPurgeTests } from './get-purge.js';
 import { prefetchTests } from './prefetch.js';
 import { priorityTests } from './priorities.js';
 import { propertyTests } from './properties.js';
+import { queueOrderTests } from './queue-order.js';
 import { routingTests } from './routing.js';
 import { serializationTests } from './serialization.js';
 import { simpleQueueTests } from './simple.js';
@@ -31,10 +33,12 @@ export function defineConformanceSuite(name: string, options: ConformanceOptions
   describe(`conformance: ${name}`, () => {
     const ctx = createSuiteContext(options);
     routingTests(ctx);
+    declarationTests(ctx);
     priorityTests(ctx);
     ackTests(ctx);
     prefetchTests(ctx);
     consumeTests(ctx);
+    queueOrderTests(ctx);
     getPurgeTests(ctx);
     serializationTests(ctx);
     compressionTests(ctx);
