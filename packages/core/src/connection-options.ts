@@ -7,6 +7,7 @@ import type { FailoverStrategy } from './failover.js';
 import type { RetryPolicy } from './retry-policy-types.js';
 import type { Channel } from './transport.js';
 import { TransportRegistry } from './transport-registry.js';
+import { parseOptions } from './option-parsing.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closing' | 'closed';
 
@@ -77,3 +78,19 @@ export const connectionOptionsSchema = z
 
 /** Kombu's `ensure` defaults: reconnect quickly, retry for ever (spec 8.4). */
 export const ENSURE_DEFAULTS = { intervalStart: 1, intervalStep: 1, intervalMax: 1 } as const;
+
+const lazyPolicySchema = z.object({
+  maxRetries: z.number().int().min(0).optional(),
+  intervalStart: z.number().min(0).optional(),
+  intervalStep: z.number().min(0).optional(),
+  intervalMax: z.number().min(0).optional(),
+});
+
+/** The retry policy in transport options (Kombu's failover options), if any. */
+export function lazyConnectPolicy(transportOptions: Record<string, unknown>): RetryPolicy | undefined {
+  const { maxRetries, intervalStart, intervalStep, intervalMax } = transportOptions;
+  const picked = { maxRetries, intervalStart, intervalStep, intervalMax };
+  if (Object.values(picked).every((value) => value === undefined)) return undefined;
+  const policy = parseOptions(lazyPolicySchema, picked, 'Connection transportOptions');
+  return Object.fromEntries(Object.entries(policy).filter(([, value]) => value !== undefined)) as RetryPolicy;
+}

@@ -13,6 +13,7 @@ import type { ConnectionParams } from './connection-params.js';
 import {
   connectionOptionsSchema,
   ENSURE_DEFAULTS,
+  lazyConnectPolicy,
   type ConnectionEvents,
   type ConnectionOptions,
   type ConnectionState,
@@ -66,7 +67,8 @@ export class Connection {
     for (const target of targets) this.#paramsByUrl.set(target, this.#parse(target));
     this.#cycle = new FailoverCycle(targets, this.#options.failoverStrategy);
     this.#redacted = redactUrl(urls.join(';'));
-    this.#secrets = secretVariants([...this.#paramsByUrl.values()].map((params) => params.password));
+    // Every URL's password, sentinel alternates included (they are parsed by the transport later).
+    this.#secrets = secretVariants(urls.map((one) => this.#parse(one).password));
   }
 
   #parse(url: string): ConnectionParams {
@@ -233,8 +235,19 @@ export class Connection {
     return new OperationalError(`${this.#redacted}: ${safe.message}`, { cause: safe });
   }
 
+  /**
+   * Connects on first use. Like Kombu's `default_channel`, the transport options `maxRetries`,
+   * `intervalStart`, `intervalStep` and `intervalMax` turn this into an `ensureConnection` with that
+   * policy; without them it is `connect()` (one attempt per URL), so a dead broker fails fast
+   * instead of hanging the first publish for ever.
+   */
   async #ready(): Promise<Transport> {
-    if (this.#state !== 'connected') await this.connect();
+    if (this.#state !== 'connected') {
+      const params = this.#paramsByUrl.get(this.#cycle.current);
+      const policy = lazyConnectPolicy(params?.transportOptions ?? {});
+      if (policy) await this.ensureConnection(policy);
+      else await this.connect();
+    }
     return this.transport;
   }
 

@@ -80,6 +80,23 @@ describe('Connection.connect and ensureConnection', () => {
     expect(broker.transports).toHaveLength(1);
   });
 
+  it('fails the first use after one attempt per URL when no retry policy is configured', async () => {
+    const { broker, registry } = fakeSetup();
+    broker.failConnects = 1;
+    const conn = new Connection('fake://h:1/', { registry });
+    await expect(conn.channel()).rejects.toBeInstanceOf(OperationalError);
+    expect(broker.attempts).toEqual(['h:1']);
+  });
+
+  it('retries the first use with the max_retries/interval_* transport options, as default_channel does', async () => {
+    const { broker, registry } = fakeSetup();
+    broker.failConnects = 2;
+    const conn = new Connection('fake://h:1/?max_retries=2&interval_start=0', { registry, transportOptions: { intervalStep: 0 } });
+    const channel = await conn.channel();
+    expect(channel.state).toBe('open');
+    expect(broker.attempts).toEqual(['h:1', 'h:1', 'h:1']);
+  });
+
   it('tries each alternate once on connect() and throws OperationalError with the redacted URLs', async () => {
     const { broker, registry } = fakeSetup();
     broker.downHosts.add('h1').add('h2');
