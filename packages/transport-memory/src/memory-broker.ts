@@ -120,8 +120,9 @@ export class MemoryBroker {
   get(queue: string, noAck: boolean): string | undefined {
     const lists = this.lists(queue, false);
     if (!lists) return undefined;
-    for (const step of [...lists.keys()].sort((a, b) => a - b)) {
-      const payload = lists.get(step)?.popFront();
+    // The lists were created in ascending step order, so Map order is read order.
+    for (const list of lists.values()) {
+      const payload = list.popFront();
       if (payload === undefined) continue;
       if (!noAck) {
         const info = readAckInfo(payload);

@@ -186,3 +186,41 @@ describe('readAckInfo', () => {
     expect(readAckInfo('{"properties": {"delivery_info": {}}}')).toBeUndefined();
   });
 });
+
+describe('envelope round trip (seeded random messages)', () => {
+  /** mulberry32: a small deterministic generator so failures reproduce. */
+  function rng(seed: number) {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const alphabet = ['a', 'Z', '0', '.', '"', '\\', '\n', 'é', '日', '😀', ' ', '\u0000'];
+
+  it('parses back the body bytes, headers, routing and properties of 200 random messages, in both formats', () => {
+    const random = rng(42);
+    const str = (n: number) => Array.from({ length: Math.floor(random() * n) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+    for (let i = 0; i < 200; i++) {
+      const body = new Uint8Array(Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256)));
+      const headers = { [str(5) || 'h']: str(10), n: Math.floor(random() * 1000), flag: random() < 0.5 };
+      const properties = { correlationId: str(8), priority: Math.floor(random() * 12) };
+      const exchange = str(6);
+      const routingKey = str(12);
+      const json = encodeEnvelope(makeMessage({ body, headers, properties }), exchange, routingKey, TAG, {
+        pythonSeparators: i % 2 === 0,
+      });
+      const parsed = parseEnvelope(json);
+      if (!parsed.ok) throw new Error(parsed.reason);
+      const delivery = envelopeToDelivery(parsed.envelope, { queue: 'q', noAck: false });
+      expect(Array.from(delivery.body)).toEqual(Array.from(body));
+      expect(delivery.headers).toEqual(headers);
+      expect(delivery.properties.correlationId).toBe(properties.correlationId);
+      expect(delivery.properties.priority).toBe(Math.min(9, properties.priority));
+      expect([delivery.deliveryInfo.exchange, delivery.deliveryInfo.routingKey]).toEqual([exchange, routingKey]);
+    }
+  });
+});
