@@ -8,7 +8,7 @@
  */
 import { Consumer, Exchange, Queue } from 'kelp';
 import type { Message } from 'kelp';
-import { oneLine, UsageError } from '../errors.js';
+import { CommandFailed, oneLine, UsageError } from '../errors.js';
 import { jsonLine, writeFlushed } from '../output.js';
 import type { Command, CommandContext } from '../command.js';
 import { withConnection } from '../command.js';
@@ -116,7 +116,14 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
         busy = true;
         clearTimeout(idleTimer);
         received += 1;
-        await writeFlushed(io.stdout, args.json ? jsonLine(messageRecord(message)) : `${messageText(message)}\n`);
+        try {
+          await writeFlushed(io.stdout, args.json ? jsonLine(messageRecord(message)) : `${messageText(message)}\n`);
+        } catch (error) {
+          // Not written means not acked: closing the connection hands it back to the queue.
+          throw new CommandFailed(
+            `could not write message ${received} to stdout (${describeWriteError(error)}); it was not acked and goes back to the queue`,
+          );
+        }
         if (settle === 'ack') await message.ack();
         else if (settle === 'reject') await message.reject({ requeue: false });
         else if (settle === 'requeue') await message.requeue();
@@ -185,4 +192,10 @@ function messageText(message: Message): string {
   }
   if (decoded.bodyEncoding === 'base64') return Buffer.from(String(decoded.body), 'base64').toString('utf8');
   return typeof decoded.body === 'string' ? decoded.body : JSON.stringify(decoded.body);
+}
+
+function describeWriteError(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'EPIPE') return 'the reader closed the pipe';
+  return typeof code === 'string' ? code : oneLine(error instanceof Error ? error.message : String(error));
 }
