@@ -38,10 +38,8 @@ export { compileTopicPattern, matchTopic } from '@kelp/virtual';
 
 /** The `memory://` definition registered on import (its `brokers` map is handy in tests). */
 export const memoryTransport = createMemoryTransport();
-
-registerTransport(memoryTransport);
-
 /** The redis://, rediss://, redis+socket://, valkey://, valkeys:// and unix:// definition. */
 export const redisTransport = createRedisTransport();
 
+registerTransport(memoryTransport);
 registerTransport(redisTransport);
