@@ -1,13 +1,16 @@
 /**
  * `kelp bench polling`: the same loads consumed under each queue-order cycle (round_robin,
  * priority, sorted) and each way of asking the broker for work:
- *  - blocking: a consumer at prefetch 1, so every message costs one blocking multi-key pop
- *    (Kombu's model);
- *  - batched: a consumer at prefetch 100, so the transport may take a batch per atomic pop;
+ *  - blocking: one message per pop (transport batch size 1), waiting for a wake-up when the
+ *    queues are empty: the shape of Kombu's one-BRPOP-per-message loop. (kelp's Redis transport
+ *    never lets a blocking command take data, because BRPOP cannot record the message as unacked
+ *    in the same step; it waits on a key-change notification instead.)
+ *  - batched: up to 100 messages per atomic pop (transport batch size 100);
  *  - interval: no consumer at all, `queue.get()` over the queues in cycle order, sleeping a fixed
  *    interval after a cycle that found nothing (Kombu's generic virtual-transport polling).
- * Each run drains a prefilled backlog (throughput, fairness, commands, CPU) and then serves a
- * paced stream (latency).
+ * Consumers run at prefetch 100 in both consumer modes, so only the pop size differs. Each run
+ * drains a prefilled backlog (throughput, fairness, commands, CPU) and then serves a paced
+ * stream (latency).
  */
 import type { Connection, Message, Queue } from 'kelp';
 import { performance } from 'node:perf_hooks';
@@ -175,6 +178,17 @@ function startGetPoller(channel: BenchChannel, topology: BenchTopology, cycle: G
   };
 }
 
+const CONSUMER_PREFETCH = 100;
+
+/**
+ * The transport options of one configuration. The Redis transport calls its pop size
+ * `batchSize`, the virtual (memory) transport `pollBatchSize`; each ignores the other's key.
+ */
+export function transportOptionsFor(cycle: Cycle, mode: PollMode): Record<string, unknown> {
+  const batch = mode === 'blocking' ? 1 : CONSUMER_PREFETCH;
+  return { queueOrderStrategy: cycle, batchSize: batch, pollBatchSize: batch };
+}
+
 /** The order queues are handed to the consumer: reversed, so `priority` (declaration order) differs from `sorted`. */
 function consumeOrderFor(count: number): number[] {
   return Array.from({ length: count }, (_, i) => count - 1 - i);
@@ -182,7 +196,7 @@ function consumeOrderFor(count: number): number[] {
 
 async function runOne(options: PollingOptions, cycle: Cycle, mode: PollMode, load: Load): Promise<PollingResult> {
   const base: PollingResult = { cycle, mode, load, messages: 0, throughput: 0, jain: Number.NaN, longestWaitMs: Number.NaN, cpuUsPerMsg: Number.NaN };
-  const connection = openConnection(options.url, { transportOptions: { queueOrderStrategy: cycle } });
+  const connection = openConnection(options.url, { transportOptions: transportOptionsFor(cycle, mode) });
   try {
     const publisher = await connection.channel();
     const consumerChannel = await connection.channel();
@@ -214,7 +228,7 @@ async function runOne(options: PollingOptions, cycle: Cycle, mode: PollMode, loa
     const startPoller = async (): Promise<Poller> =>
       mode === 'interval'
         ? startGetPoller(consumerChannel, topology, new GetCycle(cycle, topology.names, order), options.interval, sink)
-        : startConsumerPoller(connection, consumerChannel, topology, order, mode === 'blocking' ? 1 : 100, sink);
+        : startConsumerPoller(connection, consumerChannel, topology, order, CONSUMER_PREFETCH, sink);
 
     let drained = false;
     const phase = await measurePhase(options.probe, async () => {

@@ -87,7 +87,7 @@ export function renderPollingReport(report: PollingReport, commandLine?: string)
 <body><h1>kelp polling strategies</h1>
 <dl>${params.map(([k, v]) => `<dt>${escapeXml(k)}</dt><dd>${escapeXml(v)}</dd>`).join('')}</dl>
 <p class="note">Cycles: round_robin moves the queue that delivered to the back; priority keeps the consume order (queues handed over in reverse order here); sorted orders by name.
-Modes: blocking = consumer at prefetch 1 (one blocking pop per message); batched = consumer at prefetch 100 (batched atomic pops);
+Modes: blocking = one message per atomic pop, waiting for a key-change wake-up when empty (Kombu's one-BRPOP-per-message shape); batched = up to 100 messages per atomic pop; both consume at prefetch 100;
 interval = queue.get() in cycle order, sleeping after an empty cycle. Throughput, fairness, commands and CPU come from draining a prefilled backlog;
 latency from a paced stream. Jain's index is computed while every queue still held messages; the longest wait is the longest gap any queue with messages went unserved.</p>
 ${resultsTable(report.results)}
