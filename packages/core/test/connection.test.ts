@@ -1,4 +1,5 @@
 import { Hub } from '@kelp/hub';
+import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Connection } from '../src/connection.js';
 import {
@@ -216,6 +217,8 @@ describe('Connection.connect and ensureConnection', () => {
     expect(error.message).not.toContain('s3cr3t-pw');
     expect(error.message).toContain('fake://user:**@h:1/');
     expect(String(conn)).toBe('<Connection: fake://user:**@h:1/ (idle)>');
+    expect(inspect(conn, { depth: 5 })).not.toContain('s3cr3t-pw');
+    expect(JSON.stringify(conn)).not.toContain('s3cr3t-pw');
   });
 });
 
