@@ -5,7 +5,7 @@
  * counts every delivery per message so that a loss or a duplicate cannot hide in a total.
  */
 import { randomUUID } from 'node:crypto';
-import { Consumer, Exchange, Producer, Queue } from 'kelp';
+import { Consumer, Exchange, Hub, Producer, Queue } from 'kelp';
 import type { Connection, Message } from 'kelp';
 
 const RUN = 'x-kelp-demo-run';
@@ -15,7 +15,7 @@ const PROBE = 'x-kelp-demo-probe';
 /** Publishes awaited together: enough to pipeline, few enough to interleave with consuming. */
 const WINDOW = 100;
 /** Deliveries published but not yet acked before publishing waits: keeps latency about the work, not a backlog. */
-const MAX_OUTSTANDING = 2_000;
+const MAX_OUTSTANDING = 500;
 const TOPIC_KEYS = ['demo.eu.order', 'demo.us.order', 'demo.ap.invoice'];
 
 /** Wall-clock milliseconds with sub-millisecond precision (comparable across processes). */
@@ -178,7 +178,8 @@ export async function runDemo(connection: Connection, options: DemoOptions): Pro
         onMessage: (message: Message) => onMessage(state, message),
       }),
   );
-  const hub = connection.hub;
+  // The demo's own Hub, run in the background while publishing goes on; it is ours to close.
+  const hub = new Hub();
   connection.registerWithEventLoop(hub);
   for (const consumer of consumers) await consumer.consume();
   const loopStop = new AbortController();
@@ -226,6 +227,7 @@ export async function runDemo(connection: Connection, options: DemoOptions): Pro
     loopStop.abort();
     hub.stop();
     await loop;
+    hub.close();
     for (const queue of queues) await queue.bind(publishChannel).delete().catch(() => undefined);
     for (const exchange of exchanges) await exchange.bind(publishChannel).delete().catch(() => undefined);
   }
