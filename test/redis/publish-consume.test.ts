@@ -86,14 +86,14 @@ describe('consuming records unacked exactly as Kombu does', () => {
   });
 
   it('delivers a message pushed while the consumer waits, without waiting for the poll timer', async () => {
-    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
+    const { channel, hub, transport } = await fx.newTransport({ brpopTimeout: 30 });
     const got: Delivery[] = [];
     await channel.basicConsume('late', { noAck: true, onDelivery: (d) => got.push(d) });
     await runFor(hub, 300);
     const started = Date.now();
     await fx.redis.lpush('late', JSON.stringify({ body: 'eyJhIjogMX0=', 'content-type': 'application/json', 'content-encoding': 'utf-8', headers: {}, properties: { delivery_tag: 'late-1', delivery_info: { exchange: '', routing_key: 'late' }, body_encoding: 'base64' } }));
     await collect(hub, got, 1, 5000);
-    expect([got[0]?.deliveryTag, Date.now() - started < 3000]).toEqual(['late-1', true]);
+    expect([got[0]?.deliveryTag, Date.now() - started < 3000, transport.wakeMode(channel)]).toEqual(['late-1', true, 'on']);
   });
 
   it('takes no more than the prefetch count until an ack', async () => {

@@ -68,6 +68,8 @@ export class ChannelPoller {
   private woken = false;
   private tracking: 'unknown' | 'on' | 'unsupported' = 'unknown';
   private redirectId: number | undefined;
+  /** The subscriber finished its (re)connect set-up; subscriptions may be synced. */
+  private subReady = false;
   private readonly subscribed = new Set<string>();
   private subscribing: Promise<void> | undefined;
   private popped: PoppedEntry[] = [];
@@ -241,10 +243,21 @@ export class ChannelPoller {
 
   private async onSubscriberReady(): Promise<void> {
     this.subscribed.clear();
+    this.subReady = false;
+    this.redirectId = undefined;
     try {
-      // CLIENT ID must run before the connection enters subscribe mode.
-      this.redirectId = Number(await this.subClient.client('ID'));
-      await this.subClient.subscribe(INVALIDATE_CHANNEL);
+      if (this.tracking !== 'unsupported') {
+        try {
+          // CLIENT ID must run before the connection enters subscribe mode.
+          this.redirectId = Number(await this.subClient.client('ID'));
+          await this.subClient.subscribe(INVALIDATE_CHANNEL);
+        } catch {
+          // Managed servers may forbid CLIENT: poll on the timer, keep fanout working.
+          this.redirectId = undefined;
+          this.tracking = 'unsupported';
+        }
+      }
+      this.subReady = true;
       await this.enableTracking();
       await this.syncSubscriptions(true);
       this.hub?.callSoon(() => undefined);
@@ -273,7 +286,7 @@ export class ChannelPoller {
    */
   async syncSubscriptions(force = false): Promise<void> {
     if (this.subscribing && !force) return this.subscribing;
-    if (this.state === 'closed' || this.subClient.status !== 'ready' || this.redirectId === undefined) return;
+    if (this.state === 'closed' || this.subClient.status !== 'ready' || !this.subReady) return;
     const wanted = new Set(this.host.fanoutPatterns());
     const add = [...wanted].filter((p) => !this.subscribed.has(p));
     const remove = [...this.subscribed].filter((p) => !wanted.has(p));

@@ -41,6 +41,11 @@ export class RedisChannel extends VirtualChannel {
   protected override readonly supportsFanout = true;
   private readonly redis: Redis;
   private readonly keys: RedisKeys;
+  /**
+   * ackEmulation off (Kombu's plain QoS, spec 5.8): delivered messages are kept only here, so a
+   * reject-with-requeue or a close can still put them back; a crash loses them, as in Kombu.
+   */
+  private readonly localUnacked = new Map<string, { payload: string; exchange: string; routingKey: string }>();
 
   constructor(
     host: ChannelHost,
@@ -89,10 +94,27 @@ export class RedisChannel extends VirtualChannel {
     );
     const out: GetResult[] = [];
     for (const entry of entries) {
-      if (entry.kind === 'dead') this.host.reportDeadLettered({ queue: this.keys.queueFromKey(entry.key), reason: entry.reason });
-      else out.push({ queue: this.keys.queueFromKey(entry.key), payload: entry.payload });
+      if (entry.kind === 'dead') {
+        this.host.reportDeadLettered({ queue: this.keys.queueFromKey(entry.key), reason: entry.reason });
+        continue;
+      }
+      if (!this.ackEmulation && !options.noAck) this.rememberLocally(entry.deliveryTag, entry.payload);
+      out.push({ queue: this.keys.queueFromKey(entry.key), payload: entry.payload });
     }
     return out;
+  }
+
+  private rememberLocally(tag: string, payload: string): void {
+    try {
+      const info = (JSON.parse(payload) as { properties?: { delivery_info?: { exchange?: unknown; routing_key?: unknown } } }).properties?.delivery_info;
+      this.localUnacked.set(tag, {
+        payload,
+        exchange: typeof info?.exchange === 'string' ? info.exchange : '',
+        routingKey: typeof info?.routing_key === 'string' ? info.routing_key : '',
+      });
+    } catch {
+      // Unparseable payloads never reach a consumer (the Lua dead-letters them).
+    }
   }
 
   protected async purge(queue: string): Promise<number> {
@@ -146,13 +168,20 @@ export class RedisChannel extends VirtualChannel {
   // ---- ack emulation ---------------------------------------------------------------------------
 
   protected async ackUnacked(tags: readonly string[]): Promise<void> {
-    if (!this.ackEmulation || tags.length === 0) return;
+    if (!this.ackEmulation) {
+      for (const tag of tags) this.localUnacked.delete(tag);
+      return;
+    }
+    if (tags.length === 0) return;
     await ackTags(this.redis, this.keys.unacked, this.keys.unackedIndex, tags);
   }
 
   /** Kombu's delivery record: MULTI ZADD unacked_index <now> <tag>; HSET unacked <tag> [env, ex, rk]; EXEC. */
   protected async recordUnacked(tag: string, envelopeJson: string, exchange: string, routingKey: string): Promise<void> {
-    if (!this.ackEmulation) return;
+    if (!this.ackEmulation) {
+      this.localUnacked.set(tag, { payload: envelopeJson, exchange, routingKey });
+      return;
+    }
     await this.redis
       .multi()
       .zadd(this.keys.unackedIndex, this.ctx.wallClock().toFixed(6), tag)
@@ -173,6 +202,7 @@ export class RedisChannel extends VirtualChannel {
    * entry is still exactly what was read (see restore-by-tag-n.lua).
    */
   protected async restoreUnacked(tag: string, options: RestoreOptions, resolveQueues: RouteResolver): Promise<RestoreOutcome> {
+    if (!this.ackEmulation) return this.restoreLocal(tag, options, resolveQueues);
     for (let attempt = 0; attempt < RESTORE_RETRIES; attempt++) {
       const raw = await this.redis.hget(this.keys.unacked, tag);
       if (raw === null) return { status: 'missing', deliveryTag: tag };
@@ -197,6 +227,25 @@ export class RedisChannel extends VirtualChannel {
       }
     }
     throw new Error(`unacked entry ${tag} kept changing during restore; it stays unacked until the next sweep`);
+  }
+
+  private async restoreLocal(tag: string, options: RestoreOptions, resolveQueues: RouteResolver): Promise<RestoreOutcome> {
+    const entry = this.localUnacked.get(tag);
+    if (!entry) return { status: 'missing', deliveryTag: tag };
+    this.localUnacked.delete(tag);
+    const parsed = parseUnackedEntry(`[${entry.payload}, "", ""]`);
+    const envelope = parsed ? markRedeliveredObject(parsed.envelope) : entry.payload;
+    const queues = await resolveQueues(entry.exchange, entry.routingKey, envelope);
+    if (queues.length === 0) return { status: 'unroutable', deliveryTag: tag, envelope, exchange: entry.exchange, routingKey: entry.routingKey };
+    const priority = clampPriority((parsed?.envelope.properties as Record<string, unknown> | undefined)?.priority);
+    const multi = this.redis.multi();
+    for (const queue of queues) {
+      const key = this.keys.queueKeyForPriority(queue, priority);
+      if (options.leftmost) multi.lpush(key, envelope);
+      else multi.rpush(key, envelope);
+    }
+    await multi.exec();
+    return { status: 'restored', deliveryTag: tag, queues };
   }
 
   /**

@@ -194,6 +194,14 @@ export class RedisTransport extends VirtualTransport {
     return poller;
   }
 
+  /**
+   * Whether the channel's poller is woken by client-tracking invalidations ('on') or polls on
+   * the brpopTimeout timer only ('unsupported'); undefined for a channel that never consumed.
+   */
+  wakeMode(channel: VirtualChannel): 'unknown' | 'on' | 'unsupported' | undefined {
+    return this.pollers.get(channel)?.trackingState;
+  }
+
   private async releasePoller(channel: RedisChannel): Promise<void> {
     const poller = this.pollers.get(channel);
     if (!poller) return;
