@@ -22,7 +22,7 @@ export interface PublishOptions {
   /** Body padding in bytes. */
   pad?: number;
   /** Called after each settled publish (e.g. to pace or to inject a fault mid-stream). */
-  onSettled?: (index: number) => void | Promise<void>;
+  onSettled?: (settledCount: number, id: string) => void | Promise<void>;
   /** Milliseconds to wait between publishes (per lane). */
   gapMs?: number;
 }
@@ -51,7 +51,7 @@ export async function publishIds(connection: Connection, queue: string, ids: rea
       } finally {
         clearTimeout(timer);
       }
-      await options.onSettled?.(settled++);
+      await options.onSettled?.(settled++, id);
       if (options.gapMs) await new Promise((resolve) => setTimeout(resolve, options.gapMs));
     }
   };

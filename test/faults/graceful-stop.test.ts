@@ -1,0 +1,203 @@
+/**
+ * Graceful stop (issue 4, item 2): `connection.close()` and SIGTERM to `kelp consume` hand every
+ * prefetched, undelivered message back to the head of its queue at once (not after the visibility
+ * timeout), let the callback in progress finish, and lose nothing a pop was returning meanwhile.
+ */
+import { spawn } from 'node:child_process';
+import { Connection, Queue, type Message } from 'kelp';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundle, cliEntry, type Bundle } from './support/bundle.js';
+import { consumeInProcess } from './support/in-process.js';
+import { kombuEnvelope, listMessages, queueLength, sleep, unackedIds, waitFor, waitingIds } from './support/redis-data.js';
+import { FaultRedis } from './support/redis-process.js';
+import { reportScenario } from './support/report.js';
+
+// An hour: anything handed back during these tests was handed back by the stop, not by a sweep.
+const transportOptions = { visibility_timeout: 3600 };
+
+let redis: FaultRedis;
+let admin: Redis;
+
+beforeAll(async () => {
+  redis = await FaultRedis.start();
+  admin = redis.admin();
+});
+afterAll(() => redis?.stop());
+
+/** LPUSHes `count` messages with ids `<prefix>0..`, so `<prefix>0` is consumed first. */
+async function fill(queue: string, prefix: string, count: number, pad = 0): Promise<string[]> {
+  const ids = Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+  for (const id of ids) await admin.lpush(queue, kombuEnvelope(pad ? { id, pad: 'p'.repeat(pad) } : { id }, queue).json);
+  return ids;
+}
+
+describe('connection.close()', () => {
+  it('hands the 49 prefetched, undelivered messages back to the head of the queue, marked redelivered, after the callback in progress acked', async () => {
+    const queue = 'close-prefetched';
+    const ids = await fill(queue, 'c', 100);
+    const connection = new Connection(redis.url(0), { transportOptions });
+    let started = '';
+    let finished = '';
+    const delivered: string[] = [];
+    const running = await consumeInProcess(connection, new Queue(queue), {
+      prefetchCount: 50,
+      callbacks: [
+        async (body: unknown, message: Message) => {
+          const id = (body as { id: string }).id;
+          delivered.push(id);
+          if (!started) {
+            started = id;
+            // The callback in progress while close() runs.
+            await sleep(600);
+            await message.ack();
+            finished = id;
+            return;
+          }
+          await message.ack();
+        },
+      ],
+    });
+    try {
+      expect(await waitFor(() => started !== '' && admin.hlen('unacked').then((n) => n === 50), 10_000)).toBe(true);
+      const t0 = Date.now();
+      await connection.close();
+      const closeMs = Date.now() - t0;
+
+      const list = await listMessages(admin, queue);
+      const head = list.slice(-49);
+      const restoredIds = head.map((m) => String((m.body as { id: string }).id));
+      reportScenario('graceful-close', {
+        published: ids.length,
+        acked: delivered.length,
+        redelivered: 0,
+        deadLettered: 0,
+        lost: ids.length - list.length - (finished ? 1 : 0),
+        extra: { closeMs, restoredInOrder: restoredIds.join(',') === ids.slice(1, 50).reverse().join(',') ? 'yes' : 'no' },
+      });
+
+      expect(delivered).toEqual(['c0']);
+      expect(finished).toBe('c0');
+      expect(await admin.hlen('unacked')).toBe(0);
+      expect(list).toHaveLength(99);
+      expect([...restoredIds].sort()).toEqual(ids.slice(1, 50).sort());
+      expect(head.every((m) => m.redelivered)).toBe(true);
+      // The never-popped tail keeps its place behind them, untouched.
+      expect(list.slice(0, 50).map((m) => (m.body as { id: string }).id)).toEqual(ids.slice(50).reverse());
+      expect(closeMs).toBeLessThan(5_000);
+    } finally {
+      await running.stop();
+      await connection.close();
+    }
+  });
+
+  it('loses no message that arrives while the connection is closing (20 races of a publish against close)', async () => {
+    const queue = 'close-race';
+    const ids: string[] = [];
+    const acked = new Set<string>();
+    for (let round = 0; round < 20; round++) {
+      const connection = new Connection(redis.url(0), { transportOptions });
+      const running = await consumeInProcess(connection, new Queue(queue), {
+        prefetchCount: 1,
+        callbacks: [
+          async (body: unknown, message: Message) => {
+            await message.ack();
+            acked.add((body as { id: string }).id);
+          },
+        ],
+      });
+      // Let the consumer's pop go out on the empty queue, then race a message against close().
+      await sleep(50 + (round % 5) * 10);
+      const id = `r${round}`;
+      ids.push(id);
+      await admin.lpush(queue, kombuEnvelope({ id }, queue).json);
+      await sleep(round % 4);
+      await connection.close();
+      await running.stop();
+    }
+    const waiting = await waitingIds(admin, queue);
+    const unacked = await unackedIds(admin, queue);
+    const accounted = new Set([...acked, ...waiting]);
+    reportScenario('close-race', {
+      published: ids.length,
+      acked: acked.size,
+      redelivered: 0,
+      deadLettered: 0,
+      lost: ids.filter((id) => !accounted.has(id)).length,
+      extra: { leftUnacked: unacked.length, waiting: waiting.length },
+    });
+    expect(unacked).toEqual([]);
+    expect(ids.filter((id) => !accounted.has(id))).toEqual([]);
+    expect(waiting.filter((id) => acked.has(id))).toEqual([]);
+  });
+});
+
+describe('SIGTERM to kelp consume', () => {
+  let cli: Bundle;
+  beforeAll(async () => {
+    cli = await bundle(cliEntry, 'kelp-cli');
+  });
+  afterAll(() => cli?.remove());
+
+  it('finishes the message it is writing, acks what it printed and hands every prefetched message back at once', { timeout: 60_000 }, async () => {
+    const queue = 'sigterm-consume';
+    // ~2 KB lines: the 64 KB stdout pipe fills after a few dozen, and the CLI blocks mid-write.
+    const ids = await fill(queue, 's', 300, 2000);
+    const child = spawn(process.execPath, [cli.file, 'consume', redis.url(0), '--queue', queue, '--prefetch', '50', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      // Nobody reads stdout yet: wait until the CLI is stuck writing with a full prefetch window.
+      let last = -1;
+      const stuck = await waitFor(async () => {
+        const now = await queueLength(admin, queue);
+        const held = await admin.hlen('unacked');
+        const steady = now === last && held > 1;
+        last = now;
+        return steady;
+      }, 20_000, 400);
+      expect(stuck, stderr).toBe(true);
+      const heldBefore = await admin.hlen('unacked');
+      const t0 = Date.now();
+      child.kill('SIGTERM');
+      let stdout = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      const stopMs = Date.now() - t0;
+
+      const printed = stdout
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => String(((JSON.parse(l) as { body: { id: string } }).body).id));
+      const waiting = await waitingIds(admin, queue);
+      const unacked = await admin.hlen('unacked');
+      const head = (await listMessages(admin, queue)).slice(-(heldBefore - 1));
+      const accounted = new Set([...printed, ...waiting]);
+      reportScenario('sigterm-kelp-consume', {
+        published: ids.length,
+        acked: printed.length,
+        redelivered: 0,
+        deadLettered: 0,
+        lost: ids.filter((id) => !accounted.has(id)).length,
+        extra: { exitCode: String(code), stopMs, heldAtSignal: heldBefore, leftUnacked: unacked },
+      });
+
+      expect(code, stderr).toBe(0);
+      expect(unacked).toBe(0);
+      expect(ids.filter((id) => !accounted.has(id))).toEqual([]);
+      expect(printed.filter((id) => waiting.includes(id))).toEqual([]);
+      expect(printed.length + waiting.length).toBe(ids.length);
+      // What the CLI held but never printed is at the head, marked redelivered.
+      expect(head.every((m) => m.redelivered)).toBe(true);
+      expect(stopMs).toBeLessThan(10_000);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+});

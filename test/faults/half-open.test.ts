@@ -1,0 +1,75 @@
+/**
+ * A half-open link (issue 4, item 4): the loopback proxy between kelp and Redis stops forwarding
+ * for 4 s without closing anything, so no FIN, no RST, no error: only a watchdog on blocking pops
+ * or a health check can notice. Consumers must drop the dead sockets, reconnect once the proxy
+ * forwards again and resume; publishes in between succeed or reject with OperationalError and
+ * never hang.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runOutage } from './support/outage.js';
+import { FaultProxy } from './support/proxy.js';
+import { sleep } from './support/redis-data.js';
+import { FaultRedis } from './support/redis-process.js';
+import { reportScenario } from './support/report.js';
+
+let redis: FaultRedis;
+let proxy: FaultProxy;
+beforeAll(async () => {
+  redis = await FaultRedis.start();
+  proxy = await FaultProxy.start({ port: redis.port });
+});
+afterAll(async () => {
+  await proxy?.close();
+  await redis?.stop();
+});
+
+describe('half-open socket through the proxy', () => {
+  it('reconnects, resumes within 10 s of the link coming back, and loses nothing', { timeout: 90_000 }, async () => {
+    const acceptedBefore = proxy.accepted;
+    const result = await runOutage({
+      url: proxy.url(0),
+      admin: () => redis.admin(),
+      queue: 'half-open-q',
+      total: 1200,
+      gapMs: 15,
+      faultAt: 300,
+      inject: async () => {
+        proxy.pause();
+        await sleep(4_000);
+        proxy.resume();
+      },
+      // What a user sets to survive silent links (Kombu's options of the same names).
+      transportOptions: {
+        visibility_timeout: 3,
+        unacked_restore_interval: 0.5,
+        unacked_restore_throttle: 1,
+        socket_timeout: 2,
+        health_check_interval: 1,
+      },
+      settleMs: 40_000,
+    });
+    reportScenario('half-open', {
+      published: result.tally.ok.length,
+      acked: result.acked.size,
+      redelivered: result.redelivered,
+      deadLettered: result.deadLettered,
+      lost: result.lostIds.length,
+      extra: {
+        rejectedOperational: result.tally.operational.length,
+        otherErrors: result.tally.other.length,
+        hung: result.tally.hung.length,
+        resumeMs: result.resumeMs ?? 'never',
+        newConnections: proxy.accepted - acceptedBefore,
+        connectionLost: result.events.connectionLost,
+        reconnected: result.events.reconnected,
+      },
+    });
+    expect(result.tally.other).toEqual([]);
+    expect(result.tally.hung).toEqual([]);
+    expect(result.lostIds.slice(0, 20)).toEqual([]);
+    expect({ settled: result.settled, waiting: result.waiting, unacked: result.unacked }).toEqual({ settled: true, waiting: 0, unacked: 0 });
+    expect(result.resumeMs as number).toBeLessThan(10_000);
+    expect(result.events.connectionLost).toBeGreaterThanOrEqual(1);
+    expect(result.events.reconnected).toBeGreaterThanOrEqual(1);
+  });
+});

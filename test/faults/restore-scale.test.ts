@@ -1,0 +1,135 @@
+/**
+ * Restore that scales (issue 4, item 7): 200,000 unacked messages, abandoned long ago, are put
+ * back by two `kelp restore` processes started at the same time. Redis must never be blocked for
+ * long by one command (SLOWLOG), the two must not restore anything twice (the unacked_mutex and
+ * the per-message compare-and-swap), and a third run finds nothing left to do.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundle, cliEntry, type Bundle } from './support/bundle.js';
+import { kombuEnvelope } from './support/redis-data.js';
+import { FaultRedis } from './support/redis-process.js';
+import { reportScenario } from './support/report.js';
+
+const TOTAL = Number(process.env['KELP_RESTORE_MESSAGES'] ?? 200_000);
+/** The longest any single Redis command may run (µs): "a few milliseconds" with slack for a busy 2-core box. */
+const MAX_COMMAND_US = 25_000;
+
+let redis: FaultRedis;
+let admin: Redis;
+let cli: Bundle;
+
+beforeAll(async () => {
+  [redis, cli] = await Promise.all([FaultRedis.start(), bundle(cliEntry, 'kelp-cli')]);
+  admin = redis.admin();
+});
+afterAll(async () => {
+  await redis?.stop();
+  cli?.remove();
+});
+
+/** Writes `count` entries into unacked / unacked_index as a consumer that died an hour ago left them. */
+async function abandon(queue: string, count: number): Promise<void> {
+  const score = Date.now() / 1000 - 3_600;
+  for (let start = 0; start < count; start += 5_000) {
+    const pipeline = admin.pipeline();
+    for (let i = start; i < Math.min(count, start + 5_000); i++) {
+      const tag = randomUUID();
+      const { json } = kombuEnvelope({ id: `u${i}` }, queue, { tag });
+      pipeline.hset('unacked', tag, `[${json}, "", ${JSON.stringify(queue)}]`);
+      pipeline.zadd('unacked_index', score + i / 1e6, tag);
+    }
+    await pipeline.exec();
+  }
+}
+
+interface RestoreRun {
+  code: number | null;
+  total: number | undefined;
+  output: string;
+  ms: number;
+}
+
+function kelpRestore(url: string): Promise<RestoreRun> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [cli.file, 'restore', url, '--older-than', '60', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      let total: number | undefined;
+      try {
+        total = (JSON.parse(output.trim().split('\n').pop() ?? '') as { total?: number }).total;
+      } catch {
+        total = undefined;
+      }
+      resolve({ code, total, output: output.slice(-2000), ms: Date.now() - started });
+    }),
+  );
+}
+
+/** Distinct delivery tags in the queue list, read in chunks. */
+async function distinctTags(queue: string): Promise<number> {
+  const tags = new Set<string>();
+  const length = await admin.llen(queue);
+  for (let start = 0; start < length; start += 20_000) {
+    for (const item of await admin.lrange(queue, start, start + 19_999)) {
+      const match = /"delivery_tag":\s*"([^"]+)"/.exec(item);
+      if (match) tags.add(match[1] as string);
+    }
+  }
+  return tags.size;
+}
+
+describe(`restoring ${TOTAL} abandoned unacked messages`, () => {
+  it('restores each exactly once from two concurrent `kelp restore` runs, in batches no Redis command of which runs long', { timeout: 180_000 }, async () => {
+    const queue = 'restore-scale-q';
+    await abandon(queue, TOTAL);
+    expect(await admin.hlen('unacked')).toBe(TOTAL);
+    await admin.config('SET', 'slowlog-log-slower-than', '2000');
+    await admin.config('SET', 'slowlog-max-len', '1024');
+    await admin.config('SET', 'latency-monitor-threshold', '5');
+    await admin.slowlog('RESET');
+    await admin.call('LATENCY', 'RESET');
+
+    const [first, second] = await Promise.all([kelpRestore(redis.url(0)), kelpRestore(redis.url(0))]);
+    const slow = (await admin.slowlog('GET', 1024)) as Array<[number, number, number, string[]]>;
+    const longestUs = slow.reduce((max, entry) => Math.max(max, Number(entry[2])), 0);
+    const longestCommand = slow.find((entry) => Number(entry[2]) === longestUs)?.[3]?.slice(0, 2).join(' ') ?? 'none';
+    const third = await kelpRestore(redis.url(0));
+
+    const length = await admin.llen(queue);
+    const unacked = await admin.hlen('unacked');
+    const indexed = await admin.zcard('unacked_index');
+    const distinct = await distinctTags(queue);
+    reportScenario('restore-scale', {
+      published: TOTAL,
+      acked: 0,
+      redelivered: length,
+      deadLettered: 0,
+      lost: TOTAL - distinct,
+      extra: {
+        restoredByFirst: first.total ?? `exit ${first.code}`,
+        restoredBySecond: second.total ?? `exit ${second.code}`,
+        restoredByThird: third.total ?? `exit ${third.code}`,
+        seconds: (Math.max(first.ms, second.ms) / 1000).toFixed(1),
+        commandsOver2ms: slow.length,
+        longestCommandMs: (longestUs / 1000).toFixed(1),
+        longestCommand: JSON.stringify(longestCommand),
+      },
+    });
+
+    expect(first.code, first.output).toBe(0);
+    expect(second.code, second.output).toBe(0);
+    expect(third.code, third.output).toBe(0);
+    expect({ length, distinct, unacked, indexed }).toEqual({ length: TOTAL, distinct: TOTAL, unacked: 0, indexed: 0 });
+    expect((first.total ?? 0) + (second.total ?? 0)).toBe(TOTAL);
+    expect(third.total).toBe(0);
+    expect(longestUs).toBeLessThan(MAX_COMMAND_US);
+  });
+});

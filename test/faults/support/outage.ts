@@ -1,0 +1,138 @@
+/**
+ * One driver for the link faults (Redis restart, CLIENT KILL, half-open socket): two in-process
+ * consumers and a paced producer run across the fault; every publish is accounted for
+ * (publishIds), every delivery recorded, and the connection events counted.
+ */
+import { Connection, Queue, type Message } from 'kelp';
+import type { Redis } from 'ioredis';
+import { consumeInProcess, type RunningConsumer } from './in-process.js';
+import { publishIds, type PublishTally } from './producer.js';
+import { deadLetterKey, queueLength, waitFor } from './redis-data.js';
+
+export interface OutageOptions {
+  /** URL the code under test connects to (through a proxy for the half-open fault). */
+  url: string;
+  /** Inspection client on the real server. */
+  admin: () => Redis;
+  queue: string;
+  total: number;
+  /** Milliseconds between publishes of one lane (4 lanes). */
+  gapMs: number;
+  /** Publish index at which the fault starts. */
+  faultAt: number;
+  /** Injects the fault; resolves when the fault is over (server back, proxy forwarding...). */
+  inject: () => Promise<void>;
+  transportOptions: Record<string, unknown>;
+  /** How long to wait for everything to settle after publishing (ms). */
+  settleMs?: number;
+}
+
+export interface OutageResult {
+  tally: PublishTally;
+  /** Publishes rejected with OperationalError whose message arrived anyway (reply lost). */
+  failedButDelivered: number;
+  delivered: Map<string, number>;
+  acked: Set<string>;
+  failedAcks: number;
+  /** ok publishes that were never acked. */
+  lostIds: string[];
+  settled: boolean;
+  events: { connectionLost: number; reconnected: number; errors: string[] };
+  /** From the end of the fault to the first delivery of a message published after it. */
+  resumeMs: number | undefined;
+  redelivered: number;
+  deadLettered: number;
+  waiting: number;
+  unacked: number;
+}
+
+export async function runOutage(options: OutageOptions): Promise<OutageResult> {
+  const delivered = new Map<string, number>();
+  const deliveredAt = new Map<string, number>();
+  const publishedAt = new Map<string, number>();
+  const acked = new Set<string>();
+  let failedAcks = 0;
+  const events = { connectionLost: 0, reconnected: 0, errors: [] as string[] };
+  const consumers: Array<{ connection: Connection; running: RunningConsumer }> = [];
+  const producerConnection = new Connection(options.url, { transportOptions: options.transportOptions });
+  producerConnection.on('error', (e) => events.errors.push(`producer: ${e.message}`));
+
+  for (let i = 0; i < 2; i++) {
+    const connection = new Connection(options.url, { transportOptions: options.transportOptions });
+    connection.on('connectionLost', () => (events.connectionLost += 1));
+    connection.on('reconnected', () => (events.reconnected += 1));
+    connection.on('error', (e) => events.errors.push(e.message));
+    const running = await consumeInProcess(connection, new Queue(options.queue), {
+      prefetchCount: 20,
+      onMessage: async (message: Message) => {
+        const id = String((message.decode() as { id: string }).id);
+        delivered.set(id, (delivered.get(id) ?? 0) + 1);
+        if (!deliveredAt.has(id)) deliveredAt.set(id, Date.now());
+        try {
+          await message.ack();
+          acked.add(id);
+        } catch {
+          failedAcks += 1;
+        }
+      },
+      onError: (error) => events.errors.push(error instanceof Error ? error.message : String(error)),
+    });
+    consumers.push({ connection, running });
+  }
+
+  let faultOver: number | undefined;
+  let fault: Promise<void> | undefined;
+  const ids = Array.from({ length: options.total }, (_, i) => `o${i}`);
+  const admin = options.admin();
+  try {
+    const tally = await publishIds(producerConnection, options.queue, ids, {
+      concurrency: 4,
+      gapMs: options.gapMs,
+      deadlineMs: 30_000,
+      publish: { retry: true, retryPolicy: { maxRetries: 3, intervalStart: 0.2, intervalStep: 0.3, intervalMax: 1 } },
+      onSettled: (index, id) => {
+        publishedAt.set(id, Date.now());
+        if (index === options.faultAt && !fault) {
+          fault = options.inject().then(() => {
+            faultOver = Date.now();
+          });
+        }
+      },
+    });
+    await fault;
+    const okIds = new Set(tally.ok);
+    const settled = await waitFor(
+      async () => [...okIds].every((id) => acked.has(id)) && (await queueLength(admin, options.queue)) === 0 && (await admin.hlen('unacked')) === 0,
+      options.settleMs ?? 30_000,
+      250,
+    );
+    let resumeMs: number | undefined;
+    if (faultOver !== undefined) {
+      const after = [...deliveredAt.entries()].filter(([id]) => (publishedAt.get(id) ?? 0) > (faultOver as number)).map(([, at]) => at);
+      if (after.length > 0) resumeMs = Math.min(...after) - faultOver;
+    }
+    let deliveries = 0;
+    for (const n of delivered.values()) deliveries += n;
+    return {
+      tally,
+      failedButDelivered: tally.operational.filter((id) => delivered.has(id)).length,
+      delivered,
+      acked,
+      failedAcks,
+      lostIds: tally.ok.filter((id) => !acked.has(id)),
+      settled,
+      events,
+      resumeMs,
+      redelivered: deliveries - delivered.size,
+      deadLettered: await admin.llen(deadLetterKey(options.queue)),
+      waiting: await queueLength(admin, options.queue),
+      unacked: await admin.hlen('unacked'),
+    };
+  } finally {
+    for (const { connection, running } of consumers) {
+      await running.stop();
+      await connection.close().catch(() => undefined);
+    }
+    await producerConnection.close().catch(() => undefined);
+  }
+}
