@@ -113,10 +113,11 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
 
   report(io, args.json, tally, exchangeName, routingKey);
   if (tally.unroutable > 0) {
-    throw new CommandFailed(
-      `${tally.unroutable} of ${tally.published} message(s) were unroutable: no queue is bound to exchange ` +
-        `'${exchangeName}' with routing key '${routingKey}' (add --queue Q to declare and bind one)`,
-    );
+    const where =
+      type === 'fanout'
+        ? `no queue is bound to fanout exchange '${exchangeName}' (on Redis, fanout reaches only running consumers)`
+        : `no queue is bound to exchange '${exchangeName}' with routing key '${routingKey}' (add --queue Q to declare and bind one)`;
+    throw new CommandFailed(`${tally.unroutable} of ${tally.published} message(s) were unroutable: ${where}`);
   }
   return 0;
 }
