@@ -110,6 +110,8 @@ export function consumeTests(ctx: SuiteContext): void {
       await consumer.consume();
       await publish(conn, 'added', { exchange: '', routingKey: qbName });
       await drainUntil(conn, () => got.messages.length >= 1);
+      // The second consume() must not consume the added queue twice.
+      await drainIdle(conn, ctx.idleSeconds);
       expect(got.payloads()).toEqual(['added']);
       expect(got.messages[0]?.deliveryInfo.routingKey).toBe(qbName);
     });

@@ -18,6 +18,7 @@ import { consumeTests } from './consume.js';
 import { createSuiteContext, type ConformanceOptions } from './context.js';
 import { declarationTests } from './declarations.js';
 import { getPurgeTests } from './get-purge.js';
+import { highLevelTests } from './high-level.js';
 import { prefetchTests } from './prefetch.js';
 import { priorityTests } from './priorities.js';
 import { propertyTests } from './properties.js';
@@ -46,5 +47,6 @@ export function defineConformanceSuite(name: string, options: ConformanceOptions
     simpleQueueTests(ctx);
     badInputTests(ctx);
     visibilityTests(ctx);
+    highLevelTests(ctx);
   });
 }
