@@ -22,6 +22,8 @@ export interface PositionalSpec {
 
 export interface CommandSpec {
   name: string;
+  /** One line for `kelp --help`. */
+  brief: string;
   summary: string;
   usage: string;
   positionals: readonly PositionalSpec[];

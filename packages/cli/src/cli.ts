@@ -71,7 +71,7 @@ export function mainHelp(): string {
     'Usage: kelp <command> [options]',
     '',
     'Commands:',
-    ...commands.map((c) => `  ${c.spec.name.padEnd(width)}${c.spec.summary.split('\n', 1)[0] ?? ''}`),
+    ...commands.map((c) => `  ${c.spec.name.padEnd(width)}${c.spec.brief}`),
     '',
     'Every command takes --json (machine-readable output) and --help.',
     'Durations are in seconds. Exit codes: 0 ok, 1 runtime failure, 2 bad usage.',

@@ -5,6 +5,7 @@ import { NotSupportedError } from '../errors.js';
 export const benchCommand: Command = {
   spec: {
     name: 'bench',
+    brief: 'benchmark a broker (not yet available)',
     summary: 'Benchmarks a broker (throughput, latency, polling strategies). Not yet available.',
     usage: 'kelp bench [polling] URL [options]',
     positionals: [

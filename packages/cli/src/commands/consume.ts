@@ -18,6 +18,7 @@ const EXCHANGE_TYPES = ['direct', 'topic', 'fanout'] as const;
 export const consumeCommand: Command = {
   spec: {
     name: 'consume',
+    brief: 'print messages from a queue, acking each after it is written',
     summary:
       'Consumes messages from a queue and prints them (with --json: one JSON object per line), acking each\n' +
       'only after it was written. Runs until --count messages, --timeout idle seconds, or SIGINT/SIGTERM.',

@@ -9,6 +9,7 @@ import { NotSupportedError } from '../errors.js';
 export const deadLettersCommand: Command = {
   spec: {
     name: 'dead-letters',
+    brief: "list or requeue a queue's dead letters",
     summary:
       'Lists the messages moved aside from queue Q (malformed, rejected, past the redelivery limit) with\n' +
       'the reason, or with --requeue puts them back on Q.',

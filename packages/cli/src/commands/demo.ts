@@ -10,6 +10,7 @@ import { withConnection } from '../command.js';
 export const demoCommand: Command = {
   spec: {
     name: 'demo',
+    brief: 'publish, consume and ack 10,000 messages; print counts, throughput, latency',
     summary:
       'Declares a direct, a topic and a fanout exchange with four queues, publishes messages round-robin\n' +
       'over them, consumes and acks them through the Hub, and prints per-queue counts, throughput and\n' +

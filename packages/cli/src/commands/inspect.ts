@@ -8,6 +8,7 @@ import { withConnection } from '../command.js';
 export const inspectCommand: Command = {
   spec: {
     name: 'inspect',
+    brief: 'list exchanges, bindings, queue lengths and unacked messages',
     summary:
       'Lists exchanges with their bindings and every queue with its length (priority sub-lists summed),\n' +
       'unacked count, oldest unacked age and dead letters. Works on keys written by Python Kombu/Celery.',

@@ -14,6 +14,7 @@ const WINDOW = 100;
 export const publishCommand: Command = {
   spec: {
     name: 'publish',
+    brief: 'publish a body (or one per stdin line) to an exchange',
     summary:
       'Publishes BODY to an exchange. With BODY "-", publishes one body per line read from stdin.\n' +
       'With --serializer json (the default) a BODY that is valid JSON is sent as that value, anything else as a JSON string.',

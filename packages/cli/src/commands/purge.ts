@@ -7,6 +7,7 @@ import { withConnection } from '../command.js';
 export const purgeCommand: Command = {
   spec: {
     name: 'purge',
+    brief: 'remove the waiting messages of a queue',
     summary: 'Removes every waiting message from a queue (unacked messages are not touched).',
     usage: 'kelp purge URL --queue Q',
     positionals: [{ name: 'URL', required: true, description: 'Broker URL, e.g. memory:// or redis://localhost:6379/0' }],

@@ -8,6 +8,7 @@ import { UsageError } from '../errors.js';
 export const restoreCommand: Command = {
   spec: {
     name: 'restore',
+    brief: 'put unacked messages back on their queues',
     summary:
       'Restores unacked messages to the head of their queues, marked redelivered. By default only those\n' +
       'unacked for longer than the visibility timeout. Safe to run while consumers (kelp or Kombu) are running.',
