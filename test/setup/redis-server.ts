@@ -47,7 +47,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Sends one inline PING and resolves true on `+PONG`. */
+/** Sends one inline PING; true on `+PONG` or an auth error (a server with requirepass is up too). */
 function pingOnce(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = new Socket();
@@ -61,7 +61,7 @@ function pingOnce(port: number): Promise<boolean> {
     socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       reply += chunk.toString('latin1');
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG') || reply.startsWith('-NOAUTH'));
     });
   });
 }

@@ -51,3 +51,40 @@ export function wrapRedisError(error: unknown, redactedUrl: string, operation: s
   if (isRedisChannelError(error)) return new ChannelError(text, { cause: error });
   return new OperationalError(text, { cause: error });
 }
+
+/**
+ * A view of an ioredis client whose promise-returning commands (and pipeline/multi `exec`)
+ * reject with wrapped kelp errors, so every hook of the channel reports OperationalError or
+ * ChannelError naming the redacted URL without a try/catch in each of them.
+ */
+export function guardClient<T extends object>(client: T, redactedUrl: string): T {
+  const wrapExec = (chain: Record<string, unknown>, op: string): unknown =>
+    new Proxy(chain, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== 'exec' || typeof value !== 'function') return value;
+        return (...args: unknown[]) =>
+          (value as (...a: unknown[]) => Promise<unknown>).apply(target, args).catch((error: unknown) => {
+            throw wrapRedisError(error, redactedUrl, op);
+          });
+      },
+    });
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (result instanceof Promise) {
+          return result.catch((error: unknown) => {
+            throw wrapRedisError(error, redactedUrl, prop);
+          });
+        }
+        if ((prop === 'multi' || prop === 'pipeline') && result && typeof result === 'object') {
+          return wrapExec(result as Record<string, unknown>, prop);
+        }
+        return result;
+      };
+    },
+  });
+}

@@ -11,7 +11,7 @@ import { type EventLoopHub, type Poller, VirtualTransport, type VirtualChannel }
 import type { Redis, RedisOptions } from 'ioredis';
 import { ChannelPoller } from './channel-poller.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
-import { isRedisChannelError, isRedisConnectionError, wrapRedisError } from './errors.js';
+import { guardClient, isRedisChannelError, isRedisConnectionError, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
@@ -123,7 +123,7 @@ export class RedisTransport extends VirtualTransport {
 
   protected openChannel(channelId: number): VirtualChannel {
     const context: RedisChannelContext = {
-      client: this.client,
+      client: guardClient(this.client, this.redactedUrl),
       keys: this.keys,
       options: this.redisOptions,
       wallClock: this.wallClock,

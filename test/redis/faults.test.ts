@@ -1,0 +1,76 @@
+import { ChannelError, OperationalError, parseUrl, type Delivery } from '@kelp/core';
+import { Hub } from '@kelp/hub';
+import { RedisTransport, type RedisChannel } from '@kelp/transport-redis';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
+import { message, spinUntil } from './helpers.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+async function setup(server: RedisServerHandle, path = '/0', options: Record<string, unknown> = {}) {
+  const transport = new RedisTransport(parseUrl(`${server.url.replace('redis://', 'redis://:s3cret@')}${path}`, { transportOptions: { brpopTimeout: 0.2, ...options } }));
+  await transport.connect();
+  const hub = new Hub();
+  transport.registerWithEventLoop(hub);
+  const channel = (await transport.createChannel()) as RedisChannel;
+  cleanups.push(async () => {
+    await transport.close();
+    hub.close();
+  });
+  return { transport, hub, channel };
+}
+
+describe('errors carry the redacted URL and the right class', () => {
+  it('wraps WRONGTYPE into a ChannelError naming the broker without its password', async () => {
+    const server = await startRedisServer({ extraArgs: ['--requirepass', 's3cret'] });
+    cleanups.push(() => server.stop());
+    const { channel } = await setup(server);
+    const raw = new Redis({ port: server.port, password: 's3cret' });
+    await raw.set('notalist', 'x');
+    raw.disconnect();
+    const error = await channel.basicPublish(message({ a: 1 }), '', 'notalist').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChannelError);
+    expect((error as Error).message).toContain(`127.0.0.1:${server.port}`);
+    expect((error as Error).message).not.toContain('s3cret');
+  });
+
+  it('fails connect with an OperationalError on a wrong password, without echoing it', async () => {
+    const server = await startRedisServer({ extraArgs: ['--requirepass', 'right'] });
+    cleanups.push(() => server.stop());
+    const transport = new RedisTransport(parseUrl(`redis://:wrongpw@127.0.0.1:${server.port}/0`));
+    const error = await transport.connect().catch((e: unknown) => e);
+    await transport.close();
+    expect(error).toBeInstanceOf(OperationalError);
+    expect((error as Error).message).not.toContain('wrongpw');
+    expect(transport.isConnectionError(error)).toBe(true);
+  });
+});
+
+describe('broker restart', () => {
+  it('keeps consuming after the server is killed and restarted on the same port', async () => {
+    const server = await startRedisServer({ extraArgs: ['--requirepass', 's3cret'] });
+    let current = server;
+    cleanups.push(() => current.stop());
+    const { transport, hub, channel } = await setup(server);
+    const lost: string[] = [];
+    transport.on('connectionLost', (e) => lost.push(e.message));
+    transport.on('error', () => undefined);
+    const got: Delivery[] = [];
+    await channel.basicConsume('survive', { noAck: true, onDelivery: (d) => got.push(d) });
+    await spinUntil(hub, () => false, 300);
+    await server.kill('SIGKILL');
+    await spinUntil(hub, () => false, 500);
+    current = await startRedisServer({ port: server.port, extraArgs: ['--requirepass', 's3cret'] });
+    const raw = new Redis({ port: server.port, password: 's3cret' });
+    await raw.lpush('survive', JSON.stringify({ body: 'e30=', headers: {}, properties: { delivery_tag: 'after-restart', delivery_info: { exchange: '', routing_key: 'survive' }, body_encoding: 'base64' } }));
+    raw.disconnect();
+    await spinUntil(hub, () => got.length > 0, 10_000);
+    expect(got.map((d) => d.deliveryTag)).toEqual(['after-restart']);
+    expect(lost.length).toBeGreaterThanOrEqual(1);
+    expect(lost.join(' ')).not.toContain('s3cret');
+  });
+});
