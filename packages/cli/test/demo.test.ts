@@ -57,4 +57,15 @@ describe('kelp demo on memory://', () => {
     expect(progress.at(-1)).toContain('100%');
     expect(io.stderr()).not.toContain('\r');
   });
+
+  it('draws an in-place progress bar that ends at 100% when stderr is a terminal', async () => {
+    const io = captureIo();
+    const chunks: string[] = [];
+    io.io.stderr = { isTTY: true, columns: 100, write: (chunk: string) => (chunks.push(chunk), true) };
+    const code = await runCli(['demo', 'memory://demo-tty', '--messages', '500'], io.io);
+    expect(code).toBe(0);
+    const text = chunks.join('');
+    expect(text.startsWith('\rkelp demo [')).toBe(true);
+    expect(text).toMatch(/\[#{30}\] 100% published 500\/500, acked 666\/666\x1b\[K\n$/);
+  });
 });
