@@ -13,8 +13,7 @@
  *   Kombu's Redis transport, so kelp and Celery/Kombu processes can share queues.
  *
  * ```ts
- * import { Connection, Exchange, Queue } from 'kelp';
- *
+ * // Connection, Exchange and Queue are named exports of this package.
  * await using conn = new Connection('redis://localhost:6379/0');
  * const tasks = new Queue('tasks', { exchange: new Exchange('work'), routingKey: 'tasks' });
  * await conn.Producer().publish({ job: 1 }, { exchange: 'work', routingKey: 'tasks', declare: [tasks] });
