@@ -169,6 +169,8 @@ export interface DrainOptions {
   timeoutMs: number;
   observer?: DrainObserver;
   noAck?: boolean;
+  /** Only messages this accepts count towards `received`/`acked` (all are acked). */
+  countIf?: (message: Message) => boolean;
 }
 
 export interface DrainResult {
@@ -200,6 +202,7 @@ export class AckCounter {
       this.acked += 1;
       this.wake?.();
     };
+    const ignore = (): void => undefined;
     const onFailed = (error: unknown): void => {
       this.failure ??= error;
     };
@@ -208,15 +211,19 @@ export class AckCounter {
       noAck: options.noAck ?? false,
       autoDeclare: false,
       onMessage: (message: Message) => {
-        this.received += 1;
-        options.observer?.onMessage?.(message, queueIndexOf(message, index), wallNow());
+        const counted = options.countIf?.(message) ?? true;
+        if (counted) {
+          this.received += 1;
+          options.observer?.onMessage?.(message, queueIndexOf(message, index), wallNow());
+        }
         if (options.noAck) {
-          this.acked += 1;
+          if (counted) this.acked += 1;
           return;
         }
+        const done = counted ? onAcked : ignore;
         const result: unknown = message.ack();
-        if (result instanceof Promise) result.then(onAcked, onFailed);
-        else onAcked();
+        if (result instanceof Promise) result.then(done, onFailed);
+        else done();
       },
     });
     await consumer.consume();

@@ -4,7 +4,7 @@
  * fresh queues under a unique prefix, measures one phase and cleans up, so results do not leak
  * into each other.
  */
-import type { Connection } from 'kelp';
+import type { Connection, Message, Producer } from 'kelp';
 import { performance } from 'node:perf_hooks';
 import {
   AckCounter,
@@ -128,11 +128,13 @@ export function fanoutWorkload(ctx: BenchContext, subscribers: number): Promise<
     withSession(ctx, async ({ connection, publisher, prefix }) => {
       const topology = await declareFanout(publisher, prefix, subscribers);
       const counter = new AckCounter();
+      const countIf = (message: Message): boolean => message.headers[WARMUP_HEADER] === undefined;
       for (const queue of topology.queues) {
         const channel = await connection.channel();
-        await counter.attach(channel, { exchange: topology.exchange, queues: [queue], names: [queue.name] }, { prefetch: 100 });
+        await counter.attach(channel, { exchange: topology.exchange, queues: [queue], names: [queue.name] }, { prefetch: 100, countIf });
       }
       const producer = makeProducer(publisher, topology.exchange);
+      await waitForSubscribers(connection, producer, subscribers, ctx.timeoutMs);
       const specs = interleavedSpecs([''], [ctx.messages]);
       const expected = ctx.messages * subscribers;
       let done = false;
@@ -158,6 +160,28 @@ export function fanoutWorkload(ctx: BenchContext, subscribers: number): Promise<
       return result;
     }),
   );
+}
+
+/** Marks the probe messages that check subscriptions; the fanout counters skip them. */
+const WARMUP_HEADER = 'x-bench-warmup';
+
+/**
+ * Pub/sub fanout drops what is published before a subscriber listens, and subscriptions are made
+ * from Hub ticks. So run the Hub and publish probe messages until a publish reaches every
+ * subscriber (transports that do not report subscriber counts are taken as ready).
+ */
+async function waitForSubscribers(connection: Connection, producer: Producer, subscribers: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    let reached = 0;
+    const probe = producer.publish({ probe: true }, { headers: { [WARMUP_HEADER]: true } }).then((result) => {
+      reached = result.subscribers ?? subscribers;
+    });
+    await connection.hub.runUntil(() => reached >= subscribers, { timeoutMs: 20 });
+    await probe;
+    if (reached >= subscribers) return;
+    if (performance.now() > deadline) throw new Error(`only ${reached} of ${subscribers} fanout subscribers listened within ${timeoutMs} ms`);
+  }
 }
 
 /** The ids `runWorkloads` understands, in the order the table shows them. */
