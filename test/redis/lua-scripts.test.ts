@@ -1,5 +1,3 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ackTags, deadLetter, defineScripts, popAndRecord, releaseMutex, restoreByTag } from '../../packages/transport-redis/src/scripts.js';
@@ -28,14 +26,6 @@ beforeAll(async () => {
   defineScripts(redis);
 });
 afterAll(() => redis.quit());
-
-describe('lua-scripts.ts', () => {
-  it('is in sync with src/lua/*.lua', () => {
-    const out = execFileSync(process.execPath, ['scripts/generate-redis-lua.mjs', '--check'], { encoding: 'utf8' });
-    expect(out).toBe('');
-    expect(readFileSync('packages/transport-redis/src/lua-scripts.ts', 'utf8')).toContain('pop-and-record-n.lua');
-  });
-});
 
 describe('pop-and-record', () => {
   it('pops the oldest message and records [envelope, exchange, rk] and its time in one step', async () => {
