@@ -18,6 +18,7 @@ import { consumeTests } from './consume.js';
 import { createSuiteContext, type ConformanceOptions } from './context.js';
 import { declarationTests } from './declarations.js';
 import { getPurgeTests } from './get-purge.js';
+import { lifecycleTests } from './lifecycle.js';
 import { highLevelTests } from './high-level.js';
 import { prefetchTests } from './prefetch.js';
 import { priorityTests } from './priorities.js';
@@ -48,5 +49,6 @@ export function defineConformanceSuite(name: string, options: ConformanceOptions
     badInputTests(ctx);
     visibilityTests(ctx);
     highLevelTests(ctx);
+    lifecycleTests(ctx);
   });
 }
