@@ -163,20 +163,12 @@ export interface DrainObserver {
   onMessage?(message: Message, queueIndex: number, now: number): void;
 }
 
-export interface DrainOptions {
+export interface ConsumeOptions {
   prefetch: number;
-  expected: number;
-  timeoutMs: number;
   observer?: DrainObserver;
   noAck?: boolean;
   /** Only messages this accepts count towards `received`/`acked` (all are acked). */
   countIf?: (message: Message) => boolean;
-}
-
-export interface DrainResult {
-  received: number;
-  acked: number;
-  timedOut: boolean;
 }
 
 /** The queue a delivery came from, as an index into `names` (-1 when unknown). */
@@ -196,7 +188,7 @@ export class AckCounter {
   private wake: (() => void) | undefined;
 
   /** Starts a consumer on `channel` over `topology`'s queues that acks every message. */
-  async attach(channel: BenchChannel, topology: BenchTopology, options: Omit<DrainOptions, 'expected' | 'timeoutMs'>): Promise<Consumer> {
+  async attach(channel: BenchChannel, topology: BenchTopology, options: ConsumeOptions): Promise<Consumer> {
     const index = new Map(topology.names.map((name, i) => [name, i] as const));
     const onAcked = (): void => {
       this.acked += 1;
@@ -255,21 +247,6 @@ export class AckCounter {
 
   async cancelAll(): Promise<void> {
     for (const consumer of this.consumers.splice(0)) await consumer.cancel();
-  }
-}
-
-/**
- * Consumes from `topology`'s queues on `channel`, acking each message as it arrives, until
- * `expected` messages are acked (or the timeout). The connection's Hub drives delivery.
- */
-export async function drain(connection: Connection, channel: BenchChannel, topology: BenchTopology, options: DrainOptions): Promise<DrainResult> {
-  const counter = new AckCounter();
-  await counter.attach(channel, topology, options);
-  try {
-    const done = await counter.waitFor(connection, options.expected, options.timeoutMs);
-    return { received: counter.received, acked: counter.acked, timedOut: !done };
-  } finally {
-    await counter.cancelAll();
   }
 }
 
