@@ -83,12 +83,21 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
   child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // If this process dies without stopping the server (vitest killed, SIGKILL), nothing would
+  // stop it: a reaper shell blocks on our pipe and kills the server when the pipe closes.
+  const reaper = spawn('sh', ['-c', `cat >/dev/null; kill -9 ${child.pid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'] });
+  reaper.unref();
+  (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}) on port ${port}:\n${output}`);
+    if (child.exitCode !== null) {
+      reaper.kill('SIGKILL');
+      throw new Error(`redis-server exited (${child.exitCode}) on port ${port}:\n${output}`);
+    }
     if (await pingOnce(port)) break;
     if (Date.now() > deadline) {
+      reaper.kill('SIGKILL');
       child.kill('SIGKILL');
       throw new Error(`redis-server did not answer PING on port ${port} in time:\n${output}`);
     }
@@ -96,6 +105,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   }
 
   const stopWith = async (signal: NodeJS.Signals, cleanup: boolean) => {
+    // The reaper goes first, so it can never hit a reused pid later.
+    reaper.kill('SIGKILL');
     if (child.exitCode === null && child.signalCode === null) {
       child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
