@@ -1,0 +1,76 @@
+/**
+ * The benchmark drivers on a real Redis, checked for what they count (not for speed): every
+ * message is accounted for, Redis counters are read, and the two-process workload really runs
+ * its producer and consumer as separate processes.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { endToEndWorkload, backlogRssWorkload, type ProcessContext } from '../../packages/cli/src/bench/e2e.js';
+import { runPollingBench } from '../../packages/cli/src/bench/polling.js';
+import { RedisInfoProbe } from '../../packages/cli/src/bench/redis-info.js';
+import { runWorkload } from '../../packages/cli/src/bench/workloads.js';
+import { freshDb } from '../setup/fresh-db.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+let ctx: ProcessContext;
+
+beforeAll(async () => {
+  const { url } = await freshDb();
+  // The worker script imports the esbuild bundle of the drivers, which loadDrivers() writes.
+  const { loadDrivers } = (await import(join(root, 'bench/lib/load.mjs'))) as { loadDrivers: () => Promise<unknown> };
+  await loadDrivers();
+  const probe = await RedisInfoProbe.open(url);
+  ctx = { url, messages: 300, concurrency: 100, timeoutMs: 30_000, workerCommand: [process.execPath, join(root, 'bench/worker.mjs')], ...(probe ? { probe } : {}) };
+});
+afterAll(() => ctx?.probe?.close());
+
+describe('bench workloads on Redis', () => {
+  it('counts Redis commands and round trips for a consume+ack drain', async () => {
+    const result = await runWorkload(ctx, 'consume-ack-p100');
+    expect(result.error).toBeUndefined();
+    expect(result.messages).toBe(300);
+    // At least the pop, the unacked record and the ack touch Redis for every message.
+    expect(result.commands?.['hset']).toBe(300);
+    expect(result.commandsPerMsg).toBeGreaterThanOrEqual(3);
+    expect(result.roundTripsPerMsg).toBeGreaterThan(0);
+  });
+
+  it('delivers every fanout message to all ten subscribers', async () => {
+    const result = await runWorkload(ctx, 'fanout-10');
+    expect(result.extra).toMatchObject({ delivered: 3000, complete: true });
+  });
+
+  it('moves every message from a producer process to a consumer process', async () => {
+    const result = await endToEndWorkload(ctx, 0);
+    expect(result.error).toBeUndefined();
+    expect(result.messages).toBe(300);
+    expect(result.latencyMs?.count).toBe(300);
+    expect(result.extra).toMatchObject({ complete: true });
+  });
+
+  it('paces the producer at the requested rate', async () => {
+    const result = await endToEndWorkload(ctx, 1000, 200);
+    expect(result.messages).toBe(200);
+    // 200 messages at 1,000/s take about 0.2 s; a saturated run would be far faster.
+    expect(result.seconds).toBeGreaterThan(0.15);
+  });
+
+  it('reports the peak RSS of a fresh consumer process', async () => {
+    const result = await backlogRssWorkload(ctx, 500);
+    expect(result.error).toBeUndefined();
+    expect(result.extra).toMatchObject({ backlog: 500, complete: true });
+    expect(result.peakRssMiB).toBeGreaterThan(10);
+  });
+
+  it('compares polling strategies with commands per message for each', async () => {
+    const report = await runPollingBench({ url: ctx.url, queues: 3, messages: 90, rate: 2000, pacedMessages: 20, interval: 0.002, timeoutMs: 20_000, loads: ['even'], warmup: false, ...(ctx.probe ? { probe: ctx.probe } : {}) });
+    expect(report.results).toHaveLength(9);
+    expect(report.results.filter((r) => r.error)).toEqual([]);
+    for (const r of report.results) expect(r.commandsPerMsg).toBeGreaterThan(0);
+    const interval = report.results.find((r) => r.mode === 'interval' && r.cycle === 'round_robin');
+    const batched = report.results.find((r) => r.mode === 'batched' && r.cycle === 'round_robin');
+    // Interval polling asks once per message; a batched pop takes many per round trip.
+    expect(interval?.roundTripsPerMsg).toBeGreaterThan(batched?.roundTripsPerMsg ?? Infinity);
+  });
+});
