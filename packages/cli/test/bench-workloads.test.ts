@@ -88,6 +88,15 @@ describe('kelp bench command line', () => {
     expect(parsed.results.map((r) => [r.id, r.messages])).toEqual([['publish-concurrent', 100]]);
   });
 
+  it('leaves the cross-process workloads out on memory:// unless they are asked for', async () => {
+    const { out, err, io: streams } = io();
+    expect(await runBenchCommand(['memory://', '--messages', '20', '--json'], streams)).toBe(0);
+    const ids = (JSON.parse(out.join('')) as { results: WorkloadResult[] }).results.map((r) => r.id);
+    expect(ids).toContain('queues-1000');
+    expect(ids.filter((id) => id.startsWith('e2e') || id.startsWith('rss'))).toEqual([]);
+    expect(err.join('')).toBe('');
+  });
+
   it('runs a producer worker in-process and reports how many it published', async () => {
     const { out, io: streams } = io();
     // A producer worker on its own memory:// broker: it publishes and reports, nobody consumes.
