@@ -74,3 +74,33 @@ describe('broker restart', () => {
     expect(lost.join(' ')).not.toContain('s3cret');
   });
 });
+
+describe('connection kills', () => {
+  it('re-subscribes fanout and re-arms the wake-up after its poll and subscriber connections are killed', async () => {
+    const server = await startRedisServer({ extraArgs: ['--requirepass', 's3cret'] });
+    cleanups.push(() => server.stop());
+    const { transport, hub, channel } = await setup(server, '/0', { brpopTimeout: 30 });
+    transport.on('error', () => undefined);
+    await channel.exchangeDeclare('kfx', { type: 'fanout' });
+    await channel.queueBind('kfq', 'kfx', '');
+    const got: Delivery[] = [];
+    await channel.basicConsume('kfq', { noAck: true, onDelivery: (d) => got.push(d) });
+    await channel.basicConsume('klq', { noAck: true, onDelivery: (d) => got.push(d) });
+    await spinUntil(hub, () => transport.wakeMode(channel) === 'on', 3000);
+    const admin = new Redis({ port: server.port, password: 's3cret' });
+    const clients = String(await admin.call('CLIENT', 'LIST'));
+    const ids = clients.split('\n').filter((l) => /name=kelp-(poll|subscriber)/.test(l)).map((l) => /id=(\d+)/.exec(l)?.[1]);
+    for (const id of ids) await admin.call('CLIENT', 'KILL', 'ID', id as string);
+    let patterns = 0;
+    await spinUntil(hub, () => {
+      void admin.call('PUBSUB', 'NUMPAT').then((n) => (patterns = Number(n)));
+      return patterns > 0;
+    }, 5000);
+    await spinUntil(hub, () => false, 500);
+    await admin.lpush('klq', JSON.stringify({ body: 'e30=', headers: {}, properties: { delivery_tag: 'k-1', delivery_info: { exchange: '', routing_key: 'klq' }, body_encoding: 'base64' } }));
+    await channel.basicPublish(message({ f: 1 }), 'kfx', '');
+    await spinUntil(hub, () => got.length >= 2, 5000);
+    admin.disconnect();
+    expect([ids.length, got.map((d) => d.deliveryInfo.queue).sort()]).toEqual([2, ['kfq', 'klq']]);
+  });
+});

@@ -269,6 +269,8 @@ export class ChannelPoller {
   private async enableTracking(): Promise<void> {
     if (this.redirectId === undefined || this.tracking === 'unsupported' || this.pollClient.status !== 'ready') return;
     try {
+      // OFF first: after a subscriber reconnect the redirect target has a new client id.
+      await this.pollClient.call('CLIENT', 'TRACKING', 'OFF');
       await this.pollClient.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(this.redirectId), 'NOLOOP');
       this.tracking = 'on';
       // A poll that ran before tracking was on armed nothing: poll again to arm the keys.
