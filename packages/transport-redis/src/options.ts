@@ -61,6 +61,10 @@ export const redisTransportOptionsSchema = z.object({
   healthCheckInterval: seconds(0).default(25),
   socketTimeout: optionalNumber(seconds(0)),
   socketConnectTimeout: optionalNumber(seconds(0)),
+  /**
+   * Accepted for Kombu compatibility (its sync pool size). kelp needs no pool: one auto-pipelined
+   * command connection per transport plus a poll and a subscriber connection per consuming channel.
+   */
   maxConnections: count(1).default(10),
   /** Seconds one poll may wait before it re-polls (Kombu's BRPOP timeout; HEAD's polling_interval). */
   brpopTimeout: seconds(0.01).default(1),
