@@ -142,6 +142,21 @@ export function ackTests(ctx: SuiteContext): void {
       expect(await drainQueue(other)).toEqual(['m2', 'm3']);
     });
 
+    it('restores the unacked messages of a closed channel while its connection stays open', async () => {
+      const { name } = await publishAll(ctx, ['c1', 'c2']);
+      const conn = await ctx.connection();
+      const channel = await conn.channel();
+      const onChannel = new Queue(name).bind(channel);
+      const taken = await getUnacked(onChannel);
+      expect(taken.payload).toBe('c1');
+      await channel.close();
+      const onDefault = await declareQueue(conn, name);
+      const restored = await getUnacked(onDefault);
+      expect(restored.payload).toBe('c1');
+      expect(restored.redelivered).toBe(true);
+      await restored.ack();
+    });
+
     it('restores several unacked messages on close in their original order', async () => {
       const { name } = await publishAll(ctx, ['m1', 'm2', 'm3', 'm4']);
       const conn = await ctx.connection();

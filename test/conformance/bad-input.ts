@@ -119,6 +119,12 @@ export function badInputTests(ctx: SuiteContext): void {
       await message?.ack();
     });
 
+    it('refuses basicRecover without requeue (Kombu raises NotImplementedError there)', async () => {
+      const conn = await ctx.connection();
+      const channel = await conn.channel();
+      expect(await caught(() => channel.basicRecover(false))).toBeInstanceOf(KelpError);
+    });
+
     it('reports msgpack sent to an accept-json consumer as ContentDisallowedError without losing it', async () => {
       const name = ctx.name('bq');
       const conn = await ctx.connection();

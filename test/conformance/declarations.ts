@@ -86,6 +86,13 @@ export function declarationTests(ctx: SuiteContext): void {
       expect(await drainQueue(queue)).toEqual(['stay']);
     });
 
+    it('ignores basicCancel of a consumer tag it does not know', async () => {
+      const conn = await ctx.connection();
+      const channel = await conn.channel();
+      await expect(channel.basicCancel('no-such-consumer-tag')).resolves.toBeUndefined();
+      expect(channel.state).toBe('open');
+    });
+
     it('refuses operations on a closed channel with ChannelClosedError', async () => {
       const conn = await ctx.connection();
       const channel = await conn.channel();

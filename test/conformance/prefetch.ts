@@ -55,6 +55,14 @@ export function prefetchTests(ctx: SuiteContext): void {
       expect(got.payloads()).toEqual([1, 2]);
     });
 
+    it('frees a prefetch slot when a message is requeued, and serves the next waiting message first', async () => {
+      const { conn, got } = await setup(ctx, 3, { prefetchCount: 1 });
+      await drainIdle(conn, ctx.idleSeconds);
+      await got.messages[0]?.requeue();
+      await drainIdle(conn, ctx.idleSeconds);
+      expect(got.payloads()).toEqual([1, 2]);
+    });
+
     it('does not limit a no-ack consumer by its prefetch count', async () => {
       const { conn, got } = await setup(ctx, 4, { prefetchCount: 1, noAck: true });
       await drainIdle(conn, ctx.idleSeconds);
