@@ -38,6 +38,21 @@ describe('kelp -> Python Kombu', () => {
     expect(got.messages.map((m) => [m.body, m.routing_key])).toEqual([[{ t: 'usd' }, 'stock.usd.nyse']]);
   });
 
+  it('a Python fanout consumer receives a kelp fanout publish', async () => {
+    const { channel } = await fx.newTransport();
+    await channel.exchangeDeclare('kfan', { type: 'fanout' });
+    const before = Number(await fx.redis.call('PUBSUB', 'NUMPAT'));
+    const consuming = kombu<{ messages: PyMessage[] }>('consume', { url: fx.db.url, exchange: 'kfan', type: 'fanout', queue: 'kfanq', binding_key: '', count: 1, timeout: 15 });
+    const deadline = Date.now() + 15_000;
+    let result = { status: 'unroutable' as string };
+    while (Date.now() < deadline && result.status !== 'routed') {
+      if (Number(await fx.redis.call('PUBSUB', 'NUMPAT')) > before) result = await channel.basicPublish(message({ to: 'python' }), 'kfan', '');
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    const got = await consuming;
+    expect(got.messages.map((m) => [m.body, m.exchange])).toEqual([[{ to: 'python' }, 'kfan']]);
+  });
+
   it('Python restores a message kelp left unacked, exactly once', async () => {
     const { channel, hub, transport } = await fx.newTransport({ visibilityTimeout: 1 });
     const pub = await channel.basicPublish(message({ abandoned: true }), '', 'iq3');
@@ -78,6 +93,26 @@ describe('Python Kombu -> kelp', () => {
     ]);
     for (const d of got) await channel.basicAck(d.deliveryTag);
     expect(await fx.redis.hlen('unacked')).toBe(0);
+  });
+
+  it('kelp with globalKeyprefix consumes what Python published with global_keyprefix', async () => {
+    await kombu('publish', {
+      url: fx.db.url,
+      transport_options: { global_keyprefix: 'gk:' },
+      exchange: 'gkx',
+      routing_key: 'gkrk',
+      queue: 'gkq',
+      binding_key: 'gkrk',
+      declare_queue: true,
+      messages: [{ body: { gk: 1 }, priority: 7 }],
+    });
+    expect(await fx.redis.llen('gk:gkq\x06\x166')).toBe(1);
+    const { channel, hub } = await fx.newTransport({ globalKeyprefix: 'gk:' });
+    const got: Delivery[] = [];
+    await channel.basicConsume('gkq', { onDelivery: (d) => got.push(d) });
+    await collect(hub, got, 1);
+    await channel.basicAck((got[0] as Delivery).deliveryTag);
+    expect([bodyOf(got[0] as Delivery), got[0]?.deliveryInfo.queue, await fx.redis.hlen('gk:unacked')]).toEqual([{ gk: 1 }, 'gkq', 0]);
   });
 
   it('kelp restores a message a crashed Python consumer left unacked', async () => {
