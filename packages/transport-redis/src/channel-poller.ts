@@ -28,6 +28,8 @@ import type { RedisKeys } from './keys.js';
 import { parsePopReply, popAndRecordArgs, queuePopAndRecord, type PoppedEntry } from './scripts.js';
 
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
+
+const isReplyError = (error: unknown): boolean => error instanceof Error && error.name === 'ReplyError';
 const WATCHDOG_MARGIN_MS = 5000;
 
 /** What the poller needs from its channel. */
@@ -149,7 +151,13 @@ export class ChannelPoller {
     let pending = 0;
     try {
       const results = await this.watchdog(pipeline.exec(), 'poll');
-      if (generation !== this.generation || this.closed) return;
+      if (this.closed) return;
+      if (generation !== this.generation) {
+        // The connection was replaced meanwhile: treat the reply as lost. Anything the script
+        // popped is recorded in unacked and comes back with the visibility-timeout restore.
+        this.waitFor(this.options.brpopTimeoutMs);
+        return;
+      }
       const [popResult, existsResult] = results ?? [];
       if (popResult?.[0]) throw popResult[0];
       entries = parsePopReply(popResult?.[1]);
@@ -251,10 +259,12 @@ export class ChannelPoller {
           // CLIENT ID must run before the connection enters subscribe mode.
           this.redirectId = Number(await this.subClient.client('ID'));
           await this.subClient.subscribe(INVALIDATE_CHANNEL);
-        } catch {
-          // Managed servers may forbid CLIENT: poll on the timer, keep fanout working.
+        } catch (error) {
+          // Managed servers may forbid CLIENT (an error reply): poll on the timer, keep fanout
+          // working. A dropped connection is not a verdict: the next 'ready' tries again.
           this.redirectId = undefined;
-          this.tracking = 'unsupported';
+          if (isReplyError(error)) this.tracking = 'unsupported';
+          else throw error;
         }
       }
       this.subReady = true;
@@ -275,9 +285,9 @@ export class ChannelPoller {
       this.tracking = 'on';
       // A poll that ran before tracking was on armed nothing: poll again to arm the keys.
       this.wake();
-    } catch {
+    } catch (error) {
       // Redis < 6 or a proxy without tracking: the brpopTimeout timer alone drives polling.
-      this.tracking = 'unsupported';
+      if (isReplyError(error)) this.tracking = 'unsupported';
     }
   }
 
