@@ -4,6 +4,7 @@
  * the delivery tag, a UUID4 fixed at publish time.
  */
 import { describe, expect, it } from 'vitest';
+import { Exchange } from 'kelp';
 import { declareQueue, publish, sleep, UUID4, type SuiteContext } from './context.js';
 
 export function propertyTests(ctx: SuiteContext): void {
@@ -52,6 +53,37 @@ export function propertyTests(ctx: SuiteContext): void {
     it('marks messages persistent (deliveryMode 2) by default', async () => {
       const { message } = await publishAndGet({});
       expect(message.properties.deliveryMode).toBe(2);
+    });
+
+    it("maps deliveryMode 'transient' to 1", async () => {
+      const { message } = await publishAndGet({ deliveryMode: 'transient' });
+      expect(message.properties.deliveryMode).toBe(1);
+    });
+
+    it("takes the exchange's deliveryMode when the publish gives none", async () => {
+      const conn = await ctx.connection();
+      const exchange = new Exchange(ctx.name('hx'), { type: 'direct', deliveryMode: 1 });
+      const queue = await declareQueue(conn, ctx.name('hq'), { exchange, routingKey: 'k' });
+      await publish(conn, 'x', { exchange, routingKey: 'k' });
+      const message = await queue.get({ noAck: true });
+      expect(message?.properties.deliveryMode).toBe(1);
+    });
+
+    it('round-trips type, appId, userId, timestamp and extra properties', async () => {
+      const { message } = await publishAndGet({
+        type: 'order.created',
+        appId: 'shop',
+        userId: 'guest',
+        timestamp: 1795287463,
+        properties: { 'x-origin': 'eu-1' },
+      });
+      expect(message.properties).toMatchObject({
+        type: 'order.created',
+        appId: 'shop',
+        userId: 'guest',
+        timestamp: 1795287463,
+        'x-origin': 'eu-1',
+      });
     });
   });
 
