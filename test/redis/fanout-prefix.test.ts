@@ -1,6 +1,7 @@
 import type { Delivery } from '@kelp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '@kelp/hub';
+import type { RedisChannel } from '@kelp/transport-redis';
 import { SEP, bodyOf, collect, message, redisFixture, runFor, spinUntil, type RedisFixture } from './helpers.js';
 
 let fx: RedisFixture;
@@ -9,15 +10,17 @@ beforeAll(async () => {
 });
 afterAll(() => fx.close());
 
-/** Waits until `count` pattern subscriptions are visible on the server. */
-async function waitForPatterns(count: number, hub: Hub) {
-  let n = 0;
-  const poll = setInterval(() => {
-    void fx.redis.call('PUBSUB', 'NUMPAT').then((v) => (n = Number(v)));
-  }, 20);
-  await spinUntil(hub, () => n >= count);
-  clearInterval(poll);
-  return n;
+/**
+ * Publishes once the fanout channel has a subscriber: PUBSUB NUMPAT counts every pattern on the
+ * shared server, so the publish result (subscribers reached) is the reliable signal.
+ */
+async function publishWhenSubscribed(channel: RedisChannel, hub: Hub, body: unknown, exchange: string, routingKey: string) {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const result = await channel.basicPublish(message(body), exchange, routingKey);
+    if ((result.subscribers ?? 0) > 0 || Date.now() > deadline) return result;
+    await spinUntil(hub, () => false, 25);
+  }
 }
 
 describe('fanout over pub/sub', () => {
@@ -28,10 +31,9 @@ describe('fanout over pub/sub', () => {
     expect(await fx.redis.smembers('_kombu.binding.fx')).toEqual([`${SEP}${SEP}fq1`]);
     const got: Delivery[] = [];
     await consumer.channel.basicConsume('fq1', { onDelivery: (d) => got.push(d) });
-    expect(await waitForPatterns(1, consumer.hub)).toBeGreaterThanOrEqual(1);
     const producer = await fx.newTransport();
     await producer.channel.exchangeDeclare('fx', { type: 'fanout' });
-    const result = await producer.channel.basicPublish(message({ f: 1 }), 'fx', '');
+    const result = await publishWhenSubscribed(producer.channel, consumer.hub, { f: 1 }, 'fx', '');
     await collect(consumer.hub, got, 1);
     expect([result.subscribers, bodyOf(got[0] as Delivery), got[0]?.deliveryInfo.queue]).toEqual([1, { f: 1 }, 'fq1']);
     expect(await fx.redis.hexists('unacked', result.deliveryTag)).toBe(1);
@@ -46,13 +48,11 @@ describe('fanout over pub/sub', () => {
     await consumer.channel.queueBind('qb', 'fb', '');
     const got: Delivery[] = [];
     await consumer.channel.basicConsume('qa', { noAck: true, onDelivery: (d) => got.push(d) });
-    const before = Number(await fx.redis.call('PUBSUB', 'NUMPAT'));
     await runFor(consumer.hub, 200);
     await consumer.channel.basicConsume('qb', { noAck: true, onDelivery: (d) => got.push(d) });
-    await waitForPatterns(before + 1, consumer.hub);
     const producer = await fx.newTransport();
     await producer.channel.exchangeDeclare('fb', { type: 'fanout' });
-    await producer.channel.basicPublish(message({ late: true }), 'fb', '');
+    await publishWhenSubscribed(producer.channel, consumer.hub, { late: true }, 'fb', '');
     await collect(consumer.hub, got, 1);
     expect([got[0]?.deliveryInfo.queue, bodyOf(got[0] as Delivery)]).toEqual(['qb', { late: true }]);
   });
@@ -65,12 +65,32 @@ describe('fanout over pub/sub', () => {
     await consumer.channel.basicConsume('nq', { noAck: true, onDelivery: (d) => got.push(d) });
     const producer = await fx.newTransport();
     await producer.channel.exchangeDeclare('news', { type: 'fanout' });
-    await waitForPatterns(1, consumer.hub);
+    await publishWhenSubscribed(producer.channel, consumer.hub, { n: 0 }, 'news', 'news.warmup');
     await producer.channel.basicPublish(message({ n: 1 }), 'news', 'other');
     await producer.channel.basicPublish(message({ n: 2 }), 'news', 'news.sports');
-    await collect(consumer.hub, got, 1);
+    await collect(consumer.hub, got, 2);
     await runFor(consumer.hub, 100);
-    expect(got.map((d) => d.deliveryInfo.routingKey)).toEqual(['news.sports']);
+    expect(got.map((d) => d.deliveryInfo.routingKey)).toEqual(['news.warmup', 'news.sports']);
+  });
+});
+
+describe('requeued fanout messages', () => {
+  it('are redelivered from the fanout queue list (Kombu leaves them in a list nobody reads)', async () => {
+    const consumer = await fx.newTransport();
+    await consumer.channel.exchangeDeclare('rfx', { type: 'fanout' });
+    await consumer.channel.queueBind('rfq', 'rfx', '');
+    const got: Delivery[] = [];
+    await consumer.channel.basicConsume('rfq', { onDelivery: (d) => got.push(d) });
+    const producer = await fx.newTransport();
+    await producer.channel.exchangeDeclare('rfx', { type: 'fanout' });
+    const pub = await publishWhenSubscribed(producer.channel, consumer.hub, { again: true }, 'rfx', '');
+    await collect(consumer.hub, got, 1);
+    await consumer.channel.basicReject(pub.deliveryTag, true);
+    await collect(consumer.hub, got, 2);
+    expect(got.map((d) => [d.deliveryTag, d.deliveryInfo.redelivered, d.deliveryInfo.queue])).toEqual([
+      [pub.deliveryTag, false, 'rfq'],
+      [pub.deliveryTag, true, 'rfq'],
+    ]);
   });
 });
 

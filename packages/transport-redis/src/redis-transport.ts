@@ -156,10 +156,12 @@ export class RedisTransport extends VirtualTransport {
     const subClient = this.newClient('subscriber');
     const poller = new ChannelPoller(
       {
-        pollQueues: () => channel.consumedQueues.filter((q) => !channel.isFanoutQueue(q)),
+        // Fanout queues are popped too (Kombu leaves them out): a requeued or restored fanout
+        // message lands in the queue's list (spec 3.5 pitfall), and this way it is redelivered.
+        pollQueues: () => channel.consumedQueues,
         pollCapacity: () => (channel.state === 'open' && channel.hasConsumers ? channel.qos.capacity() : 0),
         recordOnPop: () =>
-          this.redisOptions.ackEmulation && channel.consumedQueues.some((q) => !channel.isFanoutQueue(q) && channel.noAckFor(q) === false),
+          this.redisOptions.ackEmulation && channel.consumedQueues.some((q) => channel.noAckFor(q) === false),
         fanoutPatterns: () => [...channel.fanoutPatternMap().keys()],
         onPopped: (entries, recorded) => channel.deliverPopped(entries, recorded),
         onFanout: (pattern, _name, payload) => {
