@@ -62,6 +62,24 @@ export function badInputTests(ctx: SuiteContext): void {
       expect(error).toBeInstanceOf(ConfigurationError);
     });
 
+    it('refuses a transport option of the wrong type with a ConfigurationError naming it', async () => {
+      const error = await caught(async () => {
+        const conn = await ctx.connection({ visibilityTimeout: 'soon' });
+        await conn.connect();
+        await conn.channel();
+      });
+      expectConfigurationError(error, 'visibilityTimeout');
+    });
+
+    it('refuses an unknown queueOrderStrategy with a ConfigurationError naming it', async () => {
+      const error = await caught(async () => {
+        const conn = await ctx.connection({ queueOrderStrategy: 'random-please' });
+        await conn.connect();
+        await conn.channel();
+      });
+      expectConfigurationError(error, 'queueOrderStrategy');
+    });
+
     it('refuses priority 42 with a ConfigurationError naming priority, storing nothing', async () => {
       const conn = await ctx.connection();
       const queue = await declareQueue(conn, ctx.name('bq'), { maxPriority: 9 });
