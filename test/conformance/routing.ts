@@ -79,6 +79,15 @@ export function routingTests(ctx: SuiteContext): void {
       expect(await drainQueue(queue)).toEqual([]);
     });
 
+    it('routes non-ASCII routing keys and queue names exactly', async () => {
+      const conn = await ctx.connection();
+      const exchange = await declareExchange(conn, ctx.name('dx-é'), 'direct');
+      const queue = await declareQueue(conn, ctx.name('очередь-日本'), { exchange, routingKey: 'заказ.東京' });
+      const result = await publish(conn, { city: '東京' }, { exchange, routingKey: 'заказ.東京' });
+      expect(result.queues).toEqual([queue.name]);
+      expect(await drainQueue(queue)).toEqual([{ city: '東京' }]);
+    });
+
     it('records the exchange and routing key of the publish in deliveryInfo', async () => {
       const conn = await ctx.connection();
       const exchange = await declareExchange(conn, ctx.name('dx'), 'direct');
@@ -182,6 +191,11 @@ export function routingTests(ctx: SuiteContext): void {
       expect(await topicMatches(ctx, ['order-created.*'], 'order-created.eu')).toEqual(['order-created.*']);
       expect(await topicMatches(ctx, ['order-created.*'], 'orderXcreated.eu')).toEqual([]);
       expect(await topicMatches(ctx, ['a_b c/d.#'], 'a_b c/d.x')).toEqual(['a_b c/d.#']);
+    });
+
+    it('matches non-ASCII words as letters: 日本.* matches 日本.東京 but not 日本x東京', async () => {
+      expect(await topicMatches(ctx, ['日本.*'], '日本.東京')).toEqual(['日本.*']);
+      expect(await topicMatches(ctx, ['日本.*'], '日本x東京')).toEqual([]);
     });
 
     it('matches # against every key, including the empty one', async () => {
