@@ -12,6 +12,7 @@ import {
   drainQueue,
   drainUntil,
   publish,
+  sleep,
   type SuiteContext,
 } from './context.js';
 
@@ -39,6 +40,54 @@ export function consumeTests(ctx: SuiteContext): void {
       await drainUntil(conn, () => second.length >= 3);
       expect(first).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
       expect(new Set(second).size).toBe(3);
+    });
+
+    it('awaits an async callback before handing it the next message', async () => {
+      const conn = await ctx.connection();
+      const name = ctx.name('cq');
+      await declareQueue(conn, name);
+      for (const n of [1, 2]) await publish(conn, n, { exchange: '', routingKey: name });
+      const events: string[] = [];
+      const consumer = new Consumer(await conn.channel(), [new Queue(name)], {
+        noAck: true,
+        callbacks: [
+          async (body) => {
+            events.push(`start ${String(body)}`);
+            await sleep(50);
+            events.push(`end ${String(body)}`);
+          },
+        ],
+      });
+      await consumer.consume();
+      await drainUntil(conn, () => events.length >= 4);
+      expect(events).toEqual(['start 1', 'end 1', 'start 2', 'end 2']);
+    });
+
+    it('reports a throwing callback to onError, keeps consuming, and leaves that message unacked', async () => {
+      const conn = await ctx.connection();
+      const name = ctx.name('cq');
+      await declareQueue(conn, name);
+      for (const n of [1, 2]) await publish(conn, n, { exchange: '', routingKey: name });
+      const errors: { error: unknown; message: Message | undefined }[] = [];
+      const handled: unknown[] = [];
+      const consumer = new Consumer(await conn.channel(), [new Queue(name)], {
+        callbacks: [
+          async (body, message) => {
+            if (body === 1) throw new Error('boom on 1');
+            handled.push(body);
+            await message.ack();
+          },
+        ],
+        onError: (error, message) => errors.push({ error, message }),
+      });
+      await consumer.consume();
+      await drainUntil(conn, () => handled.length >= 1 && errors.length >= 1);
+      expect(handled).toEqual([2]);
+      expect((errors[0]?.error as Error).message).toBe('boom on 1');
+      expect(errors[0]?.message?.state).toBe('RECEIVED');
+      await conn.close();
+      const other = await declareQueue(await ctx.connection(), name);
+      expect(await drainQueue(other)).toEqual([1]);
     });
 
     it('receives from every queue it consumes', async () => {
