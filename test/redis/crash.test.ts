@@ -1,0 +1,73 @@
+/**
+ * The design promise: no moment at which killing a consumer loses a message. A child process
+ * consumes and acks while it is SIGKILLed at a random moment; afterwards every published tag is
+ * still in the queue, in `unacked` (to be restored), or was delivered before the kill.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { redisFixture, type RedisFixture } from './helpers.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const pkg = (name: string) => join(root, 'packages', name, 'src', 'index.ts');
+let fx: RedisFixture;
+let dir: string;
+let bundle: string;
+
+beforeAll(async () => {
+  fx = await redisFixture();
+  // Inside the repo so the bundle's external imports (ioredis, zod) resolve from node_modules.
+  mkdirSync(join(root, 'node_modules', '.cache'), { recursive: true });
+  dir = mkdtempSync(join(root, 'node_modules', '.cache', 'kelp-crash-'));
+  bundle = join(dir, 'crash-consumer.mjs');
+  await build({
+    entryPoints: [fileURLToPath(new URL('./fixtures/crash-consumer.ts', import.meta.url))],
+    outfile: bundle,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'error',
+    external: ['ioredis', 'zod', '@msgpack/msgpack'],
+    nodePaths: [join(root, 'node_modules')],
+    alias: { '@kelp/core': pkg('core'), '@kelp/hub': pkg('hub'), '@kelp/virtual': pkg('virtual'), '@kelp/transport-redis': pkg('transport-redis') },
+  });
+});
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await fx.close();
+});
+
+const envelope = (tag: string, queue: string) =>
+  JSON.stringify({ body: 'e30=', 'content-type': 'application/json', 'content-encoding': 'utf-8', headers: {}, properties: { delivery_tag: tag, delivery_info: { exchange: '', routing_key: queue }, priority: 0, body_encoding: 'base64' } });
+
+for (const [round, killAfterMs] of [[1, 100], [2, 200], [3, 300]] as const) {
+  it(`loses no message when the consumer is SIGKILLed ${killAfterMs} ms into consuming (round ${round})`, async () => {
+    const queue = `crash-${round}`;
+    const tags = Array.from({ length: 2000 }, () => randomUUID());
+    for (let i = 0; i < tags.length; i += 500) await fx.redis.lpush(queue, ...tags.slice(i, i + 500).map((t) => envelope(t, queue)));
+    const child = spawn(process.execPath, [bundle, fx.db.url, queue, '50'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise((r) => child.once('exit', r));
+    const deadline = Date.now() + 20_000;
+    while (!out.includes('ready') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, killAfterMs));
+    child.kill('SIGKILL');
+    await exited;
+    const delivered = new Set(out.split('\n').filter((l) => l && l !== 'ready'));
+    const waiting = new Set((await fx.redis.lrange(queue, 0, -1)).map((raw) => JSON.parse(raw).properties.delivery_tag as string));
+    const unacked = new Set(await fx.redis.hkeys('unacked'));
+    const lost = tags.filter((t) => !delivered.has(t) && !waiting.has(t) && !unacked.has(t));
+    expect(err).toBe('');
+    expect(delivered.size + waiting.size).toBeGreaterThan(0);
+    expect(lost).toEqual([]);
+    await fx.redis.del('unacked', 'unacked_index', queue);
+  });
+}
