@@ -2,7 +2,7 @@
  * SimpleQueue (Kombu's `kombu.simple`): put, get with a timeout, getNowait, qsize and clear.
  */
 import { describe, expect, it } from 'vitest';
-import { OperationTimeoutError, SimpleQueue } from 'kelp';
+import { OperationTimeoutError, SimpleBuffer, SimpleQueue } from 'kelp';
 import { caught, sleep, type SuiteContext } from './context.js';
 
 export function simpleQueueTests(ctx: SuiteContext): void {
@@ -68,6 +68,18 @@ export function simpleQueueTests(ctx: SuiteContext): void {
       const [message] = await Promise.all([pending, put]);
       expect(message.payload).toBe('late arrival');
       await message.ack();
+    });
+
+    it('SimpleBuffer delivers transient messages that need no ack', async () => {
+      const buffer = new SimpleBuffer(await ctx.connection(), ctx.name('sb'));
+      await buffer.put({ transient: true });
+      const message = await buffer.get({ timeout: 5 });
+      expect(message.payload).toEqual({ transient: true });
+      expect(message.properties.deliveryMode).toBe(1);
+      await message.ack();
+      // No ack was owed, so nothing changed and nothing waits to be restored.
+      expect(message.state).toBe('RECEIVED');
+      expect(await buffer.qsize()).toBe(0);
     });
   });
 }
