@@ -104,6 +104,20 @@ describe('restoreVisible', () => {
     expect(await channel.restoreVisible()).toBe(1);
   });
 
+  it('restores at most unackedRestoreLimit entries per sweep, newest-expired first', async () => {
+    const { channel } = await fx.newTransport({ visibilityTimeout: 1, unackedRestoreLimit: 1 });
+    const now = Date.now() / 1000;
+    for (const [tag, age] of [['lim-old', 50], ['lim-new', 20]] as const) {
+      const env = JSON.stringify({ body: 'e30=', headers: {}, properties: { delivery_tag: tag, delivery_info: { exchange: '', routing_key: 'limq' } } });
+      await fx.redis.hset('unacked', tag, `[${env}, "", "limq"]`);
+      await fx.redis.zadd('unacked_index', now - age, tag);
+    }
+    expect(await channel.restoreVisible()).toBe(1);
+    expect([JSON.parse((await fx.redis.lindex('limq', 0)) as string).properties.delivery_tag, await fx.redis.hexists('unacked', 'lim-old')]).toEqual(['lim-new', 1]);
+    expect(await channel.restoreVisible()).toBe(1);
+    expect(await fx.redis.llen('limq')).toBe(2);
+  });
+
   it('runs the startup scan when registered with a hub', async () => {
     const env = JSON.stringify({ body: 'e30=', headers: {}, properties: { delivery_tag: 'boot-1', delivery_info: { exchange: '', routing_key: 'bootq' } } });
     await fx.redis.hset('unacked', 'boot-1', `[${env}, "", "bootq"]`);
