@@ -277,15 +277,18 @@ export function routingTests(ctx: SuiteContext): void {
       expect(message?.deliveryInfo.routingKey).toBe('nomatch');
     });
 
-    it('does not dead-letter an unmatched topic publish (Kombu filters the dlq out for topic)', async () => {
+    // kelp departs from Kombu here on purpose: Kombu drops an unmatched topic publish even when a
+    // deadletter_queue is set (spec 3.7); kelp never drops silently, so it dead-letters it like a
+    // direct one (issue #2: "unroutable messages go to a deadletterQueue when one is set").
+    it('dead-letters an unmatched topic publish when a dead-letter queue is set (unlike Kombu)', async () => {
       const dlqName = ctx.name('dlq');
       const conn = await ctx.connection({ deadletterQueue: dlqName });
       const dlq = await declareQueue(conn, dlqName);
       const exchange = await declareExchange(conn, ctx.name('ux'), 'topic');
       await declareQueue(conn, ctx.name('uq'), { exchange, routingKey: 'a.#' });
       const result = await publish(conn, 'x', { exchange, routingKey: 'b.c' });
-      expect(result.status).toBe('unroutable');
-      expect(await drainQueue(dlq)).toEqual([]);
+      expect(result.status).toBe('dead-lettered');
+      expect(await drainQueue(dlq)).toEqual(['x']);
     });
   });
 }
