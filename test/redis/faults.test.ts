@@ -75,6 +75,25 @@ describe('broker restart', () => {
   });
 });
 
+describe('closing while the broker is down', () => {
+  it('finishes within seconds and reports that unacked messages could not be restored', async () => {
+    const server = await startRedisServer({ extraArgs: ['--requirepass', 's3cret'] });
+    const { transport, hub, channel } = await setup(server);
+    const errors: string[] = [];
+    transport.on('error', (e) => errors.push(e.message));
+    await channel.basicPublish(message({ stuck: 1 }), '', 'downq');
+    const got: Delivery[] = [];
+    await channel.basicConsume('downq', { onDelivery: (d) => got.push(d) });
+    await spinUntil(hub, () => got.length > 0);
+    await server.kill('SIGKILL');
+    const started = Date.now();
+    await transport.close();
+    cleanups.push(() => server.stop());
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(errors.some((m) => /restore/i.test(m))).toBe(true);
+  });
+});
+
 describe('connection kills', () => {
   it('re-subscribes fanout and re-arms the wake-up after its poll and subscriber connections are killed', async () => {
     const server = await startRedisServer({ extraArgs: ['--requirepass', 's3cret'] });
