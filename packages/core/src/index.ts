@@ -18,6 +18,7 @@ export { jsonSerializer, msgpackSerializer, rawSerializer, textSerializer } from
 export { createSerializerRegistry, defaultSerializers, disableSerializer, dumps, enableSerializer, loads, registerSerializer, unregisterSerializer } from './serialization/default-registry.js';
 export { SerializerRegistry, TRUSTED_CONTENT_TYPES, type SerializerDefinition, type Serialized } from './serialization/registry.js';
 export { SimpleBuffer, SimpleQueue, type SimpleQueueOptions } from './simple.js';
+export type * from './admin-types.js';
 export type * from './transport.js';
 export { Connection } from './connection.js';
 export { ENSURE_DEFAULTS, type ConnectionEvents, type ConnectionOptions, type ConnectionState, type EnsureConnectionOptions, type EnsureOptions } from './connection-options.js';

@@ -4,6 +4,7 @@
  * `registerTransport` (see `transport-registry.ts`).
  */
 import type { Hub } from '@kelp/hub';
+import type { TransportAdmin } from './admin-types.js';
 import type { Delivery, OutboundMessage, PublishResult } from './message-types.js';
 
 export type ExchangeType = 'direct' | 'topic' | 'fanout';
@@ -87,6 +88,11 @@ export interface Channel {
    * redelivers it while it is being worked on.
    */
   extendVisibility?(deliveryTag: string, seconds: number): Promise<void>;
+  /**
+   * Settles a delivered message by moving it, with `reason` and its original bytes, to its
+   * queue's dead-letter list (used for content the consumer cannot decode or does not accept).
+   */
+  basicDeadLetter?(deliveryTag: string, reason: string): Promise<void>;
 
   /** Cancels consumers, restores unacked messages, releases resources. Idempotent. */
   close(): Promise<void>;
@@ -134,6 +140,9 @@ export interface Transport {
    * All deliveries then happen from hub callbacks.
    */
   registerWithEventLoop(hub: Hub): void;
+
+  /** Operator tools (inspect, restore, dead letters), where the transport has them. */
+  readonly admin?: TransportAdmin;
 
   /** Errors that reconnecting may fix (Kombu's `connection_errors`). */
   isConnectionError(error: unknown): boolean;
