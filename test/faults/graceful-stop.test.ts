@@ -18,10 +18,15 @@ const transportOptions = { visibility_timeout: 3600 };
 
 let redis: FaultRedis;
 let admin: Redis;
+/** Each test gets its own db (unacked/unacked_index are per db), selected by `useDb`. */
+let db = 0;
+const useDb = (n: number): void => {
+  db = n;
+  admin = redis.admin(n);
+};
 
 beforeAll(async () => {
   redis = await FaultRedis.start();
-  admin = redis.admin();
 });
 afterAll(() => redis?.stop());
 
@@ -34,14 +39,18 @@ async function fill(queue: string, prefix: string, count: number, pad = 0): Prom
 
 describe('connection.close()', () => {
   it('hands the 49 prefetched, undelivered messages back to the head of the queue, marked redelivered, after the callback in progress acked', async () => {
+    useDb(1);
     const queue = 'close-prefetched';
     const ids = await fill(queue, 'c', 100);
-    const connection = new Connection(redis.url(0), { transportOptions });
+    const connection = new Connection(redis.url(db), { transportOptions });
     let started = '';
     let finished = '';
+    let acks = 0;
     const delivered: string[] = [];
+    const errors: string[] = [];
     const running = await consumeInProcess(connection, new Queue(queue), {
       prefetchCount: 50,
+      onError: (error) => errors.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error)),
       callbacks: [
         async (body: unknown, message: Message) => {
           const id = (body as { id: string }).id;
@@ -51,10 +60,12 @@ describe('connection.close()', () => {
             // The callback in progress while close() runs.
             await sleep(600);
             await message.ack();
+            acks += 1;
             finished = id;
             return;
           }
           await message.ack();
+          acks += 1;
         },
       ],
     });
@@ -75,20 +86,30 @@ describe('connection.close()', () => {
       await sleep(500);
 
       const list = await listMessages(admin, queue);
+      const unackedAfter = await admin.hlen('unacked');
       const head = list.slice(-49);
       const restoredIds = head.map((m) => String((m.body as { id: string }).id));
       reportScenario('graceful-close', {
         published: ids.length,
-        acked: delivered.length,
-        redelivered: 0,
+        acked: acks,
+        redelivered: delivered.length - acks,
         deadLettered: 0,
         lost: ids.length - list.length - (finished ? 1 : 0),
-        extra: { closeMs, restoredInOrder: restoredIds.join(',') === ids.slice(1, 50).reverse().join(',') ? 'yes' : 'no' },
+        extra: {
+          closeMs,
+          callbackFinished: finished !== '',
+          callbackErrors: errors.length,
+          deliveredAfterClose: delivered.length - 1,
+          waiting: list.length,
+          unackedAfter,
+          restoredInOrder: restoredIds.join(',') === ids.slice(1, 50).reverse().join(',') ? 'yes' : 'no',
+        },
       });
 
+      expect(errors).toEqual([]);
       expect(delivered).toEqual(['c0']);
       expect(finished).toBe('c0');
-      expect(await admin.hlen('unacked')).toBe(0);
+      expect(unackedAfter).toBe(0);
       expect(list).toHaveLength(99);
       expect([...restoredIds].sort()).toEqual(ids.slice(1, 50).sort());
       expect(head.every((m) => m.redelivered)).toBe(true);
@@ -102,11 +123,12 @@ describe('connection.close()', () => {
   });
 
   it('loses no message that arrives while the connection is closing (20 races of a publish against close)', async () => {
+    useDb(2);
     const queue = 'close-race';
     const ids: string[] = [];
     const acked = new Set<string>();
     for (let round = 0; round < 20; round++) {
-      const connection = new Connection(redis.url(0), { transportOptions });
+      const connection = new Connection(redis.url(db), { transportOptions });
       const running = await consumeInProcess(connection, new Queue(queue), {
         prefetchCount: 1,
         callbacks: [
@@ -150,10 +172,11 @@ describe('SIGTERM to kelp consume', () => {
   afterAll(() => cli?.remove());
 
   it('finishes the message it is writing, acks what it printed and hands every prefetched message back at once', { timeout: 60_000 }, async () => {
+    useDb(3);
     const queue = 'sigterm-consume';
     // ~2 KB lines: the 64 KB stdout pipe fills after a few dozen, and the CLI blocks mid-write.
     const ids = await fill(queue, 's', 300, 2000);
-    const child = spawn(process.execPath, [cli.file, 'consume', redis.url(0), '--queue', queue, '--prefetch', '50', '--json'], {
+    const child = spawn(process.execPath, [cli.file, 'consume', redis.url(db), '--queue', queue, '--prefetch', '50', '--json'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
