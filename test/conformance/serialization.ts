@@ -1,6 +1,7 @@
 /**
  * Serializers end to end (spec 7.1, 7.2): json, msgpack, text, binary/raw, a custom serializer,
- * pre-serialized bodies, and the `accept` rules (msgpack refused unless accepted).
+ * pre-serialized bodies, and the `accept` rules (every registered serializer decoded unless
+ * `accept` narrows the set).
  */
 import { describe, expect, it } from 'vitest';
 import { ContentDisallowedError, registerSerializer, unregisterSerializer, type Message } from 'kelp';
@@ -67,9 +68,10 @@ export function serializationTests(ctx: SuiteContext): void {
       expect((error as ContentDisallowedError).contentType).toBe('application/x-msgpack');
     });
 
-    it('refuses msgpack when no accept list is given (disabled by default, as in Kombu)', async () => {
-      const message = await roundTrip({ a: 1 }, { serializer: 'msgpack' });
-      expect(await caught(() => message.payload)).toBeInstanceOf(ContentDisallowedError);
+    it('decodes msgpack when no accept list is given (kelp has no unsafe serializer to disable)', async () => {
+      const message = await roundTrip({ a: 1, list: [2, 3] }, { serializer: 'msgpack' });
+      expect(message.contentType).toBe('application/x-msgpack');
+      expect(message.payload).toEqual({ a: 1, list: [2, 3] });
     });
 
     it('round-trips a string with the text serializer as text/plain', async () => {

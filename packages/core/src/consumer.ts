@@ -34,7 +34,11 @@ export interface ConsumerOptions {
   callbacks?: readonly ConsumerCallback[];
   /** Replaces callbacks: gets the undecoded Message (as Kombu's `on_message`). */
   onMessage?: (message: Message) => void | Promise<void>;
-  /** Content types or serializer names to decode (e.g. ['json']). */
+  /**
+   * Content types or serializer names to decode (e.g. ['json']). Without it every registered
+   * serializer (json, msgpack, text, binary and user-registered ones) is decoded: kelp has no
+   * unsafe serializer, so the list only narrows what a consumer is willing to read.
+   */
   accept?: readonly string[];
   prefetchCount?: number;
   /** Consume without acknowledgements (overrides each queue's `noAck`). */

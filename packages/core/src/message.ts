@@ -12,7 +12,7 @@ import type { Channel } from './transport.js';
 export type MessageState = 'RECEIVED' | 'ACK' | 'REJECTED' | 'REQUEUED';
 
 export interface MessageOptions {
-  /** Content types (or serializer names) `decode()` accepts; undefined: Kombu's default rules. */
+  /** Content types (or serializer names) `decode()` accepts; undefined: every registered serializer. */
   accept?: readonly string[] | undefined;
   serializers?: SerializerRegistry;
   compressors?: CompressionRegistry;

@@ -5,9 +5,27 @@ const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const packed = dumps({ a: 1 }, 'msgpack');
 
 describe('accept rules (spec 7.2)', () => {
-  it('refuses msgpack without an accept list because it is disabled by default, as in Kombu', () => {
-    expect(() => loads(packed.body, packed.contentType, packed.contentEncoding)).toThrowError(
-      /Refusing to deserialize disabled content of type msgpack \(application\/x-msgpack\)/,
+  it('decodes msgpack without an accept list, since kelp has no unsafe serializer to guard against', () => {
+    expect(loads(packed.body, packed.contentType, packed.contentEncoding)).toEqual({ a: 1 });
+  });
+
+  it('decodes a user-registered serializer without an accept list', () => {
+    const registry = createSerializerRegistry();
+    registry.register('csv', {
+      contentType: 'text/x-csv-test',
+      contentEncoding: 'utf-8',
+      encode: (value) => utf8((value as string[]).join(',')),
+      decode: (bytes) => new TextDecoder().decode(bytes).split(','),
+    });
+    const out = registry.dumps(['a', 'b'], 'csv');
+    expect(registry.loads(out.body, out.contentType, out.contentEncoding)).toEqual(['a', 'b']);
+  });
+
+  it('refuses msgpack without an accept list once it is disabled, naming the way back', () => {
+    const registry = createSerializerRegistry();
+    registry.disable('msgpack');
+    expect(() => registry.loads(packed.body, packed.contentType, packed.contentEncoding)).toThrowError(
+      /Refusing to deserialize disabled content of type msgpack \(application\/x-msgpack\).*enableSerializer\('msgpack'\)/,
     );
   });
 
@@ -48,8 +66,9 @@ describe('accept rules (spec 7.2)', () => {
     expect(() => loads(utf8('a: 1'), 'application/x-yaml', 'utf-8', ['yaml'])).toThrowError(/no yaml decoder \(unsupported\)/);
   });
 
-  it('decodes msgpack without accept once the serializer is enabled', () => {
+  it('decodes msgpack without accept again once a disabled serializer is enabled', () => {
     const registry = createSerializerRegistry();
+    registry.disable('msgpack');
     registry.enable('msgpack');
     expect(registry.loads(packed.body, packed.contentType, packed.contentEncoding)).toEqual({ a: 1 });
   });

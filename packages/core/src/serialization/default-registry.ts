@@ -5,14 +5,18 @@
 import { jsonSerializer, msgpackSerializer, rawSerializer, textSerializer } from './builtins.js';
 import { SerializerRegistry, type SerializerDefinition, type Serialized } from './registry.js';
 
-/** Builds a registry holding the built-ins, with msgpack disabled for accept-less decoding (as Kombu). */
+/**
+ * Builds a registry holding the built-ins, all enabled. Kombu disables msgpack (and yaml, pickle)
+ * for accept-less consumers because its registry holds unsafe loaders; kelp has no unsafe
+ * serializer at all (pickle is refused outright), so a consumer without `accept` decodes every
+ * registered serializer and `accept` only narrows that set.
+ */
 export function createSerializerRegistry(): SerializerRegistry {
   const registry = new SerializerRegistry();
   registry.register('json', jsonSerializer);
   registry.register('msgpack', msgpackSerializer);
   registry.register('text', textSerializer);
   registry.register('raw', rawSerializer);
-  registry.disable('msgpack');
   return registry;
 }
 
@@ -26,11 +30,12 @@ export function unregisterSerializer(name: string): void {
   defaultSerializers.unregister(name);
 }
 
-/** Lets consumers without an `accept` list decode this type (Kombu's `enable_insecure_serializers`). */
+/** Undoes {@link disableSerializer}: consumers without an `accept` list decode this type again. */
 export function enableSerializer(nameOrType: string): void {
   defaultSerializers.enable(nameOrType);
 }
 
+/** Stops consumers without an `accept` list from decoding this type (every registered one is decoded by default). */
 export function disableSerializer(nameOrType: string): void {
   defaultSerializers.disable(nameOrType);
 }

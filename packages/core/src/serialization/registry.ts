@@ -119,9 +119,9 @@ export class SerializerRegistry {
   }
 
   /**
-   * Kombu decodes only json when no `accept` list is given; other registered types are refused as
-   * "disabled" until enabled. kelp disables msgpack the same way, so a consumer written without
-   * `accept` behaves as a Python one does.
+   * Refuses this type to consumers without an `accept` list (opt-in). Nothing is disabled by
+   * default: kelp has no unsafe serializer, so unlike Kombu (which disables msgpack, yaml and
+   * pickle) every registered serializer is decoded unless `accept` narrows the set.
    */
   disable(nameOrType: string): void {
     this.disabled.add(this.contentTypeOf(nameOrType));
@@ -172,7 +172,8 @@ export class SerializerRegistry {
 
   /**
    * Deserializes a body (spec 7.2). A missing content type is `application/data`. With `accept`,
-   * only those types (and the trusted ones) are decoded; without it, disabled types are refused.
+   * only those types (and the trusted ones) are decoded; without it, every registered type is
+   * decoded except those explicitly disabled. Pickle and yaml are refused either way.
    */
   loads(
     body: Uint8Array,
