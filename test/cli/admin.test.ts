@@ -2,9 +2,9 @@
  * `kelp inspect` and `kelp restore` on keys written by Python Kombu: a Kombu process publishes 5
  * messages, takes 3 without acking and dies, leaving them in `unacked`.
  *
- * These commands need the Redis transport's admin object (`transport.admin`, proposed in
- * packages/cli/src/admin.ts). Until the transport has one, the CLI answers "not supported" and
- * the second block checks exactly that; the first block runs once it exists.
+ * These commands need the Redis transport's admin object (`transport.admin`, core's
+ * TransportAdmin). Until the transport has one, the CLI answers "not supported" and the second
+ * block checks exactly that; the first block runs once it exists.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';

@@ -4,14 +4,4 @@
  */
 export { runCli, commands, mainHelp } from './cli.js';
 export type { CliIo, OutputStream } from './output.js';
-export type {
-  TransportAdmin,
-  InspectReport,
-  InspectExchange,
-  InspectQueue,
-  InspectBinding,
-  RestoreOptions,
-  RestoreReport,
-  DeadLetterEntry,
-} from './admin.js';
 export { VERSION } from './version.js';

@@ -1,10 +1,9 @@
 /** `kelp dead-letters URL --queue Q [--requeue]`: lists a queue's dead letters or puts them back. */
 import { requireAdmin } from '../admin.js';
-import type { DeadLetterEntry } from '../admin.js';
+import type { DeadLetterEntry } from 'kelp';
 import { jsonLine } from '../output.js';
 import type { Command, CommandContext } from '../command.js';
 import { withConnection } from '../command.js';
-import { NotSupportedError } from '../errors.js';
 
 export const deadLettersCommand: Command = {
   spec: {
@@ -18,7 +17,7 @@ export const deadLettersCommand: Command = {
     options: {
       queue: { type: 'string', value: 'Q', description: 'The queue whose dead letters to show' },
       requeue: { type: 'boolean', description: 'Put every dead letter back on the queue' },
-      limit: { type: 'string', value: 'N', description: 'Show at most N entries (default 100)' },
+      limit: { type: 'string', value: 'N', description: 'At most N entries to show (default 100) or requeue (default all)' },
     },
     examples: ['kelp dead-letters redis://localhost/0 --queue email --json'],
   },
@@ -33,12 +32,16 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
   await withConnection(url, signal, async (connection) => {
     const admin = requireAdmin(connection, 'dead-letters');
     if (requeue) {
-      if (!admin.requeueDeadLetters) throw new NotSupportedError('kelp dead-letters --requeue is not supported for this transport yet');
-      const { requeued } = await admin.requeueDeadLetters(queue, { signal });
-      io.stdout.write(args.json ? jsonLine({ queue, requeued }) : `requeued ${requeued} dead letter(s) to ${queue}\n`);
+      // Requeue takes them all unless --limit was given; listing shows 100 by default.
+      const requeueLimit = args.int('limit', { min: 1 });
+      const { requeued, skipped } = await admin.requeueDeadLetters(queue, {
+        signal,
+        ...(requeueLimit !== undefined ? { limit: requeueLimit } : {}),
+      });
+      const note = skipped > 0 ? ` (${skipped} skipped: not valid messages, they stay in the dead-letter list)` : '';
+      io.stdout.write(args.json ? jsonLine({ queue, requeued, skipped }) : `requeued ${requeued} dead letter(s) to ${queue}${note}\n`);
       return;
     }
-    if (!admin.deadLetters) throw new NotSupportedError('kelp dead-letters is not supported for this transport yet');
     const entries = await admin.deadLetters(queue, { limit, signal });
     io.stdout.write(args.json ? jsonLine({ queue, count: entries.length, entries }) : renderDeadLetters(queue, entries));
   });

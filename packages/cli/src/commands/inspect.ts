@@ -1,6 +1,6 @@
 /** `kelp inspect URL`: exchanges with bindings, queues with lengths, unacked counts and ages. */
 import { requireAdmin } from '../admin.js';
-import type { InspectReport } from '../admin.js';
+import type { InspectReport } from 'kelp';
 import { formatNumber, jsonLine, table } from '../output.js';
 import type { Command, CommandContext } from '../command.js';
 import { withConnection } from '../command.js';
