@@ -116,6 +116,11 @@ describe('a queue holding a corpus of malformed messages between good ones', () 
         lost: goodMissing.length + unmatched.length,
         extra: { badKinds: corpus.length, deadEvents: deadEvents.length, consumerErrors: errors.length, waiting, unacked },
       });
+      const reasons = records.map((r) => r.reason);
+      const strays = delivered.filter((id) => !goodIds.includes(id));
+      if (unmatched.length > 0 || strays.length > 0) {
+        console.log(`[faults] malformed detail: ${JSON.stringify({ unmatched, delivered: strays, reasons, consumerErrors: [...new Set(errors)].slice(0, 10) })}`);
+      }
       expect(goodMissing).toEqual([]);
       expect(new Set(delivered).size).toBe(goodIds.length);
       expect(unmatched).toEqual([]);
