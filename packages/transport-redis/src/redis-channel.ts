@@ -20,7 +20,7 @@ import type { Redis } from 'ioredis';
 import type { ChannelPoller } from './channel-poller.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
-import { ackTags, popAndRecord, releaseMutex, restoreByTag, type PoppedEntry } from './scripts.js';
+import { AckCoalescer, popAndRecord, releaseMutex, restoreByTag, type PoppedEntry } from './scripts.js';
 
 /** What a RedisChannel needs from its transport beyond the virtual host interface. */
 export interface RedisChannelContext {
@@ -46,6 +46,7 @@ export class RedisChannel extends VirtualChannel {
    * reject-with-requeue or a close can still put them back; a crash loses them, as in Kombu.
    */
   private readonly localUnacked = new Map<string, { payload: string; exchange: string; routingKey: string }>();
+  private acks: AckCoalescer | undefined;
 
   constructor(
     host: ChannelHost,
@@ -71,9 +72,16 @@ export class RedisChannel extends VirtualChannel {
     return this.redis.publish(this.keys.fanoutChannel(exchange, routingKey), envelopeJson);
   }
 
+  /**
+   * One message of `queue`. A malformed entry at the head is dead-lettered by the pop script and
+   * yields nothing, so pop again: "empty" is only reported when the lists really are empty.
+   * Each round removes one entry, so the loop ends after at most as many rounds as entries.
+   */
   protected async get(queue: string, options: GetOptions): Promise<GetResult | undefined> {
-    const [first] = await this.pop([queue], 1, options);
-    return first;
+    for (;;) {
+      const { results, taken } = await this.popCounted([queue], 1, options);
+      if (results.length > 0 || taken === 0) return results[0];
+    }
   }
 
   protected override async getMany(queues: readonly string[], max: number, options: GetOptions): Promise<GetResult[]> {
@@ -82,6 +90,11 @@ export class RedisChannel extends VirtualChannel {
 
   /** basicGet/fetch path: the same atomic pop+record as the poller, on the command connection. */
   private async pop(queues: readonly string[], max: number, options: GetOptions): Promise<GetResult[]> {
+    return (await this.popCounted(queues, max, options)).results;
+  }
+
+  /** `pop` plus how many list entries were taken (good or dead-lettered). */
+  private async popCounted(queues: readonly string[], max: number, options: GetOptions): Promise<{ results: GetResult[]; taken: number }> {
     const keys = this.keys.popKeys(queues);
     const entries = await popAndRecord(
       this.redis,
@@ -101,7 +114,7 @@ export class RedisChannel extends VirtualChannel {
       if (!this.ackEmulation && !options.noAck) this.rememberLocally(entry.deliveryTag, entry.payload);
       out.push({ queue: this.keys.queueFromKey(entry.key), payload: entry.payload });
     }
-    return out;
+    return { results: out, taken: entries.length };
   }
 
   private rememberLocally(tag: string, payload: string): void {
@@ -173,7 +186,9 @@ export class RedisChannel extends VirtualChannel {
       return;
     }
     if (tags.length === 0) return;
-    await ackTags(this.redis, this.keys.unacked, this.keys.unackedIndex, tags);
+    // One script call per tick for all acks of this channel (see AckCoalescer).
+    this.acks ??= new AckCoalescer(this.redis, this.keys.unacked, this.keys.unackedIndex);
+    await this.acks.ack(tags);
   }
 
   /** Kombu's delivery record: MULTI ZADD unacked_index <now> <tag>; HSET unacked <tag> [env, ex, rk]; EXEC. */
