@@ -66,6 +66,57 @@ export function parsePopReply(raw: unknown): PoppedEntry[] {
   return entries;
 }
 
+/** Tags per `ack` script call: bounds how long one call holds the (single-threaded) server. */
+const ACK_TAGS_PER_CALL = 5000;
+
+/**
+ * Coalesces the acks of one tick into one `ack` script call. A consumer that acks a batch of
+ * deliveries from one callback would otherwise send one EVALSHA per tag: auto-pipelining saves
+ * the round trips but not the per-command client CPU nor the server's per-call cost. Every
+ * caller gets the promise of the call that carries its tag, so a failed call fails each of
+ * those acks (none is reported done before Redis has forgotten it).
+ */
+export class AckCoalescer {
+  private batch: { tags: string[]; done: Promise<void>; settle: (error?: unknown) => void } | undefined;
+
+  constructor(
+    private readonly client: Redis,
+    private readonly unacked: string,
+    private readonly unackedIndex: string,
+  ) {}
+
+  ack(tags: readonly string[]): Promise<void> {
+    let batch = this.batch;
+    if (!batch) {
+      let settle!: (error?: unknown) => void;
+      const done = new Promise<void>((resolve, reject) => {
+        settle = (error?: unknown) => (error === undefined ? resolve() : reject(error));
+      });
+      batch = this.batch = { tags: [], done, settle };
+      // nextTick runs once the current callback and its microtasks are done: every ack issued
+      // while delivering one popped batch lands in the same call, and none waits a whole loop turn.
+      process.nextTick(() => this.flush());
+    }
+    for (const tag of tags) batch.tags.push(tag);
+    return batch.done;
+  }
+
+  private flush(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (!batch) return;
+    const calls: Promise<number>[] = [];
+    for (let i = 0; i < batch.tags.length; i += ACK_TAGS_PER_CALL) {
+      const chunk = i === 0 && batch.tags.length <= ACK_TAGS_PER_CALL ? batch.tags : batch.tags.slice(i, i + ACK_TAGS_PER_CALL);
+      calls.push(ackTags(this.client, this.unacked, this.unackedIndex, chunk));
+    }
+    Promise.all(calls).then(
+      () => batch.settle(),
+      (error: unknown) => batch.settle(error ?? new Error('ack failed')),
+    );
+  }
+}
+
 export async function ackTags(client: Redis | ChainableCommander, unacked: string, unackedIndex: string, tags: readonly string[]): Promise<number> {
   if (tags.length === 0) return 0;
   return Number(await call(client, 'ack', [unacked, unackedIndex, ...tags]));

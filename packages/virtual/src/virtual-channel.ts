@@ -242,8 +242,10 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
   async basicAck(deliveryTag: string): Promise<void> {
     this.assertOpen();
     this.qos.ack(deliveryTag);
-    await this.ackUnacked([deliveryTag]);
+    // The prefetch slot is free now: wake the poller before awaiting the store, so the next pop
+    // travels while this ack is in flight (pop and ack overlap instead of pop -> ack -> pop).
     this.host.wake();
+    await this.ackUnacked([deliveryTag]);
   }
 
   async basicReject(deliveryTag: string, requeue: boolean): Promise<void> {
