@@ -46,7 +46,7 @@ describe('half-open socket through the proxy', () => {
         socket_timeout: 2,
         health_check_interval: 1,
       },
-      settleMs: 40_000,
+      settleMs: 25_000,
     });
     reportScenario('half-open', {
       published: result.tally.ok.length,

@@ -9,6 +9,8 @@ import { OperationalError, type Connection } from 'kelp';
 export interface PublishTally {
   ok: string[];
   operational: string[];
+  /** How long each OperationalError rejection took (ms): shows whether the retry policy was followed. */
+  operationalMs: number[];
   other: { id: string; error: string }[];
   hung: string[];
 }
@@ -28,7 +30,7 @@ export interface PublishOptions {
 }
 
 export async function publishIds(connection: Connection, queue: string, ids: readonly string[], options: PublishOptions = {}): Promise<PublishTally> {
-  const tally: PublishTally = { ok: [], operational: [], other: [], hung: [] };
+  const tally: PublishTally = { ok: [], operational: [], operationalMs: [], other: [], hung: [] };
   const producer = connection.Producer({ routingKey: queue });
   const pad = options.pad ? 'x'.repeat(options.pad) : undefined;
   let next = 0;
@@ -37,6 +39,7 @@ export async function publishIds(connection: Connection, queue: string, ids: rea
     while (next < ids.length) {
       const id = ids[next++] as string;
       let timer: NodeJS.Timeout | undefined;
+      const began = Date.now();
       const deadline = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), options.deadlineMs ?? 30_000)));
       try {
         const outcome = await Promise.race([
@@ -46,7 +49,10 @@ export async function publishIds(connection: Connection, queue: string, ids: rea
         if (outcome === 'ok') tally.ok.push(id);
         else tally.hung.push(id);
       } catch (error) {
-        if (error instanceof OperationalError) tally.operational.push(id);
+        if (error instanceof OperationalError) {
+          tally.operational.push(id);
+          tally.operationalMs.push(Date.now() - began);
+        }
         else tally.other.push({ id, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
       } finally {
         clearTimeout(timer);
