@@ -24,7 +24,10 @@ import { drainEvents, type DrainOptions } from './drain.js';
 import { KelpError, OperationalError, throwIfAborted } from './errors.js';
 import { FailoverCycle } from './failover.js';
 import { parseOptions } from './option-parsing.js';
-import { Consumer, type ConsumerOptions } from './consumer.js';
+import { Consumer, DEFAULT_STOP_TIMEOUT, type ConsumerOptions } from './consumer.js';
+import { setChannelOwner } from './connection-channels.js';
+import { stopConsumers } from './consumer-registry.js';
+import { z } from 'zod';
 import { Producer, type ProducerOptions } from './producer.js';
 import type { Queue } from './queue.js';
 import { sanitizeError, secretVariants } from './redaction.js';
@@ -34,6 +37,8 @@ import type { Channel, Transport } from './transport.js';
 import { forwardTransportEvents } from './transport-events.js';
 import { defaultRegistry, type TransportRegistry } from './transport-registry.js';
 import { parseUrl, redactUrl, splitUrls } from './url.js';
+
+const closeOptionsSchema = z.object({ timeout: z.number().min(0).optional() });
 
 export class Connection {
   readonly #input: string | readonly string[];
@@ -256,6 +261,7 @@ export class Connection {
     const transport = await this.#ready();
     const channel = await transport.createChannel();
     this.#channels.add(channel);
+    setChannelOwner(channel, this);
     return channel;
   }
 
@@ -392,12 +398,17 @@ export class Connection {
   }
 
   /**
-   * Closes every channel (their unacked messages are restored by the transport), then the
-   * transport, then the connection's own hub. Idempotent; a later use connects again.
+   * Closes gracefully: every consumer on this connection's channels stops taking deliveries and
+   * hands its prefetched, not-yet-started messages back at once; callbacks in progress get up to
+   * `timeout` seconds (default 10) to finish; then every channel closes (the transport restores
+   * whatever is still unacked), then the transport and the connection's own hub. Idempotent; a
+   * later use connects again.
    */
-  async close(): Promise<void> {
+  async close(options: { timeout?: number } = {}): Promise<void> {
+    const { timeout } = parseOptions(closeOptionsSchema, options, 'Connection.close');
     if (this.#state === 'closed' && !this.#transport) return;
     await this.#connecting?.catch(() => undefined);
+    await stopConsumers(this.#channels, timeout ?? DEFAULT_STOP_TIMEOUT);
     this.#state = 'closing';
     await this.#collect();
     if (this.#ownsHub && this.#hub) {
@@ -410,6 +421,22 @@ export class Connection {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** The `visibilityTimeout` transport option (seconds) of the current URL, when one was given. */
+  get visibilityTimeout(): number | undefined {
+    const value = this.#paramsByUrl.get(this.#cycle.current)?.transportOptions['visibilityTimeout'];
+    return typeof value === 'number' ? value : undefined;
+  }
+
+  /**
+   * Emits 'error' (password scrubbed) if anyone listens and returns true; false when nobody does
+   * (Node would throw an unheard 'error'). Consumers use it for errors no handler of theirs took.
+   */
+  reportError(error: unknown): boolean {
+    if (this.#events.listenerCount('error') === 0) return false;
+    this.#emit('error', sanitizeError(error, this.#secrets));
+    return true;
   }
 
   toString(): string {

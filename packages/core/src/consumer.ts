@@ -2,15 +2,24 @@
  * `Consumer`: consumes a list of queues and hands each message to callbacks (one message at a
  * time, in delivery order, awaiting async callbacks) or to an async iterator.
  *
- * Error handling differs from Kombu on purpose: Kombu raises a decode error out of
- * `drain_events`. kelp has no caller to raise to (deliveries come from hub callbacks), so a
- * decode error goes to `onDecodeError(message, error)` if given; otherwise it and any callback
- * error go to `onError(error, message)` / the consumer's 'error' listeners, and the message is left
- * unacked, so it is redelivered after a restore instead of being lost silently. With no handler at
- * all the error becomes an unhandled promise rejection (loud, as Kombu's raise is).
+ * Errors nobody handles never crash the process and never lose a message:
+ * - A message that cannot be decoded (a content type outside `accept`, a body its serializer
+ *   rejects, broken compression) goes to `onDecodeError(message, error)` if given. Without it the
+ *   consumer settles the message with `channel.basicDeadLetter(tag, reason)` where the transport
+ *   has a dead-letter list (the original bytes are kept there with the reason), and otherwise
+ *   leaves it unacked (it is restored after the visibility timeout or when the channel closes).
+ * - A callback (or `onMessage`) that throws leaves its message unacked, as Kombu does.
+ * - Either error is reported to `onError` / the consumer's 'error' listeners; without those to the
+ *   'error' event of the Connection the consumer runs on (or that opened its channel) if that has
+ *   listeners; and it is always recorded in `consumer.lastError`. It is never rethrown as an
+ *   unhandled promise rejection (which would kill Node).
  */
 import { z } from 'zod';
 import type { CompressionRegistry } from './compression/registry.js';
+import { channelOwner, type ChannelOwner } from './connection-channels.js';
+import { Dispatcher } from './consumer-dispatch.js';
+import { trackConsumer, untrackConsumer } from './consumer-registry.js';
+import { keepAliveSchema, keepAliveSettings, startKeepAlive, type KeepAliveOptions } from './consumer-keep-alive.js';
 import { ConfigurationError } from './errors.js';
 import { Message, type MessageOptions } from './message.js';
 import { MessageIterator, isDrainable, type DrainableConnection, type WaitOptions } from './message-iterator.js';
@@ -20,14 +29,23 @@ import type { Queue } from './queue.js';
 import type { SerializerRegistry } from './serialization/registry.js';
 import type { Channel } from './transport.js';
 
+export type { KeepAliveOptions } from './consumer-keep-alive.js';
+
 export type ConsumerCallback = (body: unknown, message: Message) => void | Promise<void>;
 
 /** A connection the consumer can take its default channel from (and drain, if it can). */
 export interface ChannelProvider {
   defaultChannel(): Promise<Channel>;
+  /** Emits the connection's 'error' event if anyone listens; false when nobody does. */
+  reportError?(error: unknown): boolean;
+  /** The transport's visibility timeout in seconds, when known. */
+  readonly visibilityTimeout?: number | undefined;
 }
 
 export type ConsumerSource = Channel | ChannelProvider;
+
+/** Seconds `cancel()` and `Connection.close()` wait for a callback in progress by default. */
+export const DEFAULT_STOP_TIMEOUT = 10;
 
 export interface ConsumerOptions {
   /** Called with the decoded body, in order, for each message (when no `onMessage`). */
@@ -45,11 +63,23 @@ export interface ConsumerOptions {
   noAck?: boolean;
   /** Consumer tag prefix; tags become `<tag><n>`. Default: the channel picks. */
   tag?: string;
+  /**
+   * Takes messages that cannot be decoded; the message is then yours to settle. Without it the
+   * consumer dead-letters them (or leaves them unacked) and reports the error (see the module doc).
+   */
   onDecodeError?: (message: Message, error: unknown) => void | Promise<void>;
-  /** Errors from decoding (without onDecodeError) and from callbacks. */
+  /** Errors from decoding (without onDecodeError), from callbacks and from keep-alive extensions. */
   onError?: (error: unknown, message: Message | undefined) => void;
   /** Declare the queues (and their exchanges and bindings) on consume(). Default true. */
   autoDeclare?: boolean;
+  /**
+   * While an async callback runs, extend its message's visibility every `interval` seconds
+   * (default a third of the transport's visibility timeout, 3600 s when it is not known) by
+   * `extendBy` seconds (default the visibility timeout), until the message is settled or the
+   * callback ends, so no restore sweep redelivers a message still being worked on.
+   * Applies to callbacks and `onMessage`, not to messages taken from the async iterator.
+   */
+  keepAlive?: boolean | KeepAliveOptions;
   serializers?: SerializerRegistry;
   compressors?: CompressionRegistry;
 }
@@ -60,7 +90,10 @@ const consumerOptionsSchema = z.object({
   tag: z.string().optional(),
   autoDeclare: z.boolean().default(true),
   accept: z.array(z.string()).optional(),
+  keepAlive: keepAliveSchema,
 });
+
+const cancelOptionsSchema = z.object({ timeout: z.number().min(0).optional() });
 
 type ErrorListener = (error: unknown, message: Message | undefined) => void;
 
@@ -85,19 +118,22 @@ export class Consumer {
   readonly callbacks: ConsumerCallback[];
   readonly accept: readonly string[] | undefined;
   prefetchCount: number | undefined;
+  /** The most recent error this consumer reported (handled or not); see the module doc. */
+  lastError: unknown = undefined;
   private readonly source: ConsumerSource;
   private readonly options: ConsumerOptions;
   private readonly noAck: boolean | undefined;
   private readonly tagPrefix: string | undefined;
   private readonly autoDeclare: boolean;
+  private readonly keepAliveOption: boolean | KeepAliveOptions | undefined;
   private readonly tags = new Map<string, string>();
   private readonly errorListeners = new Set<ErrorListener>();
   private readonly wakers = new Set<() => void>();
-  private readonly backlog: Delivery[] = [];
-  private idleWaiters: Array<() => void> = [];
+  private readonly dispatcher: Dispatcher;
   private boundChannel: Channel | undefined;
   private iterator: MessageIterator | undefined;
-  private dispatching = false;
+  /** False after cancel(): late deliveries go straight back to the broker instead of to callbacks. */
+  private accepting = true;
   private tagCounter = 0;
   /** Serializes consume/cancel so concurrent calls never double-consume a queue. */
   private operations: Promise<unknown> = Promise.resolve();
@@ -113,7 +149,14 @@ export class Consumer {
     this.noAck = parsed.noAck;
     this.tagPrefix = parsed.tag;
     this.autoDeclare = parsed.autoDeclare;
+    this.keepAliveOption = parsed.keepAlive;
     this.options = options;
+    this.dispatcher = new Dispatcher({
+      toMessage: (delivery) => this.toMessage(delivery),
+      handle: (message) => this.handle(message),
+      report: (error, message) => this.report(error, message),
+      keepAlive: (message) => this.startKeepAlive(message),
+    });
   }
 
   get channel(): Channel | undefined {
@@ -152,18 +195,39 @@ export class Consumer {
   consume(): Promise<void> {
     return this.serial(async () => {
       const channel = await this.resolveChannel();
+      this.accepting = true;
+      trackConsumer(channel, this);
       if (this.prefetchCount !== undefined && !this.consuming) await channel.basicQos(this.prefetchCount);
       for (const queue of this.queues) await this.consumeQueue(queue, channel);
     });
   }
 
-  /** Stops consuming every queue. Messages already delivered stay unacked until handled. */
-  cancel(): Promise<void> {
-    return this.serial(async () => {
+  /**
+   * Stops consuming, gracefully: no new deliveries are taken; prefetched messages no callback has
+   * started are handed back to the head of their queues at once (`basicRestore`); then it waits
+   * up to `timeout` seconds (default 10) for a callback in progress to finish (not when called
+   * from inside this consumer's own callback, which would wait for itself). A callback still
+   * running after that keeps its message unacked; it can still ack it while the channel is open.
+   * No-ack deliveries cannot be handed back (the broker forgot them), so they are still handled.
+   */
+  cancel(options: { timeout?: number } = {}): Promise<void> {
+    const { timeout = DEFAULT_STOP_TIMEOUT } = parseOptions(cancelOptionsSchema, options, 'Consumer.cancel');
+    const fromOwnCallback = this.dispatcher.inCallback;
+    const stopped = this.serial(async () => {
+      this.accepting = false;
       const channel = this.boundChannel;
       const tags = [...this.tags.values()];
       this.tags.clear();
-      if (channel) for (const tag of tags) await channel.basicCancel(tag);
+      try {
+        if (channel) for (const tag of tags) await channel.basicCancel(tag);
+      } finally {
+        await this.restoreBacklog();
+      }
+    });
+    if (fromOwnCallback) return stopped;
+    return stopped.then(async () => {
+      await this.dispatcher.whenIdle(timeout);
+      if (this.boundChannel && !this.consuming) untrackConsumer(this.boundChannel, this);
     });
   }
 
@@ -211,15 +275,16 @@ export class Consumer {
   }
 
   /** Resolves when every delivered message has been through the callbacks. */
-  whenIdle(): Promise<void> {
-    if (!this.dispatching && this.backlog.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  async whenIdle(): Promise<void> {
+    await this.dispatcher.whenIdle();
   }
 
   /**
    * Iterates over messages (undecoded; call `message.decode()`). While iterating, deliveries go to
    * the iterator, not to callbacks. `timeout` (seconds) bounds each wait (OperationTimeoutError);
    * leaving the loop cancels the consumer and restores prefetched messages not yet yielded.
+   * @throws ConfigurationError (from `next()`) for a consumer built on a bare channel of a
+   *   Connection whose hub nobody runs: nothing would ever deliver, so the loop would hang.
    */
   messages(options: WaitOptions = {}): MessageIterator {
     if (this.iterator) {
@@ -241,6 +306,7 @@ export class Consumer {
           return () => this.wakers.delete(wake);
         },
         drainable: this.drainable,
+        assertDriven: () => this.assertDriven(),
       },
       options,
     );
@@ -275,6 +341,25 @@ export class Consumer {
     return new Message(delivery, this.boundChannel, options);
   }
 
+  /**
+   * Throws if waiting for a delivery would hang: the consumer is built on a bare channel whose
+   * connection's hub is not running (only the hub delivers). A consumer built on the Connection
+   * drives the hub itself; a channel of unknown origin is given the benefit of the doubt.
+   */
+  async assertDriven(): Promise<void> {
+    if (this.drainable) return;
+    const owner = channelOwner(this.boundChannel);
+    if (!owner || owner.hub.running) return;
+    // A hub started in the same tick as the loop (or between two drainEvents slices) gets a turn.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (owner.hub.running) return;
+    throw new ConfigurationError(
+      'This Consumer is built on a bare channel and nothing runs its connection\'s hub, so no message can ever arrive: ' +
+        'build the Consumer on the Connection (conn.Consumer(queues) or new Consumer(conn, queues)), ' +
+        'or run conn.hub (conn.hub.runForever()) while iterating',
+    );
+  }
+
   private async consumeQueue(queue: Queue, channel: Channel): Promise<void> {
     if (this.tags.has(queue.name)) return;
     if (this.autoDeclare) await queue.declare({ channel });
@@ -289,44 +374,26 @@ export class Consumer {
 
   private receive(delivery: Delivery): void {
     if (this.iterator) this.iterator.push(delivery);
-    else {
-      this.backlog.push(delivery);
-      this.pump();
-    }
+    else if (!this.accepting && !delivery.noAck) this.giveBack([delivery.deliveryTag]);
+    else this.dispatcher.push(delivery);
     for (const wake of [...this.wakers]) wake();
   }
 
-  /**
-   * Handles the backlog one message at a time. Synchronous callbacks run inside the delivery
-   * itself (so a `drainEvents()` that returns has run them); once a callback returns a promise the
-   * rest of the backlog waits for it.
-   */
-  private pump(): void {
-    if (this.dispatching) return;
-    this.dispatching = true;
-    while (this.backlog.length > 0) {
-      const message = this.toMessage(this.backlog.shift() as Delivery);
-      let result: void | Promise<void>;
-      try {
-        result = this.handle(message);
-      } catch (error) {
-        this.report(error, message);
-        continue;
-      }
-      if (isThenable(result)) {
-        result
-          .then(undefined, (error: unknown) => this.report(error, message))
-          .finally(() => {
-            this.dispatching = false;
-            this.pump();
-          });
-        return;
-      }
+  /** Hands queued, never-started messages back to the broker (cancel, a delivery racing it). */
+  private async restoreBacklog(): Promise<void> {
+    const taken = this.dispatcher.take((delivery) => delivery.noAck);
+    if (taken.length > 0) await this.giveBack(taken.map((delivery) => delivery.deliveryTag));
+  }
+
+  private async giveBack(tags: string[]): Promise<void> {
+    const channel = this.boundChannel;
+    if (!channel) return;
+    try {
+      await channel.basicRestore(tags);
+    } catch (error) {
+      // Still unacked: the channel's close or the visibility sweep restores them.
+      this.report(error, undefined);
     }
-    this.dispatching = false;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
   }
 
   private handle(message: Message): void | Promise<void> {
@@ -344,25 +411,60 @@ export class Consumer {
 
   private decodeFailed(message: Message, error: unknown): void | Promise<void> {
     if (this.options.onDecodeError) return this.options.onDecodeError(message, error);
-    throw error;
+    const channel = message.channel;
+    if (message.delivery.noAck || !channel?.basicDeadLetter) {
+      this.report(error, message);
+      return;
+    }
+    return message.deadLetter(reasonFor(error)).then(
+      () => this.report(error, message),
+      (deadLetterError: unknown) => {
+        // The message stays unacked (restored later); both failures are worth knowing about.
+        this.report(error, message);
+        this.report(deadLetterError, message);
+      },
+    );
   }
 
+  private startKeepAlive(message: Message): (() => void) | undefined {
+    const settings = keepAliveSettings(this.keepAliveOption, this.visibilityTimeout());
+    if (!settings) return undefined;
+    return startKeepAlive(message, settings, (error) => this.report(error, message));
+  }
+
+  /** The transport's visibility timeout: the channel's own if it says, else its connection's options. */
+  private visibilityTimeout(): number | undefined {
+    const fromChannel = (this.boundChannel as { visibilityTimeout?: unknown } | undefined)?.visibilityTimeout;
+    if (typeof fromChannel === 'number') return fromChannel;
+    if (isChannelProvider(this.source) && this.source.visibilityTimeout !== undefined) return this.source.visibilityTimeout;
+    return channelOwner(this.boundChannel)?.visibilityTimeout;
+  }
+
+  /** See the module doc: handlers first, then the connection, always `lastError`; never a rejection. */
   private report(error: unknown, message: Message | undefined): void {
-    try {
-      if (this.options.onError) {
-        this.options.onError(error, message);
+    this.lastError = error;
+    const handlers: ErrorListener[] = this.options.onError ? [this.options.onError] : [...this.errorListeners];
+    if (handlers.length > 0) {
+      try {
+        for (const handler of handlers) handler(error, message);
         return;
+      } catch (handlerError) {
+        // A broken handler must not hide either error: the connection hears the handler's.
+        this.lastError = handlerError;
+        error = handlerError;
       }
-      if (this.errorListeners.size > 0) {
-        for (const listener of this.errorListeners) listener(error, message);
-        return;
-      }
-    } catch (handlerError) {
-      error = handlerError;
     }
-    // Nobody listens (or the handler threw): make it loud rather than lose it, as Kombu raises
-    // out of drain_events. The dispatch loop itself keeps going.
-    void Promise.reject(error);
+    const connection = this.errorConnection();
+    try {
+      connection?.reportError?.(error);
+    } catch (listenerError) {
+      this.lastError = listenerError;
+    }
+  }
+
+  private errorConnection(): Pick<ChannelOwner, 'reportError'> | Pick<ChannelProvider, 'reportError'> | undefined {
+    if (isChannelProvider(this.source) && this.source.reportError) return this.source;
+    return channelOwner(this.boundChannel);
   }
 
   private async resolveChannel(): Promise<Channel> {
@@ -379,11 +481,22 @@ export class Consumer {
   }
 }
 
+function reasonFor(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
 function isChannelProvider(source: ConsumerSource): source is ChannelProvider {
   return typeof (source as Partial<ChannelProvider>).defaultChannel === 'function';
 }
 
 function pickValidated(options: ConsumerOptions): Record<string, unknown> {
-  const { prefetchCount, noAck, tag, autoDeclare, accept } = options;
-  return { prefetchCount, noAck, tag, autoDeclare, accept: accept === undefined ? undefined : [...accept] };
+  const { prefetchCount, noAck, tag, autoDeclare, accept, keepAlive } = options;
+  return {
+    prefetchCount,
+    noAck,
+    tag,
+    autoDeclare,
+    accept: accept === undefined ? undefined : [...accept],
+    keepAlive: typeof keepAlive === 'object' ? { ...keepAlive } : keepAlive,
+  };
 }

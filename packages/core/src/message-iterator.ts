@@ -33,6 +33,7 @@ export async function waitUntilReady(
   subscribe: (wake: () => void) => () => void,
   connection: DrainableConnection | undefined,
   options: WaitOptions = {},
+  assertDriven?: () => Promise<void>,
 ): Promise<void> {
   const { timeout, signal } = options;
   const deadline = timeout === undefined ? undefined : performance.now() + timeout * 1000;
@@ -48,6 +49,9 @@ export async function waitUntilReady(
       if (signal) drainOptions.signal = signal;
       await connection.drainEvents(drainOptions);
     } else {
+      // Waiting on someone else's hub: make sure there is one, or this wait never ends.
+      await assertDriven?.();
+      if (ready()) break;
       await nextWake(subscribe, remainingMs, timeout, signal);
     }
   }
@@ -97,6 +101,8 @@ export interface MessageIteratorHost {
   toMessage(delivery: Delivery): Message;
   subscribe(wake: () => void): () => void;
   readonly drainable: DrainableConnection | undefined;
+  /** Throws ConfigurationError when no hub will ever deliver (see Consumer.assertDriven). */
+  assertDriven?(): Promise<void>;
 }
 
 export class MessageIterator implements AsyncIterableIterator<Message> {
@@ -127,7 +133,13 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
         this.started = true;
         await this.host.startConsuming();
       }
-      await waitUntilReady(() => this.buffer.length > 0, (wake) => this.host.subscribe(wake), this.host.drainable, this.options);
+      await waitUntilReady(
+        () => this.buffer.length > 0,
+        (wake) => this.host.subscribe(wake),
+        this.host.drainable,
+        this.options,
+        this.host.assertDriven ? () => this.host.assertDriven?.() ?? Promise.resolve() : undefined,
+      );
     } catch (error) {
       await this.close();
       throw error;

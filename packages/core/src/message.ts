@@ -160,6 +160,24 @@ export class Message {
     await channel.extendVisibility(this.deliveryTag, seconds);
   }
 
+  /**
+   * Settles the message by moving it, with `reason` and its original bytes, to its queue's
+   * dead-letter list (state REJECTED). Consumers do this for content they cannot decode.
+   * @throws ChannelError if the transport has no dead-letter list; MessageStateError for a no-ack
+   *   delivery (the broker no longer holds it) or a message already settled.
+   */
+  async deadLetter(reason: string): Promise<void> {
+    if (this.delivery.noAck) {
+      throw new MessageStateError('Cannot dead-letter a message delivered with noAck: the broker no longer holds it');
+    }
+    await this.settle('REJECTED', (channel) => {
+      if (!channel.basicDeadLetter) {
+        throw new ChannelError('This transport has no dead-letter list; reject or requeue the message instead');
+      }
+      return channel.basicDeadLetter(this.deliveryTag, reason);
+    });
+  }
+
   private refuseNoAckRequeue(): never {
     // The broker forgot a no-ack message when it delivered it: there is nothing left to requeue.
     throw new MessageStateError('Cannot requeue a message delivered with noAck: the broker no longer holds it');

@@ -91,6 +91,7 @@ export class SimpleQueue {
       (wake) => this.consumer.subscribe(wake),
       this.consumer.drainable,
       options,
+      () => this.consumer.assertDriven(),
     );
     return this.buffer.shift() as Message;
   }

@@ -6,6 +6,7 @@
  * and drops connections in a loop does not make the worker spin.
  */
 import type { Connection } from './connection.js';
+import { DEFAULT_STOP_TIMEOUT } from './consumer.js';
 import { AbortedError, KelpError, OperationTimeoutError } from './errors.js';
 import { sleep } from './retry.js';
 import type { RetryPolicy } from './retry-policy-types.js';
@@ -14,8 +15,11 @@ import type { Channel } from './transport.js';
 /** What the worker needs of a consumer (kelp's `Consumer` has it). */
 export interface WorkerConsumer {
   consume(): Promise<unknown>;
-  /** Stops consuming and gives prefetched, unprocessed messages back. */
-  cancel(): Promise<unknown>;
+  /**
+   * Stops consuming and gives prefetched, unprocessed messages back; kelp's Consumer also waits
+   * up to `timeout` seconds for a callback in progress.
+   */
+  cancel(options?: { timeout?: number }): Promise<unknown>;
 }
 
 export interface ConsumerWorkerOptions<C extends WorkerConsumer> {
@@ -82,6 +86,7 @@ export class ConsumerWorker<C extends WorkerConsumer = WorkerConsumer> {
   #stop = new AbortController();
   #done: Promise<void> | undefined;
   #restarts = 0;
+  #stopTimeout = DEFAULT_STOP_TIMEOUT;
 
   constructor(connection: Connection, options: ConsumerWorkerOptions<C>) {
     this.connection = connection;
@@ -116,9 +121,14 @@ export class ConsumerWorker<C extends WorkerConsumer = WorkerConsumer> {
     return done;
   }
 
-  /** Stops consuming: cancels the consumers (restoring prefetched messages), closes the channel. */
-  async stop(): Promise<void> {
+  /**
+   * Stops gracefully: the consumers stop taking deliveries and hand prefetched, not-yet-started
+   * messages back at once, a callback in progress gets up to `timeout` seconds (default 10) to
+   * finish, then the channel closes (restoring whatever is still unacked).
+   */
+  async stop(options: { timeout?: number } = {}): Promise<void> {
     if (this.#state !== 'running') return;
+    this.#stopTimeout = options.timeout ?? DEFAULT_STOP_TIMEOUT;
     this.#state = 'stopping';
     this.#stop.abort();
     await this.#done;
@@ -167,7 +177,9 @@ export class ConsumerWorker<C extends WorkerConsumer = WorkerConsumer> {
         }
       }
     } finally {
-      for (const consumer of consumers) await consumer.cancel().catch(() => undefined);
+      // All at once, so the stop timeout bounds the whole stop rather than each consumer in turn.
+      const options = { timeout: signal.aborted ? this.#stopTimeout : 0 };
+      await Promise.all(consumers.map((consumer) => consumer.cancel(options).catch(() => undefined)));
       await channel.close().catch(() => undefined);
     }
   }

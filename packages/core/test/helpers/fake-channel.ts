@@ -245,3 +245,12 @@ export function generateJsonValue(random: () => number, depth = 0): unknown {
     }
   }
 }
+
+/** A FakeChannel with a dead-letter list, recording what was dead-lettered and why. */
+export class DeadLetterChannel extends FakeChannel {
+  readonly deadLettered: Array<{ tag: string; reason: string }> = [];
+
+  async basicDeadLetter(tag: string, reason: string): Promise<void> {
+    this.deadLettered.push({ tag, reason });
+  }
+}
