@@ -53,7 +53,15 @@ describe('chaos: SIGKILLed consumers', () => {
     const incarnations: WorkerHandle[] = [];
     const slots: WorkerHandle[] = [];
     const start = (slot: number): WorkerHandle => {
-      const handle = spawnWorker(worker.file, { url, queue, prefetch: PREFETCH, log: join(logDir, `w${slot}-${incarnations.length}.log`), transportOptions });
+      // A 1 ms handler widens the delivered-but-unacked window a kill can land in.
+      const handle = spawnWorker(worker.file, {
+        url,
+        queue,
+        prefetch: PREFETCH,
+        handlerMs: 1,
+        log: join(logDir, `w${slot}-${incarnations.length}.log`),
+        transportOptions,
+      });
       incarnations.push(handle);
       slots[slot] = handle;
       return handle;
@@ -108,6 +116,7 @@ describe('chaos: SIGKILLed consumers', () => {
           kills,
           midStreamKills,
           afterKill: analysis.afterKill,
+          deliveredMarkedRedelivered: analysis.markedRedelivered,
           unexplainedDuplicates: analysis.unexplained.length,
           seconds: ((Date.now() - began) / 1000).toFixed(1),
         },

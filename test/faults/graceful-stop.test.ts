@@ -97,7 +97,7 @@ describe('connection.close()', () => {
         lost: ids.length - list.length - (finished ? 1 : 0),
         extra: {
           closeMs,
-          callbackFinished: finished !== '',
+          callbackFinished: finished !== '' ? 'yes' : 'no',
           callbackErrors: errors.length,
           deliveredAfterClose: delivered.length - 1,
           waiting: list.length,

@@ -98,6 +98,8 @@ export interface DeliveryAnalysis {
   distinctDelivered: number;
   /** Deliveries beyond the first of each id. */
   redeliveries: number;
+  /** Deliveries flagged redelivered by the broker (restored or requeued before). */
+  markedRedelivered: number;
   ackedLogged: number;
   neverDelivered: string[];
   /** Redeliveries whose earlier delivery was unacked in a process that was SIGKILLed. */
@@ -113,10 +115,12 @@ export interface DeliveryAnalysis {
 export function analyseDeliveries(ids: readonly string[], incarnations: readonly Incarnation[]): DeliveryAnalysis {
   const byId = new Map<string, LogDelivery[]>();
   let total = 0;
+  let markedRedelivered = 0;
   const ackedIds = new Set<string>();
   for (const inc of incarnations) {
     for (const d of inc.deliveries) {
       total += 1;
+      if (d.redelivered) markedRedelivered += 1;
       const list = byId.get(d.id) ?? [];
       list.push(d);
       byId.set(d.id, list);
@@ -141,6 +145,7 @@ export function analyseDeliveries(ids: readonly string[], incarnations: readonly
     totalDeliveries: total,
     distinctDelivered: byId.size,
     redeliveries: total - byId.size,
+    markedRedelivered,
     ackedLogged: [...ackedIds].filter((id) => byId.has(id)).length,
     neverDelivered: ids.filter((id) => !byId.has(id)),
     afterKill,
