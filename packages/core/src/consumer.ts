@@ -213,7 +213,20 @@ export class Consumer {
   cancel(options: { timeout?: number } = {}): Promise<void> {
     const { timeout = DEFAULT_STOP_TIMEOUT } = parseOptions(cancelOptionsSchema, options, 'Consumer.cancel');
     const fromOwnCallback = this.dispatcher.inCallback;
-    const stopped = this.serial(async () => {
+    // An iterator in progress ends its loop (done) and restores what it buffered; it stops us.
+    const iterator = this.iterator;
+    const stopped = iterator ? iterator.close().then(() => this.stopConsuming()) : this.stopConsuming();
+    if (iterator) for (const wake of [...this.wakers]) wake();
+    if (fromOwnCallback) return stopped;
+    return stopped.then(async () => {
+      await this.dispatcher.whenIdle(timeout);
+      if (this.boundChannel && !this.consuming) untrackConsumer(this.boundChannel, this);
+    });
+  }
+
+  /** basicCancel every tag, then hand the not-yet-started backlog back. */
+  private stopConsuming(): Promise<void> {
+    return this.serial(async () => {
       this.accepting = false;
       const channel = this.boundChannel;
       const tags = [...this.tags.values()];
@@ -223,11 +236,6 @@ export class Consumer {
       } finally {
         await this.restoreBacklog();
       }
-    });
-    if (fromOwnCallback) return stopped;
-    return stopped.then(async () => {
-      await this.dispatcher.whenIdle(timeout);
-      if (this.boundChannel && !this.consuming) untrackConsumer(this.boundChannel, this);
     });
   }
 
@@ -293,7 +301,7 @@ export class Consumer {
     const iterator = new MessageIterator(
       {
         startConsuming: () => this.consume(),
-        stopConsuming: () => this.cancel(),
+        stopConsuming: () => this.stopConsuming(),
         restore: async (tags) => {
           if (this.boundChannel) await this.boundChannel.basicRestore(tags);
         },

@@ -134,16 +134,19 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
         await this.host.startConsuming();
       }
       await waitUntilReady(
-        () => this.buffer.length > 0,
+        () => this.buffer.length > 0 || this.finished,
         (wake) => this.host.subscribe(wake),
         this.host.drainable,
         this.options,
         this.host.assertDriven ? () => this.host.assertDriven?.() ?? Promise.resolve() : undefined,
       );
     } catch (error) {
+      // Closed from outside (consumer.cancel(), connection.close()) while waiting: the loop just ends.
+      if (this.finished) return { value: undefined, done: true };
       await this.close();
       throw error;
     }
+    if (this.finished || this.buffer.length === 0) return { value: undefined, done: true };
     const delivery = this.buffer.shift() as Delivery;
     return { value: this.host.toMessage(delivery), done: false };
   }
