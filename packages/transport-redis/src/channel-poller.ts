@@ -29,7 +29,9 @@ import { parsePopReply, popAndRecordArgs, queuePopAndRecord, type PoppedEntry } 
 
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
-const isReplyError = (error: unknown): boolean => error instanceof Error && error.name === 'ReplyError';
+const isReplyError = (error: unknown): error is Error => error instanceof Error && error.name === 'ReplyError';
+/** Redis's reply to CLIENT TRACKING ON REDIRECT <id> when that client has disconnected. */
+const REDIRECT_GONE = /redirect to does not exist/i;
 const WATCHDOG_MARGIN_MS = 5000;
 
 /** What the poller needs from its channel. */
@@ -87,6 +89,11 @@ export class ChannelPoller {
     private readonly options: ChannelPollerOptions,
   ) {
     subClient.on('ready', () => void this.onSubscriberReady());
+    // The subscriber's client id dies with its connection. Forget it at once: a poll connection
+    // that reconnects first must not redirect tracking to it (see enableTracking).
+    subClient.on('close', () => {
+      this.redirectId = undefined;
+    });
     pollClient.on('ready', () => void this.enableTracking());
     subClient.on('message', (channel: string) => {
       if (channel === INVALIDATE_CHANNEL) this.wake();
@@ -286,8 +293,10 @@ export class ChannelPoller {
       // A poll that ran before tracking was on armed nothing: poll again to arm the keys.
       this.wake();
     } catch (error) {
-      // Redis < 6 or a proxy without tracking: the brpopTimeout timer alone drives polling.
-      if (isReplyError(error)) this.tracking = 'unsupported';
+      // Redis < 6 or a proxy without tracking: the brpopTimeout timer alone drives polling. A
+      // redirect target that no longer exists (the subscriber reconnected meanwhile) is no verdict:
+      // the subscriber's 'ready' enables tracking again with its new id.
+      if (isReplyError(error) && !REDIRECT_GONE.test(error.message)) this.tracking = 'unsupported';
     }
   }
 

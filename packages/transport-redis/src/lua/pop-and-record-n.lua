@@ -19,6 +19,7 @@
     status = "!dead:<reason>"   the payload is not a usable Kombu envelope; it was moved to the
                                 dead-letter list as a JSON record {reason, queue_key, payload, time}
   Drains the first non-empty list before moving to the next one, so priority order holds.
+  A batch costs about 3 commands (RPOP key count, one ZADD, one HSET) whatever its size.
 ]]
 local now = ARGV[1]
 local limit = tonumber(ARGV[2])
@@ -43,17 +44,45 @@ local function inspect(payload)
   return tag, ex, rk
 end
 
+-- Variadic writes, chunked so unpack() stays under Lua's C stack limit.
+local CHUNK = 1000
+local function flush(command, key, args)
+  for first = 1, #args, CHUNK do
+    redis.call(command, key, unpack(args, first, math.min(first + CHUNK - 1, #args)))
+  end
+end
+
+-- RPOP key count (Redis >= 6.2) takes a whole batch in one command; older servers answer it
+-- with an error, and the loop then pops one message per RPOP as before.
+local counted = true
+local function pop(key, n)
+  if counted then
+    local reply = redis.pcall("RPOP", key, n)
+    if type(reply) ~= "table" or reply.err == nil then return reply or {} end
+    counted = false
+  end
+  local one = redis.call("RPOP", key)
+  if one then return {one} end
+  return {}
+end
+
+local zadd, hset = {}, {}
 local i = 3
 while i <= #KEYS and taken < limit do
-  local payload = redis.call("RPOP", KEYS[i])
-  if payload then
+  local batch = pop(KEYS[i], limit - taken)
+  if #batch == 0 then
+    i = i + 2
+  end
+  for _, payload in ipairs(batch) do
     taken = taken + 1
     local tag, ex, rk = inspect(payload)
     if tag then
       if record then
-        redis.call("ZADD", KEYS[2], now, tag)
+        zadd[#zadd + 1] = now
+        zadd[#zadd + 1] = tag
+        hset[#hset + 1] = tag
         -- The envelope is stored verbatim (not re-encoded), exactly the bytes that were queued.
-        redis.call("HSET", KEYS[1], tag, "[" .. payload .. ", " .. cjson.encode(ex) .. ", " .. cjson.encode(rk) .. "]")
+        hset[#hset + 1] = "[" .. payload .. ", " .. cjson.encode(ex) .. ", " .. cjson.encode(rk) .. "]"
       end
       out[#out + 1] = KEYS[i]
       out[#out + 1] = payload
@@ -65,8 +94,11 @@ while i <= #KEYS and taken < limit do
       out[#out + 1] = payload
       out[#out + 1] = "!dead:" .. reason
     end
-  else
-    i = i + 2
   end
+end
+-- Same order as Kombu's delivery record (ZADD, then HSET), once per batch.
+if #zadd > 0 then
+  flush("ZADD", KEYS[2], zadd)
+  flush("HSET", KEYS[1], hset)
 end
 return out
