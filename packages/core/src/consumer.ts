@@ -15,103 +15,40 @@
  *   unhandled promise rejection (which would kill Node).
  */
 import { z } from 'zod';
-import type { CompressionRegistry } from './compression/registry.js';
 import { channelOwner, type ChannelOwner } from './connection-channels.js';
 import { Dispatcher } from './consumer-dispatch.js';
+import { keepAliveSettings, startKeepAlive, type KeepAliveOptions } from './consumer-keep-alive.js';
+import {
+  cancelOptionsSchema,
+  consumerOptionsSchema,
+  DEFAULT_STOP_TIMEOUT,
+  isChannelProvider,
+  pickValidated,
+  reasonFor,
+  runInSequence,
+  type ChannelProvider,
+  type ConsumerCallback,
+  type ConsumerOptions,
+  type ConsumerSource,
+  type ErrorListener,
+} from './consumer-options.js';
 import { trackConsumer, untrackConsumer } from './consumer-registry.js';
-import { keepAliveSchema, keepAliveSettings, startKeepAlive, type KeepAliveOptions } from './consumer-keep-alive.js';
 import { ConfigurationError } from './errors.js';
 import { Message, type MessageOptions } from './message.js';
 import { MessageIterator, isDrainable, type DrainableConnection, type WaitOptions } from './message-iterator.js';
 import type { Delivery } from './message-types.js';
 import { parseOptions } from './option-parsing.js';
 import type { Queue } from './queue.js';
-import type { SerializerRegistry } from './serialization/registry.js';
 import type { Channel } from './transport.js';
 
-export type { KeepAliveOptions } from './consumer-keep-alive.js';
-
-export type ConsumerCallback = (body: unknown, message: Message) => void | Promise<void>;
-
-/** A connection the consumer can take its default channel from (and drain, if it can). */
-export interface ChannelProvider {
-  defaultChannel(): Promise<Channel>;
-  /** Emits the connection's 'error' event if anyone listens; false when nobody does. */
-  reportError?(error: unknown): boolean;
-  /** The transport's visibility timeout in seconds, when known. */
-  readonly visibilityTimeout?: number | undefined;
-}
-
-export type ConsumerSource = Channel | ChannelProvider;
-
-/** Seconds `cancel()` and `Connection.close()` wait for a callback in progress by default. */
-export const DEFAULT_STOP_TIMEOUT = 10;
-
-export interface ConsumerOptions {
-  /** Called with the decoded body, in order, for each message (when no `onMessage`). */
-  callbacks?: readonly ConsumerCallback[];
-  /** Replaces callbacks: gets the undecoded Message (as Kombu's `on_message`). */
-  onMessage?: (message: Message) => void | Promise<void>;
-  /**
-   * Content types or serializer names to decode (e.g. ['json']). Without it every registered
-   * serializer (json, msgpack, text, binary and user-registered ones) is decoded: kelp has no
-   * unsafe serializer, so the list only narrows what a consumer is willing to read.
-   */
-  accept?: readonly string[];
-  prefetchCount?: number;
-  /** Consume without acknowledgements (overrides each queue's `noAck`). */
-  noAck?: boolean;
-  /** Consumer tag prefix; tags become `<tag><n>`. Default: the channel picks. */
-  tag?: string;
-  /**
-   * Takes messages that cannot be decoded; the message is then yours to settle. Without it the
-   * consumer dead-letters them (or leaves them unacked) and reports the error (see the module doc).
-   */
-  onDecodeError?: (message: Message, error: unknown) => void | Promise<void>;
-  /** Errors from decoding (without onDecodeError), from callbacks and from keep-alive extensions. */
-  onError?: (error: unknown, message: Message | undefined) => void;
-  /** Declare the queues (and their exchanges and bindings) on consume(). Default true. */
-  autoDeclare?: boolean;
-  /**
-   * While an async callback runs, extend its message's visibility every `interval` seconds
-   * (default a third of the transport's visibility timeout, 3600 s when it is not known) by
-   * `extendBy` seconds (default the visibility timeout), until the message is settled or the
-   * callback ends, so no restore sweep redelivers a message still being worked on.
-   * Applies to callbacks and `onMessage`, not to messages taken from the async iterator.
-   */
-  keepAlive?: boolean | KeepAliveOptions;
-  serializers?: SerializerRegistry;
-  compressors?: CompressionRegistry;
-}
-
-const consumerOptionsSchema = z.object({
-  prefetchCount: z.number().int().min(0).optional(),
-  noAck: z.boolean().optional(),
-  tag: z.string().optional(),
-  autoDeclare: z.boolean().default(true),
-  accept: z.array(z.string()).optional(),
-  keepAlive: keepAliveSchema,
-});
-
-const cancelOptionsSchema = z.object({ timeout: z.number().min(0).optional() });
-
-type ErrorListener = (error: unknown, message: Message | undefined) => void;
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
-
-/** Runs steps in order, synchronously until one returns a promise, then awaiting the rest. */
-function runInSequence(steps: ReadonlyArray<() => unknown>): void | Promise<void> {
-  for (let i = 0; i < steps.length; i++) {
-    const result = (steps[i] as () => unknown)();
-    if (isThenable(result)) {
-      return (async () => {
-        await result;
-        for (const step of steps.slice(i + 1)) await step();
-      })();
-    }
-  }
-}
+export {
+  DEFAULT_STOP_TIMEOUT,
+  type ChannelProvider,
+  type ConsumerCallback,
+  type ConsumerOptions,
+  type ConsumerSource,
+  type KeepAliveOptions,
+};
 
 export class Consumer {
   readonly queues: Queue[];
@@ -487,24 +424,4 @@ export class Consumer {
     this.operations = run.catch(() => undefined);
     return run;
   }
-}
-
-function reasonFor(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-function isChannelProvider(source: ConsumerSource): source is ChannelProvider {
-  return typeof (source as Partial<ChannelProvider>).defaultChannel === 'function';
-}
-
-function pickValidated(options: ConsumerOptions): Record<string, unknown> {
-  const { prefetchCount, noAck, tag, autoDeclare, accept, keepAlive } = options;
-  return {
-    prefetchCount,
-    noAck,
-    tag,
-    autoDeclare,
-    accept: accept === undefined ? undefined : [...accept],
-    keepAlive: typeof keepAlive === 'object' ? { ...keepAlive } : keepAlive,
-  };
 }

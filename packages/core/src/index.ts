@@ -4,7 +4,7 @@
 export { Binding } from './binding.js';
 export { CompressionRegistry, brotliCompressor, compress, createCompressionRegistry, decompress, defaultCompressors, registerCompressor, zlibCompressor, type Compressed, type CompressorDefinition } from './compression/registry.js';
 export type * from './connection-params.js';
-export { Consumer, type ChannelProvider, type ConsumerCallback, type ConsumerOptions, type ConsumerSource } from './consumer.js';
+export { Consumer, DEFAULT_STOP_TIMEOUT, type ChannelProvider, type ConsumerCallback, type ConsumerOptions, type ConsumerSource, type KeepAliveOptions } from './consumer.js';
 export * from './errors.js';
 export { Exchange, resolveDeliveryMode, type DeliveryModeOption, type ExchangeOptions } from './exchange.js';
 export { declaredEntities, forgetDeclarations, maybeDeclare, type Declarable } from './maybe-declare.js';

@@ -1,0 +1,114 @@
+/**
+ * The Consumer's option types, their validation and small helpers, kept apart from consumer.ts so
+ * each file stays readable.
+ */
+import { z } from 'zod';
+import type { CompressionRegistry } from './compression/registry.js';
+import { keepAliveSchema, type KeepAliveOptions } from './consumer-keep-alive.js';
+import type { Message } from './message.js';
+import type { SerializerRegistry } from './serialization/registry.js';
+import type { Channel } from './transport.js';
+
+export type { KeepAliveOptions } from './consumer-keep-alive.js';
+
+export type ConsumerCallback = (body: unknown, message: Message) => void | Promise<void>;
+
+/** A connection the consumer can take its default channel from (and drain, if it can). */
+export interface ChannelProvider {
+  defaultChannel(): Promise<Channel>;
+  /** Emits the connection's 'error' event if anyone listens; false when nobody does. */
+  reportError?(error: unknown): boolean;
+  /** The transport's visibility timeout in seconds, when known. */
+  readonly visibilityTimeout?: number | undefined;
+}
+
+export type ConsumerSource = Channel | ChannelProvider;
+
+/** Seconds `cancel()` and `Connection.close()` wait for a callback in progress by default. */
+export const DEFAULT_STOP_TIMEOUT = 10;
+
+export interface ConsumerOptions {
+  /** Called with the decoded body, in order, for each message (when no `onMessage`). */
+  callbacks?: readonly ConsumerCallback[];
+  /** Replaces callbacks: gets the undecoded Message (as Kombu's `on_message`). */
+  onMessage?: (message: Message) => void | Promise<void>;
+  /**
+   * Content types or serializer names to decode (e.g. ['json']). Without it every registered
+   * serializer (json, msgpack, text, binary and user-registered ones) is decoded: kelp has no
+   * unsafe serializer, so the list only narrows what a consumer is willing to read.
+   */
+  accept?: readonly string[];
+  prefetchCount?: number;
+  /** Consume without acknowledgements (overrides each queue's `noAck`). */
+  noAck?: boolean;
+  /** Consumer tag prefix; tags become `<tag><n>`. Default: the channel picks. */
+  tag?: string;
+  /**
+   * Takes messages that cannot be decoded; the message is then yours to settle. Without it the
+   * consumer dead-letters them (or leaves them unacked) and reports the error (see the module doc).
+   */
+  onDecodeError?: (message: Message, error: unknown) => void | Promise<void>;
+  /** Errors from decoding (without onDecodeError), from callbacks and from keep-alive extensions. */
+  onError?: (error: unknown, message: Message | undefined) => void;
+  /** Declare the queues (and their exchanges and bindings) on consume(). Default true. */
+  autoDeclare?: boolean;
+  /**
+   * While an async callback runs, extend its message's visibility every `interval` seconds
+   * (default a third of the transport's visibility timeout, 3600 s when it is not known) by
+   * `extendBy` seconds (default the visibility timeout), until the message is settled or the
+   * callback ends, so no restore sweep redelivers a message still being worked on.
+   * Applies to callbacks and `onMessage`, not to messages taken from the async iterator.
+   */
+  keepAlive?: boolean | KeepAliveOptions;
+  serializers?: SerializerRegistry;
+  compressors?: CompressionRegistry;
+}
+
+export const consumerOptionsSchema = z.object({
+  prefetchCount: z.number().int().min(0).optional(),
+  noAck: z.boolean().optional(),
+  tag: z.string().optional(),
+  autoDeclare: z.boolean().default(true),
+  accept: z.array(z.string()).optional(),
+  keepAlive: keepAliveSchema,
+});
+
+export const cancelOptionsSchema = z.object({ timeout: z.number().min(0).optional() });
+
+export type ErrorListener = (error: unknown, message: Message | undefined) => void;
+
+export const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
+
+/** Runs steps in order, synchronously until one returns a promise, then awaiting the rest. */
+export function runInSequence(steps: ReadonlyArray<() => unknown>): void | Promise<void> {
+  for (let i = 0; i < steps.length; i++) {
+    const result = (steps[i] as () => unknown)();
+    if (isThenable(result)) {
+      return (async () => {
+        await result;
+        for (const step of steps.slice(i + 1)) await step();
+      })();
+    }
+  }
+}
+
+export function reasonFor(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+export function isChannelProvider(source: ConsumerSource): source is ChannelProvider {
+  return typeof (source as Partial<ChannelProvider>).defaultChannel === 'function';
+}
+
+export function pickValidated(options: ConsumerOptions): Record<string, unknown> {
+  const { prefetchCount, noAck, tag, autoDeclare, accept, keepAlive } = options;
+  return {
+    prefetchCount,
+    noAck,
+    tag,
+    autoDeclare,
+    accept: accept === undefined ? undefined : [...accept],
+    keepAlive: typeof keepAlive === 'object' ? { ...keepAlive } : keepAlive,
+  };
+}
