@@ -23,6 +23,7 @@ import {
   consumerOptionsSchema,
   DEFAULT_STOP_TIMEOUT,
   isChannelProvider,
+  isThenable,
   pickValidated,
   reasonFor,
   runInSequence,
@@ -344,7 +345,7 @@ export class Consumer {
   private handle(message: Message): void | Promise<void> {
     const [bodyError] = message.errors;
     if (bodyError) return this.decodeFailed(message, bodyError);
-    if (this.options.onMessage) return this.options.onMessage(message);
+    if (this.options.onMessage) return this.guardDecode(message, this.options.onMessage);
     let body: unknown;
     try {
       body = message.decode();
@@ -352,6 +353,25 @@ export class Consumer {
       return this.decodeFailed(message, error);
     }
     return runInSequence(this.callbacks.map((callback) => () => callback(body, message)));
+  }
+
+  /**
+   * Runs an `onMessage` handler; if the error it throws is its own `message.decode()` failing
+   * (and it left the message unsettled), that is a decode failure, handled as one, not a handler
+   * bug: otherwise an undecodable message would come back after every visibility timeout.
+   */
+  private guardDecode(message: Message, handler: (message: Message) => void | Promise<void>): void | Promise<void> {
+    const recover = (error: unknown): void | Promise<void> => {
+      if (error === undefined || error !== message.decodeError || message.acknowledged) throw error;
+      return this.decodeFailed(message, error);
+    };
+    let result: void | Promise<void>;
+    try {
+      result = handler(message);
+    } catch (error) {
+      return recover(error);
+    }
+    return isThenable(result) ? Promise.resolve(result).then(undefined, recover) : result;
   }
 
   private decodeFailed(message: Message, error: unknown): void | Promise<void> {

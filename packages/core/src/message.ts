@@ -30,6 +30,7 @@ export class Message {
   private readonly serializers: SerializerRegistry;
   private readonly bodyBytes: Uint8Array;
   private decoded: unknown = NOT_DECODED;
+  private lastDecodeError: unknown = undefined;
   private currentState: MessageState = 'RECEIVED';
 
   constructor(delivery: Delivery, channel: Channel | undefined, options: MessageOptions = {}) {
@@ -99,13 +100,26 @@ export class Message {
     if (this.decoded !== NOT_DECODED) return this.decoded;
     const [error] = this.errors;
     if (error) throw error;
-    this.decoded = this.serializers.loads(
-      this.bodyBytes,
-      this.delivery.contentType,
-      this.delivery.contentEncoding,
-      this.accept,
-    );
+    try {
+      this.decoded = this.serializers.loads(
+        this.bodyBytes,
+        this.delivery.contentType,
+        this.delivery.contentEncoding,
+        this.accept,
+      );
+    } catch (decodeError) {
+      this.lastDecodeError = decodeError;
+      throw decodeError;
+    }
     return this.decoded;
+  }
+
+  /**
+   * The error the last failed `decode()` threw (or the decompression error), so a consumer can
+   * tell a decode failure escaping an `onMessage` handler from any other handler error.
+   */
+  get decodeError(): unknown {
+    return this.errors[0] ?? this.lastDecodeError;
   }
 
   /** The decoded body (see {@link decode}). */

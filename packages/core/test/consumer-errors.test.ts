@@ -77,6 +77,36 @@ describe('Consumer decode failures without onDecodeError', () => {
     expect(consumer.lastError).toBeInstanceOf(Error);
   });
 
+  it('dead-letters a message whose decode fails inside an onMessage handler that lets the error escape', async () => {
+    const channel = new DeadLetterChannel();
+    const consumer = new Consumer(channel, new Queue('q'), {
+      accept: ['json'],
+      onMessage: async (message) => {
+        await Promise.resolve();
+        message.decode();
+      },
+    });
+    await consumer.consume();
+    channel.deliver('q', msgpackDelivery('om-1'));
+    await consumer.whenIdle();
+    expect(channel.deadLettered.map((d) => d.tag)).toEqual(['om-1']);
+    expect(consumer.lastError).toBeInstanceOf(ContentDisallowedError);
+  });
+
+  it('treats any other onMessage error as a handler error and leaves the message unacked', async () => {
+    const channel = new DeadLetterChannel();
+    const consumer = new Consumer(channel, new Queue('q'), {
+      onMessage: () => {
+        throw new DecodeError('not from this message');
+      },
+    });
+    await consumer.consume();
+    channel.deliver('q', makeDelivery({ deliveryTag: 'om-2' }));
+    await consumer.whenIdle();
+    expect(channel.deadLettered).toEqual([]);
+    expect((consumer.lastError as Error).message).toBe('not from this message');
+  });
+
   it('leaves the message unacked when the channel has no dead-letter list', async () => {
     const channel = new FakeChannel();
     const tags: Array<string | undefined> = [];

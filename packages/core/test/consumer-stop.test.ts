@@ -23,6 +23,13 @@ function gate(): { onMessage: (message: Message) => Promise<void>; release: () =
   };
 }
 
+/** Records each basicRestore call's tags (the transport fake does not). */
+function recordRestores(channel: Channel): string[][] {
+  const restores: string[][] = [];
+  vi.spyOn(channel, 'basicRestore').mockImplementation(async (tags) => void restores.push([...tags]));
+  return restores;
+}
+
 describe('Consumer.cancel is graceful', () => {
   it('restores queued messages at once, then waits for the callback in progress to finish', async () => {
     const channel = new FakeChannel();
@@ -130,8 +137,7 @@ describe('Connection.close is graceful', () => {
     const conn = new Connection('fake://h:1/', { registry });
     await conn.defaultChannel();
     const channel = broker.transports[0]?.channels[0] as TransportChannel;
-    const restores: string[][] = [];
-    channel.basicRestore = async (tags) => void restores.push([...tags]);
+    const restores = recordRestores(channel);
     const deliver = (tag: string): void => {
       for (const onDelivery of channel.consumers.values()) onDelivery(makeDelivery({ deliveryTag: tag }));
     };
@@ -173,8 +179,7 @@ describe('Connection.close is graceful', () => {
     const { onMessage, release } = gate();
     await new Consumer(bare, new Queue('q'), { onMessage }).consume();
     const channel = broker.transports[0]?.channels[0] as TransportChannel;
-    const restores: string[][] = [];
-    channel.basicRestore = async (tags) => void restores.push([...tags]);
+    const restores = recordRestores(channel);
     for (const onDelivery of channel.consumers.values()) {
       onDelivery(makeDelivery({ deliveryTag: 'b-1' }));
       onDelivery(makeDelivery({ deliveryTag: 'b-2' }));
@@ -203,8 +208,7 @@ describe('ConsumerWorker.stop is graceful', () => {
     const running = worker.run();
     await vi.waitFor(() => expect((workerChannel as TransportChannel | undefined)?.consumers.size).toBe(1));
     const channel = workerChannel as TransportChannel;
-    const restores: string[][] = [];
-    channel.basicRestore = async (tags) => void restores.push([...tags]);
+    const restores = recordRestores(channel);
     for (const onDelivery of channel.consumers.values()) {
       onDelivery(makeDelivery({ deliveryTag: 'w-1' }));
       onDelivery(makeDelivery({ deliveryTag: 'w-2' }));
