@@ -46,6 +46,7 @@ describe('CLIENT KILL of the consumers and producer connections', () => {
         rejectedOperational: result.tally.operational.length,
         otherErrors: result.tally.other.length,
         hung: result.tally.hung.length,
+        skipped: result.tally.skipped,
         resumeMs: result.resumeMs ?? 'never',
         connectionLost: result.events.connectionLost,
         reconnected: result.events.reconnected,

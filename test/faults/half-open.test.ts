@@ -58,12 +58,16 @@ describe('half-open socket through the proxy', () => {
         rejectedOperational: result.tally.operational.length,
         otherErrors: result.tally.other.length,
         hung: result.tally.hung.length,
+        skipped: result.tally.skipped,
         resumeMs: result.resumeMs ?? 'never',
         newConnections: proxy.accepted - acceptedBefore,
         connectionLost: result.events.connectionLost,
         reconnected: result.events.reconnected,
       },
     });
+    if (result.resumeMs === undefined || result.lostIds.length > 0) {
+      console.log(`[faults] half-open detail: ${JSON.stringify({ errors: [...new Set(result.events.errors)].slice(0, 8), openConnections: proxy.openConnections })}`);
+    }
     expect(result.tally.other).toEqual([]);
     expect(result.tally.hung).toEqual([]);
     expect(result.lostIds.slice(0, 20)).toEqual([]);

@@ -46,6 +46,7 @@ describe('redis-server restarted mid-stream', () => {
         medianRejectMs: median(result.tally.operationalMs),
         otherErrors: result.tally.other.length,
         hung: result.tally.hung.length,
+        skipped: result.tally.skipped,
         resumeMs: result.resumeMs ?? 'never',
         downMs: downFor,
         connectionLost: result.events.connectionLost,

@@ -7,7 +7,7 @@ import { Connection, Queue, type Message } from 'kelp';
 import type { Redis } from 'ioredis';
 import { consumeInProcess, type RunningConsumer } from './in-process.js';
 import { publishIds, type PublishTally } from './producer.js';
-import { deadLetterKey, queueLength, waitFor } from './redis-data.js';
+import { deadLetterKey, queueLength, sleep, waitFor } from './redis-data.js';
 
 export interface OutageOptions {
   /** URL the code under test connects to (through a proxy for the half-open fault). */
@@ -88,7 +88,7 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
     const tally = await publishIds(producerConnection, options.queue, ids, {
       concurrency: 4,
       gapMs: options.gapMs,
-      deadlineMs: 30_000,
+      deadlineMs: 15_000,
       publish: { retry: true, retryPolicy: { maxRetries: 3, intervalStart: 0.2, intervalStep: 0.3, intervalMax: 1 } },
       onSettled: (index, id) => {
         publishedAt.set(id, Date.now());
@@ -129,10 +129,12 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
       unacked: await admin.hlen('unacked'),
     };
   } finally {
+    // A close stuck on a dead link must not keep the test (and the vitest worker) alive.
+    const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => undefined), sleep(5_000)]);
     for (const { connection, running } of consumers) {
-      await running.stop();
-      await connection.close().catch(() => undefined);
+      await bounded(running.stop());
+      await bounded(connection.close());
     }
-    await producerConnection.close().catch(() => undefined);
+    await bounded(producerConnection.close());
   }
 }
