@@ -172,6 +172,17 @@ describe('Connection.close is graceful', () => {
     expect(channel.state).toBe('closed');
   });
 
+  it('ends a for-await loop that is waiting on the connection', async () => {
+    const { broker, registry } = fakeSetup();
+    const conn = new Connection('fake://h:1/', { registry });
+    const iterator = conn.Consumer(new Queue('q')).messages();
+    const next = iterator.next();
+    await vi.waitFor(() => expect(broker.transports[0]?.hub).toBeDefined());
+    await conn.close();
+    expect(await next).toEqual({ value: undefined, done: true });
+    expect(conn.state).toBe('closed');
+  });
+
   it('stops consumers built on a bare channel of the connection too', async () => {
     const { broker, registry } = fakeSetup();
     const conn = new Connection('fake://h:1/', { registry });
