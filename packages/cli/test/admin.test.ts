@@ -29,7 +29,8 @@ const admin: TransportAdmin = {
 beforeAll(() => {
   registerTransport({
     aliases: ['adminmem'],
-    create: (params) => Object.assign(memoryTransport.create(params), { admin }),
+    // defineProperty: memory:// has an `admin` getter of its own, which this instance shadows.
+    create: (params) => Object.defineProperty(memoryTransport.create(params), 'admin', { value: admin }),
   });
 });
 

@@ -55,6 +55,11 @@ export interface RestoreReport {
   olderThan: number;
   restored: { queue: string; count: number }[];
   total: number;
+  /**
+   * Unacked messages that had no route any more: moved to their queue's dead-letter list instead
+   * of being dropped (not counted in `total`). Omitted when none.
+   */
+  deadLettered?: { queue: string; count: number }[];
 }
 
 export interface DeadLetterEntry {

@@ -33,3 +33,4 @@ export {
   MemoryTransport,
   type MemoryTransportInit,
 } from './memory-transport.js';
+export { MemoryAdmin, type MemoryAdminContext } from './memory-admin.js';

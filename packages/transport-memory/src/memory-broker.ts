@@ -268,4 +268,58 @@ export class MemoryBroker {
   deadLettered(queue: string): readonly DeadLetterEntry[] {
     return [...(this.deadLetters.get(queue) ?? [])];
   }
+
+  /**
+   * Moves the unacked record of `tag` to the dead-letter list of `queue` (default: the routing
+   * key, else the exchange, of its envelope); undefined when there is no record.
+   */
+  deadLetterUnacked(tag: string, queue: string | undefined, reason: string): { queue: string } | undefined {
+    const entry = this.unacked.get(tag);
+    if (!entry) return undefined;
+    this.unacked.delete(tag);
+    const target = queue ?? (entry.routingKey || entry.exchange);
+    this.deadLetter(target, entry.envelope, reason);
+    return { queue: target };
+  }
+
+  // ---- views for the admin tools (memory-admin.ts) ---------------------------------------------
+
+  /** Every unacked entry with its tag. */
+  unackedEntries(): Array<[string, MemoryUnackedEntry]> {
+    return [...this.unacked].map(([tag, entry]) => [tag, { ...entry }]);
+  }
+
+  /** Exchanges that have at least one binding row. */
+  boundExchanges(): string[] {
+    return [...this.bindings.keys()];
+  }
+
+  /** Waiting messages of `queue` per priority step (steps with none included). */
+  stepSizes(queue: string): Map<number, number> {
+    return new Map([...(this.lists(queue, false) ?? new Map<number, Deque<string>>())].map(([step, list]) => [step, list.length]));
+  }
+
+  /** Queues with a dead-letter list. */
+  deadLetterQueues(): string[] {
+    return [...this.deadLetters].filter(([, list]) => list.length > 0).map(([queue]) => queue);
+  }
+
+  /** Removes and returns up to `limit` dead letters of `queue`, oldest first. */
+  takeDeadLetters(queue: string, limit = Number.POSITIVE_INFINITY): DeadLetterEntry[] {
+    const list = this.deadLetters.get(queue) ?? [];
+    return list.splice(0, Math.min(limit, list.length));
+  }
+
+  /** Puts dead letters back at the front of the list (those that could not be requeued). */
+  returnDeadLetters(queue: string, entries: readonly DeadLetterEntry[]): void {
+    if (entries.length === 0) return;
+    const list = this.deadLetters.get(queue) ?? [];
+    list.unshift(...entries);
+    this.deadLetters.set(queue, list);
+  }
+
+  /** Wall-clock seconds of this broker's clock. */
+  clock(): number {
+    return this.now();
+  }
 }

@@ -6,6 +6,7 @@ import type { QueueDeclareOptions } from '@kelp/core';
 import {
   type BindingRow,
   type ChannelHost,
+  type DeadLetterOutcome,
   type GetOptions,
   type GetResult,
   type RestoreOptions,
@@ -87,5 +88,10 @@ export class MemoryChannel extends VirtualChannel {
 
   protected async deadLetter(queue: string, rawPayload: string, reason: string): Promise<void> {
     this.broker.deadLetter(queue, rawPayload, reason);
+  }
+
+  /** Synchronous underneath, so taking the record and storing the dead letter is one step. */
+  protected override async deadLetterUnacked(tag: string, queue: string | undefined, reason: string): Promise<DeadLetterOutcome | undefined> {
+    return this.broker.deadLetterUnacked(tag, queue, reason);
   }
 }

@@ -10,6 +10,7 @@ import {
   type VirtualTransportOptions,
   parseVirtualTransportOptions,
 } from '@kelp/virtual';
+import { MemoryAdmin } from './memory-admin.js';
 import { MemoryBroker } from './memory-broker.js';
 import { MemoryChannel } from './memory-channel.js';
 
@@ -30,6 +31,13 @@ export class MemoryTransport extends VirtualTransport {
   readonly capabilities = CAPABILITIES;
   readonly broker: MemoryBroker;
   private unsubscribe: (() => void) | undefined;
+  private adminTools: MemoryAdmin | undefined;
+
+  /** inspect / restore / dead letters on this broker. */
+  get admin(): MemoryAdmin {
+    this.adminTools ??= new MemoryAdmin({ broker: this.broker, visibilityTimeout: this.options.visibilityTimeout });
+    return this.adminTools;
+  }
 
   constructor(init: MemoryTransportInit) {
     // Exchange declarations live on the broker so every connection to it routes alike.

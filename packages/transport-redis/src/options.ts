@@ -5,7 +5,7 @@
  */
 import { ConfigurationError, type ConnectionParams } from '@kelp/core';
 import { readFileSync, existsSync } from 'node:fs';
-import { queueOrderStrategies } from '@kelp/virtual';
+import { deadLetterOptionsShape, queueOrderStrategies } from '@kelp/virtual';
 import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
 
@@ -77,6 +77,10 @@ export const redisTransportOptionsSchema = z.object({
   batchSize: optionalNumber(count(1)),
   /** The virtual transports' name for batchSize. */
   pollBatchSize: optionalNumber(count(1)),
+  /** maxMessageBytes, deadLetterQueues, maxRedeliveries: see @kelp/virtual options. */
+  ...deadLetterOptionsShape,
+  /** Alias of maxMessageBytes (the name the fault suite proposed). */
+  maxBodySize: optionalNumber(count(1)),
 });
 
 export type RedisTransportOptions = z.output<typeof redisTransportOptionsSchema>;
@@ -90,6 +94,7 @@ export function parseRedisTransportOptions(input: Record<string, unknown> | unde
     // HEAD: polling_interval overrides the BRPOP timeout.
     if (opts.pollingInterval !== undefined) opts.brpopTimeout = opts.pollingInterval;
     opts.batchSize ??= opts.pollBatchSize ?? 100;
+    opts.maxMessageBytes ??= opts.maxBodySize;
     return opts;
   }
   const issue = result.error.issues[0];

@@ -3,7 +3,7 @@
  * (spec 2) and ack emulation (spec 5). Everything AMQP-like (routing, QoS, consumers) is in
  * `@kelp/virtual`; this file only says how each hook maps to Redis commands.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { QueueDeclareOptions } from '@kelp/core';
 import {
   type BindingRow,
@@ -14,13 +14,17 @@ import {
   type RouteResolver,
   type ChannelHost,
   VirtualChannel,
+  type DeadLetterOutcome,
   clampPriority,
+  markRedeliveredInPlace,
 } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { ChannelPoller } from './channel-poller.js';
+import { deadLetterRecord, envelopeSpan } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
-import { AckCoalescer, popAndRecord, releaseMutex, restoreByTag, type PoppedEntry } from './scripts.js';
+import { restoreInBatches } from './restore-batches.js';
+import { AckCoalescer, popAndRecord, restoreByTag, type PoppedEntry } from './scripts.js';
 
 /** What a RedisChannel needs from its transport beyond the virtual host interface. */
 export interface RedisChannelContext {
@@ -264,37 +268,70 @@ export class RedisChannel extends VirtualChannel {
   }
 
   /**
-   * Kombu `restore_visible` (spec 5.6): under `SET unacked_mutex <token> NX PX`, restore (RPUSH,
-   * head of queue) every entry older than the visibility timeout, newest-expired first, then
-   * release the lock only if it is still ours. A held lock means another process (kelp or Python)
-   * is sweeping: skip silently.
+   * Kombu `restore_visible` (spec 5.6) in bounded batches (restore-batches.ts): each batch takes
+   * `unacked_mutex` (SET NX PX), restores (RPUSH, head of queue) up to 500 entries older than the
+   * visibility timeout, newest-expired first, and releases the lock. A lock held by another
+   * process (kelp or Python) means it is sweeping: stop silently, as Kombu skips. An entry with
+   * no route goes to a dead-letter list in the same step instead of being dropped.
    */
   protected override async restoreExpiredUnacked(resolveQueues: RouteResolver): Promise<RestoreOutcome[]> {
     if (!this.ackEmulation) return [];
     const { options } = this.ctx;
-    const token = randomBytes(16).toString('hex');
-    const locked = await this.redis.set(this.keys.unackedMutex, token, 'PX', Math.round(options.unackedMutexExpire * 1000), 'NX');
-    if (locked !== 'OK') return [];
-    const outcomes: RestoreOutcome[] = [];
-    try {
-      const ceil = (this.ctx.wallClock() - options.visibilityTimeout).toFixed(6);
-      const limit = options.unackedRestoreLimit;
-      const reply =
-        limit === undefined
-          ? await this.redis.zrevrangebyscore(this.keys.unackedIndex, ceil, 0, 'WITHSCORES')
-          : await this.redis.zrevrangebyscore(this.keys.unackedIndex, ceil, 0, 'WITHSCORES', 'LIMIT', 0, limit);
-      for (let i = 0; i < reply.length; i += 2) {
-        outcomes.push(await this.restoreUnacked(reply[i] as string, { leftmost: false }, resolveQueues));
-      }
-    } finally {
-      await releaseMutex(this.redis, this.keys.unackedMutex, token);
-    }
-    return outcomes;
+    const { items } = await restoreInBatches(this.redis, this.keys, {
+      ceiling: this.ctx.wallClock() - options.visibilityTimeout,
+      ...(options.unackedRestoreLimit === undefined ? {} : { limit: options.unackedRestoreLimit }),
+      resolve: resolveQueues,
+      target: options.restoreTarget,
+      lock: { expireMs: Math.round(options.unackedMutexExpire * 1000), waitMs: 0 },
+      wallClock: this.ctx.wallClock,
+    });
+    return items.map(
+      (item): RestoreOutcome =>
+        item.status === 'restored'
+          ? { status: 'restored', deliveryTag: item.tag, queues: item.queues }
+          : { status: 'dead-lettered', deliveryTag: item.tag, queue: item.queues[0] ?? '', reason: item.reason ?? 'dead-lettered on restore' },
+    );
   }
 
   protected async deadLetter(queue: string, rawPayload: string, reason: string): Promise<void> {
-    const record = JSON.stringify({ reason, queue, payload: rawPayload, time: this.ctx.wallClock() });
+    const record = deadLetterRecord({ reason, queue, payload: rawPayload, time: this.ctx.wallClock() });
     await this.redis.lpush(this.keys.deadLetterKey(queue), record);
+  }
+
+  /**
+   * Moves the unacked record to the dead-letter list with the envelope's original bytes: read the
+   * entry, build the record, then swap in one Lua step if the entry is unchanged (retrying a few
+   * times if it changed). Without ack emulation the locally kept payload is used.
+   */
+  protected override async deadLetterUnacked(tag: string, queue: string | undefined, reason: string): Promise<DeadLetterOutcome | undefined> {
+    if (!this.ackEmulation) {
+      const local = this.localUnacked.get(tag);
+      if (!local) return undefined;
+      this.localUnacked.delete(tag);
+      const target = queue ?? (local.routingKey || local.exchange);
+      await this.deadLetter(target, local.payload, reason);
+      return { queue: target };
+    }
+    for (let attempt = 0; attempt < RESTORE_RETRIES; attempt++) {
+      const value = await this.redis.hgetBuffer(this.keys.unacked, tag);
+      if (value === null) return undefined;
+      const entry = parseUnackedEntry(value.toString('utf8'));
+      const target = queue ?? (entry?.routingKey || entry?.exchange || this.keys.stripPrefix(this.keys.unacked));
+      const span = envelopeSpan(value);
+      const payload = span ? value.subarray(span[0], span[1]) : value;
+      const record = deadLetterRecord({ reason, queue: target, time: this.ctx.wallClock(), deliveryTag: tag, payload });
+      const sha = createHash('sha1').update(value).digest('hex');
+      const result = await deadLetterEntry(this.redis, [this.keys.unacked, this.keys.unackedIndex, this.keys.deadLetterKey(target)], [tag, sha, record]);
+      if (result === 0) return undefined;
+      if (result === 1) return { queue: target };
+    }
+    throw new Error(`unacked entry ${tag} kept changing while it was dead-lettered; it stays unacked`);
+  }
+
+  /** Celery ETA: the record is scored at the due time; never earlier than it is (ZADD XX GT). */
+  protected override async holdUnackedUntil(tag: string, epochSeconds: number): Promise<void> {
+    if (!this.ackEmulation) return;
+    await this.redis.zadd(this.keys.unackedIndex, 'XX', 'GT', epochSeconds.toFixed(6), tag);
   }
 
   // ---- consuming -------------------------------------------------------------------------------
@@ -366,16 +403,19 @@ export function parseUnackedEntry(raw: string): UnackedEntry | undefined {
   }
 }
 
-/** Spec 1.7: headers.redelivered and delivery_info.redelivered set, everything else unchanged. */
+/**
+ * Spec 1.7: headers.redelivered and delivery_info.redelivered set, and kelp's redelivery count
+ * (`x-delivery-count`) incremented; everything else unchanged.
+ */
 function markRedeliveredObject(envelope: Record<string, unknown>): string {
   const copy = structuredClone(envelope);
-  const headers = copy.headers;
-  if (typeof headers === 'object' && headers !== null && !Array.isArray(headers)) (headers as Record<string, unknown>).redelivered = true;
-  else copy.headers = { redelivered: true };
-  const props = copy.properties;
-  if (typeof props === 'object' && props !== null) {
-    const info = (props as Record<string, unknown>).delivery_info;
-    if (typeof info === 'object' && info !== null) (info as Record<string, unknown>).redelivered = true;
-  }
+  markRedeliveredInPlace(copy);
   return JSON.stringify(copy);
+}
+
+/** 1 moved, 0 entry gone, -1 entry changed since read (dead-letter-entry-3.lua). */
+async function deadLetterEntry(client: Redis, keys: [string, string, string], args: [string, string, string]): Promise<number> {
+  const fn = (client as unknown as Record<string, (...a: string[]) => Promise<unknown>>)['kelpDeadLetterEntry'];
+  if (typeof fn !== 'function') throw new Error('Lua script deadLetterEntry is not defined on this client (call defineScripts first)');
+  return Number(await fn.apply(client, [...keys, ...args]));
 }

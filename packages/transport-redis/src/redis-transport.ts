@@ -9,6 +9,7 @@ import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
 import { OperationalError, throwIfAborted } from '@kelp/core';
 import { type EventLoopHub, type Poller, VirtualTransport, type VirtualChannel } from '@kelp/virtual';
 import type { Redis, RedisOptions } from 'ioredis';
+import { RedisAdmin } from './admin.js';
 import { ChannelPoller } from './channel-poller.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, wrapRedisError } from './errors.js';
@@ -51,6 +52,9 @@ export class RedisTransport extends VirtualTransport {
         ...(options.deadletterQueue === undefined ? {} : { deadletterQueue: options.deadletterQueue }),
         unackedRestoreInterval: options.unackedRestoreInterval,
         pollBatchSize: options.batchSize ?? 100,
+        ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
+        ...(options.deadLetterQueues === undefined ? {} : { deadLetterQueues: options.deadLetterQueues }),
+        ...(options.maxRedeliveries === undefined ? {} : { maxRedeliveries: options.maxRedeliveries }),
       },
       virtualHost: String(ioredisOptions.db),
     });
@@ -59,6 +63,22 @@ export class RedisTransport extends VirtualTransport {
     this.redactedUrl = params.redactedUrl;
     this.wallClock = init.wallClock ?? (() => Date.now() / 1000);
     this.keys = new RedisKeys({ ...options, db: ioredisOptions.db });
+  }
+
+  private adminTools: RedisAdmin | undefined;
+
+  /** inspect / restore / dead letters on this db (connects on first use). */
+  get admin(): RedisAdmin {
+    this.adminTools ??= new RedisAdmin({
+      client: async () => {
+        await this.connect();
+        return this.client;
+      },
+      keys: this.keys,
+      options: this.redisOptions,
+      wallClock: this.wallClock,
+    });
+    return this.adminTools;
   }
 
   /** The shared command connection (after connect). */

@@ -11,6 +11,7 @@ import { type BindingRow, type BrokerState, prepareBinding, routeTable } from '.
 import type { VirtualTransportOptions } from './options.js';
 import { QoS } from './qos.js';
 import type {
+  DeadLetterOutcome,
   GetOptions,
   GetResult,
   PendingDelivery,
@@ -96,6 +97,19 @@ export abstract class VirtualChannelBase {
   protected restoreExpiredUnacked?(resolveQueues: RouteResolver): Promise<RestoreOutcome[]>;
   /** Moves an unusable payload aside with the reason; never loses it. */
   protected abstract deadLetter(queue: string, rawPayload: string, reason: string): Promise<void>;
+  /**
+   * Settles a delivered message by moving its unacked record (the original envelope) to the
+   * dead-letter list of `queue` with `reason`, in one atomic step. `queue` may be undefined when
+   * the channel does not know it; the hook then derives it from the envelope. Resolves undefined
+   * when there is no unacked record (already acked, restored or never recorded).
+   */
+  protected deadLetterUnacked?(tag: string, queue: string | undefined, reason: string): Promise<DeadLetterOutcome | undefined>;
+  /**
+   * Keeps an unacked message invisible until `epochSeconds` (wall clock) plus the visibility
+   * timeout, never shortening a later deadline (Redis: ZADD XX GT on unacked_index). Used for
+   * Celery ETA messages held unacked until due. Without it the channel uses `extendUnacked`.
+   */
+  protected holdUnackedUntil?(tag: string, epochSeconds: number): Promise<void>;
   /** Called when the set of consumed queues changes (e.g. to resubscribe). */
   protected onConsumersChanged(): void {}
   /** Releases broker resources of the channel after consumers are cancelled and messages restored. */
@@ -151,6 +165,7 @@ export abstract class VirtualChannelBase {
     } else {
       await this.newQueue(name, options);
       if (options.autoDelete) this.brokerState.autoDeleteQueues.add(name);
+      rememberQueueArguments(this.brokerState, name, options.arguments);
     }
     return { queue: name, messageCount: await this.size(name), consumerCount: this.host.consumerCount(name) };
   }
@@ -193,6 +208,23 @@ export abstract class VirtualChannelBase {
     return count;
   }
 
+  // ---- dead-letter routing ---------------------------------------------------------------------
+
+  /**
+   * The opt-in dead-letter routing of `queue` (transport option `deadLetterQueues`, or the queue
+   * argument `x-dead-letter: true` declared in this process), with its redelivery limit
+   * (`x-delivery-limit` argument, else the `maxRedeliveries` option). Undefined when off: then a
+   * reject drops the message, as Kombu does.
+   */
+  protected deadLetterPolicy(queue: string): { maxRedeliveries: number | undefined } | undefined {
+    const args = queueArguments(this.brokerState, queue);
+    const listed = this.host.options.deadLetterQueues;
+    const enabled = args?.['x-dead-letter'] === true || listed?.includes(queue) === true || listed?.includes('*') === true;
+    if (!enabled) return undefined;
+    const limit = Number(args?.['x-delivery-limit'] ?? this.host.options.maxRedeliveries ?? Number.NaN);
+    return { maxRedeliveries: Number.isInteger(limit) && limit >= 0 ? limit : undefined };
+  }
+
   // ---- restore lookup ------------------------------------------------------------------------
 
   /** Kombu `_lookup`: routed queues, else `[deadletterQueue]`, else empty. */
@@ -202,4 +234,25 @@ export abstract class VirtualChannelBase {
     const queues = routeTable(this.brokerState.typeOf(exchange), await this.getTable(exchange), routingKey, this.topicCache);
     return queues.length > 0 ? queues : dlq ? [dlq] : [];
   };
+}
+
+/**
+ * Queue arguments as declared in this process, per broker state (like exchange types, Kombu keeps
+ * declarations process-local). A WeakMap so the state object stays the owner.
+ */
+const declaredArguments = new WeakMap<BrokerState, Map<string, Record<string, unknown>>>();
+
+/** A declaration without arguments (e.g. a producer's re-declare) keeps what an earlier one set. */
+function rememberQueueArguments(state: BrokerState, queue: string, args: Record<string, unknown> | undefined): void {
+  if (args === undefined || Object.keys(args).length === 0) return;
+  let map = declaredArguments.get(state);
+  if (!map) {
+    map = new Map();
+    declaredArguments.set(state, map);
+  }
+  map.set(queue, { ...args });
+}
+
+function queueArguments(state: BrokerState, queue: string): Record<string, unknown> | undefined {
+  return declaredArguments.get(state)?.get(queue);
 }

@@ -245,9 +245,42 @@ export function envelopeToDelivery(parsed: ParsedEnvelope, context: EnvelopeDeli
 }
 
 /**
- * The envelope with Kombu's redelivery markers set (spec 1.7): `headers.redelivered` and
- * `properties.delivery_info.redelivered`. Unlike Kombu, a missing `headers` object is created so
- * the flag is never lost. Input that is not an envelope is returned unchanged.
+ * Header counting kelp's redeliveries of a message (RabbitMQ quorum queues use the same name).
+ * Python Kombu neither writes nor reads it, so its own restores do not count.
+ */
+export const DELIVERY_COUNT_HEADER = 'x-delivery-count';
+
+/** How often kelp redelivered a message (0 when the header is missing or not a number). */
+export function deliveryCount(headers: Readonly<Record<string, unknown>> | null | undefined): number {
+  const value = Number(headers?.[DELIVERY_COUNT_HEADER] ?? 0);
+  return Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
+}
+
+/**
+ * Sets Kombu's redelivery markers on a parsed envelope object in place (spec 1.7):
+ * `headers.redelivered` and `properties.delivery_info.redelivered`, and increments
+ * {@link DELIVERY_COUNT_HEADER}. Unlike Kombu, a missing `headers` object is created so the
+ * flag is never lost.
+ */
+export function markRedeliveredInPlace(env: Record<string, unknown>): void {
+  const headers = env.headers;
+  if (typeof headers === 'object' && headers !== null && !Array.isArray(headers)) {
+    const h = headers as Record<string, unknown>;
+    h.redelivered = true;
+    h[DELIVERY_COUNT_HEADER] = deliveryCount(h) + 1;
+  } else {
+    env.headers = { redelivered: true, [DELIVERY_COUNT_HEADER]: 1 };
+  }
+  const props = env.properties;
+  if (typeof props === 'object' && props !== null) {
+    const info = (props as Record<string, unknown>).delivery_info;
+    if (typeof info === 'object' && info !== null) (info as Record<string, unknown>).redelivered = true;
+  }
+}
+
+/**
+ * The envelope JSON with the redelivery markers set ({@link markRedeliveredInPlace}). Input that
+ * is not an envelope is returned unchanged.
  */
 export function markRedelivered(json: string): string {
   let data: unknown;
@@ -258,16 +291,6 @@ export function markRedelivered(json: string): string {
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return json;
   const env = data as Record<string, unknown>;
-  const headers = env.headers;
-  if (typeof headers === 'object' && headers !== null && !Array.isArray(headers)) {
-    (headers as Record<string, unknown>).redelivered = true;
-  } else {
-    env.headers = { redelivered: true };
-  }
-  const props = env.properties;
-  if (typeof props === 'object' && props !== null) {
-    const info = (props as Record<string, unknown>).delivery_info;
-    if (typeof info === 'object' && info !== null) (info as Record<string, unknown>).redelivered = true;
-  }
+  markRedeliveredInPlace(env);
   return JSON.stringify(env);
 }

@@ -18,3 +18,4 @@ export * from './typed-emitter.js';
 export * from './channel-base.js';
 export * from './virtual-channel.js';
 export * from './virtual-transport.js';
+export * from './delivery-checks.js';

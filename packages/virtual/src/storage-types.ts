@@ -42,7 +42,17 @@ export type RestoreOutcome =
    * The entry was removed but the resolver found no queue. The hook returns the marked envelope
    * so the channel can dead-letter it (kelp never drops a message silently, unlike Kombu).
    */
-  | { status: 'unroutable'; deliveryTag: string; envelope: string; exchange: string; routingKey: string };
+  | { status: 'unroutable'; deliveryTag: string; envelope: string; exchange: string; routingKey: string }
+  /**
+   * The entry was removed and, having no route, stored in `queue`'s dead-letter list by the hook
+   * itself in the same atomic step (so no crash can lose it between the two).
+   */
+  | { status: 'dead-lettered'; deliveryTag: string; queue: string; reason: string };
+
+/** Where `deadLetterUnacked` put a message. */
+export interface DeadLetterOutcome {
+  queue: string;
+}
 
 /** A message a poller took from storage and has not yet handed to the channel. */
 export interface PendingDelivery {

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { BasicConsumeOptions, Channel, Delivery, OutboundMessage, PublishResult } from '@kelp/core';
 import { ChannelError } from '@kelp/core';
 import { VirtualChannelBase } from './channel-base.js';
-import { encodeEnvelope, envelopeToDelivery, markRedelivered, parseEnvelope, readAckInfo } from './envelope.js';
+import { etaSeconds, oversizeReason, redeliveryLimitReason } from './delivery-checks.js';
+import { encodeEnvelope, envelopeToDelivery, markRedelivered, parseEnvelope, readAckInfo, type ParsedEnvelope } from './envelope.js';
 import { routeTable } from './exchange.js';
 import { clampPriority } from './priority.js';
 import type { IncomingOptions, PendingDelivery, RestoreOutcome } from './storage-types.js';
@@ -97,13 +98,17 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
     for (;;) {
       const result = await this.get(queue, { noAck });
       if (!result) return undefined;
-      const parsed = parseEnvelope(result.payload);
-      if (!parsed.ok) {
-        await this.deadLetterPayload(result.queue, result.payload, parsed.reason, !noAck);
+      const checked = this.admit(result.queue, result.payload);
+      if (!checked.ok) {
+        await this.deadLetterPayload(result.queue, result.payload, checked.reason, !noAck);
         continue;
       }
-      if (!noAck) this.qos.append(parsed.envelope.deliveryTag, result.queue);
-      return envelopeToDelivery(parsed.envelope, { queue: result.queue, noAck });
+      const env = checked.envelope;
+      if (!noAck) {
+        this.qos.append(env.deliveryTag, result.queue);
+        this.holdUntilEta(env);
+      }
+      return envelopeToDelivery(env, { queue: result.queue, noAck });
     }
   }
 
@@ -191,12 +196,14 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
    * synchronously unless a record must be written first. Called by pollers.
    */
   async handleIncoming(queue: string, payload: string, options: IncomingOptions): Promise<void> {
-    const parsed = parseEnvelope(payload);
-    if (!parsed.ok) {
-      await this.deadLetterPayload(queue, payload, parsed.reason, options.recorded);
+    // Synchronous on the good path: delivery must happen in the poller's callback, not on a later
+    // microtask, or a hub waiting for it would go back to sleep first.
+    const checked = this.admit(queue, payload);
+    if (!checked.ok) {
+      await this.deadLetterPayload(queue, payload, checked.reason, options.recorded);
       return;
     }
-    const env = parsed.envelope;
+    const env = checked.envelope;
     const tag = this.channelState === 'open' ? this.queueConsumers.get(queue) : undefined;
     const consumer = tag === undefined ? undefined : this.consumers.get(tag);
     if (!consumer) {
@@ -206,6 +213,7 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
     if (!consumer.noAck) {
       if (!options.recorded) await this.recordUnacked(env.deliveryTag, payload, env.exchange, env.routingKey);
       this.qos.append(env.deliveryTag, queue);
+      this.holdUntilEta(env);
     } else if (options.recorded) {
       // The consumer changed to noAck after the pop: nobody will ack this record.
       void this.ackUnacked([env.deliveryTag]).catch((error: unknown) => this.host.reportError(error));
@@ -230,11 +238,48 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
     this.host.wake();
   }
 
+  /**
+   * The checks every message passes before it reaches a consumer or basicGet: the size limit
+   * (before parsing), a valid envelope, and on queues with dead-letter routing the redelivery
+   * limit. A message failing one must be dead-lettered (never dropped): the reason says why.
+   */
+  private admit(queue: string, payload: string): { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string } {
+    const tooBig = oversizeReason(payload, this.host.options.maxMessageBytes);
+    if (tooBig !== undefined) return { ok: false, reason: tooBig };
+    const parsed = parseEnvelope(payload);
+    if (!parsed.ok) return parsed;
+    const policy = parsed.envelope.redelivered ? this.deadLetterPolicy(queue) : undefined;
+    const overLimit = policy && redeliveryLimitReason(parsed.envelope.headers, policy.maxRedeliveries);
+    return overLimit ? { ok: false, reason: overLimit } : parsed;
+  }
+
+  /**
+   * Moves a payload taken from storage aside. When it was recorded unacked, the record itself is
+   * moved in one atomic step where the broker can (no window where it is in neither place);
+   * otherwise the payload is stored and any record removed.
+   */
   private async deadLetterPayload(queue: string, payload: string, reason: string, recorded: boolean): Promise<void> {
-    await this.deadLetter(queue, payload, reason);
     const info = recorded ? readAckInfo(payload) : undefined;
-    if (info) await this.ackUnacked([info.deliveryTag]);
+    const moved = info && this.deadLetterUnacked ? await this.deadLetterUnacked(info.deliveryTag, queue, reason) : undefined;
+    if (!moved) {
+      await this.deadLetter(queue, payload, reason);
+      if (info) await this.ackUnacked([info.deliveryTag]);
+    }
     this.host.reportDeadLettered({ queue, reason });
+  }
+
+  /**
+   * A Celery worker holds an ETA message unacked until it is due; score its record at the ETA so
+   * no sweeper (kelp's or Kombu's) restores it before ETA + visibility timeout. Not awaited: the
+   * record was just written, and a sweeper cannot reach it before a visibility timeout passes.
+   */
+  private holdUntilEta(env: ParsedEnvelope): void {
+    const eta = etaSeconds(env.headers);
+    if (eta === undefined || eta * 1000 <= Date.now()) return;
+    const hold = this.holdUnackedUntil
+      ? this.holdUnackedUntil(env.deliveryTag, eta)
+      : this.extendUnacked?.(env.deliveryTag, eta - Date.now() / 1000 + this.host.options.visibilityTimeout);
+    hold?.catch((error: unknown) => this.host.reportError(error));
   }
 
   // ---- acknowledgements ------------------------------------------------------------------------
@@ -248,13 +293,39 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
     await this.ackUnacked([deliveryTag]);
   }
 
+  /**
+   * `requeue: false` drops the message as Kombu does, unless its queue has dead-letter routing
+   * (`deadLetterQueues` / `x-dead-letter`): then it goes to the dead-letter list.
+   */
   async basicReject(deliveryTag: string, requeue: boolean): Promise<void> {
     this.assertOpen();
     const queue = this.qos.get(deliveryTag)?.queue;
     this.qos.reject(deliveryTag);
     if (requeue) await this.restoreTag(deliveryTag, true, queue);
+    else if (queue !== undefined && this.deadLetterPolicy(queue)) await this.settleDeadLetter(deliveryTag, queue, 'rejected without requeue');
     else await this.ackUnacked([deliveryTag]);
     this.host.wake();
+  }
+
+  /**
+   * Settles a delivered message by moving it, with `reason` and its original envelope, to its
+   * queue's dead-letter list (e.g. content the consumer cannot decode or does not accept).
+   * A tag with no unacked record any more (already settled elsewhere) changes nothing.
+   */
+  async basicDeadLetter(deliveryTag: string, reason: string): Promise<void> {
+    this.assertOpen();
+    const queue = this.qos.get(deliveryTag)?.queue;
+    this.qos.reject(deliveryTag);
+    await this.settleDeadLetter(deliveryTag, queue, reason);
+    this.host.wake();
+  }
+
+  private async settleDeadLetter(deliveryTag: string, queue: string | undefined, reason: string): Promise<void> {
+    if (!this.deadLetterUnacked) {
+      throw new ChannelError(`The ${this.constructor.name} storage cannot dead-letter delivered messages`);
+    }
+    const moved = await this.deadLetterUnacked(deliveryTag, queue, reason);
+    if (moved) this.host.reportDeadLettered({ queue: moved.queue, reason });
   }
 
   async basicRestore(deliveryTags: readonly string[]): Promise<void> {
@@ -310,6 +381,10 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
   }
 
   private async handleRestoreOutcome(outcome: RestoreOutcome, queue: string | undefined): Promise<void> {
+    if (outcome.status === 'dead-lettered') {
+      this.host.reportDeadLettered({ queue: outcome.queue, reason: outcome.reason });
+      return;
+    }
     if (outcome.status !== 'unroutable') return;
     const target = queue ?? (outcome.routingKey || outcome.exchange);
     const reason = `no route on restore: exchange '${outcome.exchange}' routing key '${outcome.routingKey}'`;

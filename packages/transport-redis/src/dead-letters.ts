@@ -1,0 +1,131 @@
+/**
+ * Dead-letter records of the Redis transport: what kelp LPUSHes to `<queue><sep>dead`
+ * (`RedisKeys.deadLetterKey`), how they are read back for `kelp dead-letters`, and how the exact
+ * bytes of an envelope are cut out of a Kombu `unacked` hash value.
+ *
+ * Record (JSON): `{"reason", "queue", "time" (epoch s), "deliveryTag"?, "payload",
+ * "payloadEncoding"?: "base64"}`; payload is the original envelope text, or base64 of its bytes
+ * when they are not valid UTF-8. The pop script writes `{"reason", "queue_key", "payload",
+ * "time"}` (the queue's list key instead of its name); readers accept both.
+ */
+import { Buffer } from 'node:buffer';
+import type { DeadLetterEntry } from '@kelp/core';
+import type { RedisKeys } from './keys.js';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The bytes as text when they are valid UTF-8, else undefined. */
+export function utf8OrUndefined(bytes: Uint8Array): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface DeadLetterRecordInput {
+  reason: string;
+  queue: string;
+  time: number;
+  deliveryTag?: string;
+  payload: Uint8Array | string;
+}
+
+/** The JSON record for a dead letter; binary that is not UTF-8 is kept as base64. */
+export function deadLetterRecord(input: DeadLetterRecordInput): string {
+  const record: Record<string, unknown> = { reason: input.reason, queue: input.queue, time: input.time };
+  if (input.deliveryTag !== undefined) record.deliveryTag = input.deliveryTag;
+  if (typeof input.payload === 'string') record.payload = input.payload;
+  else {
+    const text = utf8OrUndefined(input.payload);
+    if (text !== undefined) record.payload = text;
+    else {
+      record.payload = Buffer.from(input.payload).toString('base64');
+      record.payloadEncoding = 'base64';
+    }
+  }
+  return JSON.stringify(record);
+}
+
+/** A stored record read back; undefined fields when the record itself is damaged. */
+export function readDeadLetterRecord(raw: Buffer, queue: string, keys: RedisKeys): DeadLetterEntry {
+  let text = utf8OrUndefined(raw);
+  // The pop script copies invalid UTF-8 bytes into its JSON as they are: read those as latin1
+  // (one char per byte) so the original bytes can be recovered exactly.
+  const latin1 = text === undefined;
+  if (latin1) text = raw.toString('latin1');
+  let data: Record<string, unknown> | undefined;
+  try {
+    const parsed: unknown = JSON.parse(text as string);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) data = parsed as Record<string, unknown>;
+  } catch {
+    data = undefined;
+  }
+  if (!data) return { queue, reason: 'unreadable dead-letter record', raw: raw.toString('base64'), rawEncoding: 'base64' };
+  const entry: DeadLetterEntry = {
+    queue: typeof data.queue === 'string' ? data.queue : typeof data.queue_key === 'string' ? keys.queueFromKey(data.queue_key) : queue,
+    reason: typeof data.reason === 'string' ? data.reason : '',
+    raw: '',
+    rawEncoding: 'utf8',
+  };
+  if (typeof data.time === 'number') entry.at = data.time;
+  if (typeof data.deliveryTag === 'string') entry.deliveryTag = data.deliveryTag;
+  const payload = typeof data.payload === 'string' ? data.payload : '';
+  if (data.payloadEncoding === 'base64') {
+    entry.raw = payload;
+    entry.rawEncoding = 'base64';
+  } else if (latin1) {
+    const bytes = Buffer.from(payload, 'latin1');
+    const asText = utf8OrUndefined(bytes);
+    if (asText !== undefined) entry.raw = asText;
+    else {
+      entry.raw = bytes.toString('base64');
+      entry.rawEncoding = 'base64';
+    }
+  } else entry.raw = payload;
+  return entry;
+}
+
+/** The original bytes of a dead-letter entry. */
+export function entryBytes(entry: DeadLetterEntry): Buffer {
+  return Buffer.from(entry.raw, entry.rawEncoding === 'base64' ? 'base64' : 'utf8');
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * The byte range of the first element (the envelope object) of a `[envelope, exchange,
+ * routing_key]` hash value, found by scanning brackets and strings, so the envelope's original
+ * bytes can be kept exactly (Kombu and kelp both write it that way; re-encoding would not be).
+ * Undefined when the value does not start with `[{`.
+ */
+export function envelopeSpan(value: Uint8Array): [number, number] | undefined {
+  let i = 0;
+  const skipSpace = () => {
+    while (i < value.length && (value[i] === 0x20 || value[i] === 0x0a || value[i] === 0x0d || value[i] === 0x09)) i++;
+  };
+  skipSpace();
+  if (value[i] !== 0x5b) return undefined;
+  i++;
+  skipSpace();
+  if (value[i] !== 0x7b) return undefined;
+  const start = i;
+  let depth = 0;
+  let inString = false;
+  for (; i < value.length; i++) {
+    const c = value[i];
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+      continue;
+    }
+    if (c === QUOTE) inString = true;
+    else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      depth--;
+      if (depth === 0) return [start, i + 1];
+    }
+  }
+  return undefined;
+}
