@@ -24,6 +24,9 @@ export function createClient(role: ConnectionRole, options: ClientFactoryOptions
     lazyConnect: true,
     connectionName: `kelp-${role}`,
     enableAutoPipelining: role === 'command',
+    // These calls already carry a whole tick's acks/pushes (AckCoalescer, PushBatcher): wrapping
+    // each in an auto-pipeline would only add a Pipeline object per call.
+    autoPipeliningIgnoredCommands: ['kelpAck', 'kelpRouteAndPush'],
     // Subscriptions are replayed by the channel poller itself, after it has read the client id
     // that CLIENT TRACKING must redirect to (a subscribed RESP2 connection cannot run CLIENT ID).
     autoResubscribe: role !== 'subscriber',

@@ -20,16 +20,19 @@ import {
 } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { ChannelPoller } from './channel-poller.js';
+import { wrapRedisError } from './errors.js';
 import { deadLetterRecord, envelopeSpan } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
 import { restoreInBatches } from './restore-batches.js';
-import { AckCoalescer, popAndRecord, restoreByTag, type PoppedEntry } from './scripts.js';
+import { AckCoalescer, PushBatcher, popAndRecord, restoreByTag, type PoppedEntry } from './scripts.js';
 
 /** What a RedisChannel needs from its transport beyond the virtual host interface. */
 export interface RedisChannelContext {
   readonly client: Redis;
   readonly keys: RedisKeys;
+  /** The broker URL without its password, for error messages. */
+  readonly redactedUrl: string;
   readonly options: RedisTransportOptions;
   /** Wall clock in seconds (Kombu's time.time()). */
   readonly wallClock: () => number;
@@ -51,6 +54,7 @@ export class RedisChannel extends VirtualChannel {
    */
   private readonly localUnacked = new Map<string, { payload: string; exchange: string; routingKey: string }>();
   private acks: AckCoalescer | undefined;
+  private pushBatcher: PushBatcher | undefined;
 
   constructor(
     host: ChannelHost,
@@ -68,8 +72,26 @@ export class RedisChannel extends VirtualChannel {
 
   // ---- queues ----------------------------------------------------------------------------------
 
+  /** LPUSH to the priority sub-list, batched with the tick's other pushes (PushBatcher). */
   protected async put(queue: string, envelopeJson: string, priority: number): Promise<void> {
-    await this.redis.lpush(this.keys.queueKeyForPriority(queue, priority), envelopeJson);
+    await this.pushes.push(queue, this.stepSuffix(priority), envelopeJson);
+  }
+
+  /** A direct-exchange publish: lookup and pushes in one script call on the server. */
+  protected override putDirect(exchange: string, routingKey: string, envelopeJson: string, priority: number): Promise<string[]> {
+    return this.pushes.routeDirect(this.keys.bindingKey(exchange), routingKey, this.stepSuffix(priority), envelopeJson);
+  }
+
+  private get pushes(): PushBatcher {
+    this.pushBatcher ??= new PushBatcher(this.redis, this.keys.prefix, this.keys.sep, (error) =>
+      wrapRedisError(error, this.ctx.redactedUrl, 'lpush'),
+    );
+    return this.pushBatcher;
+  }
+
+  /** `""` for step 0, else `<sep><step>`: what queueKeyForPriority appends to the queue name. */
+  private stepSuffix(priority: number): string {
+    return this.keys.queueName('', this.keys.priorityStep(priority));
   }
 
   protected override async putFanout(exchange: string, envelopeJson: string, routingKey: string): Promise<number> {

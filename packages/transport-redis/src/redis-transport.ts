@@ -145,6 +145,7 @@ export class RedisTransport extends VirtualTransport {
     const context: RedisChannelContext = {
       client: guardClient(this.client, this.redactedUrl),
       keys: this.keys,
+      redactedUrl: this.redactedUrl,
       options: this.redisOptions,
       wallClock: this.wallClock,
       ensurePoller: (channel) => this.ensurePoller(channel),

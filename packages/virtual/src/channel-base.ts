@@ -63,6 +63,12 @@ export abstract class VirtualChannelBase {
   protected abstract put(queue: string, envelopeJson: string, priority: number): Promise<void>;
   /** Broadcasts on a fanout exchange; resolves with how many subscribers got it. Needs `supportsFanout`. */
   protected putFanout?(exchange: string, envelopeJson: string, routingKey: string): Promise<number>;
+  /**
+   * Optional one-step direct routing: looks the exchange's bindings up and pushes to every queue
+   * whose binding key equals `routingKey`, on the broker in one atomic step; resolves with the
+   * queues reached ([] when none matched, then nothing was stored).
+   */
+  protected putDirect?(exchange: string, routingKey: string, envelopeJson: string, priority: number): Promise<string[]>;
   /** Takes the next message of `queue` (lowest priority step first); records it unacked unless noAck. */
   protected abstract get(queue: string, options: GetOptions): Promise<GetResult | undefined>;
   /** Optional batch `get`: up to `max` messages over `queues`, asked in the given order. */

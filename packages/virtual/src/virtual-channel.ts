@@ -70,6 +70,12 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
       if (subscribers > 0) return { status: 'routed', queues: [], subscribers, deliveryTag };
       return this.unroutable(json, priority, deliveryTag, { subscribers });
     }
+    if (type === 'direct' && this.putDirect) {
+      // Lookup and pushes in one broker step (one round trip instead of two on Redis).
+      const queues = await this.putDirect(exchange, routingKey, json, priority);
+      if (queues.length === 0) return this.unroutable(json, priority, deliveryTag);
+      return { status: 'routed', queues, deliveryTag };
+    }
     const queues = routeTable(type, await this.getTable(exchange), routingKey, this.topicCache);
     if (queues.length === 0) return this.unroutable(json, priority, deliveryTag);
     await Promise.all(queues.map((queue) => this.put(queue, json, priority)));
