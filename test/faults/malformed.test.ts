@@ -13,11 +13,8 @@ import { deadLetterKey, kombuEnvelope, queueLength, sleep, waitFor } from './sup
 import { FaultRedis } from './support/redis-process.js';
 import { reportScenario } from './support/report.js';
 
-/**
- * The size limit option. The contract does not name it; this is the name proposed in
- * /work/notes-faults.md (a transport option, as Kombu keeps such limits in transport_options).
- */
-const transportOptions = { visibility_timeout: 2, unacked_restore_interval: 0.5, unacked_restore_throttle: 1, max_body_size: BODY_LIMIT_BYTES };
+/** `max_message_bytes` is the size limit (a transport option, as Kombu keeps such limits in transport_options). */
+const transportOptions = { visibility_timeout: 2, unacked_restore_interval: 0.5, unacked_restore_throttle: 1, max_message_bytes: BODY_LIMIT_BYTES };
 
 let redis: FaultRedis;
 let admin: Redis;

@@ -19,11 +19,8 @@ import { reportScenario } from './support/report.js';
 const VISIBILITY = 1;
 // Sweep five times a second with no throttle: a message left visible is restored within ~1.2 s.
 const transportOptions = { visibility_timeout: VISIBILITY, unacked_restore_interval: 0.2, unacked_restore_throttle: 1 };
-/**
- * The consumer option that extends a held message's visibility automatically. The contract does
- * not name it yet; this is the name proposed in /work/notes-faults.md.
- */
-const KEEP_ALIVE_OPTION = { visibilityKeepAlive: true } as Record<string, unknown>;
+/** The consumer option that extends a held message's visibility automatically (consumer-keep-alive.ts). */
+const KEEP_ALIVE_OPTION: ConsumerOptions = { keepAlive: true };
 
 const PYTHON = '/usr/bin/python3';
 const hasKombu = (() => {
@@ -53,19 +50,19 @@ afterAll(async () => {
 });
 
 /** Two consumers (two connections, two sweepers) on one queue, each logging deliveries. */
-async function twoConsumers(queue: string, handler: (message: Message) => Promise<void>, extra: Record<string, unknown> = {}) {
+async function twoConsumers(queue: string, handler: (message: Message) => Promise<void>, extra: ConsumerOptions = {}) {
   const deliveries: Array<{ id: string; redelivered: boolean; at: number }> = [];
   const consumers = [];
   for (let i = 0; i < 2; i++) {
     const connection = new Connection(redis.url(0), { transportOptions });
-    const options = {
+    const options: ConsumerOptions = {
       prefetchCount: 1,
       onMessage: async (message: Message) => {
         deliveries.push({ id: String((message.decode() as { id: string }).id), redelivered: message.redelivered, at: Date.now() });
         await handler(message);
       },
       ...extra,
-    } as ConsumerOptions;
+    };
     const running = await consumeInProcess(connection, new Queue(queue), options);
     open.push({ connection, running });
     consumers.push(running);
