@@ -15,8 +15,13 @@ import { FaultRedis } from './support/redis-process.js';
 import { reportScenario } from './support/report.js';
 
 const TOTAL = Number(process.env['KELP_RESTORE_MESSAGES'] ?? 200_000);
-/** The longest any single Redis command may run (µs): "a few milliseconds" with slack for a busy 2-core box. */
-const MAX_COMMAND_US = 25_000;
+/**
+ * The longest any single Redis command may run (µs). A batch should take a few milliseconds; the
+ * limit leaves room for a 2-core box shared with other tests descheduling redis-server mid-command,
+ * while still catching a command over the whole backlog (an unbounded ZREVRANGEBYSCORE over 200,000
+ * entries measured ~90 ms here, one Lua call restoring all of them takes seconds).
+ */
+const MAX_COMMAND_US = 50_000;
 
 let redis: FaultRedis;
 let admin: Redis;
@@ -33,18 +38,19 @@ afterAll(async () => {
 /** Starts a fresh measurement: only commands slower than 2 ms are logged, and latency spikes over 5 ms. */
 async function resetMeasurements(): Promise<void> {
   await admin.config('SET', 'slowlog-log-slower-than', '2000');
-  await admin.config('SET', 'slowlog-max-len', '1024');
+  await admin.config('SET', 'slowlog-max-len', '4096');
   await admin.config('SET', 'latency-monitor-threshold', '5');
   await admin.slowlog('RESET');
   await admin.call('LATENCY', 'RESET');
 }
 
 /** The longest command SLOWLOG saw since the reset (µs), its name, and how many went over 2 ms. */
-async function longestCommand(): Promise<{ us: number; name: string; over2ms: number }> {
-  const slow = (await admin.slowlog('GET', 1024)) as Array<[number, number, number, string[]]>;
-  const us = slow.reduce((max, entry) => Math.max(max, Number(entry[2])), 0);
+async function longestCommand(): Promise<{ us: number; name: string; over2ms: number; medianOver2msUs: number }> {
+  const slow = (await admin.slowlog('GET', 4096)) as Array<[number, number, number, string[]]>;
+  const durations = slow.map((entry) => Number(entry[2])).sort((a, b) => a - b);
+  const us = durations[durations.length - 1] ?? 0;
   const name = slow.find((entry) => Number(entry[2]) === us)?.[3]?.slice(0, 2).join(' ') ?? 'none';
-  return { us, name, over2ms: slow.length };
+  return { us, name, over2ms: slow.length, medianOver2msUs: durations[Math.floor(durations.length / 2)] ?? 0 };
 }
 
 /** Writes `count` entries into unacked / unacked_index as a consumer that died an hour ago left them. */
@@ -135,6 +141,7 @@ describe(`restoring ${TOTAL} abandoned unacked messages`, () => {
           restoredAfterwards: again,
           seconds: seconds.toFixed(1),
           commandsOver2ms: longest.over2ms,
+          medianOfThoseMs: (longest.medianOver2msUs / 1000).toFixed(1),
           longestCommandMs: (longest.us / 1000).toFixed(1),
           longestCommand: JSON.stringify(longest.name),
         },
@@ -175,6 +182,7 @@ describe(`restoring ${TOTAL} abandoned unacked messages`, () => {
         restoredByThird: third.total ?? `exit ${third.code}`,
         seconds: (Math.max(first.ms, second.ms) / 1000).toFixed(1),
         commandsOver2ms: longest.over2ms,
+        medianOfThoseMs: (longest.medianOver2msUs / 1000).toFixed(1),
         longestCommandMs: (longest.us / 1000).toFixed(1),
         longestCommand: JSON.stringify(longest.name),
       },
