@@ -138,7 +138,7 @@ export class RedisChannel extends VirtualChannel {
         continue;
       }
       if (!this.ackEmulation && !options.noAck) this.rememberLocally(entry.deliveryTag, entry.payload);
-      out.push({ queue: this.keys.queueFromKey(entry.key), payload: entry.payload });
+      out.push({ queue: this.keys.queueFromKey(entry.key), payload: entry.payload, deliveryTag: entry.deliveryTag });
     }
     return { results: out, taken: entries.length };
   }
@@ -399,7 +399,7 @@ export class RedisChannel extends VirtualChannel {
         continue;
       }
       this.cycle.rotate(queue);
-      this.handleIncoming(queue, entry.payload, { recorded }).catch((error: unknown) => this.host.reportError(error));
+      this.handleIncoming(queue, entry.payload, { recorded, deliveryTag: entry.deliveryTag }).catch((error: unknown) => this.host.reportError(error));
     }
   }
 }

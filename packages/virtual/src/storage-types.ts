@@ -6,6 +6,11 @@
 export interface GetResult {
   queue: string;
   payload: string;
+  /**
+   * The tag the storage recorded the message under, when it parsed one itself (e.g. Redis's Lua
+   * accepts `NaN` that JSON.parse refuses): lets the channel settle a record it cannot parse.
+   */
+  deliveryTag?: string;
 }
 
 export interface GetOptions {
@@ -65,4 +70,6 @@ export interface PendingDelivery {
 export interface IncomingOptions {
   /** True when the unacked record was written together with the pop. */
   recorded: boolean;
+  /** The tag of that record, when the storage knows it (see GetResult.deliveryTag). */
+  deliveryTag?: string;
 }

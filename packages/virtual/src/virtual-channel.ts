@@ -106,7 +106,7 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
       if (!result) return undefined;
       const checked = this.admit(result.queue, result.payload);
       if (!checked.ok) {
-        await this.deadLetterPayload(result.queue, result.payload, checked.reason, !noAck);
+        await this.deadLetterPayload(result.queue, result.payload, checked.reason, !noAck, result.deliveryTag);
         continue;
       }
       const env = checked.envelope;
@@ -206,7 +206,7 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
     // microtask, or a hub waiting for it would go back to sleep first.
     const checked = this.admit(queue, payload);
     if (!checked.ok) {
-      await this.deadLetterPayload(queue, payload, checked.reason, options.recorded);
+      await this.deadLetterPayload(queue, payload, checked.reason, options.recorded, options.deliveryTag);
       return;
     }
     const env = checked.envelope;
@@ -264,12 +264,12 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
    * moved in one atomic step where the broker can (no window where it is in neither place);
    * otherwise the payload is stored and any record removed.
    */
-  private async deadLetterPayload(queue: string, payload: string, reason: string, recorded: boolean): Promise<void> {
-    const info = recorded ? readAckInfo(payload) : undefined;
-    const moved = info && this.deadLetterUnacked ? await this.deadLetterUnacked(info.deliveryTag, queue, reason) : undefined;
+  private async deadLetterPayload(queue: string, payload: string, reason: string, recorded: boolean, knownTag?: string): Promise<void> {
+    const tag = recorded ? (knownTag ?? readAckInfo(payload)?.deliveryTag) : undefined;
+    const moved = tag !== undefined && this.deadLetterUnacked ? await this.deadLetterUnacked(tag, queue, reason) : undefined;
     if (!moved) {
       await this.deadLetter(queue, payload, reason);
-      if (info) await this.ackUnacked([info.deliveryTag]);
+      if (tag !== undefined) await this.ackUnacked([tag]);
     }
     this.host.reportDeadLettered({ queue, reason });
   }

@@ -27,7 +27,35 @@ local record = ARGV[3] == "1"
 local out = {}
 local taken = 0
 
+-- cjson does not validate UTF-8, and a client reading the payload as text would silently turn
+-- bad bytes into U+FFFD: such a payload is not a usable envelope. Jumps from one non-ASCII byte
+-- to the next, so an ASCII payload costs a single find.
+local function valid_utf8(s)
+  local i = string.find(s, "[\128-\255]")
+  while i do
+    local c = string.byte(s, i)
+    local need, lo, hi
+    if c >= 0xC2 and c <= 0xDF then need, lo, hi = 1, 0x80, 0xBF
+    elseif c == 0xE0 then need, lo, hi = 2, 0xA0, 0xBF
+    elseif c == 0xED then need, lo, hi = 2, 0x80, 0x9F
+    elseif c >= 0xE1 and c <= 0xEF then need, lo, hi = 2, 0x80, 0xBF
+    elseif c == 0xF0 then need, lo, hi = 3, 0x90, 0xBF
+    elseif c >= 0xF1 and c <= 0xF3 then need, lo, hi = 3, 0x80, 0xBF
+    elseif c == 0xF4 then need, lo, hi = 3, 0x80, 0x8F
+    else return false end
+    local b = string.byte(s, i + 1)
+    if not b or b < lo or b > hi then return false end
+    for k = 2, need do
+      b = string.byte(s, i + k)
+      if not b or b < 0x80 or b > 0xBF then return false end
+    end
+    i = string.find(s, "[\128-\255]", i + need + 1)
+  end
+  return true
+end
+
 local function inspect(payload)
+  if not valid_utf8(payload) then return nil, "payload is not valid UTF-8" end
   local ok, env = pcall(cjson.decode, payload)
   if not ok or type(env) ~= "table" then return nil, "payload is not a JSON object" end
   local props = env["properties"]
