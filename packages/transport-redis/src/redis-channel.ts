@@ -291,7 +291,7 @@ export class RedisChannel extends VirtualChannel {
 
   /**
    * Kombu `restore_visible` (spec 5.6) in bounded batches (restore-batches.ts): each batch takes
-   * `unacked_mutex` (SET NX PX), restores (RPUSH, head of queue) up to 500 entries older than the
+   * `unacked_mutex` (SET NX PX), restores (RPUSH, head of queue) up to 200 entries older than the
    * visibility timeout, newest-expired first, and releases the lock. A lock held by another
    * process (kelp or Python) means it is sweeping: stop silently, as Kombu skips. An entry with
    * no route goes to a dead-letter list in the same step instead of being dropped.

@@ -17,8 +17,11 @@ import { deadLetterRecord, envelopeSpan } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import { releaseMutex } from './scripts.js';
 
-/** Tags per Lua call: ~1-2 ms of server time for typical envelopes. */
-export const DEFAULT_RESTORE_BATCH = 500;
+/**
+ * Tags per Lua call. Measured ~7 µs of server time per entry (HGET, SHA1, ZREM, HDEL, RPUSH of a
+ * ~450-byte envelope), so ~1.5 ms per call on an idle server, with headroom for a busy one.
+ */
+export const DEFAULT_RESTORE_BATCH = 200;
 
 export type QueueResolver = (exchange: string, routingKey: string, envelopeJson: string) => Promise<readonly string[]>;
 
