@@ -18,6 +18,12 @@
  * - `prioritySteps` (`[0, 3, 6, 9]`): priority sub-lists; fixed by the first connection to a broker.
  * - `deadletterQueue`: where unroutable publishes go (otherwise they are reported `unroutable`).
  * - `pollBatchSize` (100): most messages one poll takes for a channel with unlimited prefetch.
+ * - `maxMessageBytes`: larger messages are dead-lettered unread.
+ * - `deadLetterQueues` (`['q']` or `'*'`) / queue argument `x-dead-letter: true`: rejects without
+ *   requeue, and deliveries past `maxRedeliveries` (queue argument `x-delivery-limit`), go to the
+ *   queue's dead-letter list instead of being dropped / redelivered again.
+ *
+ * `transport.admin` gives inspect, restore and dead-letter tools on the broker (`MemoryAdmin`).
  */
 export { Deque } from './deque.js';
 export {
