@@ -2,13 +2,10 @@
  * `kelp inspect` and `kelp restore` on keys written by Python Kombu: a Kombu process publishes 5
  * messages, takes 3 without acking and dies, leaving them in `unacked`.
  *
- * These commands need the Redis transport's admin object (`transport.admin`, core's
- * TransportAdmin). Until the transport has one, the CLI answers "not supported" and the second
- * block checks exactly that; the first block runs once it exists.
+ * Also `kelp dead-letters` on a malformed message a consumer moved aside.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Connection } from 'kelp';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDb, type FreshDb } from '../setup/fresh-db.js';
@@ -32,18 +29,6 @@ for i in range(take):
 os._exit(0)  # a crash: no close, so nothing is restored
 `;
 
-async function transportHasAdmin(): Promise<boolean> {
-  const db = await freshDb();
-  const connection = new Connection(db.url);
-  try {
-    await connection.connect();
-    return typeof (connection.transport as { admin?: unknown }).admin === 'object';
-  } finally {
-    await connection.close();
-  }
-}
-const hasAdmin = await transportHasAdmin();
-
 let db: FreshDb;
 let redis: Redis;
 beforeAll(async () => {
@@ -55,7 +40,7 @@ afterAll(async () => {
   await redis.quit();
 });
 
-describe.skipIf(!hasAdmin)('kelp inspect and restore on what Python Kombu left', () => {
+describe('kelp inspect and restore on what Python Kombu left', () => {
   it('inspect lists the exchange binding, the queue length and the unacked count', async () => {
     const result = await kelp(['inspect', db.url, '--json']);
     expect(result.code).toBe(0);
@@ -94,11 +79,52 @@ describe.skipIf(!hasAdmin)('kelp inspect and restore on what Python Kombu left',
   });
 });
 
-describe.skipIf(hasAdmin)('kelp inspect and restore before the transport supports them', () => {
-  it.each([['inspect'], ['restore'], ['dead-letters']])('kelp %s exits 1 with one "not supported" line', async (command) => {
-    const args = command === 'dead-letters' ? [command, db.url, '--queue', 'py.q'] : [command, db.url];
-    const result = await kelp(args);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe(`kelp: error: kelp ${command} is not supported for the redis transport yet\n`);
+describe('kelp dead-letters on redis://', () => {
+  it('lists a malformed message a consumer moved aside, with its reason and bytes, and will not requeue it', async () => {
+    await kelp(['publish', db.url, '--exchange', 'dl.ex', '--routing-key', 'dl', '--queue', 'dl', 'fine']);
+    await redis.lpush('dl', 'not json');
+    const consumed = await kelp(['consume', db.url, '--queue', 'dl', '--timeout', '0.5', '--json']);
+    expect(jsonLines(consumed.stdout).map((m) => m['body'])).toEqual(['fine']);
+
+    const listed = await kelp(['dead-letters', db.url, '--queue', 'dl', '--json']);
+    expect(listed.code).toBe(0);
+    expect(jsonLines(listed.stdout)[0]).toMatchObject({
+      queue: 'dl',
+      count: 1,
+      entries: [{ queue: 'dl', reason: 'payload is not a JSON object', raw: 'not json', rawEncoding: 'utf8' }],
+    });
+    const inspected = await kelp(['inspect', db.url, '--json']);
+    const report = jsonLines(inspected.stdout)[0] as { queues: { name: string; deadLetters?: number }[] };
+    expect(report.queues.find((q) => q.name === 'dl')).toMatchObject({ length: 0, deadLetters: 1 });
+
+    const requeued = await kelp(['dead-letters', db.url, '--queue', 'dl', '--requeue', '--json']);
+    expect(jsonLines(requeued.stdout)[0]).toEqual({ queue: 'dl', requeued: 0, skipped: 1 });
+    expect(await redis.llen('dl')).toBe(0);
+  });
+});
+
+const CELERY_SEND = `
+import sys
+from celery import Celery
+app = Celery('t', broker=sys.argv[1])
+for i in range(3):
+    app.send_task('tasks.add', args=[i, 2], priority=i * 3)
+`;
+
+describe('kelp inspect and consume on what Celery sent', () => {
+  it('shows the celery queue by priority and prints the task messages with their Celery headers', async () => {
+    const celeryDb = await freshDb();
+    await run('/usr/bin/python3', ['-c', CELERY_SEND, celeryDb.url], { timeout: 60_000 });
+    const inspected = await kelp(['inspect', celeryDb.url, '--json']);
+    expect(inspected.code).toBe(0);
+    expect(jsonLines(inspected.stdout)[0]).toMatchObject({
+      exchanges: [{ name: 'celery', bindings: [{ queue: 'celery', routingKey: 'celery' }] }],
+      queues: [{ name: 'celery', length: 3, priorityLengths: { '0': 1, '3': 1, '6': 1 }, unacked: 0 }],
+    });
+    const consumed = await kelp(['consume', celeryDb.url, '--queue', 'celery', '--count', '3', '--json']);
+    const messages = jsonLines(consumed.stdout);
+    // Kombu's priority order on Redis: 0 first.
+    expect(messages.map((m) => (m['body'] as unknown[])[0])).toEqual([[0, 2], [1, 2], [2, 2]]);
+    expect(messages.every((m) => (m['headers'] as Record<string, unknown>)['task'] === 'tasks.add')).toBe(true);
   });
 });

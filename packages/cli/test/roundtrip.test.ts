@@ -122,10 +122,14 @@ describe('publish, consume and purge on memory://', () => {
     expect((await kelp(['consume', url, '--queue', 'email', '--timeout', '0.1'])).stdout).toBe('');
   });
 
-  it('says inspect is not supported on memory:// with exit code 1', async () => {
-    const result = await kelp(['inspect', freshUrl()]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe('kelp: error: kelp inspect is not supported for the memory transport yet\n');
+  it('inspects the exchange binding and the queue length it published to', async () => {
+    const url = freshUrl();
+    await kelp(publishArgs(url, '--count', '3', 'x'));
+    const result = await kelp(['inspect', url, '--json']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.lines[0] ?? '') as { exchanges: { name: string; bindings: unknown[] }[]; queues: { name: string; length: number; unacked: number }[] };
+    expect(report.exchanges.find((e) => e.name === 'tasks')?.bindings).toEqual([expect.objectContaining({ queue: 'email', routingKey: 'email' })]);
+    expect(report.queues.find((q) => q.name === 'email')).toMatchObject({ length: 3, unacked: 0 });
   });
 
   it('refuses a URL with an unknown scheme with exit code 2', async () => {

@@ -48,5 +48,11 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
     `${verb} ${formatNumber(report.total)} message${report.total === 1 ? '' : 's'} unacked for more than ` +
       `${formatNumber(report.olderThan)} s${perQueue ? ` (${perQueue})` : ''}\n`,
   );
+  // Unacked messages whose route is gone were moved aside rather than dropped; say where.
+  const deadLettered = report.deadLettered ?? [];
+  if (deadLettered.length > 0) {
+    const moved = deadLettered.map((d) => `${d.queue}: ${formatNumber(d.count)}`).join(', ');
+    io.stdout.write(`${report.dryRun ? 'would dead-letter' : 'dead-lettered'} (no route any more): ${moved}\n`);
+  }
   return 0;
 }
