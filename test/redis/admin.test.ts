@@ -90,6 +90,13 @@ describe('inspect', () => {
     expect(queue?.unacked).toBe(2);
     expect(Math.round(queue?.oldestUnackedAge ?? 0)).toBeGreaterThanOrEqual(119);
   });
+
+  it('lists a queue fed through the default exchange, which has no binding, from its lists', async () => {
+    await fx.redis.lpush('adm.plain', kombuEnvelope({ p: 1 }, '', 'adm.plain'));
+    await fx.redis.lpush(`adm.plain${SEP}6`, kombuEnvelope({ p: 2 }, '', 'adm.plain', undefined, 7));
+    const queue = (await transport.admin.inspect()).queues.find((q) => q.name === 'adm.plain');
+    expect(queue).toEqual({ name: 'adm.plain', length: 2, priorityLengths: { '0': 1, '6': 1 }, unacked: 0, oldestUnackedAge: null, deadLetters: 0 });
+  });
 });
 
 describe('restore', () => {

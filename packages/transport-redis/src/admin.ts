@@ -41,12 +41,15 @@ function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
 
-async function scanKeys(client: Redis, pattern: string, signal?: AbortSignal): Promise<string[]> {
+async function scanKeys(client: Redis, pattern: string, signal?: AbortSignal, type?: 'list'): Promise<string[]> {
   const found = new Set<string>();
   let cursor = '0';
   do {
     throwIfAborted(signal);
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+    const [next, keys] =
+      type === undefined
+        ? await client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
+        : await client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT, 'TYPE', type);
     for (const key of keys) found.add(key);
     cursor = next;
   } while (cursor !== '0');
@@ -104,8 +107,13 @@ export class RedisAdmin implements TransportAdmin {
     const unacked = await this.unackedByQueue(client, options.signal);
     for (const queue of unacked.keys()) queueNames.add(queue);
     const deadSuffix = `${keys.sep}${DEAD_LETTER_SUFFIX}`;
-    for (const key of await scanKeys(client, `${globEscape(keys.prefix)}*${globEscape(deadSuffix)}`, options.signal)) {
-      queueNames.add(keys.stripPrefix(key).slice(0, -deadSuffix.length));
+    // Queues fed through the default exchange have no binding: every list is a queue (or a
+    // priority sub-list, or a dead-letter list). SCAN TYPE needs Redis >= 6; older servers
+    // only show queues known from bindings and unacked entries.
+    const lists = await scanKeys(client, `${globEscape(keys.prefix)}*`, options.signal, 'list').catch(() => [] as string[]);
+    for (const key of lists) {
+      const name = keys.stripPrefix(key);
+      queueNames.add(name.endsWith(deadSuffix) ? name.slice(0, -deadSuffix.length) : keys.queueFromKey(key));
     }
     const queues: InspectQueue[] = [];
     const now = this.ctx.wallClock();
