@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOutage } from './support/outage.js';
+import { FaultProxy } from './support/proxy.js';
 import { FaultRedis } from './support/redis-process.js';
 import { reportScenario } from './support/report.js';
 
@@ -13,16 +14,27 @@ const median = (values: number[]): number | string =>
   values.length === 0 ? 'n/a' : ([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number);
 
 let redis: FaultRedis;
+let proxy: FaultProxy;
+let producerProxy: FaultProxy;
 beforeAll(async () => {
   redis = await FaultRedis.start({ aof: true });
+  // Only to count connection attempts while the server is down (the proxies refuse them by closing).
+  proxy = await FaultProxy.start({ port: redis.port });
+  producerProxy = await FaultProxy.start({ port: redis.port });
 });
-afterAll(() => redis?.stop());
+afterAll(async () => {
+  await proxy?.close();
+  await producerProxy?.close();
+  await redis?.stop();
+});
 
 describe('redis-server restarted mid-stream', () => {
   it('loses no acknowledged publish, and consumers resume within 5 s of the restart', { timeout: 90_000 }, async () => {
     let downFor = 0;
+    let window = { from: 0, to: 0 };
     const result = await runOutage({
-      url: redis.url(0),
+      url: proxy.url(0),
+      producerUrl: producerProxy.url(0),
       admin: () => redis.admin(),
       queue: 'restart-q',
       total: 1500,
@@ -31,9 +43,12 @@ describe('redis-server restarted mid-stream', () => {
       inject: async () => {
         const { downAt, upAt } = await redis.restart(4_000);
         downFor = upAt - downAt;
+        window = { from: downAt, to: upAt };
       },
       transportOptions: { visibility_timeout: 2, unacked_restore_interval: 0.5, unacked_restore_throttle: 1 },
     });
+    const attemptsWhileDown = proxy.acceptedAt.filter((t) => t >= window.from && t <= window.to).length;
+    const producerAttemptsWhileDown = producerProxy.acceptedAt.filter((t) => t >= window.from && t <= window.to).length;
     reportScenario('redis-restart', {
       published: result.tally.ok.length,
       acked: result.acked.size,
@@ -49,6 +64,8 @@ describe('redis-server restarted mid-stream', () => {
         skipped: result.tally.skipped,
         resumeMs: result.resumeMs ?? 'never',
         downMs: downFor,
+        consumerConnectAttemptsWhileDown: attemptsWhileDown,
+        producerConnectAttemptsWhileDown: producerAttemptsWhileDown,
         connectionLost: result.events.connectionLost,
         reconnected: result.events.reconnected,
       },
@@ -63,6 +80,11 @@ describe('redis-server restarted mid-stream', () => {
     expect(result.resumeMs).toBeDefined();
     expect(result.resumeMs as number).toBeLessThan(5_000);
     expect(result.events.connectionLost).toBeGreaterThanOrEqual(1);
+    // Reconnects back off: two consumer connections (a few Redis clients each) and one producer
+    // retrying for 4 s make tens of attempts, not a hot loop of hundreds.
+    expect(attemptsWhileDown).toBeGreaterThan(0);
+    expect(attemptsWhileDown).toBeLessThan(200);
+    expect(producerAttemptsWhileDown).toBeLessThan(200);
     expect(result.events.reconnected).toBeGreaterThanOrEqual(1);
   });
 });

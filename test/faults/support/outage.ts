@@ -10,8 +10,10 @@ import { publishIds, type PublishTally } from './producer.js';
 import { deadLetterKey, queueLength, sleep, waitFor } from './redis-data.js';
 
 export interface OutageOptions {
-  /** URL the code under test connects to (through a proxy for the half-open fault). */
+  /** URL the consumers connect to (through a proxy for the half-open fault). */
   url: string;
+  /** URL the producer connects to (default: `url`). */
+  producerUrl?: string;
   /** Inspection client on the real server. */
   admin: () => Redis;
   queue: string;
@@ -54,7 +56,7 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
   let failedAcks = 0;
   const events = { connectionLost: 0, reconnected: 0, errors: [] as string[] };
   const consumers: Array<{ connection: Connection; running: RunningConsumer }> = [];
-  const producerConnection = new Connection(options.url, { transportOptions: options.transportOptions });
+  const producerConnection = new Connection(options.producerUrl ?? options.url, { transportOptions: options.transportOptions });
   producerConnection.on('error', (e) => events.errors.push(`producer: ${e.message}`));
 
   for (let i = 0; i < 2; i++) {

@@ -22,6 +22,8 @@ export class FaultProxy {
   #paused = false;
   /** Connections accepted over the proxy's lifetime. */
   accepted = 0;
+  /** When each connection was accepted (ms since epoch): shows reconnect backoff. */
+  readonly acceptedAt: number[] = [];
 
   private constructor(server: Server, target: { host: string; port: number }) {
     this.#server = server;
@@ -78,6 +80,7 @@ export class FaultProxy {
 
   #accept(client: Socket): void {
     this.accepted += 1;
+    this.acceptedAt.push(Date.now());
     const upstream = createConnection(this.#target);
     const pair: Pair = { client, upstream, swallow: this.#paused };
     this.#pairs.add(pair);
