@@ -1,0 +1,126 @@
+/**
+ * The batched fast path (issue 5): one route-and-push call per tick for publishes, one ack call
+ * per tick for acks, and batch pops larger than one unpack chunk. What is stored must stay
+ * exactly Kombu's (the interop tests check Python reads it); these tests pin the mechanics.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AckCoalescer, PushBatcher, defineScripts, popAndRecord } from '../../packages/transport-redis/src/scripts.js';
+import { freshDb } from '../setup/fresh-db.js';
+
+const SEP = '\x06\x16';
+let redis: Redis;
+
+const envelope = (tag: string) =>
+  JSON.stringify({
+    body: 'eyJhIjogMX0=',
+    'content-encoding': 'utf-8',
+    'content-type': 'application/json',
+    headers: {},
+    properties: { delivery_info: { exchange: 'fx', routing_key: 'rk' }, priority: 0, body_encoding: 'base64', delivery_tag: tag },
+  });
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+
+/** Counts calls of one defined script on `client` (the batchers look the method up per call). */
+function countCalls(client: Redis, command: string): { calls: number } {
+  const counter = { calls: 0 };
+  const target = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const original = target[command] as (...args: unknown[]) => Promise<unknown>;
+  target[command] = function (this: unknown, ...args: unknown[]) {
+    counter.calls += 1;
+    return original.apply(this, args);
+  };
+  return counter;
+}
+
+beforeAll(async () => {
+  const db = await freshDb();
+  redis = new Redis(db.url);
+  defineScripts(redis);
+});
+afterAll(() => redis.quit());
+
+describe('route-and-push', () => {
+  it('pushes a direct publish to every queue bound with its routing key, once each, in one call', async () => {
+    await redis.sadd('_kombu.binding.dx', `rk${SEP}${SEP}q1`, `rk${SEP}${SEP}q2`, `other${SEP}${SEP}q3`);
+    const client = new Redis(redis.options);
+    defineScripts(client);
+    const counter = countCalls(client, 'kelpRouteAndPush');
+    const batcher = new PushBatcher(client, '', SEP, asError);
+    const [first, second] = await Promise.all([
+      batcher.routeDirect('_kombu.binding.dx', 'rk', '', envelope('d-1')),
+      batcher.routeDirect('_kombu.binding.dx', 'rk', '', envelope('d-2')),
+    ]);
+    client.disconnect();
+    expect([first?.sort(), second?.sort(), counter.calls]).toEqual([['q1', 'q2'], ['q1', 'q2'], 1]);
+    expect(await redis.lrange('q1', 0, -1)).toEqual([envelope('d-2'), envelope('d-1')]);
+    expect(await redis.llen('q3')).toBe(0);
+  });
+
+  it('reports no queues and stores nothing when no binding matches', async () => {
+    await redis.sadd('_kombu.binding.nx', `a${SEP}${SEP}nq`);
+    const batcher = new PushBatcher(redis, '', SEP, asError);
+    const queues = await batcher.routeDirect('_kombu.binding.nx', 'b', '', envelope('n-1'));
+    expect([queues, await redis.exists('nq')]).toEqual([[], 0]);
+  });
+
+  it('pushes to the prefixed priority sub-list', async () => {
+    const batcher = new PushBatcher(redis, 'pre:', SEP, asError);
+    await batcher.push('pq', `${SEP}6`, envelope('p-1'));
+    expect(await redis.lrange(`pre:pq${SEP}6`, 0, -1)).toEqual([envelope('p-1')]);
+  });
+
+  it('fails only the push whose key has the wrong type, not the others of the same call', async () => {
+    await redis.set('notalist', 'x');
+    const batcher = new PushBatcher(redis, '', SEP, (error) => new Error(`wrapped: ${asError(error).message}`));
+    const results = await Promise.allSettled([
+      batcher.push('okq1', '', envelope('w-1')),
+      batcher.push('notalist', '', envelope('w-2')),
+      batcher.push('okq2', '', envelope('w-3')),
+    ]);
+    expect(results.map((r) => (r.status === 'rejected' ? asError(r.reason).message.slice(0, 18) : r.status))).toEqual([
+      'fulfilled',
+      'wrapped: WRONGTYPE',
+      'fulfilled',
+    ]);
+    expect([await redis.llen('okq1'), await redis.llen('okq2')]).toEqual([1, 1]);
+  });
+});
+
+describe('ack coalescing', () => {
+  it('forgets every record acked in one tick with a single ack call', async () => {
+    const tags = Array.from({ length: 250 }, (_, i) => `a-${i}`);
+    for (const tag of tags) await redis.zadd('unacked_index', 1, tag);
+    await redis.hset('unacked', Object.fromEntries(tags.map((t) => [t, '[{}, "", ""]'])));
+    const client = new Redis(redis.options);
+    defineScripts(client);
+    const counter = countCalls(client, 'kelpAck');
+    const acks = new AckCoalescer(client, 'unacked', 'unacked_index');
+    await Promise.all(tags.map((tag) => acks.ack([tag])));
+    client.disconnect();
+    expect([counter.calls, await redis.hlen('unacked'), await redis.zcard('unacked_index')]).toEqual([1, 0, 0]);
+  });
+
+  it('removes more tags than one unpack chunk holds', async () => {
+    const tags = Array.from({ length: 2500 }, (_, i) => `c-${i}`);
+    await redis.zadd('unacked_index', ...tags.flatMap((t) => [1, t]));
+    await redis.hset('unacked', Object.fromEntries(tags.map((t) => [t, '[{}, "", ""]'])));
+    await new AckCoalescer(redis, 'unacked', 'unacked_index').ack(tags);
+    expect([await redis.hlen('unacked'), await redis.zcard('unacked_index')]).toEqual([0, 0]);
+  });
+});
+
+describe('batched pop-and-record', () => {
+  it('records a batch larger than one ZADD/HSET chunk, every entry with its envelope', async () => {
+    const tags = Array.from({ length: 1500 }, (_, i) => `b-${i}`);
+    await redis.lpush('bigq', ...tags.map(envelope));
+    const got = await popAndRecord(
+      redis,
+      { unacked: 'big_unacked', unackedIndex: 'big_unacked_index', queues: [['bigq', `bigq${SEP}dead`]] },
+      { now: 1795287474.5, limit: 2000, record: true },
+    );
+    expect([got.length, await redis.hlen('big_unacked'), await redis.zcard('big_unacked_index'), await redis.exists('bigq')]).toEqual([1500, 1500, 1500, 0]);
+    expect(got.slice(0, 2).map((e) => (e.kind === 'message' ? e.deliveryTag : e.reason))).toEqual(['b-0', 'b-1']);
+    expect(await redis.hget('big_unacked', 'b-1499')).toBe(`[${envelope('b-1499')}, "fx", "rk"]`);
+  });
+});
