@@ -42,6 +42,7 @@ describe('CLIENT KILL of the consumers and producer connections', () => {
       deadLettered: result.deadLettered,
       lost: result.lostIds.length,
       extra: {
+        stranded: result.strandedIds.length,
         clientsKilled: killed,
         rejectedOperational: result.tally.operational.length,
         otherErrors: result.tally.other.length,
@@ -56,6 +57,7 @@ describe('CLIENT KILL of the consumers and producer connections', () => {
     expect(result.tally.other).toEqual([]);
     expect(result.tally.hung).toEqual([]);
     expect(result.lostIds.slice(0, 20)).toEqual([]);
+    expect(result.strandedIds.slice(0, 20)).toEqual([]);
     expect({ settled: result.settled, waiting: result.waiting, unacked: result.unacked }).toEqual({ settled: true, waiting: 0, unacked: 0 });
     expect(result.resumeMs as number).toBeLessThan(5_000);
     expect(result.events.connectionLost).toBeGreaterThanOrEqual(1);

@@ -55,6 +55,7 @@ describe('half-open socket through the proxy', () => {
       deadLettered: result.deadLettered,
       lost: result.lostIds.length,
       extra: {
+        stranded: result.strandedIds.length,
         rejectedOperational: result.tally.operational.length,
         otherErrors: result.tally.other.length,
         hung: result.tally.hung.length,
@@ -71,6 +72,7 @@ describe('half-open socket through the proxy', () => {
     expect(result.tally.other).toEqual([]);
     expect(result.tally.hung).toEqual([]);
     expect(result.lostIds.slice(0, 20)).toEqual([]);
+    expect(result.strandedIds.slice(0, 20)).toEqual([]);
     expect({ settled: result.settled, waiting: result.waiting, unacked: result.unacked }).toEqual({ settled: true, waiting: 0, unacked: 0 });
     expect(result.resumeMs as number).toBeLessThan(10_000);
     expect(result.events.connectionLost).toBeGreaterThanOrEqual(1);

@@ -56,6 +56,7 @@ describe('redis-server restarted mid-stream', () => {
       deadLettered: result.deadLettered,
       lost: result.lostIds.length,
       extra: {
+        stranded: result.strandedIds.length,
         rejectedOperational: result.tally.operational.length,
         rejectedButDelivered: result.failedButDelivered,
         medianRejectMs: median(result.tally.operationalMs),
@@ -76,6 +77,7 @@ describe('redis-server restarted mid-stream', () => {
     // The publish retry policy (3 retries, 0.2 s + 0.3 s steps) takes over a second before giving up.
     expect(median(result.tally.operationalMs) === 'n/a' || (median(result.tally.operationalMs) as number) >= 1_000).toBe(true);
     expect(result.lostIds.slice(0, 20)).toEqual([]);
+    expect(result.strandedIds.slice(0, 20)).toEqual([]);
     expect({ settled: result.settled, waiting: result.waiting, unacked: result.unacked }).toEqual({ settled: true, waiting: 0, unacked: 0 });
     expect(result.resumeMs).toBeDefined();
     expect(result.resumeMs as number).toBeLessThan(5_000);

@@ -7,7 +7,7 @@ import { Connection, Queue, type Message } from 'kelp';
 import type { Redis } from 'ioredis';
 import { consumeInProcess, type RunningConsumer } from './in-process.js';
 import { publishIds, type PublishTally } from './producer.js';
-import { deadLetterKey, queueLength, sleep, waitFor } from './redis-data.js';
+import { deadLetterKey, queueLength, sleep, unackedIds, waitFor, waitingIds } from './redis-data.js';
 
 export interface OutageOptions {
   /** URL the consumers connect to (through a proxy for the half-open fault). */
@@ -36,8 +36,10 @@ export interface OutageResult {
   delivered: Map<string, number>;
   acked: Set<string>;
   failedAcks: number;
-  /** ok publishes that were never acked. */
+  /** ok publishes never acked and no longer in Redis (queue or unacked): really lost. */
   lostIds: string[];
+  /** ok publishes never acked but still in Redis (waiting or unacked): stranded, not lost. */
+  strandedIds: string[];
   settled: boolean;
   events: { connectionLost: number; reconnected: number; errors: string[] };
   /** From the end of the fault to the first delivery of a message published after it. */
@@ -115,13 +117,16 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
     }
     let deliveries = 0;
     for (const n of delivered.values()) deliveries += n;
+    const inRedis = new Set([...(await waitingIds(admin, options.queue)), ...(await unackedIds(admin, options.queue))]);
+    const notAcked = tally.ok.filter((id) => !acked.has(id));
     return {
       tally,
       failedButDelivered: tally.operational.filter((id) => delivered.has(id)).length,
       delivered,
       acked,
       failedAcks,
-      lostIds: tally.ok.filter((id) => !acked.has(id)),
+      lostIds: notAcked.filter((id) => !inRedis.has(id)),
+      strandedIds: notAcked.filter((id) => inRedis.has(id)),
       settled,
       events,
       resumeMs,
