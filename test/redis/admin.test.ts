@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 /** A Kombu envelope as Kombu 5.2.4 writes it (spec 1.4), with `tag` as delivery tag. */
-function kombuEnvelope(body: unknown, exchange: string, routingKey: string, tag = randomUUID(), priority = 0): string {
+function kombuEnvelope(body: unknown, exchange: string, routingKey: string, tag: string = randomUUID(), priority = 0): string {
   return JSON.stringify({
     body: Buffer.from(JSON.stringify(body)).toString('base64'),
     'content-encoding': 'utf-8',
@@ -35,7 +35,7 @@ function kombuEnvelope(body: unknown, exchange: string, routingKey: string, tag 
 }
 
 /** Writes an unacked entry the way Kombu's delivery transaction does (spec 5.1). */
-async function abandon(queueExchange: string, routingKey: string, body: unknown, ageSeconds: number, tag = randomUUID()): Promise<string> {
+async function abandon(queueExchange: string, routingKey: string, body: unknown, ageSeconds: number, tag: string = randomUUID()): Promise<string> {
   const env = kombuEnvelope(body, queueExchange, routingKey, tag);
   await fx.redis.hset('unacked', tag, `[${env}, ${JSON.stringify(queueExchange)}, ${JSON.stringify(routingKey)}]`);
   await fx.redis.zadd('unacked_index', Date.now() / 1000 - ageSeconds, tag);
