@@ -9,6 +9,7 @@ import { freePort } from '../setup/redis-server.js';
 import { FaultProxy } from './support/proxy.js';
 import { FaultRedis } from './support/redis-process.js';
 import { hasOpenssl, makeTestCertificates, tlsServerArgs, type TestCertificates } from './support/tls.js';
+import { analyseDeliveries, type Incarnation } from './support/workers.js';
 
 const quiet = (client: Redis): Redis => {
   client.on('error', () => undefined);
@@ -101,5 +102,33 @@ describe.runIf(hasOpenssl())('TLS redis-server', () => {
     await client.connect().catch(() => undefined);
     expect((await firstError).message).toMatch(/certificate/i);
     client.disconnect();
+  });
+});
+
+describe('delivery accounting of the chaos test', () => {
+  const incarnation = (killed: boolean, deliveries: Array<[string, number]>, acked: string[]): Incarnation => ({
+    log: '',
+    killed,
+    deliveries: deliveries.map(([id, at]) => ({ id, at, redelivered: false, incarnation: -1 })),
+    acked: new Set(acked),
+    failedAcks: new Set(),
+    events: [],
+  });
+  const build = (list: Incarnation[]) => list.map((inc, i) => ({ ...inc, deliveries: inc.deliveries.map((d) => ({ ...d, incarnation: i })) }));
+
+  it('explains a duplicate of a message its killed consumer held unacked, and flags the others', () => {
+    const analysis = analyseDeliveries(
+      ['held', 'after-ack', 'while-held', 'never'],
+      build([
+        incarnation(true, [['held', 1]], []),
+        incarnation(false, [['held', 2], ['after-ack', 3], ['while-held', 4]], ['held', 'after-ack']),
+        incarnation(false, [['after-ack', 5], ['while-held', 6]], ['after-ack', 'while-held']),
+      ]),
+    );
+    expect(analysis.afterKill).toBe(1);
+    expect(analysis.afterAck).toEqual(['after-ack']);
+    expect(analysis.unexplained).toEqual(['while-held']);
+    expect(analysis.neverDelivered).toEqual(['never']);
+    expect(analysis.redeliveries).toBe(3);
   });
 });
