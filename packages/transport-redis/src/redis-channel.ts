@@ -293,9 +293,9 @@ export class RedisChannel extends VirtualChannel {
   /**
    * Kombu `restore_visible` (spec 5.6) in bounded batches (restore-batches.ts): each batch takes
    * `unacked_mutex` (SET NX PX), restores (RPUSH, head of queue) up to 200 entries older than the
-   * visibility timeout, newest-expired first, and releases the lock. A lock held by another
-   * process (kelp or Python) means it is sweeping: stop silently, as Kombu skips. An entry with
-   * no route goes to a dead-letter list in the same step instead of being dropped.
+   * visibility timeout, newest-expired first, and releases the lock. A lock another process (kelp
+   * or Python) holds for more than 250 ms means it is sweeping: stop silently, as Kombu skips.
+   * An entry with no route goes to a dead-letter list in the same step instead of being dropped.
    */
   protected override async restoreExpiredUnacked(resolveQueues: RouteResolver): Promise<RestoreOutcome[]> {
     if (!this.ackEmulation) return [];
@@ -305,7 +305,9 @@ export class RedisChannel extends VirtualChannel {
       ...(options.unackedRestoreLimit === undefined ? {} : { limit: options.unackedRestoreLimit }),
       resolve: resolveQueues,
       target: options.restoreTarget,
-      lock: { expireMs: Math.round(options.unackedMutexExpire * 1000), waitMs: 0 },
+      // Batches hold the lock for ~ms, so a short wait beats skipping: a skipped sweep waits a
+      // whole restore period (Kombu: ~100 s) before it looks again.
+      lock: { expireMs: Math.round(options.unackedMutexExpire * 1000), waitMs: 250 },
       wallClock: this.ctx.wallClock,
     });
     return items.map(
