@@ -43,13 +43,54 @@ export function isRedisChannelError(error: unknown): boolean {
   return isReplyError(error) && !isRedisConnectionError(error);
 }
 
-/** Wraps an ioredis/Node error into OperationalError or ChannelError (KelpErrors pass through). */
+/** Socket details worth keeping for diagnostics; none of them can hold a credential. */
+const SAFE_FIELDS = ['code', 'errno', 'syscall', 'address', 'port'] as const;
+const MAX_CAUSE_DEPTH = 4;
+
+/**
+ * A copy of an ioredis/Node error that is safe to attach as `cause`: name, message, stack and
+ * socket fields only. ioredis errors carry the failed `command` with its `args` (the password
+ * for AUTH and HELLO, and for MIGRATE's AUTH, message bodies for LPUSH) and, for EXEC, the
+ * `previousErrors` of each command; inspect, JSON.stringify and loggers print all of it. Only
+ * the command's name is kept.
+ */
+export function safeRedisCause(error: unknown, depth = 0): Error {
+  if (!(error instanceof Error)) return new Error(typeof error === 'string' ? error : 'non-error value thrown');
+  const safe = new Error(error.message);
+  safe.name = error.name;
+  if (error.stack !== undefined) safe.stack = error.stack;
+  const source = error as unknown as Record<string, unknown>;
+  const fields = safe as unknown as Record<string, unknown>;
+  for (const key of SAFE_FIELDS) {
+    const value = source[key];
+    if (typeof value === 'string' || typeof value === 'number') fields[key] = value;
+  }
+  const command = source['command'];
+  if (typeof command === 'object' && command !== null) {
+    const name = (command as { name?: unknown }).name;
+    if (typeof name === 'string') fields['command'] = { name };
+  }
+  if (depth < MAX_CAUSE_DEPTH) {
+    const previous = source['previousErrors'];
+    if (Array.isArray(previous)) fields['previousErrors'] = previous.map((item: unknown) => safeRedisCause(item, depth + 1));
+    if (error.cause !== undefined) {
+      Object.defineProperty(safe, 'cause', { value: safeRedisCause(error.cause, depth + 1), writable: true, configurable: true });
+    }
+  }
+  return safe;
+}
+
+/**
+ * Wraps an ioredis/Node error into OperationalError or ChannelError (KelpErrors pass through).
+ * The driver's error is never attached as is: the cause is {@link safeRedisCause}.
+ */
 export function wrapRedisError(error: unknown, redactedUrl: string, operation: string): KelpError {
   if (error instanceof KelpError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const text = `redis ${operation} failed on ${redactedUrl}: ${message}`;
-  if (isRedisChannelError(error)) return new ChannelError(text, { cause: error });
-  return new OperationalError(text, { cause: error });
+  const cause = safeRedisCause(error);
+  if (isRedisChannelError(error)) return new ChannelError(text, { cause });
+  return new OperationalError(text, { cause });
 }
 
 /**

@@ -35,7 +35,7 @@ export {
   type RedisTransportOptions,
   type RedisTransportOptionsInput,
 } from './options.js';
-export { isRedisConnectionError, isRedisChannelError, wrapRedisError } from './errors.js';
+export { isRedisConnectionError, isRedisChannelError, safeRedisCause, wrapRedisError } from './errors.js';
 export { luaScripts, type LuaScript, type LuaScriptName } from './lua-scripts.js';
 
 /** URL schemes served by the Redis transport. */

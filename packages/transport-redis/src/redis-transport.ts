@@ -12,7 +12,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { RedisAdmin } from './admin.js';
 import { ChannelPoller } from './channel-poller.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
-import { guardClient, isRedisChannelError, isRedisConnectionError, wrapRedisError } from './errors.js';
+import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
@@ -93,7 +93,7 @@ export class RedisTransport extends VirtualTransport {
       // Reconnect attempts each raise an ioredis 'error'; the lost/reconnected events below
       // carry the news, so these are only kept as the last error.
       onError: (error) => {
-        this.lastRedisError = error;
+        this.lastRedisError = safeRedisCause(error);
       },
     });
     if (role === 'command') {
@@ -111,7 +111,7 @@ export class RedisTransport extends VirtualTransport {
     return client;
   }
 
-  /** The last raw ioredis error (kept for diagnostics; events carry wrapped ones). */
+  /** The last ioredis error, without its command arguments (kept for diagnostics; events carry wrapped ones). */
   lastRedisError: Error | undefined;
 
   protected async establish(signal?: AbortSignal): Promise<void> {
@@ -128,7 +128,7 @@ export class RedisTransport extends VirtualTransport {
       client.disconnect(false);
       throw new OperationalError(
         `Cannot connect to redis at ${this.redactedUrl}: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error },
+        { cause: safeRedisCause(error) },
       );
     }
   }
