@@ -1,5 +1,5 @@
 /**
- * A half-open link (issue 4, item 4): the loopback proxy between kelp and Redis stops forwarding
+ * Socket resets and a half-open link (issue 4, item 4): the loopback proxy between kelp and Redis stops forwarding
  * for 4 s without closing anything, so no FIN, no RST, no error: only a watchdog on blocking pops
  * or a health check can notice. Consumers must drop the dead sockets, reconnect once the proxy
  * forwards again and resume; publishes in between succeed or reject with OperationalError and
@@ -21,6 +21,48 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.close();
   await redis?.stop();
+});
+
+describe('connection resets through the proxy', () => {
+  it('reconnects after every socket is reset twice mid-stream and loses nothing', { timeout: 60_000 }, async () => {
+    const result = await runOutage({
+      url: proxy.url(1),
+      admin: () => redis.admin(1),
+      queue: 'reset-q',
+      total: 1000,
+      gapMs: 10,
+      faultAt: 250,
+      inject: async () => {
+        proxy.dropAll();
+        await sleep(700);
+        proxy.dropAll();
+      },
+      transportOptions: { visibility_timeout: 2, unacked_restore_interval: 0.5, unacked_restore_throttle: 1, socket_timeout: 2 },
+    });
+    reportScenario('socket-reset', {
+      published: result.tally.ok.length,
+      acked: result.acked.size,
+      redelivered: result.redelivered,
+      deadLettered: result.deadLettered,
+      lost: result.lostIds.length,
+      extra: {
+        stranded: result.strandedIds.length,
+        rejectedOperational: result.tally.operational.length,
+        otherErrors: result.tally.other.length,
+        hung: result.tally.hung.length,
+        resumeMs: result.resumeMs ?? 'never',
+        connectionLost: result.events.connectionLost,
+        reconnected: result.events.reconnected,
+      },
+    });
+    expect(result.tally.other).toEqual([]);
+    expect(result.tally.hung).toEqual([]);
+    expect(result.lostIds.slice(0, 20)).toEqual([]);
+    expect(result.strandedIds.slice(0, 20)).toEqual([]);
+    expect(result.resumeMs as number).toBeLessThan(5_000);
+    expect(result.events.connectionLost).toBeGreaterThanOrEqual(1);
+    expect(result.events.reconnected).toBeGreaterThanOrEqual(1);
+  });
 });
 
 describe('half-open socket through the proxy', () => {
