@@ -1,9 +1,9 @@
 /**
- * Socket resets and a half-open link (issue 4, item 4): the loopback proxy between kelp and Redis stops forwarding
- * for 4 s without closing anything, so no FIN, no RST, no error: only a watchdog on blocking pops
- * or a health check can notice. Consumers must drop the dead sockets, reconnect once the proxy
- * forwards again and resume; publishes in between succeed or reject with OperationalError and
- * never hang.
+ * Broken links through a loopback proxy (issue 4, item 4). Resets: every socket gets an RST, twice,
+ * mid-stream. Half-open: the proxy stops forwarding for 4 s without closing anything, so no FIN,
+ * no RST, no error: only a watchdog on the polls or a health check can notice. Either way the
+ * consumers must drop the dead sockets, reconnect and resume; publishes in between succeed or
+ * reject with OperationalError and never hang.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOutage } from './support/outage.js';
