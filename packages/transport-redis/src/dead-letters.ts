@@ -9,8 +9,55 @@
  * "time"}` (the queue's list key instead of its name); readers accept both.
  */
 import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import type { DeadLetterEntry } from '@kelp/core';
+import { ChannelError } from '@kelp/core';
+import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
+
+/** How often a dead-lettering re-reads an entry that changed under it before giving up. */
+const SWAP_RETRIES = 5;
+
+/**
+ * Moves the `unacked` record of `tag` to the dead-letter list of `queue` (default: the entry's
+ * routing key, else exchange) with the envelope's original bytes: read the entry, build the
+ * record, then swap in one Lua step (dead-letter-entry-3.lua) if the entry is unchanged.
+ * Undefined when there is no entry (already acked or restored).
+ */
+export async function deadLetterUnackedEntry(
+  client: Redis,
+  keys: RedisKeys,
+  input: { tag: string; queue: string | undefined; reason: string; now: number },
+): Promise<{ queue: string } | undefined> {
+  const { tag, reason } = input;
+  for (let attempt = 0; attempt < SWAP_RETRIES; attempt++) {
+    const value = await client.hgetBuffer(keys.unacked, tag);
+    if (value === null) return undefined;
+    const target = input.queue ?? routeOfEntry(value) ?? keys.stripPrefix(keys.unacked);
+    const span = envelopeSpan(value);
+    const payload = span ? value.subarray(span[0], span[1]) : value;
+    const record = deadLetterRecord({ reason, queue: target, time: input.now, deliveryTag: tag, payload });
+    const sha = createHash('sha1').update(value).digest('hex');
+    const fn = (client as unknown as Record<string, (...a: string[]) => Promise<unknown>>)['kelpDeadLetterEntry'];
+    if (typeof fn !== 'function') throw new Error('Lua script deadLetterEntry is not defined on this client (call defineScripts first)');
+    const result = Number(await fn.apply(client, [keys.unacked, keys.unackedIndex, keys.deadLetterKey(target), tag, sha, record]));
+    if (result === 0) return undefined;
+    if (result === 1) return { queue: target };
+  }
+  throw new ChannelError(`unacked entry ${tag} kept changing while it was dead-lettered; it stays unacked`);
+}
+
+/** The routing key (else exchange) of an `[envelope, exchange, routing_key]` value, if readable. */
+function routeOfEntry(value: Buffer): string | undefined {
+  try {
+    const entry: unknown = JSON.parse(value.toString('utf8'));
+    if (!Array.isArray(entry)) return undefined;
+    const name = (typeof entry[2] === 'string' && entry[2]) || (typeof entry[1] === 'string' && entry[1]);
+    return name || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 

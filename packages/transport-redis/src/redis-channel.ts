@@ -3,7 +3,6 @@
  * (spec 2) and ack emulation (spec 5). Everything AMQP-like (routing, QoS, consumers) is in
  * `@kelp/virtual`; this file only says how each hook maps to Redis commands.
  */
-import { createHash } from 'node:crypto';
 import type { QueueDeclareOptions } from '@kelp/core';
 import {
   type BindingRow,
@@ -21,7 +20,7 @@ import {
 import type { Redis } from 'ioredis';
 import type { ChannelPoller } from './channel-poller.js';
 import { wrapRedisError } from './errors.js';
-import { deadLetterRecord, envelopeSpan } from './dead-letters.js';
+import { deadLetterRecord, deadLetterUnackedEntry } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
 import { restoreInBatches } from './restore-batches.js';
@@ -337,20 +336,7 @@ export class RedisChannel extends VirtualChannel {
       await this.deadLetter(target, local.payload, reason);
       return { queue: target };
     }
-    for (let attempt = 0; attempt < RESTORE_RETRIES; attempt++) {
-      const value = await this.redis.hgetBuffer(this.keys.unacked, tag);
-      if (value === null) return undefined;
-      const entry = parseUnackedEntry(value.toString('utf8'));
-      const target = queue ?? (entry?.routingKey || entry?.exchange || this.keys.stripPrefix(this.keys.unacked));
-      const span = envelopeSpan(value);
-      const payload = span ? value.subarray(span[0], span[1]) : value;
-      const record = deadLetterRecord({ reason, queue: target, time: this.ctx.wallClock(), deliveryTag: tag, payload });
-      const sha = createHash('sha1').update(value).digest('hex');
-      const result = await deadLetterEntry(this.redis, [this.keys.unacked, this.keys.unackedIndex, this.keys.deadLetterKey(target)], [tag, sha, record]);
-      if (result === 0) return undefined;
-      if (result === 1) return { queue: target };
-    }
-    throw new Error(`unacked entry ${tag} kept changing while it was dead-lettered; it stays unacked`);
+    return deadLetterUnackedEntry(this.redis, this.keys, { tag, queue, reason, now: this.ctx.wallClock() });
   }
 
   /** Celery ETA: the record is scored at the due time; never earlier than it is (ZADD XX GT). */
@@ -436,11 +422,4 @@ function markRedeliveredObject(envelope: Record<string, unknown>): string {
   const copy = structuredClone(envelope);
   markRedeliveredInPlace(copy);
   return JSON.stringify(copy);
-}
-
-/** 1 moved, 0 entry gone, -1 entry changed since read (dead-letter-entry-3.lua). */
-async function deadLetterEntry(client: Redis, keys: [string, string, string], args: [string, string, string]): Promise<number> {
-  const fn = (client as unknown as Record<string, (...a: string[]) => Promise<unknown>>)['kelpDeadLetterEntry'];
-  if (typeof fn !== 'function') throw new Error('Lua script deadLetterEntry is not defined on this client (call defineScripts first)');
-  return Number(await fn.apply(client, [...keys, ...args]));
 }
