@@ -34,6 +34,8 @@ export interface ConnectionEvents {
   reconnected: [];
   /** A background error of the transport that no caller was waiting for. */
   error: [error: Error];
+  /** The transport moved a message it could not deliver to a dead-letter list (forwarded). */
+  deadLettered: [info: { queue: string; reason: string }];
 }
 
 export interface EnsureConnectionOptions extends RetryPolicy {

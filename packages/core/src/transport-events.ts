@@ -20,12 +20,16 @@ export function forwardTransportEvents(transport: Transport, sink: EventSink): (
     // Node's EventEmitter throws an 'error' nobody listens to; a background error must not crash.
     if (sink.hasListeners('error')) sink.emit('error', sink.sanitize(error));
   };
+  // Applications count dead letters on the connection, whichever transport instance is current.
+  const onDeadLettered = (info: { queue: string; reason: string }): void => sink.emit('deadLettered', { ...info });
   transport.on('connectionLost', onLost);
   transport.on('reconnected', onReconnected);
   transport.on('error', onError);
+  transport.on('deadLettered', onDeadLettered);
   return () => {
     transport.off('connectionLost', onLost);
     transport.off('reconnected', onReconnected);
     transport.off('error', onError);
+    transport.off('deadLettered', onDeadLettered);
   };
 }
