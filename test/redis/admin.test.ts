@@ -219,4 +219,14 @@ describe('dead letters', () => {
     expect((await transport.admin.deadLetters('adm.dl')).map((e) => e.raw)).toEqual(['garbage']);
     expect((await transport.admin.inspect()).queues.find((q) => q.name === 'adm.dl')).toMatchObject({ deadLetters: 1, length: 1 });
   });
+
+  it('gives back the exact original bytes of a payload that is not UTF-8, as base64', async () => {
+    const bad = Buffer.concat([Buffer.from('{"body": "'), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from('"}')]);
+    await fx.redis.lpush('adm.bytes', bad);
+    const channel = await transport.createChannel();
+    expect(await channel.basicGet('adm.bytes')).toBeUndefined();
+    const [entry] = await transport.admin.deadLetters('adm.bytes');
+    expect([entry?.reason, entry?.rawEncoding, Buffer.from(entry?.raw ?? '', 'base64').equals(bad)]).toEqual(['payload is not valid UTF-8', 'base64', true]);
+  });
 });
+
