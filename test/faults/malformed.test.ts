@@ -2,7 +2,7 @@
  * Bad input (issue 4, item 5): a corpus of malformed messages LPUSHed straight into a queue,
  * interleaved with good ones. The consumer never stops, every good message is delivered, and every
  * bad one ends up in the queue's dead-letter list with a reason and its original bytes, reported
- * through the transport's 'deadLettered' event.
+ * through the connection's 'deadLettered' event.
  */
 import { Connection, Queue, type Message } from 'kelp';
 import type { Redis } from 'ioredis';
@@ -78,6 +78,7 @@ describe('a queue holding a corpus of malformed messages between good ones', () 
     const deadEvents: Array<{ queue: string; reason: string }> = [];
     const errors: string[] = [];
     const delivered: string[] = [];
+    connection.on('deadLettered', (info) => deadEvents.push(info));
     const running = await consumeInProcess(connection, new Queue(queue), {
       accept: ['json'],
       prefetchCount: 10,
@@ -89,7 +90,6 @@ describe('a queue holding a corpus of malformed messages between good ones', () 
       ],
       onError: (error) => errors.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error)),
     });
-    connection.transport.on('deadLettered', (info) => deadEvents.push(info));
     try {
       const dlq = deadLetterKey(queue);
       await waitFor(

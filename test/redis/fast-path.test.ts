@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckCoalescer, PushBatcher, defineScripts, popAndRecord } from '../../packages/transport-redis/src/scripts.js';
 import { freshDb } from '../setup/fresh-db.js';
+import { message, redisFixture, type RedisFixture } from './helpers.js';
 
 const SEP = '\x06\x16';
 let redis: Redis;
@@ -122,5 +123,44 @@ describe('batched pop-and-record', () => {
     expect([got.length, await redis.hlen('big_unacked'), await redis.zcard('big_unacked_index'), await redis.exists('bigq')]).toEqual([1500, 1500, 1500, 0]);
     expect(got.slice(0, 2).map((e) => (e.kind === 'message' ? e.deliveryTag : e.reason))).toEqual(['b-0', 'b-1']);
     expect(await redis.hget('big_unacked', 'b-1499')).toBe(`[${envelope('b-1499')}, "fx", "rk"]`);
+  });
+});
+
+describe('topic publishes checked against the binding set', () => {
+  it('pushes to the queues matched with a copy that is still current', async () => {
+    await redis.sadd('_kombu.binding.tx', `a.*${SEP}^a\\..*?[^\\.]$${SEP}tq1`);
+    const members = await redis.smembers('_kombu.binding.tx');
+    const reached = await new PushBatcher(redis, '', SEP, asError).routeChecked('_kombu.binding.tx', members, ['tq1'], '', envelope('t-1'));
+    expect([reached, await redis.lrange('tq1', 0, -1)]).toEqual([['tq1'], [envelope('t-1')]]);
+  });
+
+  it('pushes nothing and answers stale when the set changed since the copy was read', async () => {
+    await redis.sadd('_kombu.binding.ty', `b.#${SEP}^b\\..*?$${SEP}tq2`);
+    const members = await redis.smembers('_kombu.binding.ty');
+    await redis.sadd('_kombu.binding.ty', `b.#${SEP}^b\\..*?$${SEP}tq3`);
+    const reached = await new PushBatcher(redis, '', SEP, asError).routeChecked('_kombu.binding.ty', members, ['tq2'], '', envelope('t-2'));
+    expect([reached, await redis.exists('tq2')]).toEqual(['stale', 0]);
+  });
+
+  describe('through a channel', () => {
+    let fx: RedisFixture;
+    beforeAll(async () => {
+      fx = await redisFixture();
+    });
+    afterAll(() => fx.close());
+
+    it('reaches a queue that another process bound after the channel cached the bindings', async () => {
+      const { channel } = await fx.newTransport();
+      await channel.exchangeDeclare('tex', { type: 'topic' });
+      await channel.queueDeclare('tqa', {});
+      await channel.queueBind('tqa', 'tex', 'news.*');
+      const first = await channel.basicPublish(message({ n: 1 }), 'tex', 'news.x');
+      // Another process binds a second queue: the channel's copy is now stale.
+      await fx.redis.sadd('_kombu.binding.tex', `news.#${SEP}^news\\..*?$${SEP}tqb`);
+      const second = await channel.basicPublish(message({ n: 2 }), 'tex', 'news.x');
+      const third = await channel.basicPublish(message({ n: 3 }), 'tex', 'news.x');
+      expect([first.queues, second.queues.slice().sort(), third.queues.slice().sort()]).toEqual([['tqa'], ['tqa', 'tqb'], ['tqa', 'tqb']]);
+      expect([await fx.redis.llen('tqa'), await fx.redis.llen('tqb')]).toEqual([3, 2]);
+    });
   });
 });

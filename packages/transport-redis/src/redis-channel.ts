@@ -54,6 +54,8 @@ export class RedisChannel extends VirtualChannel {
   private readonly localUnacked = new Map<string, { payload: string; exchange: string; routingKey: string }>();
   private acks: AckCoalescer | undefined;
   private pushBatcher: PushBatcher | undefined;
+  /** Binding sets as last read, for putRouted (the push script checks them before using them). */
+  private readonly tableCopies = new Map<string, { members: readonly string[]; rows: readonly BindingRow[] }>();
 
   constructor(
     host: ChannelHost,
@@ -79,6 +81,36 @@ export class RedisChannel extends VirtualChannel {
   /** A direct-exchange publish: lookup and pushes in one script call on the server. */
   protected override putDirect(exchange: string, routingKey: string, envelopeJson: string, priority: number): Promise<string[]> {
     return this.pushes.routeDirect(this.keys.bindingKey(exchange), routingKey, this.stepSuffix(priority), envelopeJson);
+  }
+
+  /**
+   * A topic publish in one round trip while the bindings do not change: match against this
+   * channel's copy of the set, and let the script push only if the set is still that copy. When
+   * it changed ('stale'), read it again and push as Kombu does (lookup, then LPUSH).
+   */
+  protected override async putRouted(
+    exchange: string,
+    envelopeJson: string,
+    priority: number,
+    route: (table: readonly BindingRow[]) => string[],
+  ): Promise<string[]> {
+    const bindingKey = this.keys.bindingKey(exchange);
+    const suffix = this.stepSuffix(priority);
+    const cached = this.tableCopies.get(bindingKey);
+    if (cached) {
+      const reached = await this.pushes.routeChecked(bindingKey, cached.members, route(cached.rows), suffix, envelopeJson);
+      if (reached !== 'stale') return reached;
+    }
+    const members = await this.redis.smembers(bindingKey);
+    const rows: BindingRow[] = [];
+    for (const member of members) {
+      const row = this.keys.parseBindingMember(member);
+      if (row) rows.push(row);
+    }
+    this.tableCopies.set(bindingKey, { members, rows });
+    const queues = route(rows);
+    await Promise.all(queues.map((queue) => this.pushes.push(queue, suffix, envelopeJson)));
+    return queues;
   }
 
   private get pushes(): PushBatcher {

@@ -146,8 +146,11 @@ const PUSHES_PER_CALL = 1000;
 
 /** One publish waiting for the tick's `routeAndPush` call. */
 interface PendingPush {
-  /** 'q': push to `target` (a queue); 'd': route by `routingKey` over binding set `target`. */
-  mode: 'q' | 'd';
+  /**
+   * 'q': push to `target` (a queue); 'd': route by `routingKey` over binding set `target`;
+   * 't': push to the queues JSON-encoded in `routingKey` if set `target` is unchanged.
+   */
+  mode: 'q' | 'd' | 't';
   target: string;
   routingKey: string;
   suffix: string;
@@ -165,6 +168,8 @@ interface PendingPush {
  */
 export class PushBatcher {
   private pending: PendingPush[] = [];
+  /** Mode 't' of the pending call: binding set key -> the members its queues were matched with. */
+  private tables = new Map<string, readonly string[]>();
 
   constructor(
     private readonly client: Redis,
@@ -188,6 +193,22 @@ export class PushBatcher {
     });
   }
 
+  /**
+   * Pushes to `queues`, matched by the caller against `members` (its copy of binding set
+   * `bindingKey`), only if the set still holds exactly those members when the push runs;
+   * resolves 'stale' (nothing pushed) otherwise.
+   */
+  routeChecked(bindingKey: string, members: readonly string[], queues: readonly string[], suffix: string, envelope: string): Promise<string[] | 'stale'> {
+    const known = this.tables.get(bindingKey);
+    // One copy per set and call: a newer copy than the one already in this call waits for a retry.
+    if (known !== undefined && known !== members) return Promise.resolve('stale');
+    this.tables.set(bindingKey, members);
+    return new Promise<string[] | 'stale'>((resolve, reject) => {
+      const done = (reply: unknown): void => resolve(reply === 'stale' ? 'stale' : Array.isArray(reply) ? (reply as string[]) : []);
+      this.enqueue({ mode: 't', target: bindingKey, routingKey: JSON.stringify(queues), suffix, envelope, resolve: done, reject });
+    });
+  }
+
   private enqueue(item: PendingPush): void {
     // nextTick: every publish issued by the current callback and its microtasks joins this call.
     if (this.pending.push(item) === 1) process.nextTick(() => this.flush());
@@ -195,12 +216,14 @@ export class PushBatcher {
 
   private flush(): void {
     const items = this.pending;
+    const tables = this.tables.size === 0 ? '{}' : JSON.stringify(Object.fromEntries(this.tables));
     this.pending = [];
-    for (let i = 0; i < items.length; i += PUSHES_PER_CALL) this.send(items.length <= PUSHES_PER_CALL ? items : items.slice(i, i + PUSHES_PER_CALL));
+    this.tables = new Map();
+    for (let i = 0; i < items.length; i += PUSHES_PER_CALL) this.send(items.length <= PUSHES_PER_CALL ? items : items.slice(i, i + PUSHES_PER_CALL), tables);
   }
 
-  private send(items: readonly PendingPush[]): void {
-    const args: Arg[] = [this.prefix, this.sep];
+  private send(items: readonly PendingPush[], tables: string): void {
+    const args: Arg[] = [this.prefix, this.sep, tables];
     for (const item of items) args.push(item.mode, item.target, item.routingKey, item.suffix, item.envelope);
     call(this.client, 'routeAndPush', args).then(
       (reply) => {

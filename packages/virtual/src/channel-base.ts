@@ -69,6 +69,17 @@ export abstract class VirtualChannelBase {
    * queues reached ([] when none matched, then nothing was stored).
    */
   protected putDirect?(exchange: string, routingKey: string, envelopeJson: string, priority: number): Promise<string[]>;
+  /**
+   * Optional one-step routing for exchanges the broker cannot match itself (topic): `route` maps
+   * a binding table to queues; the broker pushes only if its table is still the one routed with,
+   * atomically, and resolves with the queues reached ([] when none matched).
+   */
+  protected putRouted?(
+    exchange: string,
+    envelopeJson: string,
+    priority: number,
+    route: (table: readonly BindingRow[]) => string[],
+  ): Promise<string[]>;
   /** Takes the next message of `queue` (lowest priority step first); records it unacked unless noAck. */
   protected abstract get(queue: string, options: GetOptions): Promise<GetResult | undefined>;
   /** Optional batch `get`: up to `max` messages over `queues`, asked in the given order. */

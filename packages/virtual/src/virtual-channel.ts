@@ -76,6 +76,12 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
       if (queues.length === 0) return this.unroutable(json, priority, deliveryTag);
       return { status: 'routed', queues, deliveryTag };
     }
+    if (type === 'topic' && this.putRouted) {
+      // Matched here against a table the broker checks is current when it pushes (one round trip).
+      const queues = await this.putRouted(exchange, json, priority, (table) => routeTable(type, table, routingKey, this.topicCache));
+      if (queues.length === 0) return this.unroutable(json, priority, deliveryTag);
+      return { status: 'routed', queues, deliveryTag };
+    }
     const queues = routeTable(type, await this.getTable(exchange), routingKey, this.topicCache);
     if (queues.length === 0) return this.unroutable(json, priority, deliveryTag);
     await Promise.all(queues.map((queue) => this.put(queue, json, priority)));
