@@ -32,6 +32,7 @@ import { Producer, type ProducerOptions } from './producer.js';
 import type { Queue } from './queue.js';
 import { sanitizeError, secretVariants } from './redaction.js';
 import { retryOver } from './retry.js';
+import { SharedAttempt, type AttemptTicket } from './shared-attempt.js';
 import type { RetryPolicy } from './retry-policy-types.js';
 import type { Channel, Transport } from './transport.js';
 import { forwardTransportEvents } from './transport-events.js';
@@ -52,8 +53,17 @@ export class Connection {
   #state: ConnectionState = 'idle';
   #transport: Transport | undefined;
   #detachTransport: (() => void) | undefined;
-  #connecting: Promise<void> | undefined;
+  /** The connection attempt in flight, shared by every caller that needs the connection. */
+  readonly #attempt = new SharedAttempt((signal, id) => this.#connectRound(signal, id));
+  /** The shared attempt that connected each transport, and the one each failure came from. */
+  readonly #roundOf = new WeakMap<object, number>();
+  /** Bumped by close(): retry loops started before it stop instead of reconnecting after it. */
+  #closes = 0;
+  /** A connected transport was dropped (a connection error): the next connect is a reconnect. */
+  #lost = false;
   #channels = new Set<Channel>();
+  /** The transport each channel was opened on, so `ensure` drops only the transport that failed. */
+  readonly #channelTransports = new WeakMap<Channel, Transport>();
   #defaultChannel: Promise<Channel> | undefined;
   #hub: Hub | undefined;
   #ownsHub = false;
@@ -162,42 +172,61 @@ export class Connection {
    * URL; the sleep comes only after a full cycle through them.
    */
   async ensureConnection(options: EnsureConnectionOptions = {}): Promise<this> {
-    if (this.#state === 'connected') return this;
-    if (this.#connecting) {
-      await this.#connecting;
-      return this;
-    }
-    const attempt = this.#establish(options);
-    this.#connecting = attempt;
-    try {
-      await attempt;
-    } finally {
-      if (this.#connecting === attempt) this.#connecting = undefined;
-    }
+    if (this.#state !== 'connected') await this.#establish(options);
     return this;
   }
 
-  async #establish(options: EnsureConnectionOptions): Promise<void> {
+  /**
+   * Retries shared connection attempts under `options`' policy. `firstFailure` is a connect
+   * failure the caller already had: it counts as the first attempt, so the policy's first sleep
+   * comes before the next attempt instead of a second attempt right away. `seen` is the newest
+   * shared attempt the caller already knows the outcome of (default: all of them).
+   */
+  async #establish(options: EnsureConnectionOptions, firstFailure?: unknown, seen?: number): Promise<void> {
     const { signal, onError, ...policy } = options;
+    const closes = this.#closes;
+    const ticket: AttemptTicket = { seen: seen ?? this.#attempt.newestId };
+    try {
+      await retryOver(
+        (attempt) => {
+          if (attempt === 0 && firstFailure !== undefined) return Promise.reject(firstFailure);
+          if (this.#closes !== closes) return Promise.reject(new OperationalError(`Connection to ${this.#redacted} was closed while connecting`));
+          if (this.#state === 'connected') return Promise.resolve();
+          return this.#attempt.join(ticket, signal);
+        },
+        {
+          policy,
+          ...(signal ? { signal } : {}),
+          isRetryable: (error) => this.#closes === closes && this.#isConnectionError(error),
+          intervalFor: (retries, next) => (this.#cycle.completesCycle(retries) ? next() : 0),
+          onError: (error, interval) => onError?.(sanitizeError(error, this.#secrets), interval),
+          description: `Connecting to ${this.#redacted}`,
+        },
+      );
+    } catch (error) {
+      if (this.#state !== 'connected') this.#state = 'idle';
+      const safe = this.#safeError(error);
+      this.#roundOf.set(safe, ticket.seen);
+      throw safe;
+    }
+  }
+
+  /** One attempt on the current URL; a failure switches to the next URL of the failover list. */
+  async #connectRound(signal: AbortSignal, id: number): Promise<void> {
     if (this.#state !== 'reconnecting') this.#state = 'connecting';
     try {
-      await retryOver(() => this.#attemptConnect(signal), {
-        policy,
-        ...(signal ? { signal } : {}),
-        isRetryable: (error) => this.#isConnectionError(error),
-        intervalFor: (retries, next) => (this.#cycle.completesCycle(retries) ? next() : 0),
-        onError: (error, interval) => {
-          onError?.(sanitizeError(error, this.#secrets), interval);
-          this.#switchNext();
-        },
-        description: `Connecting to ${this.#redacted}`,
-      });
+      await this.#attemptConnect(signal);
     } catch (error) {
-      this.#state = 'idle';
-      throw this.#safeError(error);
+      this.#switchNext();
+      throw error;
     }
+    if (this.#transport) this.#roundOf.set(this.#transport, id);
     this.#state = 'connected';
     if (this.#eventLoopWanted) this.#registerTransport();
+    if (this.#lost) {
+      this.#lost = false;
+      this.#emit('reconnected');
+    }
   }
 
   async #attemptConnect(signal: AbortSignal | undefined): Promise<void> {
@@ -210,7 +239,7 @@ export class Connection {
         this.#connectionErrors.add(error);
       }
       // A half-open transport is dropped; the next attempt builds a fresh one for its URL.
-      await this.#dropTransport();
+      await this.#dropTransport(transport);
       throw error;
     }
   }
@@ -261,6 +290,7 @@ export class Connection {
     const transport = await this.#ready();
     const channel = await transport.createChannel();
     this.#channels.add(channel);
+    this.#channelTransports.set(channel, transport);
     setChannelOwner(channel, this);
     return channel;
   }
@@ -268,51 +298,73 @@ export class Connection {
   /** The channel `ensure`, Producers and Consumers built on this connection use; renewed after a reconnect. */
   async defaultChannel(): Promise<Channel> {
     for (let current = this.#defaultChannel; current; current = this.#defaultChannel) {
-      const channel = await current.catch(() => undefined);
-      if (channel && channel.state === 'open' && this.#state === 'connected') return channel;
+      // A failed creation fails everyone who waited for it: each making its own attempt in turn
+      // is the hot reconnect loop `ensure` must not have (its policy decides when to try again).
+      const channel = await current;
+      if (channel.state === 'open' && this.#state === 'connected') return channel;
       // Another caller may have replaced it while we waited; only the stale one is forgotten.
       if (this.#defaultChannel === current) this.#defaultChannel = undefined;
     }
     const created = this.channel();
     this.#defaultChannel = created;
+    created.catch(() => {
+      if (this.#defaultChannel === created) this.#defaultChannel = undefined;
+    });
     return created;
   }
 
   /**
-   * Runs `fn` with the default channel. On a connection error (the transport's classification)
-   * it reconnects with `policy` and runs `fn` again; if the error comes back after a successful
-   * reconnect it is thrown (Kombu's rule for transports without "recoverable" classes, spec 8.3).
-   * On a channel error it retries once on a new channel. Other errors are thrown at once.
+   * Runs `fn` with the default channel. On a connection error (the transport's classification),
+   * also one met while getting the channel, it reconnects with `policy` (its sleeps included)
+   * and runs `fn` again; if the error comes back after a successful reconnect it is thrown
+   * (Kombu's rule for transports without "recoverable" classes, spec 8.3). On a channel error it
+   * retries once on a new channel. Other errors are thrown at once.
+   *
+   * Concurrent calls share one reconnect: each drops the transport only if it is still the one
+   * its channel was on (another call may already have replaced it), and they join the same
+   * connection attempts, each under its own policy.
    */
   async ensure<T>(fn: (channel: Channel) => Promise<T>, policy: EnsureOptions = {}): Promise<T> {
     const { onRevive, onError, signal, ...rest } = policy;
     const retryPolicy: RetryPolicy = { ...ENSURE_DEFAULTS, ...rest };
+    const max = retryPolicy.maxRetries;
     let reconnected = false;
+    let revive = false;
     let channelRetried = false;
     for (let retries = 0; ; retries++) {
       throwIfAborted(signal);
-      const channel = await this.defaultChannel();
+      let channel: Channel | undefined;
       try {
+        channel = await this.defaultChannel();
+        if (revive) {
+          revive = false;
+          onRevive?.(channel);
+        }
         return await fn(channel);
       } catch (error) {
-        if (this.#isConnectionError(error)) {
-          const max = retryPolicy.maxRetries;
+        // Classified by the transport the channel was on: a concurrent call may have dropped it.
+        const failedOn = channel ? this.#channelTransports.get(channel) : undefined;
+        if (this.#isConnectionError(error) || failedOn?.isConnectionError(error)) {
           if (reconnected || (max !== undefined && retries >= max)) throw this.#safeError(error);
-          onError?.(sanitizeError(error, this.#secrets), 0);
-          await this.#collect();
-          await this.ensureConnection({
+          // A failed connect is the reconnect loop's first failure (its errback gets the sleep).
+          const whileConnecting = channel === undefined;
+          if (!whileConnecting) onError?.(sanitizeError(error, this.#secrets), 0);
+          await this.#collectFailed(channel);
+          const reconnectPolicy: EnsureConnectionOptions = {
             ...retryPolicy,
             maxRetries: max === undefined ? undefined : Math.max(max - retries, 1),
             ...(signal ? { signal } : {}),
             ...(onError ? { onError } : {}),
-          });
+          };
+          // Shared attempts newer than the one that connected the failed transport (or than the
+          // failed connect) are news to this call; older ones are not.
+          const seen = this.#roundOf.get((whileConnecting ? error : failedOn) as object) ?? this.#attempt.newestId;
+          await this.#establish(reconnectPolicy, whileConnecting ? error : undefined, seen);
           reconnected = true;
-          const revived = await this.defaultChannel();
-          onRevive?.(revived);
-          this.#emit('reconnected');
+          revive = true;
           continue;
         }
-        if (!channelRetried && this.#transport?.isChannelError(error)) {
+        if (channel && !channelRetried && (failedOn ?? this.#transport)?.isChannelError(error)) {
           channelRetried = true;
           onError?.(sanitizeError(error, this.#secrets), 0);
           await this.#replaceDefaultChannel(channel);
@@ -321,6 +373,15 @@ export class Connection {
         throw error;
       }
     }
+  }
+
+  /** Drops the transport `channel` was opened on, unless something already replaced it. */
+  async #collectFailed(channel: Channel | undefined): Promise<void> {
+    // No channel: connecting failed, and the failed attempt already dropped its transport.
+    if (!channel) return;
+    const failed = this.#channelTransports.get(channel);
+    if (failed === undefined || failed !== this.#transport) return;
+    await this.#collect();
   }
 
   async #replaceDefaultChannel(broken: Channel): Promise<void> {
@@ -373,22 +434,30 @@ export class Connection {
 
   /** Closes the channels and the transport but keeps the hub and listeners, ready to reconnect. */
   async #collect(): Promise<void> {
+    // Forget the transport before the first await, so that concurrent callers see it gone and
+    // a connect started meanwhile builds (and keeps) a new one.
+    const transport = this.#transport;
+    if (this.#state === 'connected') this.#lost = true;
     this.#state = 'reconnecting';
     this.#defaultChannel = undefined;
     const channels = [...this.#channels];
     this.#channels.clear();
-    await Promise.all(channels.map((channel) => channel.close().catch(() => undefined)));
-    await this.#dropTransport();
+    await this.#dropTransport(transport, { closeChannelsFirst: channels });
   }
 
-  /** Closes the current transport quietly (it failed or is being replaced) and forgets it. */
-  async #dropTransport(): Promise<void> {
-    const transport = this.#transport;
-    if (!transport) return;
-    this.#transport = undefined;
-    this.#detachTransport?.();
-    this.#detachTransport = undefined;
-    await transport.close().catch(() => undefined);
+  /**
+   * Forgets `transport` if it is still the current one, and closes it quietly (it failed or is
+   * being replaced), after `closeChannelsFirst`.
+   */
+  async #dropTransport(transport: Transport | undefined, options: { closeChannelsFirst?: Channel[] } = {}): Promise<void> {
+    if (transport && this.#transport === transport) {
+      this.#transport = undefined;
+      this.#detachTransport?.();
+      this.#detachTransport = undefined;
+    }
+    const channels = options.closeChannelsFirst ?? [];
+    await Promise.all(channels.map((channel) => channel.close().catch(() => undefined)));
+    await transport?.close().catch(() => undefined);
   }
 
   /** Drops the connection so the next use reconnects (used by workers after a connection error). */
@@ -407,10 +476,13 @@ export class Connection {
   async close(options: { timeout?: number } = {}): Promise<void> {
     const { timeout } = parseOptions(closeOptionsSchema, options, 'Connection.close');
     if (this.#state === 'closed' && !this.#transport) return;
-    await this.#connecting?.catch(() => undefined);
+    this.#closes++;
+    await this.#attempt.inFlight?.catch(() => undefined);
     await stopConsumers(this.#channels, timeout ?? DEFAULT_STOP_TIMEOUT);
     this.#state = 'closing';
     await this.#collect();
+    // Closing is not losing the link: a later use connects without a 'reconnected' event.
+    this.#lost = false;
     if (this.#ownsHub && this.#hub) {
       this.#hub.close();
       this.#hub = undefined;
