@@ -130,6 +130,7 @@ describe('connection.close()', () => {
     const errors: string[] = [];
     for (let round = 0; round < 40; round++) {
       const connection = new Connection(redis.url(db), { transportOptions });
+      connection.on('error', (error) => errors.push(`connection error: ${error.name}: ${error.message}`));
       const running = await consumeInProcess(connection, new Queue(queue), {
         prefetchCount: 1,
         onError: (error) => errors.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error)),
@@ -165,7 +166,7 @@ describe('connection.close()', () => {
         leftUnacked: unacked.length,
         leftUnackedIds: unacked.join(',') || 'none',
         waiting: waiting.length,
-        callbackErrors: [...new Set(errors)].join(' | ') || 'none',
+        errors: [...new Set(errors)].join(' | ') || 'none',
       },
     });
     expect(unacked).toEqual([]);
