@@ -1,12 +1,15 @@
 /**
  * The storage hooks and the declaration half of `VirtualChannel` (Kombu `virtual/base.py`
- * Channel): exchange and queue declarations, bindings and the restore lookup. Split from
+ * Channel): exchange and queue declarations, bindings, the restore lookup, and the admission
+ * checks and dead-lettering every taken message goes through. Split from
  * virtual-channel.ts only to keep files short; brokers subclass `VirtualChannel`.
  */
 import { randomUUID } from 'node:crypto';
 import type { ChannelState, Delivery, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } from '@kelp/core';
-import { ChannelClosedError, NotFoundError } from '@kelp/core';
+import { ChannelClosedError, ChannelError, NotFoundError } from '@kelp/core';
 import { createQueueCycle, type QueueCycle } from './cycle.js';
+import { etaSeconds, oversizeReason, redeliveryLimitReason } from './delivery-checks.js';
+import { type ParsedEnvelope, parseEnvelope, readAckInfo } from './envelope.js';
 import { type BindingRow, type BrokerState, prepareBinding, routeTable } from './exchange.js';
 import type { VirtualTransportOptions } from './options.js';
 import { QoS } from './qos.js';
@@ -240,6 +243,61 @@ export abstract class VirtualChannelBase {
     if (!enabled) return undefined;
     const limit = Number(args?.['x-delivery-limit'] ?? this.host.options.maxRedeliveries ?? Number.NaN);
     return { maxRedeliveries: Number.isInteger(limit) && limit >= 0 ? limit : undefined };
+  }
+
+  // ---- admission and dead-lettering ----------------------------------------------------------
+
+  /**
+   * The checks every message passes before it reaches a consumer or basicGet: the size limit
+   * (before parsing), a valid envelope, and on queues with dead-letter routing the redelivery
+   * limit. A message failing one must be dead-lettered (never dropped): the reason says why.
+   */
+  protected admit(queue: string, payload: string): { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string } {
+    const tooBig = oversizeReason(payload, this.host.options.maxMessageBytes);
+    if (tooBig !== undefined) return { ok: false, reason: tooBig };
+    const parsed = parseEnvelope(payload);
+    if (!parsed.ok) return parsed;
+    const policy = parsed.envelope.redelivered ? this.deadLetterPolicy(queue) : undefined;
+    const overLimit = policy && redeliveryLimitReason(parsed.envelope.headers, policy.maxRedeliveries);
+    return overLimit ? { ok: false, reason: overLimit } : parsed;
+  }
+
+  /**
+   * Moves a payload taken from storage aside. When it was recorded unacked, the record itself is
+   * moved in one atomic step where the broker can (no window where it is in neither place);
+   * otherwise the payload is stored and any record removed.
+   */
+  protected async deadLetterPayload(queue: string, payload: string, reason: string, recorded: boolean, knownTag?: string): Promise<void> {
+    const tag = recorded ? (knownTag ?? readAckInfo(payload)?.deliveryTag) : undefined;
+    const moved = tag !== undefined && this.deadLetterUnacked ? await this.deadLetterUnacked(tag, queue, reason) : undefined;
+    if (!moved) {
+      await this.deadLetter(queue, payload, reason);
+      if (tag !== undefined) await this.ackUnacked([tag]);
+    }
+    this.host.reportDeadLettered({ queue, reason });
+  }
+
+  /**
+   * A Celery worker holds an ETA message unacked until it is due; score its record at the ETA so
+   * no sweeper (kelp's or Kombu's) restores it before ETA + visibility timeout. Not awaited: the
+   * record was just written, and a sweeper cannot reach it before a visibility timeout passes.
+   */
+  protected holdUntilEta(env: ParsedEnvelope): void {
+    const eta = etaSeconds(env.headers);
+    if (eta === undefined || eta * 1000 <= Date.now()) return;
+    const hold = this.holdUnackedUntil
+      ? this.holdUnackedUntil(env.deliveryTag, eta)
+      : this.extendUnacked?.(env.deliveryTag, eta - Date.now() / 1000 + this.host.options.visibilityTimeout);
+    hold?.catch((error: unknown) => this.host.reportError(error));
+  }
+
+  /** Moves a delivered message's record aside (basicDeadLetter, and reject on dead-letter queues). */
+  protected async settleDeadLetter(deliveryTag: string, queue: string | undefined, reason: string): Promise<void> {
+    if (!this.deadLetterUnacked) {
+      throw new ChannelError(`The ${this.constructor.name} storage cannot dead-letter delivered messages`);
+    }
+    const moved = await this.deadLetterUnacked(deliveryTag, queue, reason);
+    if (moved) this.host.reportDeadLettered({ queue: moved.queue, reason });
   }
 
   // ---- restore lookup ------------------------------------------------------------------------

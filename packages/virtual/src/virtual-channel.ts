@@ -7,8 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { BasicConsumeOptions, Channel, Delivery, OutboundMessage, PublishResult } from '@kelp/core';
 import { ChannelError } from '@kelp/core';
 import { VirtualChannelBase } from './channel-base.js';
-import { etaSeconds, oversizeReason, redeliveryLimitReason } from './delivery-checks.js';
-import { encodeEnvelope, envelopeToDelivery, markRedelivered, parseEnvelope, readAckInfo, type ParsedEnvelope } from './envelope.js';
+import { encodeEnvelope, envelopeToDelivery, markRedelivered, readAckInfo } from './envelope.js';
 import { routeTable } from './exchange.js';
 import { clampPriority } from './priority.js';
 import type { IncomingOptions, PendingDelivery, RestoreOutcome } from './storage-types.js';
@@ -250,50 +249,6 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
     this.host.wake();
   }
 
-  /**
-   * The checks every message passes before it reaches a consumer or basicGet: the size limit
-   * (before parsing), a valid envelope, and on queues with dead-letter routing the redelivery
-   * limit. A message failing one must be dead-lettered (never dropped): the reason says why.
-   */
-  private admit(queue: string, payload: string): { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string } {
-    const tooBig = oversizeReason(payload, this.host.options.maxMessageBytes);
-    if (tooBig !== undefined) return { ok: false, reason: tooBig };
-    const parsed = parseEnvelope(payload);
-    if (!parsed.ok) return parsed;
-    const policy = parsed.envelope.redelivered ? this.deadLetterPolicy(queue) : undefined;
-    const overLimit = policy && redeliveryLimitReason(parsed.envelope.headers, policy.maxRedeliveries);
-    return overLimit ? { ok: false, reason: overLimit } : parsed;
-  }
-
-  /**
-   * Moves a payload taken from storage aside. When it was recorded unacked, the record itself is
-   * moved in one atomic step where the broker can (no window where it is in neither place);
-   * otherwise the payload is stored and any record removed.
-   */
-  private async deadLetterPayload(queue: string, payload: string, reason: string, recorded: boolean, knownTag?: string): Promise<void> {
-    const tag = recorded ? (knownTag ?? readAckInfo(payload)?.deliveryTag) : undefined;
-    const moved = tag !== undefined && this.deadLetterUnacked ? await this.deadLetterUnacked(tag, queue, reason) : undefined;
-    if (!moved) {
-      await this.deadLetter(queue, payload, reason);
-      if (tag !== undefined) await this.ackUnacked([tag]);
-    }
-    this.host.reportDeadLettered({ queue, reason });
-  }
-
-  /**
-   * A Celery worker holds an ETA message unacked until it is due; score its record at the ETA so
-   * no sweeper (kelp's or Kombu's) restores it before ETA + visibility timeout. Not awaited: the
-   * record was just written, and a sweeper cannot reach it before a visibility timeout passes.
-   */
-  private holdUntilEta(env: ParsedEnvelope): void {
-    const eta = etaSeconds(env.headers);
-    if (eta === undefined || eta * 1000 <= Date.now()) return;
-    const hold = this.holdUnackedUntil
-      ? this.holdUnackedUntil(env.deliveryTag, eta)
-      : this.extendUnacked?.(env.deliveryTag, eta - Date.now() / 1000 + this.host.options.visibilityTimeout);
-    hold?.catch((error: unknown) => this.host.reportError(error));
-  }
-
   // ---- acknowledgements ------------------------------------------------------------------------
 
   basicAck(deliveryTag: string): Promise<void> {
@@ -336,14 +291,6 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
     this.qos.reject(deliveryTag);
     await this.settleDeadLetter(deliveryTag, queue, reason);
     this.host.wake();
-  }
-
-  private async settleDeadLetter(deliveryTag: string, queue: string | undefined, reason: string): Promise<void> {
-    if (!this.deadLetterUnacked) {
-      throw new ChannelError(`The ${this.constructor.name} storage cannot dead-letter delivered messages`);
-    }
-    const moved = await this.deadLetterUnacked(deliveryTag, queue, reason);
-    if (moved) this.host.reportDeadLettered({ queue: moved.queue, reason });
   }
 
   async basicRestore(deliveryTags: readonly string[]): Promise<void> {
