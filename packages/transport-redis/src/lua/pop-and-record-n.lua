@@ -97,7 +97,19 @@ local function pop(key, n)
   return {}
 end
 
-local zadd, hset = {}, {}
+-- cjson.encode of the exchange and routing key, once per distinct string in the batch (they are
+-- usually the same for every message, and each encode call costs about a microsecond).
+local encoded = {}
+local function json_string(s)
+  local e = encoded[s]
+  if not e then
+    e = cjson.encode(s)
+    encoded[s] = e
+  end
+  return e
+end
+
+local tags, hset = {}, {}
 local i = 3
 while i <= #KEYS and taken < limit do
   local batch = pop(KEYS[i], limit - taken)
@@ -109,11 +121,10 @@ while i <= #KEYS and taken < limit do
     local tag, ex, rk = inspect(payload)
     if tag then
       if record then
-        zadd[#zadd + 1] = now
-        zadd[#zadd + 1] = tag
+        tags[#tags + 1] = tag
         hset[#hset + 1] = tag
         -- The envelope is stored verbatim (not re-encoded), exactly the bytes that were queued.
-        hset[#hset + 1] = "[" .. payload .. ", " .. cjson.encode(ex) .. ", " .. cjson.encode(rk) .. "]"
+        hset[#hset + 1] = "[" .. payload .. ", " .. json_string(ex) .. ", " .. json_string(rk) .. "]"
       end
       out[#out + 1] = KEYS[i]
       out[#out + 1] = payload
@@ -127,8 +138,17 @@ while i <= #KEYS and taken < limit do
     end
   end
 end
--- Same order as Kombu's delivery record (ZADD, then HSET), once per batch.
-if #zadd > 0 then
+-- Same order as Kombu's delivery record (ZADD, then HSET), once per batch. A small unacked_index
+-- is a listpack sorted by (score, member), and every member here has the same score: added in
+-- descending order each one lands at the front of its score run instead of after a walk over
+-- it (measured 4-5x less ZADD time for 100 tags).
+if #tags > 0 then
+  table.sort(tags, function(a, b) return a > b end)
+  local zadd = {}
+  for _, tag in ipairs(tags) do
+    zadd[#zadd + 1] = now
+    zadd[#zadd + 1] = tag
+  end
   flush("ZADD", KEYS[2], zadd)
   flush("HSET", KEYS[1], hset)
 end
