@@ -109,3 +109,20 @@ describe('memory admin dead letters', () => {
     expect(broker.deadLettered('limited').map((e) => e.reason)).toEqual(['redelivered 2 times, over the limit of 1', 'rejected without requeue']);
   });
 });
+
+describe('Celery eta on memory://', () => {
+  it('keeps a delivered message with a future eta invisible to the sweep until its eta', async () => {
+    const definition = createMemoryTransport();
+    const transport = definition.create(params({ visibilityTimeout: 1 }));
+    transports.push(transport);
+    const channel = await transport.createChannel();
+    const eta = Date.now() / 1000 + 120;
+    await channel.basicPublish(msg('later', 0, { eta: new Date(eta * 1000).toISOString() }), '', 'etaq');
+    const delivery = (await channel.basicGet('etaq')) as Delivery;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const held = definition.broker('admin').unackedEntry(delivery.deliveryTag);
+    expect(Math.abs((held?.deliveredAt ?? 0) - eta)).toBeLessThan(0.1);
+    expect(await channel.restoreVisible()).toBe(0);
+  });
+});
+
