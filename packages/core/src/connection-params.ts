@@ -46,6 +46,13 @@ export interface TransportDefinition {
   aliases: readonly string[];
   /** Default port when the URL has none (undefined for transports without one). */
   defaultPort?: number;
+  /**
+   * The transport option names (camelCase) the transport accepts. When given, an unknown option
+   * (a typo such as `visiblity_timeout`) is a ConfigurationError instead of being ignored; the
+   * options core consumes itself (maxRetries, intervalStart, intervalStep, intervalMax) are
+   * always accepted. Leave undefined to accept anything.
+   */
+  optionNames?: readonly string[];
   /** Builds a transport. Must not connect yet (connections are lazy). */
   create(params: ConnectionParams): import('./transport.js').Transport;
 }

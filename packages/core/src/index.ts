@@ -26,6 +26,7 @@ export type { DrainOptions } from './drain.js';
 export { FailoverCycle, type FailoverIterator, type FailoverStrategy } from './failover.js';
 export { DEFAULT_RETRY_POLICY, retryIntervals, retryOver, sleep, type RetryOverOptions } from './retry.js';
 export { coerceQueryValue, normalizeTransportOptions, toCamelCase } from './transport-options.js';
+export { CORE_TRANSPORT_OPTION_NAMES, checkTransportOptionNames, closestName, editDistance } from './option-names.js';
 export { TransportRegistry, defaultRegistry, registerTransport } from './transport-registry.js';
 export { BUILT_IN_SCHEMES, parseUrl, redactUrl, splitUrls, type ParseUrlOptions } from './url.js';
 export { ConnectionPool, DEFAULT_POOL_LIMIT, PoolGroup, ProducerPool, ResourcePool, pools, type AcquireOptions, type ConnectionPoolOptions, type ProducerPoolOptions, type ResourcePoolOptions } from './pools.js';

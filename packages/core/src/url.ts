@@ -17,6 +17,7 @@
  */
 import type { ConnectionParams, TlsOptions } from './connection-params.js';
 import { ConfigurationError } from './errors.js';
+import { checkTransportOptionNames } from './option-names.js';
 import { coerceQueryValue, normalizeTransportOptions, parseBooleanWord, toCamelCase } from './transport-options.js';
 import { defaultRegistry, type TransportRegistry } from './transport-registry.js';
 
@@ -169,6 +170,10 @@ function parseSingle(url: string, options: ParseUrlOptions): ConnectionParams {
   const fromQuery = parseQuery(query, redacted);
   const tls = resolveTls(syntax.tls, fromQuery.tls, options.tls, fromQuery.tlsRequested);
   const transportOptions = { ...fromQuery.transportOptions, ...normalizeTransportOptions(options.transportOptions) };
+  // Checked here, where the transport is known, so a typo fails when the Connection is made.
+  if (registry.has(syntax.transport)) {
+    checkTransportOptionNames(transportOptions, registry.resolve(syntax.transport).optionNames, redacted);
+  }
   const explicitHost = options.virtualHost === undefined ? undefined : String(options.virtualHost);
   const base = {
     transport: syntax.transport,

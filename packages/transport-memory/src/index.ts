@@ -35,6 +35,7 @@ export {
 export { MemoryChannel } from './memory-channel.js';
 export {
   createMemoryTransport,
+  MEMORY_OPTION_NAMES,
   type MemoryTransportDefinition,
   MemoryTransport,
   type MemoryTransportInit,

@@ -9,10 +9,23 @@ import {
   VirtualTransport,
   type VirtualTransportOptions,
   parseVirtualTransportOptions,
+  virtualTransportOptionsSchema,
 } from '@kelp/virtual';
 import { MemoryAdmin } from './memory-admin.js';
 import { MemoryBroker } from './memory-broker.js';
 import { MemoryChannel } from './memory-channel.js';
+
+/**
+ * Every transport option name (camelCase) `memory://` accepts: the virtual transport's, the
+ * `maxBodySize` alias of maxMessageBytes, and Kombu virtual-transport options it has no use for
+ * (`pollingInterval`: delivery is event-driven; `bodyEncoding`: always base64). Others are errors.
+ */
+export const MEMORY_OPTION_NAMES: readonly string[] = [
+  ...Object.keys(virtualTransportOptionsSchema.shape),
+  'maxBodySize',
+  'pollingInterval',
+  'bodyEncoding',
+];
 
 export interface MemoryTransportInit {
   broker: MemoryBroker;
@@ -81,6 +94,7 @@ export function createMemoryTransport(): MemoryTransportDefinition {
   };
   return {
     aliases: ['memory'],
+    optionNames: MEMORY_OPTION_NAMES,
     brokers,
     broker,
     create(params: ConnectionParams): MemoryTransport {

@@ -22,6 +22,7 @@
  * `<queue>\x06\x16dead` instead of being lost.
  */
 import type { ConnectionParams, TransportDefinition } from '@kelp/core';
+import { REDIS_OPTION_NAMES } from './options.js';
 import { RedisTransport } from './redis-transport.js';
 
 export { RedisTransport, type RedisTransportInit } from './redis-transport.js';
@@ -32,6 +33,8 @@ export {
   redisTransportOptionsSchema,
   toIoredisOptions,
   parseDb,
+  REDIS_OPTION_NAMES,
+  REDIS_IGNORED_OPTION_NAMES,
   type RedisTransportOptions,
   type RedisTransportOptionsInput,
 } from './options.js';
@@ -46,6 +49,7 @@ export function createRedisTransport(): TransportDefinition {
   return {
     aliases: REDIS_ALIASES,
     defaultPort: 6379,
+    optionNames: REDIS_OPTION_NAMES,
     create: (params: ConnectionParams) => new RedisTransport(params),
   };
 }

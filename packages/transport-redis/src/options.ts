@@ -83,6 +83,26 @@ export const redisTransportOptionsSchema = z.object({
   maxBodySize: optionalNumber(count(1)),
 });
 
+/**
+ * Kombu Redis transport options kelp accepts without acting on them, so a Celery
+ * `broker_transport_options` copied as is still works: socket keepalive and client name (ioredis
+ * defaults apply), retry_on_timeout (kelp's ensure() retries), Sentinel settings (sentinel:// is
+ * not supported yet), body_encoding (always base64, as Kombu writes), and virtualHost (the db).
+ */
+export const REDIS_IGNORED_OPTION_NAMES: readonly string[] = [
+  'socketKeepalive',
+  'socketKeepaliveOptions',
+  'retryOnTimeout',
+  'clientName',
+  'masterName',
+  'sentinelKwargs',
+  'bodyEncoding',
+  'virtualHost',
+];
+
+/** Every transport option name (camelCase) the Redis transport accepts; others are errors. */
+export const REDIS_OPTION_NAMES: readonly string[] = [...Object.keys(redisTransportOptionsSchema.shape), ...REDIS_IGNORED_OPTION_NAMES];
+
 export type RedisTransportOptions = z.output<typeof redisTransportOptionsSchema>;
 export type RedisTransportOptionsInput = z.input<typeof redisTransportOptionsSchema>;
 
