@@ -11,7 +11,7 @@ import { Connection, Queue } from 'kelp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, consumerWorkerEntry, type Bundle } from './support/bundle.js';
 import { publishIds } from './support/producer.js';
-import { deadLetterKey, queueLength, seededRandom, sleep, waitFor } from './support/redis-data.js';
+import { deadLetterKey, queueLength, seededRandom, sleep, unackedIds, waitFor, waitingIds } from './support/redis-data.js';
 import { FaultRedis } from './support/redis-process.js';
 import { reportScenario } from './support/report.js';
 import { analyseDeliveries, killWorker, makeLogDir, readIncarnation, spawnWorker, type WorkerHandle } from './support/workers.js';
@@ -100,19 +100,26 @@ describe('chaos: SIGKILLed consumers', () => {
       );
       const waiting = await queueLength(admin, queue);
       const unacked = await admin.hlen('unacked');
+      // A consumer SIGKILLed inside a restore sweep leaves unacked_mutex behind until it expires.
+      const mutexTtlMs = await admin.pttl('unacked_mutex');
+      const stillInRedis = new Set([...(await waitingIds(admin, queue)), ...(await unackedIds(admin, queue))]);
       const deadLettered = await admin.llen(deadLetterKey(queue));
       await Promise.all(slots.map((w) => killWorker(w, 'SIGTERM', 5_000)));
 
       const analysis = analyseDeliveries(ids, incarnations.map((w, i) => readIncarnation(w.log, w.killed, i)));
-      const lost = analysis.neverDelivered.length + waiting + unacked;
+      // Lost = never delivered and gone from Redis; stranded = still waiting or unacked at the end.
+      const lost = analysis.neverDelivered.filter((id) => !stillInRedis.has(id)).length;
+      const stranded = stillInRedis.size;
       reportScenario('chaos', {
         published: tally.ok.length,
-        acked: settled ? TOTAL : TOTAL - lost,
+        acked: TOTAL - lost - stranded,
         redelivered: analysis.redeliveries,
         deadLettered,
         lost,
         extra: {
           seed: SEED,
+          stranded,
+          mutexTtlMs,
           kills,
           midStreamKills,
           afterKill: analysis.afterKill,
