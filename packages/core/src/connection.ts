@@ -9,10 +9,10 @@
 import { Hub } from '@kelp/hub';
 import { EventEmitter } from 'node:events';
 import { connectOnce } from './connect-attempt.js';
+import { runEnsured, type EnsureHost } from './connection-ensure.js';
 import type { ConnectionParams } from './connection-params.js';
 import {
   connectionOptionsSchema,
-  ENSURE_DEFAULTS,
   lazyConnectPolicy,
   type ConnectionEvents,
   type ConnectionOptions,
@@ -21,7 +21,7 @@ import {
   type EnsureOptions,
 } from './connection-options.js';
 import { drainEvents, type DrainOptions } from './drain.js';
-import { KelpError, OperationalError, throwIfAborted } from './errors.js';
+import { KelpError, OperationalError } from './errors.js';
 import { FailoverCycle } from './failover.js';
 import { parseOptions } from './option-parsing.js';
 import { Consumer, DEFAULT_STOP_TIMEOUT, type ConsumerOptions } from './consumer.js';
@@ -33,7 +33,6 @@ import type { Queue } from './queue.js';
 import { sanitizeError, secretVariants } from './redaction.js';
 import { retryOver } from './retry.js';
 import { SharedAttempt, type AttemptTicket } from './shared-attempt.js';
-import type { RetryPolicy } from './retry-policy-types.js';
 import type { Channel, Transport } from './transport.js';
 import { forwardTransportEvents } from './transport-events.js';
 import { defaultRegistry, type TransportRegistry } from './transport-registry.js';
@@ -314,75 +313,27 @@ export class Connection {
   }
 
   /**
-   * Runs `fn` with the default channel. On a connection error (the transport's classification),
-   * also one met while getting the channel, it reconnects with `policy` (its sleeps included)
-   * and runs `fn` again; if the error comes back after a successful reconnect it is thrown
-   * (Kombu's rule for transports without "recoverable" classes, spec 8.3). On a channel error it
-   * retries once on a new channel. Other errors are thrown at once.
-   *
-   * Concurrent calls share one reconnect: each drops the transport only if it is still the one
-   * its channel was on (another call may already have replaced it), and they join the same
-   * connection attempts, each under its own policy.
+   * Runs `fn` with the default channel, reconnecting and retrying on connection errors under
+   * `policy` (Kombu's `ensure`; see {@link runEnsured} for the rules, concurrent calls included).
    */
   async ensure<T>(fn: (channel: Channel) => Promise<T>, policy: EnsureOptions = {}): Promise<T> {
-    const { onRevive, onError, signal, ...rest } = policy;
-    const retryPolicy: RetryPolicy = { ...ENSURE_DEFAULTS, ...rest };
-    const max = retryPolicy.maxRetries;
-    let reconnected = false;
-    let revive = false;
-    let channelRetried = false;
-    for (let retries = 0; ; retries++) {
-      throwIfAborted(signal);
-      let channel: Channel | undefined;
-      try {
-        channel = await this.defaultChannel();
-        if (revive) {
-          revive = false;
-          onRevive?.(channel);
-        }
-        return await fn(channel);
-      } catch (error) {
-        // Classified by the transport the channel was on: a concurrent call may have dropped it.
-        const failedOn = channel ? this.#channelTransports.get(channel) : undefined;
-        if (this.#isConnectionError(error) || failedOn?.isConnectionError(error)) {
-          if (reconnected || (max !== undefined && retries >= max)) throw this.#safeError(error);
-          // A failed connect is the reconnect loop's first failure (its errback gets the sleep).
-          const whileConnecting = channel === undefined;
-          if (!whileConnecting) onError?.(sanitizeError(error, this.#secrets), 0);
-          await this.#collectFailed(channel);
-          const reconnectPolicy: EnsureConnectionOptions = {
-            ...retryPolicy,
-            maxRetries: max === undefined ? undefined : Math.max(max - retries, 1),
-            ...(signal ? { signal } : {}),
-            ...(onError ? { onError } : {}),
-          };
-          // Shared attempts newer than the one that connected the failed transport (or than the
-          // failed connect) are news to this call; older ones are not.
-          const seen = this.#roundOf.get((whileConnecting ? error : failedOn) as object) ?? this.#attempt.newestId;
-          await this.#establish(reconnectPolicy, whileConnecting ? error : undefined, seen);
-          reconnected = true;
-          revive = true;
-          continue;
-        }
-        if (channel && !channelRetried && (failedOn ?? this.#transport)?.isChannelError(error)) {
-          channelRetried = true;
-          onError?.(sanitizeError(error, this.#secrets), 0);
-          await this.#replaceDefaultChannel(channel);
-          continue;
-        }
-        throw error;
-      }
-    }
+    this.#ensureHost ??= {
+      defaultChannel: () => this.defaultChannel(),
+      transportOf: (channel) => this.#channelTransports.get(channel),
+      currentTransport: () => this.#transport,
+      isConnectionError: (error) => this.#isConnectionError(error),
+      safeError: (error) => this.#safeError(error),
+      sanitize: (error) => sanitizeError(error, this.#secrets),
+      collect: () => this.#collect(),
+      seenBy: (source) =>
+        (typeof source === 'object' && source !== null ? this.#roundOf.get(source) : undefined) ?? this.#attempt.newestId,
+      reconnect: (options, firstFailure, seen) => this.#establish(options, firstFailure, seen),
+      replaceDefaultChannel: (broken) => this.#replaceDefaultChannel(broken),
+    };
+    return runEnsured(this.#ensureHost, fn, policy);
   }
 
-  /** Drops the transport `channel` was opened on, unless something already replaced it. */
-  async #collectFailed(channel: Channel | undefined): Promise<void> {
-    // No channel: connecting failed, and the failed attempt already dropped its transport.
-    if (!channel) return;
-    const failed = this.#channelTransports.get(channel);
-    if (failed === undefined || failed !== this.#transport) return;
-    await this.#collect();
-  }
+  #ensureHost: EnsureHost | undefined;
 
   async #replaceDefaultChannel(broken: Channel): Promise<void> {
     this.#defaultChannel = undefined;
