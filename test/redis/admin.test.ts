@@ -228,5 +228,31 @@ describe('dead letters', () => {
     const [entry] = await transport.admin.deadLetters('adm.bytes');
     expect([entry?.reason, entry?.rawEncoding, Buffer.from(entry?.raw ?? '', 'base64').equals(bad)]).toEqual(['payload is not valid UTF-8', 'base64', true]);
   });
+
+  it('dry-run counts each entry once across pages holding stale index members and other queues', async () => {
+    const pipeline = fx.redis.pipeline();
+    const base = Date.now() / 1000 - 5000;
+    for (let i = 0; i < 450; i++) {
+      const tag = `dry-${i}`;
+      const queue = i % 3 === 0 ? 'adm.dry.other' : 'adm.dry.mine';
+      // Every 7th index member has no hash entry (acked between the two writes of a crash).
+      if (i % 7 !== 0) pipeline.hset('unacked', tag, `[${kombuEnvelope({ i }, '', queue, tag)}, "", ${JSON.stringify(queue)}]`);
+      pipeline.zadd('unacked_index', base + i / 100, tag);
+    }
+    await pipeline.exec();
+    const expected = [...Array(450).keys()].filter((i) => i % 3 !== 0 && i % 7 !== 0).length;
+    const result = await restoreInBatches(transport.client, transport.keys, {
+      ceiling: Date.now() / 1000 - 1000,
+      queue: 'adm.dry.mine',
+      dryRun: true,
+      batchSize: 200,
+      resolve: async (_ex, rk) => [rk],
+      target: 'bare',
+      lock: { expireMs: 5000, waitMs: 0 },
+      wallClock: () => Date.now() / 1000,
+    });
+    expect(result.items.length).toBe(expected);
+    expect(new Set(result.items.map((item) => item.tag)).size).toBe(expected);
+  });
 });
 

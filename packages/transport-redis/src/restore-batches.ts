@@ -183,6 +183,7 @@ export async function restoreInBatches(client: Redis, keys: RedisKeys, options: 
       const tags = await client.zrevrangebyscore(keys.unackedIndex, ceiling, '-inf', 'LIMIT', offset, count);
       if (tags.length === 0) break;
       remaining -= tags.length;
+      const pageStart = offset;
       const values = await client.hmgetBuffer(keys.unacked, ...tags);
       const planned: PlannedItem[] = [];
       for (const [i, tag] of tags.entries()) {
@@ -198,7 +199,8 @@ export async function restoreInBatches(client: Redis, keys: RedisKeys, options: 
       }
       if (options.dryRun) {
         items.push(...planned.map(({ tag, status, queues, reason }) => ({ tag, status, queues, ...(reason === undefined ? {} : { reason }) })));
-        offset += planned.length;
+        // Nothing moved, so the next page starts right after this one.
+        offset = pageStart + tags.length;
         continue;
       }
       const statuses = await runBatch(client, keys, token, planned);
