@@ -254,5 +254,24 @@ describe('dead letters', () => {
     expect(result.items.length).toBe(expected);
     expect(new Set(result.items.map((item) => item.tag)).size).toBe(expected);
   });
+
+  it('holds unacked_mutex for at most 10 s per batch, so a lost release cannot stall sweepers for 300 s', async () => {
+    await abandon('', 'adm.pttl', { p: 1 }, 500);
+    let pttl = -1;
+    const result = await restoreInBatches(transport.client, transport.keys, {
+      ceiling: Date.now() / 1000 - 100,
+      queue: 'adm.pttl',
+      resolve: async (_ex, rk) => {
+        pttl = await fx.redis.pttl('unacked_mutex');
+        return [rk];
+      },
+      target: 'bare',
+      lock: { expireMs: 300_000, waitMs: 1000 },
+      wallClock: () => Date.now() / 1000,
+    });
+    expect(result.items.map((item) => item.queues)).toEqual([['adm.pttl']]);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(10_000);
+  });
 });
 

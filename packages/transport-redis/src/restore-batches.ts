@@ -79,10 +79,18 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', abort, { once: true });
   });
 
+/**
+ * The longest a batch's lock may live. A batch holds it for milliseconds; if its release is lost
+ * (the connection closed mid-sweep), Kombu's 300 s expiry would stop every sweeper in the db for
+ * five minutes. A batch that outlives it loses the lock and the script changes nothing.
+ */
+const BATCH_LOCK_MAX_MS = 10_000;
+
 async function acquire(client: Redis, keys: RedisKeys, token: string, options: BatchRestoreOptions): Promise<boolean> {
   const deadline = Date.now() + options.lock.waitMs;
+  const px = Math.min(options.lock.expireMs, BATCH_LOCK_MAX_MS);
   for (;;) {
-    if ((await client.set(keys.unackedMutex, token, 'PX', options.lock.expireMs, 'NX')) === 'OK') return true;
+    if ((await client.set(keys.unackedMutex, token, 'PX', px, 'NX')) === 'OK') return true;
     if (Date.now() >= deadline) return false;
     await sleep(25, options.signal);
   }
