@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection } from 'kelp';
 import { bundle, cliEntry, type Bundle } from './support/bundle.js';
-import { kombuEnvelope } from './support/redis-data.js';
+import { kombuEnvelope, waitFor } from './support/redis-data.js';
 import { FaultRedis } from './support/redis-process.js';
 import { reportScenario } from './support/report.js';
 
@@ -94,12 +94,13 @@ interface RestoreRun {
   ms: number;
 }
 
-function kelpRestore(url: string): Promise<RestoreRun> {
+function kelpRestore(url: string, onSpawn?: (kill: () => void) => void): Promise<RestoreRun> {
   const started = Date.now();
   const child = spawn(process.execPath, [cli.file, 'restore', url, '--older-than', '60', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  onSpawn?.(() => child.kill('SIGKILL'));
   const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
   return new Promise((resolve) =>
     child.once('exit', (code) => {
@@ -220,5 +221,47 @@ describe(`restoring ${TOTAL} abandoned unacked messages`, () => {
     expect(third.total).toBe(0);
     expect(average.usPerCall).toBeLessThan(AVERAGE_LIMIT_US);
     expect(longest.us).toBeLessThan(SINGLE_LIMIT_US);
+  });
+
+  it('recovers from a restorer SIGKILLed mid-restore: its lock expires within 30 s and a second run finishes the job', { timeout: 90_000 }, async () => {
+    admin = redis.admin(3);
+    const queue = 'restore-killed-q';
+    const total = Math.min(TOTAL, 100_000);
+    await abandon(queue, total);
+    let kill: () => void = () => undefined;
+    const first = kelpRestore(redis.url(3), (k) => (kill = k));
+    // Kill it once it is well into the backlog.
+    await waitFor(async () => (await admin.llen(queue)) > total / 10, 30_000, 20);
+    kill();
+    const killed = await first;
+    const restoredBeforeKill = await admin.llen(queue);
+    const lockTtlMs = await admin.pttl('unacked_mutex');
+    const began = Date.now();
+    let second: RestoreRun | undefined;
+    // The lock a dead restorer left must not block the next one for long.
+    await waitFor(async () => {
+      second = await kelpRestore(redis.url(3));
+      return (await admin.hlen('unacked')) === 0;
+    }, 40_000, 500);
+    const recoveredMs = Date.now() - began;
+    const length = await admin.llen(queue);
+    const distinct = await distinctTags(queue);
+    reportScenario('restore-after-kill', {
+      published: total,
+      acked: 0,
+      redelivered: length,
+      deadLettered: 0,
+      lost: total - distinct,
+      extra: {
+        killedWith: String(killed.code ?? 'signal'),
+        restoredBeforeKill,
+        lockTtlMsAfterKill: lockTtlMs,
+        recoveredMs,
+        secondRunTotal: second?.total ?? 'none',
+        leftUnacked: await admin.hlen('unacked'),
+      },
+    });
+    expect(lockTtlMs).toBeLessThanOrEqual(30_000);
+    expect({ length, distinct, unacked: await admin.hlen('unacked') }).toEqual({ length: total, distinct: total, unacked: 0 });
   });
 });
