@@ -17,12 +17,14 @@ import { MemoryChannel } from './memory-channel.js';
 
 /**
  * Every transport option name (camelCase) `memory://` accepts: the virtual transport's, the
- * `maxBodySize` alias of maxMessageBytes, and Kombu virtual-transport options it has no use for
+ * `maxBodySize` alias of maxMessageBytes, Redis's `batchSize` as an alias of pollBatchSize, and
+ * Kombu virtual-transport options it has no use for
  * (`pollingInterval`: delivery is event-driven; `bodyEncoding`: always base64). Others are errors.
  */
 export const MEMORY_OPTION_NAMES: readonly string[] = [
   ...Object.keys(virtualTransportOptionsSchema.shape),
   'maxBodySize',
+  'batchSize',
   'pollingInterval',
   'bodyEncoding',
 ];
@@ -98,7 +100,10 @@ export function createMemoryTransport(): MemoryTransportDefinition {
     brokers,
     broker,
     create(params: ConnectionParams): MemoryTransport {
-      const options = parseVirtualTransportOptions(params.transportOptions);
+      const { batchSize, ...rest } = params.transportOptions;
+      // `batchSize` is the Redis transport's name for pollBatchSize: accepted as its alias, so one
+      // options object serves both transports (pollBatchSize wins when both are given).
+      const options = parseVirtualTransportOptions(batchSize === undefined ? rest : { pollBatchSize: batchSize, ...rest });
       return new MemoryTransport({ broker: broker(params.virtualHost || 'default', { prioritySteps: options.prioritySteps }), options });
     },
   };

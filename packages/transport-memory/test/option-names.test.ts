@@ -33,6 +33,7 @@ describe('memory:// transport option names', () => {
   it('declares every virtual transport option and the maxBodySize alias', () => {
     expect([...MEMORY_OPTION_NAMES].sort()).toEqual(
       [
+        'batchSize',
         'bodyEncoding',
         'deadLetterQueues',
         'deadletterQueue',
@@ -48,6 +49,14 @@ describe('memory:// transport option names', () => {
         'visibilityTimeout',
       ].sort(),
     );
+  });
+
+  it('takes batchSize (the Redis name) as pollBatchSize, so one options object serves both transports', () => {
+    const definition = createMemoryTransport();
+    const base = { transport: 'memory', hostname: '', port: undefined, username: undefined, password: undefined, socketPath: undefined, tls: undefined, alternates: [], redactedUrl: 'memory://' };
+    const alias = definition.create({ ...base, virtualHost: 'alias', transportOptions: { batchSize: 7 } });
+    const both = definition.create({ ...base, virtualHost: 'both', transportOptions: { batchSize: 7, pollBatchSize: 3 } });
+    expect([alias.options.pollBatchSize, both.options.pollBatchSize]).toEqual([7, 3]);
   });
 
   it('accepts known options in both spellings plus the retry options core consumes, and applies them', async () => {
