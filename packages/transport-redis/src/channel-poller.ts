@@ -178,6 +178,14 @@ export class ChannelPoller {
     if (entries.length > 0) {
       this.popped.push(...entries);
       this.hub?.notifyReadable(this);
+      // The EXISTS that ran after the pop saw every list empty and armed tracking on them: wait
+      // for the invalidation instead of spending a round trip to find them empty again (at low
+      // rates that halves the polls, and the delivery is not queued behind a poll's write).
+      if (pending === 0 && !this.woken && this.tracking === 'on') {
+        this.waitFor(this.options.brpopTimeoutMs);
+        this.hub?.callSoon(() => undefined);
+        return;
+      }
       this.state = 'idle';
       this.hub?.callSoon(() => undefined);
       return;
