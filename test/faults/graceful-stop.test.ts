@@ -173,6 +173,58 @@ describe('connection.close()', () => {
     expect(ids.filter((id) => !accounted.has(id))).toEqual([]);
     expect(waiting.filter((id) => acked.has(id))).toEqual([]);
   });
+  it('stops waiting for a callback that outlives close({ timeout: 1 }) and hands its message back too', async () => {
+    useDb(4);
+    const queue = 'close-timeout';
+    await fill(queue, 't', 3);
+    const connection = new Connection(redis.url(db), { transportOptions });
+    let release: () => void = () => undefined;
+    const stuck = new Promise<void>((resolve) => (release = resolve));
+    let started = '';
+    let lateAck = 'not tried';
+    const running = await consumeInProcess(connection, new Queue(queue), {
+      prefetchCount: 3,
+      onError: () => undefined,
+      callbacks: [
+        async (body: unknown, message: Message) => {
+          started ||= (body as { id: string }).id;
+          await stuck;
+          lateAck = await message.ack().then(
+            () => 'acked',
+            (error: unknown) => (error instanceof Error ? error.name : String(error)),
+          );
+        },
+      ],
+    });
+    try {
+      expect(await waitFor(() => started !== '', 5_000)).toBe(true);
+      const t0 = Date.now();
+      await connection.close({ timeout: 1 });
+      const closeMs = Date.now() - t0;
+      const list = await listMessages(admin, queue);
+      const unacked = await admin.hlen('unacked');
+      release();
+      await sleep(300);
+      reportScenario('close-timeout', {
+        published: 3,
+        acked: lateAck === 'acked' ? 1 : 0,
+        redelivered: 0,
+        deadLettered: 0,
+        lost: 3 - list.length - unacked - (lateAck === 'acked' ? 1 : 0),
+        extra: { closeMs, waiting: list.length, unacked, lateAck },
+      });
+      expect(closeMs).toBeGreaterThanOrEqual(900);
+      expect(closeMs).toBeLessThan(4_000);
+      expect(unacked).toBe(0);
+      expect(list.map((m) => (m.body as { id: string }).id).sort()).toEqual(['t0', 't1', 't2']);
+      // The callback that overran finds its message gone: its ack is refused, not silently applied.
+      expect(lateAck).not.toBe('acked');
+    } finally {
+      release();
+      await running.stop();
+      await connection.close();
+    }
+  });
 });
 
 describe('SIGTERM to kelp consume', () => {
