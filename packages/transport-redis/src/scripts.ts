@@ -113,7 +113,7 @@ export class AckCoalescer {
     }
     Promise.all(calls).then(
       () => batch.settle(),
-      (error: unknown) => batch.settle(error ?? new Error('ack failed')),
+      (error: unknown) => batch.settle(error ?? new ChannelError('ack script call failed without a reason')),
     );
   }
 }
