@@ -50,12 +50,17 @@ afterAll(async () => {
 });
 
 /** Two consumers (two connections, two sweepers) on one queue, each logging deliveries. */
-async function twoConsumers(queue: string, handler: (message: Message) => Promise<void>, extra: ConsumerOptions = {}) {
+async function twoConsumers(
+  queue: string,
+  handler: (message: Message) => Promise<void>,
+  extra: ConsumerOptions = {},
+  options: Record<string, unknown> = transportOptions,
+) {
   const deliveries: Array<{ id: string; redelivered: boolean; at: number }> = [];
   const consumers = [];
   for (let i = 0; i < 2; i++) {
-    const connection = new Connection(redis.url(0), { transportOptions });
-    const options: ConsumerOptions = {
+    const connection = new Connection(redis.url(0), { transportOptions: options });
+    const consumerOptions: ConsumerOptions = {
       prefetchCount: 1,
       onMessage: async (message: Message) => {
         deliveries.push({ id: String((message.decode() as { id: string }).id), redelivered: message.redelivered, at: Date.now() });
@@ -63,7 +68,7 @@ async function twoConsumers(queue: string, handler: (message: Message) => Promis
       },
       ...extra,
     };
-    const running = await consumeInProcess(connection, new Queue(queue), options);
+    const running = await consumeInProcess(connection, new Queue(queue), consumerOptions);
     open.push({ connection, running });
     consumers.push(running);
   }
@@ -89,6 +94,18 @@ function watchQueue(queue: string): { stop(): Promise<number> } {
   };
 }
 
+/** Runs Python Kombu's restore_visible next to kelp for `seconds`; resolves with its sweep count ('skipped' without Kombu). */
+function kombuSweeper(seconds: number): Promise<string> {
+  if (!hasKombu) return Promise.resolve('skipped');
+  const child = spawn(PYTHON, [join(repoRoot, 'test', 'faults', 'support', 'kombu-sweeper.py'), redis.url(0), String(seconds), String(VISIBILITY)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  return new Promise((resolve) => child.once('exit', () => resolve(out.trim())));
+}
+
 describe('a handler longer than the visibility timeout', () => {
   it('is delivered exactly once when it calls message.extendVisibility while it works', async () => {
     const queue = 'extend-by-hand';
@@ -103,11 +120,13 @@ describe('a handler longer than the visibility timeout', () => {
       acked += 1;
     });
     const watch = watchQueue(queue);
+    const sweeper = kombuSweeper(4);
     await admin.lpush(queue, kombuEnvelope({ id: 'long-1' }, queue).json);
     await waitFor(() => acked === 1, 10_000);
     await sleep(1_500);
     const maxWaiting = await watch.stop();
-    reportScenario('visibility-extend', { published: 1, acked, redelivered: deliveries.length - 1, deadLettered: 0, lost: 1 - acked, extra: { maxWaiting } });
+    const kombuSweeps = await sweeper;
+    reportScenario('visibility-extend', { published: 1, acked, redelivered: deliveries.length - 1, deadLettered: 0, lost: 1 - acked, extra: { maxWaiting, kombuSweeps } });
     expect(deliveries.map((d) => d.id)).toEqual(['long-1']);
     expect(maxWaiting).toBe(0);
     expect(await admin.hlen('unacked')).toBe(0);
@@ -133,6 +152,31 @@ describe('a handler longer than the visibility timeout', () => {
     reportScenario('visibility-keepalive', { published: 1, acked, redelivered: deliveries.length - 1, deadLettered: 0, lost: acked > 0 ? 0 : 1, extra: { maxWaiting } });
     expect(deliveries.map((d) => d.id)).toEqual(['long-2']);
     expect(maxWaiting).toBe(0);
+  });
+});
+
+describe('control: the sweepers are live', () => {
+  it.runIf(hasKombu)('lets Python Kombu alone redeliver a message held past the visibility timeout without extension', async () => {
+    const queue = 'control-kombu';
+    let released = false;
+    // kelp's own sweeps are an hour apart here: only Kombu's sweeper can bring the message back.
+    const { deliveries } = await twoConsumers(
+      queue,
+      async (message) => {
+        await waitFor(() => released, 10_000);
+        await message.ack().catch(() => undefined);
+      },
+      {},
+      { visibility_timeout: VISIBILITY, unacked_restore_interval: 3600 },
+    );
+    const sweeper = kombuSweeper(4);
+    await admin.lpush(queue, kombuEnvelope({ id: 'held-1' }, queue).json);
+    await waitFor(() => deliveries.length >= 2, 6_000);
+    released = true;
+    const kombuSweeps = await sweeper;
+    reportScenario('visibility-control', { published: 1, acked: 1, redelivered: deliveries.length - 1, deadLettered: 0, lost: 0, extra: { kombuSweeps } });
+    expect(deliveries.map((d) => d.id).slice(0, 2)).toEqual(['held-1', 'held-1']);
+    expect(deliveries[1]?.redelivered).toBe(true);
   });
 });
 
