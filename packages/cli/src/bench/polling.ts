@@ -180,13 +180,9 @@ function startGetPoller(channel: BenchChannel, topology: BenchTopology, cycle: G
 
 const CONSUMER_PREFETCH = 100;
 
-/**
- * The transport options of one configuration. The Redis transport calls its pop size
- * `batchSize`, the virtual (memory) transport `pollBatchSize`; each ignores the other's key.
- */
+/** The transport options of one configuration (`batchSize`: Redis's name, memory:// takes it too). */
 export function transportOptionsFor(cycle: Cycle, mode: PollMode): Record<string, unknown> {
-  const batch = mode === 'blocking' ? 1 : CONSUMER_PREFETCH;
-  return { queueOrderStrategy: cycle, batchSize: batch, pollBatchSize: batch };
+  return { queueOrderStrategy: cycle, batchSize: mode === 'blocking' ? 1 : CONSUMER_PREFETCH };
 }
 
 /** The order queues are handed to the consumer: reversed, so `priority` (declaration order) differs from `sorted`. */
