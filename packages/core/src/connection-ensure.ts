@@ -87,7 +87,8 @@ export async function runEnsured<T>(host: EnsureHost, fn: (channel: Channel) => 
         await host.replaceDefaultChannel(channel);
         continue;
       }
-      throw error;
+      // Scrubbed only if it quotes a password; otherwise the caller gets its own error object back.
+      throw error instanceof Error ? host.sanitize(error) : error;
     }
   }
 }

@@ -86,3 +86,17 @@ describe('Connection events and errors hold no password from a driver error', ()
     await conn.close();
   });
 });
+
+describe('ensure() errors that are not connection errors', () => {
+  it('scrubs a channel error that quotes the password, after its one retry', async () => {
+    const { registry } = fakeSetup();
+    const conn = new Connection(`fake://user:${SECRET}@h:1/`, { registry });
+    const error = (await conn
+      .ensure(async () => {
+        throw new ChannelError(`ERR wrong number of arguments for AUTH user ${SECRET}`);
+      })
+      .catch((e: unknown) => e)) as Error;
+    expect([error instanceof ChannelError, error.message]).toEqual([true, 'ERR wrong number of arguments for AUTH user **']);
+    await conn.close();
+  });
+});
