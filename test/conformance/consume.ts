@@ -42,6 +42,30 @@ export function consumeTests(ctx: SuiteContext): void {
       expect(new Set(second).size).toBe(3);
     });
 
+    it("supports Kombu's drain loop when async callbacks work through a prefetched batch", async () => {
+      const conn = await ctx.connection();
+      const name = ctx.name('cq');
+      await declareQueue(conn, name);
+      for (const n of [1, 2, 3, 4, 5]) await publish(conn, n, { exchange: '', routingKey: name });
+      const handled: unknown[] = [];
+      const consumer = new Consumer(conn, [new Queue(name)], {
+        prefetchCount: 5,
+        callbacks: [
+          async (body, message) => {
+            await sleep(5);
+            await message.ack();
+            handled.push(body);
+          },
+        ],
+      });
+      await consumer.consume();
+      // The whole batch may arrive in one delivery; each later drain must still return once a
+      // backlog message has been handled, instead of waiting for a delivery that never comes.
+      while (handled.length < 5) await conn.drainEvents({ timeout: 2 });
+      expect(handled).toEqual([1, 2, 3, 4, 5]);
+      await consumer.cancel();
+    });
+
     it('awaits an async callback before handing it the next message', async () => {
       const conn = await ctx.connection();
       const name = ctx.name('cq');

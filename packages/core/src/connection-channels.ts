@@ -14,6 +14,8 @@ export interface ChannelOwner {
   readonly visibilityTimeout: number | undefined;
   /** Emits the connection's 'error' event if anyone listens; false when nobody does. */
   reportError(error: unknown): boolean;
+  /** A consumer finished handling a message (counts as progress for `drainEvents`). */
+  noteHandled(): void;
 }
 
 const owners = new WeakMap<Channel, ChannelOwner>();

@@ -47,6 +47,7 @@ export class Connection {
   readonly #cycle: FailoverCycle;
   readonly #paramsByUrl = new Map<string, ConnectionParams>();
   readonly #secrets: string[];
+  readonly #handledListeners = new Set<() => void>();
   readonly #redacted: string;
   readonly #events = new EventEmitter<ConnectionEvents>();
   #state: ConnectionState = 'idle';
@@ -380,7 +381,19 @@ export class Connection {
     const transport = await this.#ready();
     this.#eventLoopWanted = true;
     this.#registerTransport();
-    await drainEvents(transport, this.hub, options, (error) => sanitizeError(error, this.#secrets));
+    await drainEvents(transport, this.hub, options, (error) => sanitizeError(error, this.#secrets), (listener) => {
+      this.#handledListeners.add(listener);
+      return () => this.#handledListeners.delete(listener);
+    });
+  }
+
+  /**
+   * Called by consumers when a message has been through their callbacks. A drain counts it as an
+   * event, so Kombu's loop `while (n < total) await conn.drainEvents()` also works when async
+   * callbacks finish a batch that was delivered by one earlier drain.
+   */
+  noteHandled(): void {
+    for (const listener of this.#handledListeners) listener();
   }
 
   /** Closes the channels and the transport but keeps the hub and listeners, ready to reconnect. */

@@ -14,6 +14,8 @@ export interface DispatchHost {
   report(error: unknown, message: Message | undefined): void;
   /** Starts the visibility keep-alive for a callback that went async; returns its stopper. */
   keepAlive(message: Message): (() => void) | undefined;
+  /** A message has been through the callbacks (whether they succeeded or not). */
+  handled(): void;
 }
 
 /** Which dispatcher's callback the current async context runs in (so cancel() never awaits itself). */
@@ -81,6 +83,7 @@ export class Dispatcher {
         result = insideCallback.run(this, () => this.host.handle(message));
       } catch (error) {
         this.host.report(error, message);
+        this.host.handled();
         continue;
       }
       if (isThenable(result)) {
@@ -92,10 +95,12 @@ export class Dispatcher {
           .finally(() => {
             stopKeepAlive?.();
             this.dispatching = false;
+            this.host.handled();
             this.pump();
           });
         return;
       }
+      this.host.handled();
     }
     this.dispatching = false;
     const waiters = this.idleWaiters;

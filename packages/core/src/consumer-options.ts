@@ -20,6 +20,8 @@ export interface ChannelProvider {
   reportError?(error: unknown): boolean;
   /** The transport's visibility timeout in seconds, when known. */
   readonly visibilityTimeout?: number | undefined;
+  /** A consumer finished handling a message (counts as progress for `drainEvents`). */
+  noteHandled?(): void;
 }
 
 export type ConsumerSource = Channel | ChannelProvider;

@@ -94,6 +94,7 @@ export class Consumer {
       handle: (message) => this.handle(message),
       report: (error, message) => this.report(error, message),
       keepAlive: (message) => this.startKeepAlive(message),
+      handled: () => this.progressTarget()?.noteHandled?.(),
     });
   }
 
@@ -425,6 +426,12 @@ export class Consumer {
     } catch (listenerError) {
       this.lastError = listenerError;
     }
+  }
+
+  /** Who counts handled messages as progress (the connection's `drainEvents`). */
+  private progressTarget(): Pick<ChannelProvider, 'noteHandled'> | undefined {
+    if (isChannelProvider(this.source) && this.source.noteHandled) return this.source;
+    return channelOwner(this.boundChannel);
   }
 
   private errorConnection(): Pick<ChannelOwner, 'reportError'> | Pick<ChannelProvider, 'reportError'> | undefined {

@@ -1,5 +1,7 @@
 /**
- * `Connection.drainEvents`: wait until the transport has delivered at least one message.
+ * `Connection.drainEvents`: wait until the transport has delivered at least one message, or a
+ * consumer has finished handling one from an earlier delivery (Kombu's one-event-per-drain loop
+ * then works with async callbacks too).
  *
  * Transports deliver only from Hub callbacks. When nobody is running the hub, the drain runs it
  * itself (`hub.runUntil`); when the hub is already running (a worker's `runForever`), a second
@@ -18,11 +20,15 @@ export interface DrainOptions {
 /** Makes connection-lost errors safe to show (no password) before they are thrown. */
 export type ErrorSanitizer = (error: Error) => Error;
 
+/** Subscribes to "a consumer finished handling a message"; returns the unsubscriber. */
+export type ProgressSubscription = (listener: () => void) => () => void;
+
 export async function drainEvents(
   transport: Transport,
   hub: Hub,
   options: DrainOptions,
   sanitize: ErrorSanitizer,
+  onProgress?: ProgressSubscription,
 ): Promise<void> {
   const { timeout, signal } = options;
   throwIfAborted(signal);
@@ -39,6 +45,8 @@ export async function drainEvents(
   };
   transport.on('delivery', onDelivery);
   transport.on('connectionLost', onLost);
+  // A message handled from an earlier delivery's backlog is progress too (see Connection.noteHandled).
+  const stopProgress = onProgress?.(onDelivery);
   try {
     let finished: boolean;
     if (hub.running) {
@@ -70,6 +78,7 @@ export async function drainEvents(
   } finally {
     transport.off('delivery', onDelivery);
     transport.off('connectionLost', onLost);
+    stopProgress?.();
   }
 }
 
