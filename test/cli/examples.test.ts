@@ -3,7 +3,7 @@
  * after `npm run build`, on memory://) and print what they claim.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,15 +31,32 @@ function runNode(file: string, cwd = root): Promise<{ code: number | null; stdou
   });
 }
 
+/** Every example program and the line this file expects from it. */
+const EXAMPLES: ReadonlyArray<[string, RegExp]> = [
+  ['basic-publish-consume.mjs', /got \{ to: 'grace@example.com', subject: 'hello' \}[\s\S]*consumed 3 messages from memory:\/\//],
+  ['topic-routing.mjs', /errors: billing\.error, auth\.error\nbilling: billing\.error, billing\.invoice\.sent\nall: billing\.error, billing\.invoice\.sent, auth\.error, auth\.login/],
+  ['priorities.mjs', /consumed in order: page-oncall \(priority 0\), email \(priority 3\), backup \(priority 6\), report \(priority 9\)/],
+  ['async-iterator.mjs', /handled 7, 3 left in the queue/],
+  ['simple-queue.mjs', /waiting: 2\ngot \{ hello: 'world' \} \(application\/json\)\ngot plain text is sent as text\/plain \(text\/plain\)\nempty now: true/],
+  ['consumer-worker.mjs', /worker handled job 5\nworker stopped after 5 jobs/],
+  ['dead-letters.mjs', /deadLettered event: orders-dl: ContentDisallowedError[^\n]*msgpack[\s\S]*handled \{ id: 2 \}\ndead letter: queue=orders-dl reason=ContentDisallowedError[^\n]*raw=utf8/],
+  ['keep-alive.mjs', /automatic: delivered 1 time\(s\)\nby hand: delivered 1 time\(s\)/],
+  ['retry-failover.mjs', /connect failed \(Cannot connect to redis at redis:\/\/127\.0\.0\.1:1\/0[^\n]*\nconnected to memory:\/\/failover[\s\S]*ensure declared retry-example after 2 attempts\npublish: routed \[ 'retry-example' \]/],
+  ['pools.mjs', /published 5 through 2 pooled connections\nthird acquire: LimitExceeded\nmaybeDeclare first: true then: false\npurged 5 waiting messages/],
+  ['celery-task.mjs', /sent tasks\.add\(2, 3\) id=[0-9a-f-]{36}: routed to celery\nworker would see: task=tasks\.add id matches=true argsrepr=\(2, 3\)\nbody: \[\[2,3\],\{\},\{"callbacks":null,"errbacks":null,"chain":null,"chord":null\}\] content type: application\/json/],
+  ['hub-timers.mjs', /published 5 ticks, consumed 1, 2, 3, 4, 5/],
+];
+
 describe('examples/', () => {
-  it.each([
-    ['basic-publish-consume.mjs', /got \{ to: 'grace@example.com', subject: 'hello' \}[\s\S]*consumed 3 messages from memory:\/\//],
-    ['topic-routing.mjs', /errors: billing\.error, auth\.error\nbilling: billing\.error, billing\.invoice\.sent\nall: billing\.error, billing\.invoice\.sent, auth\.error, auth\.login/],
-    ['priorities.mjs', /consumed in order: page-oncall \(priority 0\), email \(priority 3\), backup \(priority 6\), report \(priority 9\)/],
-    ['async-iterator.mjs', /handled 7, 3 left in the queue/],
-    ['simple-queue.mjs', /waiting: 2\ngot \{ hello: 'world' \} \(application\/json\)\ngot plain text is sent as text\/plain \(text\/plain\)\nempty now: true/],
-    ['consumer-worker.mjs', /worker handled job 5\nworker stopped after 5 jobs/],
-  ])('%s runs and prints what it promises', async (file, expected) => {
+  it('lists every program of examples/ in the README table and runs each one here', () => {
+    const programs = readdirSync(join(root, 'examples')).filter((name) => name.endsWith('.mjs')).sort();
+    expect(EXAMPLES.map(([file]) => file).sort()).toEqual(programs);
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const listed = [...readme.matchAll(/`node examples\/([\w-]+\.mjs)`/g)].map((m) => m[1]).sort();
+    expect(listed).toEqual(programs);
+  });
+
+  it.each(EXAMPLES)('%s runs and prints what it promises', async (file, expected) => {
     const result = await runNode(join(root, 'examples', file));
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
