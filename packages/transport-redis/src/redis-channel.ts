@@ -78,6 +78,11 @@ export class RedisChannel extends VirtualChannel {
     await this.pushes.push(queue, this.stepSuffix(priority), envelopeJson);
   }
 
+  /** RPUSH: back to the head (the next RPOP), for a message taken and never delivered. */
+  protected override async putFront(queue: string, envelopeJson: string, priority: number): Promise<void> {
+    await this.redis.rpush(this.keys.queueKeyForPriority(queue, priority), envelopeJson);
+  }
+
   /** A direct-exchange publish: lookup and pushes in one script call on the server. */
   protected override putDirect(exchange: string, routingKey: string, envelopeJson: string, priority: number): Promise<string[]> {
     return this.pushes.routeDirect(this.keys.bindingKey(exchange), routingKey, this.stepSuffix(priority), envelopeJson);
@@ -328,7 +333,7 @@ export class RedisChannel extends VirtualChannel {
    * or Python) holds for more than 250 ms means it is sweeping: stop silently, as Kombu skips.
    * An entry with no route goes to a dead-letter list in the same step instead of being dropped.
    */
-  protected override async restoreExpiredUnacked(resolveQueues: RouteResolver): Promise<RestoreOutcome[]> {
+  protected override async restoreExpiredUnacked(resolveQueues: RouteResolver, signal?: AbortSignal): Promise<RestoreOutcome[]> {
     if (!this.ackEmulation) return [];
     const { options } = this.ctx;
     const { items } = await restoreInBatches(this.redis, this.keys, {
@@ -340,6 +345,7 @@ export class RedisChannel extends VirtualChannel {
       // whole restore period (Kombu: ~100 s) before it looks again.
       lock: { expireMs: Math.round(options.unackedMutexExpire * 1000), waitMs: 250 },
       wallClock: this.ctx.wallClock,
+      ...(signal === undefined ? {} : { signal }),
     });
     return items.map(
       (item): RestoreOutcome =>
