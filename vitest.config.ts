@@ -22,6 +22,8 @@ export default defineConfig({
           name: 'unit',
           include: ['packages/*/test/**/*.test.ts'],
           testTimeout: 10_000,
+          // Unit tests first (fast, no servers), then the integration project with its own limit.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -34,6 +36,7 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Fault and interop tests start processes; two at a time suits a 2-core machine.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
