@@ -19,32 +19,25 @@
  *      server without CLIENT TRACKING (Redis < 6, or a proxy that forbids it) still consumes, just
  *      with up to one second of latency.
  * The watchdog (BullMQ's idea for blocking commands): a poll round trip that outlives its
- * timeout plus a margin marks the poll connection dead; it is dropped and reconnected. The same
- * holds when ioredis's own `commandTimeout` (socketTimeout) rejects first with "Command timed
- * out": on a half-open link (no FIN, no RST) that is the only sign, and the socket never recovers
- * (bytes were lost mid-stream), so the connection is replaced either way. The health check pings
- * the poll and subscriber connections too, with the same deadline. A link declared dead is
- * reported to the host (connectionLost) and back after the first good poll / subscriber set-up.
+ * timeout plus a margin, or that ioredis's own `commandTimeout` rejects ("Command timed out"),
+ * marks the poll connection dead; it is replaced and reconnected (link-watch.ts, which also runs
+ * the health PINGs). A link declared dead is reported to the host (connectionLost) and back
+ * after the first good poll / subscriber set-up (reconnected).
  */
-import { OperationalError } from '@kelp/core';
 import type { EventLoopHub } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
-import { isRedisConnectionError } from './errors.js';
 import type { RedisKeys } from './keys.js';
+import { LinkWatch, type PollerLink } from './link-watch.js';
 import { parsePopReply, popAndRecordArgs, queuePopAndRecord, type PoppedEntry } from './scripts.js';
 
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
 const isReplyError = (error: unknown): error is Error => error instanceof Error && error.name === 'ReplyError';
-/** A timeout or a dropped connection: the link, not the command, failed. */
-const isDeadLinkError = (error: unknown): boolean => isRedisConnectionError(error) && !isReplyError(error);
 /** Redis's reply to CLIENT TRACKING ON REDIRECT <id> when that client has disconnected. */
 const REDIRECT_GONE = /redirect to does not exist/i;
 const WATCHDOG_MARGIN_MS = 5000;
-/** ioredis's commandTimeout rejection, and the watchdog's own. */
-const TIMED_OUT = /Command timed out|did not answer within/i;
 
-export type PollerLink = 'poll' | 'subscriber';
+export type { PollerLink } from './link-watch.js';
 
 /** What the poller needs from its channel. */
 export interface PollerHost {
@@ -99,10 +92,8 @@ export class ChannelPoller {
   /** Bumped when the poll connection is replaced, so a late reply of a dead poll is ignored. */
   private generation = 0;
   private inFlight: Promise<void> | undefined;
-  /** Links declared dead and not yet seen working again. */
-  private readonly lost = new Set<PollerLink>();
-  /** Health PINGs still waiting for their PONG (never stacked). */
-  private readonly pinging = new Set<PollerLink>();
+  /** Watchdog, health PINGs and the lost/restored state of the two connections. */
+  private readonly links: LinkWatch;
 
   constructor(
     private readonly host: PollerHost,
@@ -110,6 +101,19 @@ export class ChannelPoller {
     readonly subClient: Redis,
     private readonly options: ChannelPollerOptions,
   ) {
+    this.links = new LinkWatch(
+      { poll: pollClient, subscriber: subClient },
+      {
+        onLinkLost: (link, error) => host.onLinkLost(link, error),
+        onLinkRestored: (link) => host.onLinkRestored(link),
+        onError: (error) => host.onError(error),
+        onDead: (link) => {
+          // A late reply of the dead poll must be ignored (see poll).
+          if (link === 'poll') this.generation++;
+        },
+      },
+      { defaultLimitMs: options.commandTimeoutMs ?? options.brpopTimeoutMs + WATCHDOG_MARGIN_MS, healthTimeoutMs: options.healthTimeoutMs },
+    );
     subClient.on('ready', () => void this.onSubscriberReady());
     // The subscriber's client id dies with its connection. Forget it at once: a poll connection
     // that reconnects first must not redirect tracking to it (see enableTracking).
@@ -179,7 +183,7 @@ export class ChannelPoller {
     let entries: PoppedEntry[] = [];
     let pending = 0;
     try {
-      const results = await this.watchdog(pipeline.exec(), 'poll');
+      const results = await this.links.guard(pipeline.exec(), 'poll');
       if (generation !== this.generation) {
         // The connection was replaced meanwhile: treat the reply as lost. Anything the script
         // popped is recorded in unacked and comes back with the visibility-timeout restore.
@@ -190,7 +194,7 @@ export class ChannelPoller {
       if (popResult?.[0]) throw popResult[0];
       entries = parsePopReply(popResult?.[1]);
       pending = Number(existsResult?.[1] ?? 0);
-      this.restored('poll');
+      this.links.restored('poll');
       if (this.closed) {
         // Closed while the pop was in flight: what it took (recorded in unacked) stays in the
         // buffer, where the channel's close picks it up (takeUndelivered) and hands it back now
@@ -256,56 +260,6 @@ export class ChannelPoller {
     this.hub?.callSoon(() => undefined);
   }
 
-  /**
-   * Bounds one round trip on `role`'s connection. Past the limit, or when the command is rejected
-   * with a timeout or a connection error, the link is declared dead (see linkDead).
-   */
-  private watchdog<T>(promise: Promise<T>, role: PollerLink, limitMs?: number): Promise<T> {
-    const limit = limitMs ?? this.options.commandTimeoutMs ?? this.options.brpopTimeoutMs + WATCHDOG_MARGIN_MS;
-    return new Promise<T>((resolve, reject) => {
-      let expired = false;
-      const timer = setTimeout(() => {
-        expired = true;
-        const error = new OperationalError(`redis ${role} connection did not answer within ${limit} ms; reconnecting it`);
-        this.linkDead(role, error);
-        reject(error);
-      }, limit);
-      timer.unref?.();
-      promise.then(
-        (value) => {
-          clearTimeout(timer);
-          if (!expired) resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          if (expired) return;
-          if (isDeadLinkError(error)) this.linkDead(role, error as Error);
-          reject(error);
-        },
-      );
-    });
-  }
-
-  /**
-   * The connection of `role` is dead or gone. A timeout on a socket that still looks open is a
-   * half-open link: replace it (ioredis reconnects after `disconnect(true)`); a late reply of the
-   * old poll is ignored (generation). A connection already closed is being reconnected by ioredis.
-   */
-  private linkDead(role: PollerLink, error: Error): void {
-    if (this.state === 'closed') return;
-    const client = role === 'poll' ? this.pollClient : this.subClient;
-    if (role === 'poll') this.generation++;
-    if (TIMED_OUT.test(error.message) && ['ready', 'connect', 'connecting'].includes(client.status)) client.disconnect(true);
-    if (this.lost.has(role)) return;
-    this.lost.add(role);
-    this.host.onLinkLost(role, error);
-  }
-
-  private restored(role: PollerLink): void {
-    if (!this.lost.delete(role) || this.state === 'closed') return;
-    this.host.onLinkRestored(role);
-  }
-
   /** Hands buffered messages to the channel (hub reader). */
   private drain(): void {
     if (this.popped.length) {
@@ -341,7 +295,7 @@ export class ChannelPoller {
       this.subReady = true;
       await this.enableTracking();
       await this.syncSubscriptions(true);
-      this.restored('subscriber');
+      this.links.restored('subscriber');
       this.hub?.callSoon(() => undefined);
     } catch (error) {
       if (this.state !== 'closed') this.host.onError(error as Error);
@@ -393,25 +347,10 @@ export class ChannelPoller {
     return this.subscribing;
   }
 
-  /**
-   * Kombu's health check (`PING` every health_check_interval on the pub/sub link), on the poll
-   * connection too: a PONG missing after `healthTimeoutMs` means a dead link, replaced at once.
-   */
+  /** Kombu's health check on the pub/sub link, on the poll connection too (see LinkWatch). */
   async checkHealth(): Promise<void> {
-    await Promise.all([this.ping('poll'), this.ping('subscriber')]);
-  }
-
-  private async ping(role: PollerLink): Promise<void> {
-    const client = role === 'poll' ? this.pollClient : this.subClient;
-    if (this.state === 'closed' || client.status !== 'ready' || this.pinging.has(role)) return;
-    this.pinging.add(role);
-    try {
-      await this.watchdog(client.ping(), role, this.options.healthTimeoutMs);
-    } catch (error) {
-      if (!this.closed) this.host.onError(error as Error);
-    } finally {
-      this.pinging.delete(role);
-    }
+    if (this.state === 'closed') return;
+    await this.links.checkHealth();
   }
 
   get trackingState(): 'unknown' | 'on' | 'unsupported' {
@@ -436,6 +375,7 @@ export class ChannelPoller {
 
   close(): void {
     this.state = 'closed';
+    this.links.close();
     this.waitTimer?.cancel();
     this.hub?.removeReader(this);
   }
