@@ -43,6 +43,7 @@ describe('CLIENT KILL of the consumers and producer connections', () => {
       lost: result.lostIds.length,
       extra: {
         stranded: result.strandedIds.length,
+        ackUnconfirmed: result.ackUnconfirmedIds.length,
         clientsKilled: killed,
         rejectedOperational: result.tally.operational.length,
         otherErrors: result.tally.other.length,

@@ -47,6 +47,7 @@ describe('connection resets through the proxy', () => {
       lost: result.lostIds.length,
       extra: {
         stranded: result.strandedIds.length,
+        ackUnconfirmed: result.ackUnconfirmedIds.length,
         rejectedOperational: result.tally.operational.length,
         otherErrors: result.tally.other.length,
         hung: result.tally.hung.length,
@@ -98,6 +99,7 @@ describe('half-open socket through the proxy', () => {
       lost: result.lostIds.length,
       extra: {
         stranded: result.strandedIds.length,
+        ackUnconfirmed: result.ackUnconfirmedIds.length,
         rejectedOperational: result.tally.operational.length,
         otherErrors: result.tally.other.length,
         hung: result.tally.hung.length,

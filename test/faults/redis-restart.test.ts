@@ -57,6 +57,7 @@ describe('redis-server restarted mid-stream', () => {
       lost: result.lostIds.length,
       extra: {
         stranded: result.strandedIds.length,
+        ackUnconfirmed: result.ackUnconfirmedIds.length,
         rejectedOperational: result.tally.operational.length,
         rejectedButDelivered: result.failedButDelivered,
         medianRejectMs: median(result.tally.operationalMs),

@@ -36,8 +36,13 @@ export interface OutageResult {
   delivered: Map<string, number>;
   acked: Set<string>;
   failedAcks: number;
-  /** ok publishes never acked and no longer in Redis (queue or unacked): really lost. */
+  /** ok publishes never delivered and no longer in Redis (queue or unacked): really lost. */
   lostIds: string[];
+  /**
+   * Delivered, the ack call failed (its reply was lost with the link), yet gone from Redis: the
+   * ack reached the server. Processed at least once, not lost.
+   */
+  ackUnconfirmedIds: string[];
   /** ok publishes never acked but still in Redis (waiting or unacked): stranded, not lost. */
   strandedIds: string[];
   settled: boolean;
@@ -106,7 +111,7 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
     await fault;
     const okIds = new Set(tally.ok);
     const settled = await waitFor(
-      async () => [...okIds].every((id) => acked.has(id)) && (await queueLength(admin, options.queue)) === 0 && (await admin.hlen('unacked')) === 0,
+      async () => [...okIds].every((id) => delivered.has(id)) && (await queueLength(admin, options.queue)) === 0 && (await admin.hlen('unacked')) === 0,
       options.settleMs ?? 30_000,
       250,
     );
@@ -125,7 +130,8 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
       delivered,
       acked,
       failedAcks,
-      lostIds: notAcked.filter((id) => !inRedis.has(id)),
+      lostIds: notAcked.filter((id) => !inRedis.has(id) && !delivered.has(id)),
+      ackUnconfirmedIds: notAcked.filter((id) => !inRedis.has(id) && delivered.has(id)),
       strandedIds: notAcked.filter((id) => inRedis.has(id)),
       settled,
       events,
