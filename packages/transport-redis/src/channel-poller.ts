@@ -19,12 +19,15 @@
  *      server without CLIENT TRACKING (Redis < 6, or a proxy that forbids it) still consumes, just
  *      with up to one second of latency.
  * The watchdog (BullMQ's idea for blocking commands): a poll round trip that outlives its
- * timeout plus a margin marks the poll connection dead; it is dropped and reconnected.
+ * timeout plus a margin, or that ioredis's own `commandTimeout` rejects ("Command timed out"),
+ * marks the poll connection dead; it is replaced and reconnected (link-watch.ts, which also runs
+ * the health PINGs). A link declared dead is reported to the host (connectionLost) and back
+ * after the first good poll / subscriber set-up (reconnected).
  */
-import { OperationalError } from '@kelp/core';
 import type { EventLoopHub } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
+import { LinkWatch, type PollerLink } from './link-watch.js';
 import { parsePopReply, popAndRecordArgs, queuePopAndRecord, type PoppedEntry } from './scripts.js';
 
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
@@ -33,6 +36,8 @@ const isReplyError = (error: unknown): error is Error => error instanceof Error 
 /** Redis's reply to CLIENT TRACKING ON REDIRECT <id> when that client has disconnected. */
 const REDIRECT_GONE = /redirect to does not exist/i;
 const WATCHDOG_MARGIN_MS = 5000;
+
+export type { PollerLink } from './link-watch.js';
 
 /** What the poller needs from its channel. */
 export interface PollerHost {
@@ -50,6 +55,10 @@ export interface PollerHost {
   onFanout(pattern: string, channel: string, payload: string): boolean;
   /** A background failure (poll, subscribe, health check). */
   onError(error: Error): void;
+  /** A connection was found dead (timeout, closed) and is being replaced. */
+  onLinkLost(link: PollerLink, error: Error): void;
+  /** That connection works again (a good poll, a subscriber set up again). */
+  onLinkRestored(link: PollerLink): void;
 }
 
 export interface ChannelPollerOptions {
@@ -57,6 +66,8 @@ export interface ChannelPollerOptions {
   brpopTimeoutMs: number;
   /** Overrides the watchdog deadline of one poll round trip (socketTimeout). */
   commandTimeoutMs: number | undefined;
+  /** How long a health-check PING may wait for its PONG before the link counts as dead. */
+  healthTimeoutMs: number;
   batchSize: number;
   /** Wall clock in seconds for unacked_index scores (Kombu uses time.time()). */
   wallClock: () => number;
@@ -81,6 +92,8 @@ export class ChannelPoller {
   /** Bumped when the poll connection is replaced, so a late reply of a dead poll is ignored. */
   private generation = 0;
   private inFlight: Promise<void> | undefined;
+  /** Watchdog, health PINGs and the lost/restored state of the two connections. */
+  private readonly links: LinkWatch;
 
   constructor(
     private readonly host: PollerHost,
@@ -88,6 +101,19 @@ export class ChannelPoller {
     readonly subClient: Redis,
     private readonly options: ChannelPollerOptions,
   ) {
+    this.links = new LinkWatch(
+      { poll: pollClient, subscriber: subClient },
+      {
+        onLinkLost: (link, error) => host.onLinkLost(link, error),
+        onLinkRestored: (link) => host.onLinkRestored(link),
+        onError: (error) => host.onError(error),
+        onDead: (link) => {
+          // A late reply of the dead poll must be ignored (see poll).
+          if (link === 'poll') this.generation++;
+        },
+      },
+      { defaultLimitMs: options.commandTimeoutMs ?? options.brpopTimeoutMs + WATCHDOG_MARGIN_MS, healthTimeoutMs: options.healthTimeoutMs },
+    );
     subClient.on('ready', () => void this.onSubscriberReady());
     // The subscriber's client id dies with its connection. Forget it at once: a poll connection
     // that reconnects first must not redirect tracking to it (see enableTracking).
@@ -157,8 +183,7 @@ export class ChannelPoller {
     let entries: PoppedEntry[] = [];
     let pending = 0;
     try {
-      const results = await this.watchdog(pipeline.exec(), 'poll');
-      if (this.closed) return;
+      const results = await this.links.guard(pipeline.exec(), 'poll');
       if (generation !== this.generation) {
         // The connection was replaced meanwhile: treat the reply as lost. Anything the script
         // popped is recorded in unacked and comes back with the visibility-timeout restore.
@@ -169,6 +194,14 @@ export class ChannelPoller {
       if (popResult?.[0]) throw popResult[0];
       entries = parsePopReply(popResult?.[1]);
       pending = Number(existsResult?.[1] ?? 0);
+      this.links.restored('poll');
+      if (this.closed) {
+        // Closed while the pop was in flight: what it took (recorded in unacked) stays in the
+        // buffer, where the channel's close picks it up (takeUndelivered) and hands it back now
+        // instead of after the visibility timeout.
+        this.popped.push(...entries);
+        return;
+      }
     } catch (error) {
       if (this.closed) return;
       this.host.onError(error instanceof Error ? error : new Error(String(error)));
@@ -227,29 +260,6 @@ export class ChannelPoller {
     this.hub?.callSoon(() => undefined);
   }
 
-  private watchdog<T>(promise: Promise<T>, role: 'poll' | 'subscriber'): Promise<T> {
-    const limit = this.options.commandTimeoutMs ?? this.options.brpopTimeoutMs + WATCHDOG_MARGIN_MS;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // The connection is stuck (half-open TCP, a frozen server): replace it instead of waiting forever.
-        if (role === 'poll') this.generation++;
-        (role === 'poll' ? this.pollClient : this.subClient).disconnect(true);
-        reject(new OperationalError(`redis ${role} connection did not answer within ${limit} ms; reconnecting it`));
-      }, limit);
-      timer.unref?.();
-      promise.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
-  }
-
   /** Hands buffered messages to the channel (hub reader). */
   private drain(): void {
     if (this.popped.length) {
@@ -285,6 +295,7 @@ export class ChannelPoller {
       this.subReady = true;
       await this.enableTracking();
       await this.syncSubscriptions(true);
+      this.links.restored('subscriber');
       this.hub?.callSoon(() => undefined);
     } catch (error) {
       if (this.state !== 'closed') this.host.onError(error as Error);
@@ -336,14 +347,10 @@ export class ChannelPoller {
     return this.subscribing;
   }
 
-  /** The subscriber health check (Kombu's `PING` every health_check_interval on the pub/sub link). */
+  /** Kombu's health check on the pub/sub link, on the poll connection too (see LinkWatch). */
   async checkHealth(): Promise<void> {
-    if (this.state === 'closed' || this.subClient.status !== 'ready') return;
-    try {
-      await this.watchdog(this.subClient.ping(), 'subscriber');
-    } catch (error) {
-      this.host.onError(error as Error);
-    }
+    if (this.state === 'closed') return;
+    await this.links.checkHealth();
   }
 
   get trackingState(): 'unknown' | 'on' | 'unsupported' {
@@ -368,6 +375,7 @@ export class ChannelPoller {
 
   close(): void {
     this.state = 'closed';
+    this.links.close();
     this.waitTimer?.cancel();
     this.hub?.removeReader(this);
   }

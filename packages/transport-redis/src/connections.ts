@@ -10,6 +10,9 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { defineScripts } from './scripts.js';
 
+/** The command connection's command timeout when socketTimeout is unset (no command there blocks). */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+
 export type ConnectionRole = 'command' | 'poll' | 'subscriber';
 
 export interface ClientFactoryOptions {
@@ -32,6 +35,9 @@ export function createClient(role: ConnectionRole, options: ClientFactoryOptions
     autoResubscribe: role !== 'subscriber',
     // Poll commands are re-issued by the poller; queued retries would double-pop after a reconnect.
     ...(role === 'poll' ? { maxRetriesPerRequest: 0 } : {}),
+    // Without socketTimeout a publish or ack on a half-open link (no FIN, no RST) would wait
+    // forever; bounded, it rejects with an OperationalError that ensure() can retry elsewhere.
+    ...(role === 'command' ? { commandTimeout: options.base.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS } : {}),
   });
   client.on('error', (error: Error) => options.onError(error, role));
   if (role !== 'subscriber') defineScripts(client);

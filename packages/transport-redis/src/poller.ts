@@ -13,6 +13,8 @@ export interface MultiChannelPollerHost {
   readonly restoreIntervalMs: number;
   readonly restoreThrottle: number;
   readonly healthCheckIntervalMs: number;
+  /** PINGs the shared command connection (replaced when its PONG is missing). */
+  checkCommandHealth(): void;
   channelPollers(): Iterable<ChannelPoller>;
   pollerOf(channel: VirtualChannel): ChannelPoller | undefined;
   openChannels(): readonly VirtualChannel[];
@@ -102,6 +104,7 @@ export class MultiChannelPoller implements Poller {
   }
 
   private checkHealth(): void {
+    this.host.checkCommandHealth();
     for (const poller of this.host.channelPollers()) void poller.checkHealth();
   }
 }

@@ -10,13 +10,27 @@ import { OperationalError, throwIfAborted } from '@kelp/core';
 import { type EventLoopHub, type Poller, VirtualTransport, type VirtualChannel } from '@kelp/virtual';
 import type { Redis, RedisOptions } from 'ioredis';
 import { RedisAdmin } from './admin.js';
-import { ChannelPoller } from './channel-poller.js';
+import { ChannelPoller, type PollerLink } from './channel-poller.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { RedisChannel, type RedisChannelContext } from './redis-channel.js';
+
+/** Used when socketTimeout is unset. */
+const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
+
+/** One id per poller connection, for the lost-links set. */
+const linkIds = new WeakMap<ChannelPoller, Record<PollerLink, object>>();
+function linkId(poller: ChannelPoller, link: PollerLink): object {
+  let ids = linkIds.get(poller);
+  if (!ids) {
+    ids = { poll: {}, subscriber: {} };
+    linkIds.set(poller, ids);
+  }
+  return ids[link];
+}
 
 export interface RedisTransportInit {
   /** Wall clock in seconds for unacked_index scores; defaults to Date.now() / 1000. */
@@ -38,7 +52,12 @@ export class RedisTransport extends VirtualTransport {
   private readonly wallClock: () => number;
   private commandClient: Redis | undefined;
   private readonly pollers = new Map<VirtualChannel, ChannelPoller>();
-  private linkLost = false;
+  /**
+   * Links (the command connection, each poller's poll/subscriber connection) found dead and not
+   * back yet: 'connectionLost' when the first goes, 'reconnected' when the last comes back.
+   */
+  private readonly lostLinks = new Set<object | string>();
+  private commandPing: Promise<void> | undefined;
 
   constructor(params: ConnectionParams, init: RedisTransportInit = {}) {
     const options = parseRedisTransportOptions(params.transportOptions);
@@ -97,18 +116,54 @@ export class RedisTransport extends VirtualTransport {
       },
     });
     if (role === 'command') {
-      client.on('close', () => {
-        if (this.transportState !== 'ready' || this.linkLost) return;
-        this.linkLost = true;
-        this.events.emit('connectionLost', wrapRedisError(this.lastRedisError ?? new Error('connection closed'), this.redactedUrl, 'connection'));
-      });
-      client.on('ready', () => {
-        if (!this.linkLost) return;
-        this.linkLost = false;
-        this.events.emit('reconnected');
-      });
+      client.on('close', () => this.linkDown('command', this.lastRedisError ?? new Error('connection closed')));
+      client.on('ready', () => this.linkUp('command'));
     }
     return client;
+  }
+
+  private linkDown(link: object | string, error: Error): void {
+    if (this.transportState !== 'ready' || this.lostLinks.has(link)) return;
+    this.lostLinks.add(link);
+    if (this.lostLinks.size === 1) this.events.emit('connectionLost', wrapRedisError(error, this.redactedUrl, 'connection'));
+  }
+
+  private linkUp(link: object | string): void {
+    if (!this.lostLinks.delete(link)) return;
+    if (this.lostLinks.size === 0) this.events.emit('reconnected');
+  }
+
+  /** Health-check deadline: socketTimeout, else a fixed bound (a PONG on loopback takes microseconds). */
+  private get healthTimeoutMs(): number {
+    const { socketTimeout } = this.redisOptions;
+    return socketTimeout === undefined ? DEFAULT_HEALTH_TIMEOUT_MS : socketTimeout * 1000;
+  }
+
+  /**
+   * PINGs the command connection (publishes, acks, restore sweeps of this transport). A missing
+   * PONG is a half-open link that would never recover (no FIN, no RST): replace the socket; its
+   * 'close' and 'ready' report connectionLost and reconnected.
+   */
+  private checkCommandHealth(): void {
+    const client = this.commandClient;
+    if (this.commandPing || !client || client.status !== 'ready' || this.transportState !== 'ready') return;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.healthTimeoutMs);
+      timer.unref?.();
+    });
+    this.commandPing = Promise.race([client.ping().then(() => 'pong' as const, (error: unknown) => error), deadline])
+      .then((outcome) => {
+        if (outcome === 'pong' || client !== this.commandClient || this.transportState !== 'ready') return;
+        const error = outcome === 'timeout' ? new Error(`no PONG within ${this.healthTimeoutMs} ms`) : safeRedisCause(outcome);
+        if (outcome !== 'timeout' && !/Command timed out/i.test(error.message)) return;
+        this.lastRedisError = error;
+        if (['ready', 'connect', 'connecting'].includes(client.status)) client.disconnect(true);
+      })
+      .finally(() => {
+        clearTimeout(timer);
+        this.commandPing = undefined;
+      });
   }
 
   /** The last ioredis error, without its command arguments (kept for diagnostics; events carry wrapped ones). */
@@ -160,6 +215,7 @@ export class RedisTransport extends VirtualTransport {
         restoreIntervalMs: (this.redisOptions.unackedRestoreInterval > 0 ? this.redisOptions.unackedRestoreInterval : 10) * 1000,
         restoreThrottle: this.redisOptions.unackedRestoreThrottle,
         healthCheckIntervalMs: this.redisOptions.healthCheckInterval * 1000,
+        checkCommandHealth: () => this.checkCommandHealth(),
         channelPollers: () => this.pollers.values(),
         pollerOf: (channel) => this.pollers.get(channel),
         openChannels: () => this.openChannels(),
@@ -175,7 +231,7 @@ export class RedisTransport extends VirtualTransport {
     if (existing) return existing;
     const pollClient = this.newClient('poll');
     const subClient = this.newClient('subscriber');
-    const poller = new ChannelPoller(
+    const poller: ChannelPoller = new ChannelPoller(
       {
         // Fanout queues are popped too (Kombu leaves them out): a requeued or restored fanout
         // message lands in the queue's list (spec 3.5 pitfall), and this way it is redelivered.
@@ -198,6 +254,8 @@ export class RedisTransport extends VirtualTransport {
           return true;
         },
         onError: (error) => this.reportError(wrapRedisError(error, this.redactedUrl, 'poll')),
+        onLinkLost: (link, error) => this.linkDown(linkId(poller, link), error),
+        onLinkRestored: (link) => this.linkUp(linkId(poller, link)),
       },
       pollClient,
       subClient,
@@ -205,6 +263,7 @@ export class RedisTransport extends VirtualTransport {
         keys: this.keys,
         brpopTimeoutMs: this.redisOptions.brpopTimeout * 1000,
         commandTimeoutMs: this.redisOptions.socketTimeout === undefined ? undefined : this.redisOptions.socketTimeout * 1000,
+        healthTimeoutMs: this.healthTimeoutMs,
         batchSize: this.redisOptions.batchSize ?? 100,
         wallClock: this.wallClock,
       },
@@ -234,6 +293,8 @@ export class RedisTransport extends VirtualTransport {
 
   private async closePoller(poller: ChannelPoller): Promise<void> {
     poller.close();
+    // A closed poller's links are not lost any more; only ones still in use can be "back".
+    for (const link of ['poll', 'subscriber'] as const) this.lostLinks.delete(linkId(poller, link));
     await Promise.allSettled([closeClient(poller.pollClient), closeClient(poller.subClient)]);
   }
 

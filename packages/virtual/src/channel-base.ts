@@ -52,6 +52,13 @@ export abstract class VirtualChannelBase {
   protected channelState: ChannelState = 'open';
   /** Stack of the close() call, for ChannelClosedError. */
   protected closedAt: string | undefined;
+  /**
+   * Background work started for this channel (deliveries a poller handed over, requeues,
+   * restore sweeps). close() waits for it, so nothing touches the broker connection after the
+   * channel let go of it (a requeue landing on a closed connection would leave its message in
+   * `unacked` until the visibility timeout; a sweep cut off mid-batch would leave its mutex).
+   */
+  private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(
     protected readonly host: ChannelHost,
@@ -114,7 +121,7 @@ export abstract class VirtualChannelBase {
   /** Pushes the visibility deadline of `tag` `seconds` into the future. */
   protected extendUnacked?(tag: string, seconds: number): Promise<void>;
   /** Restores every unacked entry older than the visibility timeout (Kombu `restore_visible`). */
-  protected restoreExpiredUnacked?(resolveQueues: RouteResolver): Promise<RestoreOutcome[]>;
+  protected restoreExpiredUnacked?(resolveQueues: RouteResolver, signal?: AbortSignal): Promise<RestoreOutcome[]>;
   /** Moves an unusable payload aside with the reason; never loses it. */
   protected abstract deadLetter(queue: string, rawPayload: string, reason: string): Promise<void>;
   /**
@@ -135,6 +142,12 @@ export abstract class VirtualChannelBase {
   /** Releases broker resources of the channel after consumers are cancelled and messages restored. */
   protected async onClose(): Promise<void> {}
 
+  /**
+   * Puts `envelopeJson` back at the head of `queue` (the next message to be taken; Redis RPUSH),
+   * for a message taken and never delivered. Without it the channel uses `put` (the back).
+   */
+  protected putFront?(queue: string, envelopeJson: string, priority: number): Promise<void>;
+
   // ---- state -----------------------------------------------------------------------------------
 
   get state(): ChannelState {
@@ -143,6 +156,19 @@ export abstract class VirtualChannelBase {
 
   protected get brokerState(): BrokerState {
     return this.host.brokerState;
+  }
+
+  /** Registers background work close() must wait for; resolves/rejects as `work` does. */
+  protected track<T>(work: Promise<T>): Promise<T> {
+    this.inflight.add(work);
+    const forget = () => this.inflight.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  /** Waits until no tracked work is left (work may start more work while it runs). */
+  protected async settleInflight(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
   /** Throws ChannelClosedError (with the stack of the close) unless the channel is open. */

@@ -1,16 +1,17 @@
 /**
  * `VirtualChannel`: AMQP channel semantics written once (Kombu `virtual/base.py` Channel). A
  * broker subclasses it and fills the protected storage hooks (declared in channel-base.ts);
- * publishing, routing, consumers, QoS, acks, restores and close live here.
+ * publishing, routing, consumers, QoS, acks and close live here, restores and requeues in
+ * channel-restore.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { BasicConsumeOptions, Channel, Delivery, OutboundMessage, PublishResult } from '@kelp/core';
 import { ChannelError } from '@kelp/core';
-import { VirtualChannelBase } from './channel-base.js';
-import { encodeEnvelope, envelopeToDelivery, markRedelivered, readAckInfo } from './envelope.js';
+import { VirtualChannelRestore } from './channel-restore.js';
+import { encodeEnvelope, envelopeToDelivery } from './envelope.js';
 import { routeTable } from './exchange.js';
 import { clampPriority } from './priority.js';
-import type { IncomingOptions, PendingDelivery, RestoreOutcome } from './storage-types.js';
+import type { IncomingOptions, PendingDelivery } from './storage-types.js';
 
 export type { ChannelHost } from './channel-base.js';
 
@@ -21,7 +22,7 @@ interface ConsumerEntry {
   onDelivery: (delivery: Delivery) => void;
 }
 
-export abstract class VirtualChannel extends VirtualChannelBase implements Channel {
+export abstract class VirtualChannel extends VirtualChannelRestore implements Channel {
   private closing: Promise<void> | undefined;
   private readonly consumers = new Map<string, ConsumerEntry>();
   /** queue -> consumer tag receiving it (the last basicConsume wins, as in Kombu). */
@@ -203,10 +204,15 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
   /**
    * Hands one message taken from storage to the consumer of `queue` (Kombu `_deliver` plus the
    * channel callback). Never throws for bad input: a malformed envelope is dead-lettered and a
-   * message for a queue nobody consumes any more is requeued (spec 4.7). Delivery itself happens
-   * synchronously unless a record must be written first. Called by pollers.
+   * message for a queue nobody consumes any more is handed back (see requeueUndeliverable).
+   * Delivery itself happens synchronously unless a record must be written first. Called by
+   * pollers; close() waits for what this started.
    */
-  async handleIncoming(queue: string, payload: string, options: IncomingOptions): Promise<void> {
+  handleIncoming(queue: string, payload: string, options: IncomingOptions): Promise<void> {
+    return this.track(this.deliverIncoming(queue, payload, options));
+  }
+
+  private async deliverIncoming(queue: string, payload: string, options: IncomingOptions): Promise<void> {
     // Synchronous on the good path: delivery must happen in the poller's callback, not on a later
     // microtask, or a hub waiting for it would go back to sleep first.
     const checked = this.admit(queue, payload);
@@ -236,17 +242,6 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
       this.host.reportError(error);
     }
     this.host.notifyDelivery(delivery);
-  }
-
-  /** Puts back a message that was taken for a consumer that is gone: at the back of its queue. */
-  async requeueUndeliverable(item: PendingDelivery): Promise<void> {
-    const info = readAckInfo(item.payload);
-    if (item.recorded && info) {
-      await this.restoreTag(info.deliveryTag, true, item.queue);
-      return;
-    }
-    await this.put(item.queue, markRedelivered(item.payload), info?.priority ?? 0);
-    this.host.wake();
   }
 
   // ---- acknowledgements ------------------------------------------------------------------------
@@ -317,55 +312,6 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
     await this.extendUnacked?.(deliveryTag, seconds);
   }
 
-  /**
-   * Restores to the head of their queues, last delivered first, so the original order survives
-   * (Kombu restores in reverse delivery order). Failures are collected and reported, not thrown
-   * half-way.
-   */
-  private async restoreMany(entries: readonly { deliveryTag: string; queue: string | undefined }[]): Promise<void> {
-    const errors: unknown[] = [];
-    for (const entry of [...entries].reverse()) {
-      this.qos.reject(entry.deliveryTag);
-      try {
-        await this.restoreTag(entry.deliveryTag, false, entry.queue);
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    this.host.wake();
-    if (errors.length > 0) {
-      throw new ChannelError(`Unable to restore ${errors.length} message(s); they stay unacked until the visibility timeout`, {
-        cause: errors.length === 1 ? errors[0] : new AggregateError(errors),
-      });
-    }
-  }
-
-  private async restoreTag(tag: string, leftmost: boolean, queue: string | undefined): Promise<void> {
-    const outcome = await this.restoreUnacked(tag, { leftmost }, this.resolveQueues);
-    await this.handleRestoreOutcome(outcome, queue);
-  }
-
-  private async handleRestoreOutcome(outcome: RestoreOutcome, queue: string | undefined): Promise<void> {
-    if (outcome.status === 'dead-lettered') {
-      this.host.reportDeadLettered({ queue: outcome.queue, reason: outcome.reason });
-      return;
-    }
-    if (outcome.status !== 'unroutable') return;
-    const target = queue ?? (outcome.routingKey || outcome.exchange);
-    const reason = `no route on restore: exchange '${outcome.exchange}' routing key '${outcome.routingKey}'`;
-    await this.deadLetter(target, outcome.envelope, reason);
-    this.host.reportDeadLettered({ queue: target, reason });
-  }
-
-  /** Restores every unacked message older than the visibility timeout; resolves with how many. */
-  async restoreVisible(): Promise<number> {
-    if (!this.restoreExpiredUnacked || this.channelState !== 'open') return 0;
-    const outcomes = await this.restoreExpiredUnacked(this.resolveQueues);
-    for (const outcome of outcomes) await this.handleRestoreOutcome(outcome, undefined);
-    if (outcomes.length > 0) this.host.wake();
-    return outcomes.filter((o) => o.status !== 'missing').length;
-  }
-
   // ---- closing ---------------------------------------------------------------------------------
 
   /** Cancels consumers and restores unacked messages (head of their queues). Idempotent. */
@@ -377,12 +323,17 @@ export abstract class VirtualChannel extends VirtualChannelBase implements Chann
   private async closeNow(): Promise<void> {
     this.closedAt = new Error('Channel closed').stack?.split('\n').slice(1).join('\n');
     this.channelState = 'closing';
+    this.stopSweep();
     const errors: unknown[] = [];
     for (const tag of [...this.consumers.keys()]) {
       await this.cancelConsumer(tag).catch((error: unknown) => errors.push(error));
     }
+    // After the poller let go (its poll in flight settled), wait for deliveries and requeues it
+    // started: a message handed over meanwhile is then either in the QoS (restored below) or
+    // back in its queue, never left unacked for the visibility timeout.
     const pending = await this.host.detachChannel(this);
-    for (const item of pending) await this.requeueUndeliverable(item).catch((error: unknown) => errors.push(error));
+    await this.settleInflight();
+    errors.push(...(await this.requeueAtHead(pending)));
     const entries = this.qos.takeAll();
     await this.restoreMany(entries).catch((error: unknown) => errors.push(error));
     await this.onClose().catch((error: unknown) => errors.push(error));
