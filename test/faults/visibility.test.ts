@@ -16,8 +16,10 @@ import { kombuEnvelope, queueLength, sleep, waitFor } from './support/redis-data
 import { FaultRedis } from './support/redis-process.js';
 import { reportScenario } from './support/report.js';
 
-const VISIBILITY = 1;
-// Sweep five times a second with no throttle: a message left visible is restored within ~1.2 s.
+// Two seconds: long enough that a busy shared CPU stalling this process for a moment does not
+// let a sweeper (Kombu's runs in its own process) restore a message that is being worked on.
+const VISIBILITY = 2;
+// Sweep five times a second with no throttle: a message left visible is restored within ~2.2 s.
 const transportOptions = { visibility_timeout: VISIBILITY, unacked_restore_interval: 0.2, unacked_restore_throttle: 1 };
 /** The consumer option that extends a held message's visibility automatically (consumer-keep-alive.ts). */
 const KEEP_ALIVE_OPTION: ConsumerOptions = { keepAlive: true };
@@ -111,16 +113,16 @@ describe('a handler longer than the visibility timeout', () => {
     const queue = 'extend-by-hand';
     let acked = 0;
     const { deliveries } = await twoConsumers(queue, async (message) => {
-      // 3 s of work against a 1 s visibility timeout, extending by 2 s every half second.
-      for (let i = 0; i < 6; i++) {
-        await message.extendVisibility(2);
+      // 4.5 s of work against a 2 s visibility timeout, extending by 3 s every half second.
+      for (let i = 0; i < 9; i++) {
+        await message.extendVisibility(3);
         await sleep(500);
       }
       await message.ack();
       acked += 1;
     });
     const watch = watchQueue(queue);
-    const sweeper = kombuSweeper(4);
+    const sweeper = kombuSweeper(5);
     await admin.lpush(queue, kombuEnvelope({ id: 'long-1' }, queue).json);
     await waitFor(() => acked === 1, 10_000);
     await sleep(1_500);
@@ -138,7 +140,7 @@ describe('a handler longer than the visibility timeout', () => {
     const { deliveries } = await twoConsumers(
       queue,
       async (message) => {
-        await sleep(3_000);
+        await sleep(4_500);
         await message.ack();
         acked += 1;
       },
@@ -169,9 +171,9 @@ describe('control: the sweepers are live', () => {
       {},
       { visibility_timeout: VISIBILITY, unacked_restore_interval: 3600 },
     );
-    const sweeper = kombuSweeper(4);
+    const sweeper = kombuSweeper(5);
     await admin.lpush(queue, kombuEnvelope({ id: 'held-1' }, queue).json);
-    await waitFor(() => deliveries.length >= 2, 6_000);
+    await waitFor(() => deliveries.length >= 2, 8_000);
     released = true;
     const kombuSweeps = await sweeper;
     reportScenario('visibility-control', { published: 1, acked: 1, redelivered: deliveries.length - 1, deadLettered: 0, lost: 0, extra: { kombuSweeps } });
@@ -183,7 +185,7 @@ describe('control: the sweepers are live', () => {
 describe('a Celery ETA message held unacked until due', () => {
   it('is scored at its ETA in unacked_index and never restored early by kelp or Python Kombu sweepers', { timeout: 30_000 }, async () => {
     const queue = 'eta-held';
-    const etaMs = Date.now() + 4_000;
+    const etaMs = Date.now() + 5_000;
     const eta = new Date(etaMs).toISOString().replace('Z', '+00:00');
     let acked = 0;
     let score: number | undefined;
@@ -198,7 +200,7 @@ describe('a Celery ETA message held unacked until due', () => {
       acked += 1;
     });
     const sweeper = hasKombu
-      ? spawn(PYTHON, [join(repoRoot, 'test', 'faults', 'support', 'kombu-sweeper.py'), redis.url(0), '6', String(VISIBILITY)], {
+      ? spawn(PYTHON, [join(repoRoot, 'test', 'faults', 'support', 'kombu-sweeper.py'), redis.url(0), '7', String(VISIBILITY)], {
           stdio: ['ignore', 'pipe', 'pipe'],
         })
       : undefined;
