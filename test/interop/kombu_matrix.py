@@ -17,6 +17,8 @@ import socket
 import sys
 import time
 
+import redis
+
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 
@@ -91,7 +93,8 @@ def share_consume(args):
     ids = []
     with Connection(args['url']) as conn:
         channel = conn.default_channel
-        client = channel.client
+        # A client of its own: the channel's connections are busy with Kombu's blocking pops.
+        client = redis.Redis.from_url(args['url'])
         q = Queue(args['queue'], Exchange(''), routing_key=args['queue'])
 
         def on_message(body, message):
