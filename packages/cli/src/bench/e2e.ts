@@ -154,7 +154,13 @@ export async function backlogRssWorkload(ctx: ProcessContext, backlog: number): 
       rate: seconds > 0 ? report.acked / seconds : 0,
       cpuUsPerMsg: report.acked > 0 ? report.cpuUs / report.acked : 0,
       peakRssMiB: report.peakRssMiB,
-      extra: { backlog, complete: !report.timedOut && report.acked === backlog },
+      extra: {
+        backlog,
+        complete: !report.timedOut && report.acked === backlog,
+        heapTotalMiB: report.memoryMiB.heapTotal,
+        heapUsedMiB: report.memoryMiB.heapUsed,
+        externalMiB: report.memoryMiB.external,
+      },
     };
   } catch (error) {
     return failedResult(id, label, error);

@@ -36,6 +36,8 @@ export interface ConsumerReport {
   latencyMs: LatencySummary;
   cpuUs: number;
   peakRssMiB: number;
+  /** V8 heap and off-heap memory at the end, to tell where a high RSS comes from. */
+  memoryMiB: { heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
 }
 
 export interface ProducerReport {
@@ -89,11 +91,18 @@ async function runConsumer(options: WorkerOptions, emit: Emit): Promise<void> {
       latencyMs: latencies.summary(),
       cpuUs: used.user + used.system,
       peakRssMiB: peakRssMiB(),
+      memoryMiB: memoryMiB(),
     };
     emit({ ...report });
   } finally {
     await closeConnection(connection);
   }
+}
+
+function memoryMiB(): ConsumerReport['memoryMiB'] {
+  const m = process.memoryUsage();
+  const mib = (n: number): number => Math.round((n / 2 ** 20) * 10) / 10;
+  return { heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) };
 }
 
 async function paced(options: WorkerOptions, publish: (seq: number) => Promise<unknown>): Promise<void> {
