@@ -8,9 +8,10 @@ Prints one JSON document on stdout (the last line). Commands:
       encoding; with declare_only, declare and bind the queue and return at once.
   mx-publish {url, exchange, type, routing_key, queue, binding_key, declare_queue, wait_subscribers,
               messages: [{body, serializer, compression, headers, priority, correlation_id, reply_to}]}
-  share-consume {url, queue, total, timeout, idle}
-      consume from `queue` (prefetch 10) until `total` messages were seen by anyone (the queue and
-      unacked are empty for `idle` seconds) or `timeout`; ack each; report the ids ({"id": n} bodies).
+  share-consume {url, queue, done_key, timeout, idle}
+      print 'ready' once consuming, then consume from `queue` (prefetch 10, ack each) until `done_key`
+      is set (all published) and the queue and `unacked` stayed empty for `idle` seconds, or until
+      `timeout`; report the ids of the {"id": n} bodies it processed.
 """
 import json
 import socket
