@@ -9,6 +9,9 @@ export function machineInfo(extra = {}) {
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    // Uncommitted changes under packages/ mean the measured code is not exactly that commit.
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', 'packages'], { cwd: root, encoding: 'utf8' }).trim();
+    if (dirty) commit += '+uncommitted';
   } catch {
     // not a checkout
   }
