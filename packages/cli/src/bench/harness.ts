@@ -13,8 +13,11 @@ export const TIMESTAMP_HEADER = 'x-bench-ts';
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one host. */
 export function wallNow(): number {
-  return performance.timeOrigin + performance.now();
+  return TIME_ORIGIN + performance.now();
 }
+
+/** Read once: the getter costs ~0.4 us, which showed up in publish profiles. */
+const TIME_ORIGIN = performance.timeOrigin;
 
 /** A ~200-byte JSON body, as in the reference measurements. */
 export function benchBody(seq: number): Record<string, unknown> {
