@@ -20,7 +20,7 @@ const { values, positionals } = parseArgs({
     messages: { type: 'string', default: '20000' },
     repeat: { type: 'string', default: '3' },
     workloads: { type: 'string' },
-    backlogs: { type: 'string', default: '10000,100000' },
+    backlogs: { type: 'string', default: '10000,1000000' },
     concurrency: { type: 'string', default: '1000' },
     quick: { type: 'boolean', default: false },
     'no-micro': { type: 'boolean', default: false },
