@@ -20,7 +20,7 @@ const { values, positionals } = parseArgs({
     messages: { type: 'string', default: '20000' },
     repeat: { type: 'string', default: '3' },
     workloads: { type: 'string' },
-    backlogs: { type: 'string', default: '10000,1000000' },
+    backlogs: { type: 'string' },
     concurrency: { type: 'string', default: '1000' },
     quick: { type: 'boolean', default: false },
     'no-micro': { type: 'boolean', default: false },
@@ -70,7 +70,7 @@ const ctx = {
   workerCommand: [process.execPath, join(root, 'bench', 'worker.mjs')],
 };
 const wanted = values.workloads ? values.workloads.split(',') : [...WORKLOAD_IDS, 'e2e-saturated', 'e2e-paced', 'rss-backlog'];
-const backlogs = values.backlogs.split(',').map(Number);
+const backlogs = (values.backlogs ?? (quick ? '2000,20000' : '10000,1000000')).split(',').map(Number);
 
 /** Runs `fn` `repeat` times and keeps the run with the median rate (all runs are kept in the JSON). */
 async function medianOf(fn) {
