@@ -47,6 +47,10 @@ export interface OutageResult {
   strandedIds: string[];
   settled: boolean;
   events: { connectionLost: number; reconnected: number; errors: string[] };
+  /** When the fault started and ended (ms since epoch). */
+  faultWindow: { from: number; to: number | undefined };
+  /** The producer connection's state at the end ("connection/transport"). */
+  producerState: string;
   /** From the end of the fault to the first delivery of a message published after it. */
   resumeMs: number | undefined;
   redelivered: number;
@@ -90,6 +94,7 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
   }
 
   let faultOver: number | undefined;
+  let faultStart = 0;
   let fault: Promise<void> | undefined;
   const ids = Array.from({ length: options.total }, (_, i) => `o${i}`);
   const admin = options.admin();
@@ -97,11 +102,12 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
     const tally = await publishIds(producerConnection, options.queue, ids, {
       concurrency: 4,
       gapMs: options.gapMs,
-      deadlineMs: 15_000,
+      deadlineMs: Number(process.env["KELP_FAULT_PUBLISH_DEADLINE_MS"] ?? 15_000),
       publish: { retry: true, retryPolicy: { maxRetries: 3, intervalStart: 0.2, intervalStep: 0.3, intervalMax: 1 } },
       onSettled: (index, id) => {
         publishedAt.set(id, Date.now());
         if (index === options.faultAt && !fault) {
+          faultStart = Date.now();
           fault = options.inject().then(() => {
             faultOver = Date.now();
           });
@@ -124,7 +130,15 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
     for (const n of delivered.values()) deliveries += n;
     const inRedis = new Set([...(await waitingIds(admin, options.queue)), ...(await unackedIds(admin, options.queue))]);
     const notAcked = tally.ok.filter((id) => !acked.has(id));
+    let producerState = producerConnection.state as string;
+    try {
+      producerState += `/${producerConnection.transport.state}`;
+    } catch {
+      producerState += '/none';
+    }
     return {
+      faultWindow: { from: faultStart, to: faultOver },
+      producerState,
       tally,
       failedButDelivered: tally.operational.filter((id) => delivered.has(id)).length,
       delivered,

@@ -13,6 +13,10 @@ export interface PublishTally {
   operationalMs: number[];
   other: { id: string; error: string }[];
   hung: string[];
+  /** The longest time any publish took to settle (ok or rejected), in ms. */
+  slowestMs: number;
+  /** When each hung publish was called (ms since epoch). */
+  hungStartedAt: number[];
   /** Not attempted because an earlier publish hung (the run stops at the first hang to stay bounded). */
   skipped: number;
 }
@@ -32,7 +36,7 @@ export interface PublishOptions {
 }
 
 export async function publishIds(connection: Connection, queue: string, ids: readonly string[], options: PublishOptions = {}): Promise<PublishTally> {
-  const tally: PublishTally = { ok: [], operational: [], operationalMs: [], other: [], hung: [], skipped: 0 };
+  const tally: PublishTally = { ok: [], operational: [], operationalMs: [], other: [], hung: [], hungStartedAt: [], slowestMs: 0, skipped: 0 };
   const producer = connection.Producer({ routingKey: queue });
   const pad = options.pad ? 'x'.repeat(options.pad) : undefined;
   let next = 0;
@@ -49,7 +53,10 @@ export async function publishIds(connection: Connection, queue: string, ids: rea
           deadline,
         ]);
         if (outcome === 'ok') tally.ok.push(id);
-        else tally.hung.push(id);
+        else {
+          tally.hung.push(id);
+          tally.hungStartedAt.push(began);
+        }
       } catch (error) {
         if (error instanceof OperationalError) {
           tally.operational.push(id);
@@ -58,6 +65,7 @@ export async function publishIds(connection: Connection, queue: string, ids: rea
         else tally.other.push({ id, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
       } finally {
         clearTimeout(timer);
+        tally.slowestMs = Math.max(tally.slowestMs, Date.now() - began);
       }
       await options.onSettled?.(settled++, id);
       if (options.gapMs) await new Promise((resolve) => setTimeout(resolve, options.gapMs));
