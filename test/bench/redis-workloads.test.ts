@@ -30,10 +30,14 @@ describe('bench workloads on Redis', () => {
     const result = await runWorkload(ctx, 'consume-ack-p100');
     expect(result.error).toBeUndefined();
     expect(result.messages).toBe(300);
-    // At least the pop, the unacked record and the ack touch Redis for every message.
-    expect(result.commands?.['hset']).toBe(300);
-    expect(result.commandsPerMsg).toBeGreaterThanOrEqual(3);
+    // Pops record a whole batch unacked with one variadic HSET, and one tick's acks share one
+    // script call, so a drain at prefetch 100 costs far less than a round trip per message.
+    const hsets = result.commands?.['hset'] ?? 0;
+    expect(hsets).toBeGreaterThanOrEqual(1);
+    expect(hsets).toBeLessThanOrEqual(300);
+    expect(result.commandsPerMsg).toBeGreaterThan(0);
     expect(result.roundTripsPerMsg).toBeGreaterThan(0);
+    expect(result.roundTripsPerMsg).toBeLessThan(1);
   });
 
   it('delivers every fanout message to all ten subscribers', async () => {
