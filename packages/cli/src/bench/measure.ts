@@ -73,7 +73,8 @@ export function resultFrom(id: string, label: string, messages: number, phase: P
     seconds: phase.seconds,
     rate: phase.seconds > 0 ? messages / phase.seconds : 0,
     cpuUsPerMsg: messages > 0 ? phase.cpuUs / messages : 0,
-    peakRssMiB: peakRssMiB(),
+    // No peak RSS here: maxRSS is the whole process's lifetime peak, so in a runner that ran other
+    // workloads first it would describe them. The RSS rows come from fresh worker processes.
   };
   if (phase.redis && messages > 0) {
     result.commandsPerMsg = phase.redis.commands / messages;
