@@ -160,9 +160,9 @@ describe('kelp help and version', () => {
     expect(result.stdout).toContain(option);
   });
 
-  it('says bench is not yet available with exit code 1', async () => {
-    const result = await run(['bench', 'memory://']);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe('kelp: error: kelp bench is not yet available (use npm run bench in a kelp checkout for now)\n');
+  it('rejects an unknown bench workload with exit code 2 and the accepted names', async () => {
+    const result = await run(['bench', 'memory://', '--workloads', 'nope']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^kelp: error: --workloads accepts publish-serial, .* got "nope"\n$/);
   });
 });
