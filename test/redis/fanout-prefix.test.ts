@@ -1,7 +1,7 @@
 import type { Delivery } from '@kelp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '@kelp/hub';
-import type { RedisChannel } from '@kelp/transport-redis';
+import { FANOUT_MEMORY_LIMIT, type RedisChannel } from '@kelp/transport-redis';
 import { SEP, bodyOf, collect, message, redisFixture, runFor, spinUntil, type RedisFixture } from './helpers.js';
 
 let fx: RedisFixture;
@@ -119,4 +119,42 @@ describe('globalKeyprefix', () => {
     expect(await seen).toBe(`pre:/${fx.db.db}.pfx`);
     sub.disconnect();
   });
+});
+
+describe('fanout back-pressure', () => {
+  it('spills fanout messages past the in-memory limit into the queue list, then delivers each exactly once', async () => {
+    const consumer = await fx.newTransport();
+    await consumer.channel.exchangeDeclare('fspill', { type: 'fanout' });
+    await consumer.channel.queueBind('fqspill', 'fspill', '');
+    await consumer.channel.basicQos(1);
+    const got: Delivery[] = [];
+    await consumer.channel.basicConsume('fqspill', { onDelivery: (d) => got.push(d) });
+    const producer = await fx.newTransport();
+    await producer.channel.exchangeDeclare('fspill', { type: 'fanout' });
+    await publishWhenSubscribed(producer.channel, consumer.hub, 0, 'fspill', '');
+    const total = FANOUT_MEMORY_LIMIT + 200;
+    for (let n = 1; n < total; n++) await producer.channel.basicPublish(message(n), 'fspill', '');
+    // Prefetch full and no ack yet: at most FANOUT_MEMORY_LIMIT wait in memory, the rest in Redis.
+    let spilled = -1;
+    for (let i = 0; i < 100; i++) {
+      await runFor(consumer.hub, 50);
+      const now = await fx.redis.llen('fqspill');
+      if (now === spilled && now > 0) break;
+      spilled = now;
+    }
+    expect(spilled).toBeGreaterThanOrEqual(total - FANOUT_MEMORY_LIMIT - got.length);
+    expect(spilled).toBeLessThan(total - FANOUT_MEMORY_LIMIT);
+    for (let acked = 0; acked < total; acked++) {
+      await collect(consumer.hub, got, acked + 1);
+      await consumer.channel.basicAck((got[acked] as Delivery).deliveryTag);
+    }
+    const bodies = got.map((d) => bodyOf(d) as number);
+    expect(new Set(bodies).size).toBe(total);
+    expect(Math.min(...bodies)).toBe(0);
+    expect(Math.max(...bodies)).toBe(total - 1);
+    expect(await fx.redis.llen('fqspill')).toBe(0);
+    // `unacked` is shared by the whole file's db: check only this test's tags are gone from it.
+    const left = await fx.redis.hmget('unacked', ...got.map((d) => d.deliveryTag));
+    expect(left.filter((value) => value !== null)).toEqual([]);
+  }, 60_000);
 });

@@ -31,6 +31,12 @@ import { LinkWatch, type PollerLink } from './link-watch.js';
 import { parsePopReply, popAndRecordArgs, queuePopAndRecord, type PoppedEntry } from './scripts.js';
 
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
+/**
+ * Pub/sub cannot be paused, so fanout messages that arrive while the prefetch is full wait in
+ * memory. Past this many the rest spill into the fanout queue's own list in Redis: memory stays
+ * bounded (a consumer that stops acking was seen growing to 700 MiB) and nothing is dropped.
+ */
+export const FANOUT_MEMORY_LIMIT = 1000;
 
 const isReplyError = (error: unknown): error is Error => error instanceof Error && error.name === 'ReplyError';
 /** Redis's reply to CLIENT TRACKING ON REDIRECT <id> when that client has disconnected. */
@@ -51,6 +57,11 @@ export interface PollerHost {
   fanoutPatterns(): readonly string[];
   /** Popped list messages, called from a hub reader. */
   onPopped(entries: readonly PoppedEntry[], recorded: boolean): void;
+  /**
+   * A pub/sub message arrived while FANOUT_MEMORY_LIMIT messages already wait in memory: store it
+   * in the queue's Redis list instead (which is popped like any list, under the QoS).
+   */
+  onFanoutOverflow(pattern: string, channel: string, payload: string): void;
   /** One pub/sub message, called from a hub reader. False = cannot take it now (QoS); retried later. */
   onFanout(pattern: string, channel: string, payload: string): boolean;
   /** A background failure (poll, subscribe, health check). */
@@ -125,6 +136,10 @@ export class ChannelPoller {
       if (channel === INVALIDATE_CHANNEL) this.wake();
     });
     subClient.on('pmessage', (pattern: string, channel: string, payload: string) => {
+      if (this.fanout.length >= FANOUT_MEMORY_LIMIT) {
+        this.host.onFanoutOverflow(pattern, channel, payload);
+        return;
+      }
       this.fanout.push({ pattern, channel, payload });
       if (this.hub) this.hub.notifyReadable(this);
     });

@@ -27,6 +27,7 @@ import { RedisTransport } from './redis-transport.js';
 
 export { RedisTransport, type RedisTransportInit } from './redis-transport.js';
 export { RedisChannel, parseUnackedEntry } from './redis-channel.js';
+export { FANOUT_MEMORY_LIMIT } from './channel-poller.js';
 export { RedisKeys, DEAD_LETTER_SUFFIX, type KeyOptions, type BindingMember } from './keys.js';
 export {
   parseRedisTransportOptions,

@@ -5,7 +5,7 @@
  * keep files short; the consume, ack and restore path is there.
  */
 import type { QueueDeclareOptions } from '@kelp/core';
-import { type BindingRow, type ChannelHost, VirtualChannel } from '@kelp/virtual';
+import { type BindingRow, type ChannelHost, readAckInfo, VirtualChannel } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { ChannelPoller } from './channel-poller.js';
 import { wrapRedisError } from './errors.js';
@@ -51,6 +51,15 @@ export abstract class RedisStorageChannel extends VirtualChannel {
   /** LPUSH to the priority sub-list, batched with the tick's other pushes (PushBatcher). */
   protected async put(queue: string, envelopeJson: string, priority: number): Promise<void> {
     await this.pushes.push(queue, this.stepSuffix(priority), envelopeJson);
+  }
+
+  /**
+   * Stores a fanout message the poller could not keep in memory in the queue's list (its priority
+   * sub-list), where the normal pops deliver it. A payload that is not an envelope goes to step 0
+   * and is dead-lettered by the pop like any malformed list entry.
+   */
+  async spillFanout(queue: string, payload: string): Promise<void> {
+    await this.put(queue, payload, readAckInfo(payload)?.priority ?? 0);
   }
 
   /** RPUSH: back to the head (the next RPOP), for a message taken and never delivered. */

@@ -241,6 +241,14 @@ export class RedisTransport extends VirtualTransport {
           this.redisOptions.ackEmulation && channel.consumedQueues.some((q) => channel.noAckFor(q) === false),
         fanoutPatterns: () => [...channel.fanoutPatternMap().keys()],
         onPopped: (entries, recorded) => channel.deliverPopped(entries, recorded),
+        onFanoutOverflow: (pattern, _name, payload) => {
+          for (const queue of channel.fanoutPatternMap().get(pattern) ?? []) {
+            channel
+              .spillFanout(queue, payload)
+              .catch((error: unknown) => this.reportError(wrapRedisError(error, this.redactedUrl, 'fanout spill')))
+              .finally(() => this.poller?.wake());
+          }
+        },
         onFanout: (pattern, _name, payload) => {
           if (channel.state !== 'open') return true;
           if (channel.qos.capacity() <= 0) return false;
