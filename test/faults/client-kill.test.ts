@@ -3,10 +3,9 @@
  * reconnect and resume, publishes succeed or reject with OperationalError, nothing is lost.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOutage } from './support/outage.js';
+import { reportOutage, runOutage } from './support/outage.js';
 import { sleep } from './support/redis-data.js';
 import { FaultRedis } from './support/redis-process.js';
-import { reportScenario } from './support/report.js';
 
 let redis: FaultRedis;
 beforeAll(async () => {
@@ -35,24 +34,8 @@ describe('CLIENT KILL of the consumers and producer connections', () => {
       },
       transportOptions: { visibility_timeout: 2, unacked_restore_interval: 0.5, unacked_restore_throttle: 1 },
     });
-    reportScenario('client-kill', {
-      published: result.tally.ok.length,
-      acked: result.acked.size,
-      redelivered: result.redelivered,
-      deadLettered: result.deadLettered,
-      lost: result.lostIds.length,
-      extra: {
-        stranded: result.strandedIds.length,
-        ackUnconfirmed: result.ackUnconfirmedIds.length,
-        clientsKilled: killed,
-        rejectedOperational: result.tally.operational.length,
-        otherErrors: result.tally.other.length,
-        hung: result.tally.hung.length,
-        skipped: result.tally.skipped,
-        resumeMs: result.resumeMs ?? 'never',
-        connectionLost: result.events.connectionLost,
-        reconnected: result.events.reconnected,
-      },
+    reportOutage('client-kill', result, {
+      clientsKilled: killed,
     });
     expect(killed).toBeGreaterThan(0);
     expect(result.tally.other).toEqual([]);

@@ -6,11 +6,10 @@
  * reject with OperationalError and never hang.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOutage } from './support/outage.js';
+import { reportOutage, runOutage } from './support/outage.js';
 import { FaultProxy } from './support/proxy.js';
 import { sleep } from './support/redis-data.js';
 import { FaultRedis } from './support/redis-process.js';
-import { reportScenario } from './support/report.js';
 
 let redis: FaultRedis;
 let proxy: FaultProxy;
@@ -39,23 +38,7 @@ describe('connection resets through the proxy', () => {
       },
       transportOptions: { visibility_timeout: 2, unacked_restore_interval: 0.5, unacked_restore_throttle: 1, socket_timeout: 2 },
     });
-    reportScenario('socket-reset', {
-      published: result.tally.ok.length,
-      acked: result.acked.size,
-      redelivered: result.redelivered,
-      deadLettered: result.deadLettered,
-      lost: result.lostIds.length,
-      extra: {
-        stranded: result.strandedIds.length,
-        ackUnconfirmed: result.ackUnconfirmedIds.length,
-        rejectedOperational: result.tally.operational.length,
-        otherErrors: result.tally.other.length,
-        hung: result.tally.hung.length,
-        resumeMs: result.resumeMs ?? 'never',
-        connectionLost: result.events.connectionLost,
-        reconnected: result.events.reconnected,
-      },
-    });
+    reportOutage('socket-reset', result);
     expect(result.tally.other).toEqual([]);
     expect(result.tally.hung).toEqual([]);
     expect(result.lostIds.slice(0, 20)).toEqual([]);
@@ -91,24 +74,8 @@ describe('half-open socket through the proxy', () => {
       },
       settleMs: 25_000,
     });
-    reportScenario('half-open', {
-      published: result.tally.ok.length,
-      acked: result.acked.size,
-      redelivered: result.redelivered,
-      deadLettered: result.deadLettered,
-      lost: result.lostIds.length,
-      extra: {
-        stranded: result.strandedIds.length,
-        ackUnconfirmed: result.ackUnconfirmedIds.length,
-        rejectedOperational: result.tally.operational.length,
-        otherErrors: result.tally.other.length,
-        hung: result.tally.hung.length,
-        skipped: result.tally.skipped,
-        resumeMs: result.resumeMs ?? 'never',
-        newConnections: proxy.accepted - acceptedBefore,
-        connectionLost: result.events.connectionLost,
-        reconnected: result.events.reconnected,
-      },
+    reportOutage('half-open', result, {
+      newConnections: proxy.accepted - acceptedBefore,
     });
     if (result.resumeMs === undefined || result.lostIds.length > 0) {
       console.log(`[faults] half-open detail: ${JSON.stringify({ errors: [...new Set(result.events.errors)].slice(0, 8), openConnections: proxy.openConnections })}`);

@@ -5,10 +5,9 @@
  * OperationalError; none hangs, none is dropped silently.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOutage } from './support/outage.js';
+import { reportOutage, runOutage } from './support/outage.js';
 import { FaultProxy } from './support/proxy.js';
 import { FaultRedis } from './support/redis-process.js';
-import { reportScenario } from './support/report.js';
 
 const median = (values: number[]): number | string =>
   values.length === 0 ? 'n/a' : ([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number);
@@ -49,31 +48,15 @@ describe('redis-server restarted mid-stream', () => {
     });
     const attemptsWhileDown = proxy.acceptedAt.filter((t) => t >= window.from && t <= window.to).length;
     const producerAttemptsWhileDown = producerProxy.acceptedAt.filter((t) => t >= window.from && t <= window.to).length;
-    reportScenario('redis-restart', {
-      published: result.tally.ok.length,
-      acked: result.acked.size,
-      redelivered: result.redelivered,
-      deadLettered: result.deadLettered,
-      lost: result.lostIds.length,
-      extra: {
-        stranded: result.strandedIds.length,
-        ackUnconfirmed: result.ackUnconfirmedIds.length,
-        rejectedOperational: result.tally.operational.length,
-        rejectedButDelivered: result.failedButDelivered,
-        medianRejectMs: median(result.tally.operationalMs),
-        otherErrors: result.tally.other.length,
-        hung: result.tally.hung.length,
-        slowestPublishMs: result.tally.slowestMs,
-        hungStartedMsAfterFault: result.tally.hungStartedAt.map((t) => t - result.faultWindow.from).join(',') || 'none',
-        producerState: result.producerState,
-        skipped: result.tally.skipped,
-        resumeMs: result.resumeMs ?? 'never',
-        downMs: downFor,
-        consumerConnectAttemptsWhileDown: attemptsWhileDown,
-        producerConnectAttemptsWhileDown: producerAttemptsWhileDown,
-        connectionLost: result.events.connectionLost,
-        reconnected: result.events.reconnected,
-      },
+    reportOutage('redis-restart', result, {
+      rejectedButDelivered: result.failedButDelivered,
+      medianRejectMs: median(result.tally.operationalMs),
+      slowestPublishMs: result.tally.slowestMs,
+      hungStartedMsAfterFault: result.tally.hungStartedAt.map((t) => t - result.faultWindow.from).join(',') || 'none',
+      producerState: result.producerState,
+      downMs: downFor,
+      consumerConnectAttemptsWhileDown: attemptsWhileDown,
+      producerConnectAttemptsWhileDown: producerAttemptsWhileDown,
     });
     expect(result.tally.other).toEqual([]);
     expect(result.tally.hung).toEqual([]);

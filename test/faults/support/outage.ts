@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { consumeInProcess, type RunningConsumer } from './in-process.js';
 import { publishIds, type PublishTally } from './producer.js';
 import { deadLetterKey, queueLength, sleep, unackedIds, waitFor, waitingIds } from './redis-data.js';
+import { reportScenario } from './report.js';
 
 export interface OutageOptions {
   /** URL the consumers connect to (through a proxy for the half-open fault). */
@@ -164,4 +165,30 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
     }
     await bounded(producerConnection.close());
   }
+}
+
+/**
+ * Prints an outage scenario's line: the counts every link fault reports (published, acked, lost,
+ * stranded, rejected, hung, resume time, connection events), plus the scenario's own `extra`.
+ */
+export function reportOutage(scenario: string, result: OutageResult, extra: Record<string, string | number> = {}): string {
+  return reportScenario(scenario, {
+    published: result.tally.ok.length,
+    acked: result.acked.size,
+    redelivered: result.redelivered,
+    deadLettered: result.deadLettered,
+    lost: result.lostIds.length,
+    extra: {
+      stranded: result.strandedIds.length,
+      ackUnconfirmed: result.ackUnconfirmedIds.length,
+      rejectedOperational: result.tally.operational.length,
+      otherErrors: result.tally.other.length,
+      hung: result.tally.hung.length,
+      skipped: result.tally.skipped,
+      resumeMs: result.resumeMs ?? 'never',
+      ...extra,
+      connectionLost: result.events.connectionLost,
+      reconnected: result.events.reconnected,
+    },
+  });
 }
