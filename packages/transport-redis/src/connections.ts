@@ -7,13 +7,53 @@
  * - `subscriber`: one per consuming channel, in pub/sub mode for fanout and for the
  *   client-tracking invalidations that wake the poller.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type Command, type RedisOptions } from 'ioredis';
 import { defineScripts } from './scripts.js';
 
 /** The command connection's command timeout when socketTimeout is unset (no command there blocks). */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
 export type ConnectionRole = 'command' | 'poll' | 'subscriber';
+
+/** The rejection of a command whose socket closed before its reply (isRedisConnectionError matches it). */
+export const UNANSWERED_MESSAGE = 'Socket closed unexpectedly before Redis replied; the command may or may not have run';
+
+/**
+ * An ioredis client that fails the commands it has written, but not heard back about, as soon as
+ * its socket closes. ioredis would keep them aside to resend after a reconnect, and drops that
+ * list when a reconnect attempt reaches a socket that then closes (a proxy or load balancer in
+ * front of a dead server); the caller then waits for the command timeout (30 s) to learn
+ * anything. Failing at once hands the decision to kelp's retry policy (Connection.ensure), which
+ * knows what is safe to resend; a blind resend of a push whose reply was lost would also publish
+ * the message twice, so `autoResendUnfulfilledCommands` is off.
+ */
+class FailFastRedis extends Redis {
+  readonly #unanswered = new Set<Command>();
+
+  constructor(options: RedisOptions) {
+    super({ ...options, autoResendUnfulfilledCommands: false });
+    this.on('close', () => {
+      const error = new Error(UNANSWERED_MESSAGE);
+      for (const command of this.#unanswered) command.reject(error);
+      this.#unanswered.clear();
+    });
+  }
+
+  override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+    // Only a command written now (status ready) is at risk; an offline-queued one is written, or
+    // failed by maxRetriesPerRequest, later, and comes back through here when it is written.
+    const written = this.status === 'ready';
+    const result = super.sendCommand(command, stream);
+    if (written && !this.#unanswered.has(command)) {
+      this.#unanswered.add(command);
+      const forget = (): void => {
+        this.#unanswered.delete(command);
+      };
+      command.promise.then(forget, forget);
+    }
+    return result;
+  }
+}
 
 export interface ClientFactoryOptions {
   base: RedisOptions;
@@ -22,7 +62,7 @@ export interface ClientFactoryOptions {
 }
 
 export function createClient(role: ConnectionRole, options: ClientFactoryOptions): Redis {
-  const client = new Redis({
+  const client = new FailFastRedis({
     ...options.base,
     lazyConnect: true,
     connectionName: `kelp-${role}`,

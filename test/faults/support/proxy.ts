@@ -6,6 +6,8 @@
  * - `resume()`: new connections are forwarded again. Connections that lived through a pause stay
  *   swallowed for good: bytes were lost mid-stream, so their RESP framing can never be trusted.
  * - `dropAll()`: resets every socket at once (what a firewall reset or a NAT timeout does).
+ * - `refuse()`: what a TCP proxy or load balancer in front of a dead server does: it accepts each
+ *   new connection, then closes it before any reply (`forward()` ends this).
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
@@ -20,6 +22,7 @@ export class FaultProxy {
   readonly #target: { host: string; port: number };
   readonly #pairs = new Set<Pair>();
   #paused = false;
+  #refusing = false;
   /** Connections accepted over the proxy's lifetime. */
   accepted = 0;
   /** When each connection was accepted (ms since epoch): shows reconnect backoff. */
@@ -68,6 +71,14 @@ export class FaultProxy {
     this.#paused = false;
   }
 
+  refuse(): void {
+    this.#refusing = true;
+  }
+
+  forward(): void {
+    this.#refusing = false;
+  }
+
   /** Resets every socket (client and upstream side). */
   dropAll(): void {
     for (const pair of [...this.#pairs]) this.#destroy(pair, true);
@@ -81,6 +92,11 @@ export class FaultProxy {
   #accept(client: Socket): void {
     this.accepted += 1;
     this.acceptedAt.push(Date.now());
+    if (this.#refusing) {
+      client.on('error', () => undefined);
+      client.destroy();
+      return;
+    }
     const upstream = createConnection(this.#target);
     const pair: Pair = { client, upstream, swallow: this.#paused };
     this.#pairs.add(pair);
