@@ -5,7 +5,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AckCoalescer, PushBatcher, defineScripts, popAndRecord } from '../../packages/transport-redis/src/scripts.js';
+import { PushBatcher } from '../../packages/transport-redis/src/push-batcher.js';
+import { AckCoalescer, defineScripts, popAndRecord } from '../../packages/transport-redis/src/scripts.js';
 import { freshDb } from '../setup/fresh-db.js';
 import { message, redisFixture, type RedisFixture } from './helpers.js';
 

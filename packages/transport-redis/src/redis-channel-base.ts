@@ -12,7 +12,7 @@ import { wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
 import type { RedisChannel } from './redis-channel.js';
-import { PushBatcher } from './scripts.js';
+import { PushBatcher } from './push-batcher.js';
 
 /** What a RedisChannel needs from its transport beyond the virtual host interface. */
 export interface RedisChannelContext {
