@@ -3,7 +3,6 @@
  * order. Synchronous callbacks run inside the delivery itself (so a `drainEvents()` that returns
  * has run them); once a callback returns a promise the rest of the backlog waits for it.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Message } from './message.js';
 import type { Delivery } from './message-types.js';
 
@@ -18,8 +17,26 @@ export interface DispatchHost {
   handled(): void;
 }
 
-/** Which dispatcher's callback the current async context runs in (so cancel() never awaits itself). */
-const insideCallback = new AsyncLocalStorage<Dispatcher>();
+/**
+ * The name of the async method that awaits a callback's promise. V8's zero-cost async stack
+ * traces list it ("at async Dispatcher.awaitConsumerCallback") when code runs inside a callback
+ * at any await depth, which is how `inCallback` sees an async callback without AsyncLocalStorage:
+ * on Node 20 that turns on promise hooks for every promise in the process (~5 us per message).
+ * The match leaves out the "async " prefix, which source-map stack rewriters (vitest) drop.
+ */
+const AWAIT_FRAME = 'awaitConsumerCallback';
+/** Room for deep user stacks: async frames come after the synchronous ones. */
+const STACK_DEPTH = 200;
+
+function stackShowsAsyncCallback(): boolean {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = STACK_DEPTH;
+  try {
+    return new Error().stack?.includes(`Dispatcher.${AWAIT_FRAME} `) ?? false;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
@@ -28,12 +45,23 @@ export class Dispatcher {
   private readonly backlog: Delivery[] = [];
   private dispatching = false;
   private idleWaiters: Array<() => void> = [];
+  /** > 0 while a callback runs synchronously (re-entrant: a callback may drain events). */
+  private syncDepth = 0;
+  /** True while the promise an async callback returned is pending. */
+  private awaiting = false;
 
   constructor(private readonly host: DispatchHost) {}
 
-  /** True when called from inside one of this dispatcher's callbacks (at any await depth). */
+  /**
+   * True when called from inside one of this dispatcher's callbacks: exactly in its synchronous
+   * part; after an await, when the chain from the caller up to the callback is made of awaits
+   * (`.then` chains and timers break V8's async stack, so such a caller counts as outside). With
+   * two consumers' async callbacks in flight, one cancelling the other also counts as inside:
+   * cancel() then returns without waiting rather than risk waiting for itself.
+   */
   get inCallback(): boolean {
-    return insideCallback.getStore() === this;
+    if (this.syncDepth > 0) return true;
+    return this.awaiting && stackShowsAsyncCallback();
   }
 
   get idle(): boolean {
@@ -79,25 +107,18 @@ export class Dispatcher {
     while (this.backlog.length > 0) {
       const message = this.host.toMessage(this.backlog.shift() as Delivery);
       let result: void | Promise<void>;
+      this.syncDepth++;
       try {
-        result = insideCallback.run(this, () => this.host.handle(message));
+        result = this.host.handle(message);
       } catch (error) {
         this.host.report(error, message);
         this.host.handled();
         continue;
+      } finally {
+        this.syncDepth--;
       }
       if (isThenable(result)) {
-        // Only an async callback can outlive the visibility timeout: a synchronous one blocks
-        // the timers that would extend it anyway.
-        const stopKeepAlive = this.host.keepAlive(message);
-        Promise.resolve(result)
-          .then(undefined, (error: unknown) => this.host.report(error, message))
-          .finally(() => {
-            stopKeepAlive?.();
-            this.dispatching = false;
-            this.host.handled();
-            this.pump();
-          });
+        void this.awaitConsumerCallback(result, message);
         return;
       }
       this.host.handled();
@@ -106,5 +127,24 @@ export class Dispatcher {
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
+  }
+
+  /** Named for `inCallback` (see AWAIT_FRAME): it must `await` the callback's promise directly. */
+  private async awaitConsumerCallback(result: PromiseLike<void>, message: Message): Promise<void> {
+    // Only an async callback can outlive the visibility timeout: a synchronous one blocks
+    // the timers that would extend it anyway.
+    const stopKeepAlive = this.host.keepAlive(message);
+    this.awaiting = true;
+    try {
+      await result;
+    } catch (error) {
+      this.host.report(error, message);
+    } finally {
+      this.awaiting = false;
+      stopKeepAlive?.();
+      this.dispatching = false;
+      this.host.handled();
+      this.pump();
+    }
   }
 }

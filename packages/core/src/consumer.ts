@@ -372,7 +372,16 @@ export class Consumer {
     } catch (error) {
       return recover(error);
     }
-    return isThenable(result) ? Promise.resolve(result).then(undefined, recover) : result;
+    if (!isThenable(result)) return result;
+    // Awaited in an async function, not chained with .then: the dispatcher tells a cancel() from
+    // inside the handler by V8's async stack, which only follows awaits.
+    return (async () => {
+      try {
+        await result;
+      } catch (error) {
+        await recover(error);
+      }
+    })();
   }
 
   private decodeFailed(message: Message, error: unknown): void | Promise<void> {
