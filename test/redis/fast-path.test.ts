@@ -89,6 +89,57 @@ describe('route-and-push', () => {
   });
 });
 
+describe('route-and-push groups', () => {
+  it('stores a tick of 300 publishes to one queue in publish order, sent as calls of at most 128', async () => {
+    const client = new Redis(redis.options);
+    defineScripts(client);
+    const counter = countCalls(client, 'kelpRouteAndPush');
+    const batcher = new PushBatcher(client, '', SEP, asError);
+    const tags = Array.from({ length: 300 }, (_, i) => `g-${i}`);
+    await Promise.all(tags.map((tag) => batcher.push('gq', '', envelope(tag))));
+    client.disconnect();
+    const stored = await redis.lrange('gq', 0, -1);
+    expect([counter.calls, stored.length, stored.reverse()]).toEqual([3, 300, tags.map(envelope)]);
+  });
+
+  it('stores a payload holding a raw newline unchanged, between its neighbours', async () => {
+    const batcher = new PushBatcher(redis, '', SEP, asError);
+    // A raw newline (compact JSON never has one; a spilled payload from elsewhere might).
+    const odd = envelope('n-2').replace('"headers":{}', '"headers":{"note":"a\nb"}');
+    await Promise.all([batcher.push('nlq', '', envelope('n-1')), batcher.push('nlq', '', odd), batcher.push('nlq', '', envelope('n-3'))]);
+    expect(await redis.lrange('nlq', 0, -1)).toEqual([envelope('n-3'), odd, envelope('n-1')]);
+  });
+
+  it('fails every publish of a group whose queue has the wrong type, and none of the next group', async () => {
+    await redis.set('notalist2', 'x');
+    const batcher = new PushBatcher(redis, '', SEP, (error) => new Error(`wrapped: ${asError(error).message}`));
+    const results = await Promise.allSettled([
+      batcher.push('notalist2', '', envelope('f-1')),
+      batcher.push('notalist2', '', envelope('f-2')),
+      batcher.push('okq3', '', envelope('f-3')),
+      batcher.push('okq3', '', envelope('f-4')),
+    ]);
+    expect(results.map((r) => (r.status === 'rejected' ? asError(r.reason).message.slice(0, 18) : r.status))).toEqual([
+      'wrapped: WRONGTYPE',
+      'wrapped: WRONGTYPE',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(await redis.lrange('okq3', 0, -1)).toEqual([envelope('f-4'), envelope('f-3')]);
+  });
+
+  it('gives each direct publish of a group its own array of the queues reached', async () => {
+    await redis.sadd('_kombu.binding.gx', `rk${SEP}${SEP}gq1`);
+    const batcher = new PushBatcher(redis, '', SEP, asError);
+    const [first, second] = await Promise.all([
+      batcher.routeDirect('_kombu.binding.gx', 'rk', '', envelope('r-1')),
+      batcher.routeDirect('_kombu.binding.gx', 'rk', '', envelope('r-2')),
+    ]);
+    first.push('changed');
+    expect([first, second, await redis.llen('gq1')]).toEqual([['gq1', 'changed'], ['gq1'], 2]);
+  });
+});
+
 describe('ack coalescing', () => {
   it('forgets every record acked in one tick with a single ack call', async () => {
     const tags = Array.from({ length: 250 }, (_, i) => `a-${i}`);

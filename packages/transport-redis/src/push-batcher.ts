@@ -1,37 +1,47 @@
 /**
- * The publish side of the route-and-push script: one call per channel and tick.
+ * The publish side of the route-and-push script: one call per channel and tick (or per
+ * {@link PUSHES_PER_CALL} publishes, whichever comes first).
  */
 import { ChannelError } from '@kelp/core';
 import type { Redis } from 'ioredis';
 import { call, type Arg } from './scripts.js';
 
-/** Messages per `routeAndPush` call: bounds how long one call holds the server. */
-const PUSHES_PER_CALL = 1000;
+/**
+ * Publishes per `routeAndPush` call. A call goes out as soon as it is full instead of waiting for
+ * the end of the tick, so Redis stores one part of a burst while the client still encodes the
+ * next (a burst of 1000 publishes as one call left Redis idle while the client encoded, and the
+ * client idle while Redis pushed). Also bounds how long one call holds the server.
+ */
+const PUSHES_PER_CALL = 128;
 
-/** One publish waiting for the tick's `routeAndPush` call. */
+type Mode = 'q' | 'd' | 't';
+
+/** One publish waiting for its `routeAndPush` call. */
 interface PendingPush {
   /**
    * 'q': push to `target` (a queue); 'd': route by `routingKey` over binding set `target`;
    * 't': push to the queues JSON-encoded in `routingKey` if set `target` is unchanged.
    */
-  mode: 'q' | 'd' | 't';
+  mode: Mode;
   target: string;
   routingKey: string;
   suffix: string;
   envelope: string;
-  resolve: (reply: unknown) => void;
+  resolve: (reply: never) => void;
   reject: (error: unknown) => void;
 }
 
 /**
- * Coalesces the pushes (and direct-exchange publishes) of one tick into one `routeAndPush` script
- * call (route-and-push-0.lua). One per channel, so a channel's publishes reach Redis in the order
- * they were issued (AMQP orders per channel too). Each publish settles from its own entry of the
- * reply: a push that failed (e.g. WRONGTYPE) fails only its publish, with the error `wrapError`
- * makes of it.
+ * Coalesces the pushes (and direct-exchange and checked topic publishes) of one tick into
+ * `routeAndPush` script calls (route-and-push-0.lua). One per channel, so a channel's publishes
+ * reach Redis in the order they were issued (AMQP orders per channel too). Consecutive
+ * publishes to the same destination travel as one group (routed once, one LPUSH per queue).
+ * Each publish settles from its group's entry of the reply: a push that failed (e.g. WRONGTYPE)
+ * fails only the publishes it carried, with the error `wrapError` makes of it.
  */
 export class PushBatcher {
   private pending: PendingPush[] = [];
+  private scheduled = false;
   /** Mode 't' of the pending call: binding set key -> the members its queues were matched with. */
   private tables = new Map<string, readonly string[]>();
 
@@ -45,15 +55,14 @@ export class PushBatcher {
   /** LPUSH `envelope` to `queue` + `suffix` (the priority sub-list). */
   push(queue: string, suffix: string, envelope: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.enqueue({ mode: 'q', target: queue, routingKey: '', suffix, envelope, resolve: () => resolve(), reject });
+      this.enqueue({ mode: 'q', target: queue, routingKey: '', suffix, envelope, resolve, reject });
     });
   }
 
   /** Routes through a direct exchange's binding set and pushes; resolves with the queues reached. */
   routeDirect(bindingKey: string, routingKey: string, suffix: string, envelope: string): Promise<string[]> {
     return new Promise<string[]>((resolve, reject) => {
-      const done = (queues: unknown): void => resolve(Array.isArray(queues) ? (queues as string[]) : []);
-      this.enqueue({ mode: 'd', target: bindingKey, routingKey, suffix, envelope, resolve: done, reject });
+      this.enqueue({ mode: 'd', target: bindingKey, routingKey, suffix, envelope, resolve, reject });
     });
   }
 
@@ -68,40 +77,97 @@ export class PushBatcher {
     if (known !== undefined && known !== members) return Promise.resolve('stale');
     this.tables.set(bindingKey, members);
     return new Promise<string[] | 'stale'>((resolve, reject) => {
-      const done = (reply: unknown): void => resolve(reply === 'stale' ? 'stale' : Array.isArray(reply) ? (reply as string[]) : []);
-      this.enqueue({ mode: 't', target: bindingKey, routingKey: JSON.stringify(queues), suffix, envelope, resolve: done, reject });
+      this.enqueue({ mode: 't', target: bindingKey, routingKey: JSON.stringify(queues), suffix, envelope, resolve, reject });
     });
   }
 
   private enqueue(item: PendingPush): void {
-    // nextTick: every publish issued by the current callback and its microtasks joins this call.
-    if (this.pending.push(item) === 1) process.nextTick(() => this.flush());
+    const size = this.pending.push(item);
+    if (size >= PUSHES_PER_CALL) {
+      this.sendPending();
+    } else if (!this.scheduled) {
+      // nextTick: every publish issued by the current callback and its microtasks joins this call.
+      this.scheduled = true;
+      process.nextTick(() => {
+        this.scheduled = false;
+        if (this.pending.length > 0) this.sendPending();
+      });
+    }
   }
 
-  private flush(): void {
+  private sendPending(): void {
     const items = this.pending;
     const tables = this.tables.size === 0 ? '{}' : JSON.stringify(Object.fromEntries(this.tables));
     this.pending = [];
     this.tables = new Map();
-    for (let i = 0; i < items.length; i += PUSHES_PER_CALL) this.send(items.length <= PUSHES_PER_CALL ? items : items.slice(i, i + PUSHES_PER_CALL), tables);
-  }
-
-  private send(items: readonly PendingPush[], tables: string): void {
     const args: Arg[] = [this.prefix, this.sep, tables];
-    for (const item of items) args.push(item.mode, item.target, item.routingKey, item.suffix, item.envelope);
+    /** Index of each group's first item, then the end. */
+    const starts: number[] = [];
+    let i = 0;
+    while (i < items.length) {
+      const first = items[i] as PendingPush;
+      let end = i + 1;
+      // An envelope with a newline cannot share the group's "\n"-joined payload: it goes alone.
+      if (!first.envelope.includes('\n')) {
+        while (end < items.length && sameDestination(first, items[end] as PendingPush) && !(items[end] as PendingPush).envelope.includes('\n')) end += 1;
+      }
+      starts.push(i);
+      args.push(first.mode, first.target, first.routingKey, first.suffix, String(end - i), end - i === 1 ? first.envelope : joinEnvelopes(items, i, end));
+      i = end;
+    }
+    starts.push(items.length);
     call(this.client, 'routeAndPush', args).then(
-      (reply) => {
-        const results = Array.isArray(reply) ? (reply as unknown[]) : [];
-        items.forEach((item, i) => {
-          const result = results[i];
-          if (result instanceof Error) item.reject(this.wrapError(result));
-          else if (result === undefined) item.reject(new ChannelError('routeAndPush replied without an entry for this message'));
-          else item.resolve(result);
-        });
-      },
+      (reply) => this.settle(items, starts, reply),
       (error: unknown) => {
         for (const item of items) item.reject(error);
       },
     );
   }
+
+  /** Settles each publish from its group's reply entry (see route-and-push-0.lua). */
+  private settle(items: readonly PendingPush[], starts: readonly number[], reply: unknown): void {
+    const entries = Array.isArray(reply) ? (reply as unknown[]) : [];
+    for (let g = 0; g + 1 < starts.length; g += 1) {
+      const from = starts[g] as number;
+      const to = starts[g + 1] as number;
+      const entry = entries[g];
+      if (!Array.isArray(entry) || entry.length === 0) {
+        const error = entry instanceof Error ? this.wrapError(entry) : new ChannelError('routeAndPush replied without an entry for this message');
+        for (let k = from; k < to; k += 1) (items[k] as PendingPush).reject(error);
+        continue;
+      }
+      const result = entry[0] as unknown;
+      // [first, last, error] triples (1-based within the group) for pushes that failed.
+      let failed: Map<number, Error> | undefined;
+      for (let t = 1; t + 2 < entry.length; t += 3) {
+        const error = this.wrapError(entry[t + 2]);
+        failed ??= new Map();
+        for (let n = Number(entry[t]); n <= Number(entry[t + 1]); n += 1) failed.set(n, error);
+      }
+      for (let k = from; k < to; k += 1) {
+        const item = items[k] as PendingPush;
+        const error = failed?.get(k - from + 1);
+        if (error) item.reject(error);
+        else (item.resolve as (value: unknown) => void)(resultFor(item.mode, result));
+      }
+    }
+  }
+}
+
+function sameDestination(a: PendingPush, b: PendingPush): boolean {
+  return a.mode === b.mode && a.target === b.target && a.routingKey === b.routingKey && a.suffix === b.suffix;
+}
+
+/** One flat string (join builds it in one piece; `+=` would leave ioredis a rope to flatten). */
+function joinEnvelopes(items: readonly PendingPush[], from: number, to: number): string {
+  const envelopes: string[] = [];
+  for (let k = from; k < to; k += 1) envelopes.push((items[k] as PendingPush).envelope);
+  return envelopes.join('\n');
+}
+
+/** What one publish resolves with; every publish gets its own array of queues. */
+function resultFor(mode: Mode, result: unknown): unknown {
+  if (mode === 'q') return undefined;
+  if (mode === 't' && result === 'stale') return 'stale';
+  return Array.isArray(result) ? (result as string[]).slice() : [];
 }

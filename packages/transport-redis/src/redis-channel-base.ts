@@ -49,8 +49,9 @@ export abstract class RedisStorageChannel extends VirtualChannel {
   // ---- queues ----------------------------------------------------------------------------------
 
   /** LPUSH to the priority sub-list, batched with the tick's other pushes (PushBatcher). */
-  protected async put(queue: string, envelopeJson: string, priority: number): Promise<void> {
-    await this.pushes.push(queue, this.stepSuffix(priority), envelopeJson);
+  protected put(queue: string, envelopeJson: string, priority: number): Promise<void> {
+    // Not `async`: the batcher's promise as is (one promise less per publish).
+    return this.pushes.push(queue, this.stepSuffix(priority), envelopeJson);
   }
 
   /**

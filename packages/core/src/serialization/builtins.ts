@@ -4,9 +4,7 @@
  */
 import { decode as msgpackDecode, encode as msgpackEncode } from '@msgpack/msgpack';
 import { EncodeError } from '../errors.js';
-import { decodeText, isBinaryEncoding, isBytes, type SerializerDefinition } from './registry.js';
-
-const utf8 = new TextEncoder();
+import { decodeText, encodeUtf8, isBinaryEncoding, isBytes, type SerializerDefinition } from './registry.js';
 
 export const jsonSerializer: SerializerDefinition = {
   contentType: 'application/json',
@@ -26,7 +24,7 @@ export const jsonSerializer: SerializerDefinition = {
       // JSON.stringify returns undefined for undefined, functions and symbols at the top level.
       throw new EncodeError(`The json serializer cannot encode a top-level ${typeof value}`);
     }
-    return utf8.encode(text);
+    return encodeUtf8(text);
   },
   decode(bytes, contentEncoding) {
     return JSON.parse(decodeText(bytes, contentEncoding ?? 'utf-8')) as unknown;
@@ -45,7 +43,7 @@ export const textSerializer: SerializerDefinition = {
   contentType: 'text/plain',
   contentEncoding: 'utf-8',
   encode(value) {
-    if (typeof value === 'string') return utf8.encode(value);
+    if (typeof value === 'string') return encodeUtf8(value);
     if (isBytes(value)) return value;
     throw new EncodeError(`The text serializer encodes strings only, not ${typeof value}`);
   },
@@ -60,7 +58,7 @@ export const rawSerializer: SerializerDefinition = {
   contentEncoding: 'binary',
   aliases: ['binary'],
   encode(value) {
-    if (typeof value === 'string') return utf8.encode(value);
+    if (typeof value === 'string') return encodeUtf8(value);
     if (isBytes(value)) return value;
     throw new EncodeError(`The raw serializer encodes strings and Uint8Arrays only, not ${typeof value}`);
   },
