@@ -27,6 +27,8 @@ interface PendingPush {
   routingKey: string;
   suffix: string;
   envelope: string;
+  /** Known to hold no newline (built by encodeEnvelope: compact JSON), so not searched for one. */
+  compact: boolean;
   resolve: (reply: never) => void;
   reject: (error: unknown) => void;
 }
@@ -52,24 +54,30 @@ export class PushBatcher {
     private readonly wrapError: (error: unknown) => Error,
   ) {}
 
-  /** LPUSH `envelope` to `queue` + `suffix` (the priority sub-list). */
-  push(queue: string, suffix: string, envelope: string): Promise<void> {
+  /**
+   * LPUSH `envelope` to `queue` + `suffix` (the priority sub-list). Any payload; `compact` says
+   * it is JSON.stringify-style JSON (no raw newline), which spares a search through it.
+   */
+  push(queue: string, suffix: string, envelope: string, compact = false): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.enqueue({ mode: 'q', target: queue, routingKey: '', suffix, envelope, resolve, reject });
+      this.enqueue({ mode: 'q', target: queue, routingKey: '', suffix, envelope, compact, resolve, reject });
     });
   }
 
-  /** Routes through a direct exchange's binding set and pushes; resolves with the queues reached. */
+  /**
+   * Routes through a direct exchange's binding set and pushes; resolves with the queues reached.
+   * `envelope` is compact JSON (encodeEnvelope's output).
+   */
   routeDirect(bindingKey: string, routingKey: string, suffix: string, envelope: string): Promise<string[]> {
     return new Promise<string[]>((resolve, reject) => {
-      this.enqueue({ mode: 'd', target: bindingKey, routingKey, suffix, envelope, resolve, reject });
+      this.enqueue({ mode: 'd', target: bindingKey, routingKey, suffix, envelope, compact: true, resolve, reject });
     });
   }
 
   /**
    * Pushes to `queues`, matched by the caller against `members` (its copy of binding set
    * `bindingKey`), only if the set still holds exactly those members when the push runs;
-   * resolves 'stale' (nothing pushed) otherwise.
+   * resolves 'stale' (nothing pushed) otherwise. `envelope` is compact JSON.
    */
   routeChecked(bindingKey: string, members: readonly string[], queues: readonly string[], suffix: string, envelope: string): Promise<string[] | 'stale'> {
     const known = this.tables.get(bindingKey);
@@ -77,7 +85,7 @@ export class PushBatcher {
     if (known !== undefined && known !== members) return Promise.resolve('stale');
     this.tables.set(bindingKey, members);
     return new Promise<string[] | 'stale'>((resolve, reject) => {
-      this.enqueue({ mode: 't', target: bindingKey, routingKey: JSON.stringify(queues), suffix, envelope, resolve, reject });
+      this.enqueue({ mode: 't', target: bindingKey, routingKey: JSON.stringify(queues), suffix, envelope, compact: true, resolve, reject });
     });
   }
 
@@ -108,8 +116,8 @@ export class PushBatcher {
       const first = items[i] as PendingPush;
       let end = i + 1;
       // An envelope with a newline cannot share the group's "\n"-joined payload: it goes alone.
-      if (!first.envelope.includes('\n')) {
-        while (end < items.length && sameDestination(first, items[end] as PendingPush) && !(items[end] as PendingPush).envelope.includes('\n')) end += 1;
+      if (!hasNewline(first)) {
+        while (end < items.length && sameDestination(first, items[end] as PendingPush) && !hasNewline(items[end] as PendingPush)) end += 1;
       }
       starts.push(i);
       args.push(first.mode, first.target, first.routingKey, first.suffix, String(end - i), end - i === 1 ? first.envelope : joinEnvelopes(items, i, end));
@@ -153,6 +161,8 @@ export class PushBatcher {
     }
   }
 }
+
+const hasNewline = (item: PendingPush): boolean => !item.compact && item.envelope.includes('\n');
 
 function sameDestination(a: PendingPush, b: PendingPush): boolean {
   return a.mode === b.mode && a.target === b.target && a.routingKey === b.routingKey && a.suffix === b.suffix;

@@ -99,7 +99,7 @@ export abstract class RedisStorageChannel extends VirtualChannel {
     }
     this.tableCopies.set(bindingKey, { members, rows });
     const queues = route(rows);
-    await Promise.all(queues.map((queue) => this.pushes.push(queue, suffix, envelopeJson)));
+    await Promise.all(queues.map((queue) => this.pushes.push(queue, suffix, envelopeJson, true)));
     return queues;
   }
 
