@@ -124,12 +124,19 @@ export class PushBatcher {
       i = end;
     }
     starts.push(items.length);
-    call(this.client, 'routeAndPush', args).then(
-      (reply) => this.settle(items, starts, reply),
-      (error: unknown) => {
-        for (const item of items) item.reject(error);
-      },
-    );
+    const failAll = (error: unknown): void => {
+      for (const item of items) item.reject(error);
+    };
+    let reply: Promise<unknown>;
+    try {
+      reply = call(this.client, 'routeAndPush', args);
+    } catch (error) {
+      // A call that cannot even be issued (no script defined) fails these publishes, not the caller
+      // whose publish happened to fill the batch.
+      failAll(error);
+      return;
+    }
+    reply.then((value) => this.settle(items, starts, value), failAll);
   }
 
   /** Settles each publish from its group's reply entry (see route-and-push-0.lua). */

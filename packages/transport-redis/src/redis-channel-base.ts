@@ -33,6 +33,13 @@ export abstract class RedisStorageChannel extends VirtualChannel {
   protected readonly redis: Redis;
   protected readonly keys: RedisKeys;
   private pushBatcher: PushBatcher | undefined;
+  /**
+   * Binding set key per exchange and sub-list suffix per priority, made once: the same string
+   * object each time lets the batcher group publishes by identity instead of comparing text,
+   * and spares two strings per publish. Keys and suffixes are fixed for the channel's life.
+   */
+  private readonly bindingKeys = new Map<string, string>();
+  private readonly suffixes: string[] = [];
   /** Binding sets as last read, for putRouted (the push script checks them before using them). */
   private readonly tableCopies = new Map<string, { members: readonly string[]; rows: readonly BindingRow[] }>();
 
@@ -70,7 +77,7 @@ export abstract class RedisStorageChannel extends VirtualChannel {
 
   /** A direct-exchange publish: lookup and pushes in one script call on the server. */
   protected override putDirect(exchange: string, routingKey: string, envelopeJson: string, priority: number): Promise<string[]> {
-    return this.pushes.routeDirect(this.keys.bindingKey(exchange), routingKey, this.stepSuffix(priority), envelopeJson);
+    return this.pushes.routeDirect(this.bindingKeyOf(exchange), routingKey, this.stepSuffix(priority), envelopeJson);
   }
 
   /**
@@ -84,7 +91,7 @@ export abstract class RedisStorageChannel extends VirtualChannel {
     priority: number,
     route: (table: readonly BindingRow[]) => string[],
   ): Promise<string[]> {
-    const bindingKey = this.keys.bindingKey(exchange);
+    const bindingKey = this.bindingKeyOf(exchange);
     const suffix = this.stepSuffix(priority);
     const cached = this.tableCopies.get(bindingKey);
     if (cached) {
@@ -112,7 +119,23 @@ export abstract class RedisStorageChannel extends VirtualChannel {
 
   /** `""` for step 0, else `<sep><step>`: what queueKeyForPriority appends to the queue name. */
   private stepSuffix(priority: number): string {
-    return this.keys.queueName('', this.keys.priorityStep(priority));
+    // priority is clamped to 0..9 by basicPublish; anything else is computed, not cached.
+    const cached = Number.isInteger(priority) && priority >= 0 && priority <= 9 ? this.suffixes[priority] : undefined;
+    if (cached !== undefined) return cached;
+    const suffix = this.keys.queueName('', this.keys.priorityStep(priority));
+    if (Number.isInteger(priority) && priority >= 0 && priority <= 9) this.suffixes[priority] = suffix;
+    return suffix;
+  }
+
+  private bindingKeyOf(exchange: string): string {
+    let key = this.bindingKeys.get(exchange);
+    if (key === undefined) {
+      // Bounded: a channel publishing to ever new exchange names must not grow without end.
+      if (this.bindingKeys.size >= 1000) this.bindingKeys.clear();
+      key = this.keys.bindingKey(exchange);
+      this.bindingKeys.set(exchange, key);
+    }
+    return key;
   }
 
   protected override async putFanout(exchange: string, envelopeJson: string, routingKey: string): Promise<number> {
