@@ -10,14 +10,17 @@
  *      Kombu's order (step first, then queue cycle order) and writes `unacked`/`unacked_index`
  *      in the same atomic step. The key layout is Kombu's, so a Python worker can restore what a
  *      crashed kelp process left, and the other way round.
- *   2. wait: when nothing was there, the same pipeline ran `EXISTS` over the keys with
- *      CLIENT TRACKING on (redirected to this channel's subscriber connection). Redis then sends
- *      an invalidation as soon as any of those keys is written by anyone (a Python LPUSH
- *      included); that wakes the loop. Nothing is popped while waiting, so there is nothing to
- *      lose. If EXISTS saw a key (a push raced the pop) the loop pops again at once.
+ *   2. wait: each list the script found empty it also read with `EXISTS`, in the same atomic
+ *      step, with CLIENT TRACKING on (redirected to this channel's subscriber connection). Redis
+ *      then sends an invalidation naming the list as soon as anyone writes to it (a Python
+ *      LPUSH included); that makes it a pop candidate again and pops at once. Lists known empty
+ *      are left out of later pops (pop-candidates.ts), so many idle queues cost nothing. Nothing
+ *      is popped while waiting, so there is nothing to lose.
  *   3. fallback: a timer of `brpopTimeout` (1 s, Kombu's BRPOP timeout) re-polls anyway, so a
  *      server without CLIENT TRACKING (Redis < 6, or a proxy that forbids it) still consumes, just
  *      with up to one second of latency.
+ * Two pops may be in flight, each for half the prefetch window, so Redis takes the next batch
+ * while this process hands out the previous one; the window counts them (never over prefetch).
  * The watchdog (BullMQ's idea for blocking commands): a poll round trip that outlives its
  * timeout plus a margin, or that ioredis's own `commandTimeout` rejects ("Command timed out"),
  * marks the poll connection dead; it is replaced and reconnected (link-watch.ts, which also runs
@@ -28,7 +31,8 @@ import type { EventLoopHub } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
 import { LinkWatch, type PollerLink } from './link-watch.js';
-import { parsePopReply, popAndRecordArgs, queuePopAndRecord, type PoppedEntry } from './scripts.js';
+import { PopCandidates, type PopPair } from './pop-candidates.js';
+import { call, parsePopResult, popAndRecordArgs, type PoppedEntry, type PopResult } from './scripts.js';
 
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
 /**
@@ -51,6 +55,8 @@ export interface PollerHost {
   pollQueues(): readonly string[];
   /** How many more messages the channel may take now (QoS); Infinity when unlimited. */
   pollCapacity(): number;
+  /** The channel's prefetch count (0 = unlimited): the pops in flight share it. */
+  prefetchCount(): number;
   /** Record pops in `unacked` (ack emulation on and some consumer wants acks). */
   recordOnPop(): boolean;
   /** PSUBSCRIBE patterns of the active fanout queues. */
@@ -84,25 +90,54 @@ export interface ChannelPollerOptions {
   wallClock: () => number;
 }
 
-type PollState = 'idle' | 'polling' | 'waiting' | 'closed';
 type FanoutItem = { pattern: string; channel: string; payload: string };
+type PoppedBatch = { entries: PoppedEntry[]; recorded: boolean };
+
+/**
+ * Pops in flight at once. Two let the server take the next batch while this process hands out
+ * the previous one (one at a time left the consumer idle ~46% of a saturated drain, waiting for
+ * the pop round trip); each then takes half of the prefetch window.
+ */
+const POPS_IN_FLIGHT = 2;
+/**
+ * Lists named by one pop when tracking is armed. A pop stops at its limit, usually within the
+ * first few non-empty lists; naming all of them (1000 queues x 4 steps, with dead-letter keys)
+ * cost more than the pop. Unarmed, every list is named: nothing would ever drop out of the prefix.
+ */
+const POP_KEYS_ARMED = 128;
 
 export class ChannelPoller {
-  private state: PollState = 'idle';
+  private state: 'idle' | 'waiting' | 'closed' = 'idle';
   private hub: EventLoopHub | undefined;
   private waitTimer: { cancel(): void } | undefined;
-  private woken = false;
+  /** Bumped by every wake (invalidation, nudge): a pop that raced one must not start a wait. */
+  private wakes = 0;
   private tracking: 'unknown' | 'on' | 'unsupported' = 'unknown';
+  /**
+   * Tracking is on for the poll connection AND redirected to a live subscriber: only then is a
+   * list found empty sure to be announced when written (see pop-candidates.ts).
+   */
+  private armed = false;
+  /** Bumped whenever `armed` may have changed, so a pop that straddled the change trusts nothing. */
+  private armEpoch = 0;
   private redirectId: number | undefined;
   /** The subscriber finished its (re)connect set-up; subscriptions may be synced. */
   private subReady = false;
   private readonly subscribed = new Set<string>();
   private subscribing: Promise<void> | undefined;
-  private popped: PoppedEntry[] = [];
+  private popped: PoppedBatch[] = [];
+  private poppedCount = 0;
   private readonly fanout: FanoutItem[] = [];
   /** Bumped when the poll connection is replaced, so a late reply of a dead poll is ignored. */
   private generation = 0;
-  private inFlight: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Prefetch slots the pops in flight may fill. */
+  private reserved = 0;
+  /** Whether the last pop filled its whole limit (more is likely waiting: worth a second pop). */
+  private lastPopFull = false;
+  private readonly candidates: PopCandidates;
+  /** A wake-up of the hub is queued already (see pump). */
+  private kicked = false;
   /** Watchdog, health PINGs and the lost/restored state of the two connections. */
   private readonly links: LinkWatch;
 
@@ -112,6 +147,7 @@ export class ChannelPoller {
     readonly subClient: Redis,
     private readonly options: ChannelPollerOptions,
   ) {
+    this.candidates = new PopCandidates(options.keys);
     this.links = new LinkWatch(
       { poll: pollClient, subscriber: subClient },
       {
@@ -119,7 +155,7 @@ export class ChannelPoller {
         onLinkRestored: (link) => host.onLinkRestored(link),
         onError: (error) => host.onError(error),
         onDead: (link) => {
-          // A late reply of the dead poll must be ignored (see poll).
+          // A late reply of the dead poll must be ignored (see pop).
           if (link === 'poll') this.generation++;
         },
       },
@@ -127,13 +163,22 @@ export class ChannelPoller {
     );
     subClient.on('ready', () => void this.onSubscriberReady());
     // The subscriber's client id dies with its connection. Forget it at once: a poll connection
-    // that reconnects first must not redirect tracking to it (see enableTracking).
+    // that reconnects first must not redirect tracking to it (see enableTracking). Writes from
+    // now on are not announced, so nothing may be taken as empty any more.
     subClient.on('close', () => {
       this.redirectId = undefined;
+      this.disarm();
     });
+    // A new poll connection has no tracking until enableTracking ran on it.
+    pollClient.on('close', () => this.disarm());
     pollClient.on('ready', () => void this.enableTracking());
-    subClient.on('message', (channel: string) => {
-      if (channel === INVALIDATE_CHANNEL) this.wake();
+    // The Buffer event: an invalidation carries an array of key names (null = all), which the
+    // string event would join with commas.
+    subClient.on('messageBuffer', (channel: Buffer, message: unknown) => {
+      if (channel.toString() !== INVALIDATE_CHANNEL) return;
+      if (Array.isArray(message)) this.candidates.invalidate(message.map(String));
+      else this.candidates.reset();
+      this.wake();
     });
     subClient.on('pmessage', (pattern: string, channel: string, payload: string) => {
       if (this.fanout.length >= FANOUT_MEMORY_LIMIT) {
@@ -154,96 +199,121 @@ export class ChannelPoller {
   attach(hub: EventLoopHub): void {
     this.hub = hub;
     hub.addReader(this, () => this.drain());
-    if (this.popped.length || this.fanout.length) hub.notifyReadable(this);
+    if (this.poppedCount || this.fanout.length) hub.notifyReadable(this);
   }
 
-  /** Called on every hub tick: start a poll if the channel can take more, sync subscriptions. */
+  /** Called on every hub tick: start pops if the channel can take more, sync subscriptions. */
   onTick(): void {
     if (this.state === 'closed') return;
     void this.syncSubscriptions();
     if (this.fanout.length && this.host.pollCapacity() > 0) this.hub?.notifyReadable(this);
-    if (this.state !== 'idle') return;
-    const queues = this.host.pollQueues();
-    // Popped messages still waiting for the hub reader already count against the prefetch.
-    const capacity = this.host.pollCapacity() - this.popped.length;
-    if (queues.length === 0 || capacity <= 0) return;
-    this.inFlight = this.poll(queues, Math.min(this.options.batchSize, capacity)).finally(() => {
-      this.inFlight = undefined;
+    this.pump(true);
+  }
+
+  /** Resolves once no pop is in flight (so nothing lands in the buffer afterwards). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * Starts pops while the prefetch window has room. Called from hub ticks, after a delivery batch
+   * and straight from an invalidation (no hub hop between a push and the pop that takes it).
+   * The window counts delivered-unacked messages (the host's capacity), popped ones waiting for
+   * the hub reader, and what the pops in flight may still bring: never more than the prefetch.
+   */
+  private pump(inHub = false): void {
+    if (this.state !== 'idle' || !this.hub) return;
+    // Outside a hub callback only while the hub runs: an application that is not consuming
+    // right now (between drainEvents calls) must not have messages pulled into memory. The
+    // next tick pops instead.
+    if (!inHub && (this.hub as { readonly running?: boolean }).running !== true) {
+      if (!this.kicked) {
+        this.kicked = true;
+        this.hub.callSoon(() => {
+          this.kicked = false;
+        });
+      }
+      return;
+    }
+    while (this.inFlight.size < POPS_IN_FLIGHT) {
+      const free = this.host.pollCapacity() - this.poppedCount - this.reserved;
+      if (free <= 0) return;
+      const prefetch = this.host.prefetchCount();
+      const share = Math.min(this.options.batchSize, prefetch > 0 ? Math.max(1, Math.ceil(prefetch / POPS_IN_FLIGHT)) : this.options.batchSize);
+      // A second pop only when the last one came back full and a whole share is free: at low
+      // rates one pop at a time takes everything there is.
+      if (this.inFlight.size > 0 && (!this.lastPopFull || free < share)) return;
+      const queues = this.host.pollQueues();
+      if (queues.length === 0) return;
+      const pairs = this.candidates.select(queues, this.armed ? POP_KEYS_ARMED : Infinity);
+      if (pairs.length === 0) {
+        // Every list is known empty and armed: the next write wakes us (fallback: the timer).
+        if (this.inFlight.size === 0) this.waitFor(this.options.brpopTimeoutMs);
+        return;
+      }
+      this.track(this.pop(pairs, Math.min(share, free)));
+    }
+  }
+
+  private track(promise: Promise<void>): void {
+    this.inFlight.add(promise);
+    void promise.finally(() => {
+      this.inFlight.delete(promise);
+      if (this.inFlight.size === 0) this.candidates.idle();
     });
   }
 
-  /** Resolves once no poll is in flight (so nothing lands in the buffer afterwards). */
-  async settled(): Promise<void> {
-    while (this.inFlight) await this.inFlight;
-  }
-
-  private async poll(queues: readonly string[], limit: number): Promise<void> {
-    this.state = 'polling';
-    this.woken = false;
+  private async pop(pairs: readonly PopPair[], limit: number): Promise<void> {
     const generation = this.generation;
+    const mark = this.candidates.mark;
+    const armEpoch = this.armEpoch;
+    const wakes = this.wakes;
     const { keys } = this.options;
-    const popKeys = keys.popKeys(queues);
+    const recorded = this.host.recordOnPop();
     const args = popAndRecordArgs(
-      {
-        unacked: keys.unacked,
-        unackedIndex: keys.unackedIndex,
-        queues: popKeys.map((k) => [k, keys.deadLetterKey(keys.queueFromKey(k))] as const),
-      },
-      { now: this.options.wallClock(), limit, record: (this.recordedPops = this.host.recordOnPop()) },
+      { unacked: keys.unacked, unackedIndex: keys.unackedIndex, queues: pairs },
+      { now: this.options.wallClock(), limit, record: recorded },
     );
-    const pipeline = this.pollClient.pipeline();
-    queuePopAndRecord(pipeline, args);
-    // EXISTS is a read: with tracking on it arms an invalidation for every key (see header).
-    pipeline.exists(...popKeys);
-    let entries: PoppedEntry[] = [];
-    let pending = 0;
+    this.reserved += limit;
+    let result: PopResult;
     try {
-      const results = await this.links.guard(pipeline.exec(), 'poll');
-      if (generation !== this.generation) {
-        // The connection was replaced meanwhile: treat the reply as lost. Anything the script
-        // popped is recorded in unacked and comes back with the visibility-timeout restore.
-        this.waitFor(this.options.brpopTimeoutMs);
-        return;
-      }
-      const [popResult, existsResult] = results ?? [];
-      if (popResult?.[0]) throw popResult[0];
-      entries = parsePopReply(popResult?.[1]);
-      pending = Number(existsResult?.[1] ?? 0);
-      this.links.restored('poll');
-      if (this.closed) {
-        // Closed while the pop was in flight: what it took (recorded in unacked) stays in the
-        // buffer, where the channel's close picks it up (takeUndelivered) and hands it back now
-        // instead of after the visibility timeout.
-        this.popped.push(...entries);
-        return;
-      }
+      const raw = await this.links.guard(call(this.pollClient, 'popAndRecord', args), 'poll');
+      result = parsePopResult(raw);
     } catch (error) {
+      this.reserved -= limit;
       if (this.closed) return;
       this.host.onError(error instanceof Error ? error : new Error(String(error)));
       this.waitFor(this.options.brpopTimeoutMs);
       return;
     }
+    this.reserved -= limit;
+    if (generation !== this.generation) {
+      // The connection was replaced meanwhile: treat the reply as lost. Anything the script
+      // popped is recorded in unacked and comes back with the visibility-timeout restore.
+      this.waitFor(this.options.brpopTimeoutMs);
+      return;
+    }
+    this.links.restored('poll');
+    const { entries, exhausted } = result;
     if (entries.length > 0) {
-      this.popped.push(...entries);
+      // Closed while the pop was in flight: what it took (recorded in unacked) stays in the
+      // buffer, where the channel's close picks it up (takeUndelivered) and hands it back now
+      // instead of after the visibility timeout.
+      this.popped.push({ entries, recorded });
+      this.poppedCount += entries.length;
       this.hub?.notifyReadable(this);
-      // The EXISTS that ran after the pop saw every list empty and armed tracking on them: wait
-      // for the invalidation instead of spending a round trip to find them empty again (at low
-      // rates that halves the polls, and the delivery is not queued behind a poll's write).
-      if (pending === 0 && !this.woken && this.tracking === 'on') {
-        this.waitFor(this.options.brpopTimeoutMs);
-        this.hub?.callSoon(() => undefined);
-        return;
-      }
-      this.state = 'idle';
-      this.hub?.callSoon(() => undefined);
+    }
+    if (this.closed) return;
+    if (this.armed && armEpoch === this.armEpoch) this.candidates.foundEmpty(pairs, exhausted, mark);
+    // A pop that named only a prefix of the lists and found them empty is not the end.
+    this.lastPopFull = entries.length >= limit || (exhausted === pairs.length && pairs.length >= POP_KEYS_ARMED);
+    // Nothing anywhere and no wake-up on the way: sleep until an invalidation or the timer.
+    // (Armed, the candidates say so by themselves; unarmed, every list stays a candidate.)
+    if (entries.length === 0 && !this.armed && wakes === this.wakes) {
+      if (this.inFlight.size <= 1) this.waitFor(this.options.brpopTimeoutMs);
       return;
     }
-    if (pending > 0 || this.woken) {
-      this.state = 'idle';
-      this.hub?.callSoon(() => undefined);
-      return;
-    }
-    this.waitFor(this.options.brpopTimeoutMs);
+    this.pump();
   }
 
   private waitFor(ms: number): void {
@@ -251,21 +321,32 @@ export class ChannelPoller {
     this.state = 'waiting';
     this.waitTimer?.cancel();
     const timer = setTimeout(() => {
-      if (this.state === 'waiting') this.state = 'idle';
+      this.waitTimer = undefined;
+      if (this.state !== 'waiting') return;
+      // The fallback poll trusts nothing it knew: every list is popped once more.
+      this.candidates.reset();
+      this.state = 'idle';
+      this.pump();
       this.hub?.callSoon(() => undefined);
     }, ms);
     timer.unref?.();
     this.waitTimer = { cancel: () => clearTimeout(timer) };
   }
 
-  /** A key we wait on was written: poll again now. */
+  /** A list we wait on was written (or the consumed queues changed): pop again now. */
   private wake(): void {
-    this.woken = true;
-    if (this.state !== 'waiting') return;
-    this.waitTimer?.cancel();
-    this.waitTimer = undefined;
-    this.state = 'idle';
-    this.hub?.callSoon(() => undefined);
+    this.wakes++;
+    if (this.state === 'waiting') {
+      this.waitTimer?.cancel();
+      this.waitTimer = undefined;
+      this.state = 'idle';
+    }
+    this.pump();
+  }
+
+  private disarm(): void {
+    this.armed = false;
+    this.armEpoch++;
   }
 
   /** The consumed queues changed: resubscribe fanout patterns and poll the new key set now. */
@@ -277,16 +358,20 @@ export class ChannelPoller {
 
   /** Hands buffered messages to the channel (hub reader). */
   private drain(): void {
-    if (this.popped.length) {
-      const batch = this.popped;
+    while (this.popped.length) {
+      const batches = this.popped;
       this.popped = [];
-      this.host.onPopped(batch, this.recordedPops);
+      this.poppedCount = 0;
+      for (const batch of batches) this.host.onPopped(batch.entries, batch.recorded);
     }
     while (this.fanout.length) {
       const item = this.fanout[0] as FanoutItem;
       if (!this.host.onFanout(item.pattern, item.channel, item.payload)) break;
       this.fanout.shift();
     }
+    // Consumers that ack in their callback freed their slots just now: the next pop leaves at
+    // once instead of on the next hub tick.
+    this.pump(true);
   }
 
   private async onSubscriberReady(): Promise<void> {
@@ -324,7 +409,10 @@ export class ChannelPoller {
       await this.pollClient.call('CLIENT', 'TRACKING', 'OFF');
       await this.pollClient.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(this.redirectId), 'NOLOOP');
       this.tracking = 'on';
-      // A poll that ran before tracking was on armed nothing: poll again to arm the keys.
+      this.armed = true;
+      this.armEpoch++;
+      // A poll that ran before tracking was on armed nothing: poll every list again to arm them.
+      this.candidates.reset();
       this.wake();
     } catch (error) {
       // Redis < 6 or a proxy without tracking: the brpopTimeout timer alone drives polling. A
@@ -368,19 +456,22 @@ export class ChannelPoller {
     await this.links.checkHealth();
   }
 
+  /** Lists currently skipped because a pop found them empty (diagnostics, tests). */
+  get knownEmptyLists(): number {
+    return this.candidates.emptyCount;
+  }
+
   get trackingState(): 'unknown' | 'on' | 'unsupported' {
     return this.tracking;
   }
 
-  /** Messages popped (and recorded) but not yet handed to the channel. */
-  takeUndelivered(): PoppedEntry[] {
-    const rest = this.popped;
+  /** Messages popped but not yet handed to the channel, each with whether it was recorded in unacked. */
+  takeUndelivered(): { entry: PoppedEntry; recorded: boolean }[] {
+    const rest = this.popped.flatMap((batch) => batch.entries.map((entry) => ({ entry, recorded: batch.recorded })));
     this.popped = [];
+    this.poppedCount = 0;
     return rest;
   }
-
-  /** Whether popped entries were recorded in unacked (the pops ran with record on). */
-  recordedPops = true;
 
   /** Stops delivering through the hub (the hub poller was stopped). */
   detach(): void {

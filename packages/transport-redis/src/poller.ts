@@ -77,9 +77,9 @@ export class MultiChannelPoller implements Poller {
     await poller.settled();
     const out: PendingDelivery[] = [];
     const redisChannel = channel as RedisChannel;
-    for (const entry of poller.takeUndelivered()) {
+    for (const { entry, recorded } of poller.takeUndelivered()) {
       if (entry.kind !== 'message') continue;
-      out.push({ queue: redisChannel.queueFromKey(entry.key), payload: entry.payload, recorded: poller.recordedPops });
+      out.push({ queue: redisChannel.queueFromKey(entry.key), payload: entry.payload, recorded });
     }
     return out;
   }

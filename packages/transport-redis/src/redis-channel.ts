@@ -17,6 +17,7 @@ import {
 } from '@kelp/virtual';
 import { deadLetterRecord, deadLetterUnackedEntry } from './dead-letters.js';
 import { RedisStorageChannel } from './redis-channel-base.js';
+import { RecordBatcher } from './record-batcher.js';
 import { restoreInBatches } from './restore-batches.js';
 import { AckCoalescer, popAndRecord, restoreByTag, type PoppedEntry } from './scripts.js';
 
@@ -32,6 +33,7 @@ export class RedisChannel extends RedisStorageChannel {
    */
   private readonly localUnacked = new Map<string, { payload: string; exchange: string; routingKey: string }>();
   private acks: AckCoalescer | undefined;
+  private records: RecordBatcher | undefined;
 
   private get ackEmulation(): boolean {
     return this.ctx.options.ackEmulation;
@@ -110,17 +112,17 @@ export class RedisChannel extends RedisStorageChannel {
     return this.acks.ack(tags);
   }
 
-  /** Kombu's delivery record: MULTI ZADD unacked_index <now> <tag>; HSET unacked <tag> [env, ex, rk]; EXEC. */
-  protected async recordUnacked(tag: string, envelopeJson: string, exchange: string, routingKey: string): Promise<void> {
+  /**
+   * Kombu's delivery record: MULTI ZADD unacked_index <now> <tag>; HSET unacked <tag> [env, ex, rk];
+   * EXEC, one transaction for all records of a tick (fanout deliveries; see RecordBatcher).
+   */
+  protected recordUnacked(tag: string, envelopeJson: string, exchange: string, routingKey: string): Promise<void> {
     if (!this.ackEmulation) {
       this.localUnacked.set(tag, { payload: envelopeJson, exchange, routingKey });
-      return;
+      return Promise.resolve();
     }
-    await this.redis
-      .multi()
-      .zadd(this.keys.unackedIndex, this.ctx.wallClock().toFixed(6), tag)
-      .hset(this.keys.unacked, tag, `[${envelopeJson}, ${JSON.stringify(exchange)}, ${JSON.stringify(routingKey)}]`)
-      .exec();
+    this.records ??= new RecordBatcher(this.redis, this.keys.unacked, this.keys.unackedIndex, this.ctx.wallClock);
+    return this.records.record(tag, `[${envelopeJson}, ${JSON.stringify(exchange)}, ${JSON.stringify(routingKey)}]`);
   }
 
   /** The deadline becomes now + seconds; never shortens one (ZADD XX GT). */

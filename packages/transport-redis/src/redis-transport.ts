@@ -231,12 +231,16 @@ export class RedisTransport extends VirtualTransport {
     if (existing) return existing;
     const pollClient = this.newClient('poll');
     const subClient = this.newClient('subscriber');
+    /** Fanout deliveries of this channel whose unacked record is still being written. */
+    let fanoutRecording = 0;
     const poller: ChannelPoller = new ChannelPoller(
       {
         // Fanout queues are popped too (Kombu leaves them out): a requeued or restored fanout
         // message lands in the queue's list (spec 3.5 pitfall), and this way it is redelivered.
         pollQueues: () => channel.consumedQueues,
-        pollCapacity: () => (channel.state === 'open' && channel.hasConsumers ? channel.qos.capacity() : 0),
+        // Fanout deliveries still being recorded hold their slots too (see onFanout).
+        pollCapacity: () => (channel.state === 'open' && channel.hasConsumers ? channel.qos.capacity() - fanoutRecording : 0),
+        prefetchCount: () => channel.qos.prefetchCount,
         recordOnPop: () =>
           this.redisOptions.ackEmulation && channel.consumedQueues.some((q) => channel.noAckFor(q) === false),
         fanoutPatterns: () => [...channel.fanoutPatternMap().keys()],
@@ -251,13 +255,21 @@ export class RedisTransport extends VirtualTransport {
         },
         onFanout: (pattern, _name, payload) => {
           if (channel.state !== 'open') return true;
-          if (channel.qos.capacity() <= 0) return false;
-          for (const queue of channel.fanoutPatternMap().get(pattern) ?? []) {
+          const queues = channel.fanoutPatternMap().get(pattern) ?? [];
+          // The delivery counts against the prefetch only once recorded (async): until then the
+          // slot is held here, or the messages of one drain would all pass this check.
+          const capacity = channel.qos.capacity() - fanoutRecording;
+          if (capacity <= 0 || (capacity < queues.length && channel.qos.size + fanoutRecording > 0)) return false;
+          for (const queue of queues) {
+            fanoutRecording++;
             // Recording the delivery is async: wake the hub afterwards so loops waiting on it re-check.
             channel
               .handleIncoming(queue, payload, { recorded: false })
               .catch((error: unknown) => this.reportError(error))
-              .finally(() => this.poller?.wake());
+              .finally(() => {
+                fanoutRecording--;
+                this.poller?.wake();
+              });
           }
           return true;
         },

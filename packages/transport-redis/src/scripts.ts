@@ -55,7 +55,21 @@ export async function popAndRecord(client: Redis, keys: PopKeys, options: { now:
 }
 
 export function parsePopReply(raw: unknown): PoppedEntry[] {
-  const reply = Array.isArray(raw) ? (raw as string[]) : [];
+  return parsePopResult(raw).entries;
+}
+
+/** A pop-and-record reply: the entries and how many leading key pairs were found empty. */
+export interface PopResult {
+  entries: PoppedEntry[];
+  /** The first `exhausted` queue keys passed were empty (and armed for tracking). */
+  exhausted: number;
+}
+
+export function parsePopResult(raw: unknown): PopResult {
+  const reply = Array.isArray(raw) ? (raw as (string | number)[]) : [];
+  // The trailing integer (absent from replies of older script versions: then nothing is known).
+  const last = reply.length % 3 === 1 ? reply[reply.length - 1] : undefined;
+  const exhausted = typeof last === 'number' ? last : 0;
   const entries: PoppedEntry[] = [];
   for (let i = 0; i + 2 < reply.length; i += 3) {
     const key = reply[i] as string;
@@ -64,7 +78,7 @@ export function parsePopReply(raw: unknown): PoppedEntry[] {
     if (status.startsWith('!dead:')) entries.push({ kind: 'dead', key, payload, reason: status.slice(6) });
     else entries.push({ kind: 'message', key, payload, deliveryTag: status });
   }
-  return entries;
+  return { entries, exhausted };
 }
 
 /** Tags per `ack` script call: bounds how long one call holds the (single-threaded) server. */
