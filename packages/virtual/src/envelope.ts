@@ -121,12 +121,46 @@ function writeEnvelopeFast(message: OutboundMessage, exchange: string, routingKe
     expiration = `,"expiration":${json}`;
   }
   return (
-    `{"body":"${toBase64(message.body)}","content-encoding":${quote(contentEncoding)},"content-type":${quote(contentType)},` +
-    `"headers":${JSON.stringify(headers)},"properties":{${extras}"delivery_mode":${mode}${expiration},` +
-    `"delivery_info":{"exchange":${quote(exchange)},"routing_key":${quote(routingKey)}},` +
-    `"priority":${clampPriority(props.priority ?? 0)},"body_encoding":"base64","delivery_tag":${quote(deliveryTag)}}}`
+    `{"body":"${toBase64(message.body)}${contentSegments.get(contentEncoding, contentType)}${JSON.stringify(headers)},` +
+    `"properties":{${extras}"delivery_mode":${mode}${expiration}${routeSegments.get(exchange, routingKey)}` +
+    `${clampPriority(props.priority ?? 0)},"body_encoding":"base64","delivery_tag":${quote(deliveryTag)}}}`
   );
 }
+
+/**
+ * Envelope text that depends only on two strings which repeat from message to message (content
+ * type and encoding; exchange and routing key), made once per pair instead of quoted and joined
+ * per publish. Bounded: emptied when it holds {@link SEGMENTS_KEPT} pairs.
+ */
+class SegmentCache {
+  private readonly pairs = new Map<string, Map<string, string>>();
+  private size = 0;
+
+  constructor(private readonly make: (first: string, second: string) => string) {}
+
+  get(first: string, second: string): string {
+    let inner = this.pairs.get(first);
+    let text = inner?.get(second);
+    if (text !== undefined) return text;
+    if (this.size >= SEGMENTS_KEPT) {
+      this.pairs.clear();
+      this.size = 0;
+      inner = undefined;
+    }
+    text = this.make(first, second);
+    if (inner === undefined) {
+      inner = new Map();
+      this.pairs.set(first, inner);
+    }
+    inner.set(second, text);
+    this.size += 1;
+    return text;
+  }
+}
+
+const SEGMENTS_KEPT = 1024;
+const contentSegments = new SegmentCache((encoding, type) => `","content-encoding":${quote(encoding)},"content-type":${quote(type)},"headers":`);
+const routeSegments = new SegmentCache((exchange, routingKey) => `,"delivery_info":{"exchange":${quote(exchange)},"routing_key":${quote(routingKey)}},"priority":`);
 
 /**
  * `JSON.stringify(text)` for a string: printable ASCII without '"' or '\\' (content types, queue

@@ -75,6 +75,13 @@ describe('encodeEnvelope text', () => {
     expect(encodeEnvelope(msg, 'ex"', 'rk\u00e9', 'tag-1')).toBe(reference(msg, 'ex"', 'rk\u00e9', 'tag-1'));
   });
 
+  it('writes the exchange and routing key of each message after more distinct pairs than it keeps', () => {
+    const msg = message({ deliveryMode: 2, priority: 0 });
+    const keys = Array.from({ length: 2100 }, (_, i) => [`ex${i % 3}`, `rk.${i}`] as const);
+    const mismatched = keys.filter(([ex, rk]) => encodeEnvelope(msg, ex, rk, 't') !== reference(msg, ex, rk, 't'));
+    expect(mismatched).toEqual([]);
+  });
+
   it('encodes the body bytes of a view into a larger buffer, not the whole buffer', () => {
     const backing = Buffer.from('xxxx{"n":1}yyyy');
     const msg = { ...message({}), body: new Uint8Array(backing.buffer, backing.byteOffset + 4, 7) };
