@@ -86,8 +86,18 @@ local function unchanged(set_key)
 end
 
 -- Direct routing: every bound queue whose binding key equals rk, de-duplicated in table order.
+-- Memoized per call: publishes that alternate between routing keys form many small groups.
+local routes = {}
 local function route(set_key, rk)
-  local queues, seen = {}, {}
+  local by_rk = routes[set_key]
+  if not by_rk then
+    by_rk = {}
+    routes[set_key] = by_rk
+  end
+  local queues = by_rk[rk]
+  if queues then return queues end
+  local seen = {}
+  queues = {}
   for _, row in ipairs(table_of(set_key)) do
     local queue = row[2]
     if row[1] == rk and not seen[queue] then
@@ -95,6 +105,7 @@ local function route(set_key, rk)
       queues[#queues + 1] = queue
     end
   end
+  by_rk[rk] = queues
   return queues
 end
 
@@ -140,7 +151,17 @@ for i = 4, #ARGV, 6 do
     result = queues
   end
   local entry = {result}
-  if #queues > 0 then
+  if count == 1 then
+    -- The common small group (consecutive publishes to different places): no tables.
+    local failed = nil
+    for _, queue in ipairs(queues) do
+      local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, ARGV[i + 5])
+      if not failed and type(reply) == "table" and reply.err then failed = reply end
+    end
+    if failed then
+      entry[2], entry[3], entry[4] = 1, 1, failed
+    end
+  elseif #queues > 0 then
     local envelopes = split(count, ARGV[i + 5])
     local failures = {}
     for _, queue in ipairs(queues) do push_all(prefix .. queue .. suffix, envelopes, failures) end
