@@ -128,6 +128,30 @@ describe('route-and-push groups', () => {
     expect(await redis.lrange('okq3', 0, -1)).toEqual([envelope('f-4'), envelope('f-3')]);
   });
 
+  it('fails exactly the alternate publishes whose queue has the wrong type', async () => {
+    await redis.set('notalist3', 'x');
+    const batcher = new PushBatcher(redis, '', SEP, (error) => new Error(`wrapped: ${asError(error).message}`));
+    const results = await Promise.allSettled(
+      ['a-1', 'a-2', 'a-3', 'a-4'].map((tag, i) => batcher.push(i % 2 === 0 ? 'okq4' : 'notalist3', '', envelope(tag))),
+    );
+    expect(results.map((r) => (r.status === 'rejected' ? asError(r.reason).message.slice(0, 18) : r.status))).toEqual([
+      'fulfilled',
+      'wrapped: WRONGTYPE',
+      'fulfilled',
+      'wrapped: WRONGTYPE',
+    ]);
+    expect(await redis.lrange('okq4', 0, -1)).toEqual([envelope('a-3'), envelope('a-1')]);
+  });
+
+  it('keeps publish order in a queue that two alternating routing keys both reach', async () => {
+    await redis.sadd('_kombu.binding.ox', `a${SEP}${SEP}oq`, `b${SEP}${SEP}oq`);
+    const batcher = new PushBatcher(redis, '', SEP, asError);
+    const sent = [['a', 'o-1'], ['b', 'o-2'], ['a', 'o-3'], ['a', 'o-4'], ['b', 'o-5']] as const;
+    const reached = await Promise.all(sent.map(([rk, tag]) => batcher.routeDirect('_kombu.binding.ox', rk, '', envelope(tag))));
+    const stored = await redis.lrange('oq', 0, -1);
+    expect([reached, stored.reverse()]).toEqual([sent.map(() => ['oq']), sent.map(([, tag]) => envelope(tag))]);
+  });
+
   it('gives each direct publish of a group its own array of the queues reached', async () => {
     await redis.sadd('_kombu.binding.gx', `rk${SEP}${SEP}gq1`);
     const batcher = new PushBatcher(redis, '', SEP, asError);

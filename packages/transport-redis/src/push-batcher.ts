@@ -37,9 +37,10 @@ interface PendingPush {
  * Coalesces the pushes (and direct-exchange and checked topic publishes) of one tick into
  * `routeAndPush` script calls (route-and-push-0.lua). One per channel, so a channel's publishes
  * reach Redis in the order they were issued (AMQP orders per channel too). Consecutive
- * publishes to the same destination travel as one group (routed once, one LPUSH per queue).
- * Each publish settles from its group's entry of the reply: a push that failed (e.g. WRONGTYPE)
- * fails only the publishes it carried, with the error `wrapError` makes of it.
+ * publishes to the same destination travel as one run (one payload, one LPUSH per queue), and
+ * each distinct destination is sent and answered once per call. Each publish settles from its
+ * destination's result: a push that failed (e.g. WRONGTYPE) fails only the publishes it
+ * carried, with the error `wrapError` makes of it.
  */
 export class PushBatcher {
   private pending: PendingPush[] = [];
@@ -108,22 +109,27 @@ export class PushBatcher {
     const tables = this.tables.size === 0 ? '{}' : JSON.stringify(Object.fromEntries(this.tables));
     this.pending = [];
     this.tables = new Map();
-    const args: Arg[] = [this.prefix, this.sep, tables];
-    /** Index of each group's first item, then the end. */
-    const starts: number[] = [];
+    const destinations = new DestinationIndex();
+    const fields: Arg[] = [];
+    const plan: number[] = [];
+    const payloads: string[] = [];
+    /** Each run's destination (0-based) for settle, in run order. */
+    const runDestinations: number[] = [];
     let i = 0;
     while (i < items.length) {
       const first = items[i] as PendingPush;
       let end = i + 1;
-      // An envelope with a newline cannot share the group's "\n"-joined payload: it goes alone.
+      // An envelope with a newline cannot share a run's "\n"-joined payload: it goes alone.
       if (!hasNewline(first)) {
         while (end < items.length && sameDestination(first, items[end] as PendingPush) && !hasNewline(items[end] as PendingPush)) end += 1;
       }
-      starts.push(i);
-      args.push(first.mode, first.target, first.routingKey, first.suffix, String(end - i), end - i === 1 ? first.envelope : joinEnvelopes(items, i, end));
+      const destination = destinations.indexOf(first, fields);
+      runDestinations.push(destination);
+      plan.push(destination + 1, end - i);
+      payloads.push(end - i === 1 ? first.envelope : joinEnvelopes(items, i, end));
       i = end;
     }
-    starts.push(items.length);
+    const args: Arg[] = [this.prefix, this.sep, tables, destinations.size, ...fields, plan.join(','), ...payloads];
     const failAll = (error: unknown): void => {
       for (const item of items) item.reject(error);
     };
@@ -136,36 +142,59 @@ export class PushBatcher {
       failAll(error);
       return;
     }
-    reply.then((value) => this.settle(items, starts, value), failAll);
+    reply.then((value) => this.settle(items, plan, runDestinations, value), failAll);
   }
 
-  /** Settles each publish from its group's reply entry (see route-and-push-0.lua). */
-  private settle(items: readonly PendingPush[], starts: readonly number[], reply: unknown): void {
+  /** Settles each publish from its destination's result and the failed ranges (route-and-push-0.lua). */
+  private settle(items: readonly PendingPush[], plan: readonly number[], runDestinations: readonly number[], reply: unknown): void {
     const entries = Array.isArray(reply) ? (reply as unknown[]) : [];
-    for (let g = 0; g + 1 < starts.length; g += 1) {
-      const from = starts[g] as number;
-      const to = starts[g + 1] as number;
-      const entry = entries[g];
-      if (!Array.isArray(entry) || entry.length === 0) {
-        const error = entry instanceof Error ? this.wrapError(entry) : new ChannelError('routeAndPush replied without an entry for this message');
-        for (let k = from; k < to; k += 1) (items[k] as PendingPush).reject(error);
-        continue;
-      }
-      const result = entry[0] as unknown;
-      // [first, last, error] triples (1-based within the group) for pushes that failed.
-      let failed: Map<number, Error> | undefined;
-      for (let t = 1; t + 2 < entry.length; t += 3) {
-        const error = this.wrapError(entry[t + 2]);
-        failed ??= new Map();
-        for (let n = Number(entry[t]); n <= Number(entry[t + 1]); n += 1) failed.set(n, error);
-      }
-      for (let k = from; k < to; k += 1) {
+    const results = Array.isArray(entries[0]) ? (entries[0] as unknown[]) : undefined;
+    // [first, last, error] triples (1-based over the call's publishes) for pushes that failed.
+    let failed: Map<number, Error> | undefined;
+    for (let t = 1; t + 2 < entries.length; t += 3) {
+      const error = this.wrapError(entries[t + 2]);
+      failed ??= new Map();
+      for (let n = Number(entries[t]); n <= Number(entries[t + 1]); n += 1) failed.set(n, error);
+    }
+    let k = 0;
+    for (let r = 0; r < runDestinations.length; r += 1) {
+      const count = plan[2 * r + 1] as number;
+      const result = results?.[runDestinations[r] as number];
+      for (const end = k + count; k < end; k += 1) {
         const item = items[k] as PendingPush;
-        const error = failed?.get(k - from + 1);
+        const error = failed?.get(k + 1);
         if (error) item.reject(error);
-        else (item.resolve as (value: unknown) => void)(resultFor(item.mode, result));
+        else if (result === undefined || result instanceof Error) {
+          item.reject(result instanceof Error ? this.wrapError(result) : new ChannelError('routeAndPush replied without a result for this message'));
+        } else (item.resolve as (value: unknown) => void)(resultFor(item.mode, result));
       }
     }
+  }
+}
+
+/**
+ * The distinct destinations of one call, numbered in order of first use; their four fields
+ * are appended to `fields` when first seen. Nested maps: no key string built per publish.
+ */
+class DestinationIndex {
+  private readonly byMode = new Map<Mode, Map<string, Map<string, Map<string, number>>>>();
+  size = 0;
+
+  indexOf(item: PendingPush, fields: Arg[]): number {
+    let byTarget = this.byMode.get(item.mode);
+    if (!byTarget) this.byMode.set(item.mode, (byTarget = new Map()));
+    let byKey = byTarget.get(item.target);
+    if (!byKey) byTarget.set(item.target, (byKey = new Map()));
+    let bySuffix = byKey.get(item.routingKey);
+    if (!bySuffix) byKey.set(item.routingKey, (bySuffix = new Map()));
+    let index = bySuffix.get(item.suffix);
+    if (index === undefined) {
+      index = this.size;
+      this.size += 1;
+      bySuffix.set(item.suffix, index);
+      fields.push(item.mode, item.target, item.routingKey, item.suffix);
+    }
+    return index;
   }
 }
 

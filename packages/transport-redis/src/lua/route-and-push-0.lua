@@ -12,37 +12,38 @@
   pushes only if the set is still exactly that copy, else answers "stale" and the client reads
   the set again. Routing therefore always uses the bindings as they are at push time.
 
-  Messages come in groups: consecutive publishes with the same mode, target, rk and suffix (a
-  producer publishing to one queue or routing key sends one group per call). A group is routed
-  once and pushed with one multi-value LPUSH per queue (LPUSH k a b c stores exactly what LPUSH k
-  a; LPUSH k b; LPUSH k c does), which is most of the server's saving over one push per message.
+  Messages come in runs: consecutive publishes to the same destination (mode, target, rk,
+  suffix). A run is routed once and pushed with one multi-value LPUSH per queue (LPUSH k a b c
+  stores exactly what LPUSH k a; LPUSH k b; LPUSH k c does), which is most of the server's
+  saving over one push per message. Each distinct destination is sent and answered once per
+  call, so publishes alternating between queues cost one argument each, not five.
 
   No KEYS (the queues are only known after the lookup; Kombu's layout is not cluster-friendly).
   ARGV[1]  global key prefix ("" when none), prepended to queue names
   ARGV[2]  sep (binding members are <rk> sep <pattern> sep <queue>)
   ARGV[3]  JSON object: prefixed binding set key -> the members the client routed with (mode t)
-  then 6 fields per group:
+  ARGV[4]  D, the number of distinct destinations; then 4 fields per destination:
     mode      "q": push to the queue named by target; "d": route target (a binding set key) by rk;
               "t": push to the queues in rk if set target still holds exactly ARGV[3][target]
     target    queue name (mode q) or prefixed binding set key (modes d, t)
     rk        routing key (mode d) or JSON array of queue names (mode t)
     suffix    priority sub-list suffix: "" for step 0, else sep .. step
-    count     how many envelopes the group holds
-    payload   count 1: the envelope; more: the envelopes joined by "\n" (the client groups only
-              envelopes without a newline; compact JSON never has one outside its strings, and
-              inside them JSON escapes it)
+  then the plan: "<destination>,<count>,<destination>,<count>..." (1-based destination), one
+  pair per run in publish order; then one payload per run:
+    count 1: the envelope; more: the envelopes joined by "\n" (the client joins only envelopes
+    without a newline; compact JSON never has one outside its strings, and inside them JSON
+    escapes it)
 
-  Returns one entry per group: {result, [from, to, error]...}, where result is 1 (mode q), the
-  array of queues reached (modes d, t; empty when nothing matched) or "stale" (mode t, nothing
-  pushed), and each triple says that the group's envelopes from..to (1-based) failed with that
-  error reply (e.g. WRONGTYPE), so a failing push fails only the publishes it carried.
+  Returns {results, [from, to, error]...}: results holds one entry per destination, 1 (mode q),
+  the array of queues reached (modes d, t; empty when nothing matched) or "stale" (mode t,
+  nothing pushed); each triple says that messages from..to (1-based, in publish order) failed
+  with that error reply (e.g. WRONGTYPE), so a failing push fails only the publishes it carried.
 ]]
 local prefix = ARGV[1]
 local sep = ARGV[2]
 local expected = cjson.decode(ARGV[3])
 local tables = {}
 local checked = {}
-local out = {}
 -- Values per LPUSH: unpack() puts them all on the Lua C stack (LUAI_MAXCSTACK is 8000).
 local PUSH_CHUNK = 1000
 
@@ -133,47 +134,59 @@ local function push_all(key, envelopes, failures)
   end
 end
 
-for i = 4, #ARGV, 6 do
-  local mode, target, rk, suffix = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local count = tonumber(ARGV[i + 4])
-  local result, queues
+-- Every destination's queues (and its result) once per call, in destination order.
+local destinations = tonumber(ARGV[4])
+local results, queues_of = {}, {}
+for d = 1, destinations do
+  local at = 5 + (d - 1) * 4
+  local mode, target, rk = ARGV[at], ARGV[at + 1], ARGV[at + 2]
   if mode == "q" then
-    result, queues = 1, {target}
+    results[d], queues_of[d] = 1, {target}
   elseif mode == "t" then
     if unchanged(target) then
-      queues = cjson.decode(rk)
-      result = queues
+      queues_of[d] = cjson.decode(rk)
+      results[d] = queues_of[d]
     else
-      result, queues = "stale", {}
+      results[d], queues_of[d] = "stale", {}
     end
   else
-    queues = route(target, rk)
-    result = queues
+    queues_of[d] = route(target, rk)
+    results[d] = queues_of[d]
   end
-  local entry = {result}
+end
+
+local out = {results}
+local function fail(from, to, reply)
+  local n = #out
+  out[n + 1] = from
+  out[n + 2] = to
+  out[n + 3] = reply
+end
+local plan_at = 5 + destinations * 4
+local payload_at = plan_at + 1
+local before = 0
+for d, count in string.gmatch(ARGV[plan_at], "(%d+),(%d+)") do
+  d, count = tonumber(d), tonumber(count)
+  local suffix = ARGV[5 + (d - 1) * 4 + 3]
+  local queues = queues_of[d]
   if count == 1 then
-    -- The common small group (consecutive publishes to different places): no tables.
+    -- The common small run (consecutive publishes to different places): no tables.
     local failed = nil
     for _, queue in ipairs(queues) do
-      local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, ARGV[i + 5])
+      local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, ARGV[payload_at])
       if not failed and type(reply) == "table" and reply.err then failed = reply end
     end
-    if failed then
-      entry[2], entry[3], entry[4] = 1, 1, failed
-    end
+    if failed then fail(before + 1, before + 1, failed) end
   elseif #queues > 0 then
-    local envelopes = split(count, ARGV[i + 5])
+    local envelopes = split(count, ARGV[payload_at])
     local failures = {}
     for _, queue in ipairs(queues) do push_all(prefix .. queue .. suffix, envelopes, failures) end
     for from = 1, count, PUSH_CHUNK do
       local failed = failures[from]
-      if failed then
-        entry[#entry + 1] = from
-        entry[#entry + 1] = failed[1]
-        entry[#entry + 1] = failed[2]
-      end
+      if failed then fail(before + from, before + failed[1], failed[2]) end
     end
   end
-  out[#out + 1] = entry
+  before = before + count
+  payload_at = payload_at + 1
 end
 return out
