@@ -109,6 +109,15 @@ export class PushBatcher {
     const tables = this.tables.size === 0 ? '{}' : JSON.stringify(Object.fromEntries(this.tables));
     this.pending = [];
     this.tables = new Map();
+    const first = items[0] as PendingPush;
+    if (items.length === 1 || items.every((item) => sameDestination(first, item) && !hasNewline(item))) {
+      // One destination and one run: a single publish (publishes awaited one at a time), or a
+      // burst to one queue or routing key. No index to build.
+      const payload = items.length === 1 ? first.envelope : joinEnvelopes(items, 0, items.length);
+      const plan = [1, items.length];
+      this.sendCall(items, [this.prefix, this.sep, tables, 1, first.mode, first.target, first.routingKey, first.suffix, `1,${items.length}`, payload], plan, [0]);
+      return;
+    }
     const destinations = new DestinationIndex();
     const fields: Arg[] = [];
     const plan: number[] = [];
@@ -129,7 +138,10 @@ export class PushBatcher {
       payloads.push(end - i === 1 ? first.envelope : joinEnvelopes(items, i, end));
       i = end;
     }
-    const args: Arg[] = [this.prefix, this.sep, tables, destinations.size, ...fields, plan.join(','), ...payloads];
+    this.sendCall(items, [this.prefix, this.sep, tables, destinations.size, ...fields, plan.join(','), ...payloads], plan, runDestinations);
+  }
+
+  private sendCall(items: readonly PendingPush[], args: Arg[], plan: readonly number[], runDestinations: readonly number[]): void {
     const failAll = (error: unknown): void => {
       for (const item of items) item.reject(error);
     };

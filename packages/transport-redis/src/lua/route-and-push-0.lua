@@ -41,7 +41,8 @@
 ]]
 local prefix = ARGV[1]
 local sep = ARGV[2]
-local expected = cjson.decode(ARGV[3])
+-- Decoded on first use: only topic publishes (mode t) need it.
+local expected = nil
 local tables = {}
 local checked = {}
 -- Values per LPUSH: unpack() puts them all on the Lua C stack (LUAI_MAXCSTACK is 8000).
@@ -68,6 +69,7 @@ end
 -- Whether set_key holds exactly the members the client routed with (checked once per call).
 local function unchanged(set_key)
   if checked[set_key] == nil then
+    expected = expected or cjson.decode(ARGV[3])
     local want = expected[set_key]
     local same = false
     if type(want) == "table" then
