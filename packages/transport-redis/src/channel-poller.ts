@@ -29,8 +29,9 @@
  */
 import type { EventLoopHub } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
-import type { RedisKeys } from './keys.js';
-import { LinkWatch, type PollerLink } from './link-watch.js';
+import { FanoutSubscriptions } from './fanout-subscriptions.js';
+import { LinkWatch } from './link-watch.js';
+import type { ChannelPollerOptions, PollerHost } from './poller-host.js';
 import { PopCandidates, type PopPair } from './pop-candidates.js';
 import { call, parsePopResult, popAndRecordArgs, type PoppedEntry, type PopResult } from './scripts.js';
 
@@ -48,47 +49,7 @@ const REDIRECT_GONE = /redirect to does not exist/i;
 const WATCHDOG_MARGIN_MS = 5000;
 
 export type { PollerLink } from './link-watch.js';
-
-/** What the poller needs from its channel. */
-export interface PollerHost {
-  /** Non-fanout queues being consumed, in the cycle's order. */
-  pollQueues(): readonly string[];
-  /** How many more messages the channel may take now (QoS); Infinity when unlimited. */
-  pollCapacity(): number;
-  /** The channel's prefetch count (0 = unlimited): the pops in flight share it. */
-  prefetchCount(): number;
-  /** Record pops in `unacked` (ack emulation on and some consumer wants acks). */
-  recordOnPop(): boolean;
-  /** PSUBSCRIBE patterns of the active fanout queues. */
-  fanoutPatterns(): readonly string[];
-  /** Popped list messages, called from a hub reader. */
-  onPopped(entries: readonly PoppedEntry[], recorded: boolean): void;
-  /**
-   * A pub/sub message arrived while FANOUT_MEMORY_LIMIT messages already wait in memory: store it
-   * in the queue's Redis list instead (which is popped like any list, under the QoS).
-   */
-  onFanoutOverflow(pattern: string, channel: string, payload: string): void;
-  /** One pub/sub message, called from a hub reader. False = cannot take it now (QoS); retried later. */
-  onFanout(pattern: string, channel: string, payload: string): boolean;
-  /** A background failure (poll, subscribe, health check). */
-  onError(error: Error): void;
-  /** A connection was found dead (timeout, closed) and is being replaced. */
-  onLinkLost(link: PollerLink, error: Error): void;
-  /** That connection works again (a good poll, a subscriber set up again). */
-  onLinkRestored(link: PollerLink): void;
-}
-
-export interface ChannelPollerOptions {
-  keys: RedisKeys;
-  brpopTimeoutMs: number;
-  /** Overrides the watchdog deadline of one poll round trip (socketTimeout). */
-  commandTimeoutMs: number | undefined;
-  /** How long a health-check PING may wait for its PONG before the link counts as dead. */
-  healthTimeoutMs: number;
-  batchSize: number;
-  /** Wall clock in seconds for unacked_index scores (Kombu uses time.time()). */
-  wallClock: () => number;
-}
+export type { ChannelPollerOptions, PollerHost } from './poller-host.js';
 
 type FanoutItem = { pattern: string; channel: string; payload: string };
 type PoppedBatch = { entries: PoppedEntry[]; recorded: boolean };
@@ -123,14 +84,16 @@ export class ChannelPoller {
   private redirectId: number | undefined;
   /** The subscriber finished its (re)connect set-up; subscriptions may be synced. */
   private subReady = false;
-  private readonly subscribed = new Set<string>();
-  private subscribing: Promise<void> | undefined;
+  private readonly fanoutSubs: FanoutSubscriptions;
   private popped: PoppedBatch[] = [];
   private poppedCount = 0;
   private readonly fanout: FanoutItem[] = [];
   /** Bumped when the poll connection is replaced, so a late reply of a dead poll is ignored. */
   private generation = 0;
+  /** Pops sent and not answered yet (settled() waits for these promises). */
   private readonly inFlight = new Set<Promise<void>>();
+  /** How many pops wait for their reply; drops before the reply is handled, unlike inFlight. */
+  private popping = 0;
   /** Prefetch slots the pops in flight may fill. */
   private reserved = 0;
   /** Whether the last pop filled its whole limit (more is likely waiting: worth a second pop). */
@@ -148,6 +111,11 @@ export class ChannelPoller {
     private readonly options: ChannelPollerOptions,
   ) {
     this.candidates = new PopCandidates(options.keys);
+    this.fanoutSubs = new FanoutSubscriptions(subClient, {
+      patterns: () => host.fanoutPatterns(),
+      usable: () => this.state !== 'closed' && this.subReady,
+      onError: (error) => host.onError(error),
+    });
     this.links = new LinkWatch(
       { poll: pollClient, subscriber: subClient },
       {
@@ -235,20 +203,23 @@ export class ChannelPoller {
       }
       return;
     }
-    while (this.inFlight.size < POPS_IN_FLIGHT) {
+    while (this.popping < POPS_IN_FLIGHT) {
       const free = this.host.pollCapacity() - this.poppedCount - this.reserved;
       if (free <= 0) return;
       const prefetch = this.host.prefetchCount();
       const share = Math.min(this.options.batchSize, prefetch > 0 ? Math.max(1, Math.ceil(prefetch / POPS_IN_FLIGHT)) : this.options.batchSize);
       // A second pop only when the last one came back full and a whole share is free: at low
       // rates one pop at a time takes everything there is.
-      if (this.inFlight.size > 0 && (!this.lastPopFull || free < share)) return;
+      if (this.popping > 0 && (!this.lastPopFull || free < share)) return;
       const queues = this.host.pollQueues();
       if (queues.length === 0) return;
+      // No pop in flight (and every reply handled: that is synchronous with its decrement):
+      // older invalidation numbers can no longer matter.
+      if (this.popping === 0) this.candidates.idle();
       const pairs = this.candidates.select(queues, this.armed ? POP_KEYS_ARMED : Infinity);
       if (pairs.length === 0) {
         // Every list is known empty and armed: the next write wakes us (fallback: the timer).
-        if (this.inFlight.size === 0) this.waitFor(this.options.brpopTimeoutMs);
+        if (this.popping === 0) this.waitFor(this.options.brpopTimeoutMs);
         return;
       }
       this.track(this.pop(pairs, Math.min(share, free)));
@@ -257,10 +228,7 @@ export class ChannelPoller {
 
   private track(promise: Promise<void>): void {
     this.inFlight.add(promise);
-    void promise.finally(() => {
-      this.inFlight.delete(promise);
-      if (this.inFlight.size === 0) this.candidates.idle();
-    });
+    void promise.finally(() => this.inFlight.delete(promise));
   }
 
   private async pop(pairs: readonly PopPair[], limit: number): Promise<void> {
@@ -275,18 +243,19 @@ export class ChannelPoller {
       { now: this.options.wallClock(), limit, record: recorded },
     );
     this.reserved += limit;
+    this.popping++;
     let result: PopResult;
     try {
       const raw = await this.links.guard(call(this.pollClient, 'popAndRecord', args), 'poll');
       result = parsePopResult(raw);
     } catch (error) {
-      this.reserved -= limit;
+      this.replied(limit);
       if (this.closed) return;
       this.host.onError(error instanceof Error ? error : new Error(String(error)));
       this.waitFor(this.options.brpopTimeoutMs);
       return;
     }
-    this.reserved -= limit;
+    this.replied(limit);
     if (generation !== this.generation) {
       // The connection was replaced meanwhile: treat the reply as lost. Anything the script
       // popped is recorded in unacked and comes back with the visibility-timeout restore.
@@ -310,10 +279,16 @@ export class ChannelPoller {
     // Nothing anywhere and no wake-up on the way: sleep until an invalidation or the timer.
     // (Armed, the candidates say so by themselves; unarmed, every list stays a candidate.)
     if (entries.length === 0 && !this.armed && wakes === this.wakes) {
-      if (this.inFlight.size <= 1) this.waitFor(this.options.brpopTimeoutMs);
+      if (this.popping === 0) this.waitFor(this.options.brpopTimeoutMs);
       return;
     }
     this.pump();
+  }
+
+  /** A pop's reply (or failure) arrived: its slots are no longer reserved. */
+  private replied(limit: number): void {
+    this.reserved -= limit;
+    this.popping--;
   }
 
   private waitFor(ms: number): void {
@@ -375,7 +350,7 @@ export class ChannelPoller {
   }
 
   private async onSubscriberReady(): Promise<void> {
-    this.subscribed.clear();
+    this.fanoutSubs.forget();
     this.subReady = false;
     this.redirectId = undefined;
     try {
@@ -422,32 +397,9 @@ export class ChannelPoller {
     }
   }
 
-  /**
-   * PSUBSCRIBEs patterns of fanout queues added since, PUNSUBSCRIBEs removed ones. Unlike Kombu
-   * (spec 3.5 pitfalls) late-added fanout queues are subscribed at once and cancel really
-   * unsubscribes the pattern.
-   */
-  async syncSubscriptions(force = false): Promise<void> {
-    if (this.subscribing && !force) return this.subscribing;
-    if (this.state === 'closed' || this.subClient.status !== 'ready' || !this.subReady) return;
-    const wanted = new Set(this.host.fanoutPatterns());
-    const add = [...wanted].filter((p) => !this.subscribed.has(p));
-    const remove = [...this.subscribed].filter((p) => !wanted.has(p));
-    if (!add.length && !remove.length) return;
-    this.subscribing = (async () => {
-      try {
-        for (const p of add) this.subscribed.add(p);
-        for (const p of remove) this.subscribed.delete(p);
-        if (add.length) await this.subClient.psubscribe(...add);
-        if (remove.length) await this.subClient.punsubscribe(...remove);
-      } catch (error) {
-        for (const p of add) this.subscribed.delete(p);
-        if (this.state !== 'closed') this.host.onError(error as Error);
-      } finally {
-        this.subscribing = undefined;
-      }
-    })();
-    return this.subscribing;
+  /** Brings the fanout subscriptions in line with the consumed queues. */
+  syncSubscriptions(force = false): Promise<void> {
+    return this.fanoutSubs.sync(force);
   }
 
   /** Kombu's health check on the pub/sub link, on the poll connection too (see LinkWatch). */

@@ -68,12 +68,12 @@ export class PopCandidates {
    * are sure to be named later (the ones it finds empty drop out, the next pop goes further).
    */
   select(queues: readonly string[], max = Infinity): PopPair[] {
-    const perQueue = queues.map((q) => this.keysOf(q).byStep);
     const steps = this.keys.steps.length;
     const out: PopPair[] = [];
+    // Queue keys are looked up lazily: with many queues a pop usually stops within the first step.
     for (let step = 0; step < steps; step++) {
-      for (const byStep of perQueue) {
-        const pair = byStep[step] as PopPair;
+      for (const queue of queues) {
+        const pair = this.keysOf(queue).byStep[step] as PopPair;
         if (this.empty.has(pair[0])) continue;
         out.push(pair);
         if (out.length >= max) return out;

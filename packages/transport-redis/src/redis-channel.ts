@@ -34,6 +34,7 @@ export class RedisChannel extends RedisStorageChannel {
   private readonly localUnacked = new Map<string, { payload: string; exchange: string; routingKey: string }>();
   private acks: AckCoalescer | undefined;
   private records: RecordBatcher | undefined;
+  private readonly poppedKeyQueues = new Map<string, string>();
 
   private get ackEmulation(): boolean {
     return this.ctx.options.ackEmulation;
@@ -247,6 +248,17 @@ export class RedisChannel extends RedisStorageChannel {
     return this.keys.queueFromKey(key);
   }
 
+  /** queueFromKey, remembered: a batch of popped messages usually names one key many times. */
+  private queueOfPoppedKey(key: string): string {
+    let queue = this.poppedKeyQueues.get(key);
+    if (queue === undefined) {
+      if (this.poppedKeyQueues.size >= 10_000) this.poppedKeyQueues.clear();
+      queue = this.keys.queueFromKey(key);
+      this.poppedKeyQueues.set(key, queue);
+    }
+    return queue;
+  }
+
   /** Queues bound (in this process) to a fanout exchange are consumed over pub/sub, not popped. */
   isFanoutQueue(queue: string): boolean {
     return this.brokerState.queueBindings(queue).some((b) => this.brokerState.typeOf(b.exchange) === 'fanout');
@@ -278,7 +290,7 @@ export class RedisChannel extends RedisStorageChannel {
   /** Delivers what the poller popped (already recorded when ack emulation is on). */
   deliverPopped(entries: readonly PoppedEntry[], recorded: boolean): void {
     for (const entry of entries) {
-      const queue = this.keys.queueFromKey(entry.key);
+      const queue = this.queueOfPoppedKey(entry.key);
       if (entry.kind === 'dead') {
         this.host.reportDeadLettered({ queue, reason: entry.reason });
         continue;

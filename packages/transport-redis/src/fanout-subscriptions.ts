@@ -1,0 +1,53 @@
+/**
+ * The PSUBSCRIBE patterns of a channel's fanout queues on its subscriber connection. Unlike
+ * Kombu (spec 3.5 pitfalls) late-added fanout queues are subscribed at once and cancel really
+ * unsubscribes the pattern.
+ */
+import type { Redis } from 'ioredis';
+
+export interface FanoutSubscriptionsHost {
+  /** The patterns wanted now. */
+  patterns(): readonly string[];
+  /** Whether subscriptions may be changed now (poller open, subscriber set up). */
+  usable(): boolean;
+  onError(error: Error): void;
+}
+
+export class FanoutSubscriptions {
+  private readonly subscribed = new Set<string>();
+  private subscribing: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: Redis,
+    private readonly host: FanoutSubscriptionsHost,
+  ) {}
+
+  /** The connection was (re)established: nothing is subscribed on it yet. */
+  forget(): void {
+    this.subscribed.clear();
+  }
+
+  /** PSUBSCRIBEs patterns wanted since, PUNSUBSCRIBEs dropped ones (one change at a time unless forced). */
+  sync(force = false): Promise<void> {
+    if (this.subscribing && !force) return this.subscribing;
+    if (this.client.status !== 'ready' || !this.host.usable()) return Promise.resolve();
+    const wanted = new Set(this.host.patterns());
+    const add = [...wanted].filter((p) => !this.subscribed.has(p));
+    const remove = [...this.subscribed].filter((p) => !wanted.has(p));
+    if (!add.length && !remove.length) return Promise.resolve();
+    this.subscribing = (async () => {
+      try {
+        for (const p of add) this.subscribed.add(p);
+        for (const p of remove) this.subscribed.delete(p);
+        if (add.length) await this.client.psubscribe(...add);
+        if (remove.length) await this.client.punsubscribe(...remove);
+      } catch (error) {
+        for (const p of add) this.subscribed.delete(p);
+        if (this.host.usable()) this.host.onError(error as Error);
+      } finally {
+        this.subscribing = undefined;
+      }
+    })();
+    return this.subscribing;
+  }
+}
