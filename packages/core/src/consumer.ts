@@ -68,6 +68,8 @@ export class Consumer {
   private readonly errorListeners = new Set<ErrorListener>();
   private readonly wakers = new Set<() => void>();
   private readonly dispatcher: Dispatcher;
+  /** Built once: every message of this consumer shares it (Message only reads it). */
+  private readonly messageOptions: MessageOptions;
   private boundChannel: Channel | undefined;
   private iterator: MessageIterator | undefined;
   /** False after cancel(): late deliveries go straight back to the broker instead of to callbacks. */
@@ -89,6 +91,9 @@ export class Consumer {
     this.autoDeclare = parsed.autoDeclare;
     this.keepAliveOption = parsed.keepAlive;
     this.options = options;
+    this.messageOptions = { accept: this.accept };
+    if (options.serializers) this.messageOptions.serializers = options.serializers;
+    if (options.compressors) this.messageOptions.compressors = options.compressors;
     this.dispatcher = new Dispatcher({
       toMessage: (delivery) => this.toMessage(delivery),
       handle: (message) => this.handle(message),
@@ -282,10 +287,7 @@ export class Consumer {
   }
 
   toMessage(delivery: Delivery): Message {
-    const options: MessageOptions = { accept: this.accept };
-    if (this.options.serializers) options.serializers = this.options.serializers;
-    if (this.options.compressors) options.compressors = this.options.compressors;
-    return new Message(delivery, this.boundChannel, options);
+    return new Message(delivery, this.boundChannel, this.messageOptions);
   }
 
   /**
@@ -323,7 +325,8 @@ export class Consumer {
     if (this.iterator) this.iterator.push(delivery);
     else if (!this.accepting && !delivery.noAck) this.giveBack([delivery.deliveryTag]);
     else this.dispatcher.push(delivery);
-    for (const wake of [...this.wakers]) wake();
+    // Copied only when someone listens: a waker may unsubscribe while we iterate.
+    if (this.wakers.size > 0) for (const wake of [...this.wakers]) wake();
   }
 
   /** Hands queued, never-started messages back to the broker (cancel, a delivery racing it). */
@@ -344,7 +347,7 @@ export class Consumer {
   }
 
   private handle(message: Message): void | Promise<void> {
-    const [bodyError] = message.errors;
+    const bodyError = message.errors[0];
     if (bodyError) return this.decodeFailed(message, bodyError);
     if (this.options.onMessage) return this.guardDecode(message, this.options.onMessage);
     let body: unknown;
@@ -362,15 +365,11 @@ export class Consumer {
    * bug: otherwise an undecodable message would come back after every visibility timeout.
    */
   private guardDecode(message: Message, handler: (message: Message) => void | Promise<void>): void | Promise<void> {
-    const recover = (error: unknown): void | Promise<void> => {
-      if (error === undefined || error !== message.decodeError || message.acknowledged) throw error;
-      return this.decodeFailed(message, error);
-    };
     let result: void | Promise<void>;
     try {
       result = handler(message);
     } catch (error) {
-      return recover(error);
+      return this.recoverDecode(message, error);
     }
     if (!isThenable(result)) return result;
     // Awaited in an async function, not chained with .then: the dispatcher tells a cancel() from
@@ -379,9 +378,15 @@ export class Consumer {
       try {
         await result;
       } catch (error) {
-        await recover(error);
+        await this.recoverDecode(message, error);
       }
     })();
+  }
+
+  /** The decode failure a handler let escape is handled as one; any other error is rethrown. */
+  private recoverDecode(message: Message, error: unknown): void | Promise<void> {
+    if (error === undefined || error !== message.decodeError || message.acknowledged) throw error;
+    return this.decodeFailed(message, error);
   }
 
   private decodeFailed(message: Message, error: unknown): void | Promise<void> {

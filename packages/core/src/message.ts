@@ -131,9 +131,11 @@ export class Message {
    * Acknowledges the message. A no-op for a no-ack delivery (nothing to acknowledge), which leaves
    * the state RECEIVED.
    */
-  async ack(): Promise<void> {
-    if (this.delivery.noAck) return;
-    await this.settle('ACK', (channel) => channel.basicAck(this.deliveryTag));
+  ack(): Promise<void> {
+    // Not `async`, and no closure: this runs once per message, and the channel's promise is
+    // handed back with a single reaction (see settle).
+    if (this.delivery.noAck) return Promise.resolve();
+    return this.settle('ACK', basicAck);
   }
 
   /** Rejects the message; with `requeue: true` it goes back to its queue. */
@@ -143,13 +145,13 @@ export class Message {
       if (requeue) this.refuseNoAckRequeue();
       return;
     }
-    await this.settle('REJECTED', (channel) => channel.basicReject(this.deliveryTag, requeue));
+    await this.settle('REJECTED', (channel, tag) => channel.basicReject(tag, requeue));
   }
 
   /** Puts the message back on its queue to be delivered again. */
   async requeue(): Promise<void> {
     if (this.delivery.noAck) this.refuseNoAckRequeue();
-    await this.settle('REQUEUED', (channel) => channel.basicReject(this.deliveryTag, true));
+    await this.settle('REQUEUED', (channel, tag) => channel.basicReject(tag, true));
   }
 
   /**
@@ -184,11 +186,11 @@ export class Message {
     if (this.delivery.noAck) {
       throw new MessageStateError('Cannot dead-letter a message delivered with noAck: the broker no longer holds it');
     }
-    await this.settle('REJECTED', (channel) => {
+    await this.settle('REJECTED', (channel, tag) => {
       if (!channel.basicDeadLetter) {
         throw new ChannelError('This transport has no dead-letter list; reject or requeue the message instead');
       }
-      return channel.basicDeadLetter(this.deliveryTag, reason);
+      return channel.basicDeadLetter(tag, reason);
     });
   }
 
@@ -205,19 +207,26 @@ export class Message {
   /**
    * The state flips before the channel call is awaited, so a second ack/reject racing the first is
    * refused at once. If the channel call fails the state goes back to RECEIVED: the broker never
-   * recorded the ack, and the caller may try again.
+   * recorded the ack, and the caller may try again. Never throws: failures are rejections.
    */
-  private async settle(next: MessageState, call: (channel: Channel) => Promise<void>): Promise<void> {
-    const channel = this.requireChannel();
+  private settle(next: MessageState, call: (channel: Channel, deliveryTag: string) => Promise<void>): Promise<void> {
+    if (!this.channel) return Promise.reject(new MessageStateError('This message does not have a receiving channel'));
     if (this.currentState !== 'RECEIVED') {
-      throw new MessageStateError(`Message already acknowledged with state: ${this.currentState}`);
+      return Promise.reject(new MessageStateError(`Message already acknowledged with state: ${this.currentState}`));
     }
     this.currentState = next;
+    let pending: Promise<void>;
     try {
-      await call(channel);
+      pending = call(this.channel, this.delivery.deliveryTag);
     } catch (error) {
       this.currentState = 'RECEIVED';
-      throw error;
+      return Promise.reject(error);
     }
+    return pending.then(undefined, (error: unknown) => {
+      this.currentState = 'RECEIVED';
+      throw error;
+    });
   }
 }
+
+const basicAck = (channel: Channel, deliveryTag: string): Promise<void> => channel.basicAck(deliveryTag);

@@ -58,7 +58,17 @@ export abstract class VirtualChannelBase {
    * channel let go of it (a requeue landing on a closed connection would leave its message in
    * `unacked` until the visibility timeout; a sweep cut off mid-batch would leave its mutex).
    */
-  private readonly inflight = new Set<Promise<unknown>>();
+  private inflight = 0;
+  /** Resolvers of settleInflight() calls waiting for `inflight` to reach 0. */
+  private inflightDrained: Array<() => void> = [];
+  /** One function for every tracked promise (a poller's delivery is tracked per message). */
+  private readonly untrack = (): void => {
+    this.inflight -= 1;
+    if (this.inflight > 0) return;
+    const waiters = this.inflightDrained;
+    this.inflightDrained = [];
+    for (const resolve of waiters) resolve();
+  };
 
   constructor(
     protected readonly host: ChannelHost,
@@ -160,15 +170,14 @@ export abstract class VirtualChannelBase {
 
   /** Registers background work close() must wait for; resolves/rejects as `work` does. */
   protected track<T>(work: Promise<T>): Promise<T> {
-    this.inflight.add(work);
-    const forget = () => this.inflight.delete(work);
-    work.then(forget, forget);
+    this.inflight += 1;
+    work.then(this.untrack, this.untrack);
     return work;
   }
 
   /** Waits until no tracked work is left (work may start more work while it runs). */
   protected async settleInflight(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    while (this.inflight > 0) await new Promise<void>((resolve) => this.inflightDrained.push(resolve));
   }
 
   /** Throws ChannelClosedError (with the stack of the close) unless the channel is open. */

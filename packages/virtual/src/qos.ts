@@ -12,8 +12,11 @@ export interface DeliveredEntry {
 
 export class QoS {
   private limit: number;
-  /** Insertion order is delivery order (Map keeps it), which restore-on-close relies on. */
-  private readonly delivered = new Map<string, DeliveredEntry>();
+  /**
+   * Delivery tag -> queue. Insertion order is delivery order (Map keeps it), which
+   * restore-on-close relies on. Plain strings, no entry object: this is written per message.
+   */
+  private readonly delivered = new Map<string, string>();
 
   constructor(prefetchCount = 0) {
     this.limit = QoS.validate(prefetchCount);
@@ -54,7 +57,7 @@ export class QoS {
 
   /** Records a delivery (Kombu appends before calling the user callback). */
   append(deliveryTag: string, queue: string): void {
-    this.delivered.set(deliveryTag, { deliveryTag, queue });
+    this.delivered.set(deliveryTag, queue);
   }
 
   has(deliveryTag: string): boolean {
@@ -62,7 +65,8 @@ export class QoS {
   }
 
   get(deliveryTag: string): DeliveredEntry | undefined {
-    return this.delivered.get(deliveryTag);
+    const queue = this.delivered.get(deliveryTag);
+    return queue === undefined ? undefined : { deliveryTag, queue };
   }
 
   /** Forgets an acked tag; returns whether it was known. */
@@ -82,7 +86,7 @@ export class QoS {
 
   /** Forgets every tag and returns them in delivery order (used once, at close). */
   takeAll(): DeliveredEntry[] {
-    const all = [...this.delivered.values()];
+    const all = Array.from(this.delivered, ([deliveryTag, queue]) => ({ deliveryTag, queue }));
     this.delivered.clear();
     return all;
   }
