@@ -147,11 +147,12 @@ end
 -- descending order each one lands at the front of its score run instead of after a walk over
 -- it (measured 4-5x less ZADD time for 100 tags).
 if #tags > 0 then
-  table.sort(tags, function(a, b) return a > b end)
+  -- Ascending sort without a Lua comparator (each call of one cost ~0.1 us), read backwards.
+  table.sort(tags)
   local zadd = {}
-  for _, tag in ipairs(tags) do
+  for k = #tags, 1, -1 do
     zadd[#zadd + 1] = now
-    zadd[#zadd + 1] = tag
+    zadd[#zadd + 1] = tags[k]
   end
   flush("ZADD", KEYS[2], zadd)
   flush("HSET", KEYS[1], hset)
