@@ -99,8 +99,6 @@ export class ChannelPoller {
   /** Whether the last pop filled its whole limit (more is likely waiting: worth a second pop). */
   private lastPopFull = false;
   private readonly candidates: PopCandidates;
-  /** A wake-up of the hub is queued already (see pump). */
-  private kicked = false;
   /** Watchdog, health PINGs and the lost/restored state of the two connections. */
   private readonly links: LinkWatch;
 
@@ -193,16 +191,8 @@ export class ChannelPoller {
     if (this.state !== 'idle' || !this.hub) return;
     // Outside a hub callback only while the hub runs: an application that is not consuming
     // right now (between drainEvents calls) must not have messages pulled into memory. The
-    // next tick pops instead.
-    if (!inHub && (this.hub as { readonly running?: boolean }).running !== true) {
-      if (!this.kicked) {
-        this.kicked = true;
-        this.hub.callSoon(() => {
-          this.kicked = false;
-        });
-      }
-      return;
-    }
+    // first tick of the next run pops instead.
+    if (!inHub && (this.hub as { readonly running?: boolean }).running !== true) return;
     while (this.popping < POPS_IN_FLIGHT) {
       const free = this.host.pollCapacity() - this.poppedCount - this.reserved;
       if (free <= 0) return;
