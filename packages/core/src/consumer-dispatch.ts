@@ -23,6 +23,8 @@ export interface DispatchHost {
  * at any await depth, which is how `inCallback` sees an async callback without AsyncLocalStorage:
  * on Node 20 that turns on promise hooks for every promise in the process (~5 us per message).
  * The match leaves out the "async " prefix, which source-map stack rewriters (vitest) drop.
+ * Where the stack cannot tell (a `.then` chain, a custom stack format), cancel() waits as it
+ * does for a caller outside the callback, up to its timeout.
  */
 const AWAIT_FRAME = 'awaitConsumerCallback';
 /** Room for deep user stacks: async frames come after the synchronous ones. */
@@ -32,7 +34,12 @@ function stackShowsAsyncCallback(): boolean {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = STACK_DEPTH;
   try {
-    return new Error().stack?.includes(`Dispatcher.${AWAIT_FRAME} `) ?? false;
+    // The class name is left out (a minifier may rename classes, not methods); a custom
+    // Error.prepareStackTrace may return something else than a string, or throw.
+    const stack: unknown = new Error().stack;
+    return typeof stack === 'string' && stack.includes(`.${AWAIT_FRAME} `);
+  } catch {
+    return false;
   } finally {
     Error.stackTraceLimit = limit;
   }
