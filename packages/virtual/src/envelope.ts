@@ -205,7 +205,10 @@ export function readAckInfo(json: string): EnvelopeAckInfo | undefined {
 /** Maps wire properties to {@link MessageProperties}: known names to camelCase, others unchanged. */
 function toMessageProperties(wire: Readonly<Record<string, unknown>>, priority: number): MessageProperties {
   const out: MessageProperties = {};
-  for (const [key, value] of Object.entries(wire)) {
+  // for...in over own keys: Object.entries would allocate an array per property of every message.
+  for (const key in wire) {
+    if (!Object.hasOwn(wire, key)) continue;
+    const value = wire[key];
     if (TRANSPORT_PROPERTIES.has(key) || value === undefined) continue;
     out[PROPERTY_CAMEL_NAMES[key] ?? key] = value as HeaderValue;
   }

@@ -194,28 +194,26 @@ export class SerializerRegistry {
     accept?: Iterable<string>,
   ): unknown {
     const type = contentType || 'application/data';
-    const encoding = (contentEncoding || 'utf-8').toLowerCase();
-    const label = this.describe(type);
+    const encoding = contentEncoding ? contentEncoding.toLowerCase() : 'utf-8';
     const unsafe = UNSAFE_CONTENT_TYPES.get(type);
     if (unsafe !== undefined && !this.byType.has(type)) {
       throw new ContentDisallowedError(
-        `Refusing to deserialize content of type ${label}: kelp has no ${unsafe} decoder (${
+        `Refusing to deserialize content of type ${this.describe(type)}: kelp has no ${unsafe} decoder (${
           unsafe === 'pickle' ? 'unsafe: loading pickle can run arbitrary code' : 'unsupported'
         }); publish it as json instead`,
         { contentType: type },
       );
     }
     if (accept !== undefined) {
-      const accepted = this.resolveAccept(accept);
-      if (!accepted.has(type) && !TRUSTED_CONTENT_TYPES.includes(type)) {
+      if (!this.accepts(accept, type) && !TRUSTED_CONTENT_TYPES.includes(type)) {
         throw new ContentDisallowedError(
-          `Refusing to deserialize untrusted content of type ${label}; accept it with accept: ['${this.shortName(type)}']`,
+          `Refusing to deserialize untrusted content of type ${this.describe(type)}; accept it with accept: ['${this.shortName(type)}']`,
           { contentType: type },
         );
       }
     } else if (this.disabled.has(type)) {
       throw new ContentDisallowedError(
-        `Refusing to deserialize disabled content of type ${label}; accept it with accept: ['${this.shortName(
+        `Refusing to deserialize disabled content of type ${this.describe(type)}; accept it with accept: ['${this.shortName(
           type,
         )}'] or enableSerializer('${this.shortName(type)}')`,
         { contentType: type },
@@ -228,10 +226,16 @@ export class SerializerRegistry {
       return body;
     } catch (error) {
       if (error instanceof DecodeError) throw error;
-      throw new DecodeError(`Could not decode a body of type ${label} (${encoding}): ${messageOf(error)}`, {
+      throw new DecodeError(`Could not decode a body of type ${this.describe(type)} (${encoding}): ${messageOf(error)}`, {
         cause: error,
       });
     }
+  }
+
+  /** Whether `accept` (names or MIME types) admits `type`; runs per decoded message, so no Set is built. */
+  private accepts(accept: Iterable<string>, type: string): boolean {
+    for (const item of accept) if (this.contentTypeOf(item) === type) return true;
+    return false;
   }
 
   private require(name: string): Entry {
