@@ -57,29 +57,58 @@ describe('pop-and-record reply', () => {
     expect([result.exhausted, result.entries.map((e) => e.key)]).toEqual([1, ['pr-b']]);
   });
 
-  it('arms tracking on the lists it found empty, so a later push sends an invalidation naming them', async () => {
-    const sub = new Redis(fx.db.url);
-    const popper = new Redis(fx.db.url);
-    try {
-      defineScripts(popper);
-      const id = Number(await sub.client('ID'));
-      const names: string[] = [];
-      sub.on('messageBuffer', (_channel: Buffer, message: unknown) => {
-        if (Array.isArray(message)) names.push(...message.map(String));
-      });
-      await sub.subscribe('__redis__:invalidate');
-      await popper.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'NOLOOP');
-      await call(popper, 'popAndRecord', popAndRecordArgs({ unacked: 'unacked', unackedIndex: 'unacked_index', queues: [['arm-q', `arm-q${SEP}dead`]] }, { now: 1, limit: 5, record: true }));
-      await fx.redis.lpush('arm-q', envelope('arm-1', 'arm-q', 1));
-      const deadline = Date.now() + 2000;
-      while (!names.includes('arm-q') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      expect(names).toContain('arm-q');
-    } finally {
-      sub.disconnect();
-      popper.disconnect();
-    }
+  it('reads no key, so tracking does not follow unacked (every ack would send an invalidation)', async () => {
+    const names = await invalidationsAfter(
+      (popper) => call(popper, 'popAndRecord', popAndRecordArgs({ unacked: 'trk-unacked', unackedIndex: 'trk-index', queues: [['trk-q', `trk-q${SEP}dead`]] }, { now: 1, limit: 5, record: true })),
+      ['trk-q', 'trk-unacked'],
+    );
+    expect(names).toEqual([]);
   });
 });
+
+describe('exists-each', () => {
+  it('answers 0/1 per list and arms tracking on exactly the lists it names', async () => {
+    await fx.redis.lpush('ee-full', 'x');
+    let reply: unknown;
+    const names = await invalidationsAfter(
+      async (popper) => {
+        reply = await call(popper, 'existsEach', [2, 'ee-empty', 'ee-full']);
+      },
+      ['ee-empty', 'ee-other'],
+    );
+    expect([reply, names]).toEqual([[0, 1], ['ee-empty']]);
+  });
+});
+
+/**
+ * Runs `read` on a connection with CLIENT TRACKING redirected to a subscriber, then LPUSHes each
+ * of `written` from another client, and returns the key names invalidations arrived for.
+ */
+async function invalidationsAfter(read: (popper: Redis) => Promise<unknown>, written: readonly string[]): Promise<string[]> {
+  const sub = new Redis(fx.db.url);
+  const popper = new Redis(fx.db.url);
+  try {
+    defineScripts(popper);
+    const id = Number(await sub.client('ID'));
+    const names: string[] = [];
+    sub.on('messageBuffer', (_channel: Buffer, message: unknown) => {
+      if (Array.isArray(message)) names.push(...message.map(String));
+    });
+    await sub.subscribe('__redis__:invalidate');
+    await popper.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'NOLOOP');
+    await read(popper);
+    for (const key of written) await fx.redis.lpush(key, 'w');
+    // A marker written last: once its invalidation (armed here) arrives, the others had their chance.
+    await popper.exists('trk-marker');
+    await fx.redis.lpush('trk-marker', 'w');
+    const deadline = Date.now() + 2000;
+    while (!names.includes('trk-marker') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return names.filter((n) => n !== 'trk-marker').sort();
+  } finally {
+    sub.disconnect();
+    popper.disconnect();
+  }
+}
 
 describe('PopCandidates', () => {
   const pairsOf = (queues: string[]) => new PopCandidates(keys).select(queues);
@@ -88,16 +117,16 @@ describe('PopCandidates', () => {
     expect(pairsOf(['a', 'b']).map((p) => p[0])).toEqual(['a', 'b', `a${SEP}3`, `b${SEP}3`, `a${SEP}6`, `b${SEP}6`, `a${SEP}9`, `b${SEP}9`]);
   });
 
-  it('leaves out lists a pop found empty and keeps the order of the rest', () => {
+  it('leaves out lists exists-each found empty and keeps the order of the rest', () => {
     const candidates = new PopCandidates(keys);
     const sent = candidates.select(['a', 'b']);
-    candidates.foundEmpty(sent, 1, candidates.mark);
+    candidates.foundEmpty(sent, [0, 1], candidates.mark);
     expect(candidates.select(['b', 'a']).slice(0, 2).map((p) => p[0])).toEqual(['b', `b${SEP}3`]);
   });
 
   it('takes a list back when an invalidation names it', () => {
     const candidates = new PopCandidates(keys);
-    candidates.foundEmpty(candidates.select(['a']), 4, candidates.mark);
+    candidates.foundEmpty(candidates.select(['a']), [0, 0, 0, 0], candidates.mark);
     candidates.invalidate(['a']);
     expect(candidates.select(['a']).map((p) => p[0])).toEqual(['a']);
   });
@@ -108,7 +137,7 @@ describe('PopCandidates', () => {
     const mark = candidates.mark;
     // The invalidation overtook the pop's reply (different connections).
     candidates.invalidate(['a']);
-    candidates.foundEmpty(sent, 4, mark);
+    candidates.foundEmpty(sent, [0, 0, 0, 0], mark);
     expect(candidates.select(['a']).map((p) => p[0])).toEqual(['a']);
   });
 

@@ -193,7 +193,8 @@ export class ChannelPoller {
     // right now (between drainEvents calls) must not have messages pulled into memory. The
     // first tick of the next run pops instead.
     if (!inHub && (this.hub as { readonly running?: boolean }).running !== true) return;
-    while (this.popping < POPS_IN_FLIGHT) {
+    // The state is checked on every round: a pop that failed at once switched to waiting.
+    while (this.popping < POPS_IN_FLIGHT && this.state === 'idle') {
       const free = this.host.pollCapacity() - this.poppedCount - this.reserved;
       if (free <= 0) return;
       const prefetch = this.host.prefetchCount();
@@ -232,12 +233,25 @@ export class ChannelPoller {
       { unacked: keys.unacked, unackedIndex: keys.unackedIndex, queues: pairs },
       { now: this.options.wallClock(), limit, record: recorded },
     );
+    // Armed, exists-each follows in the same pipeline: it says which named lists are empty and
+    // arms tracking on exactly those lists (see exists-each-n.lua for why not inside the pop).
+    const arming = this.armed;
     this.reserved += limit;
     this.popping++;
     let result: PopResult;
+    let exists: readonly unknown[] = [];
     try {
-      const raw = await this.links.guard(call(this.pollClient, 'popAndRecord', args), 'poll');
-      result = parsePopResult(raw);
+      if (arming) {
+        const pipeline = this.pollClient.pipeline();
+        void call(pipeline, 'popAndRecord', args);
+        void call(pipeline, 'existsEach', [pairs.length, ...pairs.map((pair) => pair[0])]);
+        const [popReply, existsReply] = (await this.links.guard(pipeline.exec(), 'poll')) ?? [];
+        if (!popReply || popReply[0]) throw popReply?.[0] ?? new Error('pop got no reply');
+        result = parsePopResult(popReply[1]);
+        if (existsReply && !existsReply[0] && Array.isArray(existsReply[1])) exists = existsReply[1];
+      } else {
+        result = parsePopResult(await this.links.guard(call(this.pollClient, 'popAndRecord', args), 'poll'));
+      }
     } catch (error) {
       this.replied(limit);
       if (this.closed) return;
@@ -263,7 +277,7 @@ export class ChannelPoller {
       this.hub?.notifyReadable(this);
     }
     if (this.closed) return;
-    if (this.armed && armEpoch === this.armEpoch) this.candidates.foundEmpty(pairs, exhausted, mark);
+    if (arming && this.armed && armEpoch === this.armEpoch) this.candidates.foundEmpty(pairs, exists, mark);
     // A pop that named only a prefix of the lists and found them empty is not the end.
     this.lastPopFull = entries.length >= limit || (exhausted === pairs.length && pairs.length >= POP_KEYS_ARMED);
     // Nothing anywhere and no wake-up on the way: sleep until an invalidation or the timer.

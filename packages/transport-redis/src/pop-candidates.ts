@@ -3,10 +3,10 @@
  * each one's dead-letter key) to every pop made a channel with many queues pay for all of them on
  * every batch, on both sides (100 queues = 800 keys per call, measured 0.61x the 1-queue rate).
  *
- * So the poller remembers the lists a pop found empty. The pop script reads each of those with
- * EXISTS in the same atomic step, which (CLIENT TRACKING on) arms an invalidation: the first
- * write to the list by anyone sends its name to the subscriber connection, and the list is a
- * candidate again. Lists never seen empty are always candidates, so a new queue is popped at once.
+ * So the poller remembers the lists found empty. Each pop is followed, in the same pipeline, by
+ * exists-each over the lists it named: that read (CLIENT TRACKING on) arms an invalidation, so
+ * the first write to a list seen empty by anyone sends its name to the subscriber connection,
+ * and the list is a candidate again. Lists never seen empty are always candidates, so a new queue is popped at once.
  *
  * The race: an invalidation can overtake the reply of a pop that is still in flight (they travel
  * on different connections). If the reply then said "empty", trusting it would drop a list that
@@ -83,12 +83,14 @@ export class PopCandidates {
   }
 
   /**
-   * A pop sent when `mark` was current found these lists empty (and armed them). Lists
-   * invalidated since, or everything after a reset since, stay candidates.
+   * The exists-each read that followed a pop sent when `mark` was current saw these lists
+   * (`exists[i]` for `pairs[i]`): those at 0 are empty and armed. Lists invalidated since, or
+   * everything after a reset since, stay candidates.
    */
-  foundEmpty(pairs: readonly PopPair[], count: number, mark: number): void {
+  foundEmpty(pairs: readonly PopPair[], exists: readonly unknown[], mark: number): void {
     if (this.resetAt > mark) return;
-    for (let i = 0; i < count && i < pairs.length; i++) {
+    for (let i = 0; i < pairs.length && i < exists.length; i++) {
+      if (exists[i] !== 0) continue;
       const key = (pairs[i] as PopPair)[0];
       if ((this.invalidatedAt.get(key) ?? 0) > mark) continue;
       this.empty.add(key);

@@ -19,9 +19,8 @@
     status = "!dead:<reason>"   the payload is not a usable Kombu envelope; it was moved to the
                                 dead-letter list as a JSON record {reason, queue_key, payload, time}
   followed by ONE integer: how many (queue, dead-letter) pairs, from the first, were found
-  empty. Each of those lists was also read with EXISTS: on a connection with CLIENT TRACKING on,
-  that read arms an invalidation for it, so the caller may skip it until someone writes to it
-  (the read and the emptiness it reports are one atomic step: no push can fall between them).
+  empty. The script reads no key (only writes): a read inside a script makes Redis track every
+  key the call declares for CLIENT TRACKING, `unacked` included (see exists-each-n.lua).
   Drains the first non-empty list before moving to the next one, so priority order holds.
   A batch costs about 3 commands (RPOP key count, one ZADD, one HSET) whatever its size.
 ]]
@@ -157,14 +156,5 @@ if #tags > 0 then
   flush("ZADD", KEYS[2], zadd)
   flush("HSET", KEYS[1], hset)
 end
--- Lists passed over were empty; EXISTS on them arms client tracking (see the header).
-local exhausted = (i - 3) / 2
-if exhausted > 0 then
-  local empty = {}
-  for k = 3, i - 1, 2 do empty[#empty + 1] = KEYS[k] end
-  for first = 1, #empty, CHUNK do
-    redis.call("EXISTS", unpack(empty, first, math.min(first + CHUNK - 1, #empty)))
-  end
-end
-out[#out + 1] = exhausted
+out[#out + 1] = (i - 3) / 2
 return out
