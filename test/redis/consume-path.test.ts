@@ -66,17 +66,17 @@ describe('pop-and-record reply', () => {
   });
 });
 
-describe('exists-each', () => {
-  it('answers 0/1 per list and arms tracking on exactly the lists it names', async () => {
-    await fx.redis.lpush('ee-full', 'x');
+describe('leading-empty', () => {
+  it('counts the empty lists up to the first one with data, and arms tracking on those it read', async () => {
+    await fx.redis.lpush('le-full', 'x');
     let reply: unknown;
     const names = await invalidationsAfter(
       async (popper) => {
-        reply = await call(popper, 'existsEach', [2, 'ee-empty', 'ee-full']);
+        reply = await call(popper, 'leadingEmpty', [3, 'le-empty', 'le-full', 'le-after']);
       },
-      ['ee-empty', 'ee-other'],
+      ['le-empty', 'le-other'],
     );
-    expect([reply, names]).toEqual([[0, 1], ['ee-empty']]);
+    expect([reply, names]).toEqual([1, ['le-empty']]);
   });
 });
 
@@ -117,16 +117,16 @@ describe('PopCandidates', () => {
     expect(pairsOf(['a', 'b']).map((p) => p[0])).toEqual(['a', 'b', `a${SEP}3`, `b${SEP}3`, `a${SEP}6`, `b${SEP}6`, `a${SEP}9`, `b${SEP}9`]);
   });
 
-  it('leaves out lists exists-each found empty and keeps the order of the rest', () => {
+  it('leaves out lists leading-empty found empty and keeps the order of the rest', () => {
     const candidates = new PopCandidates(keys);
     const sent = candidates.select(['a', 'b']);
-    candidates.foundEmpty(sent, [0, 1], candidates.mark);
+    candidates.foundEmpty(sent, 1, candidates.mark);
     expect(candidates.select(['b', 'a']).slice(0, 2).map((p) => p[0])).toEqual(['b', `b${SEP}3`]);
   });
 
   it('takes a list back when an invalidation names it', () => {
     const candidates = new PopCandidates(keys);
-    candidates.foundEmpty(candidates.select(['a']), [0, 0, 0, 0], candidates.mark);
+    candidates.foundEmpty(candidates.select(['a']), 4, candidates.mark);
     candidates.invalidate(['a']);
     expect(candidates.select(['a']).map((p) => p[0])).toEqual(['a']);
   });
@@ -137,7 +137,7 @@ describe('PopCandidates', () => {
     const mark = candidates.mark;
     // The invalidation overtook the pop's reply (different connections).
     candidates.invalidate(['a']);
-    candidates.foundEmpty(sent, [0, 0, 0, 0], mark);
+    candidates.foundEmpty(sent, 4, mark);
     expect(candidates.select(['a']).map((p) => p[0])).toEqual(['a']);
   });
 

@@ -233,22 +233,22 @@ export class ChannelPoller {
       { unacked: keys.unacked, unackedIndex: keys.unackedIndex, queues: pairs },
       { now: this.options.wallClock(), limit, record: recorded },
     );
-    // Armed, exists-each follows in the same pipeline: it says which named lists are empty and
-    // arms tracking on exactly those lists (see exists-each-n.lua for why not inside the pop).
+    // Armed, leading-empty follows in the same pipeline: it says how many of the named lists
+    // lead empty and arms tracking on them (see leading-empty-n.lua for why not inside the pop).
     const arming = this.armed;
     this.reserved += limit;
     this.popping++;
     let result: PopResult;
-    let exists: readonly unknown[] = [];
+    let empty = 0;
     try {
       if (arming) {
         const pipeline = this.pollClient.pipeline();
         void call(pipeline, 'popAndRecord', args);
-        void call(pipeline, 'existsEach', [pairs.length, ...pairs.map((pair) => pair[0])]);
-        const [popReply, existsReply] = (await this.links.guard(pipeline.exec(), 'poll')) ?? [];
+        void call(pipeline, 'leadingEmpty', [pairs.length, ...pairs.map((pair) => pair[0])]);
+        const [popReply, emptyReply] = (await this.links.guard(pipeline.exec(), 'poll')) ?? [];
         if (!popReply || popReply[0]) throw popReply?.[0] ?? new Error('pop got no reply');
         result = parsePopResult(popReply[1]);
-        if (existsReply && !existsReply[0] && Array.isArray(existsReply[1])) exists = existsReply[1];
+        if (emptyReply && !emptyReply[0]) empty = Number(emptyReply[1]) || 0;
       } else {
         result = parsePopResult(await this.links.guard(call(this.pollClient, 'popAndRecord', args), 'poll'));
       }
@@ -277,7 +277,7 @@ export class ChannelPoller {
       this.hub?.notifyReadable(this);
     }
     if (this.closed) return;
-    if (arming && this.armed && armEpoch === this.armEpoch) this.candidates.foundEmpty(pairs, exists, mark);
+    if (arming && this.armed && armEpoch === this.armEpoch) this.candidates.foundEmpty(pairs, empty, mark);
     // A pop that named only a prefix of the lists and found them empty is not the end.
     this.lastPopFull = entries.length >= limit || (exhausted === pairs.length && pairs.length >= POP_KEYS_ARMED);
     // Nothing anywhere and no wake-up on the way: sleep until an invalidation or the timer.

@@ -20,7 +20,7 @@
                                 dead-letter list as a JSON record {reason, queue_key, payload, time}
   followed by ONE integer: how many (queue, dead-letter) pairs, from the first, were found
   empty. The script reads no key (only writes): a read inside a script makes Redis track every
-  key the call declares for CLIENT TRACKING, `unacked` included (see exists-each-n.lua).
+  key the call declares for CLIENT TRACKING, `unacked` included (see leading-empty-n.lua).
   Drains the first non-empty list before moving to the next one, so priority order holds.
   A batch costs about 3 commands (RPOP key count, one ZADD, one HSET) whatever its size.
 ]]
