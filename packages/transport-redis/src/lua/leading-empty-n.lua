@@ -12,6 +12,7 @@
   `unacked_index`, and every ack would then send an invalidation to the subscriber.
 
   KEYS  queue lists
+  ARGV  none
   Returns an integer.
 ]]
 local n = 0
