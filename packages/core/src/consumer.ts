@@ -17,16 +17,14 @@
 import { z } from 'zod';
 import { channelOwner, type ChannelOwner } from './connection-channels.js';
 import { Dispatcher } from './consumer-dispatch.js';
+import { handleMessage, type HandlerHost } from './consumer-handler.js';
 import { keepAliveSettings, startKeepAlive, type KeepAliveOptions } from './consumer-keep-alive.js';
 import {
   cancelOptionsSchema,
   consumerOptionsSchema,
   DEFAULT_STOP_TIMEOUT,
   isChannelProvider,
-  isThenable,
   pickValidated,
-  reasonFor,
-  runInSequence,
   type ChannelProvider,
   type ConsumerCallback,
   type ConsumerOptions,
@@ -68,6 +66,8 @@ export class Consumer {
   private readonly errorListeners = new Set<ErrorListener>();
   private readonly wakers = new Set<() => void>();
   private readonly dispatcher: Dispatcher;
+  /** What the message handler (consumer-handler.ts) needs from this consumer. */
+  private readonly handlerHost: HandlerHost;
   /** Built once: every message of this consumer shares it (Message only reads it). */
   private readonly messageOptions: MessageOptions;
   private boundChannel: Channel | undefined;
@@ -94,9 +94,15 @@ export class Consumer {
     this.messageOptions = { accept: this.accept };
     if (options.serializers) this.messageOptions.serializers = options.serializers;
     if (options.compressors) this.messageOptions.compressors = options.compressors;
+    this.handlerHost = {
+      callbacks: this.callbacks,
+      onMessage: options.onMessage,
+      onDecodeError: options.onDecodeError,
+      report: (error, message) => this.report(error, message),
+    };
     this.dispatcher = new Dispatcher({
       toMessage: (delivery) => this.toMessage(delivery),
-      handle: (message) => this.handle(message),
+      handle: (message) => handleMessage(this.handlerHost, message),
       report: (error, message) => this.report(error, message),
       keepAlive: (message) => this.startKeepAlive(message),
       handled: () => this.progressTarget()?.noteHandled?.(),
@@ -344,66 +350,6 @@ export class Consumer {
       // Still unacked: the channel's close or the visibility sweep restores them.
       this.report(error, undefined);
     }
-  }
-
-  private handle(message: Message): void | Promise<void> {
-    const bodyError = message.errors[0];
-    if (bodyError) return this.decodeFailed(message, bodyError);
-    if (this.options.onMessage) return this.guardDecode(message, this.options.onMessage);
-    let body: unknown;
-    try {
-      body = message.decode();
-    } catch (error) {
-      return this.decodeFailed(message, error);
-    }
-    return runInSequence(this.callbacks.map((callback) => () => callback(body, message)));
-  }
-
-  /**
-   * Runs an `onMessage` handler; if the error it throws is its own `message.decode()` failing
-   * (and it left the message unsettled), that is a decode failure, handled as one, not a handler
-   * bug: otherwise an undecodable message would come back after every visibility timeout.
-   */
-  private guardDecode(message: Message, handler: (message: Message) => void | Promise<void>): void | Promise<void> {
-    let result: void | Promise<void>;
-    try {
-      result = handler(message);
-    } catch (error) {
-      return this.recoverDecode(message, error);
-    }
-    if (!isThenable(result)) return result;
-    // Awaited in an async function, not chained with .then: the dispatcher tells a cancel() from
-    // inside the handler by V8's async stack, which only follows awaits.
-    return (async () => {
-      try {
-        await result;
-      } catch (error) {
-        await this.recoverDecode(message, error);
-      }
-    })();
-  }
-
-  /** The decode failure a handler let escape is handled as one; any other error is rethrown. */
-  private recoverDecode(message: Message, error: unknown): void | Promise<void> {
-    if (error === undefined || error !== message.decodeError || message.acknowledged) throw error;
-    return this.decodeFailed(message, error);
-  }
-
-  private decodeFailed(message: Message, error: unknown): void | Promise<void> {
-    if (this.options.onDecodeError) return this.options.onDecodeError(message, error);
-    const channel = message.channel;
-    if (message.delivery.noAck || !channel?.basicDeadLetter) {
-      this.report(error, message);
-      return;
-    }
-    return message.deadLetter(reasonFor(error)).then(
-      () => this.report(error, message),
-      (deadLetterError: unknown) => {
-        // The message stays unacked (restored later); both failures are worth knowing about.
-        this.report(error, message);
-        this.report(deadLetterError, message);
-      },
-    );
   }
 
   private startKeepAlive(message: Message): (() => void) | undefined {
