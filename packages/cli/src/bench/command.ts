@@ -193,6 +193,7 @@ async function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<n
     prefetch: { type: 'string' },
     concurrency: { type: 'string' },
     rate: { type: 'string' },
+    warmup: { type: 'string' },
     'timeout-ms': { type: 'string' },
     'transport-options': { type: 'string' },
   });
@@ -210,6 +211,7 @@ async function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<n
     prefetch: positiveInt('prefetch', str(values, 'prefetch'), 100),
     concurrency: positiveInt('concurrency', str(values, 'concurrency'), 1000),
     rate: Number(str(values, 'rate') ?? 0),
+    warmup: Number(str(values, 'warmup') ?? 0),
     timeoutMs: positiveNumber('timeout-ms', str(values, 'timeout-ms'), 120_000),
   };
   const transportOptions = str(values, 'transport-options');

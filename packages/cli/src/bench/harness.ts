@@ -10,6 +10,8 @@ import { performance } from 'node:perf_hooks';
 
 /** Header that carries the publish time (ms, wall-clock based, sub-ms precision) for latency. */
 export const TIMESTAMP_HEADER = 'x-bench-ts';
+/** Marks messages that only warm up the path (probes, JIT, connections): not counted in latency. */
+export const WARMUP_HEADER = 'x-bench-warmup';
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one host. */
 export function wallNow(): number {
@@ -106,6 +108,8 @@ export interface PublishSpec {
   routingKey: string;
   priority?: number;
   seq: number;
+  /** A warm-up message (WARMUP_HEADER): delivered and acked, left out of latency figures. */
+  warmup?: boolean;
 }
 
 export function makeProducer(channel: BenchChannel, exchange: Exchange): Producer {
@@ -114,7 +118,8 @@ export function makeProducer(channel: BenchChannel, exchange: Exchange): Produce
 
 /** Publishes one bench message stamped with the current time. */
 export function publishOne(producer: Producer, spec: PublishSpec): Promise<unknown> {
-  const headers = { [TIMESTAMP_HEADER]: wallNow() };
+  const headers: Record<string, number | boolean> = { [TIMESTAMP_HEADER]: wallNow() };
+  if (spec.warmup) headers[WARMUP_HEADER] = true;
   return spec.priority === undefined
     ? producer.publish(benchBody(spec.seq), { routingKey: spec.routingKey, headers })
     : producer.publish(benchBody(spec.seq), { routingKey: spec.routingKey, headers, priority: spec.priority });
@@ -255,6 +260,7 @@ export class AckCounter {
 
 /** Latency (ms) of a message from its timestamp header; undefined if the header is missing. */
 export function latencyOf(message: Message, now: number): number | undefined {
+  if (message.headers[WARMUP_HEADER] !== undefined) return undefined;
   const stamp = message.headers[TIMESTAMP_HEADER];
   return typeof stamp === 'number' ? now - stamp : undefined;
 }

@@ -20,6 +20,11 @@ export interface WorkerOptions {
   concurrency: number;
   /** Producer: messages per second, 0 = as fast as possible. */
   rate: number;
+  /**
+   * Paced runs: messages sent first, at the same rate, to warm up both processes (connections,
+   * JIT) and left out of the latency figures; the consumer also waits for their acks.
+   */
+  warmup: number;
   timeoutMs: number;
   transportOptions?: Record<string, unknown>;
 }
@@ -69,15 +74,16 @@ async function runConsumer(options: WorkerOptions, emit: Emit): Promise<void> {
       prefetch: options.prefetch,
       observer: {
         onMessage(message, _queue, now) {
+          const latency = latencyOf(message, now);
+          if (latency === undefined) return; // a warm-up message
           if (firstAt === 0) firstAt = now;
           lastAt = now;
-          const latency = latencyOf(message, now);
-          if (latency !== undefined) latencies.record(latency);
+          latencies.record(latency);
         },
       },
     });
     emit({ event: 'ready', role: 'consumer' });
-    const done = await counter.waitFor(connection, options.messages, options.timeoutMs);
+    const done = await counter.waitFor(connection, options.messages + options.warmup, options.timeoutMs);
     const used = process.cpuUsage(cpu);
     await counter.cancelAll();
     const report: ConsumerReport = {
@@ -105,13 +111,13 @@ function memoryMiB(): ConsumerReport['memoryMiB'] {
   return { heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) };
 }
 
-async function paced(options: WorkerOptions, publish: (seq: number) => Promise<unknown>): Promise<void> {
+async function paced(options: WorkerOptions, total: number, publish: (seq: number) => Promise<unknown>): Promise<void> {
   const start = performance.now();
   const pending: Promise<unknown>[] = [];
   let sent = 0;
-  while (sent < options.messages) {
+  while (sent < total) {
     // Publish whatever is due by now, then sleep a timer tick: the schedule, not the timer, sets the rate.
-    const due = Math.min(options.messages, Math.floor(((performance.now() - start) * options.rate) / 1000) + 1);
+    const due = Math.min(total, Math.floor(((performance.now() - start) * options.rate) / 1000) + 1);
     while (sent < due) {
       pending.push(publish(sent));
       sent += 1;
@@ -136,7 +142,10 @@ async function runProducer(options: WorkerOptions, emit: Emit): Promise<void> {
     const cpu = process.cpuUsage();
     const startedAt = wallNow();
     if (options.rate > 0) {
-      await paced(options, (seq) => publishOne(producer, specs[seq] ?? { routingKey: topology.names[0] as string, seq }));
+      const warmupSpec = (seq: number) => ({ routingKey: topology.names[seq % topology.names.length] as string, seq, warmup: true });
+      await paced(options, options.warmup + options.messages, (n) =>
+        publishOne(producer, n < options.warmup ? warmupSpec(n) : (specs[n - options.warmup] ?? { routingKey: topology.names[0] as string, seq: n })),
+      );
     } else {
       await publishWindowed(producer, specs, options.concurrency);
     }
@@ -175,6 +184,7 @@ export function workerArgs(options: WorkerOptions): string[] {
     '--prefetch', String(options.prefetch),
     '--concurrency', String(options.concurrency),
     '--rate', String(options.rate),
+    '--warmup', String(options.warmup),
     '--timeout-ms', String(options.timeoutMs),
   ];
   if (options.transportOptions) args.push('--transport-options', JSON.stringify(options.transportOptions));

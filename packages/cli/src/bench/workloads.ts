@@ -17,6 +17,7 @@ import {
   openConnection,
   closeConnection,
   publishWindowed,
+  WARMUP_HEADER,
   type BenchChannel,
 } from './harness.js';
 import { failedResult, measurePhase, resultFrom, type WorkloadResult } from './measure.js';
@@ -161,8 +162,6 @@ export function fanoutWorkload(ctx: BenchContext, subscribers: number): Promise<
   );
 }
 
-/** Marks the probe messages that check subscriptions; the fanout counters skip them. */
-const WARMUP_HEADER = 'x-bench-warmup';
 
 /**
  * Pub/sub fanout drops what is published before a subscriber listens, and subscriptions are made
