@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import { connectOnce } from './connect-attempt.js';
 import { runEnsured, type EnsureHost } from './connection-ensure.js';
 import type { ConnectionParams } from './connection-params.js';
+import { ConnectionTargets } from './connection-targets.js';
 import {
   connectionOptionsSchema,
   lazyConnectPolicy,
@@ -22,7 +23,6 @@ import {
 } from './connection-options.js';
 import { drainEvents, type DrainOptions } from './drain.js';
 import { KelpError, OperationalError } from './errors.js';
-import { FailoverCycle } from './failover.js';
 import { parseOptions } from './option-parsing.js';
 import { Consumer, DEFAULT_STOP_TIMEOUT, type ConsumerOptions } from './consumer.js';
 import { setChannelOwner } from './connection-channels.js';
@@ -30,13 +30,12 @@ import { stopConsumers } from './consumer-registry.js';
 import { z } from 'zod';
 import { Producer, type ProducerOptions } from './producer.js';
 import type { Queue } from './queue.js';
-import { sanitizeError, secretVariants } from './redaction.js';
 import { retryOver } from './retry.js';
 import { SharedAttempt, type AttemptTicket } from './shared-attempt.js';
 import type { Channel, Transport } from './transport.js';
 import { forwardTransportEvents } from './transport-events.js';
 import { defaultRegistry, type TransportRegistry } from './transport-registry.js';
-import { parseUrl, redactUrl, splitUrls } from './url.js';
+import { parseUrl } from './url.js';
 
 const closeOptionsSchema = z.object({ timeout: z.number().min(0).optional() });
 
@@ -44,11 +43,8 @@ export class Connection {
   readonly #input: string | readonly string[];
   readonly #options: ConnectionOptions;
   readonly #registry: TransportRegistry;
-  readonly #cycle: FailoverCycle;
-  readonly #paramsByUrl = new Map<string, ConnectionParams>();
-  readonly #secrets: string[];
+  readonly #targets: ConnectionTargets;
   readonly #handledListeners = new Set<() => void>();
-  readonly #redacted: string;
   readonly #events = new EventEmitter<ConnectionEvents>();
   #state: ConnectionState = 'idle';
   #transport: Transport | undefined;
@@ -75,24 +71,11 @@ export class Connection {
   constructor(url: string | readonly string[] = 'memory://', options: ConnectionOptions = {}) {
     this.#options = parseOptions(connectionOptionsSchema, options, 'Connection') as ConnectionOptions;
     this.#input = url;
-    this.#registry = this.#options.registry ?? defaultRegistry;
-    const urls = splitUrls(url);
-    // All sentinel:// URLs address one failover group that the transport handles itself (spec 8.6).
-    const targets = urls[0]?.toLowerCase().startsWith('sentinel://') ? [urls.join(';')] : urls;
-    for (const target of targets) this.#paramsByUrl.set(target, this.#parse(target));
-    this.#cycle = new FailoverCycle(targets, this.#options.failoverStrategy);
-    this.#redacted = redactUrl(urls.join(';'));
-    // Every URL's password, sentinel alternates included (they are parsed by the transport later).
-    this.#secrets = secretVariants(urls.map((one) => this.#parse(one).password));
-  }
-
-  #parse(url: string): ConnectionParams {
-    return parseUrl(url, {
-      transportOptions: this.#options.transportOptions,
-      tls: this.#options.tls,
-      virtualHost: this.#options.virtualHost,
-      registry: this.#registry,
-    });
+    const registry = this.#options.registry ?? defaultRegistry;
+    this.#registry = registry;
+    const { transportOptions, tls, virtualHost } = this.#options;
+    const parse = (one: string): ConnectionParams => parseUrl(one, { transportOptions, tls, virtualHost, registry });
+    this.#targets = new ConnectionTargets(url, parse, this.#options.failoverStrategy);
   }
 
   get state(): ConnectionState {
@@ -105,24 +88,24 @@ export class Connection {
 
   /** Every URL of the failover list, with passwords replaced by `**`. */
   get redactedUrl(): string {
-    return this.#redacted;
+    return this.#targets.redacted;
   }
 
   /** The URL connection attempts go to now (redacted). */
   get currentUrl(): string {
-    return redactUrl(this.#cycle.current);
+    return this.#targets.currentUrl;
   }
 
   /** The transport for the current URL, created (not connected) on first access. */
   get transport(): Transport {
     if (this.#transport) return this.#transport;
-    const params = this.#paramsByUrl.get(this.#cycle.current) ?? this.#parse(this.#cycle.current);
+    const params = this.#targets.current;
     const transport = this.#registry.resolve(params.transport).create(params);
     this.#transport = transport;
     this.#detachTransport = forwardTransportEvents(transport, {
       emit: (event, ...args) => this.#emit(event, ...args),
       hasListeners: (event) => this.#events.listenerCount(event) > 0,
-      sanitize: (error) => sanitizeError(error, this.#secrets),
+      sanitize: (error) => this.#targets.sanitize(error),
     });
     return transport;
   }
@@ -157,7 +140,7 @@ export class Connection {
    */
   async connect(options: { signal?: AbortSignal } = {}): Promise<this> {
     await this.ensureConnection({
-      maxRetries: this.#cycle.size - 1,
+      maxRetries: this.#targets.size - 1,
       intervalStart: 0,
       intervalStep: 0,
       intervalMax: 0,
@@ -190,7 +173,7 @@ export class Connection {
       await retryOver(
         (attempt) => {
           if (attempt === 0 && firstFailure !== undefined) return Promise.reject(firstFailure);
-          if (this.#closes !== closes) return Promise.reject(new OperationalError(`Connection to ${this.#redacted} was closed while connecting`));
+          if (this.#closes !== closes) return Promise.reject(new OperationalError(`Connection to ${this.#targets.redacted} was closed while connecting`));
           if (this.#state === 'connected') return Promise.resolve();
           return this.#attempt.join(ticket, signal);
         },
@@ -198,9 +181,9 @@ export class Connection {
           policy,
           ...(signal ? { signal } : {}),
           isRetryable: (error) => this.#closes === closes && this.#isConnectionError(error),
-          intervalFor: (retries, next) => (this.#cycle.completesCycle(retries) ? next() : 0),
-          onError: (error, interval) => onError?.(sanitizeError(error, this.#secrets), interval),
-          description: `Connecting to ${this.#redacted}`,
+          intervalFor: (retries, next) => (this.#targets.completesCycle(retries) ? next() : 0),
+          onError: (error, interval) => onError?.(this.#targets.sanitize(error), interval),
+          description: `Connecting to ${this.#targets.redacted}`,
         },
       );
     } catch (error) {
@@ -217,7 +200,7 @@ export class Connection {
     try {
       await this.#attemptConnect(signal);
     } catch (error) {
-      this.#switchNext();
+      this.#targets.switchNext();
       throw error;
     }
     if (this.#transport) this.#roundOf.set(this.#transport, id);
@@ -244,10 +227,6 @@ export class Connection {
     }
   }
 
-  #switchNext(): void {
-    if (this.#cycle.size > 1) this.#cycle.next();
-  }
-
   /**
    * True for errors reconnecting may fix: OperationalErrors and what the transport classifies as
    * connection errors (Kombu's `connection_errors`). Workers use it to decide to reconnect.
@@ -264,9 +243,9 @@ export class Connection {
 
   /** A KelpError as is (scrubbed); anything else wrapped in OperationalError. */
   #safeError(error: unknown): Error {
-    const safe = sanitizeError(error, this.#secrets);
+    const safe = this.#targets.sanitize(error);
     if (safe instanceof KelpError) return safe;
-    return new OperationalError(`${this.#redacted}: ${safe.message}`, { cause: safe });
+    return new OperationalError(`${this.#targets.redacted}: ${safe.message}`, { cause: safe });
   }
 
   /**
@@ -277,8 +256,7 @@ export class Connection {
    */
   async #ready(): Promise<Transport> {
     if (this.#state !== 'connected') {
-      const params = this.#paramsByUrl.get(this.#cycle.current);
-      const policy = lazyConnectPolicy(params?.transportOptions ?? {});
+      const policy = lazyConnectPolicy(this.#targets.current.transportOptions);
       if (policy) await this.ensureConnection(policy);
       else await this.connect();
     }
@@ -324,7 +302,7 @@ export class Connection {
       currentTransport: () => this.#transport,
       isConnectionError: (error) => this.#isConnectionError(error),
       safeError: (error) => this.#safeError(error),
-      sanitize: (error) => sanitizeError(error, this.#secrets),
+      sanitize: (error) => this.#targets.sanitize(error),
       collect: () => this.#collect(),
       seenBy: (source) =>
         (typeof source === 'object' && source !== null ? this.#roundOf.get(source) : undefined) ?? this.#attempt.newestId,
@@ -381,7 +359,7 @@ export class Connection {
     const transport = await this.#ready();
     this.#eventLoopWanted = true;
     this.#registerTransport();
-    await drainEvents(transport, this.hub, options, (error) => sanitizeError(error, this.#secrets), (listener) => {
+    await drainEvents(transport, this.hub, options, (error) => this.#targets.sanitize(error), (listener) => {
       this.#handledListeners.add(listener);
       return () => this.#handledListeners.delete(listener);
     });
@@ -461,7 +439,7 @@ export class Connection {
 
   /** The `visibilityTimeout` transport option (seconds) of the current URL, when one was given. */
   get visibilityTimeout(): number | undefined {
-    const value = this.#paramsByUrl.get(this.#cycle.current)?.transportOptions['visibilityTimeout'];
+    const value = this.#targets.current.transportOptions['visibilityTimeout'];
     return typeof value === 'number' ? value : undefined;
   }
 
@@ -471,12 +449,12 @@ export class Connection {
    */
   reportError(error: unknown): boolean {
     if (this.#events.listenerCount('error') === 0) return false;
-    this.#emit('error', sanitizeError(error, this.#secrets));
+    this.#emit('error', this.#targets.sanitize(error));
     return true;
   }
 
   toString(): string {
-    return `<Connection: ${this.#redacted} (${this.#state})>`;
+    return `<Connection: ${this.#targets.redacted} (${this.#state})>`;
   }
 
   #emit<E extends keyof ConnectionEvents>(event: E, ...args: ConnectionEvents[E]): void {
