@@ -2,9 +2,9 @@
  * Registers kelp's Lua scripts on an ioredis client with `defineCommand` (EVALSHA with EVAL
  * fallback on NOSCRIPT, also inside pipelines), and gives them typed wrappers.
  */
-import { ChannelError } from '@kelp/core';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { luaScripts, type LuaScriptName } from './lua-scripts.js';
+import { TickBatch } from './tick-batch.js';
 
 const commandName = (name: LuaScriptName) => `kelp${name[0]!.toUpperCase()}${name.slice(1)}`;
 
@@ -92,43 +92,14 @@ const ACK_TAGS_PER_CALL = 5000;
  * those acks (none is reported done before Redis has forgotten it).
  */
 export class AckCoalescer {
-  private batch: { tags: string[]; done: Promise<void>; settle: (error?: unknown) => void } | undefined;
+  private readonly batches: TickBatch<string>;
 
-  constructor(
-    private readonly client: Redis,
-    private readonly unacked: string,
-    private readonly unackedIndex: string,
-  ) {}
-
-  ack(tags: readonly string[]): Promise<void> {
-    let batch = this.batch;
-    if (!batch) {
-      let settle!: (error?: unknown) => void;
-      const done = new Promise<void>((resolve, reject) => {
-        settle = (error?: unknown) => (error === undefined ? resolve() : reject(error));
-      });
-      batch = this.batch = { tags: [], done, settle };
-      // nextTick runs once the current callback and its microtasks are done: every ack issued
-      // while delivering one popped batch lands in the same call, and none waits a whole loop turn.
-      process.nextTick(() => this.flush());
-    }
-    for (const tag of tags) batch.tags.push(tag);
-    return batch.done;
+  constructor(client: Redis, unacked: string, unackedIndex: string) {
+    this.batches = new TickBatch(ACK_TAGS_PER_CALL, (tags) => ackTags(client, unacked, unackedIndex, tags), 'ack script call');
   }
 
-  private flush(): void {
-    const batch = this.batch;
-    this.batch = undefined;
-    if (!batch) return;
-    const calls: Promise<number>[] = [];
-    for (let i = 0; i < batch.tags.length; i += ACK_TAGS_PER_CALL) {
-      const chunk = i === 0 && batch.tags.length <= ACK_TAGS_PER_CALL ? batch.tags : batch.tags.slice(i, i + ACK_TAGS_PER_CALL);
-      calls.push(ackTags(this.client, this.unacked, this.unackedIndex, chunk));
-    }
-    Promise.all(calls).then(
-      () => batch.settle(),
-      (error: unknown) => batch.settle(error ?? new ChannelError('ack script call failed without a reason')),
-    );
+  ack(tags: readonly string[]): Promise<void> {
+    return this.batches.add(tags);
   }
 }
 
