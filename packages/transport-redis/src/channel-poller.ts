@@ -30,12 +30,12 @@
 import type { EventLoopHub } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import { FanoutSubscriptions } from './fanout-subscriptions.js';
+import { INVALIDATE_CHANNEL, InvalidationTracking, type TrackingState } from './invalidation-tracking.js';
 import { LinkWatch } from './link-watch.js';
 import type { ChannelPollerOptions, PollerHost } from './poller-host.js';
 import { PopCandidates, type PopPair } from './pop-candidates.js';
 import { call, parsePopResult, popAndRecordArgs, type PoppedEntry, type PopResult } from './scripts.js';
 
-const INVALIDATE_CHANNEL = '__redis__:invalidate';
 /**
  * Pub/sub cannot be paused, so fanout messages that arrive while the prefetch is full wait in
  * memory. Past this many the rest spill into the fanout queue's own list in Redis: memory stays
@@ -43,9 +43,6 @@ const INVALIDATE_CHANNEL = '__redis__:invalidate';
  */
 export const FANOUT_MEMORY_LIMIT = 1000;
 
-const isReplyError = (error: unknown): error is Error => error instanceof Error && error.name === 'ReplyError';
-/** Redis's reply to CLIENT TRACKING ON REDIRECT <id> when that client has disconnected. */
-const REDIRECT_GONE = /redirect to does not exist/i;
 const WATCHDOG_MARGIN_MS = 5000;
 
 export type { PollerLink } from './link-watch.js';
@@ -73,15 +70,6 @@ export class ChannelPoller {
   private waitTimer: { cancel(): void } | undefined;
   /** Bumped by every wake (invalidation, nudge): a pop that raced one must not start a wait. */
   private wakes = 0;
-  private tracking: 'unknown' | 'on' | 'unsupported' = 'unknown';
-  /**
-   * Tracking is on for the poll connection AND redirected to a live subscriber: only then is a
-   * list found empty sure to be announced when written (see pop-candidates.ts).
-   */
-  private armed = false;
-  /** Bumped whenever `armed` may have changed, so a pop that straddled the change trusts nothing. */
-  private armEpoch = 0;
-  private redirectId: number | undefined;
   /** The subscriber finished its (re)connect set-up; subscriptions may be synced. */
   private subReady = false;
   private readonly fanoutSubs: FanoutSubscriptions;
@@ -101,6 +89,8 @@ export class ChannelPoller {
   private readonly candidates: PopCandidates;
   /** Watchdog, health PINGs and the lost/restored state of the two connections. */
   private readonly links: LinkWatch;
+  /** CLIENT TRACKING of the poll connection, redirected to the subscriber: whether empty lists are armed. */
+  private readonly tracking: InvalidationTracking;
 
   constructor(
     private readonly host: PollerHost,
@@ -128,16 +118,13 @@ export class ChannelPoller {
       { defaultLimitMs: options.commandTimeoutMs ?? options.brpopTimeoutMs + WATCHDOG_MARGIN_MS, healthTimeoutMs: options.healthTimeoutMs },
     );
     subClient.on('ready', () => void this.onSubscriberReady());
-    // The subscriber's client id dies with its connection. Forget it at once: a poll connection
-    // that reconnects first must not redirect tracking to it (see enableTracking). Writes from
-    // now on are not announced, so nothing may be taken as empty any more.
-    subClient.on('close', () => {
-      this.redirectId = undefined;
-      this.disarm();
+    this.tracking = new InvalidationTracking(pollClient, subClient, {
+      onArmed: () => {
+        // A poll that ran before tracking was on armed nothing: poll every list again to arm them.
+        this.candidates.reset();
+        this.wake();
+      },
     });
-    // A new poll connection has no tracking until enableTracking ran on it.
-    pollClient.on('close', () => this.disarm());
-    pollClient.on('ready', () => void this.enableTracking());
     // The Buffer event: an invalidation carries an array of key names (null = all), which the
     // string event would join with commas.
     subClient.on('messageBuffer', (channel: Buffer, message: unknown) => {
@@ -207,7 +194,7 @@ export class ChannelPoller {
       // No pop in flight (and every reply handled: that is synchronous with its decrement):
       // older invalidation numbers can no longer matter.
       if (this.popping === 0) this.candidates.idle();
-      const pairs = this.candidates.select(queues, this.armed ? POP_KEYS_ARMED : Infinity);
+      const pairs = this.candidates.select(queues, this.tracking.armed ? POP_KEYS_ARMED : Infinity);
       if (pairs.length === 0) {
         // Every list is known empty and armed: the next write wakes us (fallback: the timer).
         if (this.popping === 0) this.waitFor(this.options.brpopTimeoutMs);
@@ -225,7 +212,7 @@ export class ChannelPoller {
   private async pop(pairs: readonly PopPair[], limit: number): Promise<void> {
     const generation = this.generation;
     const mark = this.candidates.mark;
-    const armEpoch = this.armEpoch;
+    const armEpoch = this.tracking.epoch;
     const wakes = this.wakes;
     const { keys } = this.options;
     const recorded = this.host.recordOnPop();
@@ -235,7 +222,7 @@ export class ChannelPoller {
     );
     // Armed, leading-empty follows in the same pipeline: it says how many of the named lists
     // lead empty and arms tracking on them (see leading-empty-n.lua for why not inside the pop).
-    const arming = this.armed;
+    const arming = this.tracking.armed;
     this.reserved += limit;
     this.popping++;
     let result: PopResult;
@@ -277,12 +264,12 @@ export class ChannelPoller {
       this.hub?.notifyReadable(this);
     }
     if (this.closed) return;
-    if (arming && this.armed && armEpoch === this.armEpoch) this.candidates.foundEmpty(pairs, empty, mark);
+    if (arming && this.tracking.armed && armEpoch === this.tracking.epoch) this.candidates.foundEmpty(pairs, empty, mark);
     // A pop that named only a prefix of the lists and found them empty is not the end.
     this.lastPopFull = entries.length >= limit || (exhausted === pairs.length && pairs.length >= POP_KEYS_ARMED);
     // Nothing anywhere and no wake-up on the way: sleep until an invalidation or the timer.
     // (Armed, the candidates say so by themselves; unarmed, every list stays a candidate.)
-    if (entries.length === 0 && !this.armed && wakes === this.wakes) {
+    if (entries.length === 0 && !this.tracking.armed && wakes === this.wakes) {
       if (this.popping === 0) this.waitFor(this.options.brpopTimeoutMs);
       return;
     }
@@ -323,11 +310,6 @@ export class ChannelPoller {
     this.pump();
   }
 
-  private disarm(): void {
-    this.armed = false;
-    this.armEpoch++;
-  }
-
   /** The consumed queues changed: resubscribe fanout patterns and poll the new key set now. */
   nudge(): void {
     void this.syncSubscriptions();
@@ -356,48 +338,17 @@ export class ChannelPoller {
   private async onSubscriberReady(): Promise<void> {
     this.fanoutSubs.forget();
     this.subReady = false;
-    this.redirectId = undefined;
     try {
-      if (this.tracking !== 'unsupported') {
-        try {
-          // CLIENT ID must run before the connection enters subscribe mode.
-          this.redirectId = Number(await this.subClient.client('ID'));
-          await this.subClient.subscribe(INVALIDATE_CHANNEL);
-        } catch (error) {
-          // Managed servers may forbid CLIENT (an error reply): poll on the timer, keep fanout
-          // working. A dropped connection is not a verdict: the next 'ready' tries again.
-          this.redirectId = undefined;
-          if (isReplyError(error)) this.tracking = 'unsupported';
-          else throw error;
-        }
-      }
+      // No promise when tracking is unsupported: the subscriber is usable at once.
+      const preparing = this.tracking.prepareSubscriber();
+      if (preparing) await preparing;
       this.subReady = true;
-      await this.enableTracking();
+      await this.tracking.enable();
       await this.syncSubscriptions(true);
       this.links.restored('subscriber');
       this.hub?.callSoon(() => undefined);
     } catch (error) {
       if (this.state !== 'closed') this.host.onError(error as Error);
-    }
-  }
-
-  private async enableTracking(): Promise<void> {
-    if (this.redirectId === undefined || this.tracking === 'unsupported' || this.pollClient.status !== 'ready') return;
-    try {
-      // OFF first: after a subscriber reconnect the redirect target has a new client id.
-      await this.pollClient.call('CLIENT', 'TRACKING', 'OFF');
-      await this.pollClient.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(this.redirectId), 'NOLOOP');
-      this.tracking = 'on';
-      this.armed = true;
-      this.armEpoch++;
-      // A poll that ran before tracking was on armed nothing: poll every list again to arm them.
-      this.candidates.reset();
-      this.wake();
-    } catch (error) {
-      // Redis < 6 or a proxy without tracking: the brpopTimeout timer alone drives polling. A
-      // redirect target that no longer exists (the subscriber reconnected meanwhile) is no verdict:
-      // the subscriber's 'ready' enables tracking again with its new id.
-      if (isReplyError(error) && !REDIRECT_GONE.test(error.message)) this.tracking = 'unsupported';
     }
   }
 
@@ -417,8 +368,8 @@ export class ChannelPoller {
     return this.candidates.emptyCount;
   }
 
-  get trackingState(): 'unknown' | 'on' | 'unsupported' {
-    return this.tracking;
+  get trackingState(): TrackingState {
+    return this.tracking.state;
   }
 
   /** Messages popped but not yet handed to the channel, each with whether it was recorded in unacked. */
