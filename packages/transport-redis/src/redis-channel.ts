@@ -5,6 +5,7 @@
  * (atomic pop + record, acks, restores, dead letters, poller hand-over); the publish side and
  * the queue/binding storage are in redis-channel-base.ts.
  */
+import { isUtf8 } from 'node:buffer';
 import {
   type GetOptions,
   type GetResult,
@@ -22,6 +23,9 @@ import { restoreInBatches } from './restore-batches.js';
 import { AckCoalescer, popAndRecord, restoreByTag, type PoppedEntry } from './scripts.js';
 
 export type { RedisChannelContext } from './redis-channel-base.js';
+
+/** ioredis decodes replies as UTF-8 with U+FFFD for bad bytes; see RedisChannel.storedAsText. */
+const mayNotBeStoredBytes = (text: string): boolean => text.includes('\uFFFD');
 
 /** How often restoreUnacked re-reads an entry that changed under it before giving up. */
 const RESTORE_RETRIES = 5;
@@ -81,6 +85,7 @@ export class RedisChannel extends RedisStorageChannel {
         this.host.reportDeadLettered({ queue: this.keys.queueFromKey(entry.key), reason: entry.reason });
         continue;
       }
+      if (this.ackEmulation && !options.noAck && !(await this.storedAsText(this.keys.queueFromKey(entry.key), entry))) continue;
       if (!this.ackEmulation && !options.noAck) this.rememberLocally(entry.deliveryTag, entry.payload);
       out.push({ queue: this.keys.queueFromKey(entry.key), payload: entry.payload, deliveryTag: entry.deliveryTag });
     }
@@ -296,8 +301,32 @@ export class RedisChannel extends RedisStorageChannel {
         continue;
       }
       this.cycle.rotate(queue);
+      if (recorded && mayNotBeStoredBytes(entry.payload)) {
+        this.deliverIfStoredAsText(queue, entry).catch((error: unknown) => this.host.reportError(error));
+        continue;
+      }
       this.handleIncoming(queue, entry.payload, { recorded, deliveryTag: entry.deliveryTag }).catch((error: unknown) => this.host.reportError(error));
     }
+  }
+
+  private async deliverIfStoredAsText(queue: string, entry: PoppedEntry & { kind: 'message' }): Promise<void> {
+    if (await this.storedAsText(queue, entry)) await this.handleIncoming(queue, entry.payload, { recorded: true, deliveryTag: entry.deliveryTag });
+  }
+
+  /**
+   * Whether a message the pop script recorded is valid UTF-8 as stored. The script's fast path
+   * leaves that check to us (see pop-and-record-n.lua), and ioredis has already turned bad bytes
+   * into U+FFFD, so text without one is certainly what was stored; with one (rare, and possibly
+   * legitimate) the record's bytes decide. Invalid bytes are dead-lettered here: false. False
+   * too when the record is gone (restored or settled elsewhere since the pop: not ours to deliver).
+   */
+  private async storedAsText(queue: string, entry: PoppedEntry & { kind: 'message' }): Promise<boolean> {
+    if (!mayNotBeStoredBytes(entry.payload)) return true;
+    const stored = await this.redis.hgetBuffer(this.keys.unacked, entry.deliveryTag);
+    if (stored === null) return false;
+    if (isUtf8(stored)) return true;
+    await this.deadLetterPayload(queue, entry.payload, 'payload is not valid UTF-8', true, entry.deliveryTag);
+    return false;
   }
 }
 

@@ -286,12 +286,17 @@ export abstract class VirtualChannelBase {
    * The checks every message passes before it reaches a consumer or basicGet: the size limit
    * (before parsing), a valid envelope, and on queues with dead-letter routing the redelivery
    * limit. A message failing one must be dead-lettered (never dropped): the reason says why.
+   * `recordedTag` is the tag the storage recorded the message under, when it read that tag
+   * itself (the Redis pop script may, without a full parse): the envelope must carry the same.
    */
-  protected admit(queue: string, payload: string): { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string } {
+  protected admit(queue: string, payload: string, recordedTag?: string): { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string } {
     const tooBig = oversizeReason(payload, this.host.options.maxMessageBytes);
     if (tooBig !== undefined) return { ok: false, reason: tooBig };
     const parsed = parseEnvelope(payload);
     if (!parsed.ok) return parsed;
+    if (recordedTag !== undefined && parsed.envelope.deliveryTag !== recordedTag) {
+      return { ok: false, reason: `properties.delivery_tag is not the tag the message was recorded under (${recordedTag})` };
+    }
     const policy = parsed.envelope.redelivered ? this.deadLetterPolicy(queue) : undefined;
     const overLimit = policy && redeliveryLimitReason(parsed.envelope.headers, policy.maxRedeliveries);
     return overLimit ? { ok: false, reason: overLimit } : parsed;

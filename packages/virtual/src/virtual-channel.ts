@@ -129,7 +129,7 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
     for (;;) {
       const result = await this.get(queue, { noAck });
       if (!result) return undefined;
-      const checked = this.admit(result.queue, result.payload);
+      const checked = this.admit(result.queue, result.payload, noAck ? undefined : result.deliveryTag);
       if (!checked.ok) {
         await this.deadLetterPayload(result.queue, result.payload, checked.reason, !noAck, result.deliveryTag);
         continue;
@@ -234,7 +234,7 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
   private async deliverIncoming(queue: string, payload: string, options: IncomingOptions): Promise<void> {
     // Synchronous on the good path: delivery must happen in the poller's callback, not on a later
     // microtask, or a hub waiting for it would go back to sleep first.
-    const checked = this.admit(queue, payload);
+    const checked = this.admit(queue, payload, options.recorded ? options.deliveryTag : undefined);
     if (!checked.ok) {
       await this.deadLetterPayload(queue, payload, checked.reason, options.recorded, options.deliveryTag);
       return;

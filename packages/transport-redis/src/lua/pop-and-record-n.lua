@@ -60,7 +60,61 @@ local function valid_utf8(s)
   return true
 end
 
+-- The fast reading of an envelope: delivery_tag and delivery_info's exchange and routing_key
+-- cut straight out of the text (~1 us, where valid_utf8 + cjson.decode cost ~5 us for a
+-- 500-byte message). It answers only for the layouts Kombu and kelp write (`"key": "value"` or
+-- `"key":"value"`, plain values without escapes), and only when each key occurs exactly once:
+-- in valid JSON a `"delivery_tag"` not preceded by a backslash is a string token, so a single
+-- one followed by ":" is the key cjson would have read. Anything else returns nil and the full
+-- inspection below decides. It does not check that the whole payload is valid JSON or UTF-8:
+-- with record on, the client does (it parses every envelope, checks that its
+-- properties.delivery_tag is the tag recorded here, and re-reads the bytes when the text holds
+-- U+FFFD), and dead-letters a record it finds bad.
+local TAG = '^: ?"([^"\\]+)"'
+local ROUTE = '^: ?{"exchange": ?"([^"\\]*)", ?"routing_key": ?"([^"\\]*)"()'
+
+-- The end of the one `head .. tail` key token (e.g. `"delivery` `_tag"`), or nil unless there is
+-- exactly one. Searches for `tail`: a plain find is a memchr for its first byte, and "_" is rare
+-- in an envelope (base64 has none) where '"' is everywhere.
+local function unique_key(s, head, tail)
+  local at, after
+  local from = 1
+  while true do
+    local a, b = string.find(s, tail, from, true)
+    if not a then break end
+    local start = a - #head
+    if start >= 1 and string.sub(s, start, a - 1) == head then
+      if at then return nil end
+      at, after = start, b
+    end
+    from = b + 1
+  end
+  if not at or (at > 1 and string.byte(s, at - 1) == 92) then return nil end
+  return after
+end
+
+local function read_fast(payload)
+  local at = unique_key(payload, '"delivery', '_tag"')
+  if not at then return nil end
+  local tag = string.match(payload, TAG, at + 1)
+  if not tag then return nil end
+  at = unique_key(payload, '"delivery', '_info"')
+  if not at then return nil end
+  local ex, rk, after = string.match(payload, ROUTE, at + 1)
+  if not ex then return nil end
+  -- `}`, or the flag a restore adds (true or false; anything else is left to cjson).
+  if string.byte(payload, after) ~= 125 then
+    local word = string.match(payload, '^, ?"redelivered": ?(%a+)}', after)
+    if word ~= "true" and word ~= "false" then return nil end
+  end
+  return tag, ex, rk
+end
+
 local function inspect(payload)
+  if record then
+    local tag, ex, rk = read_fast(payload)
+    if tag then return tag, ex, rk end
+  end
   if not valid_utf8(payload) then return nil, "payload is not valid UTF-8" end
   local ok, env = pcall(cjson.decode, payload)
   if not ok or type(env) ~= "table" then return nil, "payload is not a JSON object" end
