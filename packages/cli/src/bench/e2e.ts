@@ -81,16 +81,21 @@ function baseOptions(ctx: ProcessContext, prefix: string, role: 'consumer' | 'pr
   return options;
 }
 
+/** Saturated runs first send this many warm-up messages through both processes (fewer if the run is shorter). */
+export const SATURATED_WARMUP = 10_000;
+
 /** Producer and consumer in two processes; `rate` 0 = saturated, otherwise msgs/s for latency. */
 export async function endToEndWorkload(ctx: ProcessContext, rate: number, messages = ctx.messages): Promise<WorkloadResult> {
   const id = rate > 0 ? `e2e-paced-${rate}` : 'e2e-saturated';
   const label = rate > 0 ? `end-to-end, 2 processes, paced ${rate} msgs/s` : 'end-to-end, 2 processes, saturated';
   if (!ctx.probe) return failedResult(id, label, new Error('needs a broker outside this process (a redis:// URL)'));
   const prefix = benchPrefix();
-  // Paced: up to one second of warm-up messages first (connections, JIT: without them the first
-  // ~40 deliveries of a fresh pair of processes took 8-40 ms and made the p99), left out of the
-  // latency figures. Saturated runs measure the rate from the producer's start and take none.
-  const warmup = rate > 0 ? Math.min(rate, messages) : 0;
+  // Warm-up messages first (connections, JIT), left out of every figure but CPU. Paced: up to one
+  // second of them at the same rate (without, the first ~40 deliveries of a fresh pair of
+  // processes took 8-40 ms and made the p99). Saturated: up to SATURATED_WARMUP, all taken by the
+  // consumer before the measured publishing starts (a 20,000-message run measured cold spent
+  // about half its time in the first few thousand messages).
+  const warmup = Math.min(messages, rate > 0 ? rate : SATURATED_WARMUP);
   const workers: RunningWorker[] = [];
   try {
     const consumer = startWorker(ctx.workerCommand, { ...baseOptions(ctx, prefix, 'consumer'), messages, warmup });
@@ -103,7 +108,7 @@ export async function endToEndWorkload(ctx: ProcessContext, rate: number, messag
     const redis = diffCounters(before, await ctx.probe.read());
     // Paced: from the first measured delivery on (the warm-up came before it).
     const measured = c.acked - warmup;
-    const seconds = (c.lastAt - (warmup > 0 ? c.firstAt : p.startedAt)) / 1000;
+    const seconds = (c.lastAt - (rate > 0 ? c.firstAt : p.startedAt)) / 1000;
     const result: WorkloadResult = {
       id,
       label,
@@ -122,7 +127,7 @@ export async function endToEndWorkload(ctx: ProcessContext, rate: number, messag
         complete: !c.timedOut && c.acked === messages + warmup,
       },
     };
-    if (rate > 0) result.extra = { ...result.extra, targetRate: rate, warmupMessages: warmup };
+    result.extra = { ...result.extra, warmupMessages: warmup, ...(rate > 0 ? { targetRate: rate } : {}) };
     return result;
   } catch (error) {
     for (const worker of workers) worker.kill();

@@ -3,8 +3,9 @@
  * A worker prints one JSON line per event on stdout (`ready`, then `result`) and nothing else,
  * so the parent can parse it; the numbers it reports are its own process's (CPU, peak RSS).
  */
+import { NotFoundError } from 'kelp';
 import { performance } from 'node:perf_hooks';
-import { AckCounter, declareDirect, interleavedSpecs, latencyOf, makeProducer, openConnection, closeConnection, publishOne, publishWindowed, wallNow } from './harness.js';
+import { AckCounter, declareDirect, interleavedSpecs, latencyOf, makeProducer, openConnection, closeConnection, publishOne, publishWindowed, wallNow, type BenchChannel, type BenchTopology } from './harness.js';
 import { peakRssMiB } from './measure.js';
 import { LatencyRecorder, type LatencySummary } from './stats.js';
 
@@ -139,10 +140,16 @@ async function runProducer(options: WorkerOptions, emit: Emit): Promise<void> {
       Math.floor(options.messages / options.queues) + (i < options.messages % options.queues ? 1 : 0),
     );
     const specs = interleavedSpecs(topology.names, counts);
+    const warmupSpec = (seq: number) => ({ routingKey: topology.names[seq % topology.names.length] as string, seq, warmup: true });
+    if (options.rate === 0 && options.warmup > 0) {
+      // Saturated: the warm-up goes through both processes (JIT, connections, buffers) and the
+      // measured phase starts only once the consumer has taken all of it.
+      await publishWindowed(producer, Array.from({ length: options.warmup }, (_, n) => warmupSpec(n)), options.concurrency);
+      await untilTaken(channel, topology, options.timeoutMs);
+    }
     const cpu = process.cpuUsage();
     const startedAt = wallNow();
     if (options.rate > 0) {
-      const warmupSpec = (seq: number) => ({ routingKey: topology.names[seq % topology.names.length] as string, seq, warmup: true });
       await paced(options, options.warmup + options.messages, (n) =>
         publishOne(producer, n < options.warmup ? warmupSpec(n) : (specs[n - options.warmup] ?? { routingKey: topology.names[0] as string, seq: n })),
       );
@@ -163,6 +170,28 @@ async function runProducer(options: WorkerOptions, emit: Emit): Promise<void> {
     emit({ ...report });
   } finally {
     await closeConnection(connection);
+  }
+}
+
+/** Resolves once every queue of `topology` is empty (the consumer has taken what was sent). */
+async function untilTaken(channel: BenchChannel, topology: BenchTopology, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    let left = 0;
+    for (const queue of topology.queues) left += await messageCount(queue, channel);
+    if (left === 0) return;
+    if (performance.now() > deadline) throw new Error(`the consumer left ${left} warm-up messages within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A passive declare; on Redis an emptied queue's list is gone and Kombu then says not found. */
+async function messageCount(queue: BenchTopology['queues'][number], channel: BenchChannel): Promise<number> {
+  try {
+    return (await queue.queueDeclare({ passive: true, channel })).messageCount;
+  } catch (error) {
+    if (error instanceof NotFoundError) return 0;
+    throw error;
   }
 }
 
