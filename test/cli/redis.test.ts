@@ -88,6 +88,18 @@ describe('kelp demo on redis://', () => {
   });
 });
 
+describe('kelp bench on redis://', () => {
+  it('runs the two-process workloads through its own worker command, every message delivered', async () => {
+    const result = await kelp(['bench', db.url, '--workloads', 'e2e-saturated,e2e-paced', '--messages', '300', '--json'], { timeoutMs: 90_000 });
+    expect(result.code).toBe(0);
+    const { results } = JSON.parse(result.stdout) as { results: { id: string; messages: number; error?: string; extra?: { complete?: boolean } }[] };
+    expect(results.map((r) => [r.id, r.error, r.messages, r.extra?.complete])).toEqual([
+      ['e2e-saturated', undefined, 300, true],
+      ['e2e-paced-1000', undefined, 300, true],
+    ]);
+  });
+});
+
 describe('kelp errors against redis://', () => {
   it('reports a refused connection in one line without the password', async () => {
     const result = await kelp(['purge', 'redis://:hunter2@127.0.0.1:1/0', '--queue', 'q'], { timeoutMs: 30_000 });

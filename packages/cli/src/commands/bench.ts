@@ -29,6 +29,7 @@ const options: Record<string, OptionSpec> = {
   url: value('worker (internal): broker URL', 'URL'),
   prefix: value('worker (internal): queue name prefix', 'PREFIX'),
   prefetch: value('worker (internal): prefetch count'),
+  warmup: value('worker (internal): warm-up messages sent before the measured ones'),
   'timeout-ms': value('worker (internal): phase timeout in ms'),
   'transport-options': value('worker (internal): transport options as JSON', 'JSON'),
 };
