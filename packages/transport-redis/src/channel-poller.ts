@@ -59,10 +59,13 @@ type PoppedBatch = { entries: PoppedEntry[]; recorded: boolean };
 const POPS_IN_FLIGHT = 2;
 /**
  * Lists named by one pop when tracking is armed. A pop stops at its limit, usually within the
- * first few non-empty lists; naming all of them (1000 queues x 4 steps, with dead-letter keys)
- * cost more than the pop. Unarmed, every list is named: nothing would ever drop out of the prefix.
+ * first one or two non-empty lists, and every key named costs the client a command argument
+ * (twice: the pop and its leading-empty check): with 128, 100 busy queues consumed at 0.66x the
+ * rate of one queue, with 16 at 1.5x. Lists a pop finds empty drop out (armed), so a pop whose
+ * 16 lists were all empty is followed at once by one over the next 16. Unarmed, every list is
+ * named: nothing would ever drop out of the prefix.
  */
-const POP_KEYS_ARMED = 128;
+const POP_KEYS_ARMED = 16;
 
 export class ChannelPoller {
   private state: 'idle' | 'waiting' | 'closed' = 'idle';
