@@ -130,6 +130,9 @@ function checkEnvelopeFast(data: unknown): EnvelopeData | undefined {
  * first, zod when that check is not sure (so failure reasons stay precise).
  */
 export function parseEnvelope(json: string): ParseEnvelopeResult {
+  if (json.length > 2 * MAX_NESTING && nestsDeeperThan(json, MAX_NESTING)) {
+    return { ok: false, reason: `envelope nests arrays/objects deeper than ${MAX_NESTING} levels (Redis's cjson and Python's json cannot read it)` };
+  }
   let data: unknown;
   try {
     data = JSON.parse(json);
@@ -167,6 +170,30 @@ export function parseEnvelope(json: string): ParseEnvelopeResult {
       priority: clampPriority(props.priority),
     },
   };
+}
+
+/**
+ * The nesting Redis's cjson decodes (its default decode_max_depth) and about what Python's json
+ * gets through before its recursion limit. JSON.parse reads deeper, so without this limit a
+ * message would be readable or not depending on which side parsed it.
+ */
+const MAX_NESTING = 1000;
+
+/** Whether the JSON text opens more than `limit` arrays/objects inside one another (strings skipped). */
+export function nestsDeeperThan(json: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
 }
 
 /** What the ack store needs from a raw envelope, read without full validation. */

@@ -147,6 +147,20 @@ describe('parseEnvelope', () => {
     const json = '{"body": "%%%", "properties": {"delivery_info": {"exchange": "", "routing_key": "q"}, "body_encoding": "base64", "delivery_tag": "t"}}';
     expect(parseEnvelope(json)).toEqual({ ok: false, reason: 'body is not valid base64' });
   });
+
+  it('refuses nesting deeper than cjson reads (1000 levels), not brackets inside strings', () => {
+    const withHeader = (value: string) => CAPTURED.replace('{"x-custom": "h1"}', `{"deep": ${value}}`);
+    const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+    // The envelope and its headers are two levels already.
+    expect(parseEnvelope(withHeader(nested(998))).ok).toBe(true);
+    expect(parseEnvelope(withHeader(nested(999)))).toEqual({ ok: false, reason: expect.stringMatching(/deeper than 1000 levels/) });
+    expect(parseEnvelope(withHeader(`"${'[{'.repeat(3000)}"`)).ok).toBe(true);
+    // An escaped backslash and an escaped quote do not end the string early: its "[[[" never counts.
+    const tricky = (depth: number) => `["\\\\\\"[[[", ${nested(depth)}]`;
+    expect(JSON.parse(withHeader(tricky(1))).headers.deep[0]).toBe('\\"[[[');
+    expect(parseEnvelope(withHeader(tricky(997))).ok).toBe(true);
+    expect(parseEnvelope(withHeader(tricky(998))).ok).toBe(false);
+  });
 });
 
 describe('envelopeToDelivery', () => {
