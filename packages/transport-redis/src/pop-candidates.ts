@@ -109,11 +109,14 @@ export class PopCandidates {
   reset(): void {
     this.seq++;
     this.resetAt = this.seq;
-    this.empty.clear();
+    if (this.empty.size > 0) this.empty.clear();
   }
 
-  /** No pop is in flight: older invalidation numbers can no longer matter. */
+  /**
+   * No pop is in flight: older invalidation numbers can no longer matter. (Cleared only when not
+   * empty: clearing allocates a new table, in the old generation for this long-lived Map.)
+   */
   idle(): void {
-    this.invalidatedAt.clear();
+    if (this.invalidatedAt.size > 0) this.invalidatedAt.clear();
   }
 }

@@ -117,6 +117,23 @@ describe('QoS (spec 4.6)', () => {
     expect(qos.get('c')?.queue).toBe('q1');
   });
 
+  it('keeps delivery order and every answer across thousands of acks (its map is copied now and then)', () => {
+    const qos = new QoS(100);
+    // Ten tags always held back, the rest acked out of order, well past the copy interval.
+    const held = Array.from({ length: 10 }, (_, i) => `held-${i}`);
+    for (const tag of held) qos.append(tag, 'slow');
+    for (let i = 0; i < 5000; i += 2) {
+      qos.append(`t-${i}`, 'q');
+      qos.append(`t-${i + 1}`, 'q');
+      expect(qos.ack(`t-${i + 1}`)).toBe(true);
+      expect(qos.reject(`t-${i}`)).toBe(true);
+    }
+    qos.append('last', 'q2');
+    expect(qos.ack('t-1')).toBe(false);
+    expect(qos.unackedTags()).toEqual([...held, 'last']);
+    expect([qos.size, qos.capacity(), qos.has('held-3'), qos.get('last')?.queue]).toEqual([11, 89, true, 'q2']);
+  });
+
   it('rejects a negative prefetch count with a ConfigurationError naming the option', () => {
     expect(() => new QoS(-1)).toThrow(/prefetchCount/);
   });
