@@ -15,7 +15,9 @@
   ARGV[4]  dead-letter time in seconds (same as ARGV[1]; kept separate for clarity of records)
 
   Returns a flat array of triples {key, payload, status}:
-    status = delivery tag       the message was taken (and recorded when ARGV[3] == "1")
+    status = delivery tag       the message was taken (and recorded when ARGV[3] == "1"); when
+                                recorded, the fields may have been read without a full parse
+                                (read_fast below) and the client finishes the checks
     status = "!dead:<reason>"   the payload is not a usable Kombu envelope; it was moved to the
                                 dead-letter list as a JSON record {reason, queue_key, payload, time}
   followed by ONE integer: how many (queue, dead-letter) pairs, from the first, were found
