@@ -29,7 +29,8 @@ export const UNANSWERED_MESSAGE = 'Socket closed unexpectedly before Redis repli
  */
 class FailFastRedis extends Redis {
   /** Unsettled commands written while ready; only kept when each command is tracked. */
-  readonly #unanswered: Set<Command> | undefined;
+  #unanswered: Set<Command> | undefined;
+  #settled = 0;
 
   /**
    * `trackEachCommand` (the command connection: publishes and acks) follows every written
@@ -56,22 +57,37 @@ class FailFastRedis extends Redis {
   }
 
   override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
-    const unanswered = this.#unanswered;
-    if (!unanswered) return super.sendCommand(command, stream);
+    if (!this.#unanswered) return super.sendCommand(command, stream);
     // Only a command written now (status ready) is at risk; an offline-queued one is written, or
     // failed by maxRetriesPerRequest, later, and comes back through here when it is written.
     const written = this.status === 'ready';
     const result = super.sendCommand(command, stream);
-    if (written && !unanswered.has(command)) {
-      unanswered.add(command);
-      const forget = (): void => {
-        unanswered.delete(command);
-      };
+    if (written && !this.#unanswered.has(command)) {
+      this.#unanswered.add(command);
+      const forget = (): void => this.#forget(command);
       command.promise.then(forget, forget);
     }
     return result;
   }
+
+  /**
+   * Like QoS's delivered map, the Set is replaced by a copy every SET_RECYCLE_AFTER removals: V8
+   * rebuilds a churned Set's table in the old generation once the Set lives there, and a drain's
+   * acks alone grew a consumer's heap after each scavenge from 27 to 35 MB between full GCs
+   * (flat at 27 MB without this Set).
+   */
+  #forget(command: Command): void {
+    const unanswered = this.#unanswered;
+    if (!unanswered?.delete(command)) return;
+    if (++this.#settled >= SET_RECYCLE_AFTER) {
+      this.#settled = 0;
+      this.#unanswered = new Set(unanswered);
+    }
+  }
 }
+
+/** Settled commands between two copies of FailFastRedis's unanswered Set. */
+const SET_RECYCLE_AFTER = 1024;
 
 export interface ClientFactoryOptions {
   base: RedisOptions;
