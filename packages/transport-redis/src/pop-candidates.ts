@@ -14,6 +14,7 @@
  * every invalidation is numbered, and a pop's "found empty" only counts for lists not
  * invalidated since that pop was sent.
  */
+import { BoundedMemo } from './bounded-memo.js';
 import type { RedisKeys } from './keys.js';
 
 /** One list to pop and where its malformed entries go. */
@@ -35,7 +36,10 @@ export class PopCandidates {
   private seq = 0;
   /** Number of the last "forget everything" (flush, tracking re-enabled, fallback timer). */
   private resetAt = 0;
-  private readonly cache = new Map<string, QueueKeys>();
+  private readonly cache = new BoundedMemo<QueueKeys>(KEY_CACHE_LIMIT, (queue) => {
+    const dead = this.keys.deadLetterKey(queue);
+    return { byStep: this.keys.steps.map((step) => [this.keys.queueKey(queue, step), dead] as const) };
+  });
 
   constructor(private readonly keys: RedisKeys) {}
 
@@ -50,14 +54,7 @@ export class PopCandidates {
   }
 
   private keysOf(queue: string): QueueKeys {
-    let entry = this.cache.get(queue);
-    if (!entry) {
-      if (this.cache.size >= KEY_CACHE_LIMIT) this.cache.clear();
-      const dead = this.keys.deadLetterKey(queue);
-      entry = { byStep: this.keys.steps.map((step) => [this.keys.queueKey(queue, step), dead] as const) };
-      this.cache.set(queue, entry);
-    }
-    return entry;
+    return this.cache.get(queue);
   }
 
   /**

@@ -7,6 +7,7 @@
 import type { QueueDeclareOptions } from '@kelp/core';
 import { type BindingRow, type ChannelHost, readAckInfo, VirtualChannel } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
+import { BoundedMemo } from './bounded-memo.js';
 import type { ChannelPoller } from './channel-poller.js';
 import { wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
@@ -38,7 +39,7 @@ export abstract class RedisStorageChannel extends VirtualChannel {
    * object each time lets the batcher group publishes by identity instead of comparing text,
    * and spares two strings per publish. Keys and suffixes are fixed for the channel's life.
    */
-  private readonly bindingKeys = new Map<string, string>();
+  private readonly bindingKeys = new BoundedMemo(1000, (exchange) => this.keys.bindingKey(exchange));
   private readonly suffixes: string[] = [];
   /** Binding sets as last read, for putRouted (the push script checks them before using them). */
   private readonly tableCopies = new Map<string, { members: readonly string[]; rows: readonly BindingRow[] }>();
@@ -128,14 +129,7 @@ export abstract class RedisStorageChannel extends VirtualChannel {
   }
 
   private bindingKeyOf(exchange: string): string {
-    let key = this.bindingKeys.get(exchange);
-    if (key === undefined) {
-      // Bounded: a channel publishing to ever new exchange names must not grow without end.
-      if (this.bindingKeys.size >= 1000) this.bindingKeys.clear();
-      key = this.keys.bindingKey(exchange);
-      this.bindingKeys.set(exchange, key);
-    }
-    return key;
+    return this.bindingKeys.get(exchange);
   }
 
   protected override async putFanout(exchange: string, envelopeJson: string, routingKey: string): Promise<number> {

@@ -16,6 +16,7 @@ import {
   clampPriority,
   markRedeliveredInPlace,
 } from '@kelp/virtual';
+import { BoundedMemo } from './bounded-memo.js';
 import { deadLetterRecord, deadLetterUnackedEntry } from './dead-letters.js';
 import { RedisStorageChannel } from './redis-channel-base.js';
 import { RecordBatcher } from './record-batcher.js';
@@ -38,7 +39,7 @@ export class RedisChannel extends RedisStorageChannel {
   private readonly localUnacked = new Map<string, { payload: string; exchange: string; routingKey: string }>();
   private acks: AckCoalescer | undefined;
   private records: RecordBatcher | undefined;
-  private readonly poppedKeyQueues = new Map<string, string>();
+  private readonly poppedKeyQueues = new BoundedMemo(10_000, (key) => this.keys.queueFromKey(key));
 
   private get ackEmulation(): boolean {
     return this.ctx.options.ackEmulation;
@@ -255,13 +256,7 @@ export class RedisChannel extends RedisStorageChannel {
 
   /** queueFromKey, remembered: a batch of popped messages usually names one key many times. */
   private queueOfPoppedKey(key: string): string {
-    let queue = this.poppedKeyQueues.get(key);
-    if (queue === undefined) {
-      if (this.poppedKeyQueues.size >= 10_000) this.poppedKeyQueues.clear();
-      queue = this.keys.queueFromKey(key);
-      this.poppedKeyQueues.set(key, queue);
-    }
-    return queue;
+    return this.poppedKeyQueues.get(key);
   }
 
   /** Queues bound (in this process) to a fanout exchange are consumed over pub/sub, not popped. */
