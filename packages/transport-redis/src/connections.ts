@@ -8,6 +8,7 @@
  *   client-tracking invalidations that wake the poller.
  */
 import { Redis, type Command, type RedisOptions } from 'ioredis';
+import { RecycleCounter } from '@kelp/virtual';
 import { defineScripts } from './scripts.js';
 
 /** The command connection's command timeout when socketTimeout is unset (no command there blocks). */
@@ -30,7 +31,7 @@ export const UNANSWERED_MESSAGE = 'Socket closed unexpectedly before Redis repli
 class FailFastRedis extends Redis {
   /** Unsettled commands written while ready; only kept when each command is tracked. */
   #unanswered: Set<Command> | undefined;
-  #settled = 0;
+  readonly #recycle = new RecycleCounter();
 
   /**
    * `trackEachCommand` (the command connection: publishes and acks) follows every written
@@ -70,24 +71,13 @@ class FailFastRedis extends Redis {
     return result;
   }
 
-  /**
-   * Like QoS's delivered map, the Set is replaced by a copy every SET_RECYCLE_AFTER removals: V8
-   * rebuilds a churned Set's table in the old generation once the Set lives there, and a drain's
-   * acks alone grew a consumer's heap after each scavenge from 27 to 35 MB between full GCs
-   * (flat at 27 MB without this Set).
-   */
+  /** The Set is copied every so many settled commands: see RecycleCounter for why. */
   #forget(command: Command): void {
     const unanswered = this.#unanswered;
     if (!unanswered?.delete(command)) return;
-    if (++this.#settled >= SET_RECYCLE_AFTER) {
-      this.#settled = 0;
-      this.#unanswered = new Set(unanswered);
-    }
+    if (this.#recycle.removed()) this.#unanswered = new Set(unanswered);
   }
 }
-
-/** Settled commands between two copies of FailFastRedis's unanswered Set. */
-const SET_RECYCLE_AFTER = 1024;
 
 export interface ClientFactoryOptions {
   base: RedisOptions;

@@ -12,6 +12,7 @@ export * from './options.js';
 export * from './priority.js';
 export * from './python-json.js';
 export * from './qos.js';
+export * from './recycle-counter.js';
 export type * from './storage-types.js';
 export * from './topic.js';
 export * from './typed-emitter.js';

@@ -4,24 +4,22 @@
  * store; this is only the channel's view, used for prefetch accounting and restore on close.
  */
 import { ConfigurationError } from '@kelp/core';
+import { RecycleCounter } from './recycle-counter.js';
 
 export interface DeliveredEntry {
   deliveryTag: string;
   queue: string;
 }
 
-/** Removals between two copies of the delivered map (see QoS.forget). */
-const RECYCLE_AFTER = 1024;
-
 export class QoS {
   private limit: number;
   /**
    * Delivery tag -> queue. Insertion order is delivery order (Map keeps it), which
    * restore-on-close relies on. Plain strings, no entry object: this is written per message.
-   * Replaced by a copy every RECYCLE_AFTER removals (see forget).
+   * Replaced by a copy now and then (see forget).
    */
   private delivered = new Map<string, string>();
-  private removals = 0;
+  private readonly recycle = new RecycleCounter();
 
   constructor(prefetchCount = 0) {
     this.limit = QoS.validate(prefetchCount);
@@ -84,19 +82,10 @@ export class QoS {
     return this.forget(deliveryTag);
   }
 
-  /**
-   * V8 rebuilds a Map's hash table every few deletes and inserts, and allocates the new table in
-   * the generation of the old one: once this long-lived Map was in the old generation, every
-   * message left a dead table there, and old space grew by ~0.5 MB per scavenge until a full GC
-   * (most of a consumer's RSS growth over a long drain). A fresh copy every RECYCLE_AFTER
-   * removals keeps the churn in the young generation; copying at most `prefetch` entries.
-   */
+  /** The map is copied every so many removals: see RecycleCounter for why. */
   private forget(deliveryTag: string): boolean {
     const known = this.delivered.delete(deliveryTag);
-    if (known && ++this.removals >= RECYCLE_AFTER) {
-      this.removals = 0;
-      this.delivered = new Map(this.delivered);
-    }
+    if (known && this.recycle.removed()) this.delivered = new Map(this.delivered);
     return known;
   }
 
