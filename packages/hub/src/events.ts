@@ -1,5 +1,5 @@
 /** Where a failing callback was running when it threw. */
-export type HubErrorContext = 'soon' | 'tick' | 'timer' | 'reader';
+export type HubErrorContext = 'soon' | 'tick' | 'timer' | 'reader' | 'stop';
 
 /**
  * The events a {@link Hub} emits, as a map for Node's typed `EventEmitter<T>`.

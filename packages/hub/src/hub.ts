@@ -45,6 +45,7 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #timers = new TimerHeap<TimerEntry>();
   #ready: ReadyItem[] = [];
   readonly #ticks = new Set<{ readonly cb: () => void }>();
+  readonly #stops = new Set<{ readonly cb: () => void }>();
   readonly #readers = new Map<object, ReaderCallback>();
   #notified = new Set<object>();
   #seq = 0;
@@ -171,6 +172,19 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /**
+   * Adds a callback run each time a `runForever`/`runUntil` loop returns, so a source that keeps
+   * work outstanding for the loop (a blocking wait) can end it while nobody runs the hub. Returns
+   * a function that removes it.
+   */
+  onStop(cb: () => void): () => void {
+    const entry = { cb };
+    this.#stops.add(entry);
+    return () => {
+      this.#stops.delete(entry);
+    };
+  }
+
+  /**
    * Registers `cb` as the reader of `source` (keyed by object identity; replaces an existing reader).
    * The reader runs once per iteration in which `source` was notified with {@link Hub.notifyReadable}.
    */
@@ -288,6 +302,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#ready = [];
     for (const entry of this.#timers.clear()) entry.handle.markCancelled();
     this.#ticks.clear();
+    this.#stops.clear();
     this.#readers.clear();
     this.#notified = new Set();
     this.stop();
@@ -309,6 +324,7 @@ export class Hub extends EventEmitter<HubEvents> {
   #exitRun(): void {
     this.#running = false;
     this.#stopRequested = false;
+    for (const entry of [...this.#stops]) this.#invoke(entry.cb, 'stop');
   }
 
   #fromWallClock(date: Date): number {

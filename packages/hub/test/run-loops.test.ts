@@ -233,3 +233,29 @@ describe('ManualClock', () => {
     expect(clock.now()).toBe(15);
   });
 });
+
+describe('Hub.onStop', () => {
+  it('runs after every runUntil/runForever return, not running any more, until removed', async () => {
+    const { hub, log } = setup();
+    const remove = hub.onStop(() => log.push(`stop running=${String(hub.running)}`));
+    await hub.runUntil(() => true);
+    const forever = hub.runForever();
+    await flush();
+    hub.stop();
+    await forever;
+    remove();
+    await hub.runUntil(() => true);
+    expect(log).toEqual(['stop running=false', 'stop running=false']);
+  });
+
+  it('reports a throwing stop callback as a hub error with context "stop"', async () => {
+    const { hub } = setup();
+    const seen: unknown[] = [];
+    hub.on('error', (_error, context) => seen.push(context));
+    hub.onStop(() => {
+      throw new Error('boom');
+    });
+    await hub.runUntil(() => true);
+    expect([seen, hub.errorCount]).toEqual([['stop'], 1]);
+  });
+});

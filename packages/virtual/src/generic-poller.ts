@@ -16,6 +16,8 @@ export interface HubTimer {
 /** The part of `@kelp/hub`'s Hub a poller uses (kept structural so tests may pass a fake). */
 export interface EventLoopHub {
   onTick(cb: () => void): () => void;
+  /** Called when a run loop returns; a fake without it gets no blocking waits (see the Redis poller). */
+  onStop?(cb: () => void): () => void;
   callSoon(cb: () => void): HubTimer;
   callRepeatedly(intervalMs: number, cb: () => void): HubTimer;
   addReader(source: object, cb: (source: object) => void): void;
