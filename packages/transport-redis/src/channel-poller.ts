@@ -16,7 +16,10 @@
  *      LPUSH included); that makes it a pop candidate again and pops at once. Lists known empty
  *      are left out of later pops (pop-candidates.ts), so many idle queues cost nothing. Nothing
  *      is popped while waiting, so there is nothing to lose.
- *   3. fallback: a timer of `brpopTimeout` (1 s, Kombu's BRPOP timeout) re-polls anyway, so a
+ *   3. one queue: a channel consuming a single queue waits instead with a BLMOVE that moves its
+ *      list's tail onto its own tail (takes nothing) and has the pop queued right behind it, so
+ *      a push reaches the consumer in one hop instead of two (blocking-wait.ts).
+ *   4. fallback: a timer of `brpopTimeout` (1 s, Kombu's BRPOP timeout) re-polls anyway, so a
  *      server without CLIENT TRACKING (Redis < 6, or a proxy that forbids it) still consumes, just
  *      with up to one second of latency.
  * Two pops may be in flight, each for half the prefetch window, so Redis takes the next batch
@@ -29,6 +32,7 @@
  */
 import type { EventLoopHub } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
+import { BlockingWait } from './blocking-wait.js';
 import { FanoutSubscriptions } from './fanout-subscriptions.js';
 import { INVALIDATE_CHANNEL, InvalidationTracking, type TrackingState } from './invalidation-tracking.js';
 import { LinkWatch } from './link-watch.js';
@@ -70,6 +74,9 @@ const POP_KEYS_ARMED = 16;
 export class ChannelPoller {
   private state: 'idle' | 'waiting' | 'closed' = 'idle';
   private hub: EventLoopHub | undefined;
+  private removeStop: (() => void) | undefined;
+  /** The hub stopped while the blocking wait in flight was on: what its pop takes goes back. */
+  private stoppedDuringWait = false;
   private waitTimer: { cancel(): void } | undefined;
   /** Bumped by every wake (invalidation, nudge): a pop that raced one must not start a wait. */
   private wakes = 0;
@@ -94,6 +101,8 @@ export class ChannelPoller {
   private readonly links: LinkWatch;
   /** CLIENT TRACKING of the poll connection, redirected to the subscriber: whether empty lists are armed. */
   private readonly tracking: InvalidationTracking;
+  /** The one-queue idle wait: a BLMOVE that takes nothing, with the pop queued behind it. */
+  private readonly blocking: BlockingWait;
 
   constructor(
     private readonly host: PollerHost,
@@ -121,6 +130,7 @@ export class ChannelPoller {
       { defaultLimitMs: options.commandTimeoutMs ?? options.brpopTimeoutMs + WATCHDOG_MARGIN_MS, healthTimeoutMs: options.healthTimeoutMs },
     );
     subClient.on('ready', () => void this.onSubscriberReady());
+    this.blocking = new BlockingWait(pollClient, { unblock: (id) => host.unblockPoll(id) }, options.blockingWait);
     this.tracking = new InvalidationTracking(pollClient, subClient, {
       onArmed: () => {
         // A poll that ran before tracking was on armed nothing: poll every list again to arm them.
@@ -132,9 +142,16 @@ export class ChannelPoller {
     // string event would join with commas.
     subClient.on('messageBuffer', (channel: Buffer, message: unknown) => {
       if (channel.toString() !== INVALIDATE_CHANNEL) return;
-      if (Array.isArray(message)) this.candidates.invalidate(message.map(String));
-      else this.candidates.reset();
-      this.wake();
+      if (!Array.isArray(message)) {
+        this.candidates.reset();
+        this.wake();
+        return;
+      }
+      const keys = message.map(String);
+      this.candidates.invalidate(keys);
+      // A push to the list a blocking wait is on has woken that wait already: no need to cut it short.
+      const waitingOn = this.blocking.waitingOn;
+      this.wake(keys.some((key) => key !== waitingOn));
     });
     subClient.on('pmessage', (pattern: string, channel: string, payload: string) => {
       if (this.fanout.length >= FANOUT_MEMORY_LIMIT) {
@@ -155,6 +172,8 @@ export class ChannelPoller {
   attach(hub: EventLoopHub): void {
     this.hub = hub;
     hub.addReader(this, () => this.drain());
+    // Nobody runs the hub any more: a blocking wait must not go on pulling messages in.
+    this.removeStop = hub.onStop?.(() => this.onHubStop());
     if (this.poppedCount || this.fanout.length) hub.notifyReadable(this);
   }
 
@@ -168,6 +187,7 @@ export class ChannelPoller {
 
   /** Resolves once no pop is in flight (so nothing lands in the buffer afterwards). */
   async settled(): Promise<void> {
+    this.blocking.interrupt();
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
@@ -182,13 +202,14 @@ export class ChannelPoller {
     // Outside a hub callback only while the hub runs: an application that is not consuming
     // right now (between drainEvents calls) must not have messages pulled into memory. The
     // first tick of the next run pops instead.
-    if (!inHub && (this.hub as { readonly running?: boolean }).running !== true) return;
+    if (!inHub && !this.hubRunning) return;
+    // A blocking wait holds the poll connection; its reply pumps again.
+    if (this.blocking.waitingOn !== undefined) return;
     // The state is checked on every round: a pop that failed at once switched to waiting.
     while (this.popping < POPS_IN_FLIGHT && this.state === 'idle') {
       const free = this.host.pollCapacity() - this.poppedCount - this.reserved;
       if (free <= 0) return;
-      const prefetch = this.host.prefetchCount();
-      const share = Math.min(this.options.batchSize, prefetch > 0 ? Math.max(1, Math.ceil(prefetch / POPS_IN_FLIGHT)) : this.options.batchSize);
+      const share = this.popShare();
       // A second pop only when the last one came back full and a whole share is free: at low
       // rates one pop at a time takes everything there is.
       if (this.popping > 0 && (!this.lastPopFull || free < share)) return;
@@ -200,11 +221,51 @@ export class ChannelPoller {
       const pairs = this.candidates.select(queues, this.tracking.armed ? POP_KEYS_ARMED : Infinity);
       if (pairs.length === 0) {
         // Every list is known empty and armed: the next write wakes us (fallback: the timer).
-        if (this.popping === 0) this.waitFor(this.options.brpopTimeoutMs);
+        if (this.popping === 0) this.rest();
         return;
       }
       this.track(this.pop(pairs, Math.min(share, free)));
     }
+  }
+
+  private get hubRunning(): boolean {
+    return (this.hub as { readonly running?: boolean } | undefined)?.running === true;
+  }
+
+  /** The share of the prefetch window one pop may take. */
+  private popShare(): number {
+    const prefetch = this.host.prefetchCount();
+    return Math.min(this.options.batchSize, prefetch > 0 ? Math.max(1, Math.ceil(prefetch / POPS_IN_FLIGHT)) : this.options.batchSize);
+  }
+
+  /**
+   * Nothing to pop and no pop in flight. One queue consumed: block on its list with the pop
+   * queued behind (blocking-wait.ts). Otherwise sleep until an invalidation or the timer. Blocks
+   * only while the hub runs and a stop can cut it short (onHubStop).
+   */
+  private rest(): void {
+    const queues = this.host.pollQueues();
+    const free = this.host.pollCapacity() - this.poppedCount - this.reserved;
+    // Not while tracking is being set up: CLIENT TRACKING goes out on the poll connection too.
+    const trackingSettled = this.tracking.state !== 'unknown';
+    if (queues.length === 1 && free > 0 && trackingSettled && this.hubRunning && this.hub?.onStop && this.blocking.usable) {
+      const pairs = this.candidates.allOf(queues[0] as string);
+      this.stoppedDuringWait = false;
+      this.track(this.pop(pairs, Math.min(this.popShare(), free), (pairs[0] as PopPair)[0]));
+      return;
+    }
+    this.waitFor(this.options.brpopTimeoutMs);
+  }
+
+  /**
+   * Nobody runs the hub any more: an application between two drainEvents calls must not have
+   * messages pulled in. The wait is cut short; a message its pop still took (pushed in the same
+   * instant) goes back to the head of its queue when the reply comes (see pop).
+   */
+  private onHubStop(): void {
+    if (this.blocking.waitingOn === undefined) return;
+    this.stoppedDuringWait = true;
+    this.blocking.interrupt();
   }
 
   private track(promise: Promise<void>): void {
@@ -212,7 +273,8 @@ export class ChannelPoller {
     void promise.finally(() => this.inFlight.delete(promise));
   }
 
-  private async pop(pairs: readonly PopPair[], limit: number): Promise<void> {
+  /** `blockOn`: a blocking wait on that list goes first (rest()); the pop runs when it ends. */
+  private async pop(pairs: readonly PopPair[], limit: number, blockOn?: string): Promise<void> {
     const generation = this.generation;
     const mark = this.candidates.mark;
     const armEpoch = this.tracking.epoch;
@@ -225,13 +287,21 @@ export class ChannelPoller {
     );
     // Armed, leading-empty follows in the same socket write: it says how many of the named lists
     // lead empty and arms tracking on them (see leading-empty-n.lua for why not inside the pop).
-    const arming = this.tracking.armed;
+    // A blocking pop does not arm: the lists it names were armed when found empty before.
+    const arming = this.tracking.armed && blockOn === undefined;
     this.reserved += limit;
     this.popping++;
     let result: PopResult;
     let empty = 0;
     try {
-      if (arming) {
+      if (blockOn !== undefined) {
+        // Redis runs the pop the moment the wait ends (a push, UNBLOCK or its timeout). The wait
+        // stays under half a configured socketTimeout, so ioredis never times the pop out.
+        const { brpopTimeoutMs, commandTimeoutMs } = this.options;
+        const waitMs = commandTimeoutMs === undefined ? brpopTimeoutMs : Math.min(brpopTimeoutMs, commandTimeoutMs / 2);
+        const reply = this.blocking.waitThenPop(blockOn, waitMs / 1000, () => call(this.pollClient, 'popAndRecord', args));
+        result = parsePopResult(await this.links.guard(reply, 'poll').finally(() => this.blocking.finished()));
+      } else if (arming) {
         const [popReply, emptyReply] = await this.links.guard(this.popAndArm(args, pairs), 'poll');
         result = parsePopResult(popReply);
         empty = Number(emptyReply) || 0;
@@ -254,7 +324,9 @@ export class ChannelPoller {
     }
     this.links.restored('poll');
     const { entries, exhausted } = result;
-    if (entries.length > 0) {
+    if (entries.length > 0 && blockOn !== undefined && this.stoppedDuringWait && !this.hubRunning) {
+      this.host.giveBack(entries, recorded);
+    } else if (entries.length > 0) {
       // Closed while the pop was in flight: what it took (recorded in unacked) stays in the
       // buffer, where the channel's close picks it up (takeUndelivered) and hands it back now
       // instead of after the visibility timeout.
@@ -269,7 +341,7 @@ export class ChannelPoller {
     // Nothing anywhere and no wake-up on the way: sleep until an invalidation or the timer.
     // (Armed, the candidates say so by themselves; unarmed, every list stays a candidate.)
     if (entries.length === 0 && !this.tracking.armed && wakes === this.wakes) {
-      if (this.popping === 0) this.waitFor(this.options.brpopTimeoutMs);
+      if (this.popping === 0) this.rest();
       return;
     }
     this.pump();
@@ -317,9 +389,13 @@ export class ChannelPoller {
     this.waitTimer = { cancel: () => clearTimeout(timer) };
   }
 
-  /** A list we wait on was written (or the consumed queues changed): pop again now. */
-  private wake(): void {
+  /**
+   * A list we wait on was written (or the consumed queues changed): pop again now. `interrupt`:
+   * a blocking wait in flight must be cut short for that (it waits on another list).
+   */
+  private wake(interrupt = true): void {
     this.wakes++;
+    if (interrupt) this.blocking.interrupt();
     if (this.state === 'waiting') {
       this.waitTimer?.cancel();
       this.waitTimer = undefined;
@@ -361,6 +437,8 @@ export class ChannelPoller {
       const preparing = this.tracking.prepareSubscriber();
       if (preparing) await preparing;
       this.subReady = true;
+      // Tracking is switched on over the poll connection: a blocking wait must not hold it up.
+      this.blocking.interrupt();
       await this.tracking.enable();
       await this.syncSubscriptions(true);
       this.links.restored('subscriber');
@@ -400,12 +478,17 @@ export class ChannelPoller {
 
   /** Stops delivering through the hub (the hub poller was stopped). */
   detach(): void {
+    this.removeStop?.();
+    this.onHubStop();
     this.hub?.removeReader(this);
     this.hub = undefined;
   }
 
   close(): void {
     this.state = 'closed';
+    this.removeStop?.();
+    // Or the connection's QUIT would wait behind the blocking command.
+    this.blocking.interrupt();
     this.links.close();
     this.waitTimer?.cancel();
     this.hub?.removeReader(this);

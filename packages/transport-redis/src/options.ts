@@ -69,6 +69,11 @@ export const redisTransportOptionsSchema = z.object({
   /** Seconds one poll may wait before it re-polls (Kombu's BRPOP timeout; HEAD's polling_interval). */
   brpopTimeout: seconds(0.01).default(1),
   pollingInterval: optionalNumber(seconds(0.01)),
+  /**
+   * A channel consuming one queue waits with a BLMOVE that takes nothing, so a push reaches the
+   * consumer in one hop instead of two (kelp's own; see blocking-wait.ts for its costs).
+   */
+  blockingWait: bool.default(true),
   deadletterQueue: z.preprocess((v) => (v === null || v === '' ? undefined : v), z.string().optional()),
   ackEmulation: bool.default(true),
   /** Where restores push: 'bare' = the step-0 list (what 5.2.4 writes), 'priority' = the sub-list (HEAD). */

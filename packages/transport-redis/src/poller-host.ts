@@ -17,6 +17,8 @@ export interface PollerHost {
   fanoutPatterns(): readonly string[];
   /** Popped list messages, called from a hub reader. */
   onPopped(entries: readonly PoppedEntry[], recorded: boolean): void;
+  /** Popped list messages not to deliver (taken after the hub stopped): back to their queues. */
+  giveBack(entries: readonly PoppedEntry[], recorded: boolean): void;
   /**
    * A pub/sub message arrived while FANOUT_MEMORY_LIMIT messages already wait in memory: store it
    * in the queue's Redis list instead (which is popped like any list, under the QoS).
@@ -30,6 +32,8 @@ export interface PollerHost {
   onLinkLost(link: PollerLink, error: Error): void;
   /** That connection works again (a good poll, a subscriber set up again). */
   onLinkRestored(link: PollerLink): void;
+  /** Interrupts the poll connection's blocking wait: CLIENT UNBLOCK <id> on another connection. */
+  unblockPoll(clientId: string): void;
 }
 
 export interface ChannelPollerOptions {
@@ -40,6 +44,8 @@ export interface ChannelPollerOptions {
   /** How long a health-check PING may wait for its PONG before the link counts as dead. */
   healthTimeoutMs: number;
   batchSize: number;
+  /** Wait with a blocking command when one list is consumed (see blocking-wait.ts). */
+  blockingWait: boolean;
   /** Wall clock in seconds for unacked_index scores (Kombu uses time.time()). */
   wallClock: () => number;
 }

@@ -79,6 +79,11 @@ export class PopCandidates {
     return out;
   }
 
+  /** Every list of one queue, empty or not, in pop order (step 0 first). */
+  allOf(queue: string): readonly PopPair[] {
+    return this.keysOf(queue).byStep;
+  }
+
   /**
    * The leading-empty read that followed a pop sent when `mark` was current found the first
    * `count` of these lists empty (and armed them). Lists invalidated since, or everything after

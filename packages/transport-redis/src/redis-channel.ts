@@ -304,6 +304,18 @@ export class RedisChannel extends RedisStorageChannel {
     }
   }
 
+  /**
+   * Popped list messages this channel will not deliver now (a blocking wait's pop that ran after
+   * the hub stopped): back to the heads of their queues, in order, and out of unacked.
+   */
+  giveBackPopped(entries: readonly PoppedEntry[], recorded: boolean): void {
+    for (const entry of entries) {
+      const queue = this.queueOfPoppedKey(entry.key);
+      if (entry.kind === 'dead') this.host.reportDeadLettered({ queue, reason: entry.reason });
+      else void this.requeueUndeliverable({ queue, payload: entry.payload, recorded });
+    }
+  }
+
   private async deliverIfStoredAsText(queue: string, entry: PoppedEntry & { kind: 'message' }): Promise<void> {
     if (await this.storedAsText(queue, entry)) await this.handleIncoming(queue, entry.payload, { recorded: true, deliveryTag: entry.deliveryTag });
   }

@@ -245,6 +245,7 @@ export class RedisTransport extends VirtualTransport {
           this.redisOptions.ackEmulation && channel.consumedQueues.some((q) => channel.noAckFor(q) === false),
         fanoutPatterns: () => [...channel.fanoutPatternMap().keys()],
         onPopped: (entries, recorded) => channel.deliverPopped(entries, recorded),
+        giveBack: (entries, recorded) => channel.giveBackPopped(entries, recorded),
         onFanoutOverflow: (pattern, _name, payload) => {
           for (const queue of channel.fanoutPatternMap().get(pattern) ?? []) {
             channel
@@ -276,6 +277,8 @@ export class RedisTransport extends VirtualTransport {
         onError: (error) => this.reportError(wrapRedisError(error, this.redactedUrl, 'poll')),
         onLinkLost: (link, error) => this.linkDown(linkId(poller, link), error),
         onLinkRestored: (link) => this.linkUp(linkId(poller, link)),
+        // Best effort: a wait that is not cut short ends by itself within brpopTimeout.
+        unblockPoll: (clientId) => void this.commandClient?.call('CLIENT', 'UNBLOCK', clientId).catch(() => undefined),
       },
       pollClient,
       subClient,
@@ -285,6 +288,7 @@ export class RedisTransport extends VirtualTransport {
         commandTimeoutMs: this.redisOptions.socketTimeout === undefined ? undefined : this.redisOptions.socketTimeout * 1000,
         healthTimeoutMs: this.healthTimeoutMs,
         batchSize: this.redisOptions.batchSize ?? 100,
+        blockingWait: this.redisOptions.blockingWait,
         wallClock: this.wallClock,
       },
     );

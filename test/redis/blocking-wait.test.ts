@@ -1,0 +1,169 @@
+/**
+ * The one-queue idle wait (blocking-wait.ts): the poll connection blocks in a BLMOVE that moves
+ * the list's tail onto its own tail, with the pop queued behind it. brpopTimeout is 30 s in these
+ * tests, so anything delivered within a few seconds was not left to the timer fallback.
+ */
+import type { Delivery } from '@kelp/core';
+import type { Hub } from '@kelp/hub';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SEP, bodyOf, message, redisFixture, runFor, type RedisFixture } from './helpers.js';
+
+let fx: RedisFixture;
+beforeAll(async () => {
+  fx = await redisFixture();
+});
+afterAll(() => fx.close());
+
+/** The command each client connection is running ('blmove' while blocked in one). */
+async function clientCommands(): Promise<string[]> {
+  const list = String(await fx.redis.client('LIST'));
+  return list
+    .split('\n')
+    .map((line) => /\bcmd=(\S+)/.exec(line)?.[1] ?? '')
+    .filter(Boolean);
+}
+
+async function blmoveCalls(): Promise<number> {
+  const stats = String(await fx.redis.info('commandstats'));
+  return Number(/cmdstat_blmove:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+}
+
+/** Runs the hub until `done`, while `during` runs alongside (it sees the hub running). */
+async function runWhile(hub: Hub, done: () => boolean, during: () => Promise<void>, timeoutMs = 5000): Promise<boolean> {
+  const running = hub.runUntil(done, { timeoutMs });
+  await during();
+  return running;
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return false;
+}
+
+/**
+ * Connections blocked in a BLMOVE. Each test closes its channel at the end; `blockedBefore` is
+ * taken at its start anyway, so a wait left over by another test is never mistaken for its own.
+ */
+const blockedCount = async (): Promise<number> => (await clientCommands()).filter((cmd) => cmd === 'blmove').length;
+let blockedBefore = 0;
+const blocked = async (): Promise<boolean> => (await blockedCount()) > blockedBefore;
+
+describe('blocking wait on one queue', () => {
+  beforeEach(async () => {
+    blockedBefore = await blockedCount();
+  });
+
+  it('waits in a BLMOVE that takes nothing and delivers a raw LPUSH once, in order', async () => {
+    await fx.redis.del('unacked', 'unacked_index');
+    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
+    const got: Delivery[] = [];
+    await channel.basicConsume('bw-one', { onDelivery: (d) => got.push(d) });
+    let sawBlocked = false;
+    let started = 0;
+    await runWhile(
+      hub,
+      () => got.length >= 3,
+      async () => {
+        sawBlocked = await until(blocked);
+        started = Date.now();
+        // A foreign producer (what a Python LPUSH does): three messages in one go.
+        const producer = await fx.newTransport();
+        for (let i = 0; i < 3; i++) await producer.channel.basicPublish(message({ i }), '', 'bw-one');
+      },
+    );
+    const elapsed = Date.now() - started;
+    expect([sawBlocked, got.map((d) => (bodyOf(d) as { i: number }).i), elapsed < 3000]).toEqual([true, [0, 1, 2], true]);
+    // Recorded like any pop: three unacked records, nothing left in the list.
+    expect([await fx.redis.llen('bw-one'), await fx.redis.hlen('unacked')]).toEqual([0, 3]);
+    await channel.close();
+  });
+
+  it('is cut short by a write to a priority sub-list (still armed by tracking)', async () => {
+    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
+    const got: Delivery[] = [];
+    await channel.basicConsume('bw-prio', { onDelivery: (d) => got.push(d) });
+    let started = 0;
+    await runWhile(
+      hub,
+      () => got.length >= 1,
+      async () => {
+        expect(await until(blocked)).toBe(true);
+        started = Date.now();
+        const producer = await fx.newTransport();
+        await producer.channel.basicPublish(message({ urgent: true }, { priority: 9 }), '', 'bw-prio');
+      },
+    );
+    // The message went to a sub-list the BLMOVE does not watch: the UNBLOCK let the pop run.
+    expect([got.map((d) => bodyOf(d)), Date.now() - started < 3000, await fx.redis.llen(`bw-prio${SEP}9`)]).toEqual([[{ urgent: true }], true, 0]);
+    await channel.close();
+  });
+
+  it('stops blocking when a second queue is consumed, and the new queue is popped at once', async () => {
+    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
+    const got: Delivery[] = [];
+    await channel.basicConsume('bw-a', { onDelivery: (d) => got.push(d) });
+    let started = 0;
+    await runWhile(
+      hub,
+      () => got.length >= 1,
+      async () => {
+        expect(await until(blocked)).toBe(true);
+        await channel.basicConsume('bw-b', { onDelivery: (d) => got.push(d) });
+        started = Date.now();
+        const producer = await fx.newTransport();
+        await producer.channel.basicPublish(message({ to: 'b' }), '', 'bw-b');
+      },
+    );
+    const stillBlocked = await blocked();
+    expect([got.map((d) => bodyOf(d)), Date.now() - started < 3000, stillBlocked]).toEqual([[{ to: 'b' }], true, false]);
+    await channel.close();
+  });
+
+  it('gives back what its pop took after the hub stopped, and pulls nothing in meanwhile', async () => {
+    await fx.redis.del('unacked', 'unacked_index');
+    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
+    const got: Delivery[] = [];
+    await channel.basicConsume('bw-stop', { onDelivery: (d) => got.push(d) });
+    await runWhile(hub, () => false, async () => {
+      expect(await until(blocked)).toBe(true);
+      hub.stop();
+    });
+    // Published right behind the UNBLOCK on the same connection: the pop queued behind the wait
+    // runs after it and takes the message, which must come back to the list.
+    await channel.basicPublish(message({ late: 1 }), '', 'bw-stop');
+    const back = await until(async () => (await fx.redis.llen('bw-stop')) === 1 && (await fx.redis.hlen('unacked')) === 0);
+    expect([back, got.length, await blocked()]).toEqual([true, 0, false]);
+    await runWhile(hub, () => got.length >= 1, async () => undefined);
+    expect(got.map((d) => bodyOf(d))).toEqual([{ late: 1 }]);
+    await channel.close();
+  });
+
+  it('closes at once while blocked (the QUIT does not wait out the BLMOVE)', async () => {
+    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
+    await channel.basicConsume('bw-close', { onDelivery: () => undefined });
+    await runWhile(hub, () => false, async () => {
+      expect(await until(blocked)).toBe(true);
+      hub.stop();
+    });
+    const started = Date.now();
+    await channel.close();
+    expect([Date.now() - started < 2000, await blocked()]).toEqual([true, false]);
+  });
+
+  it('never blocks with blockingWait: false (tracking alone wakes it)', async () => {
+    const before = await blmoveCalls();
+    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30, blockingWait: false });
+    const got: Delivery[] = [];
+    await channel.basicConsume('bw-off', { onDelivery: (d) => got.push(d) });
+    await runFor(hub, 300);
+    const producer = await fx.newTransport();
+    await producer.channel.basicPublish(message({ off: true }), '', 'bw-off');
+    await runWhile(hub, () => got.length >= 1, async () => undefined);
+    expect([got.map((d) => bodyOf(d)), (await blmoveCalls()) - before]).toEqual([[{ off: true }], 0]);
+    await channel.close();
+  });
+});
