@@ -6,7 +6,7 @@
 import type { Delivery } from '@kelp/core';
 import type { Hub } from '@kelp/hub';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SEP, bodyOf, message, redisFixture, runFor, type RedisFixture } from './helpers.js';
+import { SEP, bodyOf, message, redisFixture, runFor, waitUntil, type RedisFixture } from './helpers.js';
 
 let fx: RedisFixture;
 beforeAll(async () => {
@@ -35,14 +35,6 @@ async function runWhile(hub: Hub, done: () => boolean, during: () => Promise<voi
   return running;
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return false;
-}
 
 /**
  * Connections blocked in a BLMOVE. Each test closes its channel at the end; `blockedBefore` is
@@ -52,6 +44,31 @@ const blockedCount = async (): Promise<number> => (await clientCommands()).filte
 let blockedBefore = 0;
 const blocked = async (): Promise<boolean> => (await blockedCount()) > blockedBefore;
 
+type Channel = Awaited<ReturnType<RedisFixture['newTransport']>>['channel'];
+
+/**
+ * Consumes `queue` on a fresh transport (brpopTimeout 30 s) with the hub running, waits until
+ * its BLMOVE is seen, then runs `act` with a second transport's channel and the consumer's;
+ * returns the deliveries and the ms from `act` to the `count`-th delivery.
+ */
+async function whileBlocked(
+  queue: string,
+  act: (producer: Channel, consumer: Channel, deliveries: Delivery[]) => Promise<unknown>,
+  count = 1,
+): Promise<{ channel: Channel; got: Delivery[]; ms: number }> {
+  const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
+  const got: Delivery[] = [];
+  await channel.basicConsume(queue, { onDelivery: (d) => got.push(d) });
+  const producer = await fx.newTransport();
+  let started = 0;
+  await runWhile(hub, () => got.length >= count, async () => {
+    expect(await waitUntil(blocked)).toBe(true);
+    started = Date.now();
+    await act(producer.channel, channel, got);
+  });
+  return { channel, got, ms: Date.now() - started };
+}
+
 describe('blocking wait on one queue', () => {
   beforeEach(async () => {
     blockedBefore = await blockedCount();
@@ -59,67 +76,29 @@ describe('blocking wait on one queue', () => {
 
   it('waits in a BLMOVE that takes nothing and delivers a raw LPUSH once, in order', async () => {
     await fx.redis.del('unacked', 'unacked_index');
-    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
-    const got: Delivery[] = [];
-    await channel.basicConsume('bw-one', { onDelivery: (d) => got.push(d) });
-    let sawBlocked = false;
-    let started = 0;
-    await runWhile(
-      hub,
-      () => got.length >= 3,
-      async () => {
-        sawBlocked = await until(blocked);
-        started = Date.now();
-        // A foreign producer (what a Python LPUSH does): three messages in one go.
-        const producer = await fx.newTransport();
-        for (let i = 0; i < 3; i++) await producer.channel.basicPublish(message({ i }), '', 'bw-one');
-      },
-    );
-    const elapsed = Date.now() - started;
-    expect([sawBlocked, got.map((d) => (bodyOf(d) as { i: number }).i), elapsed < 3000]).toEqual([true, [0, 1, 2], true]);
+    // A foreign producer (what a Python LPUSH does): three messages in one go.
+    const { channel, got, ms } = await whileBlocked('bw-one', async (producer) => {
+      for (let i = 0; i < 3; i++) await producer.basicPublish(message({ i }), '', 'bw-one');
+    }, 3);
+    expect([got.map((d) => (bodyOf(d) as { i: number }).i), ms < 3000]).toEqual([[0, 1, 2], true]);
     // Recorded like any pop: three unacked records, nothing left in the list.
     expect([await fx.redis.llen('bw-one'), await fx.redis.hlen('unacked')]).toEqual([0, 3]);
     await channel.close();
   });
 
   it('is cut short by a write to a priority sub-list (still armed by tracking)', async () => {
-    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
-    const got: Delivery[] = [];
-    await channel.basicConsume('bw-prio', { onDelivery: (d) => got.push(d) });
-    let started = 0;
-    await runWhile(
-      hub,
-      () => got.length >= 1,
-      async () => {
-        expect(await until(blocked)).toBe(true);
-        started = Date.now();
-        const producer = await fx.newTransport();
-        await producer.channel.basicPublish(message({ urgent: true }, { priority: 9 }), '', 'bw-prio');
-      },
-    );
+    const { channel, got, ms } = await whileBlocked('bw-prio', (producer) => producer.basicPublish(message({ urgent: true }, { priority: 9 }), '', 'bw-prio'));
     // The message went to a sub-list the BLMOVE does not watch: the UNBLOCK let the pop run.
-    expect([got.map((d) => bodyOf(d)), Date.now() - started < 3000, await fx.redis.llen(`bw-prio${SEP}9`)]).toEqual([[{ urgent: true }], true, 0]);
+    expect([got.map((d) => bodyOf(d)), ms < 3000, await fx.redis.llen(`bw-prio${SEP}9`)]).toEqual([[{ urgent: true }], true, 0]);
     await channel.close();
   });
 
   it('stops blocking when a second queue is consumed, and the new queue is popped at once', async () => {
-    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
-    const got: Delivery[] = [];
-    await channel.basicConsume('bw-a', { onDelivery: (d) => got.push(d) });
-    let started = 0;
-    await runWhile(
-      hub,
-      () => got.length >= 1,
-      async () => {
-        expect(await until(blocked)).toBe(true);
-        await channel.basicConsume('bw-b', { onDelivery: (d) => got.push(d) });
-        started = Date.now();
-        const producer = await fx.newTransport();
-        await producer.channel.basicPublish(message({ to: 'b' }), '', 'bw-b');
-      },
-    );
-    const stillBlocked = await blocked();
-    expect([got.map((d) => bodyOf(d)), Date.now() - started < 3000, stillBlocked]).toEqual([[{ to: 'b' }], true, false]);
+    const { channel, got, ms } = await whileBlocked('bw-a', async (producer, consumer, deliveries) => {
+      await consumer.basicConsume('bw-b', { onDelivery: (d) => deliveries.push(d) });
+      await producer.basicPublish(message({ to: 'b' }), '', 'bw-b');
+    });
+    expect([got.map((d) => bodyOf(d)), ms < 3000, await blocked()]).toEqual([[{ to: 'b' }], true, false]);
     await channel.close();
   });
 
@@ -129,13 +108,13 @@ describe('blocking wait on one queue', () => {
     const got: Delivery[] = [];
     await channel.basicConsume('bw-stop', { onDelivery: (d) => got.push(d) });
     await runWhile(hub, () => false, async () => {
-      expect(await until(blocked)).toBe(true);
+      expect(await waitUntil(blocked)).toBe(true);
       hub.stop();
     });
     // Published right behind the UNBLOCK on the same connection: the pop queued behind the wait
     // runs after it and takes the message, which must come back to the list.
     await channel.basicPublish(message({ late: 1 }), '', 'bw-stop');
-    const back = await until(async () => (await fx.redis.llen('bw-stop')) === 1 && (await fx.redis.hlen('unacked')) === 0);
+    const back = await waitUntil(async () => (await fx.redis.llen('bw-stop')) === 1 && (await fx.redis.hlen('unacked')) === 0);
     expect([back, got.length, await blocked()]).toEqual([true, 0, false]);
     await runWhile(hub, () => got.length >= 1, async () => undefined);
     expect(got.map((d) => bodyOf(d))).toEqual([{ late: 1 }]);
@@ -146,7 +125,7 @@ describe('blocking wait on one queue', () => {
     const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
     await channel.basicConsume('bw-close', { onDelivery: () => undefined });
     await runWhile(hub, () => false, async () => {
-      expect(await until(blocked)).toBe(true);
+      expect(await waitUntil(blocked)).toBe(true);
       hub.stop();
     });
     const started = Date.now();

@@ -80,3 +80,13 @@ export async function collect(hub: Hub, deliveries: Delivery[], count: number, t
 export async function runFor(hub: Hub, ms: number): Promise<void> {
   await hub.runUntil(() => false, { timeoutMs: ms });
 }
+
+/** Polls `check` (outside any hub) until it holds; false after `timeoutMs`. */
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return false;
+}
