@@ -77,6 +77,8 @@ export class ChannelPoller {
   private removeStop: (() => void) | undefined;
   /** The hub stopped while the blocking wait in flight was on: what its pop takes goes back. */
   private stoppedDuringWait = false;
+  /** A list counted as empty whose invalidation came during a blocking wait on it (so no longer armed). */
+  private unarmedWaitList: string | undefined;
   private waitTimer: { cancel(): void } | undefined;
   /** Bumped by every wake (invalidation, nudge): a pop that raced one must not start a wait. */
   private wakes = 0;
@@ -148,10 +150,15 @@ export class ChannelPoller {
         return;
       }
       const keys = message.map(String);
-      this.candidates.invalidate(keys);
-      // A push to the list a blocking wait is on has woken that wait already: no need to cut it short.
+      // A push to the list a blocking wait is on has woken that wait already. Its tracking is
+      // spent, though: remembered, so the list is popped (and armed) again before anything else
+      // takes it as empty (see pump and waitAgain).
       const waitingOn = this.blocking.waitingOn;
-      this.wake(keys.some((key) => key !== waitingOn));
+      const others = waitingOn === undefined ? keys : keys.filter((key) => key !== waitingOn);
+      if (others.length < keys.length) this.unarmedWaitList = waitingOn;
+      if (others.length === 0) return;
+      this.candidates.invalidate(others);
+      this.wake();
     });
     subClient.on('pmessage', (pattern: string, channel: string, payload: string) => {
       if (this.fanout.length >= FANOUT_MEMORY_LIMIT) {
@@ -205,6 +212,11 @@ export class ChannelPoller {
     if (!inHub && !this.hubRunning) return;
     // A blocking wait holds the poll connection; its reply pumps again.
     if (this.blocking.waitingOn !== undefined) return;
+    if (this.unarmedWaitList !== undefined) {
+      // Not waiting on it any more: it must be popped again, which arms it, to count as empty.
+      this.candidates.invalidate([this.unarmedWaitList]);
+      this.unarmedWaitList = undefined;
+    }
     // The state is checked on every round: a pop that failed at once switched to waiting.
     while (this.popping < POPS_IN_FLIGHT && this.state === 'idle') {
       const free = this.host.pollCapacity() - this.poppedCount - this.reserved;
@@ -244,17 +256,31 @@ export class ChannelPoller {
    * only while the hub runs and a stop can cut it short (onHubStop).
    */
   private rest(): void {
+    if (!this.block()) this.waitFor(this.options.brpopTimeoutMs);
+  }
+
+  /** Sends the one-queue blocking wait (with its pop) if it applies now; false if it does not. */
+  private block(): boolean {
     const queues = this.host.pollQueues();
     const free = this.host.pollCapacity() - this.poppedCount - this.reserved;
     // Not while tracking is being set up: CLIENT TRACKING goes out on the poll connection too.
     const trackingSettled = this.tracking.state !== 'unknown';
-    if (queues.length === 1 && free > 0 && trackingSettled && this.hubRunning && this.hub?.onStop && this.blocking.usable) {
-      const pairs = this.candidates.allOf(queues[0] as string);
-      this.stoppedDuringWait = false;
-      this.track(this.pop(pairs, Math.min(this.popShare(), free), (pairs[0] as PopPair)[0]));
-      return;
-    }
-    this.waitFor(this.options.brpopTimeoutMs);
+    const applies = queues.length === 1 && free > 0 && this.popping === 0 && this.state === 'idle' && trackingSettled;
+    if (!applies || !this.hubRunning || !this.hub?.onStop || !this.blocking.usable) return false;
+    const pairs = this.candidates.allOf(queues[0] as string);
+    this.stoppedDuringWait = false;
+    this.track(this.pop(pairs, Math.min(this.popShare(), free), (pairs[0] as PopPair)[0]));
+    return true;
+  }
+
+  /**
+   * After a blocking pop that took what there was: wait again straight away when no other list
+   * needs a pop. Going through pump would pop the waited list once more only to re-arm it (its
+   * tracking was spent by the push that woke the wait), doubling the commands per message.
+   */
+  private waitAgain(list: string): boolean {
+    const others = this.candidates.select(this.host.pollQueues(), 2).some(([key]) => key !== list);
+    return !others && this.block();
   }
 
   /**
@@ -338,6 +364,7 @@ export class ChannelPoller {
     if (arming && this.tracking.armed && armEpoch === this.tracking.epoch) this.candidates.foundEmpty(pairs, empty, mark);
     // A pop that named only a prefix of the lists and found them empty is not the end.
     this.lastPopFull = entries.length >= limit || (exhausted === pairs.length && pairs.length >= POP_KEYS_ARMED);
+    if (blockOn !== undefined && entries.length < limit && this.waitAgain(blockOn)) return;
     // Nothing anywhere and no wake-up on the way: sleep until an invalidation or the timer.
     // (Armed, the candidates say so by themselves; unarmed, every list stays a candidate.)
     if (entries.length === 0 && !this.tracking.armed && wakes === this.wakes) {
