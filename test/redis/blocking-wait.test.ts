@@ -102,6 +102,28 @@ describe('blocking wait on one queue', () => {
     await channel.close();
   });
 
+  it('pops the waited list again after it stops waiting on it (its tracking was spent by the wake-up)', async () => {
+    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
+    const producer = await fx.newTransport();
+    const got: Delivery[] = [];
+    await channel.basicConsume('bw-u1', { onDelivery: (d) => got.push(d) });
+    await runWhile(hub, () => got.length >= 1, async () => {
+      expect(await waitUntil(blocked)).toBe(true);
+      await producer.channel.basicPublish(message({ n: 1 }), '', 'bw-u1');
+    });
+    let started = 0;
+    await runWhile(hub, () => got.length >= 2, async () => {
+      // Waiting on bw-u1 again, without a pop in between: its tracking is not re-armed.
+      expect(await waitUntil(blocked)).toBe(true);
+      await channel.basicConsume('bw-u2', { onDelivery: (d) => got.push(d) });
+      expect(await waitUntil(async () => !(await blocked()))).toBe(true);
+      started = Date.now();
+      await producer.channel.basicPublish(message({ n: 2 }), '', 'bw-u1');
+    });
+    expect([got.map((d) => bodyOf(d)), Date.now() - started < 3000]).toEqual([[{ n: 1 }, { n: 2 }], true]);
+    await channel.close();
+  });
+
   it('gives back what its pop took after the hub stopped, and pulls nothing in meanwhile', async () => {
     await fx.redis.del('unacked', 'unacked_index');
     const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
