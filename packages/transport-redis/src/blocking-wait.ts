@@ -26,6 +26,7 @@
  * timer fallback, and the first error reply turns this off for the connection's poller.
  */
 import type { Redis } from 'ioredis';
+import { inOneWrite } from './scripts.js';
 
 export interface BlockingWaitHost {
   /** Sends CLIENT UNBLOCK <id> on another connection (the poll one is the one blocked). */
@@ -83,16 +84,12 @@ export class BlockingWait {
   waitThenPop(list: string, timeoutSeconds: number, pop: () => Promise<unknown>): Promise<unknown> {
     this.list = list;
     this.interrupted = false;
-    const socket = this.pollClient.stream as { cork?(): void; uncork?(): void } | undefined;
-    socket?.cork?.();
-    try {
+    return inOneWrite(this.pollClient, () => {
       this.pollClient.call('BLMOVE', list, list, 'RIGHT', 'RIGHT', Math.max(0.001, timeoutSeconds).toFixed(3)).catch((error: unknown) => {
         if (isReplyError(error)) this.supported = false;
       });
       return pop();
-    } finally {
-      socket?.uncork?.();
-    }
+    });
   }
 
   /** The pop that followed the wait replied (or failed): nothing is blocked any more. */

@@ -33,26 +33,20 @@
 import type { EventLoopHub } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import { BlockingWait } from './blocking-wait.js';
+import { FanoutInbox } from './fanout-inbox.js';
 import { FanoutSubscriptions } from './fanout-subscriptions.js';
 import { INVALIDATE_CHANNEL, InvalidationTracking, type TrackingState } from './invalidation-tracking.js';
 import { LinkWatch } from './link-watch.js';
 import type { ChannelPollerOptions, PollerHost } from './poller-host.js';
 import { PopCandidates, type PopPair } from './pop-candidates.js';
-import { call, parsePopResult, popAndRecordArgs, type Arg, type PoppedEntry, type PopResult } from './scripts.js';
-
-/**
- * Pub/sub cannot be paused, so fanout messages that arrive while the prefetch is full wait in
- * memory. Past this many the rest spill into the fanout queue's own list in Redis: memory stays
- * bounded (a consumer that stops acking was seen growing to 700 MiB) and nothing is dropped.
- */
-export const FANOUT_MEMORY_LIMIT = 1000;
+import { call, parsePopResult, popAndArm, popAndRecordArgs, type PoppedEntry, type PopResult } from './scripts.js';
 
 const WATCHDOG_MARGIN_MS = 5000;
 
+export { FANOUT_MEMORY_LIMIT } from './fanout-inbox.js';
 export type { PollerLink } from './link-watch.js';
 export type { ChannelPollerOptions, PollerHost } from './poller-host.js';
 
-type FanoutItem = { pattern: string; channel: string; payload: string };
 type PoppedBatch = { entries: PoppedEntry[]; recorded: boolean };
 
 /**
@@ -87,7 +81,7 @@ export class ChannelPoller {
   private readonly fanoutSubs: FanoutSubscriptions;
   private popped: PoppedBatch[] = [];
   private poppedCount = 0;
-  private readonly fanout: FanoutItem[] = [];
+  private readonly fanout: FanoutInbox;
   /** Bumped when the poll connection is replaced, so a late reply of a dead poll is ignored. */
   private generation = 0;
   /** Pops sent and not answered yet (settled() waits for these promises). */
@@ -113,6 +107,7 @@ export class ChannelPoller {
     private readonly options: ChannelPollerOptions,
   ) {
     this.candidates = new PopCandidates(options.keys);
+    this.fanout = new FanoutInbox(host);
     this.fanoutSubs = new FanoutSubscriptions(subClient, {
       patterns: () => host.fanoutPatterns(),
       usable: () => this.state !== 'closed' && this.subReady,
@@ -161,12 +156,7 @@ export class ChannelPoller {
       this.wake();
     });
     subClient.on('pmessage', (pattern: string, channel: string, payload: string) => {
-      if (this.fanout.length >= FANOUT_MEMORY_LIMIT) {
-        this.host.onFanoutOverflow(pattern, channel, payload);
-        return;
-      }
-      this.fanout.push({ pattern, channel, payload });
-      if (this.hub) this.hub.notifyReadable(this);
+      if (this.fanout.receive(pattern, channel, payload)) this.hub?.notifyReadable(this);
     });
   }
 
@@ -181,14 +171,14 @@ export class ChannelPoller {
     hub.addReader(this, () => this.drain());
     // Nobody runs the hub any more: a blocking wait must not go on pulling messages in.
     this.removeStop = hub.onStop?.(() => this.onHubStop());
-    if (this.poppedCount || this.fanout.length) hub.notifyReadable(this);
+    if (this.poppedCount || this.fanout.size) hub.notifyReadable(this);
   }
 
   /** Called on every hub tick: start pops if the channel can take more, sync subscriptions. */
   onTick(): void {
     if (this.state === 'closed') return;
     void this.syncSubscriptions();
-    if (this.fanout.length && this.host.pollCapacity() > 0) this.hub?.notifyReadable(this);
+    if (this.fanout.size && this.host.pollCapacity() > 0) this.hub?.notifyReadable(this);
     this.pump(true);
   }
 
@@ -328,7 +318,7 @@ export class ChannelPoller {
         const reply = this.blocking.waitThenPop(blockOn, waitMs / 1000, () => call(this.pollClient, 'popAndRecord', args));
         result = parsePopResult(await this.links.guard(reply, 'poll').finally(() => this.blocking.finished()));
       } else if (arming) {
-        const [popReply, emptyReply] = await this.links.guard(this.popAndArm(args, pairs), 'poll');
+        const [popReply, emptyReply] = await this.links.guard(popAndArm(this.pollClient, args, pairs.map((pair) => pair[0])), 'poll');
         result = parsePopResult(popReply);
         empty = Number(emptyReply) || 0;
       } else {
@@ -372,25 +362,6 @@ export class ChannelPoller {
       return;
     }
     this.pump();
-  }
-
-  /**
-   * The pop and its leading-empty check as two plain commands written in one socket write (the
-   * socket is corked while both are queued). Not an ioredis pipeline: a Pipeline object per pop
-   * kept V8 promoting ~2 MB to the old generation per scavenge in a drain (measured with
-   * --trace-gc-nvp; two plain commands: almost nothing), which is what grew a consumer's RSS.
-   * A failed leading-empty only means no list is marked empty (0).
-   */
-  private popAndArm(args: Arg[], pairs: readonly PopPair[]): Promise<[unknown, unknown]> {
-    const socket = this.pollClient.stream as { cork?(): void; uncork?(): void } | undefined;
-    socket?.cork?.();
-    try {
-      const pop = call(this.pollClient, 'popAndRecord', args);
-      const empty = call(this.pollClient, 'leadingEmpty', [pairs.length, ...pairs.map((pair) => pair[0])]).catch(() => 0);
-      return Promise.all([pop, empty]);
-    } finally {
-      socket?.uncork?.();
-    }
   }
 
   /** A pop's reply (or failure) arrived: its slots are no longer reserved. */
@@ -446,11 +417,7 @@ export class ChannelPoller {
       this.poppedCount = 0;
       for (const batch of batches) this.host.onPopped(batch.entries, batch.recorded);
     }
-    while (this.fanout.length) {
-      const item = this.fanout[0] as FanoutItem;
-      if (!this.host.onFanout(item.pattern, item.channel, item.payload)) break;
-      this.fanout.shift();
-    }
+    this.fanout.deliver();
     // Consumers that ack in their callback freed their slots just now: the next pop leaves at
     // once instead of on the next hub tick.
     this.pump(true);

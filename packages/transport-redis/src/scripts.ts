@@ -26,6 +26,32 @@ export function call(target: Redis | ChainableCommander, name: LuaScriptName, ar
   return fn.apply(target, args);
 }
 
+/** Runs `write` with the client's socket corked, so the commands it queues leave in one write. */
+export function inOneWrite<T>(client: Redis, write: () => T): T {
+  const socket = client.stream as { cork?(): void; uncork?(): void } | undefined;
+  socket?.cork?.();
+  try {
+    return write();
+  } finally {
+    socket?.uncork?.();
+  }
+}
+
+/**
+ * The pop and its leading-empty check over `lists` as two plain commands in one socket write.
+ * Not an ioredis pipeline: a Pipeline object per pop kept V8 promoting ~2 MB to the old
+ * generation per scavenge in a drain (measured with --trace-gc-nvp; two plain commands: almost
+ * nothing), which is what grew a consumer's RSS. A failed leading-empty only means no list is
+ * marked empty (0).
+ */
+export function popAndArm(client: Redis, args: Arg[], lists: readonly string[]): Promise<[unknown, unknown]> {
+  return inOneWrite(client, () => {
+    const pop = call(client, 'popAndRecord', args);
+    const empty = call(client, 'leadingEmpty', [lists.length, ...lists]).catch(() => 0);
+    return Promise.all([pop, empty]);
+  });
+}
+
 /** One entry of a pop-and-record reply. */
 export type PoppedEntry =
   | { kind: 'message'; key: string; payload: string; deliveryTag: string }
