@@ -33,9 +33,13 @@ const repeat = hub.callRepeatedly(100, () => {
 });
 // A one-off timer: a safety net so the example always ends.
 hub.callLater(10_000, () => stop.abort());
+// onStop callbacks run each time a run loop returns (kelp's Redis poller uses it to end a
+// blocking wait while nobody runs the hub).
+let stops = 0;
+hub.onStop(() => (stops += 1));
 
 await hub.runForever(stop.signal); // returns when the signal aborts (or hub.stop() is called)
-console.log(`published ${n} ticks, consumed ${received.join(', ')}`);
+console.log(`published ${n} ticks, consumed ${received.join(', ')}; the loop stopped ${stops} time(s)`);
 await consumer.cancel();
 await conn.close();
 hub.close();
