@@ -3,8 +3,9 @@
  * the list's tail onto its own tail, with the pop queued behind it. brpopTimeout is 30 s in these
  * tests, so anything delivered within a few seconds was not left to the timer fallback.
  */
-import type { Delivery } from '@kelp/core';
-import type { Hub } from '@kelp/hub';
+import { parseUrl, type Delivery } from '@kelp/core';
+import { Hub } from '@kelp/hub';
+import { RedisTransport, type RedisChannel } from '@kelp/transport-redis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SEP, bodyOf, message, redisFixture, waitUntil, type RedisFixture } from './helpers.js';
 
@@ -42,6 +43,13 @@ async function runWhile(hub: Hub, done: () => boolean, during: () => Promise<voi
 const blockedCount = async (): Promise<number> => (await clientCommands()).filter((cmd) => cmd === 'blmove').length;
 let blockedBefore = 0;
 const blocked = async (): Promise<boolean> => (await blockedCount()) > blockedBefore;
+
+/** ACL LOG entries are flat [name, value, name, value, ...] arrays. */
+function chunks(flat: unknown[]): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([String(flat[i]), flat[i + 1]]);
+  return out;
+}
 
 type Channel = Awaited<ReturnType<RedisFixture['newTransport']>>['channel'];
 
@@ -152,6 +160,41 @@ describe('blocking wait on one queue', () => {
     const started = Date.now();
     await channel.close();
     expect([Date.now() - started < 2000, await blocked()]).toEqual([true, false]);
+  });
+
+  it('turns itself off after the first error reply to BLMOVE (an ACL user without it)', async () => {
+    const user = `kelp-no-blmove-${fx.db.db}`;
+    await fx.redis.call('ACL', 'SETUSER', user, 'on', 'nopass', '~*', '&*', '+@all', '-blmove');
+    try {
+      const url = new URL(fx.db.url);
+      url.username = user;
+      const transport = new RedisTransport(parseUrl(url.toString(), { transportOptions: { brpopTimeout: 30 } }));
+      await transport.connect();
+      const hub = new Hub();
+      transport.registerWithEventLoop(hub);
+      const channel = (await transport.createChannel()) as RedisChannel;
+      const got: Delivery[] = [];
+      await channel.basicConsume('bw-acl', { onDelivery: (d) => got.push(d) });
+      const producer = await fx.newTransport();
+      let started = 0;
+      await runWhile(hub, () => got.length >= 2, async () => {
+        await new Promise((r) => setTimeout(r, 300));
+        started = Date.now();
+        await producer.channel.basicPublish(message({ n: 1 }), '', 'bw-acl');
+        await new Promise((r) => setTimeout(r, 100));
+        await producer.channel.basicPublish(message({ n: 2 }), '', 'bw-acl');
+      });
+      const denied = ((await fx.redis.call('ACL', 'LOG')) as unknown[][])
+        .map((entry) => Object.fromEntries(chunks(entry)))
+        .filter((entry) => entry['username'] === user && entry['object'] === 'blmove')
+        .reduce((n, entry) => n + Number(entry['count']), 0);
+      // Delivered by the tracking wake-up, not the 30 s timer; BLMOVE was tried once only.
+      expect([got.map((d) => bodyOf(d)), Date.now() - started < 3000, denied]).toEqual([[{ n: 1 }, { n: 2 }], true, 1]);
+      await transport.close();
+      hub.close();
+    } finally {
+      await fx.redis.call('ACL', 'DELUSER', user);
+    }
   });
 
   it('never blocks with blockingWait: false (tracking alone wakes it)', async () => {
