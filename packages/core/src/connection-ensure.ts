@@ -23,7 +23,7 @@ export interface EnsureHost {
   collect(): Promise<void>;
   /** The newest shared connection attempt whose outcome `source` (a transport or a connect error) reflects. */
   seenBy(source: unknown): number;
-  /** Retries shared connection attempts under `options` (see Connection#establish). */
+  /** Retries shared connection attempts under `options` (see Connector#establish). */
   reconnect(options: EnsureConnectionOptions, firstFailure: unknown, seen: number): Promise<void>;
   replaceDefaultChannel(broken: Channel): Promise<void>;
 }

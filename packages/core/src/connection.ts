@@ -8,7 +8,7 @@
  */
 import { Hub } from '@kelp/hub';
 import { EventEmitter } from 'node:events';
-import { connectOnce } from './connect-attempt.js';
+import { Connector } from './connection-connect.js';
 import { runEnsured, type EnsureHost } from './connection-ensure.js';
 import type { ConnectionParams } from './connection-params.js';
 import { ConnectionTargets } from './connection-targets.js';
@@ -30,8 +30,6 @@ import { stopConsumers } from './consumer-registry.js';
 import { z } from 'zod';
 import { Producer, type ProducerOptions } from './producer.js';
 import type { Queue } from './queue.js';
-import { retryOver } from './retry.js';
-import { SharedAttempt, type AttemptTicket } from './shared-attempt.js';
 import type { Channel, Transport } from './transport.js';
 import { forwardTransportEvents } from './transport-events.js';
 import { defaultRegistry, type TransportRegistry } from './transport-registry.js';
@@ -49,12 +47,7 @@ export class Connection {
   #state: ConnectionState = 'idle';
   #transport: Transport | undefined;
   #detachTransport: (() => void) | undefined;
-  /** The connection attempt in flight, shared by every caller that needs the connection. */
-  readonly #attempt = new SharedAttempt((signal, id) => this.#connectRound(signal, id));
-  /** The shared attempt that connected each transport, and the one each failure came from. */
-  readonly #roundOf = new WeakMap<object, number>();
-  /** Bumped by close(): retry loops started before it stop instead of reconnecting after it. */
-  #closes = 0;
+  readonly #connector: Connector;
   /** A connected transport was dropped (a connection error): the next connect is a reconnect. */
   #lost = false;
   #channels = new Set<Channel>();
@@ -65,8 +58,6 @@ export class Connection {
   #ownsHub = false;
   #eventLoopWanted = false;
   readonly #registered = new WeakSet<Transport>();
-  /** Connect failures their (since dropped) transport classified as connection errors. */
-  readonly #connectionErrors = new WeakSet<object>();
 
   constructor(url: string | readonly string[] = 'memory://', options: ConnectionOptions = {}) {
     this.#options = parseOptions(connectionOptionsSchema, options, 'Connection') as ConnectionOptions;
@@ -76,6 +67,23 @@ export class Connection {
     const { transportOptions, tls, virtualHost } = this.#options;
     const parse = (one: string): ConnectionParams => parseUrl(one, { transportOptions, tls, virtualHost, registry });
     this.#targets = new ConnectionTargets(url, parse, this.#options.failoverStrategy);
+    this.#connector = new Connector({
+      targets: this.#targets,
+      connectTimeout: this.#options.connectTimeout,
+      isConnected: () => this.#state === 'connected',
+      attemptStarted: () => {
+        if (this.#state !== 'reconnecting') this.#state = 'connecting';
+      },
+      attemptConnected: () => this.#attemptConnected(),
+      gaveUp: () => {
+        if (this.#state !== 'connected') this.#state = 'idle';
+      },
+      transport: () => this.transport,
+      currentTransport: () => this.#transport,
+      dropTransport: (transport) => this.#dropTransport(transport),
+      isConnectionError: (error) => this.#isConnectionError(error),
+      safeError: (error) => this.#safeError(error),
+    });
   }
 
   get state(): ConnectionState {
@@ -155,75 +163,17 @@ export class Connection {
    * URL; the sleep comes only after a full cycle through them.
    */
   async ensureConnection(options: EnsureConnectionOptions = {}): Promise<this> {
-    if (this.#state !== 'connected') await this.#establish(options);
+    if (this.#state !== 'connected') await this.#connector.establish(options);
     return this;
   }
 
-  /**
-   * Retries shared connection attempts under `options`' policy. `firstFailure` is a connect
-   * failure the caller already had: it counts as the first attempt, so the policy's first sleep
-   * comes before the next attempt instead of a second attempt right away. `seen` is the newest
-   * shared attempt the caller already knows the outcome of (default: all of them).
-   */
-  async #establish(options: EnsureConnectionOptions, firstFailure?: unknown, seen?: number): Promise<void> {
-    const { signal, onError, ...policy } = options;
-    const closes = this.#closes;
-    const ticket: AttemptTicket = { seen: seen ?? this.#attempt.newestId };
-    try {
-      await retryOver(
-        (attempt) => {
-          if (attempt === 0 && firstFailure !== undefined) return Promise.reject(firstFailure);
-          if (this.#closes !== closes) return Promise.reject(new OperationalError(`Connection to ${this.#targets.redacted} was closed while connecting`));
-          if (this.#state === 'connected') return Promise.resolve();
-          return this.#attempt.join(ticket, signal);
-        },
-        {
-          policy,
-          ...(signal ? { signal } : {}),
-          isRetryable: (error) => this.#closes === closes && this.#isConnectionError(error),
-          intervalFor: (retries, next) => (this.#targets.completesCycle(retries) ? next() : 0),
-          onError: (error, interval) => onError?.(this.#targets.sanitize(error), interval),
-          description: `Connecting to ${this.#targets.redacted}`,
-        },
-      );
-    } catch (error) {
-      if (this.#state !== 'connected') this.#state = 'idle';
-      const safe = this.#safeError(error);
-      this.#roundOf.set(safe, ticket.seen);
-      throw safe;
-    }
-  }
-
-  /** One attempt on the current URL; a failure switches to the next URL of the failover list. */
-  async #connectRound(signal: AbortSignal, id: number): Promise<void> {
-    if (this.#state !== 'reconnecting') this.#state = 'connecting';
-    try {
-      await this.#attemptConnect(signal);
-    } catch (error) {
-      this.#targets.switchNext();
-      throw error;
-    }
-    if (this.#transport) this.#roundOf.set(this.#transport, id);
+  /** Whoever's attempt connected, the event loop must get the new transport and listeners hear of a reconnect. */
+  #attemptConnected(): void {
     this.#state = 'connected';
     if (this.#eventLoopWanted) this.#registerTransport();
     if (this.#lost) {
       this.#lost = false;
       this.#emit('reconnected');
-    }
-  }
-
-  async #attemptConnect(signal: AbortSignal | undefined): Promise<void> {
-    const transport = this.transport;
-    try {
-      await connectOnce(transport, { timeoutSeconds: this.#options.connectTimeout, signal, redactedUrl: this.currentUrl });
-    } catch (error) {
-      // Classify with the transport that failed, before it is dropped.
-      if (typeof error === 'object' && error !== null && transport.isConnectionError(error)) {
-        this.#connectionErrors.add(error);
-      }
-      // A half-open transport is dropped; the next attempt builds a fresh one for its URL.
-      await this.#dropTransport(transport);
-      throw error;
     }
   }
 
@@ -237,7 +187,7 @@ export class Connection {
 
   #isConnectionError(error: unknown): boolean {
     if (error instanceof OperationalError) return true;
-    if (typeof error === 'object' && error !== null && this.#connectionErrors.has(error)) return true;
+    if (this.#connector.failedWithConnectionError(error)) return true;
     return this.#transport?.isConnectionError(error) ?? false;
   }
 
@@ -304,9 +254,8 @@ export class Connection {
       safeError: (error) => this.#safeError(error),
       sanitize: (error) => this.#targets.sanitize(error),
       collect: () => this.#collect(),
-      seenBy: (source) =>
-        (typeof source === 'object' && source !== null ? this.#roundOf.get(source) : undefined) ?? this.#attempt.newestId,
-      reconnect: (options, firstFailure, seen) => this.#establish(options, firstFailure, seen),
+      seenBy: (source) => this.#connector.seenBy(source),
+      reconnect: (options, firstFailure, seen) => this.#connector.establish(options, firstFailure, seen),
       replaceDefaultChannel: (broken) => this.#replaceDefaultChannel(broken),
     };
     return runEnsured(this.#ensureHost, fn, policy);
@@ -418,8 +367,8 @@ export class Connection {
   async close(options: { timeout?: number } = {}): Promise<void> {
     const { timeout } = parseOptions(closeOptionsSchema, options, 'Connection.close');
     if (this.#state === 'closed' && !this.#transport) return;
-    this.#closes++;
-    await this.#attempt.inFlight?.catch(() => undefined);
+    this.#connector.noteClose();
+    await this.#connector.inFlight?.catch(() => undefined);
     await stopConsumers(this.#channels, timeout ?? DEFAULT_STOP_TIMEOUT);
     this.#state = 'closing';
     await this.#collect();
