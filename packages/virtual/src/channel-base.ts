@@ -1,18 +1,19 @@
 /**
- * The storage hooks and the declaration half of `VirtualChannel` (Kombu `virtual/base.py`
- * Channel): exchange and queue declarations, bindings, the restore lookup, and the admission
- * checks and dead-lettering every taken message goes through. Split from
- * virtual-channel.ts only to keep files short; brokers subclass `VirtualChannel`.
+ * The bottom layer of `VirtualChannel` (Kombu `virtual/base.py` Channel): the storage hooks a
+ * broker fills, the channel's state and the background work close() waits for, and the
+ * declarations (exchanges, queues, bindings). Everything above builds on these and none of it
+ * needs consumers, admission or restores, so it stands alone; the layers are split
+ * (base -> channel-admission.ts -> channel-restore.ts -> virtual-channel.ts) only to keep files
+ * short. Brokers subclass `VirtualChannel`.
  */
 import { randomUUID } from 'node:crypto';
 import type { ChannelState, Delivery, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } from '@kelp/core';
-import { ChannelClosedError, ChannelError, NotFoundError } from '@kelp/core';
+import { ChannelClosedError, NotFoundError } from '@kelp/core';
 import { createQueueCycle, type QueueCycle } from './cycle.js';
-import { etaSeconds, oversizeReason, redeliveryLimitReason } from './delivery-checks.js';
-import { type ParsedEnvelope, parseEnvelope, readAckInfo } from './envelope.js';
-import { type BindingRow, type BrokerState, prepareBinding, routeTable } from './exchange.js';
+import { type BindingRow, type BrokerState, prepareBinding } from './exchange.js';
 import type { VirtualTransportOptions } from './options.js';
 import { QoS } from './qos.js';
+import { rememberQueueArguments } from './queue-arguments.js';
 import type {
   DeadLetterOutcome,
   GetOptions,
@@ -262,112 +263,4 @@ export abstract class VirtualChannelBase {
     await this.deleteQueue(queue);
     return count;
   }
-
-  // ---- dead-letter routing ---------------------------------------------------------------------
-
-  /**
-   * The opt-in dead-letter routing of `queue` (transport option `deadLetterQueues`, or the queue
-   * argument `x-dead-letter: true` declared in this process), with its redelivery limit
-   * (`x-delivery-limit` argument, else the `maxRedeliveries` option). Undefined when off: then a
-   * reject drops the message, as Kombu does.
-   */
-  protected deadLetterPolicy(queue: string): { maxRedeliveries: number | undefined } | undefined {
-    const args = queueArguments(this.brokerState, queue);
-    const listed = this.host.options.deadLetterQueues;
-    const enabled = args?.['x-dead-letter'] === true || listed?.includes(queue) === true || listed?.includes('*') === true;
-    if (!enabled) return undefined;
-    const limit = Number(args?.['x-delivery-limit'] ?? this.host.options.maxRedeliveries ?? Number.NaN);
-    return { maxRedeliveries: Number.isInteger(limit) && limit >= 0 ? limit : undefined };
-  }
-
-  // ---- admission and dead-lettering ----------------------------------------------------------
-
-  /**
-   * The checks every message passes before it reaches a consumer or basicGet: the size limit
-   * (before parsing), a valid envelope, and on queues with dead-letter routing the redelivery
-   * limit. A message failing one must be dead-lettered (never dropped): the reason says why.
-   * `recordedTag` is the tag the storage recorded the message under, when it read that tag
-   * itself (the Redis pop script may, without a full parse): the envelope must carry the same.
-   */
-  protected admit(queue: string, payload: string, recordedTag?: string): { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string } {
-    const tooBig = oversizeReason(payload, this.host.options.maxMessageBytes);
-    if (tooBig !== undefined) return { ok: false, reason: tooBig };
-    const parsed = parseEnvelope(payload);
-    if (!parsed.ok) return parsed;
-    if (recordedTag !== undefined && parsed.envelope.deliveryTag !== recordedTag) {
-      return { ok: false, reason: `properties.delivery_tag is not the tag the message was recorded under (${recordedTag})` };
-    }
-    const policy = parsed.envelope.redelivered ? this.deadLetterPolicy(queue) : undefined;
-    const overLimit = policy && redeliveryLimitReason(parsed.envelope.headers, policy.maxRedeliveries);
-    return overLimit ? { ok: false, reason: overLimit } : parsed;
-  }
-
-  /**
-   * Moves a payload taken from storage aside. When it was recorded unacked, the record itself is
-   * moved in one atomic step where the broker can (no window where it is in neither place);
-   * otherwise the payload is stored and any record removed.
-   */
-  protected async deadLetterPayload(queue: string, payload: string, reason: string, recorded: boolean, knownTag?: string): Promise<void> {
-    const tag = recorded ? (knownTag ?? readAckInfo(payload)?.deliveryTag) : undefined;
-    const moved = tag !== undefined && this.deadLetterUnacked ? await this.deadLetterUnacked(tag, queue, reason) : undefined;
-    if (!moved) {
-      await this.deadLetter(queue, payload, reason);
-      if (tag !== undefined) await this.ackUnacked([tag]);
-    }
-    this.host.reportDeadLettered({ queue, reason });
-  }
-
-  /**
-   * A Celery worker holds an ETA message unacked until it is due; score its record at the ETA so
-   * no sweeper (kelp's or Kombu's) restores it before ETA + visibility timeout. Not awaited: the
-   * record was just written, and a sweeper cannot reach it before a visibility timeout passes.
-   */
-  protected holdUntilEta(env: ParsedEnvelope): void {
-    const eta = etaSeconds(env.headers);
-    if (eta === undefined || eta * 1000 <= Date.now()) return;
-    const hold = this.holdUnackedUntil
-      ? this.holdUnackedUntil(env.deliveryTag, eta)
-      : this.extendUnacked?.(env.deliveryTag, eta - Date.now() / 1000 + this.host.options.visibilityTimeout);
-    hold?.catch((error: unknown) => this.host.reportError(error));
-  }
-
-  /** Moves a delivered message's record aside (basicDeadLetter, and reject on dead-letter queues). */
-  protected async settleDeadLetter(deliveryTag: string, queue: string | undefined, reason: string): Promise<void> {
-    if (!this.deadLetterUnacked) {
-      throw new ChannelError(`The ${this.constructor.name} storage cannot dead-letter delivered messages`);
-    }
-    const moved = await this.deadLetterUnacked(deliveryTag, queue, reason);
-    if (moved) this.host.reportDeadLettered({ queue: moved.queue, reason });
-  }
-
-  // ---- restore lookup ------------------------------------------------------------------------
-
-  /** Kombu `_lookup`: routed queues, else `[deadletterQueue]`, else empty. */
-  protected readonly resolveQueues: RouteResolver = async (exchange, routingKey) => {
-    const dlq = this.host.options.deadletterQueue;
-    if (exchange === '') return routingKey !== '' ? [routingKey] : dlq ? [dlq] : [];
-    const queues = routeTable(this.brokerState.typeOf(exchange), await this.getTable(exchange), routingKey, this.topicCache);
-    return queues.length > 0 ? queues : dlq ? [dlq] : [];
-  };
-}
-
-/**
- * Queue arguments as declared in this process, per broker state (like exchange types, Kombu keeps
- * declarations process-local). A WeakMap so the state object stays the owner.
- */
-const declaredArguments = new WeakMap<BrokerState, Map<string, Record<string, unknown>>>();
-
-/** A declaration without arguments (e.g. a producer's re-declare) keeps what an earlier one set. */
-function rememberQueueArguments(state: BrokerState, queue: string, args: Record<string, unknown> | undefined): void {
-  if (args === undefined || Object.keys(args).length === 0) return;
-  let map = declaredArguments.get(state);
-  if (!map) {
-    map = new Map();
-    declaredArguments.set(state, map);
-  }
-  map.set(queue, { ...args });
-}
-
-function queueArguments(state: BrokerState, queue: string): Record<string, unknown> | undefined {
-  return declaredArguments.get(state)?.get(queue);
 }

@@ -1,19 +1,29 @@
 /**
  * The restore half of `VirtualChannel`: handing messages back to their queues (restores by tag,
- * requeues of messages nobody can take, the visibility sweep). Split from virtual-channel.ts only
- * to keep files short; brokers subclass `VirtualChannel`.
+ * requeues of messages nobody can take, the visibility sweep), and the routing lookup the restore
+ * hooks are given (`resolveQueues`): only restores use it, so it lives with them. Split from
+ * virtual-channel.ts only to keep files short; brokers subclass `VirtualChannel`.
  */
 import { ChannelError } from '@kelp/core';
-import { VirtualChannelBase } from './channel-base.js';
+import { VirtualChannelAdmission } from './channel-admission.js';
 import { markRedelivered, readAckInfo } from './envelope.js';
-import type { PendingDelivery, RestoreOutcome } from './storage-types.js';
+import { routeTable } from './exchange.js';
+import type { PendingDelivery, RestoreOutcome, RouteResolver } from './storage-types.js';
 
-export abstract class VirtualChannelRestore extends VirtualChannelBase {
+export abstract class VirtualChannelRestore extends VirtualChannelAdmission {
   /** Messages for no consumer, gathered within one turn so a batch goes back in its order. */
   private undeliverable: PendingDelivery[] = [];
   private undeliverableFlush: Promise<void> | undefined;
   /** Stops the restore sweep in progress (between batches) when the channel closes. */
   private sweepAbort: AbortController | undefined;
+
+  /** Kombu `_lookup`: routed queues, else `[deadletterQueue]`, else empty. */
+  protected readonly resolveQueues: RouteResolver = async (exchange, routingKey) => {
+    const dlq = this.host.options.deadletterQueue;
+    if (exchange === '') return routingKey !== '' ? [routingKey] : dlq ? [dlq] : [];
+    const queues = routeTable(this.brokerState.typeOf(exchange), await this.getTable(exchange), routingKey, this.topicCache);
+    return queues.length > 0 ? queues : dlq ? [dlq] : [];
+  };
 
   /**
    * Puts back a message that was taken for a consumer that is gone (cancelled while a poll was in

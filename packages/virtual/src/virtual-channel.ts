@@ -1,8 +1,8 @@
 /**
  * `VirtualChannel`: AMQP channel semantics written once (Kombu `virtual/base.py` Channel). A
  * broker subclasses it and fills the protected storage hooks (declared in channel-base.ts);
- * publishing, routing, consumers, QoS, acks and close live here, restores and requeues in
- * channel-restore.ts.
+ * publishing, routing, consumers, QoS, acks and close live here, admission checks and
+ * dead-lettering in channel-admission.ts, restores and requeues in channel-restore.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { BasicConsumeOptions, Channel, Delivery, ExchangeType, OutboundMessage, PublishResult } from '@kelp/core';
