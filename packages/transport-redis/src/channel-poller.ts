@@ -39,6 +39,7 @@ import { INVALIDATE_CHANNEL, InvalidationTracking, type TrackingState } from './
 import { LinkWatch } from './link-watch.js';
 import type { ChannelPollerOptions, PollerHost } from './poller-host.js';
 import { PopCandidates, type PopPair } from './pop-candidates.js';
+import { PoppedInbox } from './popped-inbox.js';
 import { call, parsePopResult, popAndArm, popAndRecordArgs, type PoppedEntry, type PopResult } from './scripts.js';
 
 const WATCHDOG_MARGIN_MS = 5000;
@@ -46,8 +47,6 @@ const WATCHDOG_MARGIN_MS = 5000;
 export { FANOUT_MEMORY_LIMIT } from './fanout-inbox.js';
 export type { PollerLink } from './link-watch.js';
 export type { ChannelPollerOptions, PollerHost } from './poller-host.js';
-
-type PoppedBatch = { entries: PoppedEntry[]; recorded: boolean };
 
 /**
  * Pops in flight at once. Two let the server take the next batch while this process hands out
@@ -79,8 +78,7 @@ export class ChannelPoller {
   /** The subscriber finished its (re)connect set-up; subscriptions may be synced. */
   private subReady = false;
   private readonly fanoutSubs: FanoutSubscriptions;
-  private popped: PoppedBatch[] = [];
-  private poppedCount = 0;
+  private readonly popped = new PoppedInbox();
   private readonly fanout: FanoutInbox;
   /** Bumped when the poll connection is replaced, so a late reply of a dead poll is ignored. */
   private generation = 0;
@@ -138,26 +136,30 @@ export class ChannelPoller {
     // The Buffer event: an invalidation carries an array of key names (null = all), which the
     // string event would join with commas.
     subClient.on('messageBuffer', (channel: Buffer, message: unknown) => {
-      if (channel.toString() !== INVALIDATE_CHANNEL) return;
-      if (!Array.isArray(message)) {
-        this.candidates.reset();
-        this.wake();
-        return;
-      }
-      const keys = message.map(String);
-      // A push to the list a blocking wait is on has woken that wait already. Its tracking is
-      // spent, though: remembered, so the list is popped (and armed) again before anything else
-      // takes it as empty (see pump and waitAgain).
-      const waitingOn = this.blocking.waitingOn;
-      const others = waitingOn === undefined ? keys : keys.filter((key) => key !== waitingOn);
-      if (others.length < keys.length) this.unarmedWaitList = waitingOn;
-      if (others.length === 0) return;
-      this.candidates.invalidate(others);
-      this.wake();
+      if (channel.toString() === INVALIDATE_CHANNEL) this.onInvalidation(message);
     });
     subClient.on('pmessage', (pattern: string, channel: string, payload: string) => {
       if (this.fanout.receive(pattern, channel, payload)) this.hub?.notifyReadable(this);
     });
+  }
+
+  /** Lists someone wrote to (an array of key names), or null: everything may have changed. */
+  private onInvalidation(message: unknown): void {
+    if (!Array.isArray(message)) {
+      this.candidates.reset();
+      this.wake();
+      return;
+    }
+    const keys = message.map(String);
+    // A push to the list a blocking wait is on has woken that wait already. Its tracking is
+    // spent, though: remembered, so the list is popped (and armed) again before anything else
+    // takes it as empty (see pump and waitAgain).
+    const waitingOn = this.blocking.waitingOn;
+    const others = waitingOn === undefined ? keys : keys.filter((key) => key !== waitingOn);
+    if (others.length < keys.length) this.unarmedWaitList = waitingOn;
+    if (others.length === 0) return;
+    this.candidates.invalidate(others);
+    this.wake();
   }
 
   /** A method, not a field comparison, because the state changes across awaits. */
@@ -170,8 +172,9 @@ export class ChannelPoller {
     this.hub = hub;
     hub.addReader(this, () => this.drain());
     // Nobody runs the hub any more: a blocking wait must not go on pulling messages in.
+    this.removeStop?.();
     this.removeStop = hub.onStop?.(() => this.onHubStop());
-    if (this.poppedCount || this.fanout.size) hub.notifyReadable(this);
+    if (this.popped.size || this.fanout.size) hub.notifyReadable(this);
   }
 
   /** Called on every hub tick: start pops if the channel can take more, sync subscriptions. */
@@ -209,7 +212,7 @@ export class ChannelPoller {
     }
     // The state is checked on every round: a pop that failed at once switched to waiting.
     while (this.popping < POPS_IN_FLIGHT && this.state === 'idle') {
-      const free = this.host.pollCapacity() - this.poppedCount - this.reserved;
+      const free = this.freeSlots();
       if (free <= 0) return;
       const share = this.popShare();
       // A second pop only when the last one came back full and a whole share is free: at low
@@ -228,6 +231,11 @@ export class ChannelPoller {
       }
       this.track(this.pop(pairs, Math.min(share, free)));
     }
+  }
+
+  /** Prefetch slots no delivered-unacked, waiting or still-to-come popped message holds. */
+  private freeSlots(): number {
+    return this.host.pollCapacity() - this.popped.size - this.reserved;
   }
 
   private get hubRunning(): boolean {
@@ -252,7 +260,7 @@ export class ChannelPoller {
   /** Sends the one-queue blocking wait (with its pop) if it applies now; false if it does not. */
   private block(): boolean {
     const queues = this.host.pollQueues();
-    const free = this.host.pollCapacity() - this.poppedCount - this.reserved;
+    const free = this.freeSlots();
     // Not while tracking is being set up: CLIENT TRACKING goes out on the poll connection too.
     const trackingSettled = this.tracking.state !== 'unknown';
     const applies = queues.length === 1 && free > 0 && this.popping === 0 && this.state === 'idle' && trackingSettled;
@@ -346,8 +354,7 @@ export class ChannelPoller {
       // Closed while the pop was in flight: what it took (recorded in unacked) stays in the
       // buffer, where the channel's close picks it up (takeUndelivered) and hands it back now
       // instead of after the visibility timeout.
-      this.popped.push({ entries, recorded });
-      this.poppedCount += entries.length;
+      this.popped.add(entries, recorded);
       this.hub?.notifyReadable(this);
     }
     if (this.closed) return;
@@ -411,12 +418,7 @@ export class ChannelPoller {
 
   /** Hands buffered messages to the channel (hub reader). */
   private drain(): void {
-    while (this.popped.length) {
-      const batches = this.popped;
-      this.popped = [];
-      this.poppedCount = 0;
-      for (const batch of batches) this.host.onPopped(batch.entries, batch.recorded);
-    }
+    this.popped.deliver((entries, recorded) => this.host.onPopped(entries, recorded));
     this.fanout.deliver();
     // Consumers that ack in their callback freed their slots just now: the next pop leaves at
     // once instead of on the next hub tick.
@@ -464,10 +466,7 @@ export class ChannelPoller {
 
   /** Messages popped but not yet handed to the channel, each with whether it was recorded in unacked. */
   takeUndelivered(): { entry: PoppedEntry; recorded: boolean }[] {
-    const rest = this.popped.flatMap((batch) => batch.entries.map((entry) => ({ entry, recorded: batch.recorded })));
-    this.popped = [];
-    this.poppedCount = 0;
-    return rest;
+    return this.popped.takeAll();
   }
 
   /** Stops delivering through the hub (the hub poller was stopped). */

@@ -82,13 +82,14 @@ export class RedisChannel extends RedisStorageChannel {
     );
     const out: GetResult[] = [];
     for (const entry of entries) {
+      const queue = this.queueOfPoppedKey(entry.key);
       if (entry.kind === 'dead') {
-        this.host.reportDeadLettered({ queue: this.keys.queueFromKey(entry.key), reason: entry.reason });
+        this.host.reportDeadLettered({ queue, reason: entry.reason });
         continue;
       }
-      if (this.ackEmulation && !options.noAck && !(await this.storedAsText(this.keys.queueFromKey(entry.key), entry))) continue;
+      if (this.ackEmulation && !options.noAck && !(await this.storedAsText(queue, entry))) continue;
       if (!this.ackEmulation && !options.noAck) this.rememberLocally(entry.deliveryTag, entry.payload);
-      out.push({ queue: this.keys.queueFromKey(entry.key), payload: entry.payload, deliveryTag: entry.deliveryTag });
+      out.push({ queue, payload: entry.payload, deliveryTag: entry.deliveryTag });
     }
     return { results: out, taken: entries.length };
   }
