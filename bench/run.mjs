@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// `npm run bench [-- URL] [--messages N] [--repeat N] [--workloads LIST] [--backlogs N,N] [--quick] [--no-micro] [--no-warmup]`
+// `npm run bench [-- URL] [--messages N] [--min-seconds S] [--repeat N] [--workloads LIST] [--backlogs N,N] [--quick] [--no-micro] [--no-warmup]`
 //
 // Builds nothing itself (the npm script runs `npm run build` first), then:
 //  1. tinybench micro-suites (codec, memory://) for per-message CPU without a broker;
 //  2. every workload of `kelp bench` against Redis (the URL given, or a private redis-server on a
-//     free loopback port), each repeated --repeat times and reported as the median run (the
-//     in-process ones after one unmeasured run of 5,000 messages, unless --no-warmup);
+//     free loopback port), each repeated --repeat times and reported as the median run. Unless
+//     --no-warmup, an in-process workload first runs unmeasured with 5,000 messages, and every
+//     throughput workload runs once unmeasured with --messages: its measured runs then take at
+//     least --messages and enough to last about --min-seconds at that run's rate;
 //  3. the issue's targets checked against those rows;
 // and writes bench/results/<time>.json and .md with the command line and machine info.
 import { parseArgs } from 'node:util';
@@ -19,6 +21,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     messages: { type: 'string', default: '20000' },
+    'min-seconds': { type: 'string', default: '1' },
     repeat: { type: 'string', default: '3' },
     workloads: { type: 'string' },
     backlogs: { type: 'string' },
@@ -41,6 +44,15 @@ const warmup = !values['no-warmup'];
 const WARMUP_MESSAGES = 5000;
 const repeat = quick ? 1 : Number(values.repeat);
 const messages = quick ? 5000 : Number(values.messages);
+/**
+ * Shortest measured run, in seconds. 20,000 messages drain in 0.2-0.4 s at 50-100k msgs/s, and
+ * runs that short swung with the VM: on one machine in one hour, 1 queue at prefetch 100 gave
+ * 77k and 101k msgs/s in the same bench run, and e2e-saturated 35-50k at 20,000 messages
+ * against 56-58k at 100-200k (cold start and V8's young generation still growing).
+ */
+const minSeconds = quick || !warmup ? 0 : Number(values['min-seconds']);
+/** Runs are never sized beyond this many times --messages (bounds Redis memory and run time). */
+const MAX_SCALE = 25;
 const report = { command: commandLine(), startedAt: new Date().toISOString(), micro: [], results: [], runs: {} };
 
 // 1. Micro-suites.
@@ -77,6 +89,32 @@ const ctx = {
 const wanted = values.workloads ? values.workloads.split(',') : [...WORKLOAD_IDS, 'e2e-saturated', 'e2e-paced', 'rss-backlog'];
 const backlogs = (values.backlogs ?? (quick ? '2000,20000' : '10000,1000000')).split(',').map(Number);
 
+/**
+ * Messages for the measured runs of a workload whose unmeasured run `probe` went at probe.rate:
+ * at least `messages`, and enough to last about `minSeconds`. A row's count may be deliveries
+ * (fanout: one publish reaches every subscriber), so the rate is scaled back to what --messages
+ * counts.
+ */
+function sizedFrom(probe, probeMessages) {
+  if (minSeconds <= 0 || probe.error || !(probe.rate > 0) || !(probe.messages > 0)) return messages;
+  const perMessage = probe.messages / probeMessages;
+  const wanted = Math.ceil((probe.rate * minSeconds) / perMessage / 1000) * 1000;
+  return Math.min(messages * MAX_SCALE, Math.max(messages, wanted));
+}
+
+/**
+ * The unmeasured runs of an in-process workload; returns how many messages its measured runs
+ * take. One short run first (these run in this process, and the first workload of a run
+ * otherwise measured V8 compiling kelp: publish-serial came out 12k cold, 16k warm), then, when
+ * runs are sized by time, one of --messages whose rate sizes them (the short cold run's rate
+ * was a third to half of the warm one).
+ */
+async function warmUp(id) {
+  if (!warmup) return messages;
+  await runWorkload({ ...ctx, messages: Math.min(messages, WARMUP_MESSAGES) }, id);
+  return minSeconds > 0 ? sizedFrom(await runWorkload(ctx, id), messages) : messages;
+}
+
 /** Runs `fn` `repeat` times and keeps the run with the median rate (all runs are kept in the JSON). */
 async function medianOf(fn) {
   const runs = [];
@@ -89,16 +127,63 @@ async function medianOf(fn) {
   return chosen;
 }
 
+/**
+ * The queue-count workloads (queues-1, -10, -100, -1000) measure a ratio to the 1-queue rate, so
+ * they run in rounds, one run of each per round, all with the same number of messages, and the
+ * ratio is the median of the per-round ratios. Run as three blocks one after the other, the
+ * VM's drift between blocks made 100 queues come out at 0.80-0.99x of 1 queue in back-to-back
+ * bench runs; alternated by hand they were 0.95, 1.06 and 1.36x.
+ */
+const QUEUE_IDS = /^queues-\d+$/;
+
+async function queueRounds(ids) {
+  const base = ids.includes('queues-1') ? 'queues-1' : ids[0];
+  let size = messages;
+  for (const id of ids) {
+    const sized = await warmUp(id);
+    if (id === base) size = sized;
+  }
+  const byId = new Map(ids.map((id) => [id, []]));
+  for (let round = 0; round < repeat; round += 1) {
+    for (const id of ids) byId.get(id).push(await runWorkload({ ...ctx, messages: size }, id));
+  }
+  const rows = ids.map((id) => {
+    const runs = byId.get(id);
+    const good = runs.filter((r) => !r.error);
+    if (good.length === 0) return runs[0];
+    const mid = median(good.map((r) => r.rate));
+    report.runs[id] = runs.map((r) => ({ rate: r.rate, cpuUsPerMsg: r.cpuUsPerMsg, error: r.error }));
+    return good.find((r) => r.rate === mid) ?? good[0];
+  });
+  const baseRuns = byId.get('queues-1');
+  if (baseRuns) {
+    for (const [i, id] of ids.entries()) {
+      const ratios = byId.get(id).map((r, round) => (r.error || baseRuns[round].error || !(baseRuns[round].rate > 0) ? NaN : r.rate / baseRuns[round].rate)).filter((x) => !Number.isNaN(x));
+      if (ratios.length > 0) rows[i].extra = { ...rows[i].extra, vsOneQueue: median(ratios), vsOneQueueRounds: ratios.map((x) => x.toFixed(3)).join(' ') };
+    }
+  }
+  return rows;
+}
+
 try {
+  const queueIds = wanted.filter((id) => QUEUE_IDS.test(id));
   for (const id of wanted) {
     const runs = [];
-    if (WORKLOAD_IDS.includes(id)) {
+    if (QUEUE_IDS.test(id)) {
+      if (id === queueIds[0]) runs.push(...(await queueRounds(queueIds)));
+    }
+    else if (WORKLOAD_IDS.includes(id)) {
       // One short unmeasured run first: these run in this process, and the first workload of a
       // run otherwise measured V8 compiling kelp (publish-serial came out 12k cold, 16k warm).
-      if (warmup) await runWorkload({ ...ctx, messages: Math.min(messages, WARMUP_MESSAGES) }, id);
-      runs.push(await medianOf(() => runWorkload(ctx, id)));
+      const sized = { ...ctx, messages: await warmUp(id) };
+      runs.push(await medianOf(() => runWorkload(sized, id)));
     }
-    else if (id === 'e2e-saturated') runs.push(await medianOf(() => endToEndWorkload(ctx, 0)));
+    else if (id === 'e2e-saturated') {
+      // Fresh processes each run, so the unmeasured run warms nothing up: it only sizes the others.
+      const probe = warmup ? await endToEndWorkload(ctx, 0) : undefined;
+      const size = probe ? sizedFrom(probe, messages) : messages;
+      runs.push(await medianOf(() => endToEndWorkload(ctx, 0, size)));
+    }
     else if (id === 'e2e-paced') runs.push(await medianOf(() => endToEndWorkload(ctx, 1000, Math.min(messages, 5000))));
     else if (id === 'rss-backlog') for (const b of backlogs) runs.push(await backlogRssWorkload(ctx, b));
     else throw new Error(`unknown workload ${id}`);
@@ -111,14 +196,15 @@ try {
   probe.close();
   await redis.stop();
 }
-addQueueRatios(report.results);
+// The queue-count ratios were taken per round in queueRounds (not as a ratio of medians).
+if (!report.results.some((r) => r.extra?.vsOneQueue !== undefined)) addQueueRatios(report.results);
 
 const targets = checkTargets(report.results, (v) => num(v));
 report.targets = targets.map(([what, target, measured, verdict, kombu]) => ({ what, target, measured, verdict, kombu }));
 const workloadText = workloadTable(report.results);
 const targetText = table(['<target', '<goal', '<measured', '<verdict', '<Kombu 5.2.4'], targets);
-const warmNote = warmup ? ', each after an unmeasured warm-up run' : '';
-out(`\nWorkloads on ${redis.url} (Redis ${redisVersion}; ${messages} messages each, median of ${repeat}${warmNote})\n${workloadText}\n\nTargets (issue 5)\n${targetText}\n`);
+const warmNote = warmup ? `, each after an unmeasured warm-up run${minSeconds > 0 ? ` and sized to last about ${minSeconds} s` : ''}` : '';
+out(`\nWorkloads on ${redis.url} (Redis ${redisVersion}; at least ${messages} messages each, median of ${repeat}${warmNote})\n${workloadText}\n\nTargets (issue 5)\n${targetText}\n`);
 
 const md = `# kelp bench ${report.startedAt}
 
@@ -126,7 +212,7 @@ Command: \`${report.command}\`
 
 Machine: ${report.machine.cpu}, ${report.machine.cores} cores, ${report.machine.memoryGiB} GiB, ${report.machine.os}, Node ${report.machine.node}, Redis ${redisVersion}, commit ${report.machine.commit}, load average at start ${report.machine.loadAverage.join(' / ')}
 
-## Workloads (${messages} messages each, median of ${repeat}${warmNote})
+## Workloads (at least ${messages} messages each, median of ${repeat}${warmNote})
 
 \`\`\`
 ${workloadText}
