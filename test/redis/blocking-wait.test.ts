@@ -3,10 +3,11 @@
  * the list's tail onto its own tail, with the pop queued behind it. brpopTimeout is 30 s in these
  * tests, so anything delivered within a few seconds was not left to the timer fallback.
  */
+import { Socket } from 'node:net';
 import { parseUrl, type Delivery } from '@kelp/core';
 import { Hub } from '@kelp/hub';
 import { RedisTransport, type RedisChannel } from '@kelp/transport-redis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SEP, bodyOf, message, redisFixture, waitUntil, type RedisFixture } from './helpers.js';
 
 let fx: RedisFixture;
@@ -91,6 +92,38 @@ describe('blocking wait on one queue', () => {
     // Recorded like any pop: three unacked records, nothing left in the list.
     expect([await fx.redis.llen('bw-one'), await fx.redis.hlen('unacked')]).toEqual([0, 3]);
     await channel.close();
+  });
+
+  it('hands over what a wake-up brought before it writes the next wait (the callback does not queue behind it)', async () => {
+    // Every BLMOVE on bw-order that leaves this process, counted as it is written.
+    let waitsWritten = 0;
+    const write = Socket.prototype.write;
+    const spy = vi.spyOn(Socket.prototype, 'write').mockImplementation(function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+      if (typeof chunk === 'string' && /BLMOVE/.test(chunk) && chunk.includes('bw-order')) waitsWritten += 1;
+      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    });
+    const { channel, hub } = await fx.newTransport({ brpopTimeout: 30 });
+    try {
+      const producer = await fx.newTransport();
+      const got: Delivery[] = [];
+      /** Waits written between each publish and its delivery. */
+      const writtenBefore: number[] = [];
+      let atPublish = 0;
+      await channel.basicConsume('bw-order', { onDelivery: (d) => { got.push(d); writtenBefore.push(waitsWritten - atPublish); } });
+      await runWhile(hub, () => got.length >= 2, async () => {
+        for (const n of [1, 2]) {
+          expect(await waitUntil(blocked)).toBe(true);
+          atPublish = waitsWritten;
+          await producer.channel.basicPublish(message({ n }), '', 'bw-order');
+          expect(await waitUntil(async () => got.length >= n)).toBe(true);
+        }
+      });
+      // Woken twice, and each time the next wait went out after the delivery, not before it.
+      expect([got.map((d) => bodyOf(d)), writtenBefore, waitsWritten >= 2]).toEqual([[{ n: 1 }, { n: 2 }], [0, 0], true]);
+    } finally {
+      spy.mockRestore();
+      await channel.close();
+    }
   });
 
   it('is cut short by a write to a priority sub-list (still armed by tracking)', async () => {
