@@ -53,6 +53,8 @@ const messages = quick ? 5000 : Number(values.messages);
 const minSeconds = quick || !warmup ? 0 : Number(values['min-seconds']);
 /** Runs are never sized beyond this many times --messages (bounds Redis memory and run time). */
 const MAX_SCALE = 25;
+/** e2e-saturated's runs last this many times --min-seconds (see where it is sized). */
+const E2E_SECONDS_FACTOR = 3;
 const report = { command: commandLine(), startedAt: new Date().toISOString(), micro: [], results: [], runs: {} };
 
 // 1. Micro-suites.
@@ -95,10 +97,10 @@ const backlogs = (values.backlogs ?? (quick ? '2000,20000' : '10000,1000000')).s
  * (fanout: one publish reaches every subscriber), so the rate is scaled back to what --messages
  * counts.
  */
-function sizedFrom(probe, probeMessages) {
-  if (minSeconds <= 0 || probe.error || !(probe.rate > 0) || !(probe.messages > 0)) return messages;
+function sizedFrom(probe, probeMessages, seconds = minSeconds) {
+  if (seconds <= 0 || probe.error || !(probe.rate > 0) || !(probe.messages > 0)) return messages;
   const perMessage = probe.messages / probeMessages;
-  const wanted = Math.ceil((probe.rate * minSeconds) / perMessage / 1000) * 1000;
+  const wanted = Math.ceil((probe.rate * seconds) / perMessage / 1000) * 1000;
   return Math.min(messages * MAX_SCALE, Math.max(messages, wanted));
 }
 
@@ -179,9 +181,12 @@ try {
       runs.push(await medianOf(() => runWorkload(sized, id)));
     }
     else if (id === 'e2e-saturated') {
-      // Fresh processes each run, so the unmeasured run warms nothing up: it only sizes the others.
+      // Fresh processes each run, so the unmeasured run warms nothing up: it only sizes the others,
+      // three times as long as the in-process ones: a fresh pair's rate settles only after about
+      // two seconds (alternating in one hour: 35-36k msgs/s with 30,000 messages, 44-48k with
+      // 100,000 and 200,000, the consumer's CPU per message falling from 25 to 15-18 us).
       const probe = warmup ? await endToEndWorkload(ctx, 0) : undefined;
-      const size = probe ? sizedFrom(probe, messages) : messages;
+      const size = probe ? sizedFrom(probe, messages, E2E_SECONDS_FACTOR * minSeconds) : messages;
       runs.push(await medianOf(() => endToEndWorkload(ctx, 0, size)));
     }
     else if (id === 'e2e-paced') runs.push(await medianOf(() => endToEndWorkload(ctx, 1000, Math.min(messages, 5000))));
