@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PushBatcher } from '../../packages/transport-redis/src/push-batcher.js';
-import { AckCoalescer, defineScripts, popAndRecord } from '../../packages/transport-redis/src/scripts.js';
+import { AckCoalescer, call, defineScripts, popAndRecord } from '../../packages/transport-redis/src/scripts.js';
 import { freshDb } from '../setup/fresh-db.js';
 import { message, redisFixture, type RedisFixture } from './helpers.js';
 
@@ -86,6 +86,54 @@ describe('route-and-push', () => {
       'fulfilled',
     ]);
     expect([await redis.llen('okq1'), await redis.llen('okq2')]).toEqual([1, 1]);
+  });
+});
+
+describe('route-and-push, one publish per call', () => {
+  /**
+   * The script's own path for one publish to one destination (plan "1,1") against its general
+   * path, reached with the same publish sent as two runs ("1,1,1,1"): the replies must be the
+   * same but for the message count in the failure range, and each queue must hold the envelope
+   * once per run.
+   */
+  async function bothPaths(mode: 'q' | 'd', target: string, rk: string): Promise<{ single: unknown; general: unknown; lists: Record<string, number> }> {
+    const env = envelope(`one-${mode}-${target}`);
+    const head = ['', SEP, '{}', 1, mode, target, rk, ''];
+    const single = await call(redis, 'routeAndPush', [...head, '1,1', env]).catch((error: unknown) => asError(error).message);
+    const general = await call(redis, 'routeAndPush', [...head, '1,1,1,1', env, env]).catch((error: unknown) => asError(error).message);
+    const lists: Record<string, number> = {};
+    for (const key of ['one-q1', 'one-q2', 'one-q3', 'one-bad']) lists[key] = (await redis.type(key)) === 'list' ? await redis.llen(key) : -1;
+    await redis.del('one-q1', 'one-q2', 'one-q3');
+    return { single, general, lists };
+  }
+
+  it('routes a direct publish as the general path does: matching key, set order, each queue once, bad members skipped', async () => {
+    await redis.sadd('_kombu.binding.one', `rk${SEP}p1${SEP}one-q1`, `rk${SEP}p2${SEP}one-q1`, `rk${SEP}${SEP}one-q2`, `other${SEP}${SEP}one-q3`, `rk${SEP}one-q3`, 'rk');
+    const { single, general, lists } = await bothPaths('d', '_kombu.binding.one', 'rk');
+    const queues = (reply: unknown) => ((reply as unknown[][])[0]?.[0] as string[]).slice().sort();
+    expect([queues(single), single, lists]).toEqual([['one-q1', 'one-q2'], general, { 'one-q1': 3, 'one-q2': 3, 'one-q3': -1, 'one-bad': -1 }]);
+  });
+
+  it('answers an empty route and a queue push as the general path does', async () => {
+    const none = await bothPaths('d', '_kombu.binding.none', 'rk');
+    const queue = await bothPaths('q', 'one-q3', '');
+    expect([none.single, none.general, queue.single, queue.general, queue.lists['one-q3']]).toEqual([[[[]]], [[[]]], [[1]], [[1]], 3]);
+  });
+
+  it('reports a push that failed (WRONGTYPE) in the same shape, and still pushes to the other queues', async () => {
+    await redis.set('one-bad', 'x');
+    await redis.sadd('_kombu.binding.bad', `rk${SEP}${SEP}one-bad`, `rk${SEP}${SEP}one-q1`);
+    const { single, general, lists } = await bothPaths('d', '_kombu.binding.bad', 'rk');
+    // [queues reached, then from, to, error per failed range]; the general path had two runs.
+    const shape = (reply: unknown) => {
+      const [results, ...failures] = reply as [string[][], ...unknown[]];
+      return [results[0]?.slice().sort(), ...failures.map((f) => (f instanceof Error ? f.message.slice(0, 9) : f))];
+    };
+    expect([shape(single), shape(general), lists['one-q1']]).toEqual([
+      [['one-bad', 'one-q1'], 1, 1, 'WRONGTYPE'],
+      [['one-bad', 'one-q1'], 1, 1, 'WRONGTYPE', 2, 2, 'WRONGTYPE'],
+      3,
+    ]);
   });
 });
 

@@ -41,6 +41,47 @@
 ]]
 local prefix = ARGV[1]
 local sep = ARGV[2]
+
+-- The single publish (one destination, one run of one message) to a queue or a direct route:
+-- what a producer awaiting each publish, or a paced one, sends every time. The same lookup,
+-- pushes and reply as the general path below, without its tables and functions. Server time
+-- per call (INFO commandstats, one direct route): 11.3 against 19.8 us back to back, 25 against
+-- 41-44 us at 1,000 calls/s; in kelp's own awaited publish loop 11.6-12.5 against 14.5-14.7.
+if ARGV[4] == "1" and ARGV[9] == "1,1" and (ARGV[5] == "q" or ARGV[5] == "d") then
+  local target, envelope, suffix = ARGV[6], ARGV[10], ARGV[8]
+  local failed = nil
+  local function push(queue)
+    local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, envelope)
+    if not failed and type(reply) == "table" and reply.err then failed = reply end
+  end
+  local result
+  if ARGV[5] == "q" then
+    push(target)
+    result = 1
+  else
+    -- Kombu's get_table (members split into exactly rk, pattern, queue) filtered by rk,
+    -- de-duplicated in set order, as table_of and route do below.
+    local rk, seen = ARGV[7], {}
+    result = {}
+    for _, member in ipairs(redis.call("SMEMBERS", target)) do
+      local first = string.find(member, sep, 1, true)
+      if first and string.sub(member, 1, first - 1) == rk then
+        local second = string.find(member, sep, first + #sep, true)
+        if second then
+          local queue = string.sub(member, second + #sep)
+          if not seen[queue] then
+            seen[queue] = true
+            result[#result + 1] = queue
+            push(queue)
+          end
+        end
+      end
+    end
+  end
+  if failed then return {{result}, 1, 1, failed} end
+  return {{result}}
+end
+
 -- Decoded on first use: only topic publishes (mode t) need it.
 local expected = nil
 local tables = {}
