@@ -57,6 +57,23 @@ describe('pop-and-record reply', () => {
     expect([result.exhausted, result.entries.map((e) => e.key)]).toEqual([1, ['pr-b']]);
   });
 
+  it('moves on from a list that came back short, in order, dead-lettering under the right key', async () => {
+    // pr-x: two good messages and a malformed one; pr-y: two good ones; limit 4 takes pr-x dry
+    // (a short batch of 3) and one of pr-y, which is not found empty.
+    await fx.redis.lpush('pr-x', envelope('x-1', 'pr-x', 1), 'not json', envelope('x-2', 'pr-x', 2));
+    await fx.redis.lpush('pr-y', envelope('y-1', 'pr-y', 1), envelope('y-2', 'pr-y', 2));
+    const pairs = [['pr-x', `pr-x${SEP}dead`], ['pr-y', `pr-y${SEP}dead`]] as const;
+    const pop = () => call(fx.redis, 'popAndRecord', popAndRecordArgs({ unacked: 'unacked', unackedIndex: 'unacked_index', queues: pairs }, { now: 1, limit: 4, record: true }));
+    const first = parsePopResult(await pop());
+    const second = parsePopResult(await pop());
+    const view = (r: typeof first) => [r.exhausted, r.entries.map((e) => `${e.key}:${e.kind === 'message' ? e.deliveryTag : e.reason}`)];
+    expect([view(first), view(second), await fx.redis.llen(`pr-x${SEP}dead`)]).toEqual([
+      [1, ['pr-x:x-1', 'pr-x:payload is not a JSON object', 'pr-x:x-2', 'pr-y:y-1']],
+      [2, ['pr-y:y-2']],
+      1,
+    ]);
+  });
+
   it('reads no key, so tracking does not follow unacked (every ack would send an invalidation)', async () => {
     const names = await invalidationsAfter(
       (popper) => call(popper, 'popAndRecord', popAndRecordArgs({ unacked: 'trk-unacked', unackedIndex: 'trk-index', queues: [['trk-q', `trk-q${SEP}dead`]] }, { now: 1, limit: 5, record: true })),

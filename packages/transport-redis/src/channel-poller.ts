@@ -278,7 +278,7 @@ export class ChannelPoller {
     const trackingSettled = this.tracking.state !== 'unknown';
     const applies = queues.length === 1 && free > 0 && this.popping === 0 && this.state === 'idle' && trackingSettled;
     if (!applies || !this.hubRunning || !this.hub?.onStop || !this.blocking.usable) return false;
-    const pairs = this.candidates.allOf(queues[0] as string);
+    const pairs = this.candidates.forWait(queues[0] as string);
     this.stoppedDuringWait = false;
     this.track(this.pop(pairs, Math.min(this.popShare(), free), (pairs[0] as PopPair)[0]));
     return true;

@@ -171,8 +171,11 @@ end
 local tags, hset = {}, {}
 local i = 3
 while i <= #KEYS and taken < limit do
-  local batch = pop(KEYS[i], limit - taken)
-  if #batch == 0 then
+  local key, dead_key, wanted = KEYS[i], KEYS[i + 1], limit - taken
+  local batch = pop(key, wanted)
+  -- Empty, or (RPOP key count) short of what was asked: the list is empty now, next one. Popping
+  -- it again only to hear nil cost an RPOP per list and call (a paced delivery: five RPOPs).
+  if #batch == 0 or (counted and #batch < wanted) then
     i = i + 2
   end
   for _, payload in ipairs(batch) do
@@ -185,13 +188,13 @@ while i <= #KEYS and taken < limit do
         -- The envelope is stored verbatim (not re-encoded), exactly the bytes that were queued.
         hset[#hset + 1] = "[" .. payload .. ", " .. json_string(ex) .. ", " .. json_string(rk) .. "]"
       end
-      out[#out + 1] = KEYS[i]
+      out[#out + 1] = key
       out[#out + 1] = payload
       out[#out + 1] = tag
     else
       local reason = ex
-      redis.call("LPUSH", KEYS[i + 1], cjson.encode({reason = reason, queue_key = KEYS[i], payload = payload, time = tonumber(ARGV[4])}))
-      out[#out + 1] = KEYS[i]
+      redis.call("LPUSH", dead_key, cjson.encode({reason = reason, queue_key = key, payload = payload, time = tonumber(ARGV[4])}))
+      out[#out + 1] = key
       out[#out + 1] = payload
       out[#out + 1] = "!dead:" .. reason
     end
