@@ -1,19 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { RedisKeys } from '../src/keys.js';
+import { parseRedisTransportOptions } from '../src/options.js';
 import { PopCandidates } from '../src/pop-candidates.js';
 
-const SEP = '\x06\x16';
-const keys = new RedisKeys({
-  sep: SEP,
-  prioritySteps: [0, 3, 6, 9],
-  globalKeyprefix: '',
-  unackedKey: 'unacked',
-  unackedIndexKey: 'unacked_index',
-  unackedMutexKey: 'unacked_mutex',
-  fanoutPrefix: true,
-  fanoutPatterns: true,
-  db: 0,
-});
+/** Kombu's key layout: the transport's defaults (priority steps 0, 3, 6, 9). */
+const keys = new RedisKeys({ ...parseRedisTransportOptions({}), db: 0 });
+const SEP = keys.sep;
 const lists = (pairs: readonly (readonly [string, string])[]) => pairs.map(([list]) => list.replace(SEP, ':'));
 
 describe('PopCandidates.forWait', () => {
