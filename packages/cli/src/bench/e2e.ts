@@ -84,18 +84,27 @@ function baseOptions(ctx: ProcessContext, prefix: string, role: 'consumer' | 'pr
 /** Saturated runs first send this many warm-up messages through both processes (fewer if the run is shorter). */
 export const SATURATED_WARMUP = 10_000;
 
+/**
+ * Paced runs first send this many seconds of warm-up messages at the same rate (fewer if the run
+ * is shorter). A fresh producer/consumer pair settles slowly on a small machine: without any, the
+ * first ~40 deliveries took 8-40 ms; after one second, deliveries of 2-5 ms still came in bursts
+ * every 20-50 ms for about two more seconds (compiling, on 2 cores shared with Redis), not later.
+ * p99 of 5,000 paced messages after 1 / 2 / 3 / 5 s of warm-up: 1.74-2.75 / 1.29-1.30 /
+ * 0.75-0.97 / 0.87-0.89 ms (p50 about the same throughout).
+ */
+export const PACED_WARMUP_SECONDS = 3;
+
 /** Producer and consumer in two processes; `rate` 0 = saturated, otherwise msgs/s for latency. */
 export async function endToEndWorkload(ctx: ProcessContext, rate: number, messages = ctx.messages): Promise<WorkloadResult> {
   const id = rate > 0 ? `e2e-paced-${rate}` : 'e2e-saturated';
   const label = rate > 0 ? `end-to-end, 2 processes, paced ${rate} msgs/s` : 'end-to-end, 2 processes, saturated';
   if (!ctx.probe) return failedResult(id, label, new Error('needs a broker outside this process (a redis:// URL)'));
   const prefix = benchPrefix();
-  // Warm-up messages first (connections, JIT), left out of every figure but CPU. Paced: up to one
-  // second of them at the same rate (without, the first ~40 deliveries of a fresh pair of
-  // processes took 8-40 ms and made the p99). Saturated: up to SATURATED_WARMUP, all taken by the
-  // consumer before the measured publishing starts (a 20,000-message run measured cold spent
+  // Warm-up messages first (connections, JIT), left out of every figure but CPU. Paced: up to
+  // PACED_WARMUP_SECONDS of them at the same rate. Saturated: up to SATURATED_WARMUP, all taken by
+  // the consumer before the measured publishing starts (a 20,000-message run measured cold spent
   // about half its time in the first few thousand messages).
-  const warmup = Math.min(messages, rate > 0 ? rate : SATURATED_WARMUP);
+  const warmup = Math.min(messages, rate > 0 ? rate * PACED_WARMUP_SECONDS : SATURATED_WARMUP);
   const workers: RunningWorker[] = [];
   try {
     const consumer = startWorker(ctx.workerCommand, { ...baseOptions(ctx, prefix, 'consumer'), messages, warmup });
