@@ -57,6 +57,21 @@ describe('fanout over pub/sub', () => {
     expect([got[0]?.deliveryInfo.queue, bodyOf(got[0] as Delivery)]).toEqual(['qb', { late: true }]);
   });
 
+  it('subscribes when a queue already being consumed is bound to a fanout exchange (no consumer change)', async () => {
+    const consumer = await fx.newTransport();
+    await consumer.channel.exchangeDeclare('fc', { type: 'fanout' });
+    const got: Delivery[] = [];
+    await consumer.channel.basicConsume('qc', { noAck: true, onDelivery: (d) => got.push(d) });
+    await runFor(consumer.hub, 200);
+    // Only the binding changes: the hub tick's sync must notice it.
+    await consumer.channel.queueBind('qc', 'fc', '');
+    const producer = await fx.newTransport();
+    await producer.channel.exchangeDeclare('fc', { type: 'fanout' });
+    const result = await publishWhenSubscribed(producer.channel, consumer.hub, { bound: true }, 'fc', '');
+    await collect(consumer.hub, got, 1);
+    expect([result.subscribers, got[0]?.deliveryInfo.queue, bodyOf(got[0] as Delivery)]).toEqual([1, 'qc', { bound: true }]);
+  });
+
   it('routes by binding routing key with # turned into a glob (fanoutPatterns)', async () => {
     const consumer = await fx.newTransport();
     await consumer.channel.exchangeDeclare('news', { type: 'fanout' });

@@ -114,6 +114,7 @@ export class ChannelPoller {
     this.fanout = new FanoutInbox(host);
     this.fanoutSubs = new FanoutSubscriptions(subClient, {
       patterns: () => host.fanoutPatterns(),
+      revision: () => host.fanoutRevision(),
       usable: () => this.state !== 'closed' && this.subReady,
       onError: (error) => host.onError(error),
     });
@@ -430,6 +431,7 @@ export class ChannelPoller {
 
   /** The consumed queues changed: resubscribe fanout patterns and poll the new key set now. */
   nudge(): void {
+    this.fanoutSubs.invalidate();
     void this.syncSubscriptions();
     this.wake();
     this.hub?.callSoon(() => undefined);

@@ -15,6 +15,8 @@ export interface PollerHost {
   recordOnPop(): boolean;
   /** PSUBSCRIBE patterns of the active fanout queues. */
   fanoutPatterns(): readonly string[];
+  /** Changes whenever exchanges or bindings change (the patterns may then differ). */
+  fanoutRevision(): number;
   /** Popped list messages, called from a hub reader. */
   onPopped(entries: readonly PoppedEntry[], recorded: boolean): void;
   /** Popped list messages not to deliver (taken after the hub stopped): back to their queues. */

@@ -244,6 +244,7 @@ export class RedisTransport extends VirtualTransport {
         recordOnPop: () =>
           this.redisOptions.ackEmulation && channel.consumedQueues.some((q) => channel.noAckFor(q) === false),
         fanoutPatterns: () => [...channel.fanoutPatternMap().keys()],
+        fanoutRevision: () => this.brokerState.revision,
         onPopped: (entries, recorded) => channel.deliverPopped(entries, recorded),
         giveBack: (entries, recorded) => channel.giveBackPopped(entries, recorded),
         onFanoutOverflow: (pattern, _name, payload) => {

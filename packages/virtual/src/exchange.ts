@@ -65,8 +65,17 @@ export class BrokerState {
   private readonly bindings = new Map<string, Map<string, LocalBinding>>();
   /** Queues declared with autoDelete: deleted when their last consumer in this process is cancelled. */
   readonly autoDeleteQueues = new Set<string>();
+  #revision = 0;
 
   constructor(readonly virtualHost = '/') {}
+
+  /**
+   * Bumped by every change of exchanges or bindings, so something derived from them (a
+   * channel's fanout subscriptions) can be recomputed only when it may have changed.
+   */
+  get revision(): number {
+    return this.#revision;
+  }
 
   /**
    * Records an exchange (or checks it, when passive). Throws NotFoundError for a passive declare
@@ -86,6 +95,7 @@ export class BrokerState {
     };
     if (!existing) {
       this.exchanges.set(name, wanted);
+      this.#revision++;
       return;
     }
     if (
@@ -101,7 +111,7 @@ export class BrokerState {
   }
 
   deleteExchange(name: string): void {
-    this.exchanges.delete(name);
+    if (this.exchanges.delete(name)) this.#revision++;
   }
 
   /** The local type of `exchange`, `direct` when this process never declared it (Kombu `typeof`). */
@@ -119,6 +129,7 @@ export class BrokerState {
     const key = `${binding.exchange}\0${binding.routingKey}`;
     if (perQueue.has(key)) return false;
     perQueue.set(key, { ...binding });
+    this.#revision++;
     return true;
   }
 
@@ -126,6 +137,7 @@ export class BrokerState {
     const perQueue = this.bindings.get(binding.queue);
     const removed = perQueue?.delete(`${binding.exchange}\0${binding.routingKey}`) ?? false;
     if (perQueue?.size === 0) this.bindings.delete(binding.queue);
+    if (removed) this.#revision++;
     return removed;
   }
 
@@ -143,7 +155,7 @@ export class BrokerState {
   }
 
   deleteQueueBindings(queue: string): void {
-    this.bindings.delete(queue);
+    if (this.bindings.delete(queue)) this.#revision++;
     this.autoDeleteQueues.delete(queue);
   }
 }
