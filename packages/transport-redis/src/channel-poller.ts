@@ -34,13 +34,13 @@ import type { EventLoopHub } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import { BlockingWait } from './blocking-wait.js';
 import { FanoutInbox } from './fanout-inbox.js';
-import { FanoutSubscriptions } from './fanout-subscriptions.js';
-import { INVALIDATE_CHANNEL, InvalidationTracking, type TrackingState } from './invalidation-tracking.js';
+import { InvalidationTracking, type TrackingState } from './invalidation-tracking.js';
 import { LinkWatch } from './link-watch.js';
 import type { ChannelPollerOptions, PollerHost } from './poller-host.js';
 import { PopCandidates, type PopPair } from './pop-candidates.js';
 import { PoppedInbox } from './popped-inbox.js';
 import { call, parsePopResult, popAndArm, popAndRecordArgs, type PoppedEntry, type PopResult } from './scripts.js';
+import { SubscriberLink } from './subscriber-link.js';
 
 const WATCHDOG_MARGIN_MS = 5000;
 
@@ -81,9 +81,8 @@ export class ChannelPoller {
   private waitTimer: { cancel(): void } | undefined;
   /** Bumped by every wake (invalidation, nudge): a pop that raced one must not start a wait. */
   private wakes = 0;
-  /** The subscriber finished its (re)connect set-up; subscriptions may be synced. */
-  private subReady = false;
-  private readonly fanoutSubs: FanoutSubscriptions;
+  /** The subscriber connection's set-up, invalidations and fanout messages. */
+  private readonly subscriber: SubscriberLink;
   private readonly popped = new PoppedInbox();
   private readonly fanout: FanoutInbox;
   /** Bumped when the poll connection is replaced, so a late reply of a dead poll is ignored. */
@@ -112,12 +111,6 @@ export class ChannelPoller {
   ) {
     this.candidates = new PopCandidates(options.keys);
     this.fanout = new FanoutInbox(host);
-    this.fanoutSubs = new FanoutSubscriptions(subClient, {
-      patterns: () => host.fanoutPatterns(),
-      revision: () => host.fanoutRevision(),
-      usable: () => this.state !== 'closed' && this.subReady,
-      onError: (error) => host.onError(error),
-    });
     this.links = new LinkWatch(
       { poll: pollClient, subscriber: subClient },
       {
@@ -131,7 +124,6 @@ export class ChannelPoller {
       },
       { defaultLimitMs: options.commandTimeoutMs ?? options.brpopTimeoutMs + WATCHDOG_MARGIN_MS, healthTimeoutMs: options.healthTimeoutMs },
     );
-    subClient.on('ready', () => void this.onSubscriberReady());
     this.blocking = new BlockingWait(pollClient, { unblock: (id) => host.unblockPoll(id) }, options.blockingWait);
     this.tracking = new InvalidationTracking(pollClient, subClient, {
       onArmed: () => {
@@ -140,13 +132,21 @@ export class ChannelPoller {
         this.wake();
       },
     });
-    // The Buffer event: an invalidation carries an array of key names (null = all), which the
-    // string event would join with commas.
-    subClient.on('messageBuffer', (channel: Buffer, message: unknown) => {
-      if (channel.toString() === INVALIDATE_CHANNEL) this.onInvalidation(message);
-    });
-    subClient.on('pmessage', (pattern: string, channel: string, payload: string) => {
-      if (this.fanout.receive(pattern, channel, payload)) this.hub?.notifyReadable(this);
+    this.subscriber = new SubscriberLink(subClient, this.tracking, {
+      open: () => this.state !== 'closed',
+      patterns: () => host.fanoutPatterns(),
+      revision: () => host.fanoutRevision(),
+      // Tracking is switched on over the poll connection: a blocking wait must not hold it up.
+      beforeTrackingEnabled: () => this.blocking.interrupt(),
+      onReady: () => {
+        this.links.restored('subscriber');
+        this.hub?.callSoon(() => undefined);
+      },
+      onInvalidation: (message) => this.onInvalidation(message),
+      onFanoutMessage: (pattern, channel, payload) => {
+        if (this.fanout.receive(pattern, channel, payload)) this.hub?.notifyReadable(this);
+      },
+      onError: (error) => host.onError(error),
     });
   }
 
@@ -415,12 +415,12 @@ export class ChannelPoller {
   }
 
   /**
-   * A list we wait on was written (or the consumed queues changed): pop again now. `interrupt`:
-   * a blocking wait in flight must be cut short for that (it waits on another list).
+   * A list we wait on was written (or the consumed queues changed): pop again now. A blocking
+   * wait in flight is cut short for that (it waits on another list).
    */
-  private wake(interrupt = true): void {
+  private wake(): void {
     this.wakes++;
-    if (interrupt) this.blocking.interrupt();
+    this.blocking.interrupt();
     if (this.state === 'waiting') {
       this.waitTimer?.cancel();
       this.waitTimer = undefined;
@@ -431,7 +431,7 @@ export class ChannelPoller {
 
   /** The consumed queues changed: resubscribe fanout patterns and poll the new key set now. */
   nudge(): void {
-    this.fanoutSubs.invalidate();
+    this.subscriber.invalidate();
     void this.syncSubscriptions();
     this.wake();
     this.hub?.callSoon(() => undefined);
@@ -446,28 +446,9 @@ export class ChannelPoller {
     this.pump(true);
   }
 
-  private async onSubscriberReady(): Promise<void> {
-    this.fanoutSubs.forget();
-    this.subReady = false;
-    try {
-      // No promise when tracking is unsupported: the subscriber is usable at once.
-      const preparing = this.tracking.prepareSubscriber();
-      if (preparing) await preparing;
-      this.subReady = true;
-      // Tracking is switched on over the poll connection: a blocking wait must not hold it up.
-      this.blocking.interrupt();
-      await this.tracking.enable();
-      await this.syncSubscriptions(true);
-      this.links.restored('subscriber');
-      this.hub?.callSoon(() => undefined);
-    } catch (error) {
-      if (this.state !== 'closed') this.host.onError(error as Error);
-    }
-  }
-
   /** Brings the fanout subscriptions in line with the consumed queues. */
   syncSubscriptions(force = false): Promise<void> {
-    return this.fanoutSubs.sync(force);
+    return this.subscriber.sync(force);
   }
 
   /** Kombu's health check on the pub/sub link, on the poll connection too (see LinkWatch). */
