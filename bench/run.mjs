@@ -117,10 +117,8 @@ async function warmUp(id) {
   return minSeconds > 0 ? sizedFrom(await runWorkload(ctx, id), messages) : messages;
 }
 
-/** Runs `fn` `repeat` times and keeps the run with the median `by` (rate unless told; all runs are kept in the JSON). */
-async function medianOf(fn, by = (r) => r.rate) {
-  const runs = [];
-  for (let i = 0; i < repeat; i += 1) runs.push(await fn());
+/** The run with the median `by` (rate unless told) of one workload's runs; all are kept in the JSON. */
+function medianRun(runs, by = (r) => r.rate) {
   const good = runs.filter((r) => !r.error);
   if (good.length === 0) return runs[0];
   const mid = median(good.map(by));
@@ -129,6 +127,15 @@ async function medianOf(fn, by = (r) => r.rate) {
   return chosen;
 }
 
+/** Runs `fn` `repeat` times and keeps the median run (see medianRun). */
+async function medianOf(fn, by) {
+  const runs = [];
+  for (let i = 0; i < repeat; i += 1) runs.push(await fn());
+  return medianRun(runs, by);
+}
+
+const QUEUE_IDS = /^queues-\d+$/;
+
 /**
  * The queue-count workloads (queues-1, -10, -100, -1000) measure a ratio to the 1-queue rate, so
  * they run in rounds, one run of each per round, all with the same number of messages, and the
@@ -136,8 +143,6 @@ async function medianOf(fn, by = (r) => r.rate) {
  * VM's drift between blocks made 100 queues come out at 0.80-0.99x of 1 queue in back-to-back
  * bench runs; alternated by hand they were 0.95, 1.06 and 1.36x.
  */
-const QUEUE_IDS = /^queues-\d+$/;
-
 async function queueRounds(ids) {
   const base = ids.includes('queues-1') ? 'queues-1' : ids[0];
   let size = messages;
@@ -149,14 +154,7 @@ async function queueRounds(ids) {
   for (let round = 0; round < repeat; round += 1) {
     for (const id of ids) byId.get(id).push(await runWorkload({ ...ctx, messages: size }, id));
   }
-  const rows = ids.map((id) => {
-    const runs = byId.get(id);
-    const good = runs.filter((r) => !r.error);
-    if (good.length === 0) return runs[0];
-    const mid = median(good.map((r) => r.rate));
-    report.runs[id] = runs.map((r) => ({ rate: r.rate, cpuUsPerMsg: r.cpuUsPerMsg, error: r.error }));
-    return good.find((r) => r.rate === mid) ?? good[0];
-  });
+  const rows = ids.map((id) => medianRun(byId.get(id)));
   const baseRuns = byId.get('queues-1');
   if (baseRuns) {
     for (const [i, id] of ids.entries()) {
@@ -175,8 +173,6 @@ try {
       if (id === queueIds[0]) runs.push(...(await queueRounds(queueIds)));
     }
     else if (WORKLOAD_IDS.includes(id)) {
-      // One short unmeasured run first: these run in this process, and the first workload of a
-      // run otherwise measured V8 compiling kelp (publish-serial came out 12k cold, 16k warm).
       const sized = { ...ctx, messages: await warmUp(id) };
       runs.push(await medianOf(() => runWorkload(sized, id)));
     }
