@@ -1,7 +1,9 @@
 /**
- * The callback side of a Consumer: a backlog of deliveries handled one message at a time, in
- * order. Synchronous callbacks run inside the delivery itself (so a `drainEvents()` that returns
- * has run them); once a callback returns a promise the rest of the backlog waits for it.
+ * The callback side of a Consumer: a backlog of deliveries handed to the callbacks in delivery
+ * order, with up to `concurrency` callbacks in flight at once. Synchronous callbacks run inside
+ * the delivery itself (so a `drainEvents()` that returns has run them); a callback that returns a
+ * promise holds one of the `concurrency` slots until it settles. With one slot (the default) the
+ * next message waits for the previous callback: strict order, as in Kombu.
  */
 import type { Message } from './message.js';
 import type { Delivery } from './message-types.js';
@@ -50,29 +52,39 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
 
 export class Dispatcher {
   private readonly backlog: Delivery[] = [];
-  private dispatching = false;
+  /** True while `pump` runs (re-entrant deliveries from a callback only queue). */
+  private pumping = false;
+  /** Async callbacks whose promise is pending. */
+  private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   /** > 0 while a callback runs synchronously (re-entrant: a callback may drain events). */
   private syncDepth = 0;
-  /** True while the promise an async callback returned is pending. */
-  private awaiting = false;
 
-  constructor(private readonly host: DispatchHost) {}
+  constructor(
+    private readonly host: DispatchHost,
+    /** Async callbacks allowed in flight at once (>= 1). */
+    readonly concurrency = 1,
+  ) {}
 
   /**
    * True when called from inside one of this dispatcher's callbacks: exactly in its synchronous
    * part; after an await, when the chain from the caller up to the callback is made of awaits
    * (`.then` chains and timers break V8's async stack, so such a caller counts as outside). With
-   * two consumers' async callbacks in flight, one cancelling the other also counts as inside:
+   * async callbacks of two consumers in flight, one cancelling the other also counts as inside:
    * cancel() then returns without waiting rather than risk waiting for itself.
    */
   get inCallback(): boolean {
     if (this.syncDepth > 0) return true;
-    return this.awaiting && stackShowsAsyncCallback();
+    return this.inFlight > 0 && stackShowsAsyncCallback();
+  }
+
+  /** Callbacks running now (async ones awaiting their promise, plus one running synchronously). */
+  get running(): number {
+    return this.inFlight + (this.syncDepth > 0 ? 1 : 0);
   }
 
   get idle(): boolean {
-    return !this.dispatching && this.backlog.length === 0;
+    return !this.pumping && this.inFlight === 0 && this.backlog.length === 0;
   }
 
   push(delivery: Delivery): void {
@@ -109,9 +121,9 @@ export class Dispatcher {
   }
 
   private pump(): void {
-    if (this.dispatching) return;
-    this.dispatching = true;
-    while (this.backlog.length > 0) {
+    if (this.pumping) return;
+    this.pumping = true;
+    while (this.inFlight < this.concurrency && this.backlog.length > 0) {
       const message = this.host.toMessage(this.backlog.shift() as Delivery);
       let result: void | Promise<void>;
       this.syncDepth++;
@@ -125,12 +137,18 @@ export class Dispatcher {
         this.syncDepth--;
       }
       if (isThenable(result)) {
+        this.inFlight++;
         void this.awaitConsumerCallback(result, message);
-        return;
+      } else {
+        this.host.handled();
       }
-      this.host.handled();
     }
-    this.dispatching = false;
+    this.pumping = false;
+    if (this.idle) this.wakeIdleWaiters();
+  }
+
+  private wakeIdleWaiters(): void {
+    if (this.idleWaiters.length === 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
@@ -141,15 +159,13 @@ export class Dispatcher {
     // Only an async callback can outlive the visibility timeout: a synchronous one blocks
     // the timers that would extend it anyway.
     const stopKeepAlive = this.host.keepAlive(message);
-    this.awaiting = true;
     try {
       await result;
     } catch (error) {
       this.host.report(error, message);
     } finally {
-      this.awaiting = false;
       stopKeepAlive?.();
-      this.dispatching = false;
+      this.inFlight--;
       this.host.handled();
       this.pump();
     }

@@ -12,20 +12,31 @@ export interface HandlerHost {
   readonly callbacks: readonly ConsumerCallback[];
   readonly onMessage: ConsumerOptions['onMessage'];
   readonly onDecodeError: ConsumerOptions['onDecodeError'];
+  readonly settleByOutcome: boolean;
   report(error: unknown, message: Message | undefined): void;
 }
 
 export function handleMessage(host: HandlerHost, message: Message): void | Promise<void> {
   const bodyError = message.errors[0];
   if (bodyError) return decodeFailed(host, message, bodyError);
-  if (host.onMessage) return guardDecode(host, message, host.onMessage);
+  const { onMessage } = host;
+  if (onMessage) {
+    if (!host.settleByOutcome) return guardDecode(host, message, onMessage);
+    return handleAndSettle(host, message, () => guardDecode(host, message, onMessage));
+  }
   let body: unknown;
   try {
     body = message.decode();
   } catch (error) {
     return decodeFailed(host, message, error);
   }
-  return runInSequence(host.callbacks.map((callback) => () => callback(body, message)));
+  if (!host.settleByOutcome) return runCallbacks(host.callbacks, body, message);
+  return handleAndSettle(host, message, () => runCallbacks(host.callbacks, body, message));
+}
+
+function runCallbacks(callbacks: readonly ConsumerCallback[], body: unknown, message: Message): void | Promise<void> {
+  if (callbacks.length === 1) return (callbacks[0] as ConsumerCallback)(body, message);
+  return runInSequence(callbacks.map((callback) => () => callback(body, message)));
 }
 
 /**
@@ -73,4 +84,44 @@ function decodeFailed(host: HandlerHost, message: Message, error: unknown): void
       host.report(deadLetterError, message);
     },
   );
+}
+
+/**
+ * `settleByOutcome`: runs `handle` and settles its message by how it ends (see ConsumerOptions).
+ * The returned promise settles once the ack or reject is confirmed, so the callback's slot stays
+ * taken until the broker has the outcome, and a failed settle is reported with the message.
+ */
+export function handleAndSettle(host: HandlerHost, message: Message, handle: () => void | Promise<void>): Promise<void> {
+  let result: void | Promise<void>;
+  try {
+    result = handle();
+  } catch (error) {
+    return failed(host, message, error);
+  }
+  if (!isThenable(result)) return succeeded(message);
+  return settleAfter(host, message, result);
+}
+
+/** Awaits (not `.then`): the dispatcher tells a cancel() from inside a callback by V8's async stack. */
+async function settleAfter(host: HandlerHost, message: Message, result: PromiseLike<void>): Promise<void> {
+  try {
+    await result;
+  } catch (error) {
+    await failed(host, message, error);
+    return;
+  }
+  await succeeded(message);
+}
+
+/** A message whose content failed to decode was handled as such (see decodeFailed), never acked here. */
+function succeeded(message: Message): Promise<void> {
+  return message.acknowledged || message.decodeError !== undefined ? Promise.resolve() : message.ack();
+}
+
+async function failed(host: HandlerHost, message: Message, error: unknown): Promise<void> {
+  host.report(error, message);
+  if (message.acknowledged || message.delivery.noAck) return;
+  const queue = message.deliveryInfo.queue;
+  const deadLetters = queue !== undefined && message.channel?.deadLetters?.(queue) === true;
+  await message.reject({ requeue: !deadLetters });
 }

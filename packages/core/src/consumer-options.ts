@@ -40,7 +40,26 @@ export interface ConsumerOptions {
    * unsafe serializer, so the list only narrows what a consumer is willing to read.
    */
   accept?: readonly string[];
+  /**
+   * How many messages this consumer's broker may hand over before they are acked (0: no limit).
+   * Default: twice `concurrency` when `concurrency` is above 1, otherwise no limit. A value below
+   * `concurrency` caps the callbacks in flight at it, since only delivered messages reach them.
+   */
   prefetchCount?: number;
+  /**
+   * Callbacks (or `onMessage` handlers) that may run at once, each on its own message (default 1).
+   * With 1, the next message waits until the previous callback's promise settles: strict delivery
+   * order. Above 1, messages start in delivery order and may finish in any order; `cancel()` waits
+   * for all of them, and the acks they make in one tick reach the broker as one command.
+   */
+  concurrency?: number;
+  /**
+   * Settles each message by how its callbacks end, as BullMQ and Celery workers do: returning acks
+   * it, throwing (or rejecting) rejects it, to its queue's dead-letter list where the queue has
+   * dead-letter routing, otherwise back to the queue to be delivered again. A callback may still
+   * settle its message itself; that one is then left alone. Default false: the callback acks.
+   */
+  settleByOutcome?: boolean;
   /** Consume without acknowledgements (overrides each queue's `noAck`). */
   noAck?: boolean;
   /** Consumer tag prefix; tags become `<tag><n>`. Default: the channel picks. */
@@ -68,6 +87,8 @@ export interface ConsumerOptions {
 
 export const consumerOptionsSchema = z.object({
   prefetchCount: z.number().int().min(0).optional(),
+  concurrency: z.number().int().min(1).default(1),
+  settleByOutcome: z.boolean().default(false),
   noAck: z.boolean().optional(),
   tag: z.string().optional(),
   autoDeclare: z.boolean().default(true),
@@ -104,9 +125,11 @@ export function isChannelProvider(source: ConsumerSource): source is ChannelProv
 }
 
 export function pickValidated(options: ConsumerOptions): Record<string, unknown> {
-  const { prefetchCount, noAck, tag, autoDeclare, accept, keepAlive } = options;
+  const { prefetchCount, concurrency, settleByOutcome, noAck, tag, autoDeclare, accept, keepAlive } = options;
   return {
     prefetchCount,
+    concurrency,
+    settleByOutcome,
     noAck,
     tag,
     autoDeclare,

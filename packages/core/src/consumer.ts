@@ -1,6 +1,6 @@
 /**
- * `Consumer`: consumes a list of queues and hands each message to callbacks (one message at a
- * time, in delivery order, awaiting async callbacks) or to an async iterator.
+ * `Consumer`: consumes a list of queues and hands each message to callbacks (in delivery order,
+ * up to `concurrency` async callbacks at once, one by default) or to an async iterator.
  *
  * Errors nobody handles never crash the process and never lose a message:
  * - A message that cannot be decoded (a content type outside `accept`, a body its serializer
@@ -8,7 +8,8 @@
  *   consumer settles the message with `channel.basicDeadLetter(tag, reason)` where the transport
  *   has a dead-letter list (the original bytes are kept there with the reason), and otherwise
  *   leaves it unacked (it is restored after the visibility timeout or when the channel closes).
- * - A callback (or `onMessage`) that throws leaves its message unacked, as Kombu does.
+ * - A callback (or `onMessage`) that throws leaves its message unacked, as Kombu does; with
+ *   `settleByOutcome` it rejects the message instead (see ConsumerOptions).
  * - Either error is reported to `onError` / the consumer's 'error' listeners; without those to the
  *   'error' event of the Connection the consumer runs on (or that opened its channel) if that has
  *   listeners; and it is always recorded in `consumer.lastError`. It is never rethrown as an
@@ -54,6 +55,8 @@ export class Consumer {
   readonly callbacks: ConsumerCallback[];
   readonly accept: readonly string[] | undefined;
   prefetchCount: number | undefined;
+  /** Callbacks allowed in flight at once (see ConsumerOptions.concurrency). */
+  readonly concurrency: number;
   /** The most recent error this consumer reported (handled or not); see the module doc. */
   lastError: unknown = undefined;
   private readonly source: ConsumerSource;
@@ -85,7 +88,8 @@ export class Consumer {
     this.queues = Array.isArray(queues) ? [...(queues as readonly Queue[])] : [queues as Queue];
     this.callbacks = [...(options.callbacks ?? [])];
     this.accept = parsed.accept;
-    this.prefetchCount = parsed.prefetchCount;
+    this.concurrency = parsed.concurrency;
+    this.prefetchCount = parsed.prefetchCount ?? (parsed.concurrency > 1 ? 2 * parsed.concurrency : undefined);
     this.noAck = parsed.noAck;
     this.tagPrefix = parsed.tag;
     this.autoDeclare = parsed.autoDeclare;
@@ -98,6 +102,7 @@ export class Consumer {
       callbacks: this.callbacks,
       onMessage: options.onMessage,
       onDecodeError: options.onDecodeError,
+      settleByOutcome: parsed.settleByOutcome,
       report: (error, message) => this.report(error, message),
     };
     this.dispatcher = new Dispatcher({
@@ -106,7 +111,7 @@ export class Consumer {
       report: (error, message) => this.report(error, message),
       keepAlive: (message) => this.startKeepAlive(message),
       handled: () => this.progressTarget()?.noteHandled?.(),
-    });
+    }, parsed.concurrency);
   }
 
   get channel(): Channel | undefined {
@@ -155,7 +160,7 @@ export class Consumer {
   /**
    * Stops consuming, gracefully: no new deliveries are taken; prefetched messages no callback has
    * started are handed back to the head of their queues at once (`basicRestore`); then it waits
-   * up to `timeout` seconds (default 10) for a callback in progress to finish (not when called
+   * up to `timeout` seconds (default 10) for every callback in progress to finish (not when called
    * from inside this consumer's own callback, which would wait for itself). A callback still
    * running after that keeps its message unacked; it can still ack it while the channel is open.
    * No-ack deliveries cannot be handed back (the broker forgot them), so they are still handled.

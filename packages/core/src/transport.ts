@@ -93,6 +93,11 @@ export interface Channel {
    * queue's dead-letter list (used for content the consumer cannot decode or does not accept).
    */
   basicDeadLetter?(deliveryTag: string, reason: string): Promise<void>;
+  /**
+   * True when `basicReject(tag, false)` moves a message of `queue` to a dead-letter list rather
+   * than dropping it (the queue has dead-letter routing).
+   */
+  deadLetters?(queue: string): boolean;
 
   /** Cancels consumers, restores unacked messages, releases resources. Idempotent. */
   close(): Promise<void>;

@@ -307,6 +307,11 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
     this.host.wake();
   }
 
+  /** True when the queue has dead-letter routing: `basicReject(tag, false)` then dead-letters. */
+  deadLetters(queue: string): boolean {
+    return this.deadLetterPolicy(queue) !== undefined;
+  }
+
   async basicRestore(deliveryTags: readonly string[]): Promise<void> {
     this.assertOpen();
     await this.restoreMany(deliveryTags.map((tag) => ({ deliveryTag: tag, queue: this.qos.get(tag)?.queue })));

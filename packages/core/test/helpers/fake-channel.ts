@@ -60,6 +60,8 @@ export class FakeChannel implements Channel {
   readonly recovers: boolean[] = [];
   readonly consumers = new Map<string, FakeConsumer>();
   readonly stored = new Map<string, Delivery[]>();
+  /** Set by a test to say which queues have dead-letter routing. */
+  deadLetters?: (queue: string) => boolean;
   /** When set, the next ack/reject rejects with it. */
   failNext: Error | undefined;
   private nextConsumer = 0;
