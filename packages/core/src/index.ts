@@ -9,6 +9,7 @@ export * from './errors.js';
 export { Exchange, resolveDeliveryMode, type DeliveryModeOption, type ExchangeOptions } from './exchange.js';
 export { declaredEntities, forgetDeclarations, maybeDeclare, type Declarable } from './maybe-declare.js';
 export { MessageIterator, type DrainableConnection, type WaitOptions } from './message-iterator.js';
+export { processConcurrently, type ProcessConcurrentlyOptions } from './process-concurrently.js';
 export type * from './message-types.js';
 export { Message, type MessageOptions, type MessageState } from './message.js';
 export { Producer, type ChannelOrConnection, type ConnectionLike, type ProducerOptions, type PublishOptions, type RetryRunner } from './producer.js';
