@@ -1,0 +1,239 @@
+/**
+ * A README-style consumer (async callbacks that await `message.ack()`) with `concurrency` above 1
+ * on a real Redis: the acks of concurrent callbacks reach Redis together, an awaited ack still
+ * means "Redis has it", and a SIGKILL with 50 callbacks in flight loses nothing.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { Redis } from 'ioredis';
+import { Connection, Consumer, Producer, Queue, type Message } from 'kelp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
+import { waitUntil } from './helpers.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const pkg = (name: string): string => join(root, 'packages', name, 'src', 'index.ts');
+let server: RedisServerHandle;
+let admin: Redis;
+let dir: string;
+let bundle: string;
+
+beforeAll(async () => {
+  // A server of its own: INFO commandstats counts every client of the server.
+  server = await startRedisServer();
+  admin = new Redis(server.url);
+  mkdirSync(join(root, 'node_modules', '.cache'), { recursive: true });
+  dir = mkdtempSync(join(root, 'node_modules', '.cache', 'kelp-concurrency-'));
+  bundle = join(dir, 'concurrent-consumer.mjs');
+  await build({
+    entryPoints: [fileURLToPath(new URL('./fixtures/concurrent-consumer.ts', import.meta.url))],
+    outfile: bundle,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'error',
+    external: ['ioredis', 'zod', '@msgpack/msgpack'],
+    nodePaths: [join(root, 'node_modules')],
+    alias: {
+      kelp: pkg('kelp'),
+      '@kelp/core': pkg('core'),
+      '@kelp/hub': pkg('hub'),
+      '@kelp/virtual': pkg('virtual'),
+      '@kelp/transport-memory': pkg('transport-memory'),
+      '@kelp/transport-redis': pkg('transport-redis'),
+    },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await admin?.quit();
+  await server?.stop();
+});
+
+async function publishIds(url: string, queue: Queue, count: number): Promise<string[]> {
+  const conn = new Connection(url);
+  const producer = new Producer(conn);
+  const ids = Array.from({ length: count }, () => randomUUID());
+  await producer.publish({ id: 'declare' }, { routingKey: queue.name, declare: [queue] });
+  for (let i = 0; i < ids.length; i += 500) {
+    await Promise.all(ids.slice(i, i + 500).map((id) => producer.publish({ id }, { routingKey: queue.name })));
+  }
+  await conn.close();
+  return ids;
+}
+
+/** Calls per command type since the last CONFIG RESETSTAT, e.g. { evalsha: 3 }. */
+async function commandCalls(): Promise<Record<string, number>> {
+  const calls: Record<string, number> = {};
+  for (const line of (await admin.info('commandstats')).split('\r\n')) {
+    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (match) calls[match[1] as string] = Number(match[2]);
+  }
+  return calls;
+}
+
+describe('a consumer with concurrency on Redis', () => {
+  it('sends the acks of 100 concurrent callbacks as a handful of commands', async () => {
+    const url = `${server.url}/1`;
+    const queue = new Queue(`acks-${randomUUID()}`);
+    await publishIds(url, queue, 100);
+    await admin.select(1);
+    await admin.del(queue.name); // the declare message
+    await publishIds(url, queue, 100);
+    const conn = new Connection(url);
+    const started: Message[] = [];
+    let release!: () => void;
+    const barrier = new Promise<void>((resolve) => (release = resolve));
+    const acked: string[] = [];
+    const consumer = new Consumer(conn, queue, {
+      concurrency: 100,
+      prefetchCount: 100,
+      callbacks: [
+        async (body, message) => {
+          started.push(message);
+          await barrier;
+          await message.ack();
+          acked.push((body as { id: string }).id);
+        },
+      ],
+    });
+    await consumer.consume();
+    while (started.length < 100) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    expect(await admin.hlen('unacked')).toBe(100);
+    await admin.config('RESETSTAT');
+    release();
+    while (acked.length < 100) await conn.drainEvents({ timeout: 0.2 }).catch(() => undefined);
+    const calls = await commandCalls();
+    expect(await admin.hlen('unacked')).toBe(0);
+    expect(await admin.zcard('unacked_index')).toBe(0);
+    // One script call carries the 100 acks; the rest is the poller asking an empty queue for more.
+    const scriptCalls = (calls['evalsha'] ?? 0) + (calls['eval'] ?? 0);
+    expect(scriptCalls).toBeGreaterThanOrEqual(1);
+    expect(scriptCalls).toBeLessThanOrEqual(5);
+    await consumer.cancel();
+    await conn.close();
+  });
+
+  it('rejects an awaited ack that Redis refused, and leaves the message unacked', async () => {
+    const url = `redis://acked:pw@127.0.0.1:${server.port}/2`;
+    await admin.call('ACL', 'SETUSER', 'acked', 'on', '>pw', '~*', '&*', '+@all');
+    const queue = new Queue(`refused-${randomUUID()}`);
+    await publishIds(url, queue, 3);
+    const conn = new Connection(url);
+    const outcomes: unknown[] = [];
+    let refuse!: () => void;
+    const refused = new Promise<void>((resolve) => (refuse = resolve));
+    const consumer = new Consumer(conn, queue, {
+      concurrency: 3,
+      prefetchCount: 3,
+      callbacks: [
+        async (_body, message) => {
+          await refused;
+          outcomes.push(await message.ack().then(() => 'acked', (error: Error) => error));
+        },
+      ],
+    });
+    await consumer.consume();
+    const conn2Admin = new Redis(`${server.url}/2`);
+    await waitUntil(async () => {
+      await conn.drainEvents({ timeout: 0.1 }).catch(() => undefined);
+      return (await conn2Admin.hlen('unacked')) === 3;
+    }, 10_000);
+    // The user may no longer run scripts: the ack script is refused by Redis itself.
+    await admin.call('ACL', 'SETUSER', 'acked', '-@scripting');
+    refuse();
+    while (outcomes.length < 3) await conn.drainEvents({ timeout: 0.2 }).catch(() => undefined);
+    for (const outcome of outcomes) expect(String(outcome)).toMatch(/NOPERM/);
+    expect(await conn2Admin.hlen('unacked')).toBe(3);
+    await admin.call('ACL', 'SETUSER', 'acked', '+@all');
+    await consumer.cancel();
+    await conn.close();
+    await conn2Admin.quit();
+  });
+
+  it('loses no message when SIGKILLed with 50 callbacks in flight (counted from confirmed acks)', async () => {
+    const url = `${server.url}/3`;
+    const queue = new Queue(`kill-${randomUUID()}`);
+    const ids = await publishIds(url, queue, 3_000);
+    const db = new Redis(url);
+    await db.del(queue.name);
+    await publishIdsOnly(url, queue, ids);
+
+    const first = await runChild(url, queue.name, 0, async (acked) => acked.size >= 300);
+    const unackedAtKill = await db.hlen('unacked');
+    // The kill landed while callbacks held messages: their records are still in Redis.
+    expect(unackedAtKill).toBeGreaterThan(0);
+    expect(first.acked.size).toBeGreaterThanOrEqual(300);
+    expect(first.acked.size).toBeLessThan(ids.length);
+
+    // Put back what the killed process left unacked (as `kelp restore` would), then finish.
+    const conn = new Connection(url);
+    const report = await conn.transport.admin?.restore({ olderThan: 0 });
+    await conn.close();
+    expect(report?.total).toBe(unackedAtKill);
+    const waiting = await db.llen(queue.name);
+    const second = await runChild(url, queue.name, waiting, async () => false);
+    expect(second.acked.size).toBe(waiting);
+
+    // An id neither acked nor waiting was acked in Redis by the killed process after it said
+    // "acking" and before it could say "acked": at most one callback per slot can be there.
+    const acked = new Set([...first.acked, ...second.acked]);
+    const unconfirmed = ids.filter((id) => !acked.has(id));
+    expect(unconfirmed.every((id) => first.acking.has(id))).toBe(true);
+    expect(unconfirmed.length).toBeLessThanOrEqual(50);
+    expect(await db.llen(queue.name)).toBe(0);
+    expect(await db.hlen('unacked')).toBe(0);
+    await db.quit();
+  }, 60_000);
+});
+
+async function publishIdsOnly(url: string, queue: Queue, ids: readonly string[]): Promise<void> {
+  const conn = new Connection(url);
+  const producer = new Producer(conn);
+  for (let i = 0; i < ids.length; i += 500) {
+    await Promise.all(ids.slice(i, i + 500).map((id) => producer.publish({ id }, { routingKey: queue.name })));
+  }
+  await conn.close();
+}
+
+/** Runs the child consumer; SIGKILLs it once `killWhen` says so (or lets it stop after `count` acks). */
+async function runChild(
+  url: string,
+  queue: string,
+  count: number,
+  killWhen: (acked: Set<string>) => Promise<boolean>,
+): Promise<{ acked: Set<string>; acking: Set<string> }> {
+  const child = spawn(process.execPath, [bundle, url, queue, '50', '100', String(count)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const acked = new Set<string>();
+  const acking = new Set<string>();
+  let partial = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.startsWith('acked ')) acked.add(line.slice(6));
+      else if (line.startsWith('acking ')) acking.add(line.slice(7));
+    }
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 30_000;
+  while (child.exitCode === null && Date.now() < deadline) {
+    if (await killWhen(acked)) {
+      child.kill('SIGKILL');
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 30_000))]);
+  if (code === 'timeout') child.kill('SIGKILL');
+  expect(code === 'timeout' ? stderr || 'child timed out' : '').toBe('');
+  return { acked, acking };
+}
