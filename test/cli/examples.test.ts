@@ -70,7 +70,7 @@ describe('README.md', () => {
 
   it('has an API example that runs on memory:// as written', async () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const match = /## Example\n\n```js\n([\s\S]*?)```/.exec(readme);
+    const match = /## A first program\n[\s\S]*?```js\n([\s\S]*?)```/.exec(readme);
     expect(match).not.toBeNull();
     const code = (match?.[1] ?? '').replace(/redis:\/\/[^']*/, 'memory://');
     // Resolve 'kelp' the way an installed app does: through node_modules.
@@ -82,9 +82,9 @@ describe('README.md', () => {
     expect(result.stdout).toBe("routed [ 'email' ]\n{ to: 'ada@example.com' }\n{ to: 'alan@example.com' } { attempt: 1 }\n");
   });
 
-  it('names exactly the two set-up commands, and they are package.json scripts', () => {
+  it('names exactly the two commands for developing kelp, and they are package.json scripts', () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const setup = /## Set up\n\n```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    const setup = /## Developing kelp\n\n```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
     const commands = setup.split('\n').filter(Boolean).map((line) => line.split('#')[0]?.trim());
     expect(commands).toEqual(['npm install && npm start', 'npm test']);
     const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
