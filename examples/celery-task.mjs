@@ -1,5 +1,6 @@
-// Enqueue a Celery task from Node: a protocol-2 task message (spec 9.7) published with kelp's
-// Producer on the anonymous exchange ('') with the queue name as routing key, as Celery does.
+// Enqueue a Celery task from Node: a protocol-2 task message
+// (docs/wire-format.md#celery-task-messages) published with kelp's Producer on the anonymous
+// exchange ('') with the queue name as routing key, as Celery does.
 // On memory:// this example consumes the message back and prints what a worker would see.
 // With a redis:// URL shared with a Celery app, a real worker consuming the 'celery' queue runs
 // tasks.add(2, 3); the result lands in the result backend under celery-task-meta-<id>, which you

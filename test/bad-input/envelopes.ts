@@ -2,7 +2,8 @@
  * Raw envelopes written straight into a queue, as another (possibly buggy, possibly Python)
  * producer would. Malformed ones must be moved aside with a reason (design.md: "never crashes the
  * consumer and is never silently dropped") while the messages behind them still arrive; the
- * sloppy-but-valid shapes Python Kombu accepts (spec 1.6) must be delivered.
+ * sloppy-but-valid shapes Python Kombu accepts (docs/wire-format.md#required-fields) must be
+ * delivered.
  *
  * A transport's test file supplies the URL and a way to put raw text on a queue's list.
  */
@@ -18,7 +19,7 @@ export interface EnvelopeSuiteOptions {
 
 const TAG = '3f2b8a64-8c1e-4d6a-9b7e-2f4c6d8e0a1b';
 
-/** The Kombu envelope shape (spec 1.1), loose enough for tests to break it. */
+/** The Kombu envelope shape (docs/wire-format.md#envelope-fields), loose enough for tests to break it. */
 interface RawEnvelope {
   body?: string;
   'content-encoding'?: string;
@@ -122,7 +123,7 @@ export function defineEnvelopeSuite(name: string, options: EnvelopeSuiteOptions)
       });
     });
 
-    describe('envelopes Python Kombu accepts (spec 1.6)', () => {
+    describe('envelopes Python Kombu accepts (docs/wire-format.md#required-fields)', () => {
       it('delivers a minimal envelope without priority and delivery_mode', async () => {
         const { queue } = await setup();
         await options.inject(
@@ -177,7 +178,7 @@ export function defineEnvelopeSuite(name: string, options: EnvelopeSuiteOptions)
         expect(zero?.properties.priority).toBe(0);
       });
 
-      it('decodes the envelope a Python Kombu 5.2.4 producer wrote (spec 1.4)', async () => {
+      it('decodes the envelope a Python Kombu 5.2.4 producer wrote (docs/wire-format.md#json-layout)', async () => {
         const { queue } = await setup();
         // Python's json.dumps separators and property order, as captured from Kombu.
         const captured =

@@ -1,6 +1,7 @@
 /**
- * Acknowledgement (spec 5, 7.4): ack removes, reject drops or requeues to the back, requeue(),
- * the message state machine, restore of unacked messages to the head on close and recover.
+ * Acknowledgement (docs/wire-format.md#ack-and-reject, docs/kombu-compatibility.md#message-states):
+ * ack removes, reject drops or requeues to the back, requeue(), the message state machine, restore
+ * of unacked messages to the head on close and recover.
  */
 import { describe, expect, it } from 'vitest';
 import { Consumer, MessageStateError, Queue, type Message } from 'kelp';

@@ -1,5 +1,6 @@
 /**
- * Compression end to end (spec 7.3): zlib and its gzip alias (a ZLIB stream under the header
+ * Compression end to end (docs/wire-format.md#compression): zlib and its gzip alias (a ZLIB stream
+ * under the header
  * `application/x-gzip`), brotli, and compression combined with a binary serializer.
  */
 import { describe, expect, it } from 'vitest';

@@ -185,7 +185,7 @@ export async function caught(fn: () => unknown): Promise<unknown> {
   throw new Error('expected the call to fail, but it succeeded');
 }
 
-/** Kombu delivery tags are UUID4 strings (spec 1.1). */
+/** Kombu delivery tags are UUID4 strings (docs/wire-format.md#envelope-fields). */
 export const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,7 @@
 /**
- * Declarations (spec 3.1, 3.2): passive declares, equivalence checks, generated queue names,
- * what Consumer/Producer declare for the user, delete({ ifEmpty }), and closed channels.
+ * Declarations (docs/wire-format.md#exchange-state, #declarations): passive declares, equivalence
+ * checks, generated queue names, what Consumer/Producer declare for the user, delete({ ifEmpty }),
+ * and closed channels.
  */
 import { describe, expect, it } from 'vitest';
 import {

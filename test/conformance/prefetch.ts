@@ -1,6 +1,7 @@
 /**
- * QoS / prefetch (spec 4.6): a consumer holds at most `prefetchCount` unacked messages; acks and
- * rejects free slots; no-ack consumers are not limited; `qos()` changes the limit at run time.
+ * QoS / prefetch (docs/wire-format.md#prefetch): a consumer holds at most `prefetchCount` unacked
+ * messages; acks and rejects free slots; no-ack consumers are not limited; `qos()` changes the
+ * limit at run time.
  */
 import { describe, expect, it } from 'vitest';
 import { Consumer, Queue, type Connection } from 'kelp';

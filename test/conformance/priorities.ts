@@ -1,6 +1,6 @@
 /**
- * Message priority (spec 2.2): Kombu's inverted order (0 is served first), priority steps
- * [0, 3, 6, 9] with FIFO inside a step, for `get` and for consumers alike.
+ * Message priority (docs/wire-format.md#priorities): Kombu's inverted order (0 is served first),
+ * priority steps [0, 3, 6, 9] with FIFO inside a step, for `get` and for consumers alike.
  */
 import { describe, expect, it } from 'vitest';
 import { Consumer, Queue } from 'kelp';

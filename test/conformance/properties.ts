@@ -1,7 +1,7 @@
 /**
- * What travels with a message (spec 1.1, 1.3): headers, properties (correlationId, replyTo,
- * messageId, expiration in seconds on publish and milliseconds on the wire, deliveryMode) and
- * the delivery tag, a UUID4 fixed at publish time.
+ * What travels with a message (docs/wire-format.md#envelope): headers, properties (correlationId,
+ * replyTo, messageId, expiration in seconds on publish and milliseconds on the wire, deliveryMode)
+ * and the delivery tag, a UUID4 fixed at publish time.
  */
 import { describe, expect, it } from 'vitest';
 import { Exchange } from 'kelp';

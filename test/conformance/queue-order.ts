@@ -1,7 +1,8 @@
 /**
- * Which queue a multi-queue consumer serves next (spec 4.3, `queueOrderStrategy`): round_robin
- * rotates the queue that just delivered to the end, priority keeps declaration order, sorted
- * goes alphabetically. Also: competing consumers on one queue each get a message exactly once.
+ * Which queue a multi-queue consumer serves next (docs/wire-format.md#queue-order-strategies,
+ * `queueOrderStrategy`): round_robin rotates the queue that just delivered to the end, priority
+ * keeps declaration order, sorted goes alphabetically. Also: competing consumers on one queue each
+ * get a message exactly once.
  */
 import { describe, expect, it } from 'vitest';
 import { Consumer, Queue, type Connection, type Message } from 'kelp';

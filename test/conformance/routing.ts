@@ -1,6 +1,6 @@
 /**
- * Exchange routing (spec 3): direct, topic with Kombu's non-AMQP semantics (3.4), fanout,
- * the anonymous exchange, several bindings, unroutable messages and the dead-letter queue (3.7).
+ * Exchange routing (docs/wire-format.md#routing): direct, topic with Kombu's non-AMQP semantics,
+ * fanout, the anonymous exchange, several bindings, unroutable messages and the dead-letter queue.
  */
 import { describe, expect, it } from 'vitest';
 import { Binding, Consumer, OperationTimeoutError, Queue } from 'kelp';
@@ -146,7 +146,7 @@ export function routingTests(ctx: SuiteContext): void {
     });
   });
 
-  describe('topic exchange (Kombu semantics, spec 3.4)', () => {
+  describe('topic exchange (Kombu semantics, docs/wire-format.md#topic)', () => {
     it('matches stock.# against stock.us.nasdaq', async () => {
       expect(await topicMatches(ctx, ['stock.#'], 'stock.us.nasdaq')).toEqual(['stock.#']);
     });
@@ -223,7 +223,8 @@ export function routingTests(ctx: SuiteContext): void {
       const qb = new Queue(ctx.name('fqb'), { exchange, routingKey: '' });
       const a = collector();
       const b = collector();
-      // One channel per queue: on Redis only one fanout queue per exchange per channel receives (spec 3.5).
+      // One channel per queue: on Redis only one fanout queue per exchange per channel receives
+      // (docs/wire-format.md#fanout).
       const consumerA = new Consumer(await conn.channel(), [qa], { onMessage: a.onMessage, noAck: true });
       const consumerB = new Consumer(await conn.channel(), [qb], { onMessage: b.onMessage, noAck: true });
       await consumerA.consume();
@@ -278,8 +279,9 @@ export function routingTests(ctx: SuiteContext): void {
     });
 
     // kelp departs from Kombu here on purpose: Kombu drops an unmatched topic publish even when a
-    // deadletter_queue is set (spec 3.7); kelp never drops silently, so it dead-letters it like a
-    // direct one (issue #2: "unroutable messages go to a deadletterQueue when one is set").
+    // deadletter_queue is set (docs/wire-format.md#unroutable-messages); kelp never drops silently,
+    // so it dead-letters it like a direct one (issue #2: "unroutable messages go to a
+    // deadletterQueue when one is set").
     it('dead-letters an unmatched topic publish when a dead-letter queue is set (unlike Kombu)', async () => {
       const dlqName = ctx.name('dlq');
       const conn = await ctx.connection({ deadletterQueue: dlqName });

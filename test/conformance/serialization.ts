@@ -1,6 +1,7 @@
 /**
- * Serializers end to end (spec 7.1, 7.2): json, msgpack, text, binary/raw, a custom serializer,
- * pre-serialized bodies, and the `accept` rules (every registered serializer decoded unless
+ * Serializers end to end (docs/wire-format.md#serializers-and-compression): json, msgpack, text,
+ * binary/raw, a custom serializer, pre-serialized bodies, and the `accept` rules (every registered
+ * serializer decoded unless
  * `accept` narrows the set).
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,6 @@
 /**
- * Visibility timeout (spec 5.6): on transports that have one, a message left unacked longer than
+ * Visibility timeout (docs/wire-format.md#visibility-timeout): on transports that have one, a
+ * message left unacked longer than
  * `visibilityTimeout` seconds is restored by any consumer; `extendVisibility` holds it back. On
  * transports without one, the capability says so and `extendVisibility` is refused.
  */

@@ -1,6 +1,7 @@
 /**
  * A Celery 5.2.6 worker executes a task message that kelp published over the Redis transport
- * (protocol 2, anonymous exchange, spec 9.4 / 9.7), and kelp reads the result the worker stored.
+ * (protocol 2, anonymous exchange, docs/wire-format.md#celery-task-messages), and kelp reads the
+ * result the worker stored.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * Wire interop with Python Kombu 5.2.4 (spec 12/13) in both directions, on the shared test
+ * Wire interop with Python Kombu 5.2.4 (docs/wire-format.md) in both directions, on the shared test
  * server: publish/consume, priorities, restores of abandoned unacked messages, fanout.
  */
 import type { Delivery } from '@kelp/core';

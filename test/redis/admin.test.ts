@@ -23,7 +23,10 @@ afterAll(async () => {
   await fx.close();
 });
 
-/** A Kombu envelope as Kombu 5.2.4 writes it (spec 1.4), with `tag` as delivery tag. */
+/**
+ * A Kombu envelope as Kombu 5.2.4 writes it (docs/wire-format.md#json-layout), with `tag` as
+ * delivery tag.
+ */
 function kombuEnvelope(body: unknown, exchange: string, routingKey: string, tag: string = randomUUID(), priority = 0): string {
   return JSON.stringify({
     body: Buffer.from(JSON.stringify(body)).toString('base64'),
@@ -34,7 +37,10 @@ function kombuEnvelope(body: unknown, exchange: string, routingKey: string, tag:
   });
 }
 
-/** Writes an unacked entry the way Kombu's delivery transaction does (spec 5.1). */
+/**
+ * Writes an unacked entry the way Kombu's delivery transaction does
+ * (docs/wire-format.md#delivery-record).
+ */
 async function abandon(queueExchange: string, routingKey: string, body: unknown, ageSeconds: number, tag: string = randomUUID()): Promise<string> {
   const env = kombuEnvelope(body, queueExchange, routingKey, tag);
   await fx.redis.hset('unacked', tag, `[${env}, ${JSON.stringify(queueExchange)}, ${JSON.stringify(routingKey)}]`);

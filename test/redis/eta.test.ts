@@ -23,7 +23,10 @@ conn.default_channel.qos.restore_visible(num=1000, interval=1)
 conn.release()
 `;
 
-/** A Celery protocol-2 task message (spec 9.2) with an `eta` header, LPUSHed as Celery does. */
+/**
+ * A Celery protocol-2 task message (docs/wire-format.md#celery-task-messages) with an `eta` header,
+ * LPUSHed as Celery does.
+ */
 function celeryEtaMessage(queue: string, tag: string, eta: string): string {
   return JSON.stringify({
     body: Buffer.from(JSON.stringify([[2, 3], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])).toString('base64'),

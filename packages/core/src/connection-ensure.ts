@@ -1,7 +1,7 @@
 /**
  * `Connection.ensure`: run an operation on the default channel, reconnecting and retrying on
- * connection errors under a retry policy (Kombu's `Connection.ensure`, spec 8.3), safely when many
- * operations fail at once.
+ * connection errors under a retry policy (Kombu's `Connection.ensure`,
+ * docs/kombu-compatibility.md#errors), safely when many operations fail at once.
  */
 import { ENSURE_DEFAULTS, type EnsureConnectionOptions, type EnsureOptions } from './connection-options.js';
 import { throwIfAborted } from './errors.js';
@@ -32,8 +32,8 @@ export interface EnsureHost {
  * Runs `fn` with the default channel. On a connection error (the transport's classification),
  * also one met while getting the channel, it reconnects with `policy` (its sleeps included) and
  * runs `fn` again; if the error comes back after a successful reconnect it is thrown (Kombu's rule
- * for transports without "recoverable" classes, spec 8.3). On a channel error it retries once on
- * a new channel. Other errors are thrown at once.
+ * for transports without "recoverable" classes, docs/kombu-compatibility.md#errors). On a channel
+ * error it retries once on a new channel. Other errors are thrown at once.
  *
  * Concurrent calls share one reconnect: each drops the transport only if it is still the one its
  * channel was on (another call may already have replaced it), and they join the same connection

@@ -78,7 +78,7 @@ export const connectionOptionsSchema = z
   })
   .strict();
 
-/** Kombu's `ensure` defaults: reconnect quickly, retry for ever (spec 8.4). */
+/** Kombu's `ensure` defaults: reconnect quickly, retry for ever (docs/kombu-compatibility.md#retry). */
 export const ENSURE_DEFAULTS = { intervalStart: 1, intervalStep: 1, intervalMax: 1 } as const;
 
 const lazyPolicySchema = z.object({

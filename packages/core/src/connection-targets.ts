@@ -19,7 +19,8 @@ export class ConnectionTargets {
   constructor(url: string | readonly string[], parse: (url: string) => ConnectionParams, strategy: FailoverStrategy | undefined) {
     this.#parse = parse;
     const urls = splitUrls(url);
-    // All sentinel:// URLs address one failover group that the transport handles itself (spec 8.6).
+    // All sentinel:// URLs address one failover group that the transport handles itself
+    // (docs/kombu-compatibility.md#failover).
     const targets = urls[0]?.toLowerCase().startsWith('sentinel://') ? [urls.join(';')] : urls;
     for (const target of targets) this.#params.set(target, parse(target));
     this.#cycle = new FailoverCycle(targets, strategy);

@@ -1,7 +1,7 @@
 /**
  * `Exchange`: a named router (direct, topic or fanout). On virtual transports its type lives only in
- * the declaring process (spec 3.1), so every process that publishes to or consumes from a topic or
- * fanout exchange must declare it.
+ * the declaring process (docs/wire-format.md#exchange-state), so every process that publishes to or
+ * consumes from a topic or fanout exchange must declare it.
  */
 import { z } from 'zod';
 import { NotBoundError } from './errors.js';
@@ -76,12 +76,18 @@ export class Exchange {
     return this.channel !== undefined;
   }
 
-  /** The default exchange ('') and `amq.*` exchanges are never declared (spec 3.1). */
+  /**
+   * The default exchange ('') and `amq.*` exchanges are never declared
+   * (docs/wire-format.md#exchange-state).
+   */
   get canDeclare(): boolean {
     return !this.noDeclare && this.name !== '' && !this.name.startsWith('amq.');
   }
 
-  /** Auto-delete exchanges may vanish, so their declaration is never cached (spec 3.2). */
+  /**
+   * Auto-delete exchanges may vanish, so their declaration is never cached
+   * (docs/wire-format.md#declarations).
+   */
   get canCacheDeclaration(): boolean {
     return !this.autoDelete;
   }

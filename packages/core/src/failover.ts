@@ -1,7 +1,7 @@
 /**
- * Which broker URL to try next (Kombu's `failover_strategy`, spec 8.5). The first URL is used first;
- * every failed connection attempt switches to the next one, and `ensureConnection` sleeps only
- * after a complete cycle through all of them.
+ * Which broker URL to try next (Kombu's `failover_strategy`, docs/kombu-compatibility.md#failover).
+ * The first URL is used first; every failed connection attempt switches to the next one, and
+ * `ensureConnection` sleeps only after a complete cycle through all of them.
  */
 
 /** A custom strategy: given the URLs, yields the ones to switch to, forever. */

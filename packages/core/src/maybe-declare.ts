@@ -1,7 +1,7 @@
 /**
- * `maybeDeclare`: declare an exchange or queue once per connection (spec 3.2). Declaring costs a
- * round trip (queue_declare is an LLEN pipeline on Redis), and a producer would otherwise pay it on
- * every publish.
+ * `maybeDeclare`: declare an exchange or queue once per connection
+ * (docs/wire-format.md#declarations). Declaring costs a round trip (queue_declare is an LLEN
+ * pipeline on Redis), and a producer would otherwise pay it on every publish.
  */
 import type { Exchange } from './exchange.js';
 import type { Queue } from './queue.js';

@@ -1,6 +1,7 @@
 /**
  * A received message: the decoded content of a {@link Delivery} plus its acknowledgement state
- * machine (spec 7.4): RECEIVED, then exactly one of ACK, REJECTED or REQUEUED.
+ * machine (docs/kombu-compatibility.md#message-states): RECEIVED, then exactly one of ACK, REJECTED
+ * or REQUEUED.
  */
 import { defaultCompressors, type CompressionRegistry } from './compression/registry.js';
 import { ChannelError, ConfigurationError, MessageStateError } from './errors.js';

@@ -1,7 +1,8 @@
 /**
- * Connection and producer pools (`kombu.pools`, spec 8.7): a bounded set of lazily created
- * resources. `acquire` hands out a free one, creates one while under the limit, and otherwise waits
- * (or, with `block: false` or after `timeout` seconds, throws {@link LimitExceeded}).
+ * Connection and producer pools (`kombu.pools`, docs/kombu-compatibility.md#helpers): a bounded set
+ * of lazily created resources. `acquire` hands out a free one, creates one while under the limit,
+ * and otherwise waits (or, with `block: false` or after `timeout` seconds, throws {@link
+ * LimitExceeded}).
  *
  * There is no hidden module state: {@link pools} is an explicit default {@link PoolGroup} that
  * users can see, close and replace with their own.

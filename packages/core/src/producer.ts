@@ -1,6 +1,7 @@
 /**
- * `Producer`: serializes, compresses and publishes messages (spec 1.3). The Kombu envelope itself is
- * built by the transport's codec from the {@link OutboundMessage} this module produces.
+ * `Producer`: serializes, compresses and publishes messages (docs/wire-format.md#envelope). The
+ * Kombu envelope itself is built by the transport's codec from the {@link OutboundMessage} this
+ * module produces.
  */
 import { z } from 'zod';
 import { defaultCompressors, type CompressionRegistry } from './compression/registry.js';
@@ -244,7 +245,7 @@ export class Producer {
     return entities.filter((entity) => !entity.canCacheDeclaration || !declared.has(entity.cacheKey));
   }
 
-  /** Builds the {@link OutboundMessage} `publish` would send (spec 1.3 steps 2-6). */
+  /** Builds the {@link OutboundMessage} `publish` would send (docs/wire-format.md#envelope). */
   prepare(body: unknown, options: PublishOptions = {}): OutboundMessage {
     // zod only when a check by hand finds something wrong: it then words the error (parsing
     // valid options with it cost ~1 us per publish and returns the same values).

@@ -82,7 +82,10 @@ export class Queue {
     return this.channel !== undefined;
   }
 
-  /** Auto-delete and expiring queues may vanish, so their declaration is never cached (spec 3.2). */
+  /**
+   * Auto-delete and expiring queues may vanish, so their declaration is never cached
+   * (docs/wire-format.md#declarations).
+   */
   get canCacheDeclaration(): boolean {
     return !this.autoDelete && this.queueArguments?.['x-expires'] === undefined;
   }

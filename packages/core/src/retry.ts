@@ -3,7 +3,8 @@
  *
  * The schedule starts at `intervalStart` and grows by `intervalStep` up to
  * `intervalMax + intervalStart` (not `intervalMax`: that is what Kombu 5.2.4 does, measured as
- * 2, 4, ..., 30, 32, 32, ... for the defaults, spec 8.4), then repeats its last value.
+ * 2, 4, ..., 30, 32, 32, ... for the defaults, docs/kombu-compatibility.md#retry), then repeats its
+ * last value.
  */
 import { AbortedError, KelpError, OperationalError, throwIfAborted } from './errors.js';
 import type { RetryPolicy } from './retry-policy-types.js';

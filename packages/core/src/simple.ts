@@ -1,7 +1,7 @@
 /**
- * `SimpleQueue` / `SimpleBuffer` (Kombu's `kombu.simple`, spec 8.7): a queue named `name` bound
- * to a direct exchange `name` with routing key `name`, with put/get and a local buffer of
- * delivered messages.
+ * `SimpleQueue` / `SimpleBuffer` (Kombu's `kombu.simple`, docs/kombu-compatibility.md#helpers): a
+ * queue named `name` bound to a direct exchange `name` with routing key `name`, with put/get and a
+ * local buffer of delivered messages.
  */
 import type { CompressionRegistry } from './compression/registry.js';
 import { Consumer, type ConsumerSource } from './consumer.js';
@@ -108,7 +108,8 @@ export class SimpleQueue {
   /** Messages waiting in the queue plus those delivered here and not yet taken by get(). */
   async qsize(): Promise<number> {
     const channel = await this.channel();
-    // Not passive: on Redis an empty queue is no key at all, and a passive declare would fail (spec 3.2).
+    // Not passive: on Redis an empty queue is no key at all, and a passive declare would fail
+    // (docs/wire-format.md#declarations).
     const { messageCount } = await this.queue.queueDeclare({ channel });
     return messageCount + this.buffer.length;
   }

@@ -1,6 +1,6 @@
 /**
  * Broker URLs -> {@link ConnectionParams}, with the forms and results Kombu 5.2.4 was measured
- * with (spec 8.1, 2.7):
+ * with (docs/kombu-compatibility.md#urls, docs/wire-format.md#databases):
  *
  * - `redis://[user:password@]host[:port][/db][?options]`, `valkey://` (same thing), `redis://` alone
  *   is 127.0.0.1:6379 db 0. `user:password` are percent-decoded.
@@ -255,7 +255,10 @@ function parseHostPort(hostport: string, redacted: string): { hostname: string; 
   return { hostname: decode(hostname, 'host name', redacted), port };
 }
 
-/** `''`, `/`, `//` -> `'0'`; `/3` or `3` -> `'3'`; anything else is an error (spec 2.7). */
+/**
+ * `''`, `/`, `//` -> `'0'`; `/3` or `3` -> `'3'`; anything else is an error
+ * (docs/wire-format.md#databases).
+ */
 function parseDb(raw: string, redacted: string): string {
   const text = raw.replace(/^\/+/, '');
   if (text === '') return '0';

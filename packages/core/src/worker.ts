@@ -1,9 +1,9 @@
 /**
  * `ConsumerWorker`: a reconnecting consume loop in the spirit of Kombu's `ConsumerMixin`
- * (spec 8.7). `run()` connects with backoff, builds the consumers on a fresh channel, drains events
- * in `safetyInterval` slices, and on a connection error throws the connection away, reconnects and
- * builds the consumers again. Restarts are rate-limited by a token bucket so a broker that accepts
- * and drops connections in a loop does not make the worker spin.
+ * (docs/kombu-compatibility.md#helpers). `run()` connects with backoff, builds the consumers on a
+ * fresh channel, drains events in `safetyInterval` slices, and on a connection error throws the
+ * connection away, reconnects and builds the consumers again. Restarts are rate-limited by a token
+ * bucket so a broker that accepts and drops connections in a loop does not make the worker spin.
  */
 import type { Connection } from './connection.js';
 import { DEFAULT_STOP_TIMEOUT } from './consumer.js';

@@ -4,7 +4,7 @@ import { ContentDisallowedError, createSerializerRegistry, DecodeError, dumps, l
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const packed = dumps({ a: 1 }, 'msgpack');
 
-describe('accept rules (spec 7.2)', () => {
+describe('accept rules (docs/wire-format.md#accept-lists)', () => {
   it('decodes msgpack without an accept list, since kelp has no unsafe serializer to guard against', () => {
     expect(loads(packed.body, packed.contentType, packed.contentEncoding)).toEqual({ a: 1 });
   });

@@ -13,7 +13,7 @@ import { seededRandom } from './helpers/fake-channel.js';
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
-describe('compression registry (spec 7.3)', () => {
+describe('compression registry (docs/wire-format.md#compression)', () => {
   it('compresses {"a": 1} with zlib to the exact bytes Python Kombu writes', () => {
     const out = compress(utf8('{"a": 1}'), 'zlib');
     expect(out.contentType).toBe('application/x-gzip');

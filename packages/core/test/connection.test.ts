@@ -111,7 +111,7 @@ describe('Connection.connect and ensureConnection', () => {
     expect(conn.state).toBe('idle');
   });
 
-  it('with maxRetries 3 makes 4 attempts and 3 errback calls (spec 8.4)', async () => {
+  it('with maxRetries 3 makes 4 attempts and 3 errback calls (docs/kombu-compatibility.md#retry)', async () => {
     vi.useFakeTimers();
     const { broker, registry } = fakeSetup();
     broker.failConnects = 10;

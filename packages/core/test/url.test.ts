@@ -5,7 +5,8 @@ import { parseUrl, redactUrl, splitUrls } from '../src/url.js';
 
 type Expected = Partial<Omit<ConnectionParams, 'transportOptions'>> & { transportOptions?: Record<string, unknown> };
 
-// Measured Kombu 5.2.4 results (spec 8.1, 2.7) and kelp's additions.
+// Measured Kombu 5.2.4 results (docs/kombu-compatibility.md#urls, docs/wire-format.md#databases)
+// and kelp's additions.
 const cases: [url: string, expected: Expected][] = [
   ['redis://', { transport: 'redis', hostname: '127.0.0.1', port: 6379, virtualHost: '0', password: undefined, tls: undefined }],
   ['redis://127.0.0.1:6391/3', { hostname: '127.0.0.1', port: 6391, virtualHost: '3' }],

@@ -106,7 +106,7 @@ describe('memory transport: publish and consume', () => {
     expect([broker.size('f1'), broker.size('f2')]).toEqual([1, 1]);
   });
 
-  it('consumes priority 0 first, then by step, FIFO inside a step (spec 2.2)', async () => {
+  it('consumes priority 0 first, then by step, FIFO inside a step (docs/wire-format.md#priorities)', async () => {
     const { channel } = await setup();
     for (const p of [0, 5, 9, 2]) await channel.basicPublish(msg(`p${p}`, p), '', 'pq');
     const order: (string | undefined)[] = [];

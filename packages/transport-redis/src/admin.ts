@@ -3,7 +3,8 @@
  * `kelp dead-letters`). Everything is read from the keys themselves, so it works on what Python
  * Kombu or Celery wrote: exchanges from the `_kombu.binding.*` sets (SCAN), queues from those
  * bindings, the `unacked` hash and the dead-letter lists. Exchange types are not stored in Redis
- * (spec 3.1), so a restore routes as a direct exchange unless a binding carries a topic pattern.
+ * (docs/wire-format.md#exchange-state), so a restore routes as a direct exchange unless a binding
+ * carries a topic pattern.
  */
 import { Buffer } from 'node:buffer';
 import type {

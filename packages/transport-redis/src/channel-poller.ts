@@ -3,9 +3,9 @@
  * subscriptions and the watchdog.
  *
  * Why not BRPOP (what Kombu does): BRPOP removes the message before the client can record it in
- * `unacked`, so a crash between the two loses it (spec 5.1), and BLMOVE/BRPOPLPUSH, which are
- * atomic, take only one source key while a channel waits on queues x priority steps. So kelp never
- * lets a blocking command take data:
+ * `unacked`, so a crash between the two loses it (docs/wire-format.md#delivery-record), and
+ * BLMOVE/BRPOPLPUSH, which are atomic, take only one source key while a channel waits on queues x
+ * priority steps. So kelp never lets a blocking command take data:
  *   1. take: the Lua `pop-and-record` RPOPs up to the free prefetch slots over the keys in
  *      Kombu's order (step first, then queue cycle order) and writes `unacked`/`unacked_index`
  *      in the same atomic step. The key layout is Kombu's, so a Python worker can restore what a

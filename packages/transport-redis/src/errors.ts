@@ -1,7 +1,8 @@
 /**
- * Which Redis failures are connection errors and which are channel errors (spec 8.3), and how
- * ioredis errors are wrapped into kelp's typed errors. Messages carry the redacted URL so an
- * operator sees which broker failed, never the password.
+ * Which Redis failures are connection errors and which are channel errors
+ * (docs/kombu-compatibility.md#errors), and how ioredis errors are wrapped into kelp's typed
+ * errors. Messages carry the redacted URL so an operator sees which broker failed, never the
+ * password.
  */
 import { ChannelError, KelpError, OperationalError } from '@kelp/core';
 
@@ -35,8 +36,9 @@ export function isRedisConnectionError(error: unknown): boolean {
 
 /**
  * Channel errors: Redis refused the command itself (ResponseError/ReplyError: WRONGTYPE, a Lua
- * error, an unknown command). Note Kombu's ensure() retries these too (spec 8.3); kelp keeps them
- * apart so a WRONGTYPE is reported instead of reconnect-looping.
+ * error, an unknown command). Note Kombu's ensure() retries these too
+ * (docs/kombu-compatibility.md#errors); kelp keeps them apart so a WRONGTYPE is reported instead of
+ * reconnect-looping.
  */
 export function isRedisChannelError(error: unknown): boolean {
   if (error instanceof KelpError) return error instanceof ChannelError;

@@ -1,7 +1,7 @@
 /**
  * The PSUBSCRIBE patterns of a channel's fanout queues on its subscriber connection. Unlike
- * Kombu (spec 3.5 pitfalls) late-added fanout queues are subscribed at once and cancel really
- * unsubscribes the pattern.
+ * Kombu (docs/wire-format.md#fanout) late-added fanout queues are subscribed at once and cancel
+ * really unsubscribes the pattern.
  */
 import type { Redis } from 'ioredis';
 

@@ -1,7 +1,7 @@
 /**
  * The ONE place where Redis key and pub/sub channel names are built and parsed. Every name here
- * is a wire fact shared with Python Kombu 5.2.4 (spec §2); changing one silently splits kelp from
- * Celery workers, so each builder cites the rule it follows.
+ * is a wire fact shared with Python Kombu 5.2.4 (docs/wire-format.md#keys); changing one silently
+ * splits kelp from Celery workers, so each builder cites the rule it follows.
  */
 import { clampPriority, priorityStep } from '@kelp/virtual';
 
@@ -14,7 +14,7 @@ export interface KeyOptions {
   unackedKey: string;
   unackedIndexKey: string;
   unackedMutexKey: string;
-  /** true = `/{db}.`, false = no prefix, string = that prefix (spec §2.4). */
+  /** true = `/{db}.`, false = no prefix, string = that prefix (docs/wire-format.md#fanout-channels). */
   fanoutPrefix: boolean | string;
   fanoutPatterns: boolean;
   db: number;
@@ -49,7 +49,7 @@ export class RedisKeys {
     this.unackedMutex = this.prefix + options.unackedMutexKey;
   }
 
-  /** `unacked` hash: tag -> `[envelope, exchange, routingKey]` (prefixed, spec §2.5). */
+  /** `unacked` hash: tag -> `[envelope, exchange, routingKey]` (prefixed, docs/wire-format.md#unacked). */
   readonly unacked: string;
   /** `unacked_index` zset: tag scored by delivery time in Unix seconds. */
   readonly unackedIndex: string;
@@ -86,8 +86,9 @@ export class RedisKeys {
   }
 
   /**
-   * Keys of one blocking/batched pop: grouped by step first, then queue order (spec §4.2), so a
-   * step-0 message of any queue is served before a step-3 message of the first queue.
+   * Keys of one blocking/batched pop: grouped by step first, then queue order
+   * (docs/wire-format.md#pop-order), so a step-0 message of any queue is served before a step-3
+   * message of the first queue.
    */
   popKeys(queues: readonly string[]): string[] {
     const keys: string[] = [];
@@ -119,7 +120,7 @@ export class RedisKeys {
     return this.prefix && name.startsWith(this.prefix) ? name.slice(this.prefix.length) : name;
   }
 
-  /** `_kombu.binding.<ex>` set key (prefixed; its members never are, spec §2.3). */
+  /** `_kombu.binding.<ex>` set key (prefixed; its members never are, docs/wire-format.md#bindings). */
   bindingKey(exchange: string): string {
     return `${this.prefix}_kombu.binding.${exchange}`;
   }

@@ -1,7 +1,8 @@
 /**
  * Transport options of the Redis transport (camelCase; core converts Kombu's snake_case and URL
  * query strings), validated with zod, and the mapping of ConnectionParams to ioredis options.
- * Defaults are Kombu 5.2.4's (spec §8.2) unless a comment says otherwise.
+ * Defaults are Kombu 5.2.4's (docs/configuration.md#transport-options) unless a comment says
+ * otherwise.
  */
 import { ConfigurationError, type ConnectionParams } from '@kelp/core';
 import { readFileSync, existsSync } from 'node:fs';

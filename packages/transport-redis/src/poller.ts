@@ -1,9 +1,9 @@
 /**
  * `MultiChannelPoller`: the Redis transport's consume machinery on a Hub (Kombu's
- * MultiChannelPoller + `register_with_event_loop`, spec 4.4 and 6.3). Per channel the real work
- * is in {@link ChannelPoller}; this class drives them from the Hub's tick and owns the timers:
- * the startup + repeated visibility restore (throttled 1-in-N like Kombu) and the subscriber
- * health check.
+ * MultiChannelPoller + `register_with_event_loop`, docs/kombu-compatibility.md#the-hub). Per
+ * channel the real work is in {@link ChannelPoller}; this class drives them from the Hub's tick and
+ * owns the timers: the startup + repeated visibility restore (throttled 1-in-N like Kombu) and the
+ * subscriber health check.
  */
 import type { EventLoopHub, HubTimer, PendingDelivery, Poller, VirtualChannel } from '@kelp/virtual';
 import type { ChannelPoller } from './channel-poller.js';

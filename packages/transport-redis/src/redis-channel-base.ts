@@ -1,8 +1,8 @@
 /**
  * The storage half of `RedisChannel` that does not take messages: the publish path (LPUSH to the
  * priority sub-list, batched; one-round-trip direct and topic routing; fanout PUBLISH), queue
- * sizes, purges and deletes, and the binding sets (spec 2). Split from redis-channel.ts only to
- * keep files short; the consume, ack and restore path is there.
+ * sizes, purges and deletes, and the binding sets (docs/wire-format.md#keys). Split from
+ * redis-channel.ts only to keep files short; the consume, ack and restore path is there.
  */
 import type { QueueDeclareOptions } from '@kelp/core';
 import { type BindingRow, type ChannelHost, readAckInfo, VirtualChannel } from '@kelp/virtual';
@@ -157,7 +157,10 @@ export abstract class RedisStorageChannel extends VirtualChannel {
     await this.redis.del(...this.keys.queueKeys(queue));
   }
 
-  /** EXISTS over the step lists (prefixed, unlike Kombu's latent bug, spec 2.6). */
+  /**
+   * EXISTS over the step lists (prefixed, unlike Kombu's latent bug,
+   * docs/wire-format.md#global_keyprefix).
+   */
   protected async hasQueue(queue: string): Promise<boolean> {
     return (await this.redis.exists(...this.keys.queueKeys(queue))) > 0;
   }

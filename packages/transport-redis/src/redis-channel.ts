@@ -1,6 +1,7 @@
 /**
  * `RedisChannel`: the virtual channel's storage hooks on Redis, with Kombu 5.2.4's key layout
- * (spec 2) and ack emulation (spec 5). Everything AMQP-like (routing, QoS, consumers) is in
+ * (docs/wire-format.md#keys) and ack emulation (docs/wire-format.md#ack-emulation). Everything
+ * AMQP-like (routing, QoS, consumers) is in
  * `@kelp/virtual`; this file only says how each hook maps to Redis commands on the consume side
  * (atomic pop + record, acks, restores, dead letters, poller hand-over); the publish side and
  * the queue/binding storage are in redis-channel-base.ts.
@@ -33,8 +34,9 @@ const RESTORE_RETRIES = 5;
 
 export class RedisChannel extends RedisStorageChannel {
   /**
-   * ackEmulation off (Kombu's plain QoS, spec 5.8): delivered messages are kept only here, so a
-   * reject-with-requeue or a close can still put them back; a crash loses them, as in Kombu.
+   * ackEmulation off (Kombu's plain QoS, docs/wire-format.md#without-ack-emulation): delivered
+   * messages are kept only here, so a reject-with-requeue or a close can still put them back; a
+   * crash loses them, as in Kombu.
    */
   private readonly localUnacked = new Map<string, { payload: string; exchange: string; routingKey: string }>();
   private acks: AckCoalescer | undefined;
@@ -156,7 +158,8 @@ export class RedisChannel extends RedisStorageChannel {
       const routingKey = entry?.routingKey ?? '';
       const queues = entry ? await resolveQueues(exchange, routingKey, envelope) : [];
       const priority = entry ? clampPriority((entry.envelope.properties as Record<string, unknown> | undefined)?.priority) : 0;
-      // 'bare' is what Kombu 5.2.4 writes (spec 2.2 bug: priority lost); 'priority' is HEAD's.
+      // 'bare' is what Kombu 5.2.4 writes (docs/wire-format.md#restore: priority lost); 'priority'
+      // is HEAD's.
       const targets = queues.map((q) => (this.ctx.options.restoreTarget === 'priority' ? this.keys.queueKeyForPriority(q, priority) : this.keys.queueKey(q)));
       const result = await restoreByTag(
         this.redis,
@@ -193,7 +196,8 @@ export class RedisChannel extends RedisStorageChannel {
   }
 
   /**
-   * Kombu `restore_visible` (spec 5.6) in bounded batches (restore-batches.ts): each batch takes
+   * Kombu `restore_visible` (docs/wire-format.md#visibility-timeout) in bounded batches
+   * (restore-batches.ts): each batch takes
    * `unacked_mutex` (SET NX PX), restores (RPUSH, head of queue) up to 200 entries older than the
    * visibility timeout, newest-expired first, and releases the lock. A lock another process (kelp
    * or Python) holds for more than 250 ms means it is sweeping: stop silently, as Kombu skips.
@@ -360,8 +364,8 @@ export function parseUnackedEntry(raw: string): UnackedEntry | undefined {
 }
 
 /**
- * Spec 1.7: headers.redelivered and delivery_info.redelivered set, and kelp's redelivery count
- * (`x-delivery-count`) incremented; everything else unchanged.
+ * docs/wire-format.md#redelivery-markers: headers.redelivered and delivery_info.redelivered set,
+ * and kelp's redelivery count (`x-delivery-count`) incremented; everything else unchanged.
  */
 function markRedeliveredObject(envelope: Record<string, unknown>): string {
   const copy = structuredClone(envelope);

@@ -236,7 +236,8 @@ export class RedisTransport extends VirtualTransport {
     const poller: ChannelPoller = new ChannelPoller(
       {
         // Fanout queues are popped too (Kombu leaves them out): a requeued or restored fanout
-        // message lands in the queue's list (spec 3.5 pitfall), and this way it is redelivered.
+        // message lands in the queue's list (docs/wire-format.md#fanout), and this way it is
+        // redelivered.
         pollQueues: () => channel.consumedQueues,
         // Fanout deliveries still being recorded hold their slots too (see onFanout).
         pollCapacity: () => (channel.state === 'open' && channel.hasConsumers ? channel.qos.capacity() - fanoutRecording : 0),

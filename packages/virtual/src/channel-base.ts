@@ -119,8 +119,8 @@ export abstract class VirtualChannelBase {
   /** Deletes the unacked records of `tags` (ack, or reject without requeue). */
   protected abstract ackUnacked(tags: readonly string[]): Promise<void>;
   /**
-   * Kombu `restore_by_tag` (spec 5.4), atomically: remove the unacked entry and push the
-   * redelivery-marked envelope (`markRedelivered`) to every queue `resolveQueues` returns.
+   * Kombu `restore_by_tag` (docs/wire-format.md#restore), atomically: remove the unacked entry and
+   * push the redelivery-marked envelope (`markRedelivered`) to every queue `resolveQueues` returns.
    */
   protected abstract restoreUnacked(
     tag: string,

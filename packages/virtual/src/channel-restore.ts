@@ -27,10 +27,10 @@ export abstract class VirtualChannelRestore extends VirtualChannelAdmission {
 
   /**
    * Puts back a message that was taken for a consumer that is gone (cancelled while a poll was in
-   * flight, or the channel closing). Unlike Kombu (spec 4.7: LPUSH to the back) it goes to the
-   * head, where it was taken from, so it never overtakes or falls behind messages published
-   * meanwhile. Calls within one turn (a poller's batch) are gathered and handed back last first,
-   * which keeps the batch's order.
+   * flight, or the channel closing). Unlike Kombu (docs/wire-format.md#orphaned-deliveries: LPUSH
+   * to the back) it goes to the head, where it was taken from, so it never overtakes or falls
+   * behind messages published meanwhile. Calls within one turn (a poller's batch) are gathered and
+   * handed back last first, which keeps the batch's order.
    */
   requeueUndeliverable(item: PendingDelivery): Promise<void> {
     this.undeliverable.push(item);

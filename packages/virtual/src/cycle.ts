@@ -1,7 +1,8 @@
 /**
- * Queue order strategies (Kombu `queue_order_strategy`, spec 4.3): which of a channel's active
- * queues is asked first. The channel replaces the item list whenever a consumer is added or
- * cancelled and calls `rotate(queue)` after each queue that produced a message.
+ * Queue order strategies (Kombu `queue_order_strategy`,
+ * docs/wire-format.md#queue-order-strategies): which of a channel's active queues is asked first.
+ * The channel replaces the item list whenever a consumer is added or cancelled and calls
+ * `rotate(queue)` after each queue that produced a message.
  */
 import { ConfigurationError } from '@kelp/core';
 

@@ -1,7 +1,8 @@
 /**
- * Writing Kombu's JSON message envelope (spec 1.1-1.3): what every virtual transport stores in a
- * queue for a publish. Split from envelope.ts (reading) to keep files short; publishing runs this
- * once per message, so the common case writes the text directly (see writeEnvelopeFast).
+ * Writing Kombu's JSON message envelope (docs/wire-format.md#envelope): what every virtual
+ * transport stores in a queue for a publish. Split from envelope.ts (reading) to keep files short;
+ * publishing runs this once per message, so the common case writes the text directly (see
+ * writeEnvelopeFast).
  */
 import { Buffer } from 'node:buffer';
 import type { OutboundMessage } from '@kelp/core';
@@ -39,7 +40,7 @@ export interface EncodeEnvelopeOptions {
   pythonSeparators?: boolean;
 }
 
-/** The envelope object in Kombu's insertion order (spec 1.2). */
+/** The envelope object in Kombu's insertion order (docs/wire-format.md#json-layout). */
 function buildEnvelope(message: OutboundMessage, exchange: string, routingKey: string, deliveryTag: string) {
   const properties: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(message.properties)) {
@@ -64,9 +65,9 @@ function buildEnvelope(message: OutboundMessage, exchange: string, routingKey: s
 }
 
 /**
- * Builds the Kombu JSON envelope for `message` (spec 1.1-1.3): base64 body, snake_case properties
- * (extras first, then delivery_mode, expiration, delivery_info, priority, body_encoding,
- * delivery_tag).
+ * Builds the Kombu JSON envelope for `message` (docs/wire-format.md#envelope): base64 body,
+ * snake_case properties (extras first, then delivery_mode, expiration, delivery_info, priority,
+ * body_encoding, delivery_tag).
  */
 export function encodeEnvelope(
   message: OutboundMessage,

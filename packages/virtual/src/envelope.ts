@@ -2,8 +2,8 @@
  * Kombu's JSON message envelope (spec section 1): what every virtual transport stores in a queue,
  * publishes on a fanout channel and keeps in the unacked store. Writing it is envelope-encode.ts
  * (re-exported here). Reading is tolerant in exactly the
- * ways a Python Kombu 5.2.4 consumer is (spec 1.6) and never throws on bad input: a malformed
- * envelope comes back as a typed failure so the caller can dead-letter it.
+ * ways a Python Kombu 5.2.4 consumer is (docs/wire-format.md#required-fields) and never throws on
+ * bad input: a malformed envelope comes back as a typed failure so the caller can dead-letter it.
  */
 import { Buffer } from 'node:buffer';
 import type { Delivery, HeaderValue, Headers, MessageProperties } from '@kelp/core';
@@ -18,7 +18,10 @@ const TRANSPORT_PROPERTIES = new Set(['delivery_info', 'body_encoding', 'deliver
 
 const nullableString = z.string().nullable().optional();
 
-/** What a Kombu consumer needs (spec 1.6); everything else is optional and kept. */
+/**
+ * What a Kombu consumer needs (docs/wire-format.md#required-fields); everything else is optional
+ * and kept.
+ */
 const envelopeSchema = z
   .object({
     body: z.string().nullable().optional(),
@@ -290,7 +293,8 @@ export function deliveryCount(headers: Readonly<Record<string, unknown>> | null 
 }
 
 /**
- * Sets Kombu's redelivery markers on a parsed envelope object in place (spec 1.7):
+ * Sets Kombu's redelivery markers on a parsed envelope object in place
+ * (docs/wire-format.md#redelivery-markers):
  * `headers.redelivered` and `properties.delivery_info.redelivered`, and increments
  * {@link DELIVERY_COUNT_HEADER}. Unlike Kombu, a missing `headers` object is created so the
  * flag is never lost.

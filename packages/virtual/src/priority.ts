@@ -1,7 +1,7 @@
 /**
- * Message priorities as Kombu's virtual transports store them (spec 2.2): a priority is clamped to
- * 0..9, mapped to the largest configured step not above it, and each non-zero step gets its own
- * sub-list named `<queue><sep><step>`. Lower numbers are consumed first.
+ * Message priorities as Kombu's virtual transports store them (docs/wire-format.md#priorities): a
+ * priority is clamped to 0..9, mapped to the largest configured step not above it, and each
+ * non-zero step gets its own sub-list named `<queue><sep><step>`. Lower numbers are consumed first.
  */
 
 /** Kombu's default `priority_steps`. */
@@ -27,7 +27,10 @@ export function pythonInt(value: unknown): number | undefined {
   return undefined;
 }
 
-/** `int(priority)` bound to [0, 9]; missing or unconvertible values count as 0 (spec 2.2). */
+/**
+ * `int(priority)` bound to [0, 9]; missing or unconvertible values count as 0
+ * (docs/wire-format.md#priorities).
+ */
 export function clampPriority(value: unknown): number {
   const n = pythonInt(value);
   if (n === undefined || Number.isNaN(n)) return MIN_PRIORITY;

@@ -1,7 +1,8 @@
 /**
- * In-process QoS of one channel (spec 4.6): the prefetch limit and the messages delivered to this
- * channel and not yet acked or rejected. The durable unacked record lives in the broker's ack
- * store; this is only the channel's view, used for prefetch accounting and restore on close.
+ * In-process QoS of one channel (docs/wire-format.md#prefetch): the prefetch limit and the messages
+ * delivered to this channel and not yet acked or rejected. The durable unacked record lives in the
+ * broker's ack store; this is only the channel's view, used for prefetch accounting and restore on
+ * close.
  */
 import { ConfigurationError } from '@kelp/core';
 import { RecycleCounter } from './recycle-counter.js';

@@ -1,8 +1,8 @@
 /**
- * Kombu's topic exchange (spec 3.4). The compiled pattern is stored next to the binding, so the
- * compiler must produce Kombu's string exactly; matching must behave like Python's `re.match`
- * on whatever pattern another process wrote. These are NOT AMQP semantics: `*` may span dots
- * and `stock.#` does not match `stock`.
+ * Kombu's topic exchange (docs/wire-format.md#topic). The compiled pattern is stored next to the
+ * binding, so the compiler must produce Kombu's string exactly; matching must behave like Python's
+ * `re.match` on whatever pattern another process wrote. These are NOT AMQP semantics: `*` may span
+ * dots and `stock.#` does not match `stock`.
  */
 
 /** Python's `str.isalnum()` for one code point (Unicode letters and numbers of every script). */

@@ -8,7 +8,7 @@ async function setup(options = {}, features = {}) {
   return { transport, channel, store: transport.store };
 }
 
-describe('exchange declarations (spec 3.1)', () => {
+describe('exchange declarations (docs/wire-format.md#exchange-state)', () => {
   it('rejects a passive declare of an unknown exchange with Kombu NOT_FOUND', async () => {
     const { channel } = await setup();
     await expect(channel.exchangeDeclare('nope', { type: 'direct', passive: true })).rejects.toThrow(

@@ -93,7 +93,7 @@ describe('consuming through the generic poller', () => {
     expect(dead).toEqual(['q']);
   });
 
-  it('requeues a message taken for a queue whose consumer was cancelled (spec 4.7)', async () => {
+  it('requeues a message taken for a queue whose consumer was cancelled (docs/wire-format.md#orphaned-deliveries)', async () => {
     const { channel, store } = await setup();
     const { got, onDelivery } = collector();
     await channel.basicConsume('q', { onDelivery, consumerTag: 'gone' });

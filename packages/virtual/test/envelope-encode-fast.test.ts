@@ -1,8 +1,8 @@
 /**
  * encodeEnvelope writes the compact envelope as text directly instead of stringifying an object.
  * These tests pin that the text is byte for byte what JSON.stringify gives for the envelope object
- * (spec 1.2), for ordinary messages and for the property sets where an object would reorder or
- * merge keys (those take the object path).
+ * (docs/wire-format.md#json-layout), for ordinary messages and for the property sets where an
+ * object would reorder or merge keys (those take the object path).
  */
 import { Buffer } from 'node:buffer';
 import type { OutboundMessage } from '@kelp/core';
@@ -22,7 +22,7 @@ const WIRE: Record<string, string> = {
 };
 const SKIPPED = new Set(['priority', 'deliveryMode', 'delivery_mode', 'expiration']);
 
-/** The envelope object of spec 1.2, written independently of the implementation. */
+/** The envelope object of docs/wire-format.md#json-layout, written independently of the implementation. */
 function reference(message: OutboundMessage, exchange: string, routingKey: string, tag: string): string {
   const properties: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(message.properties)) {

@@ -1,14 +1,14 @@
 /**
  * parseEnvelope checks the required fields by hand and calls zod only when unsure, and decodes
  * base64 without a regex pass. These tests pin that the fast paths accept and reject exactly
- * what the strict rules do (spec 1.5, 1.6).
+ * what the strict rules do (docs/wire-format.md#body-encoding, #required-fields).
  */
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseEnvelope } from '../src/index.js';
 
-/** The strict rules, written independently of the implementation (spec 1.6). */
+/** The strict rules, written independently of the implementation (docs/wire-format.md#required-fields). */
 const nullableString = z.string().nullable().optional();
 const strictSchema = z
   .object({

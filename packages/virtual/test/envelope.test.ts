@@ -12,7 +12,10 @@ import {
 
 const TAG = '0539e9b4-ffd6-41b0-a605-1338151c2850';
 
-/** The LPUSH payload captured from Kombu 5.2.4 in spec 1.4 (redis-cli quoting removed). */
+/**
+ * The LPUSH payload captured from Kombu 5.2.4 in docs/wire-format.md#json-layout (redis-cli quoting
+ * removed).
+ */
 const CAPTURED =
   '{"body": "eyJoZWxsbyI6ICJ3b3JsZCIsICJuIjogMX0=", "content-encoding": "utf-8", "content-type": "application/json", "headers": {"x-custom": "h1"}, "properties": {"correlation_id": "corr-1", "reply_to": "replyq", "delivery_mode": 2, "expiration": "30000", "delivery_info": {"exchange": "myex", "routing_key": "myrk"}, "priority": 0, "body_encoding": "base64", "delivery_tag": "0539e9b4-ffd6-41b0-a605-1338151c2850"}}';
 

@@ -10,7 +10,7 @@ import {
   RoundRobinCycle,
 } from '../src/index.js';
 
-describe('priorities (spec 2.2)', () => {
+describe('priorities (docs/wire-format.md#priorities)', () => {
   it.each([
     [0, 0],
     [2, 0],
@@ -44,7 +44,7 @@ describe('priorities (spec 2.2)', () => {
   });
 });
 
-describe('queue cycles (spec 4.3, 10.8)', () => {
+describe('queue cycles (docs/wire-format.md#queue-order-strategies)', () => {
   it('round_robin moves the producing queue to the end', () => {
     const cycle = new RoundRobinCycle();
     cycle.update(['A', 'B', 'C']);
@@ -88,7 +88,7 @@ describe('queue cycles (spec 4.3, 10.8)', () => {
   });
 });
 
-describe('QoS (spec 4.6)', () => {
+describe('QoS (docs/wire-format.md#prefetch)', () => {
   it('is unlimited with prefetch 0', () => {
     const qos = new QoS(0);
     for (let i = 0; i < 5; i++) qos.append(`t${i}`, 'q');

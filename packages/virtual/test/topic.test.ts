@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileTopicPattern, prepareBinding, routeTable, TopicPatternCache, topicMatches } from '../src/index.js';
 
-describe('compileTopicPattern (spec 3.4, stored patterns must match Kombu exactly)', () => {
+describe('compileTopicPattern (docs/wire-format.md#topic; stored patterns must match Kombu exactly)', () => {
   it.each([
     ['stock.*.nyse', '^stock\\..*?[^\\.]\\.nyse$'],
     ['stock.#', '^stock\\..*?$'],
@@ -74,7 +74,7 @@ describe('topicMatches (Python re.match semantics)', () => {
   });
 });
 
-describe('Kombu test_Topic cases (spec 10.6)', () => {
+describe('Kombu test_Topic cases (docs/wire-format.md#topic)', () => {
   const table = [
     prepareBinding('topic', 'stock.#', 'rFunc'),
     prepareBinding('topic', 'stock.us.*', 'rFoo'),

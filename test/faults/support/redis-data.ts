@@ -1,7 +1,7 @@
 /**
  * Reading and writing Kombu's Redis layout straight from the tests, written from the wire spec
- * (shared/spec/kombu-redis.md sections 1, 2 and 5), never from the library under test, so a test
- * cannot agree with a bug.
+ * (docs/wire-format.md: envelope, keys, ack emulation), never from the library under test, so a
+ * test cannot agree with a bug.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -20,7 +20,10 @@ export async function queueLength(redis: Redis, queue: string): Promise<number> 
   return total;
 }
 
-/** A Kombu 5.2.4 envelope as Python's Producer.publish writes it (spec 1.1-1.4), JSON body. */
+/**
+ * A Kombu 5.2.4 envelope as Python's Producer.publish writes it (docs/wire-format.md#envelope),
+ * JSON body.
+ */
 export function kombuEnvelope(
   body: unknown,
   queue: string,

@@ -89,7 +89,10 @@ export interface PollingReport {
   results: PollingResult[];
 }
 
-/** Queue order for the interval poller, mirroring the transport's cycles (spec 4.3). */
+/**
+ * Queue order for the interval poller, mirroring the transport's cycles
+ * (docs/wire-format.md#queue-order-strategies).
+ */
 export class GetCycle {
   private order: number[];
 

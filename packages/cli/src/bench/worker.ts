@@ -64,7 +64,8 @@ async function runConsumer(options: WorkerOptions, emit: Emit): Promise<void> {
   const connection = openConnection(options.url, options.transportOptions ? { transportOptions: options.transportOptions } : {});
   try {
     const channel = await connection.channel();
-    // Exchange state is process-local on virtual transports (spec 3.1), so each process declares.
+    // Exchange state is process-local on virtual transports (docs/wire-format.md#exchange-state),
+    // so each process declares.
     const topology = await declareDirect(channel, options.prefix, options.queues);
     const latencies = new LatencyRecorder();
     let firstAt = 0;

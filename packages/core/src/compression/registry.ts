@@ -1,6 +1,7 @@
 /**
- * The compression registry (Kombu's `kombu.compression`, spec 7.3). A compressed message carries
- * the compressor's MIME type in `headers.compression`; content-type/encoding stay the serializer's.
+ * The compression registry (Kombu's `kombu.compression`, docs/wire-format.md#compression). A
+ * compressed message carries the compressor's MIME type in `headers.compression`;
+ * content-type/encoding stay the serializer's.
  *
  * Node's synchronous zlib calls are used on purpose: message bodies are small, so the thread-pool
  * round trip of the async API costs more than the work, and staying synchronous keeps publish and
@@ -42,7 +43,8 @@ const UNSUPPORTED_NAMES: ReadonlyMap<string, string> = new Map([
 const toBytes = (buffer: Buffer): Uint8Array => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 
 export const zlibCompressor: CompressorDefinition = {
-  // Kombu's "gzip" is a zlib stream (RFC 1950, 78 9c) labelled application/x-gzip (spec 7.3).
+  // Kombu's "gzip" is a zlib stream (RFC 1950, 78 9c) labelled application/x-gzip
+  // (docs/wire-format.md#compression).
   contentType: 'application/x-gzip',
   aliases: ['gzip', 'deflate'],
   compress: (bytes) => toBytes(deflateSync(bytes)),

@@ -1,6 +1,7 @@
 /**
- * kelp's built-in serializers (spec 7.1): json (the default), msgpack, text and raw/binary.
- * There is deliberately no pickle; yaml can be registered by the application with a safe loader.
+ * kelp's built-in serializers (docs/wire-format.md#serializers): json (the default), msgpack, text
+ * and raw/binary. There is deliberately no pickle; yaml can be registered by the application with a
+ * safe loader.
  */
 import { decode as msgpackDecode, encode as msgpackEncode } from '@msgpack/msgpack';
 import { EncodeError } from '../errors.js';

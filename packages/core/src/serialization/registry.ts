@@ -1,6 +1,7 @@
 /**
  * The serializer registry (Kombu's `kombu.serialization`): turns message bodies into bytes with a
- * content type and encoding, and back, enforcing the consumer's `accept` list (spec 7.1, 7.2).
+ * content type and encoding, and back, enforcing the consumer's `accept` list
+ * (docs/wire-format.md#serializers-and-compression).
  */
 import { Buffer } from 'node:buffer';
 import { TextDecoder } from 'node:util';
@@ -183,9 +184,10 @@ export class SerializerRegistry {
   }
 
   /**
-   * Deserializes a body (spec 7.2). A missing content type is `application/data`. With `accept`,
-   * only those types (and the trusted ones) are decoded; without it, every registered type is
-   * decoded except those explicitly disabled. Pickle and yaml are refused either way.
+   * Deserializes a body (docs/wire-format.md#accept-lists). A missing content type is
+   * `application/data`. With `accept`, only those types (and the trusted ones) are decoded; without
+   * it, every registered type is decoded except those explicitly disabled. Pickle and yaml are
+   * refused either way.
    */
   loads(
     body: Uint8Array,

@@ -1,7 +1,7 @@
 --[[
   pop-and-record: RPOP envelopes from queue lists in the given order and, in the same atomic
   step, record each one in Kombu's ack-emulation structures, so no crash can lose a popped
-  message (Kombu 5.2.4 pops with BRPOP and records afterwards; spec 5.1 "window of loss").
+  message (Kombu 5.2.4 pops with BRPOP and records afterwards; docs/wire-format.md#atomic-pop).
 
   Variable number of keys (the caller passes numkeys):
     KEYS[1]        unacked hash        tag -> [envelope, exchange, routing_key]

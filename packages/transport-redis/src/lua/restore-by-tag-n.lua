@@ -1,10 +1,10 @@
 --[[
   restore-by-tag: put one unacked message back onto its queues, if (and only if) it is still
   unacked exactly as the caller read it. This is a compare-and-swap replacing Kombu's
-  WATCH unacked / HGET / MULTI ZREM HDEL [L|R]PUSH EXEC (spec 5.4): the caller HGETs the entry,
-  marks it redelivered and resolves the target queues (routing needs process-local exchange
-  types), then calls this script. A Python restorer and this script never both push the message:
-  whoever runs second finds the entry gone.
+  WATCH unacked / HGET / MULTI ZREM HDEL [L|R]PUSH EXEC (docs/wire-format.md#restore): the caller
+  HGETs the entry, marks it redelivered and resolves the target queues (routing needs process-local
+  exchange types), then calls this script. A Python restorer and this script never both push the
+  message: whoever runs second finds the entry gone.
 
   Variable number of keys (the caller passes numkeys):
     KEYS[1]     unacked hash
