@@ -23,7 +23,7 @@ export interface DispatchHost {
  * The name of the async method that awaits a callback's promise. V8's zero-cost async stack
  * traces list it ("at async Dispatcher.awaitConsumerCallback") when code runs inside a callback
  * at any await depth, which is how `inCallback` sees an async callback without AsyncLocalStorage:
- * on Node 20 that turns on promise hooks for every promise in the process (~5 us per message).
+ * on Node 20 that turns on promise hooks for every promise in the process.
  * The match leaves out the "async " prefix, which source-map stack rewriters (vitest) drop.
  * Where the stack cannot tell (a `.then` chain, a custom stack format), cancel() waits as it
  * does for a caller outside the callback, up to its timeout.

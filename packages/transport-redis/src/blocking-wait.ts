@@ -2,14 +2,14 @@
  * The idle wait of a channel that consumes one queue: a blocking command that never takes data.
  *
  * Waiting on CLIENT TRACKING costs two hops from a publish to the message: the invalidation
- * reaches the subscriber connection, then the pop goes out and comes back (measured 0.15 +
- * 0.18 ms p50 on loopback). Here the poll connection instead sends, in one socket write,
+ * reaches the subscriber connection, then the pop goes out and comes back. Here the poll
+ * connection instead sends, in one socket write,
  *
  *     BLMOVE <list> <list> RIGHT RIGHT <timeout>      then      pop-and-record
  *
  * Redis runs a connection's commands in order, so the pop waits behind the BLMOVE and runs the
- * moment a push wakes it; both replies come back in the same write: one hop (raw, measured
- * 0.153-0.162 ms p50 against 0.115-0.143 for a bare BRPOP).
+ * moment a push wakes it; both replies come back in the same write: one hop, close to a bare
+ * BRPOP (docs/performance.md#costs-behind-the-design).
  *
  * Moving a list's tail onto its own tail changes nothing (same element, same order), so the
  * blocking command takes no message and a crash loses none (the pop-and-record script still takes

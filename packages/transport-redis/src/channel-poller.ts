@@ -74,8 +74,8 @@ export class ChannelPoller {
   private unarmedWaitList: string | undefined;
   /**
    * A blocking wait on this list brought messages: wait on it again once the hub reader has
-   * handed them over (pump), not before. Written first, the next wait's socket write came
-   * between the reply and the callback: 48-64 us p50 of a paced message's latency.
+   * handed them over (pump), not before: written first, the next wait's socket write would sit
+   * between the reply and the callback, on every paced message's latency.
    */
   private waitAfterDelivery: string | undefined;
   private waitTimer: { cancel(): void } | undefined;

@@ -1,7 +1,7 @@
 /**
  * Which queue lists a channel's next pop should name. Sending every queue x priority step (and
- * each one's dead-letter key) to every pop made a channel with many queues pay for all of them on
- * every batch, on both sides (100 queues = 800 keys per call, measured 0.61x the 1-queue rate).
+ * each one's dead-letter key) to every pop makes a channel with many queues pay for all of them on
+ * every batch, on both sides (figures in docs/performance.md#costs-behind-the-design).
  *
  * So the poller remembers the lists found empty. Each pop is followed, in the same pipeline, by
  * leading-empty over the lists it named: that read (CLIENT TRACKING on) arms an invalidation, so

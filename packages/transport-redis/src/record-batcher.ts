@@ -1,8 +1,8 @@
 /**
  * Kombu's delivery record (MULTI ZADD unacked_index / HSET unacked / EXEC) for the deliveries of
  * one tick in one transaction. Fanout messages arrive over pub/sub, so unlike popped ones they
- * are recorded from the client, and one MULTI per delivery cost ~118 us each (a fanout to 10
- * subscribers records 10 per message). The tick's records share one transaction (TickBatch); each
+ * are recorded from the client, and one MULTI per delivery is costly (a fanout to 10 subscribers
+ * records 10 per message). The tick's records share one transaction (TickBatch); each
  * delivery waits for the one carrying its record: the at-least-once guarantee is the same as
  * with one transaction each.
  */

@@ -18,8 +18,9 @@ import type { RedisKeys } from './keys.js';
 import { releaseMutex } from './scripts.js';
 
 /**
- * Tags per Lua call. Measured ~7 µs of server time per entry (HGET, SHA1, ZREM, HDEL, RPUSH of a
- * ~450-byte envelope), so ~1.5 ms per call on an idle server, with headroom for a busy one.
+ * Tags per Lua call: small enough that one call (HGET, SHA1, ZREM, HDEL, RPUSH per entry) stays
+ * around a millisecond of server time, with headroom for a busy server
+ * (docs/performance.md#costs-behind-the-design).
  */
 export const DEFAULT_RESTORE_BATCH = 200;
 

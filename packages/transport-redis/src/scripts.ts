@@ -10,7 +10,7 @@ const commandNameOf = (name: string): string => `kelp${name[0]!.toUpperCase()}${
 
 /**
  * The ioredis command name of each script, built once: looking a method up by a freshly built
- * string made V8 hash it on every call (~3 us per publish at 1,000 msgs/s in a CPU profile).
+ * string makes V8 hash it on every call.
  */
 const COMMAND_NAMES = Object.fromEntries(Object.keys(luaScripts).map((name) => [name, commandNameOf(name)])) as Record<LuaScriptName, string>;
 const commandName = (name: LuaScriptName): string => COMMAND_NAMES[name];
@@ -46,10 +46,9 @@ export function inOneWrite<T>(client: Redis, write: () => T): T {
 
 /**
  * The pop and its leading-empty check over `lists` as two plain commands in one socket write.
- * Not an ioredis pipeline: a Pipeline object per pop kept V8 promoting ~2 MB to the old
- * generation per scavenge in a drain (measured with --trace-gc-nvp; two plain commands: almost
- * nothing), which is what grew a consumer's RSS. A failed leading-empty only means no list is
- * marked empty (0).
+ * Not an ioredis pipeline: V8 promotes a Pipeline object per pop to the old generation in a
+ * drain, which grows a consumer's RSS (docs/performance.md#memory); two plain commands leave
+ * almost nothing behind. A failed leading-empty only means no list is marked empty (0).
  */
 export function popAndArm(client: Redis, args: Arg[], lists: readonly string[]): Promise<[unknown, unknown]> {
   return inOneWrite(client, () => {

@@ -88,8 +88,8 @@ const CODEC_WIRE_NAMES = new Set(['delivery_mode', 'expiration', 'delivery_info'
 
 /**
  * `JSON.stringify(buildEnvelope(...))` written directly: the same text without the envelope
- * objects in between (this runs once per publish; the objects and the generic stringify were
- * ~2 us of it). Returns undefined whenever the object form could come out differently (a
+ * objects in between (this runs once per publish, and the objects and the generic stringify are
+ * most of its cost). Returns undefined whenever the object form could come out differently (a
  * missing field, a value JSON leaves out, an extra whose key an object would reorder or merge),
  * and the caller then takes the generic path; test/envelope tests pin both to the same bytes.
  */
@@ -162,7 +162,7 @@ const routeSegments = new SegmentCache((exchange, routingKey) => `,"delivery_inf
 
 /**
  * `JSON.stringify(text)` for a string: printable ASCII without '"' or '\\' (content types, queue
- * names, uuids) is quoted as is, since JSON.stringify costs ~0.1 us a call even then; anything
+ * names, uuids) is quoted as is, since JSON.stringify costs a call even then; anything
  * else goes to JSON.stringify.
  */
 function quote(text: string): string {

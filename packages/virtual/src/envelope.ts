@@ -108,7 +108,7 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
 const isOptionalString = (value: unknown): boolean => value === undefined || value === null || typeof value === 'string';
 
 /**
- * The schema's checks written out by hand for the common case (7 us -> under 1 us per message).
+ * The schema's checks written out by hand for the common case, several times cheaper than zod.
  * Returns the input when it certainly passes `envelopeSchema`; undefined sends it to zod, which
  * then decides and words the reason, so accepted and rejected envelopes are exactly the schema's.
  */

@@ -60,8 +60,8 @@ export function decodeText(bytes: Uint8Array, encoding = 'utf-8'): string {
 
 /**
  * UTF-8 bytes of `text` as a plain Uint8Array. Buffer.from takes small results from Node's shared
- * pool instead of allocating an ArrayBuffer per call as TextEncoder does (on the publish path that
- * was ~0.6 us and most of the garbage per message); the view hides the Buffer type, so callers
+ * pool instead of allocating an ArrayBuffer per call as TextEncoder does (on the publish path, most
+ * of the garbage per message); the view hides the Buffer type, so callers
  * compare and serialize it as the Uint8Array they expect. Lone surrogates become U+FFFD either way.
  */
 export function encodeUtf8(text: string): Uint8Array {

@@ -44,9 +44,8 @@ local sep = ARGV[2]
 
 -- The single publish (one destination, one run of one message) to a queue or a direct route:
 -- what a producer awaiting each publish, or a paced one, sends every time. The same lookup,
--- pushes and reply as the general path below, without its tables and functions. Server time
--- per call (INFO commandstats, one direct route): 11.3 against 19.8 us back to back, 25 against
--- 41-44 us at 1,000 calls/s; in kelp's own awaited publish loop 11.6-12.5 against 14.5-14.7.
+-- pushes and reply as the general path below, without its tables and functions, which cost
+-- Redis more than the push itself (docs/performance.md#costs-behind-the-design).
 if ARGV[4] == "1" and ARGV[9] == "1,1" and (ARGV[5] == "q" or ARGV[5] == "d") then
   local target, envelope, suffix = ARGV[6], ARGV[10], ARGV[8]
   local failed = nil
