@@ -6,7 +6,8 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { parseUrl } from '@kelp/core';
-import { RedisTransport, restoreInBatches } from '@kelp/transport-redis';
+import { RedisTransport } from '@kelp/transport-redis';
+import { restoreInBatches } from '../../packages/transport-redis/src/restore-batches.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEP, redisFixture, type RedisFixture } from './helpers.js';
 

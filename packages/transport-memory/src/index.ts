@@ -23,7 +23,7 @@
  *   requeue, and deliveries past `maxRedeliveries` (queue argument `x-delivery-limit`), go to the
  *   queue's dead-letter list instead of being dropped / redelivered again.
  *
- * `transport.admin` gives inspect, restore and dead-letter tools on the broker (`MemoryAdmin`).
+ * `transport.admin` gives inspect, restore and dead-letter tools on the broker (`VirtualAdmin` over the broker).
  */
 export { Deque } from './deque.js';
 export {
@@ -40,4 +40,3 @@ export {
   MemoryTransport,
   type MemoryTransportInit,
 } from './memory-transport.js';
-export { MemoryAdmin, type MemoryAdminContext } from './memory-admin.js';

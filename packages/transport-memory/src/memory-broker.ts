@@ -282,7 +282,7 @@ export class MemoryBroker {
     return { queue: target };
   }
 
-  // ---- views for the admin tools (memory-admin.ts) ---------------------------------------------
+  // ---- for the admin hooks (memory-admin.ts) ---------------------------------------------
 
   /** Every unacked entry with its tag. */
   unackedEntries(): Array<[string, MemoryUnackedEntry]> {
@@ -304,18 +304,17 @@ export class MemoryBroker {
     return [...this.deadLetters].filter(([, list]) => list.length > 0).map(([queue]) => queue);
   }
 
-  /** Removes and returns up to `limit` dead letters of `queue`, oldest first. */
-  takeDeadLetters(queue: string, limit = Number.POSITIVE_INFINITY): DeadLetterEntry[] {
-    const list = this.deadLetters.get(queue) ?? [];
-    return list.splice(0, Math.min(limit, list.length));
-  }
-
-  /** Puts dead letters back at the front of the list (those that could not be requeued). */
-  returnDeadLetters(queue: string, entries: readonly DeadLetterEntry[]): void {
-    if (entries.length === 0) return;
-    const list = this.deadLetters.get(queue) ?? [];
-    list.unshift(...entries);
-    this.deadLetters.set(queue, list);
+  /**
+   * Replaces the dead letter `entry` of `queue` with `payload` at the back of the queue, in one
+   * step; false when that dead letter is no longer in the list.
+   */
+  requeueDeadLetter(queue: string, entry: DeadLetterEntry, payload: string, priority: number): boolean {
+    const list = this.deadLetters.get(queue);
+    const at = list?.indexOf(entry) ?? -1;
+    if (!list || at < 0) return false;
+    list.splice(at, 1);
+    this.put(queue, payload, priority);
+    return true;
   }
 
   /** Wall-clock seconds of this broker's clock. */

@@ -5,13 +5,14 @@
  */
 import type { ConnectionParams, TransportCapabilities, TransportDefinition } from '@kelp/core';
 import {
+  VirtualAdmin,
   type VirtualChannel,
   VirtualTransport,
   type VirtualTransportOptions,
   parseVirtualTransportOptions,
   virtualTransportOptionsSchema,
 } from '@kelp/virtual';
-import { MemoryAdmin } from './memory-admin.js';
+import { memoryAdminStorage } from './memory-admin.js';
 import { MemoryBroker } from './memory-broker.js';
 import { MemoryChannel } from './memory-channel.js';
 
@@ -46,11 +47,11 @@ export class MemoryTransport extends VirtualTransport {
   readonly capabilities = CAPABILITIES;
   readonly broker: MemoryBroker;
   private unsubscribe: (() => void) | undefined;
-  private adminTools: MemoryAdmin | undefined;
+  private adminTools: VirtualAdmin | undefined;
 
   /** inspect / restore / dead letters on this broker. */
-  get admin(): MemoryAdmin {
-    this.adminTools ??= new MemoryAdmin({ broker: this.broker, visibilityTimeout: this.options.visibilityTimeout });
+  get admin(): VirtualAdmin {
+    this.adminTools ??= new VirtualAdmin(memoryAdminStorage({ broker: this.broker, visibilityTimeout: this.options.visibilityTimeout }));
     return this.adminTools;
   }
 

@@ -34,9 +34,7 @@ export async function deadLetterUnackedEntry(
     const value = await client.hgetBuffer(keys.unacked, tag);
     if (value === null) return undefined;
     const target = input.queue ?? routeOfEntry(value) ?? keys.stripPrefix(keys.unacked);
-    const span = envelopeSpan(value);
-    const payload = span ? value.subarray(span[0], span[1]) : value;
-    const record = deadLetterRecord({ reason, queue: target, time: input.now, deliveryTag: tag, payload });
+    const record = deadLetterRecord({ reason, queue: target, time: input.now, deliveryTag: tag, payload: envelopeBytes(value) });
     const sha = createHash('sha1').update(value).digest('hex');
     const fn = (client as unknown as Record<string, (...a: string[]) => Promise<unknown>>)['kelpDeadLetterEntry'];
     if (typeof fn !== 'function') throw new Error('Lua script deadLetterEntry is not defined on this client (call defineScripts first)');
@@ -133,9 +131,10 @@ export function readDeadLetterRecord(raw: Buffer, queue: string, keys: RedisKeys
   return entry;
 }
 
-/** The original bytes of a dead-letter entry. */
-export function entryBytes(entry: DeadLetterEntry): Buffer {
-  return Buffer.from(entry.raw, entry.rawEncoding === 'base64' ? 'base64' : 'utf8');
+/** The envelope's original bytes within an `unacked` value, or the whole value when it has no envelope. */
+export function envelopeBytes(value: Buffer): Buffer {
+  const span = envelopeSpan(value);
+  return span ? value.subarray(span[0], span[1]) : value;
 }
 
 const QUOTE = 0x22;
@@ -147,7 +146,7 @@ const BACKSLASH = 0x5c;
  * bytes can be kept exactly (Kombu and kelp both write it that way; re-encoding would not be).
  * Undefined when the value does not start with `[{`.
  */
-export function envelopeSpan(value: Uint8Array): [number, number] | undefined {
+function envelopeSpan(value: Uint8Array): [number, number] | undefined {
   let i = 0;
   const skipSpace = () => {
     while (i < value.length && (value[i] === 0x20 || value[i] === 0x0a || value[i] === 0x0d || value[i] === 0x09)) i++;

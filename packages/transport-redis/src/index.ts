@@ -54,6 +54,3 @@ export function createRedisTransport(): TransportDefinition {
     create: (params: ConnectionParams) => new RedisTransport(params),
   };
 }
-export { RedisAdmin, type RedisAdminContext } from './admin.js';
-export { restoreInBatches, DEFAULT_RESTORE_BATCH, type BatchRestoreOptions, type BatchRestoreResult, type RestoredItem } from './restore-batches.js';
-export { deadLetterRecord, readDeadLetterRecord, envelopeSpan } from './dead-letters.js';

@@ -7,9 +7,9 @@
  */
 import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
 import { OperationalError, throwIfAborted } from '@kelp/core';
-import { type EventLoopHub, type Poller, VirtualTransport, type VirtualChannel } from '@kelp/virtual';
+import { type EventLoopHub, type Poller, VirtualAdmin, VirtualTransport, type VirtualChannel } from '@kelp/virtual';
 import type { Redis, RedisOptions } from 'ioredis';
-import { RedisAdmin } from './admin.js';
+import { redisAdminStorage } from './admin.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
@@ -84,11 +84,11 @@ export class RedisTransport extends VirtualTransport {
     this.keys = new RedisKeys({ ...options, db: ioredisOptions.db });
   }
 
-  private adminTools: RedisAdmin | undefined;
+  private adminTools: VirtualAdmin | undefined;
 
   /** inspect / restore / dead letters on this db (connects on first use). */
-  get admin(): RedisAdmin {
-    this.adminTools ??= new RedisAdmin({
+  get admin(): VirtualAdmin {
+    this.adminTools ??= new VirtualAdmin(redisAdminStorage({
       client: async () => {
         await this.connect();
         return this.client;
@@ -96,7 +96,7 @@ export class RedisTransport extends VirtualTransport {
       keys: this.keys,
       options: this.redisOptions,
       wallClock: this.wallClock,
-    });
+    }));
     return this.adminTools;
   }
 

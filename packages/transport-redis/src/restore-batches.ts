@@ -11,9 +11,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { AbortedError, throwIfAborted } from '@kelp/core';
-import { clampPriority, markRedeliveredInPlace } from '@kelp/virtual';
+import { clampPriority, markRedeliveredInPlace, planRestore } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
-import { deadLetterRecord, envelopeSpan } from './dead-letters.js';
+import { deadLetterRecord, envelopeBytes } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import { releaseMutex } from './scripts.js';
 
@@ -133,17 +133,14 @@ async function plan(
     route = options.resolve(exchange, routingKey, marked);
     resolved.set(routeKey, route);
   }
-  const queues = await route;
-  if (queues.length === 0) {
-    const queue = routingKey || exchange;
-    if (options.queue !== undefined && options.queue !== queue) return 'skip';
-    const reason = `no route on restore: exchange '${exchange}' routing key '${routingKey}'`;
-    const span = envelopeSpan(value);
-    const payload = span ? value.subarray(span[0], span[1]) : value;
-    const record = deadLetterRecord({ reason, queue, time: now, deliveryTag: tag, payload });
+  const decision = planRestore({ exchange, routingKey, queues: await route }, options.queue);
+  if (decision.action === 'skip') return 'skip';
+  if (decision.action === 'dead-letter') {
+    const { queue, reason } = decision;
+    const record = deadLetterRecord({ reason, queue, time: now, deliveryTag: tag, payload: envelopeBytes(value) });
     return { tag, sha, value: record, push: 'LPUSH', keys: [keys.deadLetterKey(queue)], status: 'dead-lettered', queues: [queue], reason };
   }
-  if (options.queue !== undefined && !queues.includes(options.queue)) return 'skip';
+  const { queues } = decision;
   const priority = clampPriority((envelope.properties as Record<string, unknown> | undefined)?.priority);
   const targetKeys = queues.map((q) => (options.target === 'priority' ? keys.queueKeyForPriority(q, priority) : keys.queueKey(q)));
   return { tag, sha, value: marked, push: 'RPUSH', keys: targetKeys, status: 'restored', queues };

@@ -20,3 +20,4 @@ export * from './channel-base.js';
 export * from './virtual-channel.js';
 export * from './virtual-transport.js';
 export * from './delivery-checks.js';
+export * from './admin/index.js';

@@ -1,0 +1,72 @@
+/**
+ * The hooks a transport fills so that {@link VirtualAdmin} can serve `transport.admin`: a few
+ * reads of what the storage holds, one restore of expired unacked messages and one atomic move of
+ * a dead letter. Everything an operator sees (reports, routing, inspect rows) is built from these
+ * in `virtual-admin.ts`, once for every transport.
+ */
+import type { DeadLetterEntry } from '@kelp/core';
+import type { RoutingSource } from './admin-routing.js';
+import type { RequeueableEnvelope } from './requeue.js';
+
+/** One unacked message as inspect counts it. */
+export interface UnackedView {
+  exchange: string;
+  routingKey: string;
+  /** Wall-clock seconds of its delivery (or of its due time); undefined when unknown. */
+  since: number | undefined;
+}
+
+/** What the restore hook is asked to do. */
+export interface ExpiredRestore {
+  /** Restore entries delivered at or before this wall-clock second. */
+  ceiling: number;
+  /** Only entries this queue owns (see `planRestore`). */
+  queue?: string;
+  /** Count what would move; change nothing. */
+  dryRun: boolean;
+  /** Where a message goes now (bindings read once per exchange for the whole run). */
+  route(exchange: string, routingKey: string): Promise<readonly string[]>;
+  signal?: AbortSignal;
+}
+
+/** One message a restore moved (or, with dryRun, would move). */
+export interface RestoredMessage {
+  status: 'restored' | 'dead-lettered';
+  /** The queues pushed to; for a dead letter, the queue whose dead-letter list took it. */
+  queues: readonly string[];
+}
+
+/** A stored dead letter and the handle its storage moves it by. */
+export interface StoredDeadLetter<Handle> {
+  entry: DeadLetterEntry;
+  handle: Handle;
+}
+
+export interface AdminStorage<Handle = unknown> extends RoutingSource {
+  /** Seconds: restore's default threshold, and what inspect reports. */
+  readonly visibilityTimeout: number;
+  /** Wall-clock seconds, the clock unacked deliveries are stamped with. */
+  now(): number;
+  /** Exchanges with a declaration or a binding row. */
+  exchangeNames(signal?: AbortSignal): Promise<Iterable<string>>;
+  /** Queues the storage holds beyond those named by bindings and unacked messages. */
+  queueNames(signal?: AbortSignal): Promise<Iterable<string>>;
+  /** Waiting messages of `queue` per priority step, and its dead-letter count. */
+  queueDepth(queue: string): Promise<{ steps: ReadonlyMap<number, number>; deadLetters: number }>;
+  /** Every readable unacked message. */
+  unackedMessages(signal?: AbortSignal): Promise<Iterable<UnackedView>>;
+  /** How many unacked records there are, readable or not. */
+  unackedTotal(): Promise<number>;
+  /**
+   * Restores expired unacked messages newest-expired first, each to the head of its queues, so
+   * the oldest is next in line; the decision per message is `planRestore`'s.
+   */
+  restoreExpired(request: ExpiredRestore): Promise<RestoredMessage[]>;
+  /** The dead letters of `queue`, oldest first (the oldest `limit` when given). */
+  deadLetters(queue: string, options: { limit?: number; signal?: AbortSignal }): Promise<StoredDeadLetter<Handle>[]>;
+  /**
+   * Replaces one dead letter with `envelope` at the back of `queue`, atomically; false when that
+   * dead letter is no longer there.
+   */
+  moveDeadLetter(queue: string, handle: Handle, envelope: RequeueableEnvelope): Promise<boolean>;
+}
