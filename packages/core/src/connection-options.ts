@@ -5,11 +5,12 @@ import { z } from 'zod';
 import type { TlsOptions } from './connection-params.js';
 import type { FailoverStrategy } from './failover.js';
 import type { RetryPolicy } from './retry-policy-types.js';
-import type { Channel } from './transport.js';
+import type { Channel, LinkState } from './transport.js';
 import { TransportRegistry } from './transport-registry.js';
 import { parseOptions } from './option-parsing.js';
 
-export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closing' | 'closed';
+/** The same names as the transport's state (see {@link LinkState}). */
+export type ConnectionState = LinkState;
 
 export interface ConnectionOptions {
   /** Transport options (camelCase or Kombu snake_case); they override the URL query. */

@@ -43,7 +43,13 @@ export interface BasicConsumeOptions {
 
 /** Lifecycle states, explicit as in ioredis. */
 export type ChannelState = 'open' | 'closing' | 'closed';
-export type TransportState = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
+/**
+ * The lifecycle of a link to the broker, one set of names for a `Connection` and its transport:
+ * `connected` once established, `reconnecting` while a link is down and being re-established,
+ * back to `connected` when every link is up again.
+ */
+export type LinkState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closing' | 'closed';
+export type TransportState = LinkState;
 
 /**
  * An AMQP-like channel. The virtual transports implement it once (`@kelp/virtual`) on top of
@@ -120,6 +126,8 @@ export interface TransportEvents {
   connectionLost: [error: Error];
   /** The transport is connected again (consumers resumed). */
   reconnected: [];
+  /** The transport's `state` changed (e.g. `connected` -> `reconnecting` when a link drops). */
+  stateChange: [state: TransportState, previous: TransportState];
   /** A message could not be used and was moved to a dead-letter list. */
   deadLettered: [info: { queue: string; reason: string }];
   /** An error that did not belong to any caller (a failed background step). */

@@ -129,7 +129,7 @@ describe('Connection.ensure under concurrent failures', () => {
     release();
     await late;
     const [first, second] = broker.transports as FakeTransport[];
-    expect([broker.transports.length, first?.state, second?.state, broker.attempts.length]).toEqual([2, 'closed', 'ready', 2]);
+    expect([broker.transports.length, first?.state, second?.state, broker.attempts.length]).toEqual([2, 'closed', 'connected', 2]);
     expect(broker.published.map((p) => p.body)).toEqual(['early', 'late']);
     await conn.close();
   });

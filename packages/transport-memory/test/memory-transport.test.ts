@@ -271,7 +271,7 @@ describe('memory transport: options and lifecycle', () => {
     const transport = createMemoryTransport().create(params());
     expect(transport.state).toBe('idle');
     await transport.connect();
-    expect(transport.state).toBe('ready');
+    expect(transport.state).toBe('connected');
     await transport.close();
     expect(transport.state).toBe('closed');
     await expect(transport.connect()).rejects.toThrow(/closed/);

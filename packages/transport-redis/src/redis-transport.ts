@@ -122,15 +122,25 @@ export class RedisTransport extends VirtualTransport {
     return client;
   }
 
-  private linkDown(link: object | string, error: Error): void {
-    if (this.transportState !== 'ready' || this.lostLinks.has(link)) return;
-    this.lostLinks.add(link);
-    if (this.lostLinks.size === 1) this.events.emit('connectionLost', wrapRedisError(error, this.redactedUrl, 'connection'));
+  /** Established and not closing: links that drop now are being re-established. */
+  private get established(): boolean {
+    return this.state === 'connected' || this.state === 'reconnecting';
   }
 
+  /** A link dropped: the first one makes the transport 'reconnecting' and reports connectionLost. */
+  private linkDown(link: object | string, error: Error): void {
+    if (!this.established || this.lostLinks.has(link)) return;
+    this.lostLinks.add(link);
+    if (this.lostLinks.size > 1) return;
+    this.setState('reconnecting');
+    this.events.emit('connectionLost', wrapRedisError(error, this.redactedUrl, 'connection'));
+  }
+
+  /** A link is back: the last one makes the transport 'connected' again and reports reconnected. */
   private linkUp(link: object | string): void {
-    if (!this.lostLinks.delete(link)) return;
-    if (this.lostLinks.size === 0) this.events.emit('reconnected');
+    if (!this.lostLinks.delete(link) || this.lostLinks.size > 0) return;
+    if (this.state === 'reconnecting') this.setState('connected');
+    this.events.emit('reconnected');
   }
 
   /** Health-check deadline: socketTimeout, else a fixed bound (a PONG on loopback takes microseconds). */
@@ -146,7 +156,7 @@ export class RedisTransport extends VirtualTransport {
    */
   private checkCommandHealth(): void {
     const client = this.commandClient;
-    if (this.commandPing || !client || client.status !== 'ready' || this.transportState !== 'ready') return;
+    if (this.commandPing || !client || client.status !== 'ready' || !this.established) return;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.healthTimeoutMs);
@@ -154,7 +164,7 @@ export class RedisTransport extends VirtualTransport {
     });
     this.commandPing = Promise.race([client.ping().then(() => 'pong' as const, (error: unknown) => error), deadline])
       .then((outcome) => {
-        if (outcome === 'pong' || client !== this.commandClient || this.transportState !== 'ready') return;
+        if (outcome === 'pong' || client !== this.commandClient || !this.established) return;
         const error = outcome === 'timeout' ? new Error(`no PONG within ${this.healthTimeoutMs} ms`) : safeRedisCause(outcome);
         if (outcome !== 'timeout' && !/Command timed out/i.test(error.message)) return;
         this.lastRedisError = error;
@@ -321,6 +331,7 @@ export class RedisTransport extends VirtualTransport {
     poller.close();
     // A closed poller's links are not lost any more; only ones still in use can be "back".
     for (const link of ['poll', 'subscriber'] as const) this.lostLinks.delete(linkId(poller, link));
+    if (this.lostLinks.size === 0 && this.state === 'reconnecting') this.setState('connected');
     await Promise.allSettled([closeClient(poller.pollClient), closeClient(poller.subClient)]);
   }
 

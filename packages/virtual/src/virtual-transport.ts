@@ -30,7 +30,7 @@ export abstract class VirtualTransport implements Transport, ChannelHost {
   readonly options: VirtualTransportOptions;
   readonly brokerState: BrokerState;
   protected readonly events = new TypedEmitter<TransportEvents>();
-  protected transportState: TransportState = 'idle';
+  private currentState: TransportState = 'idle';
   protected readonly channels = new Map<number, VirtualChannel>();
   protected hub: EventLoopHub | undefined;
   protected poller: Poller | undefined;
@@ -55,22 +55,30 @@ export abstract class VirtualTransport implements Transport, ChannelHost {
   }
 
   get state(): TransportState {
-    return this.transportState;
+    return this.currentState;
+  }
+
+  /** Moves to `next` and emits 'stateChange' when that is a change. */
+  protected setState(next: TransportState): void {
+    const previous = this.currentState;
+    if (previous === next) return;
+    this.currentState = next;
+    this.events.emit('stateChange', next, previous);
   }
 
   async connect(signal?: AbortSignal): Promise<void> {
     throwIfAborted(signal);
-    if (this.transportState === 'ready') return;
-    if (this.transportState === 'closing' || this.transportState === 'closed') {
+    if (this.currentState === 'connected' || this.currentState === 'reconnecting') return;
+    if (this.currentState === 'closing' || this.currentState === 'closed') {
       throw new OperationalError(`The ${this.driverName} transport is closed; create a new Connection`);
     }
     this.connecting ??= (async () => {
-      this.transportState = 'connecting';
+      this.setState('connecting');
       try {
         await this.establish(signal);
-        this.transportState = 'ready';
+        this.setState('connected');
       } catch (error) {
-        this.transportState = 'idle';
+        this.setState('idle');
         throw error;
       } finally {
         this.connecting = undefined;
@@ -102,13 +110,13 @@ export abstract class VirtualTransport implements Transport, ChannelHost {
   /** Closes every channel (restoring unacked messages), stops polling, then disconnects. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.transportState = 'closing';
+      this.setState('closing');
       await Promise.allSettled([...this.channels.values()].map((channel) => channel.close()));
       this.poller?.stop();
       try {
         await this.teardown();
       } finally {
-        this.transportState = 'closed';
+        this.setState('closed');
       }
     })();
     return this.closing;

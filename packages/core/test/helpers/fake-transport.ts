@@ -136,11 +136,11 @@ export class FakeTransport implements Transport {
       this.state = 'closed';
       throw new FakeSocketError(`connection refused by ${target}${this.broker.failureDetail}`);
     }
-    this.state = 'ready';
+    this.state = 'connected';
   }
 
   async createChannel(): Promise<FakeChannel> {
-    if (this.state !== 'ready') throw new OperationalError('fake transport is not connected');
+    if (this.state !== 'connected') throw new OperationalError('fake transport is not connected');
     const channel = new FakeChannel(this.broker);
     this.channels.push(channel);
     this.broker.channelsCreated++;
