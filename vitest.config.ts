@@ -2,8 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Tests run against the TypeScript sources, not dist/, so that a test never passes on a stale build.
-const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const src = (pkg: string, entry = 'index') => fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url));
+// A subpath entry comes before its package: an alias also matches the specifiers it prefixes.
 const alias = {
+  '@kelp/virtual/internal': src('virtual', 'internal'),
   '@kelp/hub': src('hub'),
   '@kelp/core': src('core'),
   '@kelp/virtual': src('virtual'),

@@ -13,11 +13,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const packages = ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis', 'kelp', 'cli'];
 
 const started = Date.now();
+// Each package's public entry, and its `internal` entry where it has one (package.json exports).
+const entries = packages.flatMap((name) =>
+  ['index', 'internal'].filter((entry) => existsSync(join(root, 'packages', name, 'src', `${entry}.ts`))).map((entry) => ({ name, entry })),
+);
 await Promise.all(
-  packages.map((name) =>
+  entries.map(({ name, entry }) =>
     build({
-      entryPoints: [join(root, 'packages', name, 'src', 'index.ts')],
-      outfile: join(root, 'packages', name, 'dist', 'index.js'),
+      entryPoints: [join(root, 'packages', name, 'src', `${entry}.ts`)],
+      outfile: join(root, 'packages', name, 'dist', `${entry}.js`),
       bundle: true,
       packages: 'external',
       platform: 'node',

@@ -1,7 +1,8 @@
 import type { Delivery } from '@kelp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '@kelp/hub';
-import { FANOUT_MEMORY_LIMIT, type RedisChannel } from '@kelp/transport-redis';
+import type { RedisChannel } from '@kelp/transport-redis';
+import { FANOUT_MEMORY_LIMIT } from '../../packages/transport-redis/src/fanout-inbox.js';
 import { SEP, bodyOf, collect, message, redisFixture, runFor, spinUntil, type RedisFixture } from './helpers.js';
 
 let fx: RedisFixture;

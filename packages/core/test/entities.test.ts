@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   Binding,
   ConfigurationError,
-  declaredEntities,
   Exchange,
   forgetDeclarations,
   maybeDeclare,
   NotBoundError,
   Queue,
 } from '../src/index.js';
+import { declaredEntities } from '../src/maybe-declare.js';
 import { FakeChannel } from './helpers/fake-channel.js';
 
 describe('Exchange', () => {

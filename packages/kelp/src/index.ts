@@ -24,8 +24,9 @@
  * ```
  *
  * Durations in the messaging API are in seconds, as in Kombu; the event `Hub` uses milliseconds.
- * Other transports register themselves with {@link registerTransport}; that registry is the only
- * process-wide state kelp has that users may extend.
+ * Other transports register themselves with {@link registerTransport}, and queue orders for the
+ * `queueOrderStrategy` option with {@link registerQueueOrderStrategy}; those registries are the
+ * only process-wide state kelp has, and users may extend them.
  */
 import { registerTransport } from '@kelp/core';
 import { createMemoryTransport } from '@kelp/transport-memory';
@@ -33,7 +34,13 @@ import { createRedisTransport } from '@kelp/transport-redis';
 
 export * from '@kelp/core';
 export * from '@kelp/hub';
-export { compileTopicPattern, matchTopic } from '@kelp/virtual';
+export {
+  compileTopicPattern,
+  matchTopic,
+  registerQueueOrderStrategy,
+  type QueueCycle,
+  type QueueCycleFactory,
+} from '@kelp/virtual';
 
 /** The `memory://` definition registered on import (its `brokers` map is handy in tests). */
 export const memoryTransport = createMemoryTransport();

@@ -25,18 +25,15 @@
  *
  * `transport.admin` gives inspect, restore and dead-letter tools on the broker (`VirtualAdmin` over the broker).
  */
-export { Deque } from './deque.js';
-export {
-  type DeadLetterEntry,
+export type {
+  DeadLetterEntry as MemoryDeadLetter,
   MemoryBroker,
-  type MemoryBrokerOptions,
-  type MemoryUnackedEntry,
+  MemoryBrokerOptions,
+  MemoryUnackedEntry,
 } from './memory-broker.js';
-export { MemoryChannel } from './memory-channel.js';
 export {
   createMemoryTransport,
   MEMORY_OPTION_NAMES,
   type MemoryTransportDefinition,
   MemoryTransport,
-  type MemoryTransportInit,
 } from './memory-transport.js';

@@ -8,7 +8,7 @@
  *   client-tracking invalidations that wake the poller.
  */
 import { Redis, type Command, type RedisOptions } from 'ioredis';
-import { RecycleCounter } from '@kelp/virtual';
+import { RecycleCounter } from '@kelp/virtual/internal';
 import { defineScripts } from './scripts.js';
 
 /** The command connection's command timeout when socketTimeout is unset (no command there blocks). */

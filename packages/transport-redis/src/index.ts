@@ -26,21 +26,17 @@ import { REDIS_OPTION_NAMES } from './options.js';
 import { RedisTransport } from './redis-transport.js';
 
 export { RedisTransport, type RedisTransportInit } from './redis-transport.js';
-export { RedisChannel, parseUnackedEntry } from './redis-channel.js';
-export { FANOUT_MEMORY_LIMIT } from './channel-poller.js';
+export type { RedisChannel } from './redis-channel.js';
 export { RedisKeys, DEAD_LETTER_SUFFIX, type KeyOptions, type BindingMember } from './keys.js';
 export {
   parseRedisTransportOptions,
   redisTransportOptionsSchema,
-  toIoredisOptions,
-  parseDb,
   REDIS_OPTION_NAMES,
   REDIS_IGNORED_OPTION_NAMES,
   type RedisTransportOptions,
   type RedisTransportOptionsInput,
 } from './options.js';
-export { isRedisConnectionError, isRedisChannelError, safeRedisCause, wrapRedisError } from './errors.js';
-export { luaScripts, type LuaScript, type LuaScriptName } from './lua-scripts.js';
+export { isRedisConnectionError, isRedisChannelError } from './errors.js';
 
 /** URL schemes served by the Redis transport. */
 export const REDIS_ALIASES = ['redis', 'rediss', 'redis+socket', 'valkey', 'valkeys', 'unix'] as const;

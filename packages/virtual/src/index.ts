@@ -1,23 +1,53 @@
 /**
  * @kelp/virtual: AMQP emulation written once for kelp's virtual transports (Kombu's
- * `kombu/transport/virtual`). A broker subclasses {@link VirtualChannel} and fills its storage
- * hooks, and {@link VirtualTransport} for the lifecycle; everything else (declarations, routing,
- * the Kombu envelope, QoS, acks, restores, fair queue cycling, the Hub-driven poller) is here.
+ * `kombu/transport/virtual`), for transport authors. A broker fills {@link VirtualChannel}'s
+ * storage hooks and {@link VirtualTransport}'s lifecycle, and the admin hooks of
+ * {@link VirtualAdmin}; everything else (declarations, routing, the Kombu envelope, QoS, acks,
+ * restores, fair queue cycling, the Hub-driven poller) is here.
+ *
+ * Helpers kelp's own transports share but nobody else should depend on are in
+ * `@kelp/virtual/internal`.
  */
-export * from './cycle.js';
-export * from './envelope.js';
-export * from './exchange.js';
-export * from './generic-poller.js';
-export * from './options.js';
+export {
+  createQueueCycle,
+  PriorityCycle,
+  QueueOrderStrategies,
+  queueOrderStrategies,
+  registerQueueOrderStrategy,
+  RoundRobinCycle,
+  SortedCycle,
+  type QueueCycle,
+  type QueueCycleFactory,
+} from './cycle.js';
+export {
+  DELIVERY_COUNT_HEADER,
+  deliveryCount,
+  encodeEnvelope,
+  envelopeToDelivery,
+  markRedelivered,
+  markRedeliveredInPlace,
+  parseEnvelope,
+  readAckInfo,
+  type EncodeEnvelopeOptions,
+  type EnvelopeAckInfo,
+  type EnvelopeDeliveryContext,
+  type ParsedEnvelope,
+  type ParseEnvelopeResult,
+} from './envelope.js';
+export { BrokerState, prepareBinding, routeTable, type BindingRow, type ExchangeDeclaration, type LocalBinding } from './exchange.js';
+export type { EventLoopHub, HubTimer, Poller, PollerHost } from './generic-poller.js';
+export {
+  deadLetterOptionsShape,
+  parseTransportOptions,
+  parseVirtualTransportOptions,
+  virtualTransportOptionsSchema,
+  type VirtualTransportOptions,
+  type VirtualTransportOptionsInput,
+} from './options.js';
 export * from './priority.js';
-export * from './python-json.js';
-export * from './qos.js';
-export * from './recycle-counter.js';
 export type * from './storage-types.js';
-export * from './topic.js';
-export * from './typed-emitter.js';
+export { compileTopicPattern, matchTopic, TopicPatternCache, topicMatches } from './topic.js';
 export * from './channel-base.js';
 export * from './virtual-channel.js';
-export * from './virtual-transport.js';
-export * from './delivery-checks.js';
+export { CHANNEL_MAX, VirtualTransport, type VirtualTransportInit } from './virtual-transport.js';
 export * from './admin/index.js';

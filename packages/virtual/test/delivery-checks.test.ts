@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DELIVERY_COUNT_HEADER, etaSeconds, markRedelivered, oversizeReason, redeliveryLimitReason } from '../src/index.js';
+import { etaSeconds, oversizeReason, redeliveryLimitReason } from '../src/delivery-checks.js';
+import { DELIVERY_COUNT_HEADER, markRedelivered } from '../src/index.js';
 
 describe('oversizeReason', () => {
   it('counts UTF-8 bytes, not characters', () => {

@@ -6,9 +6,9 @@ import {
   envelopeToDelivery,
   markRedelivered,
   parseEnvelope,
-  pythonJsonDumps,
   readAckInfo,
 } from '../src/index.js';
+import { pythonJsonDumps } from '../src/python-json.js';
 
 const TAG = '0539e9b4-ffd6-41b0-a605-1338151c2850';
 

@@ -4,11 +4,11 @@ import {
   createQueueCycle,
   multiQueuePriorityKeys,
   priorityStep,
-  QoS,
   QueueOrderStrategies,
   queueKeyForPriority,
   RoundRobinCycle,
 } from '../src/index.js';
+import { QoS } from '../src/qos.js';
 
 describe('priorities (docs/wire-format.md#priorities)', () => {
   it.each([

@@ -1,0 +1,5 @@
+/**
+ * `@kelp/virtual/internal`: helpers kelp's own transports share with the virtual layer. Not part
+ * of the public API: they change without notice.
+ */
+export { RecycleCounter } from './recycle-counter.js';
