@@ -5,53 +5,28 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { Connection, Consumer, Producer, Queue, type Message } from 'kelp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundle, type Bundle } from '../faults/support/bundle.js';
 import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
 import { waitUntil } from './helpers.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const pkg = (name: string): string => join(root, 'packages', name, 'src', 'index.ts');
 let server: RedisServerHandle;
 let admin: Redis;
-let dir: string;
-let bundle: string;
+let consumerBundle: Bundle;
 
 beforeAll(async () => {
   // A server of its own: INFO commandstats counts every client of the server.
   server = await startRedisServer();
   admin = new Redis(server.url);
-  mkdirSync(join(root, 'node_modules', '.cache'), { recursive: true });
-  dir = mkdtempSync(join(root, 'node_modules', '.cache', 'kelp-concurrency-'));
-  bundle = join(dir, 'concurrent-consumer.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./fixtures/concurrent-consumer.ts', import.meta.url))],
-    outfile: bundle,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'error',
-    external: ['ioredis', 'zod', '@msgpack/msgpack'],
-    nodePaths: [join(root, 'node_modules')],
-    alias: {
-      kelp: pkg('kelp'),
-      '@kelp/core': pkg('core'),
-      '@kelp/hub': pkg('hub'),
-      '@kelp/virtual': pkg('virtual'),
-      '@kelp/transport-memory': pkg('transport-memory'),
-      '@kelp/transport-redis': pkg('transport-redis'),
-    },
-  });
+  consumerBundle = await bundle(fileURLToPath(new URL('./fixtures/concurrent-consumer.ts', import.meta.url)), 'concurrent-consumer');
 }, 60_000);
 
 afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
+  consumerBundle?.remove();
   await admin?.quit();
   await server?.stop();
 });
@@ -118,6 +93,35 @@ describe('a consumer with concurrency on Redis', () => {
     expect(scriptCalls).toBeLessThanOrEqual(5);
     await consumer.cancel();
     await conn.close();
+  });
+
+  it('makes two script calls per message at prefetch 1 while a backlog waits: the pop and the ack', async () => {
+    const url = `${server.url}/4`;
+    const queue = new Queue(`backlog-${randomUUID()}`);
+    await publishIds(url, queue, 300);
+    const conn = new Connection(url);
+    let handled = 0;
+    const consumer = new Consumer(conn, queue, {
+      prefetchCount: 1,
+      callbacks: [
+        async (_body, message) => {
+          await message.ack();
+          handled++;
+        },
+      ],
+    });
+    await consumer.consume();
+    while (handled < 50) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    await admin.config('RESETSTAT');
+    const from = handled;
+    while (handled < from + 200) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    const calls = await commandCalls();
+    await consumer.cancel();
+    await conn.close();
+    // Arming tracking (a third script) is left for the pop that finds the backlog gone.
+    const perMessage = ((calls['evalsha'] ?? 0) + (calls['eval'] ?? 0)) / (handled - from);
+    expect(perMessage).toBeGreaterThanOrEqual(1.9);
+    expect(perMessage).toBeLessThanOrEqual(2.1);
   });
 
   it('rejects an awaited ack that Redis refused, and leaves the message unacked', async () => {
@@ -209,7 +213,7 @@ async function runChild(
   count: number,
   killWhen: (acked: Set<string>) => Promise<boolean>,
 ): Promise<{ acked: Set<string>; acking: Set<string> }> {
-  const child = spawn(process.execPath, [bundle, url, queue, '50', '100', String(count)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [consumerBundle.file, url, queue, '50', '100', String(count)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const acked = new Set<string>();
   const acking = new Set<string>();
   let partial = '';

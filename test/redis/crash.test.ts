@@ -34,7 +34,7 @@ beforeAll(async () => {
     logLevel: 'error',
     external: ['ioredis', 'zod', '@msgpack/msgpack'],
     nodePaths: [join(root, 'node_modules')],
-    alias: { '@kelp/core': pkg('core'), '@kelp/hub': pkg('hub'), '@kelp/virtual': pkg('virtual'), '@kelp/transport-redis': pkg('transport-redis') },
+    alias: { '@kelp/core': pkg('core'), '@kelp/hub': pkg('hub'), '@kelp/virtual': pkg('virtual'), '@kelp/virtual/internal': join(root, 'packages', 'virtual', 'src', 'internal.ts'), '@kelp/transport-redis': pkg('transport-redis') },
   });
 });
 afterAll(async () => {

@@ -95,6 +95,8 @@ export class ChannelPoller {
   private reserved = 0;
   /** Whether the last pop filled its whole limit (more is likely waiting: worth a second pop). */
   private lastPopFull = false;
+  /** The last pop took as many messages as it asked for: there is a backlog. */
+  private lastPopTookLimit = false;
   private readonly candidates: PopCandidates;
   /** Watchdog, health PINGs and the lost/restored state of the two connections. */
   private readonly links: LinkWatch;
@@ -325,8 +327,10 @@ export class ChannelPoller {
     );
     // Armed, leading-empty follows in the same socket write: it says how many of the named lists
     // lead empty and arms tracking on them (see leading-empty-n.lua for why not inside the pop).
-    // A blocking pop does not arm: the lists it names were armed when found empty before.
-    const arming = this.tracking.armed && blockOn === undefined;
+    // A blocking pop does not arm: the lists it names were armed when found empty before. Nor
+    // does a pop behind a full one: a backlog is still there, and should this pop empty it, the
+    // next pop (which follows at once, the lists still being candidates) arms them.
+    const arming = this.tracking.armed && blockOn === undefined && !this.lastPopTookLimit;
     this.reserved += limit;
     this.popping++;
     let result: PopResult;
@@ -374,7 +378,8 @@ export class ChannelPoller {
     if (this.closed) return;
     if (arming && this.tracking.armed && armEpoch === this.tracking.epoch) this.candidates.foundEmpty(pairs, empty, mark);
     // A pop that named only a prefix of the lists and found them empty is not the end.
-    this.lastPopFull = entries.length >= limit || (exhausted === pairs.length && pairs.length >= POP_KEYS_ARMED);
+    this.lastPopTookLimit = entries.length >= limit;
+    this.lastPopFull = this.lastPopTookLimit || (exhausted === pairs.length && pairs.length >= POP_KEYS_ARMED);
     if (blockOn !== undefined && entries.length < limit) {
       if (entries.length > 0 && this.popped.size > 0) {
         this.waitAfterDelivery = blockOn;

@@ -17,6 +17,7 @@ const alias: Record<string, string> = {
   '@kelp/hub': src('hub'),
   '@kelp/core': src('core'),
   '@kelp/virtual': src('virtual'),
+  '@kelp/virtual/internal': join(repoRoot, 'packages', 'virtual', 'src', 'internal.ts'),
   '@kelp/transport-memory': src('transport-memory'),
   '@kelp/transport-redis': src('transport-redis'),
   kelp: src('kelp'),
