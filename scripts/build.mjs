@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const packages = ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis', 'kelp', 'cli'];
+const packages = ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis', 'kelp', 'cli', 'bench'];
 
 const started = Date.now();
 // Each package's public entry, and its `internal` entry where it has one (package.json exports).
@@ -34,7 +34,8 @@ await Promise.all(
 );
 
 // The CLI bundle inlines the workspace packages; npm dependencies stay external so that one
-// copy of ioredis/zod is shared with anything else the user loads.
+// copy of ioredis/zod is shared with anything else the user loads. The private benchmark
+// package stays external too: `kelp bench` imports it lazily, only where it is installed.
 const cliEntry = join(root, 'packages', 'cli', 'src', 'main.ts');
 if (existsSync(cliEntry)) {
   const outfile = join(root, 'packages', 'cli', 'dist', 'kelp.js');
@@ -47,7 +48,7 @@ if (existsSync(cliEntry)) {
     target: 'node20',
     sourcemap: 'linked',
     logLevel: 'warning',
-    external: ['ioredis', 'zod', '@msgpack/msgpack'],
+    external: ['ioredis', 'zod', '@msgpack/msgpack', '@kelp/bench'],
     banner: { js: '#!/usr/bin/env node' },
   });
   chmodSync(outfile, 0o755);

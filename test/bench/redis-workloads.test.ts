@@ -6,10 +6,12 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endToEndWorkload, backlogRssWorkload, type ProcessContext } from '../../packages/cli/src/bench/e2e.js';
-import { runPollingBench } from '../../packages/cli/src/bench/polling.js';
-import { RedisInfoProbe } from '../../packages/cli/src/bench/redis-info.js';
-import { runWorkload } from '../../packages/cli/src/bench/workloads.js';
+import { build } from 'esbuild';
+import { WORKER_SCRIPT } from '../../packages/bench/src/command.js';
+import { endToEndWorkload, backlogRssWorkload, type ProcessContext } from '../../packages/bench/src/e2e.js';
+import { runPollingBench } from '../../packages/bench/src/polling.js';
+import { RedisInfoProbe } from '../../packages/bench/src/redis-info.js';
+import { runWorkload } from '../../packages/bench/src/workloads.js';
 import { freshDb } from '../setup/fresh-db.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -17,11 +19,10 @@ let ctx: ProcessContext;
 
 beforeAll(async () => {
   const { url } = await freshDb();
-  // The worker script imports the esbuild bundle of the drivers, which loadDrivers() writes.
-  const { loadDrivers } = (await import(join(root, 'bench/lib/load.mjs'))) as { loadDrivers: () => Promise<unknown> };
-  await loadDrivers();
+  // The worker script runs the package's build, so build it from the sources under test.
+  await build({ entryPoints: [join(root, 'packages/bench/src/index.ts')], outfile: join(root, 'packages/bench/dist/index.js'), bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
   const probe = await RedisInfoProbe.open(url);
-  ctx = { url, messages: 300, concurrency: 100, timeoutMs: 30_000, workerCommand: [process.execPath, join(root, 'bench/worker.mjs')], ...(probe ? { probe } : {}) };
+  ctx = { url, messages: 300, concurrency: 100, timeoutMs: 30_000, workerCommand: [process.execPath, WORKER_SCRIPT], ...(probe ? { probe } : {}) };
 });
 afterAll(() => ctx?.probe?.close());
 

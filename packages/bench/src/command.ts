@@ -1,9 +1,11 @@
 /**
- * `kelp bench [URL]`, `kelp bench polling URL` and the internal `kelp bench worker`. Argument
- * parsing and output only; the measuring lives in the workload modules. Returns the exit code:
- * 0 when every workload ran, 1 when one failed, 2 for a bad command line.
+ * `kelp bench [URL]`, `kelp bench polling URL`, and the worker child process of the end-to-end
+ * workloads (`bin/worker.mjs`, never a `kelp` sub-command). Argument parsing and output only;
+ * the measuring lives in the workload modules. Returns the exit code: 0 when every workload ran,
+ * 1 when one failed, 2 for a bad command line.
  */
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { backlogRssWorkload, endToEndWorkload, type ProcessContext } from './e2e.js';
 import { pollingTable, workloadTable } from './format.js';
@@ -17,7 +19,7 @@ import { addQueueRatios, runWorkload, WORKLOAD_IDS, type WorkloadId } from './wo
 export interface BenchIo {
   stdout(text: string): void;
   stderr(text: string): void;
-  /** Program and leading arguments that start `kelp bench worker` (default: this process's script). */
+  /** Program and leading arguments that start a worker process (default: `node bin/worker.mjs`). */
   workerCommand?: readonly string[];
 }
 
@@ -77,8 +79,11 @@ function str(values: Record<string, unknown>, name: string): string | undefined 
   return typeof v === 'string' ? v : undefined;
 }
 
+/** The worker child's script; it loads this package's build (dist/). */
+export const WORKER_SCRIPT = fileURLToPath(new URL('../bin/worker.mjs', import.meta.url));
+
 function defaultWorkerCommand(): string[] {
-  return [process.execPath, process.argv[1] ?? 'kelp', 'bench', 'worker'];
+  return [process.execPath, WORKER_SCRIPT];
 }
 
 async function runWorkloadsCommand(argv: readonly string[], io: BenchIo): Promise<number> {
@@ -183,7 +188,7 @@ async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<
   }
 }
 
-async function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+async function parseAndRunWorker(argv: readonly string[], io: BenchIo): Promise<number> {
   const { values } = parse(argv, {
     role: { type: 'string' },
     url: { type: 'string' },
@@ -201,7 +206,7 @@ async function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<n
   if (role !== 'consumer' && role !== 'producer') throw new BenchUsageError('--role must be consumer or producer');
   const url = str(values, 'url');
   const prefix = str(values, 'prefix');
-  if (!url || !prefix) throw new BenchUsageError('kelp bench worker needs --url and --prefix');
+  if (!url || !prefix) throw new BenchUsageError('the bench worker needs --url and --prefix');
   const options: WorkerOptions = {
     role,
     url,
@@ -221,12 +226,19 @@ async function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<n
 }
 
 /** Entry point for `kelp bench ...` (argv without the leading `bench`). */
-export async function runBenchCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+export function runBenchCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  return exitCode(io, () => (sub === 'polling' ? runPollingCommand(rest, io) : runWorkloadsCommand(argv, io)));
+}
+
+/** Entry point of the worker child process (`bin/worker.mjs --role consumer|producer ...`). */
+export function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+  return exitCode(io, () => parseAndRunWorker(argv, io));
+}
+
+async function exitCode(io: BenchIo, run: () => Promise<number>): Promise<number> {
   try {
-    const [sub, ...rest] = argv;
-    if (sub === 'polling') return await runPollingCommand(rest, io);
-    if (sub === 'worker') return await runWorkerCommand(rest, io);
-    return await runWorkloadsCommand(argv, io);
+    return await run();
   } catch (error) {
     const text = error instanceof Error ? error.message.split('\n')[0] : String(error);
     io.stderr(`kelp: error: ${text}\n`);
