@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'esbuild';
-import { WORKER_SCRIPT } from '../../packages/bench/src/command.js';
+import { WORKER_SCRIPT } from '../../packages/bench/src/paths.js';
 import { endToEndWorkload, backlogRssWorkload, type ProcessContext } from '../../packages/bench/src/e2e.js';
 import { runPollingBench } from '../../packages/bench/src/polling.js';
 import { RedisInfoProbe } from '../../packages/bench/src/redis-info.js';

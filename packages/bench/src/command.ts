@@ -5,13 +5,13 @@
  * 1 when one failed, 2 for a bad command line.
  */
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { backlogRssWorkload, endToEndWorkload, type ProcessContext } from './e2e.js';
 import { pollingTable, workloadTable } from './format.js';
 import type { WorkloadResult } from './measure.js';
 import { CYCLES, LOADS, POLL_MODES, runPollingBench, type Cycle, type Load, type PollMode } from './polling.js';
 import { RedisInfoProbe } from './redis-info.js';
+import { WORKER_SCRIPT } from './paths.js';
 import { renderPollingReport } from './report-html.js';
 import { runWorker, type WorkerOptions } from './worker.js';
 import { addQueueRatios, runWorkload, WORKLOAD_IDS, type WorkloadId } from './workloads.js';
@@ -78,9 +78,6 @@ function str(values: Record<string, unknown>, name: string): string | undefined 
   const v = values[name];
   return typeof v === 'string' ? v : undefined;
 }
-
-/** The worker child's script; it loads this package's build (dist/). */
-export const WORKER_SCRIPT = fileURLToPath(new URL('../bin/worker.mjs', import.meta.url));
 
 function defaultWorkerCommand(): string[] {
   return [process.execPath, WORKER_SCRIPT];
