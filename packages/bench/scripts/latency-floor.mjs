@@ -49,14 +49,18 @@ async function consumer(url, messages) {
   const redis = new Redis(url);
   const latencies = [];
   process.stdout.write(`${JSON.stringify({ event: 'ready' })}\n`);
+  let first = 0;
   while (latencies.length < messages) {
     const reply = await redis.brpop('latency-floor', 5);
     if (!reply) break;
+    if (first === 0) first = performance.now();
     latencies.push(now() - Number(reply[1].split(' ')[0]));
   }
+  const seconds = (performance.now() - first) / 1000;
   redis.disconnect();
   const { p50, p99, count } = percentiles(latencies);
-  process.stdout.write(`${JSON.stringify({ event: 'result', messages: count, latencyMs: { p50, p99 } })}\n`);
+  const line = { event: 'result', messages: count, seconds, rate: count / seconds, latencyMs: { p50, p99 }, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
 async function pingLatency(url, rate, messages) {

@@ -205,7 +205,7 @@ report.targets = targets.map(([what, target, measured, verdict, kombu]) => ({ wh
 const workloadText = workloadTable(report.results);
 const targetText = table(['<target', '<goal', '<measured', '<verdict', '<Kombu 5.2.4'], targets);
 const warmNote = warmup ? `, each after an unmeasured warm-up run${minSeconds > 0 ? ` and sized to last about ${minSeconds} s` : ''}` : '';
-out(`\nWorkloads on ${redis.url} (Redis ${redisVersion}; at least ${messages} messages each, median of ${repeat}${warmNote})\n${workloadText}\n\nTargets (issue 5)\n${targetText}\n`);
+out(`\nWarm workloads on ${redis.url} (Redis ${redisVersion}; at least ${messages} messages each, median of ${repeat}${warmNote})\n${workloadText}\n\nTargets of issue 5 (warm)\n${targetText}\n`);
 
 const md = `# kelp bench ${report.startedAt}
 
@@ -213,13 +213,13 @@ Command: \`${report.command}\`
 
 Machine: ${report.machine.cpu}, ${report.machine.cores} cores, ${report.machine.memoryGiB} GiB, ${report.machine.os}, Node ${report.machine.node}, Redis ${redisVersion}, commit ${report.machine.commit}, load average at start ${report.machine.loadAverage.join(' / ')}
 
-## Workloads (at least ${messages} messages each, median of ${repeat}${warmNote})
+## Warm workloads (at least ${messages} messages each, median of ${repeat}${warmNote})
 
 \`\`\`
 ${workloadText}
 \`\`\`
 
-## Targets
+## Targets of issue 5 (warm)
 
 ${markdownTable(['target', 'goal', 'measured', 'verdict', 'Kombu 5.2.4'], targets)}
 ${microRows.length ? `\n## Micro-benchmarks (tinybench)\n\n${markdownTable(['suite', 'task', 'us mean', 'us p99', 'ops/s', 'error'], microRows)}\n` : ''}`;

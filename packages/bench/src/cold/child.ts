@@ -4,7 +4,7 @@
  * run, the wall time from spawn to exit. A child that outlives its timeout is killed and fails.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { CHILDREN_DIR } from '../paths.js';
@@ -23,7 +23,10 @@ export interface ChildOptions {
   timeoutMs: number;
   /** Called with each JSON line the child prints (e.g. its `ready` event). */
   onLine?: (line: Record<string, unknown>) => void;
-  /** Send stdout to /dev/null and time the whole process instead of reading a result line. */
+  /**
+   * Send stdout to /dev/null and time the whole process (spawn to exit, and its CPU time on
+   * Linux) instead of reading a result line. Never run two such children at once.
+   */
   wholeProcess?: { messages: number };
 }
 
@@ -33,9 +36,23 @@ export interface RunningChild {
   result: Promise<Measurement>;
 }
 
+/** CPU microseconds of this process's exited children so far (Linux; undefined elsewhere). */
+function childrenCpuUs(): number | undefined {
+  try {
+    // /proc/self/stat: the fields after the command's closing parenthesis; cutime and cstime are
+    // the 14th and 15th of them, in clock ticks (100 per second on Linux).
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = Number(fields[13]) + Number(fields[14]);
+    return Number.isFinite(ticks) ? ticks * 10_000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Starts `program args...` and reads its result. */
 export function startChild(program: string, args: readonly string[], options: ChildOptions): RunningChild {
   const devNull = options.wholeProcess ? openSync('/dev/null', 'w') : undefined;
+  const cpuBefore = options.wholeProcess ? childrenCpuUs() : undefined;
   const began = performance.now();
   const child = spawn(program, [...args], { stdio: ['ignore', devNull ?? 'pipe', 'pipe'] });
   if (devNull !== undefined) closeSync(devNull);
@@ -71,8 +88,12 @@ export function startChild(program: string, args: readonly string[], options: Ch
       if (code !== 0) {
         reject(new Error(`${name} exited with ${signal ?? code}${signal === 'SIGKILL' ? ` (over ${options.timeoutMs / 1000} s)` : ''}: ${stderr.trim().split('\n').pop() ?? ''}`));
       } else if (options.wholeProcess) {
+        // One whole-process child runs at a time, so the children's CPU that grew is its own.
         const { messages } = options.wholeProcess;
-        resolve({ messages, seconds, rate: messages / seconds });
+        const cpuAfter = childrenCpuUs();
+        const whole: Measurement = { messages, seconds, rate: messages / seconds };
+        if (cpuBefore !== undefined && cpuAfter !== undefined) whole.cpuUsPerMsg = (cpuAfter - cpuBefore) / messages;
+        resolve(whole);
       } else if (!last) {
         reject(new Error(`${name} printed no result: ${stderr.trim().split('\n').pop() ?? ''}`));
       } else {
