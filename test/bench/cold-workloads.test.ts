@@ -5,7 +5,6 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareCold } from '../../packages/bench/src/cold/compare.js';
@@ -13,6 +12,7 @@ import { coldWorkloads, type ColdContext } from '../../packages/bench/src/cold/w
 import { WORKER_SCRIPT } from '../../packages/bench/src/paths.js';
 import { RedisInfoProbe } from '../../packages/bench/src/redis-info.js';
 import { freshDb } from '../setup/fresh-db.js';
+import { buildBenchPackage } from './build-bench.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let ctx: ColdContext;
@@ -21,7 +21,7 @@ let redis: Redis;
 beforeAll(async () => {
   const { url } = await freshDb();
   // The paced kelp side runs bin/worker.mjs, which loads the package's build.
-  await build({ entryPoints: [join(root, 'packages/bench/src/index.ts')], outfile: join(root, 'packages/bench/dist/index.js'), bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
+  await buildBenchPackage();
   const probe = await RedisInfoProbe.open(url);
   if (!probe) throw new Error(`no Redis probe for ${url}`);
   ctx = {

@@ -3,24 +3,21 @@
  * message is accounted for, Redis counters are read, and the two-process workload really runs
  * its producer and consumer as separate processes.
  */
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from 'esbuild';
 import { WORKER_SCRIPT } from '../../packages/bench/src/paths.js';
 import { endToEndWorkload, backlogRssWorkload, type ProcessContext } from '../../packages/bench/src/e2e.js';
 import { runPollingBench } from '../../packages/bench/src/polling.js';
 import { RedisInfoProbe } from '../../packages/bench/src/redis-info.js';
 import { runWorkload } from '../../packages/bench/src/workloads.js';
 import { freshDb } from '../setup/fresh-db.js';
+import { buildBenchPackage } from './build-bench.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let ctx: ProcessContext;
 
 beforeAll(async () => {
   const { url } = await freshDb();
   // The worker script runs the package's build, so build it from the sources under test.
-  await build({ entryPoints: [join(root, 'packages/bench/src/index.ts')], outfile: join(root, 'packages/bench/dist/index.js'), bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
+  await buildBenchPackage();
   const probe = await RedisInfoProbe.open(url);
   ctx = { url, messages: 300, concurrency: 100, timeoutMs: 30_000, workerCommand: [process.execPath, WORKER_SCRIPT], ...(probe ? { probe } : {}) };
 });
