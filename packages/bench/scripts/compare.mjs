@@ -38,6 +38,17 @@ const drivers = await loadDrivers();
 const { num, table, RedisInfoProbe, runWorkload, median, WORKER_SCRIPT, KOMBU_SCRIPT, coldWorkloads, compareCold, checkColdTargets, coldTables, sideRows, targetRows, SIDE_HEADERS, TARGET_HEADERS } = drivers;
 const log = (s) => process.stderr.write(s);
 
+const backlogs = values.backlogs.split(',').map(Number);
+if (values['large-backlog']) backlogs.push(1_000_000);
+const all = coldWorkloads({ backlogs });
+const only = values.only?.split(',');
+const unknown = only?.filter((id) => !all.some((w) => w.id === id)) ?? [];
+if (unknown.length > 0) {
+  log(`--only accepts ${all.map((w) => w.id).join(', ')}; got ${unknown.join(', ')}\n`);
+  process.exit(2);
+}
+const workloads = all.filter((w) => !only || only.includes(w.id));
+
 const redis = await useRedis(positionals[0]);
 const probe = await RedisInfoProbe.open(redis.url);
 const redisVersion = await probe.version();
@@ -45,8 +56,6 @@ const machine = machineInfo({ redis: redisVersion, redisUrl: redis.url, redisSta
 const started = Date.now();
 
 // 1. Cold workloads.
-const backlogs = values.backlogs.split(',').map(Number);
-if (values['large-backlog']) backlogs.push(1_000_000);
 const ctx = {
   url: redis.url,
   messages: Number(values.messages),
@@ -60,8 +69,6 @@ const ctx = {
   probe,
   workerCommand: [process.execPath, WORKER_SCRIPT],
 };
-const only = values.only?.split(',');
-const workloads = coldWorkloads(ctx).filter((w) => !only || only.includes(w.id));
 let cold;
 let warm = [];
 let kombuVersion = 'not run';
