@@ -16,6 +16,7 @@ const args = flags({
   settle: { type: 'string', default: 'manual' },
   prefill: { type: 'boolean', default: false },
 });
+if (args.settle !== 'manual' && args.settle !== 'outcome') throw new Error(`--settle must be manual or outcome, got ${args.settle}`);
 const concurrency = Number(args.concurrency);
 const conn = new Connection(args.url);
 const exchange = new Exchange(`${args.queue}.x`, { type: 'direct', durable: false });
