@@ -1,12 +1,12 @@
 /**
- * Reads Redis `INFO commandstats` and `INFO stats` around a workload. The connection is made the
- * way kelp's Redis transport makes its own: kelp's URL parser, then the transport's mapping to
- * ioredis options, so credentials, databases, sockets and TLS verification mean the same here as
- * in the workload being measured. This is measurement, not messaging: it never touches a key.
+ * Reads Redis `INFO commandstats` and `INFO stats` around a workload, over ioredis. The URL is
+ * read by kelp's own parser, so credentials, databases, sockets and TLS mean the same here as in
+ * the workload being measured: a `rediss://` server's certificate is verified unless the URL
+ * says `ssl_cert_reqs=none`. This is measurement, not messaging: it never touches a key.
  */
-import { parseRedisTransportOptions, toIoredisOptions } from '@kelp/transport-redis';
-import { Redis } from 'ioredis';
-import { parseUrl } from 'kelp';
+import { existsSync, readFileSync } from 'node:fs';
+import { Redis, type RedisOptions } from 'ioredis';
+import { parseUrl, type ConnectionParams } from 'kelp';
 
 /** Counters that the benchmarks diff around a workload. */
 export interface RedisCounters {
@@ -20,12 +20,34 @@ export interface RedisCounters {
 
 const REDIS_TRANSPORTS = new Set(['redis', 'rediss']);
 
+/** PEM text as given, or read from the file it names. */
+function pem(value: string | undefined): string | undefined {
+  return value === undefined || value.includes('-----BEGIN') || !existsSync(value) ? value : readFileSync(value, 'utf8');
+}
+
+/** ioredis options for what kelp's URL parser made of a Redis URL. */
+export function ioredisOptionsOf(params: ConnectionParams): RedisOptions {
+  const options: RedisOptions = { db: Number(params.virtualHost || 0) };
+  if (params.username) options.username = params.username;
+  if (params.password) options.password = params.password;
+  if (params.socketPath) return { ...options, path: params.socketPath };
+  options.host = params.hostname || '127.0.0.1';
+  options.port = params.port ?? 6379;
+  if (params.tls) {
+    const { ca, cert, key, servername, rejectUnauthorized = true } = params.tls;
+    options.tls = { rejectUnauthorized };
+    const files = { ca: pem(ca), cert: pem(cert), key: pem(key) };
+    for (const [name, text] of Object.entries(files)) if (text !== undefined) options.tls[name as keyof typeof files] = text;
+    if (servername !== undefined) options.tls.servername = servername;
+  }
+  return options;
+}
+
 /** An ioredis client for `url` (lazy, no retries), or undefined when `url` is not a Redis URL. */
 export function redisClientFor(url: string, connectionName = 'kelp-bench'): Redis | undefined {
   const params = parseUrl(url);
   if (!REDIS_TRANSPORTS.has(params.transport)) return undefined;
-  const options = toIoredisOptions(params, parseRedisTransportOptions(params.transportOptions));
-  return new Redis({ ...options, connectionName, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  return new Redis({ ...ioredisOptionsOf(params), connectionName, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
 }
 
 /** Turns the text of `INFO commandstats` + `INFO stats` into counters. */
