@@ -32,6 +32,8 @@ const common = {
   sourcemap: 'linked',
   logLevel: 'warning',
 };
+// The private benchmark package (@kelp/bench) is ESM only: it is never published.
+const privatePackages = ['bench'];
 
 const started = Date.now();
 // Each package's public entry, and its `internal` entry where it has one (package.json exports).
@@ -52,6 +54,13 @@ await Promise.all(
   }),
 );
 
+await Promise.all(
+  privatePackages.map((name) =>
+    build({ ...common, entryPoints: [join(root, 'packages', name, 'src', 'index.ts')], outfile: dist(name, 'index.js'), format: 'esm' }),
+  ),
+);
+
+// `packages: 'external'` keeps @kelp/bench out of the CLI too: `kelp bench` imports it lazily.
 const cliEntry = join(root, 'packages', 'cli', 'src', 'main.ts');
 if (existsSync(cliEntry)) {
   const outfile = dist('cli', 'kelp.js');
@@ -66,7 +75,7 @@ if (!process.argv.includes('--no-types')) {
   });
   for (const name of libraries) copyDeclarations(dist(name), dist(name, 'cjs'));
 }
-process.stdout.write(`build: ${libraries.length} packages and the CLI in ${Date.now() - started} ms\n`);
+process.stdout.write(`build: ${libraries.length} packages, the benchmarks and the CLI in ${Date.now() - started} ms\n`);
 
 /**
  * Copies the declarations under `from` (skipping `to` itself) into `to` at the same relative

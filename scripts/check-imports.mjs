@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Enforces the layering table of the design: a package may import only the packages its row
 // allows (and Node built-ins). Both the source imports and package.json dependencies are checked,
-// so a forbidden edge fails `npm test` before it becomes an accident of the build order.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+// so a forbidden edge fails `npm test` before it becomes an accident of the build order. A
+// package may also load another lazily (`import('...')`) where its row says so: the CLI loads
+// the private benchmark package that way, and may declare it only as an optional peer.
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +20,17 @@ const allowed = {
   'transport-redis': ['virtual', 'core', 'hub', 'ioredis', 'zod'],
   kelp: ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis'],
   cli: ['kelp'],
+  // Private: its micro-suites time virtual's codec, and its runners bundle the test suite's
+  // redis-server helper with esbuild.
+  bench: ['kelp', 'virtual', 'ioredis', 'tinybench', 'bullmq', 'esbuild'],
+};
+/** Packages a package may load only through a dynamic `import()`, never as a dependency. */
+const lazy = {
+  cli: ['bench'],
+};
+/** Where a package's code lives, beyond `src` (the benchmark runners and child processes). */
+const codeDirs = {
+  bench: ['src', 'bin', 'children', 'scripts', 'suites'],
 };
 const workspaceName = {
   hub: '@kelp/hub',
@@ -27,6 +40,7 @@ const workspaceName = {
   'transport-redis': '@kelp/transport-redis',
   kelp: 'kelp',
   cli: '@kelp/cli',
+  bench: '@kelp/bench',
 };
 const folderOf = Object.fromEntries(Object.entries(workspaceName).map(([k, v]) => [v, k]));
 const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
@@ -49,19 +63,31 @@ const problems = [];
 
 for (const [folder, may] of Object.entries(allowed)) {
   const mayNames = new Set(may.map((m) => workspaceName[m] ?? m));
+  const lazyNames = new Set((lazy[folder] ?? []).map((m) => workspaceName[m] ?? m));
   const pkg = JSON.parse(readFileSync(join(root, 'packages', folder, 'package.json'), 'utf8'));
   for (const dep of Object.keys(pkg.dependencies ?? {})) {
     if (!mayNames.has(dep)) problems.push(`packages/${folder}/package.json depends on ${dep}, which the design does not allow`);
   }
-  for (const file of sourceFiles(join(root, 'packages', folder, 'src'))) {
-    const text = readFileSync(file, 'utf8');
-    for (const match of text.matchAll(importPattern)) {
-      const spec = match[1] ?? match[2] ?? match[3];
-      if (!spec || spec.startsWith('.') || builtins.has(spec)) continue;
-      const name = packageOf(spec);
-      if (!mayNames.has(name)) {
+  for (const peer of Object.keys(pkg.peerDependencies ?? {})) {
+    const optional = pkg.peerDependenciesMeta?.[peer]?.optional === true;
+    if (!mayNames.has(peer) && !(lazyNames.has(peer) && optional)) {
+      problems.push(`packages/${folder}/package.json has the peer dependency ${peer}, which the design does not allow${lazyNames.has(peer) ? ' unless optional' : ''}`);
+    }
+  }
+  for (const dir of codeDirs[folder] ?? ['src']) {
+    const path = join(root, 'packages', folder, dir);
+    if (!existsSync(path)) continue;
+    for (const file of sourceFiles(path)) {
+      const text = readFileSync(file, 'utf8');
+      for (const match of text.matchAll(importPattern)) {
+        const spec = match[1] ?? match[2] ?? match[3];
+        if (!spec || spec.startsWith('.') || builtins.has(spec)) continue;
+        const name = packageOf(spec);
+        const dynamic = match[2] !== undefined;
+        if (mayNames.has(name) || (dynamic && lazyNames.has(name))) continue;
         const what = folderOf[name] ? `the ${folderOf[name]} package` : name;
-        problems.push(`${relative(root, file)} imports ${spec} (${what}); packages/${folder} may import only: ${may.join(', ') || 'nothing'}`);
+        const only = `packages/${folder} may import only: ${may.join(', ') || 'nothing'}${lazyNames.size ? `, and lazily (import()): ${lazy[folder].join(', ')}` : ''}`;
+        problems.push(`${relative(root, file)} imports ${spec} (${what})${lazyNames.has(name) ? ' statically' : ''}; ${only}`);
       }
     }
   }

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runPollingBench, type PollingReport, type PollingResult } from '../../packages/cli/src/bench/polling.js';
-import { renderPollingReport } from '../../packages/cli/src/bench/report-html.js';
-import { PALETTE } from '../../packages/cli/src/bench/svg-chart.js';
+import { runPollingBench, type PollingReport, type PollingResult } from '../../packages/bench/src/polling.js';
+import { renderPollingReport } from '../../packages/bench/src/report-html.js';
+import { PALETTE } from '../../packages/bench/src/svg-chart.js';
 import { dumpDom, screenshot } from './chromium.js';
 import { countColour, decodePng } from './png.js';
 

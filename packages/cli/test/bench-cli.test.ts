@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { captureIo } from './helpers.js';
 
@@ -27,5 +27,38 @@ describe('kelp bench through the CLI dispatcher', () => {
     const captured = captureIo();
     expect(await runCli(['bench', 'polling', 'memory://', '--modes', 'psychic'], captured.io)).toBe(2);
     expect(captured.stderr()).toMatch(/--modes accepts blocking, batched, interval/);
+  });
+
+  it('keeps the worker processes\' flags out of kelp bench --help', async () => {
+    const captured = captureIo();
+    expect(await runCli(['bench', '--help'], captured.io)).toBe(0);
+    expect(captured.stdout()).toContain('--workloads LIST');
+    for (const internal of ['--role', '--prefix', '--warmup', '--timeout-ms', '--transport-options', '--url', '--prefetch', 'internal']) {
+      expect(captured.stdout()).not.toContain(internal);
+    }
+  });
+
+  it('refuses an internal worker flag like any unknown flag', async () => {
+    const captured = captureIo();
+    expect(await runCli(['bench', 'memory://', '--role', 'consumer'], captured.io)).toBe(2);
+    expect(captured.stderr()).toMatch(/--role/);
+  });
+});
+
+describe('kelp bench without the benchmark package', () => {
+  afterEach(() => {
+    vi.doUnmock('@kelp/bench');
+    vi.resetModules();
+  });
+
+  it('says where the benchmarks are instead of failing to load them', async () => {
+    vi.resetModules();
+    vi.doMock('@kelp/bench', () => {
+      throw Object.assign(new Error("Cannot find package '@kelp/bench' imported from kelp.js"), { code: 'ERR_MODULE_NOT_FOUND' });
+    });
+    const { runCli: freshCli } = await import('../src/cli.js');
+    const captured = captureIo();
+    expect(await freshCli(['bench', 'memory://'], captured.io)).toBe(1);
+    expect(captured.stderr()).toMatch(/^kelp: error: kelp bench needs the benchmark package @kelp\/bench, .*clone of the kelp repository/);
   });
 });

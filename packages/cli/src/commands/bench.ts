@@ -1,17 +1,17 @@
 /**
- * `kelp bench`: throughput, latency and polling-strategy benchmarks (issue 5). The benchmark
- * code lives in ../bench/ and parses its own sub-commands (`polling`, and `worker`, the child
- * process of the end-to-end workloads); this module only declares the flags for the shared
- * parser and help, and hands them over unchanged.
+ * `kelp bench`: throughput, latency and polling-strategy benchmarks. The benchmarks live in the
+ * private workspace package `@kelp/bench`, which only a clone of the kelp repository has; it is
+ * imported when this command runs, never when the CLI starts, so an installed `@kelp/cli` works
+ * without it. This module declares the flags for the shared parser and help and hands them over.
  */
-import { BENCH_USAGE, runBenchCommand } from '../bench/index.js';
 import type { Command } from '../command.js';
 import type { OptionSpec } from '../args.js';
+import { CommandFailed } from '../errors.js';
 
 const value = (description: string, placeholder = 'N'): OptionSpec => ({ type: 'string', value: placeholder, description });
 
 const options: Record<string, OptionSpec> = {
-  workloads: value('Workloads to run, comma-separated, or all (listed above)', 'LIST'),
+  workloads: value('Workloads to run, comma-separated, or all (an unknown name lists them)', 'LIST'),
   messages: value('Messages per workload (20000) or per polling drain (5000)'),
   concurrency: value('Publishes in flight for the concurrent workloads (1000)'),
   backlogs: value('Backlog sizes for the consumer RSS workload (10000,100000)', 'N,N'),
@@ -24,21 +24,34 @@ const options: Record<string, OptionSpec> = {
   modes: value('polling: blocking,batched,interval', 'LIST'),
   loads: value('polling: skewed,even', 'LIST'),
   report: value('polling: write a self-contained HTML report with charts', 'PATH'),
-  // The child processes of the end-to-end workloads (`kelp bench worker ...`).
-  role: value('worker (internal): consumer or producer', 'ROLE'),
-  url: value('worker (internal): broker URL', 'URL'),
-  prefix: value('worker (internal): queue name prefix', 'PREFIX'),
-  prefetch: value('worker (internal): prefetch count'),
-  warmup: value('worker (internal): warm-up messages sent before the measured ones'),
-  'timeout-ms': value('worker (internal): phase timeout in ms'),
-  'transport-options': value('worker (internal): transport options as JSON', 'JSON'),
 };
+
+/** What `kelp bench` needs from `@kelp/bench`. */
+type BenchModule = Pick<typeof import('@kelp/bench'), 'runBenchCommand'>;
+
+/** True when `error` (or an error it wraps) says that @kelp/bench itself cannot be found. */
+function isBenchMissing(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if ((e as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && e.message.includes("'@kelp/bench'")) return true;
+  }
+  return false;
+}
+
+async function loadBench(): Promise<BenchModule> {
+  try {
+    return await import('@kelp/bench');
+  } catch (error) {
+    if (!isBenchMissing(error)) throw error;
+    throw new CommandFailed('kelp bench needs the benchmark package @kelp/bench, which is not published: run it from a clone of the kelp repository (npm install && npm run build)');
+  }
+}
 
 export const benchCommand: Command = {
   spec: {
     name: 'bench',
     brief: 'benchmark a broker: throughput, latency, polling strategies',
-    summary: `Benchmarks kelp on a broker.\n\n${BENCH_USAGE}`,
+    summary:
+      'Benchmarks kelp on a broker: the workloads (publish, consume+ack at several prefetch counts, many queues, fanout, priorities; with a redis:// URL also two-process end-to-end runs and consumer peak RSS), or `polling` to compare queue cycles and polling modes. URL defaults to memory://. Needs the repository\'s benchmark package (@kelp/bench).',
     usage: 'kelp bench [URL] [options] | kelp bench polling URL [options]',
     positionals: [
       { name: 'SUITE', required: false, description: 'polling, or a broker URL for the workloads (default memory://)' },
@@ -53,6 +66,7 @@ export const benchCommand: Command = {
       if (given !== undefined) argv.push(`--${name}`, given);
     }
     if (args.json) argv.push('--json');
+    const { runBenchCommand } = await loadBench();
     return runBenchCommand(argv, {
       stdout: (text) => void io.stdout.write(text),
       stderr: (text) => void io.stderr.write(text),

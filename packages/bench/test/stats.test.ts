@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distribute, drainFairness, jainIndex, LatencyRecorder, percentile, summarizeLatency } from '../src/bench/stats.js';
+import { distribute, drainFairness, jainIndex, LatencyRecorder, percentile, summarizeLatency } from '../src/stats.js';
 
 describe('bench statistics', () => {
   it('takes nearest-rank percentiles', () => {

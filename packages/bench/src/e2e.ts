@@ -94,8 +94,11 @@ export const SATURATED_WARMUP = 10_000;
  */
 export const PACED_WARMUP_SECONDS = 3;
 
-/** Producer and consumer in two processes; `rate` 0 = saturated, otherwise msgs/s for latency. */
-export async function endToEndWorkload(ctx: ProcessContext, rate: number, messages = ctx.messages): Promise<WorkloadResult> {
+/**
+ * Producer and consumer in two processes; `rate` 0 = saturated, otherwise msgs/s for latency.
+ * `warmup` overrides the warm-up messages sent first (0 measures the processes cold).
+ */
+export async function endToEndWorkload(ctx: ProcessContext, rate: number, messages = ctx.messages, warmup?: number): Promise<WorkloadResult> {
   const id = rate > 0 ? `e2e-paced-${rate}` : 'e2e-saturated';
   const label = rate > 0 ? `end-to-end, 2 processes, paced ${rate} msgs/s` : 'end-to-end, 2 processes, saturated';
   if (!ctx.probe) return failedResult(id, label, new Error('needs a broker outside this process (a redis:// URL)'));
@@ -104,19 +107,19 @@ export async function endToEndWorkload(ctx: ProcessContext, rate: number, messag
   // PACED_WARMUP_SECONDS of them at the same rate. Saturated: up to SATURATED_WARMUP, all taken by
   // the consumer before the measured publishing starts (a 20,000-message run measured cold spent
   // about half its time in the first few thousand messages).
-  const warmup = Math.min(messages, rate > 0 ? rate * PACED_WARMUP_SECONDS : SATURATED_WARMUP);
+  const warmupMessages = warmup ?? Math.min(messages, rate > 0 ? rate * PACED_WARMUP_SECONDS : SATURATED_WARMUP);
   const workers: RunningWorker[] = [];
   try {
-    const consumer = startWorker(ctx.workerCommand, { ...baseOptions(ctx, prefix, 'consumer'), messages, warmup });
+    const consumer = startWorker(ctx.workerCommand, { ...baseOptions(ctx, prefix, 'consumer'), messages, warmup: warmupMessages });
     workers.push(consumer);
     await consumer.ready;
     const before = await ctx.probe.read();
-    const producer = startWorker(ctx.workerCommand, { ...baseOptions(ctx, prefix, 'producer'), messages, rate, warmup });
+    const producer = startWorker(ctx.workerCommand, { ...baseOptions(ctx, prefix, 'producer'), messages, rate, warmup: warmupMessages });
     workers.push(producer);
     const [c, p] = (await Promise.all([consumer.result, producer.result])) as [ConsumerReport, ProducerReport];
     const redis = diffCounters(before, await ctx.probe.read());
     // Paced: from the first measured delivery on (the warm-up came before it).
-    const measured = c.acked - warmup;
+    const measured = c.acked - warmupMessages;
     const seconds = (c.lastAt - (rate > 0 ? c.firstAt : p.startedAt)) / 1000;
     const result: WorkloadResult = {
       id,
@@ -133,10 +136,10 @@ export async function endToEndWorkload(ctx: ProcessContext, rate: number, messag
       extra: {
         producerCpuUsPerMsg: p.published > 0 ? p.cpuUs / p.published : 0,
         producerRate: p.finishedAt > p.startedAt ? (p.published * 1000) / (p.finishedAt - p.startedAt) : 0,
-        complete: !c.timedOut && c.acked === messages + warmup,
+        complete: !c.timedOut && c.acked === messages + warmupMessages,
       },
     };
-    result.extra = { ...result.extra, warmupMessages: warmup, ...(rate > 0 ? { targetRate: rate } : {}) };
+    result.extra = { ...result.extra, warmupMessages, ...(rate > 0 ? { targetRate: rate } : {}) };
     return result;
   } catch (error) {
     for (const worker of workers) worker.kill();

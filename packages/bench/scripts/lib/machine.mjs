@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { root } from './load.mjs';
+import { packageDir, root } from './load.mjs';
 
 export function machineInfo(extra = {}) {
   let commit = 'unknown';
@@ -32,9 +32,9 @@ export function commandLine() {
   return ['node', ...process.argv.slice(1).map((a) => a.replace(root + '/', ''))].join(' ');
 }
 
-/** Writes bench/results/<stamp>-<name>.json and .md; returns their paths. */
+/** Writes packages/bench/results/<stamp>-<name>.json and .md; returns their paths. */
 export function writeResults(name, json, markdown) {
-  const dir = join(root, 'bench', 'results');
+  const dir = join(packageDir, 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..+$/, '');
   const base = join(dir, `${stamp}${name ? `-${name}` : ''}`);

@@ -1,7 +1,8 @@
 /**
- * `kelp bench [URL]`, `kelp bench polling URL` and the internal `kelp bench worker`. Argument
- * parsing and output only; the measuring lives in the workload modules. Returns the exit code:
- * 0 when every workload ran, 1 when one failed, 2 for a bad command line.
+ * `kelp bench [URL]`, `kelp bench polling URL`, and the worker child process of the end-to-end
+ * workloads (`bin/worker.mjs`, never a `kelp` sub-command). Argument parsing and output only;
+ * the measuring lives in the workload modules. Returns the exit code: 0 when every workload ran,
+ * 1 when one failed, 2 for a bad command line.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -10,6 +11,7 @@ import { pollingTable, workloadTable } from './format.js';
 import type { WorkloadResult } from './measure.js';
 import { CYCLES, LOADS, POLL_MODES, runPollingBench, type Cycle, type Load, type PollMode } from './polling.js';
 import { RedisInfoProbe } from './redis-info.js';
+import { WORKER_SCRIPT } from './paths.js';
 import { renderPollingReport } from './report-html.js';
 import { runWorker, type WorkerOptions } from './worker.js';
 import { addQueueRatios, runWorkload, WORKLOAD_IDS, type WorkloadId } from './workloads.js';
@@ -17,7 +19,7 @@ import { addQueueRatios, runWorkload, WORKLOAD_IDS, type WorkloadId } from './wo
 export interface BenchIo {
   stdout(text: string): void;
   stderr(text: string): void;
-  /** Program and leading arguments that start `kelp bench worker` (default: this process's script). */
+  /** Program and leading arguments that start a worker process (default: `node bin/worker.mjs`). */
   workerCommand?: readonly string[];
 }
 
@@ -78,7 +80,7 @@ function str(values: Record<string, unknown>, name: string): string | undefined 
 }
 
 function defaultWorkerCommand(): string[] {
-  return [process.execPath, process.argv[1] ?? 'kelp', 'bench', 'worker'];
+  return [process.execPath, WORKER_SCRIPT];
 }
 
 async function runWorkloadsCommand(argv: readonly string[], io: BenchIo): Promise<number> {
@@ -183,7 +185,7 @@ async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<
   }
 }
 
-async function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+async function parseAndRunWorker(argv: readonly string[], io: BenchIo): Promise<number> {
   const { values } = parse(argv, {
     role: { type: 'string' },
     url: { type: 'string' },
@@ -201,7 +203,7 @@ async function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<n
   if (role !== 'consumer' && role !== 'producer') throw new BenchUsageError('--role must be consumer or producer');
   const url = str(values, 'url');
   const prefix = str(values, 'prefix');
-  if (!url || !prefix) throw new BenchUsageError('kelp bench worker needs --url and --prefix');
+  if (!url || !prefix) throw new BenchUsageError('the bench worker needs --url and --prefix');
   const options: WorkerOptions = {
     role,
     url,
@@ -221,12 +223,19 @@ async function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<n
 }
 
 /** Entry point for `kelp bench ...` (argv without the leading `bench`). */
-export async function runBenchCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+export function runBenchCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  return exitCode(io, () => (sub === 'polling' ? runPollingCommand(rest, io) : runWorkloadsCommand(argv, io)));
+}
+
+/** Entry point of the worker child process (`bin/worker.mjs --role consumer|producer ...`). */
+export function runWorkerCommand(argv: readonly string[], io: BenchIo): Promise<number> {
+  return exitCode(io, () => parseAndRunWorker(argv, io));
+}
+
+async function exitCode(io: BenchIo, run: () => Promise<number>): Promise<number> {
   try {
-    const [sub, ...rest] = argv;
-    if (sub === 'polling') return await runPollingCommand(rest, io);
-    if (sub === 'worker') return await runWorkerCommand(rest, io);
-    return await runWorkloadsCommand(argv, io);
+    return await run();
   } catch (error) {
     const text = error instanceof Error ? error.message.split('\n')[0] : String(error);
     io.stderr(`kelp: error: ${text}\n`);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { runBenchCommand } from '../src/bench/command.js';
-import { endToEndWorkload } from '../src/bench/e2e.js';
-import { addQueueRatios, runWorkload, type BenchContext } from '../src/bench/workloads.js';
-import type { WorkloadResult } from '../src/bench/measure.js';
+import { runBenchCommand, runWorkerCommand } from '../src/command.js';
+import { endToEndWorkload } from '../src/e2e.js';
+import { addQueueRatios, runWorkload, type BenchContext } from '../src/workloads.js';
+import type { WorkloadResult } from '../src/measure.js';
 
 const ctx: BenchContext = { url: 'memory://', messages: 200, concurrency: 50, timeoutMs: 10_000 };
 
@@ -100,7 +100,7 @@ describe('kelp bench command line', () => {
   it('runs a producer worker in-process and reports how many it published', async () => {
     const { out, io: streams } = io();
     // A producer worker on its own memory:// broker: it publishes and reports, nobody consumes.
-    const code = await runBenchCommand(['worker', '--role', 'producer', '--url', 'memory://', '--prefix', 'w', '--messages', '50'], streams);
+    const code = await runWorkerCommand(['--role', 'producer', '--url', 'memory://', '--prefix', 'w', '--messages', '50'], streams);
     expect(code).toBe(0);
     const lines = out.join('').trim().split('\n').map((l) => JSON.parse(l) as { event: string; published?: number });
     expect(lines.map((l) => l.event)).toEqual(['ready', 'result']);

@@ -9,10 +9,9 @@
 //     throughput workload runs once unmeasured with --messages: its measured runs then take at
 //     least --messages and enough to last about --min-seconds at that run's rate;
 //  3. the issue's targets checked against those rows;
-// and writes bench/results/<time>.json and .md with the command line and machine info.
+// and writes packages/bench/results/<time>.json and .md with the command line and machine info.
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
-import { loadDrivers, root } from './lib/load.mjs';
+import { loadDrivers } from './lib/load.mjs';
 import { checkTargets } from './lib/targets.mjs';
 import { commandLine, machineInfo, markdownTable, writeResults } from './lib/machine.mjs';
 import { useRedis } from './lib/redis.mjs';
@@ -36,7 +35,7 @@ const { values, positionals } = parseArgs({
 const out = (s) => process.stdout.write(s);
 const log = (s) => process.stderr.write(s);
 const drivers = await loadDrivers();
-const { num, table, workloadTable, RedisInfoProbe, runWorkload, addQueueRatios, endToEndWorkload, backlogRssWorkload, WORKLOAD_IDS, median } = drivers;
+const { num, table, workloadTable, WORKER_SCRIPT, RedisInfoProbe, runWorkload, addQueueRatios, endToEndWorkload, backlogRssWorkload, WORKLOAD_IDS, median } = drivers;
 
 const quick = values.quick;
 const warmup = !values['no-warmup'];
@@ -60,8 +59,8 @@ const report = { command: commandLine(), startedAt: new Date().toISOString(), mi
 // 1. Micro-suites.
 const microRows = [];
 if (!values['no-micro']) {
-  const { codecSuite } = await import('./suites/codec.bench.mjs');
-  const { memorySuite } = await import('./suites/memory.bench.mjs');
+  const { codecSuite } = await import('../suites/codec.bench.mjs');
+  const { memorySuite } = await import('../suites/memory.bench.mjs');
   for (const suite of [codecSuite, memorySuite]) {
     const bench = await suite({ time: quick ? 100 : 400 });
     for (const task of bench.tasks) {
@@ -86,7 +85,7 @@ const ctx = {
   concurrency: Number(values.concurrency),
   timeoutMs: Number(values.timeout) * 1000,
   probe,
-  workerCommand: [process.execPath, join(root, 'bench', 'worker.mjs')],
+  workerCommand: [process.execPath, WORKER_SCRIPT],
 };
 const wanted = values.workloads ? values.workloads.split(',') : [...WORKLOAD_IDS, 'e2e-saturated', 'e2e-paced', 'rss-backlog'];
 const backlogs = (values.backlogs ?? (quick ? '2000,20000' : '10000,1000000')).split(',').map(Number);
@@ -206,7 +205,7 @@ report.targets = targets.map(([what, target, measured, verdict, kombu]) => ({ wh
 const workloadText = workloadTable(report.results);
 const targetText = table(['<target', '<goal', '<measured', '<verdict', '<Kombu 5.2.4'], targets);
 const warmNote = warmup ? `, each after an unmeasured warm-up run${minSeconds > 0 ? ` and sized to last about ${minSeconds} s` : ''}` : '';
-out(`\nWorkloads on ${redis.url} (Redis ${redisVersion}; at least ${messages} messages each, median of ${repeat}${warmNote})\n${workloadText}\n\nTargets (issue 5)\n${targetText}\n`);
+out(`\nWarm workloads on ${redis.url} (Redis ${redisVersion}; at least ${messages} messages each, median of ${repeat}${warmNote})\n${workloadText}\n\nTargets of issue 5 (warm)\n${targetText}\n`);
 
 const md = `# kelp bench ${report.startedAt}
 
@@ -214,13 +213,13 @@ Command: \`${report.command}\`
 
 Machine: ${report.machine.cpu}, ${report.machine.cores} cores, ${report.machine.memoryGiB} GiB, ${report.machine.os}, Node ${report.machine.node}, Redis ${redisVersion}, commit ${report.machine.commit}, load average at start ${report.machine.loadAverage.join(' / ')}
 
-## Workloads (at least ${messages} messages each, median of ${repeat}${warmNote})
+## Warm workloads (at least ${messages} messages each, median of ${repeat}${warmNote})
 
 \`\`\`
 ${workloadText}
 \`\`\`
 
-## Targets
+## Targets of issue 5 (warm)
 
 ${markdownTable(['target', 'goal', 'measured', 'verdict', 'Kombu 5.2.4'], targets)}
 ${microRows.length ? `\n## Micro-benchmarks (tinybench)\n\n${markdownTable(['suite', 'task', 'us mean', 'us p99', 'ops/s', 'error'], microRows)}\n` : ''}`;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { num, pollingTable, table } from '../src/bench/format.js';
-import { GetCycle, type PollingReport, type PollingResult } from '../src/bench/polling.js';
-import { renderPollingReport } from '../src/bench/report-html.js';
-import { barChart, escapeXml, niceMax } from '../src/bench/svg-chart.js';
+import { num, pollingTable, table } from '../src/format.js';
+import { GetCycle, type PollingReport, type PollingResult } from '../src/polling.js';
+import { renderPollingReport } from '../src/report-html.js';
+import { barChart, escapeXml, niceMax } from '../src/svg-chart.js';
 
 function result(cycle: PollingResult['cycle'], mode: PollingResult['mode'], load: PollingResult['load'], throughput: number): PollingResult {
   return {

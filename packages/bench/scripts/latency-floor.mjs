@@ -3,7 +3,7 @@
 // BRPOPs it (what Kombu does, with none of kelp's or Kombu's work and no ack). It also times a
 // paced PING. Whatever kelp adds on top of this is kelp's; what this shows is the machine's.
 //
-//   node bench/latency-floor.mjs [redis://127.0.0.1:6379/0] [--rate 1000] [--messages 5000]
+//   node packages/bench/scripts/latency-floor.mjs [redis://127.0.0.1:6379/0] [--rate 1000] [--messages 5000]
 // Without a URL it starts its own redis-server on a free loopback port.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -38,21 +38,29 @@ async function paced(rate, messages, send) {
 
 async function producer(url, rate, messages) {
   const redis = new Redis(url);
+  const began = performance.now();
   await paced(rate, messages, (seq) => redis.lpush('latency-floor', `${now()} ${seq}`));
+  const seconds = (performance.now() - began) / 1000;
   redis.disconnect();
+  process.stdout.write(`${JSON.stringify({ event: 'result', messages, seconds, rate: messages / seconds })}\n`);
 }
 
 async function consumer(url, messages) {
   const redis = new Redis(url);
   const latencies = [];
-  process.stdout.write('ready\n');
+  process.stdout.write(`${JSON.stringify({ event: 'ready' })}\n`);
+  let first = 0;
   while (latencies.length < messages) {
     const reply = await redis.brpop('latency-floor', 5);
     if (!reply) break;
+    if (first === 0) first = performance.now();
     latencies.push(now() - Number(reply[1].split(' ')[0]));
   }
+  const seconds = (performance.now() - first) / 1000;
   redis.disconnect();
-  process.stdout.write(`${JSON.stringify(percentiles(latencies))}\n`);
+  const { p50, p99, count } = percentiles(latencies);
+  const line = { event: 'result', messages: count, seconds, rate: count / seconds, latencyMs: { p50, p99 }, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
 async function pingLatency(url, rate, messages) {
@@ -89,7 +97,8 @@ async function main() {
     const c = child('consumer', url, rate, messages);
     await c.next();
     const p = child('producer', url, rate, messages);
-    const result = JSON.parse(await c.next());
+    const line = JSON.parse(await c.next());
+    const result = { count: line.messages, ...line.latencyMs };
     await new Promise((resolve) => p.proc.once('exit', resolve));
     const ping = await pingLatency(url, rate, messages);
     const ms = (v) => v.toFixed(3);

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { diffCounters, parseInfo, redisClientFor } from '../src/redis-info.js';
+
+const INFO = [
+  '# Stats',
+  'total_commands_processed:120',
+  'total_reads_processed:40',
+  '# Commandstats',
+  'cmdstat_lpush:calls=100,usec=300,usec_per_call=3.00,rejected_calls=0,failed_calls=0',
+  'cmdstat_evalsha:calls=5,usec=50,usec_per_call=10.00,rejected_calls=0,failed_calls=0',
+  'cmdstat_INFO:calls=2,usec=40,usec_per_call=20.00,rejected_calls=0,failed_calls=0',
+].join('\r\n');
+
+describe('Redis INFO probe', () => {
+  it('reads per-command calls, commands and reads from INFO text', () => {
+    expect(parseInfo(INFO)).toEqual({ calls: { lpush: 100, evalsha: 5, info: 2 }, reads: 40, commands: 120 });
+  });
+
+  it('diffs counters and drops commands that did not change', () => {
+    const before = { calls: { lpush: 100, rpop: 3 }, reads: 40, commands: 120 };
+    const after = { calls: { lpush: 150, rpop: 3, zadd: 7 }, reads: 45, commands: 180 };
+    expect(diffCounters(before, after)).toEqual({ calls: { lpush: 50, zadd: 7 }, reads: 5, commands: 60 });
+  });
+
+  it('connects as kelp would: credentials, database and socket from the URL', () => {
+    const tcp = redisClientFor('redis://user:p%40ss@example:6390/3');
+    expect(tcp?.options).toMatchObject({ host: 'example', port: 6390, username: 'user', password: 'p@ss', db: 3 });
+    expect(tcp?.options.tls).toBeUndefined();
+    expect(redisClientFor('redis+socket:///tmp/r.sock')?.options.path).toBe('/tmp/r.sock');
+    expect(redisClientFor('memory://')).toBeUndefined();
+  });
+
+  it('verifies the server certificate on rediss:// unless the URL turns it off', () => {
+    expect(redisClientFor('rediss://:pw@h/0')?.options.tls).toMatchObject({ rejectUnauthorized: true });
+    expect(redisClientFor('rediss://:pw@h/0?ssl_cert_reqs=none')?.options.tls).toMatchObject({ rejectUnauthorized: false });
+  });
+});
