@@ -317,10 +317,12 @@ export class Connection {
   /**
    * Called by consumers when a message has been through their callbacks. A drain counts it as an
    * event, so Kombu's loop `while (n < total) await conn.drainEvents()` also works when async
-   * callbacks finish a batch that was delivered by one earlier drain.
+   * callbacks finish a batch that was delivered by one earlier drain. A `hub.runUntil` whose
+   * predicate counts handled messages re-checks it now rather than at the hub's next timer.
    */
   noteHandled(): void {
     for (const listener of this.#handledListeners) listener();
+    this.#hub?.wake();
   }
 
   /** Closes the channels and the transport but keeps the hub and listeners, ready to reconnect. */
