@@ -48,39 +48,39 @@ describe('OptionNames', () => {
 });
 
 // One misspelt option per entry point: each is refused, naming the option it was meant to be.
-const entryPoints: Array<[entry: string, call: () => unknown, misspelt: string, meant: string]> = [
-  ['Producer', () => new Producer(new FakeChannel(), { routing_key: 'jobs' } as never), 'routing_key', 'routingKey'],
-  ['publish', () => new Producer(new FakeChannel()).publish({}, { routing_key: 'x' } as never), 'routing_key', 'routingKey'],
-  ['publish', () => new Producer(new FakeChannel()).publish({}, { priorty: 5 } as never), 'priorty', 'priority'],
-  ['Queue', () => new Queue('q', { autodelete: true } as never), 'autodelete', 'autoDelete'],
-  ["Queue 'q' get", () => new Queue('q', {}, new FakeChannel()).get({ no_ack: true } as never), 'no_ack', 'noAck'],
-  ["Queue 'q' delete", () => new Queue('q', {}, new FakeChannel()).delete({ if_unused: true } as never), 'if_unused', 'ifUnused'],
-  ['Exchange', () => new Exchange('x', { typ: 'topic' } as never), 'typ', 'type'],
-  ["Exchange 'x' delete", () => new Exchange('x', {}, new FakeChannel()).delete({ ifUnsued: true } as never), 'ifUnsued', 'ifUnused'],
-  ['drainEvents', () => connection().drainEvents({ timeoutMs: 10 } as never), 'timeoutMs', 'timeout'],
-  ['SimpleQueue', () => new SimpleQueue(new FakeChannel(), 'q', { no_ack: true } as never), 'no_ack', 'noAck'],
-  ['SimpleQueue.get', () => new SimpleQueue(new FakeChannel(), 'q').get({ timeoutMs: 1 } as never), 'timeoutMs', 'timeout'],
-  ['resource pool', () => new ResourcePool(() => 1, { limt: 2 } as never), 'limt', 'limit'],
-  ['resource pool acquire', () => new ResourcePool(() => 1).acquire({ blocking: false } as never), 'blocking', 'block'],
-  ['ConnectionPool', () => new ConnectionPool('fake://h:1/', { connectionOption: {} } as never), 'connectionOption', 'connectionOptions'],
-  ['ProducerPool', () => new ProducerPool(new ConnectionPool('fake://h:1/'), { producerOption: {} } as never), 'producerOption', 'producerOptions'],
-  ['Producer', () => new ProducerPool(new ConnectionPool('fake://h:1/'), { producerOptions: { serialiser: 'json' } as never }), 'serialiser', 'serializer'],
-  ['PoolGroup', () => new PoolGroup({ limits: 2 } as never), 'limits', 'limit'],
-  ['ConsumerWorker', () => new ConsumerWorker(connection(), { getConsumers: () => [], safety_interval: 1 } as never), 'safety_interval', 'safetyInterval'],
+const entryPoints: Array<[entry: string, misspelt: string, meant: string, call: () => unknown]> = [
+  ['Producer', 'routing_key', 'routingKey', () => new Producer(new FakeChannel(), { routing_key: 'jobs' } as never)],
+  ['publish', 'routing_key', 'routingKey', () => new Producer(new FakeChannel()).publish({}, { routing_key: 'x' } as never)],
+  ['publish', 'priorty', 'priority', () => new Producer(new FakeChannel()).publish({}, { priorty: 5 } as never)],
+  ['Queue', 'autodelete', 'autoDelete', () => new Queue('q', { autodelete: true } as never)],
+  ["Queue 'q' get", 'no_ack', 'noAck', () => new Queue('q', {}, new FakeChannel()).get({ no_ack: true } as never)],
+  ["Queue 'q' delete", 'if_unused', 'ifUnused', () => new Queue('q', {}, new FakeChannel()).delete({ if_unused: true } as never)],
+  ['Exchange', 'typ', 'type', () => new Exchange('x', { typ: 'topic' } as never)],
+  ["Exchange 'x' delete", 'ifUnsued', 'ifUnused', () => new Exchange('x', {}, new FakeChannel()).delete({ ifUnsued: true } as never)],
+  ['drainEvents', 'timeoutMs', 'timeout', () => connection().drainEvents({ timeoutMs: 10 } as never)],
+  ['SimpleQueue', 'no_ack', 'noAck', () => new SimpleQueue(new FakeChannel(), 'q', { no_ack: true } as never)],
+  ['SimpleQueue.get', 'timeoutMs', 'timeout', () => new SimpleQueue(new FakeChannel(), 'q').get({ timeoutMs: 1 } as never)],
+  ['resource pool', 'limt', 'limit', () => new ResourcePool(() => 1, { limt: 2 } as never)],
+  ['resource pool acquire', 'blocking', 'block', () => new ResourcePool(() => 1).acquire({ blocking: false } as never)],
+  ['ConnectionPool', 'connectionOption', 'connectionOptions', () => new ConnectionPool('fake://h:1/', { connectionOption: {} } as never)],
+  ['ProducerPool', 'producerOption', 'producerOptions', () => new ProducerPool(new ConnectionPool('fake://h:1/'), { producerOption: {} } as never)],
+  ['Producer', 'serialiser', 'serializer', () => new ProducerPool(new ConnectionPool('fake://h:1/'), { producerOptions: { serialiser: 'json' } as never })],
+  ['PoolGroup', 'limits', 'limit', () => new PoolGroup({ limits: 2 } as never)],
+  ['ConsumerWorker', 'safety_interval', 'safetyInterval', () => new ConsumerWorker(connection(), { getConsumers: () => [], safety_interval: 1 } as never)],
   [
     'ConsumerWorker retryPolicy',
-    () => new ConsumerWorker(connection(), { getConsumers: () => [], retryPolicy: { max_retries: 1 } as never }),
     'max_retries',
     'maxRetries',
+    () => new ConsumerWorker(connection(), { getConsumers: () => [], retryPolicy: { max_retries: 1 } as never }),
   ],
-  ['ConsumerWorker.stop', () => new ConsumerWorker(connection(), { getConsumers: () => [] }).stop({ timout: 1 } as never), 'timout', 'timeout'],
-  ['Connection', () => new Connection('fake://h:1/', { connectTimout: 1 } as never), 'connectTimout', 'connectTimeout'],
-  ['Connection.close', () => connection().close({ timout: 1 } as never), 'timout', 'timeout'],
-  ['Connection.ensure', () => connection().ensure(async () => 1, { maxRetry: 1 } as never), 'maxRetry', 'maxRetries'],
+  ['ConsumerWorker.stop', 'timout', 'timeout', () => new ConsumerWorker(connection(), { getConsumers: () => [] }).stop({ timout: 1 } as never)],
+  ['Connection', 'connectTimout', 'connectTimeout', () => new Connection('fake://h:1/', { connectTimout: 1 } as never)],
+  ['Connection.close', 'timout', 'timeout', () => connection().close({ timout: 1 } as never)],
+  ['Connection.ensure', 'maxRetry', 'maxRetries', () => connection().ensure(async () => 1, { maxRetry: 1 } as never)],
 ];
 
 describe('every entry point refuses a misspelt option with a did-you-mean', () => {
-  it.each(entryPoints)('%s refuses `%s`', async (entry, call, misspelt, meant) => {
+  it.each(entryPoints)('%s refuses `%s`, suggesting `%s`', async (entry, misspelt, meant, call) => {
     const error = await refusal(call);
     expect(error.message).toContain(`Unknown option \`${misspelt}\` for ${entry}`);
     expect(error.message).toContain(`did you mean \`${meant}\`?`);
