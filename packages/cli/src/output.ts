@@ -22,16 +22,6 @@ export interface CliIo {
 }
 
 /**
- * Resolves once the stream has handed the text to the OS (the write callback). `kelp consume`
- * acks a message only after this, so a kill in between means a redelivery, never a loss.
- */
-export function writeFlushed(stream: OutputStream, text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.write(text, (error) => (error ? reject(error) : resolve()));
-  });
-}
-
-/**
  * Writes lines to a stream in batches, one write in flight at a time: lines added while a write
  * is in flight go out together in the next one, so a fast producer of lines costs one write per
  * batch rather than one per line. Once a batch's write is flushed (the stream's write callback),
