@@ -139,21 +139,26 @@ async function consume(
     },
     () => finished.abort(),
   );
-  const finish = (): void => {
-    if (stopping) return;
+  const endOnceWritten = (): void => {
     stopping = true;
-    // Not written means not acked: closing the connection hands these back to the queue.
-    writer.discardPending();
     void writer.drain().then(() => finished.abort());
   };
+  const finish = (): void => {
+    if (stopping) return;
+    // Not written means not acked: closing the connection hands these back to the queue.
+    writer.discardPending();
+    endOnceWritten();
+  };
+  // One timer for the idle timeout, re-armed for what is left when it fires (not per message).
+  let lastDelivery = performance.now();
   let idleTimer: NodeJS.Timeout | undefined;
-  const armIdleTimer = (): void => {
-    if (timeout === undefined) return;
-    clearTimeout(idleTimer);
+  const armIdleTimer = (idleMs: number, delay = idleMs): void => {
     idleTimer = setTimeout(() => {
+      const idle = performance.now() - lastDelivery;
+      if (idle < idleMs) return armIdleTimer(idleMs, idleMs - idle);
       timedOut = true;
       finish();
-    }, timeout * 1000);
+    }, delay);
   };
   // Built on the connection (not the channel) so that drainEvents drives its Hub.
   const consumer = new Consumer(connection, [settings.queue], {
@@ -165,17 +170,14 @@ async function consume(
       // Past --count or after a stop, a delivery stays unacked and goes back when the connection closes.
       if (stopping) return;
       received += 1;
-      armIdleTimer();
+      lastDelivery = performance.now();
       writer.add(message, settings.json ? jsonLine(messageRecord(message)) : `${messageText(message)}\n`);
-      if (count !== undefined && received >= count) {
-        stopping = true;
-        void writer.drain().then(() => finished.abort());
-      }
+      if (count !== undefined && received >= count) endOnceWritten();
     },
   });
   if (signal.aborted) finish();
   signal.addEventListener('abort', finish, { once: true });
-  armIdleTimer();
+  if (timeout !== undefined) armIdleTimer(timeout * 1000);
   try {
     if (!stopping) await consumer.consume();
     while (!finished.signal.aborted) {
