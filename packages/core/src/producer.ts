@@ -80,7 +80,10 @@ export const PRODUCER_OPTION_NAMES = OptionNames.of<ProducerOptions>({
 });
 
 /** The named AMQP properties publish copies to the message's properties. */
-const PROPERTY_NAMES = new Set(['correlationId', 'replyTo', 'messageId', 'timestamp', 'type', 'userId', 'appId']);
+const NAMED_PROPERTIES = {
+  correlationId: true, replyTo: true, messageId: true, timestamp: true, type: true, userId: true, appId: true,
+} as const;
+const PROPERTY_NAMES: ReadonlySet<string> = new Set(Object.keys(NAMED_PROPERTIES));
 
 /**
  * Every name publish accepts. Unlike Kombu's `publish(**properties)`, an unknown name is refused
@@ -90,8 +93,7 @@ const PROPERTY_NAMES = new Set(['correlationId', 'replyTo', 'messageId', 'timest
 const PUBLISH_OPTION_NAMES = OptionNames.of<PublishOptions>({
   exchange: true, routingKey: true, serializer: true, compression: true, contentType: true, contentEncoding: true,
   headers: true, priority: true, expiration: true, deliveryMode: true, declare: true, retry: true, retryPolicy: true,
-  correlationId: true, replyTo: true, messageId: true, timestamp: true, type: true, userId: true, appId: true,
-  properties: true, signal: true,
+  properties: true, signal: true, ...NAMED_PROPERTIES,
 });
 
 function isHeaderValue(value: unknown): value is HeaderValue {
