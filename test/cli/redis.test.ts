@@ -54,6 +54,36 @@ describe('kelp publish, consume and purge on redis://', () => {
     expect(await redis.hlen('unacked')).toBe(0);
   });
 
+  it('acks no message before its line was written when stdout is a pipe nobody reads', async () => {
+    const total = 3000;
+    const body = JSON.stringify({ pad: 'x'.repeat(1000) });
+    await kelp(publish('slow', '--count', String(total), body));
+    const acked = async (): Promise<number> => total - (await redis.llen('slow')) - (await redis.hlen('unacked'));
+    const child = startKelp(['consume', db.url, '--queue', 'slow', '--count', String(total), '--json']);
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // Nobody reads stdout: the pipe fills, writes stop completing, and acks must stop with them.
+    let stable = 0;
+    for (let last = -1, polls = 0; stable < 4 && polls < 50; polls++, await new Promise((resolve) => setTimeout(resolve, 200))) {
+      const now = await acked();
+      stable = now === last ? stable + 1 : 0;
+      last = now;
+    }
+    child.kill('SIGSTOP');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const ackedWhileStalled = await acked();
+    // Everything the stopped process wrote is in the pipe: read it all.
+    let output = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    for (let length = -1; length !== output.length; await new Promise((resolve) => setTimeout(resolve, 300))) length = output.length;
+    const writtenWhileStalled = output.split('\n').length - 1;
+    expect(ackedWhileStalled).toBeLessThan(total);
+    expect(ackedWhileStalled).toBeLessThanOrEqual(writtenWhileStalled);
+    child.kill('SIGCONT');
+    expect(await exited).toBe(0);
+    expect(jsonLines(output)).toHaveLength(total);
+    expect([await redis.llen('slow'), await redis.hlen('unacked')]).toEqual([0, 0]);
+  }, 60_000);
+
   it('stops after --timeout seconds without a message', async () => {
     const started = performance.now();
     const result = await kelp(['consume', db.url, '--queue', 'idle', '--timeout', '0.5']);

@@ -22,13 +22,108 @@ export interface CliIo {
 }
 
 /**
- * Resolves once the stream has handed the text to the OS (the write callback). `kelp consume`
- * acks a message only after this, so a kill in between means a redelivery, never a loss.
+ * Writes lines to a stream in batches, one write in flight at a time: lines added while a write
+ * is in flight go out together in the next one, so a fast producer of lines costs one write per
+ * batch rather than one per line. Once a batch's write is flushed (the stream's write callback),
+ * its items go to `flushed`: `kelp consume` acks there, so no message is acked before its line was
+ * written, and the acks of one batch travel together while the next batch is being written.
  */
-export function writeFlushed(stream: OutputStream, text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.write(text, (error) => (error ? reject(error) : resolve()));
-  });
+export class BatchedWriter<T> {
+  readonly #stream: OutputStream;
+  readonly #flushed: (items: T[]) => Promise<void> | void;
+  readonly #failed: (error: unknown) => void;
+  #items: T[] = [];
+  #text = '';
+  /** The write in flight; it resolves once its batch was handed to `flushed`. */
+  #writing: Promise<void> | undefined;
+  readonly #settling = new Set<Promise<void>>();
+  #failure: { error: unknown; firstItem: T | undefined } | undefined;
+
+  /** `failed` hears of the first failure (see {@link failure}); nothing is written after it. */
+  constructor(stream: OutputStream, flushed: (items: T[]) => Promise<void> | void, failed: (error: unknown) => void = () => undefined) {
+    this.#stream = stream;
+    this.#flushed = flushed;
+    this.#failed = failed;
+  }
+
+  /** Items added and not yet written. */
+  get pending(): number {
+    return this.#items.length;
+  }
+
+  /** The first failure: a write error (with the first item of the batch it lost) or a `flushed` error. */
+  get failure(): { error: unknown; firstItem: T | undefined } | undefined {
+    return this.#failure;
+  }
+
+  /** Queues `text` (the line of `item`); it is written with the next batch. */
+  add(item: T, text: string): void {
+    this.#items.push(item);
+    this.#text += text;
+    this.#writeNext();
+  }
+
+  /** Forgets the items not written yet and returns them; the write in flight goes on. */
+  discardPending(): T[] {
+    const items = this.#items;
+    this.#items = [];
+    this.#text = '';
+    return items;
+  }
+
+  /** Resolves once everything added was written (or failed) and every `flushed` call settled. */
+  async drain(): Promise<void> {
+    while (this.#writing !== undefined) await this.#writing;
+    while (this.#settling.size > 0) await Promise.all(this.#settling);
+  }
+
+  #writeNext(): void {
+    if (this.#writing !== undefined || this.#items.length === 0 || this.#failure !== undefined) return;
+    const items = this.#items;
+    const text = this.#text;
+    this.#items = [];
+    this.#text = '';
+    let done: () => void = () => undefined;
+    const writing = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    this.#writing = writing;
+    // The callback may run inside write() (a file, a test stream) or much later (a full pipe).
+    this.#stream.write(text, (error) => {
+      if (this.#writing === writing) this.#writing = undefined;
+      if (error) this.#fail(error, items[0]);
+      else this.#settle(items);
+      done();
+      this.#writeNext();
+    });
+  }
+
+  #settle(items: T[]): void {
+    let result: Promise<void> | void;
+    try {
+      result = this.#flushed(items);
+    } catch (error) {
+      this.#fail(error, undefined);
+      return;
+    }
+    if (result === undefined) return;
+    const settling: Promise<void> = result.then(
+      () => {
+        this.#settling.delete(settling);
+      },
+      (error: unknown) => {
+        this.#fail(error, undefined);
+        this.#settling.delete(settling);
+      },
+    );
+    this.#settling.add(settling);
+  }
+
+  #fail(error: unknown, firstItem: T | undefined): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = { error, firstItem };
+    this.#failed(error);
+  }
 }
 
 /** JSON on one line: `--json` output is one object per line, for `jq` and line-based tools. */

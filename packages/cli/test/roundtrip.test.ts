@@ -107,6 +107,16 @@ describe('publish, consume and purge on memory://', () => {
     );
   });
 
+  it('with --timeout and no --count, prints every waiting message, then stops once idle', async () => {
+    const url = freshUrl();
+    await kelp(publishArgs(url, '--count', '25', 'job'));
+    const consumed = await kelp(['consume', url, '--queue', 'email', '--timeout', '0.3']);
+    expect(consumed.code).toBe(0);
+    expect(consumed.lines).toEqual(Array.from({ length: 25 }, () => 'job'));
+    expect(consumed.stderr).toBe('kelp: consumed 25 messages from email (no message for 0.3 s)\n');
+    expect((await kelp(['consume', url, '--queue', 'email', '--timeout', '0.1'])).stdout).toBe('');
+  });
+
   it('stops on a signal after finishing the message in hand and hands the rest back', async () => {
     const url = freshUrl();
     await kelp(publishArgs(url, '--count', '5', 'job'));

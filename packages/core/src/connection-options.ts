@@ -7,7 +7,7 @@ import type { FailoverStrategy } from './failover.js';
 import type { RetryPolicy } from './retry-policy-types.js';
 import type { Channel, LinkState } from './transport.js';
 import { TransportRegistry } from './transport-registry.js';
-import { parseOptions } from './option-parsing.js';
+import { OptionNames, parseOptions } from './option-parsing.js';
 
 /** The same names as the transport's state (see {@link LinkState}). */
 export type ConnectionState = LinkState;
@@ -49,6 +49,22 @@ export interface EnsureOptions extends EnsureConnectionOptions {
   /** Called with the new default channel after a reconnect (Kombu's `on_revive`). */
   onRevive?: (channel: Channel) => void;
 }
+
+export const CONNECTION_OPTION_NAMES = OptionNames.of<ConnectionOptions>({
+  transportOptions: true, failoverStrategy: true, connectTimeout: true, tls: true, virtualHost: true, registry: true,
+});
+
+const RETRY_POLICY_NAMES = { maxRetries: true, intervalStart: true, intervalStep: true, intervalMax: true, timeout: true } as const;
+
+export const RETRY_POLICY_OPTION_NAMES = OptionNames.of<RetryPolicy>(RETRY_POLICY_NAMES);
+
+export const ENSURE_CONNECTION_OPTION_NAMES = OptionNames.of<EnsureConnectionOptions>({
+  ...RETRY_POLICY_NAMES,
+  signal: true,
+  onError: true,
+});
+
+export const ENSURE_OPTION_NAMES = OptionNames.of<EnsureOptions>({ ...RETRY_POLICY_NAMES, signal: true, onError: true, onRevive: true });
 
 export const connectionOptionsSchema = z
   .object({

@@ -13,7 +13,10 @@ import { runEnsured, type EnsureHost } from './connection-ensure.js';
 import type { ConnectionParams } from './connection-params.js';
 import { ConnectionTargets } from './connection-targets.js';
 import {
+  CONNECTION_OPTION_NAMES,
   connectionOptionsSchema,
+  ENSURE_CONNECTION_OPTION_NAMES,
+  ENSURE_OPTION_NAMES,
   lazyConnectPolicy,
   type ConnectionEvents,
   type ConnectionOptions,
@@ -21,9 +24,9 @@ import {
   type EnsureConnectionOptions,
   type EnsureOptions,
 } from './connection-options.js';
-import { drainEvents, type DrainOptions } from './drain.js';
+import { checkDrainOptions, drainEvents, type DrainOptions } from './drain.js';
 import { KelpError, OperationalError } from './errors.js';
-import { parseOptions } from './option-parsing.js';
+import { OptionNames, parseOptions } from './option-parsing.js';
 import { Consumer, DEFAULT_STOP_TIMEOUT, type ConsumerOptions } from './consumer.js';
 import { setChannelOwner } from './connection-channels.js';
 import { stopConsumers } from './consumer-registry.js';
@@ -36,6 +39,8 @@ import { defaultRegistry, type TransportRegistry } from './transport-registry.js
 import { parseUrl } from './url.js';
 
 const closeOptionsSchema = z.object({ timeout: z.number().min(0).optional() });
+const CLOSE_OPTION_NAMES = OptionNames.of<{ timeout?: number }>({ timeout: true });
+const CONNECT_OPTION_NAMES = OptionNames.of<{ signal?: AbortSignal }>({ signal: true });
 
 export class Connection {
   readonly #input: string | readonly string[];
@@ -60,7 +65,7 @@ export class Connection {
   readonly #registered = new WeakSet<Transport>();
 
   constructor(url: string | readonly string[] = 'memory://', options: ConnectionOptions = {}) {
-    this.#options = parseOptions(connectionOptionsSchema, options, 'Connection') as ConnectionOptions;
+    this.#options = parseOptions(connectionOptionsSchema, options, 'Connection', CONNECTION_OPTION_NAMES) as ConnectionOptions;
     this.#input = url;
     const registry = this.#options.registry ?? defaultRegistry;
     this.#registry = registry;
@@ -147,6 +152,7 @@ export class Connection {
    * @throws OperationalError naming the (redacted) URL, with the last failure as `cause`.
    */
   async connect(options: { signal?: AbortSignal } = {}): Promise<this> {
+    CONNECT_OPTION_NAMES.check(options, 'Connection.connect');
     await this.ensureConnection({
       maxRetries: this.#targets.size - 1,
       intervalStart: 0,
@@ -163,6 +169,7 @@ export class Connection {
    * URL; the sleep comes only after a full cycle through them.
    */
   async ensureConnection(options: EnsureConnectionOptions = {}): Promise<this> {
+    ENSURE_CONNECTION_OPTION_NAMES.check(options, 'Connection.ensureConnection');
     if (this.#state !== 'connected') await this.#connector.establish(options);
     return this;
   }
@@ -246,6 +253,7 @@ export class Connection {
    * `policy` (Kombu's `ensure`; see {@link runEnsured} for the rules, concurrent calls included).
    */
   async ensure<T>(fn: (channel: Channel) => Promise<T>, policy: EnsureOptions = {}): Promise<T> {
+    ENSURE_OPTION_NAMES.check(policy, 'Connection.ensure');
     this.#ensureHost ??= {
       defaultChannel: () => this.defaultChannel(),
       transportOf: (channel) => this.#channelTransports.get(channel),
@@ -305,6 +313,7 @@ export class Connection {
    *   OperationalError if the connection is lost meanwhile.
    */
   async drainEvents(options: DrainOptions = {}): Promise<void> {
+    checkDrainOptions(options);
     const transport = await this.#ready();
     this.#eventLoopWanted = true;
     this.#registerTransport();
@@ -317,10 +326,12 @@ export class Connection {
   /**
    * Called by consumers when a message has been through their callbacks. A drain counts it as an
    * event, so Kombu's loop `while (n < total) await conn.drainEvents()` also works when async
-   * callbacks finish a batch that was delivered by one earlier drain.
+   * callbacks finish a batch that was delivered by one earlier drain. A `hub.runUntil` whose
+   * predicate counts handled messages re-checks it now rather than at the hub's next timer.
    */
   noteHandled(): void {
     for (const listener of this.#handledListeners) listener();
+    this.#hub?.wake();
   }
 
   /** Closes the channels and the transport but keeps the hub and listeners, ready to reconnect. */
@@ -365,7 +376,7 @@ export class Connection {
    * later use connects again.
    */
   async close(options: { timeout?: number } = {}): Promise<void> {
-    const { timeout } = parseOptions(closeOptionsSchema, options, 'Connection.close');
+    const { timeout } = parseOptions(closeOptionsSchema, options, 'Connection.close', CLOSE_OPTION_NAMES);
     if (this.#state === 'closed' && !this.#transport) return;
     this.#connector.noteClose();
     await this.#connector.inFlight?.catch(() => undefined);

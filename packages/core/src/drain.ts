@@ -9,12 +9,23 @@
  */
 import type { Hub } from '@kelp/hub';
 import { AbortedError, OperationalError, OperationTimeoutError, throwIfAborted } from './errors.js';
+import { OptionNames } from './option-parsing.js';
 import type { Transport } from './transport.js';
 
 export interface DrainOptions {
   /** Seconds to wait for a delivery; undefined waits until one arrives. */
   timeout?: number | undefined;
   signal?: AbortSignal | undefined;
+}
+
+const DRAIN_OPTION_NAMES = OptionNames.of<DrainOptions>({ timeout: true, signal: true });
+
+/**
+ * Refuses unknown option names before anything waits: `{ timeoutMs: 10 }` would otherwise be
+ * a drain without a timeout, waiting for ever.
+ */
+export function checkDrainOptions(options: DrainOptions): void {
+  DRAIN_OPTION_NAMES.check(options, 'drainEvents');
 }
 
 /** Makes connection-lost errors safe to show (no password) before they are thrown. */

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { NotBoundError } from './errors.js';
-import { parseOptions } from './option-parsing.js';
+import { OptionNames, parseOptions } from './option-parsing.js';
 import type { Channel, ExchangeType } from './transport.js';
 
 export type DeliveryModeOption = 1 | 2 | 'persistent' | 'transient';
@@ -39,6 +39,13 @@ export interface ExchangeOptions {
   noDeclare?: boolean;
 }
 
+const EXCHANGE_OPTION_NAMES = OptionNames.of<ExchangeOptions>({
+  type: true, durable: true, autoDelete: true, deliveryMode: true, arguments: true, noDeclare: true,
+});
+
+const DECLARE_OPTION_NAMES = OptionNames.of<{ passive?: boolean; channel?: Channel }>({ passive: true, channel: true });
+const DELETE_OPTION_NAMES = OptionNames.of<{ ifUnused?: boolean; channel?: Channel }>({ ifUnused: true, channel: true });
+
 export class Exchange {
   readonly name: string;
   readonly type: ExchangeType;
@@ -55,7 +62,7 @@ export class Exchange {
     if (typeof name !== 'string') {
       throw new TypeError(`An exchange name must be a string, got ${typeof name}`);
     }
-    const parsed = parseOptions(exchangeOptionsSchema, options, `Exchange '${name}'`);
+    const parsed = parseOptions(exchangeOptionsSchema, options, `Exchange '${name}'`, EXCHANGE_OPTION_NAMES);
     this.name = name;
     this.type = parsed.type;
     this.durable = parsed.durable;
@@ -98,6 +105,7 @@ export class Exchange {
   }
 
   async declare(options: { passive?: boolean; channel?: Channel } = {}): Promise<void> {
+    DECLARE_OPTION_NAMES.check(options, `Exchange '${this.name}' declare`);
     const channel = this.requireChannel(options.channel);
     if (!this.canDeclare) return;
     await channel.exchangeDeclare(this.name, {
@@ -110,6 +118,7 @@ export class Exchange {
   }
 
   async delete(options: { ifUnused?: boolean; channel?: Channel } = {}): Promise<void> {
+    DELETE_OPTION_NAMES.check(options, `Exchange '${this.name}' delete`);
     const channel = this.requireChannel(options.channel);
     await channel.exchangeDelete(this.name, { ifUnused: options.ifUnused ?? false });
   }

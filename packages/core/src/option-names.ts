@@ -24,19 +24,39 @@ export function editDistance(a: string, b: string): number {
   return previous[y.length] as number;
 }
 
-/** The accepted name closest to `name`, if it is close enough to be a typo of it. */
+/** Snake_case and kebab-case spellings compare equal to camelCase (case is ignored by editDistance). */
+const spelling = (name: string): string => name.replace(/[_-]/g, '');
+
+/** The shortest prefix that still reads as the start of an option name rather than a coincidence. */
+const MIN_PREFIX = 4;
+
+/**
+ * The accepted name closest to `name`, if it is close enough to be a typo of it: within a few
+ * edits (Kombu's snake_case counts as no edit), or one name cut short of the other
+ * (`prefetch` for `prefetchCount`, `blocking` for `block`).
+ */
 export function closestName(name: string, accepted: readonly string[]): string | undefined {
+  const wanted = spelling(name);
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of accepted) {
-    const distance = editDistance(name, candidate);
-    if (distance < bestDistance) {
+    const other = spelling(candidate);
+    const distance = editDistance(wanted, other);
+    // A third of the longer name (at least 2 edits): catches typos and slips such as `maxRetry`,
+    // not unrelated names.
+    const limit = Math.max(2, Math.floor(Math.max(wanted.length, other.length) / 3));
+    if (distance <= limit && distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  // A third of the name (at least 2 edits): catches typos and snake/camel slips, not unrelated names.
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  if (best !== undefined) return best;
+  const lower = wanted.toLowerCase();
+  return accepted.find((candidate) => {
+    const other = spelling(candidate).toLowerCase();
+    const [shorter, longer] = other.length < lower.length ? [other, lower] : [lower, other];
+    return shorter.length >= MIN_PREFIX && longer.startsWith(shorter);
+  });
 }
 
 /**

@@ -9,10 +9,10 @@
  */
 import { z } from 'zod';
 import { Connection } from './connection.js';
-import type { ConnectionOptions } from './connection-options.js';
+import { CONNECTION_OPTION_NAMES, type ConnectionOptions } from './connection-options.js';
 import { AbortedError, KelpError, LimitExceeded, throwIfAborted } from './errors.js';
-import { parseOptions } from './option-parsing.js';
-import type { Producer, ProducerOptions } from './producer.js';
+import { OptionNames, parseOptions } from './option-parsing.js';
+import { PRODUCER_OPTION_NAMES, type Producer, type ProducerOptions } from './producer.js';
 
 /** Kombu's default pool limit (`kombu.pools.set_limit`). */
 export const DEFAULT_POOL_LIMIT = 10;
@@ -38,13 +38,13 @@ const limitSchema = z.number().positive({ message: 'expected a number >= 1 (or I
   (n) => n === Infinity || Number.isInteger(n),
   { message: 'expected an integer >= 1 (or Infinity)' },
 );
-const acquireSchema = z
-  .object({
-    block: z.boolean().optional(),
-    timeout: z.number().min(0, { message: 'expected a number of seconds >= 0' }).optional(),
-    signal: z.instanceof(AbortSignal).optional(),
-  })
-  .strict();
+const acquireSchema = z.object({
+  block: z.boolean().optional(),
+  timeout: z.number().min(0, { message: 'expected a number of seconds >= 0' }).optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+});
+const ACQUIRE_OPTION_NAMES = OptionNames.of<AcquireOptions>({ block: true, timeout: true, signal: true });
+const RESOURCE_POOL_OPTION_NAMES = OptionNames.of<ResourcePoolOptions<unknown>>({ limit: true, destroy: true, name: true });
 
 interface Waiter<T> {
   resolve: (resource: T) => void;
@@ -63,6 +63,7 @@ export class ResourcePool<T> {
   #closed = false;
 
   constructor(create: () => T | Promise<T>, options: ResourcePoolOptions<T> = {}) {
+    RESOURCE_POOL_OPTION_NAMES.check(options, `${options.name ?? 'resource'} pool`);
     this.#create = create;
     this.#destroy = options.destroy;
     this.#name = options.name ?? 'resource';
@@ -102,7 +103,7 @@ export class ResourcePool<T> {
    * @throws LimitExceeded when exhausted and `block` is false or `timeout` elapsed; AbortedError on abort.
    */
   async acquire(options: AcquireOptions = {}): Promise<T> {
-    const { block = true, timeout, signal } = parseOptions(acquireSchema, options, `${this.#name} pool acquire`);
+    const { block = true, timeout, signal } = parseOptions(acquireSchema, options, `${this.#name} pool acquire`, ACQUIRE_OPTION_NAMES);
     throwIfAborted(signal);
     if (this.#closed) throw new KelpError(`The ${this.#name} pool is closed`);
     if (this.#waiters.length === 0) {
@@ -221,12 +222,17 @@ export interface ConnectionPoolOptions {
   connectionOptions?: ConnectionOptions;
 }
 
+const CONNECTION_POOL_OPTION_NAMES = OptionNames.of<ConnectionPoolOptions>({ limit: true, connectionOptions: true });
+
 /**
  * A pool of Connections, created lazily from a URL (with options), by cloning a Connection, or by a
  * factory. Acquired connections are not connected yet; they connect on first use.
  */
 export class ConnectionPool extends ResourcePool<Connection> {
   constructor(source: string | readonly string[] | Connection | (() => Connection), options: ConnectionPoolOptions = {}) {
+    CONNECTION_POOL_OPTION_NAMES.check(options, 'ConnectionPool');
+    // Options of connections built later are checked now: a typo must not wait for the first acquire.
+    if (options.connectionOptions !== undefined) CONNECTION_OPTION_NAMES.check(options.connectionOptions, 'Connection');
     const create =
       typeof source === 'function'
         ? source
@@ -246,6 +252,9 @@ export interface ProducerPoolOptions {
   producerOptions?: ProducerOptions;
 }
 
+const PRODUCER_POOL_OPTION_NAMES = OptionNames.of<ProducerPoolOptions>({ producerOptions: true });
+const POOL_GROUP_OPTION_NAMES = OptionNames.of<{ limit?: number }>({ limit: true });
+
 /**
  * Producers on a {@link ConnectionPool}: acquiring takes a connection from it and hands out that
  * connection's producer (built once per connection); releasing gives the connection back. Its
@@ -258,6 +267,8 @@ export class ProducerPool {
   readonly #owner = new Map<Producer, Connection>();
 
   constructor(connections: ConnectionPool, options: ProducerPoolOptions = {}) {
+    PRODUCER_POOL_OPTION_NAMES.check(options, 'ProducerPool');
+    if (options.producerOptions !== undefined) PRODUCER_OPTION_NAMES.check(options.producerOptions, 'Producer');
     this.connections = connections;
     this.#options = options.producerOptions;
   }
@@ -305,6 +316,7 @@ export class PoolGroup {
   readonly #producers = new Map<Connection, ProducerPool>();
 
   constructor(options: { limit?: number } = {}) {
+    POOL_GROUP_OPTION_NAMES.check(options, 'PoolGroup');
     this.#limit = parseOptions(limitSchema, options.limit ?? DEFAULT_POOL_LIMIT, 'pool group limit');
   }
 

@@ -9,7 +9,7 @@ import { ConfigurationError, EncodeError, throwIfAborted } from './errors.js';
 import { deliveryModeSchema, Exchange, resolveDeliveryMode, type DeliveryModeOption } from './exchange.js';
 import { declaredEntities, maybeDeclare, type Declarable } from './maybe-declare.js';
 import type { Headers, HeaderValue, MessageProperties, OutboundMessage, PublishResult } from './message-types.js';
-import { parseOptions } from './option-parsing.js';
+import { OptionNames, parseOptions } from './option-parsing.js';
 import type { RetryPolicy } from './retry-policy-types.js';
 import { defaultSerializers } from './serialization/default-registry.js';
 import { isBytes, type Serialized, type SerializerRegistry } from './serialization/registry.js';
@@ -70,21 +70,31 @@ export interface PublishOptions {
   type?: string;
   userId?: string;
   appId?: string;
-  /** Further AMQP properties, copied to the wire verbatim. */
+  /** Further AMQP properties (yours or Kombu's snake_case ones), copied to the wire verbatim. */
   properties?: Record<string, HeaderValue>;
   signal?: AbortSignal;
-  /**
-   * Any other key is an extra property copied to `properties` verbatim, as Kombu's
-   * `publish(**properties)` does (so a misspelt option lands there too: check the names).
-   */
-  [property: string]: unknown;
 }
 
-/** The option names publish understands; every other key is an extra property. */
-const KNOWN_OPTIONS = new Set([
-  'exchange', 'routingKey', 'serializer', 'compression', 'contentType', 'contentEncoding', 'headers', 'priority',
-  'expiration', 'deliveryMode', 'declare', 'retry', 'retryPolicy', 'properties', 'signal',
-]);
+export const PRODUCER_OPTION_NAMES = OptionNames.of<ProducerOptions>({
+  exchange: true, routingKey: true, serializer: true, compression: true, autoDeclare: true, serializers: true, compressors: true,
+});
+
+/** The named AMQP properties publish copies to the message's properties. */
+const NAMED_PROPERTIES = {
+  correlationId: true, replyTo: true, messageId: true, timestamp: true, type: true, userId: true, appId: true,
+} as const;
+const PROPERTY_NAMES: ReadonlySet<string> = new Set(Object.keys(NAMED_PROPERTIES));
+
+/**
+ * Every name publish accepts. Unlike Kombu's `publish(**properties)`, an unknown name is refused
+ * rather than sent as a property, so `routing_key` or `priorty` cannot vanish into the message:
+ * other properties go in `properties`.
+ */
+const PUBLISH_OPTION_NAMES = OptionNames.of<PublishOptions>({
+  exchange: true, routingKey: true, serializer: true, compression: true, contentType: true, contentEncoding: true,
+  headers: true, priority: true, expiration: true, deliveryMode: true, declare: true, retry: true, retryPolicy: true,
+  properties: true, signal: true, ...NAMED_PROPERTIES,
+});
 
 function isHeaderValue(value: unknown): value is HeaderValue {
   if (value === null) return true;
@@ -128,6 +138,7 @@ export class Producer {
   private boundChannel: Channel | undefined;
 
   constructor(channelOrConnection: ChannelOrConnection, options: ProducerOptions = {}) {
+    PRODUCER_OPTION_NAMES.check(options, 'Producer');
     const { exchange, serializers, compressors, ...rest } = options;
     const parsed = parseOptions(producerOptionsSchema, rest, 'Producer');
     this.source = channelOrConnection;
@@ -263,9 +274,13 @@ export class Producer {
     }
     const properties: MessageProperties = {};
     const extras: Record<string, HeaderValue | undefined> = properties;
+    // One pass over the caller's keys both refuses unknown names and copies the named properties.
     for (const name in options) {
-      if (KNOWN_OPTIONS.has(name) || !Object.prototype.hasOwnProperty.call(options, name)) continue;
-      const value = options[name];
+      if (!PROPERTY_NAMES.has(name)) {
+        if (!PUBLISH_OPTION_NAMES.has(name)) PUBLISH_OPTION_NAMES.refuse(name, 'publish');
+        continue;
+      }
+      const value = options[name as keyof PublishOptions];
       if (value === undefined) continue;
       if (!isHeaderValue(value)) {
         throw new ConfigurationError(

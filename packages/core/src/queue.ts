@@ -7,7 +7,7 @@ import type { Binding } from './binding.js';
 import { NotBoundError } from './errors.js';
 import { Exchange } from './exchange.js';
 import { Message, type MessageOptions } from './message.js';
-import { parseOptions } from './option-parsing.js';
+import { OptionNames, parseOptions } from './option-parsing.js';
 import type { Channel, QueueDeclareOptions, QueueDeclareResult } from './transport.js';
 
 const queueOptionsSchema = z.object({
@@ -38,6 +38,24 @@ export interface QueueOptions {
   bindingArguments?: Record<string, unknown>;
 }
 
+const QUEUE_OPTION_NAMES = OptionNames.of<QueueOptions>({
+  exchange: true, routingKey: true, bindings: true, durable: true, exclusive: true, autoDelete: true, maxPriority: true,
+  noAck: true, queueArguments: true, bindingArguments: true,
+});
+
+const CHANNEL_OPTION_NAMES = OptionNames.of<{ channel?: Channel }>({ channel: true });
+const QUEUE_DECLARE_OPTION_NAMES = OptionNames.of<{ passive?: boolean; channel?: Channel }>({ passive: true, channel: true });
+const BIND_OPTION_NAMES = OptionNames.of<{ arguments?: Record<string, unknown>; channel?: Channel }>({ arguments: true, channel: true });
+const DELETE_OPTION_NAMES = OptionNames.of<{ ifUnused?: boolean; ifEmpty?: boolean; channel?: Channel }>({
+  ifUnused: true, ifEmpty: true, channel: true,
+});
+const GET_OPTION_NAMES = OptionNames.of<QueueGetOptions>({
+  noAck: true, accept: true, channel: true, serializers: true, compressors: true,
+});
+
+/** Options of {@link Queue.get}. */
+type QueueGetOptions = { noAck?: boolean; accept?: readonly string[]; channel?: Channel } & Omit<MessageOptions, 'accept'>;
+
 export class Queue {
   /** The queue name; an anonymous queue ('') takes the broker's name when declared. */
   name: string;
@@ -56,6 +74,7 @@ export class Queue {
 
   constructor(name = '', options: QueueOptions = {}, channel?: Channel) {
     if (typeof name !== 'string') throw new TypeError(`A queue name must be a string, got ${typeof name}`);
+    QUEUE_OPTION_NAMES.check(options, `Queue '${name}'`);
     const parsed = parseOptions(queueOptionsSchema, stripEntities(options), `Queue '${name}'`);
     this.name = name;
     this.bindings = [...(options.bindings ?? [])];
@@ -97,6 +116,7 @@ export class Queue {
 
   /** Declares the exchange(s), the queue and its bindings; resolves with the queue name. */
   async declare(options: { channel?: Channel } = {}): Promise<string> {
+    CHANNEL_OPTION_NAMES.check(options, `Queue '${this.name}' declare`);
     const channel = this.requireChannel(options.channel);
     if (this.exchange?.canDeclare) await this.exchange.declare({ channel });
     await this.queueDeclare({ channel });
@@ -112,6 +132,7 @@ export class Queue {
 
   /** Declares the queue alone. `passive` only checks that it exists (NotFoundError otherwise). */
   async queueDeclare(options: { passive?: boolean; channel?: Channel } = {}): Promise<QueueDeclareResult> {
+    QUEUE_DECLARE_OPTION_NAMES.check(options, `Queue '${this.name}' queueDeclare`);
     const channel = this.requireChannel(options.channel);
     const declareOptions: QueueDeclareOptions = {
       passive: options.passive ?? false,
@@ -131,6 +152,7 @@ export class Queue {
     routingKey = '',
     options: { arguments?: Record<string, unknown>; channel?: Channel } = {},
   ): Promise<void> {
+    BIND_OPTION_NAMES.check(options, `Queue '${this.name}' bindTo`);
     const channel = this.requireChannel(options.channel);
     await channel.queueBind(this.name, exchangeName(exchange), routingKey, options.arguments);
   }
@@ -140,16 +162,19 @@ export class Queue {
     routingKey = '',
     options: { arguments?: Record<string, unknown>; channel?: Channel } = {},
   ): Promise<void> {
+    BIND_OPTION_NAMES.check(options, `Queue '${this.name}' unbindFrom`);
     const channel = this.requireChannel(options.channel);
     await channel.queueUnbind(this.name, exchangeName(exchange), routingKey, options.arguments);
   }
 
   /** Removes every waiting message; resolves with how many were removed. */
   async purge(options: { channel?: Channel } = {}): Promise<number> {
+    CHANNEL_OPTION_NAMES.check(options, `Queue '${this.name}' purge`);
     return this.requireChannel(options.channel).queuePurge(this.name);
   }
 
   async delete(options: { ifUnused?: boolean; ifEmpty?: boolean; channel?: Channel } = {}): Promise<number> {
+    DELETE_OPTION_NAMES.check(options, `Queue '${this.name}' delete`);
     return this.requireChannel(options.channel).queueDelete(this.name, {
       ifUnused: options.ifUnused ?? false,
       ifEmpty: options.ifEmpty ?? false,
@@ -157,9 +182,8 @@ export class Queue {
   }
 
   /** Takes one message without waiting (Kombu's `basic_get`); undefined when the queue is empty. */
-  async get(
-    options: { noAck?: boolean; accept?: readonly string[]; channel?: Channel } & Omit<MessageOptions, 'accept'> = {},
-  ): Promise<Message | undefined> {
+  async get(options: QueueGetOptions = {}): Promise<Message | undefined> {
+    GET_OPTION_NAMES.check(options, `Queue '${this.name}' get`);
     const channel = this.requireChannel(options.channel);
     const delivery = await channel.basicGet(this.name, { noAck: options.noAck ?? this.noAck });
     if (!delivery) return undefined;

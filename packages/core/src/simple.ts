@@ -10,6 +10,7 @@ import { Exchange, type ExchangeOptions } from './exchange.js';
 import { maybeDeclare } from './maybe-declare.js';
 import type { Message } from './message.js';
 import { waitUntilReady, type WaitOptions } from './message-iterator.js';
+import { OptionNames } from './option-parsing.js';
 import type { PublishResult } from './message-types.js';
 import { isConnectionLike, Producer, type ConnectionLike, type PublishOptions } from './producer.js';
 import { Queue, type QueueOptions } from './queue.js';
@@ -28,6 +29,13 @@ export interface SimpleQueueOptions {
   compressors?: CompressionRegistry;
 }
 
+const SIMPLE_QUEUE_OPTION_NAMES = OptionNames.of<SimpleQueueOptions>({
+  noAck: true, queueOptions: true, exchangeOptions: true, serializer: true, compression: true, accept: true,
+  serializers: true, compressors: true,
+});
+
+const GET_OPTION_NAMES = OptionNames.of<WaitOptions>({ timeout: true, signal: true });
+
 /** Publish options for put(); `declare` always includes the queue. */
 type PutOptions = PublishOptions;
 
@@ -43,6 +51,7 @@ export class SimpleQueue {
   private consuming: Promise<void> | undefined;
 
   constructor(source: Channel | ConnectionLike, nameOrQueue: string | Queue, options: SimpleQueueOptions = {}) {
+    SIMPLE_QUEUE_OPTION_NAMES.check(options, 'SimpleQueue');
     this.source = source;
     this.noAck = options.noAck ?? false;
     this.accept = options.accept;
@@ -82,6 +91,7 @@ export class SimpleQueue {
    * Consumes through a Consumer into a local buffer, driving `drainEvents` when no hub runs.
    */
   async get(options: WaitOptions = {}): Promise<Message> {
+    GET_OPTION_NAMES.check(options, 'SimpleQueue.get');
     throwIfAborted(options.signal);
     const buffered = this.buffer.shift();
     if (buffered) return buffered;

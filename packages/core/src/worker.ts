@@ -7,7 +7,9 @@
  */
 import type { Connection } from './connection.js';
 import { DEFAULT_STOP_TIMEOUT } from './consumer.js';
+import { RETRY_POLICY_OPTION_NAMES } from './connection-options.js';
 import { AbortedError, KelpError, OperationTimeoutError } from './errors.js';
+import { OptionNames } from './option-parsing.js';
 import { sleep } from './retry.js';
 import type { RetryPolicy } from './retry-policy-types.js';
 import type { Channel } from './transport.js';
@@ -38,6 +40,13 @@ export interface ConsumerWorkerOptions<C extends WorkerConsumer> {
 }
 
 export type ConsumerWorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+const WORKER_OPTION_NAMES = OptionNames.of<ConsumerWorkerOptions<WorkerConsumer>>({
+  getConsumers: true, onConnectionError: true, onConsumeReady: true, restartLimit: true, retryPolicy: true, safetyInterval: true,
+});
+const RESTART_LIMIT_NAMES = OptionNames.of<NonNullable<ConsumerWorkerOptions<WorkerConsumer>['restartLimit']>>({ rate: true, capacity: true });
+const RUN_OPTION_NAMES = OptionNames.of<{ signal?: AbortSignal }>({ signal: true });
+const STOP_OPTION_NAMES = OptionNames.of<{ timeout?: number }>({ timeout: true });
 
 /** Kombu's `kombu.utils.limits.TokenBucket`: `rate` tokens per second, at most `capacity`. */
 export class TokenBucket {
@@ -89,6 +98,9 @@ export class ConsumerWorker<C extends WorkerConsumer = WorkerConsumer> {
   #stopTimeout = DEFAULT_STOP_TIMEOUT;
 
   constructor(connection: Connection, options: ConsumerWorkerOptions<C>) {
+    WORKER_OPTION_NAMES.check(options, 'ConsumerWorker');
+    RESTART_LIMIT_NAMES.check(options.restartLimit, 'ConsumerWorker restartLimit');
+    RETRY_POLICY_OPTION_NAMES.check(options.retryPolicy, 'ConsumerWorker retryPolicy');
     this.connection = connection;
     this.#options = options;
     this.#bucket = new TokenBucket(options.restartLimit?.rate ?? 1, options.restartLimit?.capacity ?? 1);
@@ -108,6 +120,11 @@ export class ConsumerWorker<C extends WorkerConsumer = WorkerConsumer> {
    * that is not a connection error (a bug in a callback factory, a bad option).
    */
   run(options: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      RUN_OPTION_NAMES.check(options, 'ConsumerWorker.run');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#state === 'running' || this.#state === 'stopping') {
       return Promise.reject(new KelpError('ConsumerWorker.run() was called while the worker is running; call stop() first'));
     }
@@ -127,6 +144,7 @@ export class ConsumerWorker<C extends WorkerConsumer = WorkerConsumer> {
    * finish, then the channel closes (restoring whatever is still unacked).
    */
   async stop(options: { timeout?: number } = {}): Promise<void> {
+    STOP_OPTION_NAMES.check(options, 'ConsumerWorker.stop');
     if (this.#state !== 'running') return;
     this.#stopTimeout = options.timeout ?? DEFAULT_STOP_TIMEOUT;
     this.#state = 'stopping';

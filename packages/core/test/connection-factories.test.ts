@@ -43,4 +43,28 @@ describe('Connection.Producer and Connection.Consumer', () => {
     expect(bodies).toEqual(['hi']);
     await conn.close();
   });
+
+  it('wakes a hub.runUntil counting handled messages as soon as an async callback finishes', async () => {
+    const { broker, registry } = fakeSetup();
+    const conn = new Connection('fake://h:1/', { registry });
+    const handled: string[] = [];
+    const consumer = conn.Consumer(new Queue('q'), {
+      callbacks: [
+        async (_body, message) => {
+          // Settled by a Node timer, as an ack is by a broker reply: not by a hub callback.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          handled.push(message.deliveryTag);
+        },
+      ],
+      autoDeclare: false,
+    });
+    await consumer.consume();
+    conn.registerWithEventLoop(conn.hub);
+    (broker.transports[0] as FakeTransport).deliverSoon('tag-w');
+    const started = performance.now();
+    await expect(conn.hub.runUntil(() => handled.length === 1, { timeoutMs: 5_000 })).resolves.toBe(true);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(handled).toEqual(['tag-w']);
+    await conn.close();
+  });
 });

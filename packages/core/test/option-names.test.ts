@@ -34,6 +34,17 @@ describe('editDistance and closestName', () => {
       undefined,
     ]);
   });
+
+  it('reads snake_case as the camelCase name and a name cut short as the full one', () => {
+    const accepted = ['block', 'prefetchCount', 'routingKey', 'maxRetries'];
+    expect(['routing_key', 'prefetch', 'blocking', 'maxRetry', 'pre'].map((name) => closestName(name, accepted))).toEqual([
+      'routingKey',
+      'prefetchCount',
+      'block',
+      'maxRetries',
+      undefined,
+    ]);
+  });
 });
 
 describe('unknown transport options', () => {

@@ -71,11 +71,21 @@ describe('Producer.publish', () => {
     expect(Object.keys(message.properties)).toEqual(['correlationId', 'replyTo', 'app_tag', 'deliveryMode', 'priority']);
   });
 
-  it('copies any other option into the properties, as Kombu does with extra keyword arguments', async () => {
+  it('sends further properties given in `properties` and refuses other names instead of sending them', async () => {
     const channel = new FakeChannel();
-    await new Producer(channel).publish({}, { customTrace: 'abc', shard: 3 });
+    await new Producer(channel).publish({}, { properties: { customTrace: 'abc', shard: 3 } });
     expect(channel.published[0]?.message.properties).toMatchObject({ customTrace: 'abc', shard: 3 });
-    await expect(new Producer(channel).publish({}, { callback: () => 1 })).rejects.toMatchObject({ option: 'callback' });
+    await expect(new Producer(channel).publish({}, { customTrace: 'abc' } as never)).rejects.toMatchObject({ option: 'customTrace' });
+    await expect(new Producer(channel).publish({}, { correlationId: () => 1 } as never)).rejects.toMatchObject({ option: 'correlationId' });
+    expect(channel.published).toHaveLength(1);
+  });
+
+  it('refuses Kombu\'s routing_key with a did-you-mean instead of sending it as a property', async () => {
+    const channel = new FakeChannel();
+    const refused = new Producer(channel).publish({}, { routing_key: 'x' } as never);
+    await expect(refused).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(refused).rejects.toThrow('Unknown option `routing_key` for publish; did you mean `routingKey`?');
+    expect(channel.published).toEqual([]);
   });
 
   it('takes the delivery mode from the option, else the exchange, else persistent', async () => {

@@ -53,6 +53,9 @@ export class Hub extends EventEmitter<HubEvents> {
   #running = false;
   #stopRequested = false;
   readonly #sleeper: Sleeper;
+  /** Set while `runUntil` sleeps: ends the sleep if its predicate holds now. */
+  #recheck: (() => void) | undefined;
+  #recheckQueued = false;
   #lastError: unknown = undefined;
   #errorCount = 0;
 
@@ -257,7 +260,9 @@ export class Hub extends EventEmitter<HubEvents> {
   /**
    * Runs iterations until `done()` returns true (resolves `true`) or `timeoutMs` clock milliseconds
    * pass (resolves `false`). `done()` is checked before the first iteration and after each one, so
-   * `timeoutMs: 0` runs exactly one iteration. {@link Hub.stop} or {@link Hub.close} resolves `false`.
+   * `timeoutMs: 0` runs exactly one iteration. While it sleeps, {@link Hub.wake} (and the
+   * settling of a promise a hub callback returned) re-checks `done()` without waiting for the
+   * next timer or delivery. {@link Hub.stop} or {@link Hub.close} resolves `false`.
    * @throws the signal's reason (as a rejection) when `signal` aborts; HubError if already running.
    */
   async runUntil(done: () => boolean, options: RunUntilOptions = {}): Promise<boolean> {
@@ -270,6 +275,16 @@ export class Hub extends EventEmitter<HubEvents> {
     try {
       if (done()) return true;
       const deadline = this.#clock.now() + timeoutMs;
+      const recheck = (): void => {
+        let holds: boolean;
+        try {
+          holds = done();
+        } catch {
+          // Woken, the loop calls done() again and it throws from runUntil, not from a microtask.
+          holds = true;
+        }
+        if (holds) this.#sleeper.wake();
+      };
       for (;;) {
         const delay = this.runOnce();
         if (done()) return true;
@@ -277,13 +292,34 @@ export class Hub extends EventEmitter<HubEvents> {
         signal?.throwIfAborted();
         const remaining = deadline - this.#clock.now();
         if (remaining <= 0) return false;
-        await this.#sleeper.sleep(Math.min(delay, remaining), signal);
+        this.#recheck = recheck;
+        try {
+          await this.#sleeper.sleep(Math.min(delay, remaining), signal);
+        } finally {
+          this.#recheck = undefined;
+        }
         signal?.throwIfAborted();
         if (done()) return true;
       }
     } finally {
       this.#exitRun();
     }
+  }
+
+  /**
+   * Tells a sleeping `runUntil` that its predicate may hold now: something outside the hub's
+   * callbacks settled (an ack confirmed by the broker, a promise resolved). The predicate is
+   * checked once in a microtask, however many wakes came in this turn, and the loop returns
+   * only if it holds; otherwise the sleep goes on. No effect when no `runUntil` is sleeping.
+   * A promise returned by a hub callback wakes the hub this way when it settles.
+   */
+  wake(): void {
+    if (this.#recheck === undefined || this.#recheckQueued) return;
+    this.#recheckQueued = true;
+    queueMicrotask(() => {
+      this.#recheckQueued = false;
+      this.#recheck?.();
+    });
   }
 
   /** Makes a running `runForever`/`runUntil` return after the current iteration. No effect when not running. */
@@ -400,8 +436,17 @@ export class Hub extends EventEmitter<HubEvents> {
   #invoke(cb: () => void, context: HubErrorContext): void {
     try {
       const result: unknown = cb();
-      // An async callback's rejection would otherwise surface as an unhandled rejection.
-      if (isPromiseLike(result)) result.then(undefined, (error: unknown) => this.#report(error, context));
+      // An async callback's rejection would otherwise surface as an unhandled rejection; its
+      // settling may be what a `runUntil` predicate waits for.
+      if (isPromiseLike(result)) {
+        result.then(
+          () => this.wake(),
+          (error: unknown) => {
+            this.#report(error, context);
+            this.wake();
+          },
+        );
+      }
     } catch (error) {
       this.#report(error, context);
     }

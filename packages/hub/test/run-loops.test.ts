@@ -259,3 +259,62 @@ describe('Hub.onStop', () => {
     expect([seen, hub.errorCount]).toEqual([['stop'], 1]);
   });
 });
+
+describe('Hub.wake', () => {
+  it('returns runUntil as soon as a promise a hub callback returned settles, long before its timeout', async () => {
+    const hub = new Hub();
+    let acked = 0;
+    // Settled by a Node timer, not by the hub: nothing else would end the hub's sleep.
+    hub.callSoon(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      acked++;
+    });
+    const started = performance.now();
+    await expect(hub.runUntil(() => acked === 1, { timeoutMs: 5_000 })).resolves.toBe(true);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('returns runUntil when something outside the hub settles and calls wake()', async () => {
+    const hub = new Hub();
+    let confirmed = false;
+    void new Promise((resolve) => setTimeout(resolve, 20)).then(() => {
+      confirmed = true;
+      hub.wake();
+    });
+    const started = performance.now();
+    await expect(hub.runUntil(() => confirmed, { timeoutMs: 5_000 })).resolves.toBe(true);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('keeps runUntil sleeping when the predicate still does not hold', async () => {
+    const { clock, hub } = setup();
+    let checks = 0;
+    const run = hub.runUntil(() => {
+      checks++;
+      return false;
+    }, { timeoutMs: 100 });
+    await flush();
+    const before = checks;
+    hub.wake();
+    hub.wake();
+    await flush();
+    // The two wakes coalesce into one check, and the loop keeps sleeping.
+    expect(checks).toBe(before + 1);
+    expect(hub.running).toBe(true);
+    clock.advance(100);
+    await expect(run).resolves.toBe(false);
+  });
+
+  it('rejects runUntil with the error when the predicate throws on a wake', async () => {
+    const { hub } = setup();
+    let fail = false;
+    const run = hub.runUntil(() => {
+      if (fail) throw new Error('broken predicate');
+      return false;
+    });
+    await flush();
+    fail = true;
+    hub.wake();
+    await expect(run).rejects.toThrow('broken predicate');
+  });
+});

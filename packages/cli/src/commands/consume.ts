@@ -1,19 +1,27 @@
 /**
  * `kelp consume URL --queue Q [...]`: prints messages, then acks them.
  *
- * At-least-once: each message is written to stdout and the write is flushed (the stream's write
- * callback) before it is acked, so a kill between the two means a redelivery, never a loss.
- * SIGINT/SIGTERM: the message in progress is finished (written and acked), then the consumer
- * is cancelled and the connection closed, which hands prefetched messages back to the queue.
+ * At-least-once: messages are written to stdout in batches, and a batch is acked only once its
+ * write is flushed (the stream's write callback), so a kill between the two means a redelivery,
+ * never a loss. While one batch is being written the next one gathers, and its acks travel as
+ * one command: printing to a pipe or a file is not the bottleneck.
+ * SIGINT/SIGTERM: the batch being written is finished (written and acked); messages received but
+ * not written yet, and prefetched ones, go back to the queue when the connection closes.
  */
 import { Consumer, Exchange, Queue } from 'kelp';
-import type { Message } from 'kelp';
+import type { Connection, Message } from 'kelp';
 import { CommandFailed, oneLine, UsageError } from '../errors.js';
-import { jsonLine, writeFlushed } from '../output.js';
+import { BatchedWriter, jsonLine, type OutputStream } from '../output.js';
 import type { Command, CommandContext } from '../command.js';
 import { withConnection } from '../command.js';
 
 const EXCHANGE_TYPES = ['direct', 'topic', 'fanout'] as const;
+
+/**
+ * Enough messages in flight to keep a batch gathering while the previous one is written and
+ * acked; messages held here count against it until acked, which bounds what a stalled stdout holds.
+ */
+const DEFAULT_PREFETCH = 1000;
 
 export const consumeCommand: Command = {
   spec: {
@@ -21,7 +29,8 @@ export const consumeCommand: Command = {
     brief: 'print messages from a queue, acking each after it is written',
     summary:
       'Consumes messages from a queue and prints them (with --json: one JSON object per line), acking each\n' +
-      'only after it was written. Runs until --count messages, --timeout idle seconds, or SIGINT/SIGTERM.',
+      'only after it was written (in batches: each batch once its write is flushed). Runs until --count\n' +
+      'messages, --timeout idle seconds, or SIGINT/SIGTERM.',
     usage: 'kelp consume URL --queue Q [--exchange X --routing-key K] [options]',
     positionals: [{ name: 'URL', required: true, description: 'Broker URL, e.g. memory:// or redis://localhost:6379/0' }],
     options: {
@@ -34,7 +43,11 @@ export const consumeCommand: Command = {
       'no-ack': { type: 'boolean', description: 'Consume without acknowledgements (the broker forgets on delivery)' },
       reject: { type: 'boolean', description: 'Reject each message after printing it (dropped or dead-lettered)' },
       requeue: { type: 'boolean', description: 'Requeue each message after printing it (peek)' },
-      prefetch: { type: 'string', value: 'N', description: 'Prefetch count (default: --count up to 100)' },
+      prefetch: {
+        type: 'string',
+        value: 'N',
+        description: `Messages delivered and not yet acked, at most (default: --count up to ${DEFAULT_PREFETCH})`,
+      },
       accept: {
         type: 'string',
         value: 'LIST',
@@ -54,6 +67,16 @@ const DEFAULT_ACCEPT = ['application/json', 'application/x-msgpack', 'text/plain
 
 type Settle = 'ack' | 'reject' | 'requeue' | 'none';
 
+interface ConsumeSettings {
+  queue: Queue;
+  count: number | undefined;
+  timeout: number | undefined;
+  settle: Settle;
+  prefetch: number;
+  accept: string[];
+  json: boolean;
+}
+
 async function run({ io, args, signal }: CommandContext): Promise<number> {
   const [url = ''] = args.positionals;
   const queueName = args.requireName('queue');
@@ -70,85 +93,128 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
   args.exclusive('no-ack', 'reject', 'requeue');
   const settle: Settle = args.flag('no-ack') ? 'none' : args.flag('reject') ? 'reject' : args.flag('requeue') ? 'requeue' : 'ack';
   // Prefetching more than --count would only be handed back on close.
-  const prefetch = args.int('prefetch', { min: 1 }, Math.min(count ?? 100, 100));
+  const prefetch = args.int('prefetch', { min: 1 }, Math.min(count ?? DEFAULT_PREFETCH, DEFAULT_PREFETCH));
   const accept = (args.string('accept')?.split(',') ?? DEFAULT_ACCEPT).map((s) => s.trim()).filter(Boolean);
   if (accept.length === 0) throw new UsageError('--accept needs at least one content type or serializer name');
+  const queue =
+    exchangeName !== undefined && exchangeName !== ''
+      ? new Queue(queueName, { exchange: new Exchange(exchangeName, { type }), routingKey: routingKey ?? '' })
+      : new Queue(queueName);
 
-  let received = 0;
-  let timedOut = false;
-  await withConnection(url, signal, async (connection) => {
-    const channel = await connection.defaultChannel();
-    const queue =
-      exchangeName !== undefined && exchangeName !== ''
-        ? new Queue(queueName, { exchange: new Exchange(exchangeName, { type }), routingKey: routingKey ?? '' })
-        : new Queue(queueName);
-    await queue.bind(channel).declare();
-    // Built on the connection (not the channel) so that waiting for a message drives the
-    // connection's Hub through drainEvents.
-    const consumer = new Consumer(connection, [queue], {
-      noAck: settle === 'none',
-      prefetchCount: prefetch,
-      accept,
-      autoDeclare: false,
-    });
-
-    // `stop` ends the wait for the next message. It is never aborted while a message is being
-    // written and acked: a signal then only marks `stopping`, and the loop ends after it.
-    const stop = new AbortController();
-    let busy = false;
-    let stopping = false;
-    const requestStop = (): void => {
-      stopping = true;
-      if (!busy) stop.abort();
-    };
-    let idleTimer: NodeJS.Timeout | undefined;
-    const armIdleTimer = (): void => {
-      if (timeout === undefined) return;
-      idleTimer = setTimeout(() => {
-        timedOut = true;
-        requestStop();
-      }, timeout * 1000);
-    };
-    if (signal.aborted) requestStop();
-    signal.addEventListener('abort', requestStop, { once: true });
-    armIdleTimer();
-    try {
-      for await (const message of consumer.messages({ signal: stop.signal })) {
-        busy = true;
-        clearTimeout(idleTimer);
-        received += 1;
-        try {
-          await writeFlushed(io.stdout, args.json ? jsonLine(messageRecord(message)) : `${messageText(message)}\n`);
-        } catch (error) {
-          // Not written means not acked: closing the connection hands it back to the queue.
-          throw new CommandFailed(
-            `could not write message ${received} to stdout (${describeWriteError(error)}); it was not acked and goes back to the queue`,
-          );
-        }
-        if (settle === 'ack') await message.ack();
-        else if (settle === 'reject') await message.reject({ requeue: false });
-        else if (settle === 'requeue') await message.requeue();
-        busy = false;
-        if (stopping || (count !== undefined && received >= count)) break;
-        armIdleTimer();
-      }
-    } catch (error) {
-      // Ending the wait through `stop` may surface as an abort error; that is a normal end.
-      if (!stop.signal.aborted) throw error;
-    } finally {
-      clearTimeout(idleTimer);
-      signal.removeEventListener('abort', requestStop);
-      // Leaving the loop cancelled already; this covers the error path. A failing cancel must not
-      // hide the error that got us here, and closing the connection restores unacked messages anyway.
-      await consumer.cancel().catch(() => undefined);
-    }
-  });
+  const settings: ConsumeSettings = { queue, count, timeout, settle, prefetch, accept, json: args.json };
+  const outcome = await withConnection(url, signal, (connection) => consume(connection, settings, io.stdout, signal));
 
   if (!args.json) {
-    const why = timedOut ? ` (no message for ${timeout} s)` : signal.aborted ? ' (stopped by signal)' : '';
-    io.stderr.write(`kelp: consumed ${received} message${received === 1 ? '' : 's'} from ${queueName}${why}\n`);
+    const why = outcome.timedOut ? ` (no message for ${timeout} s)` : signal.aborted ? ' (stopped by signal)' : '';
+    const { written } = outcome;
+    io.stderr.write(`kelp: consumed ${written} message${written === 1 ? '' : 's'} from ${queueName}${why}\n`);
   }
   return 0;
+}
+
+/**
+ * Consumes until --count messages were written and settled, --timeout passed without a message,
+ * or `signal`; resolves with how many messages were written (and settled).
+ */
+async function consume(
+  connection: Connection,
+  settings: ConsumeSettings,
+  stdout: OutputStream,
+  signal: AbortSignal,
+): Promise<{ written: number; timedOut: boolean }> {
+  const { count, timeout, settle } = settings;
+  const channel = await connection.defaultChannel();
+  await settings.queue.bind(channel).declare();
+  let received = 0;
+  let written = 0;
+  let timedOut = false;
+  let stopping = false;
+  // Aborted once the last batch is written and settled, or on a failure: it ends the wait for deliveries.
+  const finished = new AbortController();
+  const writer = new BatchedWriter<Message>(
+    stdout,
+    (messages) => {
+      written += messages.length;
+      return settleAll(messages, settle);
+    },
+    () => finished.abort(),
+  );
+  const endOnceWritten = (): void => {
+    stopping = true;
+    void writer.drain().then(() => finished.abort());
+  };
+  const finish = (): void => {
+    if (stopping) return;
+    // Not written means not acked: closing the connection hands these back to the queue.
+    writer.discardPending();
+    endOnceWritten();
+  };
+  // One timer for the idle timeout, re-armed for what is left when it fires (not per message).
+  let lastDelivery = performance.now();
+  let idleTimer: NodeJS.Timeout | undefined;
+  const armIdleTimer = (idleMs: number, delay = idleMs): void => {
+    idleTimer = setTimeout(() => {
+      const idle = performance.now() - lastDelivery;
+      if (idle < idleMs) return armIdleTimer(idleMs, idleMs - idle);
+      timedOut = true;
+      finish();
+    }, delay);
+  };
+  // Built on the connection (not the channel) so that drainEvents drives its Hub.
+  const consumer = new Consumer(connection, [settings.queue], {
+    noAck: settle === 'none',
+    prefetchCount: settings.prefetch,
+    accept: settings.accept,
+    autoDeclare: false,
+    onMessage: (message) => {
+      // Past --count or after a stop, a delivery stays unacked and goes back when the connection closes.
+      if (stopping) return;
+      received += 1;
+      lastDelivery = performance.now();
+      writer.add(message, settings.json ? jsonLine(messageRecord(message)) : `${messageText(message)}\n`);
+      if (count !== undefined && received >= count) endOnceWritten();
+    },
+  });
+  if (signal.aborted) finish();
+  signal.addEventListener('abort', finish, { once: true });
+  if (timeout !== undefined) armIdleTimer(timeout * 1000);
+  try {
+    if (!stopping) await consumer.consume();
+    while (!finished.signal.aborted) {
+      try {
+        await connection.drainEvents({ signal: finished.signal });
+      } catch (error) {
+        // Ending the wait through `finished` surfaces as an abort error; that is the normal end.
+        if (!finished.signal.aborted) throw error;
+      }
+    }
+    const failure = writer.failure;
+    if (failure !== undefined) throw failureError(failure, written);
+  } finally {
+    clearTimeout(idleTimer);
+    signal.removeEventListener('abort', finish);
+    // A failing cancel must not hide the error that got us here, and closing the connection
+    // restores unacked messages anyway.
+    await consumer.cancel().catch(() => undefined);
+  }
+  return { written, timedOut };
+}
+
+function settleAll(messages: readonly Message[], settle: Settle): Promise<void> | undefined {
+  if (settle === 'none') return undefined;
+  // Started in one tick, the settlements of a batch go to the broker together.
+  const settled = messages.map((message) =>
+    settle === 'ack' ? message.ack() : settle === 'reject' ? message.reject({ requeue: false }) : message.requeue(),
+  );
+  return Promise.all(settled).then(() => undefined);
+}
+
+function failureError(failure: { error: unknown; firstItem: Message | undefined }, written: number): Error {
+  if (failure.firstItem === undefined) return failure.error instanceof Error ? failure.error : new Error(String(failure.error));
+  // Not written means not acked: closing the connection hands it back to the queue.
+  return new CommandFailed(
+    `could not write message ${written + 1} to stdout (${describeWriteError(failure.error)}); it was not acked and goes back to the queue`,
+  );
 }
 
 interface DecodedBody {
