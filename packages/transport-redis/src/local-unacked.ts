@@ -5,7 +5,7 @@
  * to expire.
  */
 import type { DeadLetterOutcome, RestoreOptions, RestoreOutcome, RouteResolver, UnackedDeadLetters, UnackedStore } from '@kelp/virtual';
-import { clampPriority } from '@kelp/virtual';
+import { clampPriority, fallbackQueue } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
 import { markRedeliveredObject, parseUnackedEntry } from './redis-unacked.js';
@@ -73,7 +73,7 @@ export class LocalUnackedStore implements UnackedStore, UnackedDeadLetters {
     const entry = this.entries.get(tag);
     if (!entry) return undefined;
     this.entries.delete(tag);
-    const target = queue ?? (entry.routingKey || entry.exchange);
+    const target = queue ?? fallbackQueue(entry.exchange, entry.routingKey);
     await this.deadLetter(target, entry.payload, reason);
     return { queue: target };
   }

@@ -5,6 +5,7 @@
  * `VirtualChannel`, testable alone over any `ChannelStorage`.
  */
 import { ChannelError } from '@kelp/core';
+import { fallbackQueue, noRouteReason } from './admin/restore-plan.js';
 import type { ChannelReports } from './channel-host.js';
 import type { ChannelStorage } from './channel-storage.js';
 import { markRedelivered, readAckInfo } from './envelope.js';
@@ -122,8 +123,8 @@ export class ChannelRestorer {
       return;
     }
     if (outcome.status !== 'unroutable') return;
-    const target = queue ?? (outcome.routingKey || outcome.exchange);
-    const reason = `no route on restore: exchange '${outcome.exchange}' routing key '${outcome.routingKey}'`;
+    const target = queue ?? fallbackQueue(outcome.exchange, outcome.routingKey);
+    const reason = noRouteReason(outcome.exchange, outcome.routingKey);
     await this.ctx.storage.deadLetter(target, outcome.envelope, reason);
     this.ctx.reports.reportDeadLettered({ queue: target, reason });
   }
