@@ -4,9 +4,11 @@
 // so a forbidden edge fails `npm test` before it becomes an accident of the build order. A
 // package may also load another lazily (`import('...')`) where its row says so: the CLI loads
 // the private benchmark package that way, and may declare it only as an optional peer.
+// It also refuses import cycles between modules of a package (type-only imports included): a
+// cycle means two files cannot be read, tested or changed one without the other.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -60,6 +62,16 @@ function packageOf(specifier) {
 
 const importPattern = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;
 const problems = [];
+/** Module file -> the module files of its package it imports (relative specifiers). */
+const moduleGraph = new Map();
+
+/** The source file a relative specifier names (`./x.js` is written for `./x.ts`). */
+function resolveRelative(file, spec) {
+  const base = resolve(dirname(file), spec);
+  const candidates = [base, base.replace(/\.js$/, '.ts'), base.replace(/\.mjs$/, '.mts'), `${base}.ts`, join(base, 'index.ts')];
+  return candidates.find((path) => existsSync(path) && statSync(path).isFile());
+}
+
 
 for (const [folder, may] of Object.entries(allowed)) {
   const mayNames = new Set(may.map((m) => workspaceName[m] ?? m));
@@ -79,9 +91,16 @@ for (const [folder, may] of Object.entries(allowed)) {
     if (!existsSync(path)) continue;
     for (const file of sourceFiles(path)) {
       const text = readFileSync(file, 'utf8');
+      const imported = new Set();
+      moduleGraph.set(file, imported);
       for (const match of text.matchAll(importPattern)) {
         const spec = match[1] ?? match[2] ?? match[3];
-        if (!spec || spec.startsWith('.') || builtins.has(spec)) continue;
+        if (spec?.startsWith('.')) {
+          const target = resolveRelative(file, spec);
+          if (target) imported.add(target);
+          continue;
+        }
+        if (!spec || builtins.has(spec)) continue;
         const name = packageOf(spec);
         const dynamic = match[2] !== undefined;
         if (mayNames.has(name) || (dynamic && lazyNames.has(name))) continue;
@@ -93,8 +112,71 @@ for (const [folder, may] of Object.entries(allowed)) {
   }
 }
 
+/**
+ * One cycle through every strongly connected group of modules (Tarjan), as the file path list
+ * `a -> b -> ... -> a`: breaking the cycles shown, then running again, finds any others.
+ */
+function importCycles(graph) {
+  const index = new Map();
+  const low = new Map();
+  const stack = [];
+  const onStack = new Set();
+  const groups = [];
+  let next = 0;
+  const visit = (node) => {
+    index.set(node, next);
+    low.set(node, next);
+    next += 1;
+    stack.push(node);
+    onStack.add(node);
+    for (const target of graph.get(node) ?? []) {
+      if (!index.has(target)) {
+        visit(target);
+        low.set(node, Math.min(low.get(node), low.get(target)));
+      } else if (onStack.has(target)) low.set(node, Math.min(low.get(node), index.get(target)));
+    }
+    if (low.get(node) !== index.get(node)) return;
+    const group = new Set();
+    let member;
+    do {
+      member = stack.pop();
+      onStack.delete(member);
+      group.add(member);
+    } while (member !== node);
+    if (group.size > 1 || graph.get(node)?.has(node)) groups.push(group);
+  };
+  for (const node of [...graph.keys()].sort()) if (!index.has(node)) visit(node);
+  return groups.map((group) => shortestCycle(graph, group));
+}
+
+/** The shortest path from the group's first file (by name) back to itself, inside the group. */
+function shortestCycle(graph, group) {
+  const [start] = [...group].sort();
+  const previous = new Map();
+  const queue = [start];
+  while (queue.length > 0) {
+    const node = queue.shift();
+    for (const target of graph.get(node) ?? []) {
+      if (!group.has(target)) continue;
+      if (target === start) {
+        const path = [node];
+        while (path[0] !== start) path.unshift(previous.get(path[0]));
+        return [...path, start];
+      }
+      if (previous.has(target)) continue;
+      previous.set(target, node);
+      queue.push(target);
+    }
+  }
+  return [start, start];
+}
+
+for (const cycle of importCycles(moduleGraph)) {
+  problems.push(`import cycle: ${cycle.map((file) => relative(root, file)).join(' -> ')}`);
+}
+
 if (problems.length > 0) {
-  process.stderr.write(`check-imports: ${problems.length} layering violation(s)\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+  process.stderr.write(`check-imports: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
   process.exit(1);
 }
-process.stdout.write('check-imports: every package imports only what the design allows\n');
+process.stdout.write('check-imports: every package imports only what the design allows, and no module imports itself back\n');

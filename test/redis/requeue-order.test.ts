@@ -27,11 +27,8 @@ describe('messages a poll took for a consumer that is gone', () => {
     await channel.basicPublish(message(3), '', 'order-q');
     const taken = (await fx.redis.rpop('order-q', 2)) ?? [];
     await channel.basicPublish(message(4), '', 'order-q');
-    // Nobody consumes order-q on this channel: what deliverPopped gets is undeliverable.
-    channel.deliverPopped(
-      taken.map((payload, i) => ({ kind: 'message' as const, key: 'order-q', payload, deliveryTag: `t${i}` })),
-      false,
-    );
+    // Nobody consumes order-q on this channel: what a poll hands over (one batch, one turn) is undeliverable.
+    for (const payload of taken) void channel.handleIncoming('order-q', payload, { recorded: false });
     await channel.close();
     expect(bodies(await fx.redis.lrange('order-q', 0, -1))).toEqual([2, 3, 4]);
   });
@@ -44,7 +41,7 @@ describe('messages a poll took for a consumer that is gone', () => {
     await channel.basicPublish(message('third'), '', 'order-r');
     const raw = await fx.redis.hget('unacked', got?.deliveryTag ?? '');
     const payload = (JSON.parse(raw ?? '[]') as unknown[])[0];
-    channel.deliverPopped([{ kind: 'message', key: 'order-r', payload: JSON.stringify(payload), deliveryTag: got?.deliveryTag ?? '' }], true);
+    void channel.handleIncoming('order-r', JSON.stringify(payload), { recorded: true, deliveryTag: got?.deliveryTag ?? '' });
     // basicGet put it in the QoS too; close restores nothing twice (the record is gone).
     await channel.close();
     expect(bodies(await fx.redis.lrange('order-r', 0, -1))).toEqual(['first', 'second', 'third']);

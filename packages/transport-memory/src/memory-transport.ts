@@ -6,7 +6,7 @@
 import type { ConnectionParams, TransportCapabilities, TransportDefinition } from '@kelp/core';
 import {
   VirtualAdmin,
-  type VirtualChannel,
+  VirtualChannel,
   VirtualTransport,
   type VirtualTransportOptions,
   parseVirtualTransportOptions,
@@ -14,7 +14,7 @@ import {
 } from '@kelp/virtual';
 import { memoryAdminStorage } from './memory-admin.js';
 import { MemoryBroker } from './memory-broker.js';
-import { MemoryChannel } from './memory-channel.js';
+import { MemoryStorage } from './memory-storage.js';
 
 /**
  * Every transport option name (camelCase) `memory://` accepts: the virtual transport's, the
@@ -71,7 +71,7 @@ export class MemoryTransport extends VirtualTransport {
   }
 
   protected openChannel(channelId: number): VirtualChannel {
-    return new MemoryChannel(this, channelId, this.broker);
+    return new VirtualChannel(this, channelId, new MemoryStorage(this.broker, this.options.visibilityTimeout));
   }
 }
 

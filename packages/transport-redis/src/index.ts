@@ -25,8 +25,7 @@ import type { ConnectionParams, TransportDefinition } from '@kelp/core';
 import { REDIS_OPTION_NAMES } from './options.js';
 import { RedisTransport } from './redis-transport.js';
 
-export { RedisTransport, type RedisTransportInit } from './redis-transport.js';
-export type { RedisChannel } from './redis-channel.js';
+export { type RedisChannel, RedisTransport, type RedisTransportInit } from './redis-transport.js';
 export { RedisKeys, DEAD_LETTER_SUFFIX, type KeyOptions, type BindingMember } from './keys.js';
 export {
   parseRedisTransportOptions,

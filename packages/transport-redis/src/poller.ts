@@ -7,7 +7,6 @@
  */
 import type { EventLoopHub, HubTimer, PendingDelivery, Poller, VirtualChannel } from '@kelp/virtual';
 import type { ChannelPoller } from './channel-poller.js';
-import type { RedisChannel } from './redis-channel.js';
 
 export interface MultiChannelPollerHost {
   readonly restoreIntervalMs: number;
@@ -17,6 +16,8 @@ export interface MultiChannelPollerHost {
   checkCommandHealth(): void;
   channelPollers(): Iterable<ChannelPoller>;
   pollerOf(channel: VirtualChannel): ChannelPoller | undefined;
+  /** The queue a list key belongs to. */
+  queueFromKey(key: string): string;
   openChannels(): readonly VirtualChannel[];
   reportError(error: unknown): void;
 }
@@ -76,10 +77,9 @@ export class MultiChannelPoller implements Poller {
     if (!poller) return [];
     await poller.settled();
     const out: PendingDelivery[] = [];
-    const redisChannel = channel as RedisChannel;
     for (const { entry, recorded } of poller.takeUndelivered()) {
       if (entry.kind !== 'message') continue;
-      out.push({ queue: redisChannel.queueFromKey(entry.key), payload: entry.payload, recorded });
+      out.push({ queue: this.host.queueFromKey(entry.key), payload: entry.payload, recorded });
     }
     return out;
   }

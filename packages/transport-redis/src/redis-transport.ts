@@ -7,7 +7,7 @@
  */
 import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
 import { OperationalError, throwIfAborted } from '@kelp/core';
-import { type EventLoopHub, type Poller, VirtualAdmin, VirtualTransport, type VirtualChannel } from '@kelp/virtual';
+import { type EventLoopHub, type Poller, VirtualAdmin, VirtualChannel, VirtualTransport } from '@kelp/virtual';
 import type { Redis, RedisOptions } from 'ioredis';
 import { redisAdminStorage } from './admin.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
@@ -16,7 +16,8 @@ import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCaus
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
-import { RedisChannel, type RedisChannelContext } from './redis-channel.js';
+import { ConsumeBridge } from './consume-bridge.js';
+import { RedisStorage } from './redis-storage.js';
 
 /** Used when socketTimeout is unset. */
 const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
@@ -31,6 +32,9 @@ function linkId(poller: ChannelPoller, link: PollerLink): object {
   }
   return ids[link];
 }
+
+/** The channel a RedisTransport opens: a VirtualChannel over a RedisStorage. */
+export type RedisChannel = VirtualChannel;
 
 export interface RedisTransportInit {
   /** Wall clock in seconds for unacked_index scores; defaults to Date.now() / 1000. */
@@ -52,6 +56,8 @@ export class RedisTransport extends VirtualTransport {
   private readonly wallClock: () => number;
   private commandClient: Redis | undefined;
   private readonly pollers = new Map<VirtualChannel, ChannelPoller>();
+  /** The storage of each open channel, for its poller (see ensurePoller). */
+  private readonly storages = new Map<VirtualChannel, RedisStorage>();
   /**
    * Links (the command connection, each poller's poll/subscriber connection) found dead and not
    * back yet: 'connectionLost' when the first goes, 'reconnected' when the last comes back.
@@ -207,16 +213,28 @@ export class RedisTransport extends VirtualTransport {
   }
 
   protected openChannel(channelId: number): VirtualChannel {
-    const context: RedisChannelContext = {
+    const storage = new RedisStorage({
       client: guardClient(this.client, this.redactedUrl),
       keys: this.keys,
       redactedUrl: this.redactedUrl,
       options: this.redisOptions,
       wallClock: this.wallClock,
-      ensurePoller: (channel) => this.ensurePoller(channel),
-      releasePoller: (channel) => this.releasePoller(channel),
-    };
-    return new RedisChannel(this, channelId, context);
+      reportDeadLettered: (info) => this.reportDeadLettered(info),
+    });
+    const channel = new VirtualChannel(this, channelId, storage);
+    this.storages.set(channel, storage);
+    return channel;
+  }
+
+  /** A consuming channel gets its poll and subscriber connections; they re-read its queues. @internal */
+  override consumersChanged(channel: VirtualChannel): void {
+    if (channel.hasConsumers) this.ensurePoller(channel).nudge();
+  }
+
+  /** Closes the channel's poll and subscriber connections, once its messages are restored. @internal */
+  override async releaseChannel(channel: VirtualChannel): Promise<void> {
+    this.storages.delete(channel);
+    await this.releasePoller(channel);
   }
 
   protected override createPoller(hub: EventLoopHub): Poller {
@@ -228,6 +246,7 @@ export class RedisTransport extends VirtualTransport {
         checkCommandHealth: () => this.checkCommandHealth(),
         channelPollers: () => this.pollers.values(),
         pollerOf: (channel) => this.pollers.get(channel),
+        queueFromKey: (key) => this.keys.queueFromKey(key),
         openChannels: () => this.openChannels(),
         reportError: (error) => this.reportError(error),
       },
@@ -236,9 +255,19 @@ export class RedisTransport extends VirtualTransport {
   }
 
   /** The poll + subscriber connections of a consuming channel, created on its first consumer. */
-  ensurePoller(channel: RedisChannel): ChannelPoller {
+  private ensurePoller(channel: VirtualChannel): ChannelPoller {
     const existing = this.pollers.get(channel);
     if (existing) return existing;
+    const storage = this.storages.get(channel);
+    if (!storage) throw new OperationalError(`Channel ${channel.channelId} is not a channel of this redis transport`);
+    const bridge = new ConsumeBridge({
+      channel,
+      storage,
+      keys: this.keys,
+      brokerState: this.brokerState,
+      reportDeadLettered: (info) => this.reportDeadLettered(info),
+      reportError: (error) => this.reportError(error),
+    });
     const pollClient = this.newClient('poll');
     const subClient = this.newClient('subscriber');
     /** Fanout deliveries of this channel whose unacked record is still being written. */
@@ -254,13 +283,13 @@ export class RedisTransport extends VirtualTransport {
         prefetchCount: () => channel.qos.prefetchCount,
         recordOnPop: () =>
           this.redisOptions.ackEmulation && channel.consumedQueues.some((q) => channel.noAckFor(q) === false),
-        fanoutPatterns: () => [...channel.fanoutPatternMap().keys()],
+        fanoutPatterns: () => [...bridge.fanoutPatternMap().keys()],
         fanoutRevision: () => this.brokerState.revision,
-        onPopped: (entries, recorded) => channel.deliverPopped(entries, recorded),
-        giveBack: (entries, recorded) => channel.giveBackPopped(entries, recorded),
+        onPopped: (entries, recorded) => bridge.deliverPopped(entries, recorded),
+        giveBack: (entries, recorded) => bridge.giveBackPopped(entries, recorded),
         onFanoutOverflow: (pattern, _name, payload) => {
-          for (const queue of channel.fanoutPatternMap().get(pattern) ?? []) {
-            channel
+          for (const queue of bridge.fanoutPatternMap().get(pattern) ?? []) {
+            bridge
               .spillFanout(queue, payload)
               .catch((error: unknown) => this.reportError(wrapRedisError(error, this.redactedUrl, 'fanout spill')))
               .finally(() => this.poller?.wake());
@@ -268,7 +297,7 @@ export class RedisTransport extends VirtualTransport {
         },
         onFanout: (pattern, _name, payload) => {
           if (channel.state !== 'open') return true;
-          const queues = channel.fanoutPatternMap().get(pattern) ?? [];
+          const queues = bridge.fanoutPatternMap().get(pattern) ?? [];
           // The delivery counts against the prefetch only once recorded (async): until then the
           // slot is held here, or the messages of one drain would all pass this check.
           const capacity = channel.qos.capacity() - fanoutRecording;
@@ -320,7 +349,7 @@ export class RedisTransport extends VirtualTransport {
     return this.pollers.get(channel)?.trackingState;
   }
 
-  private async releasePoller(channel: RedisChannel): Promise<void> {
+  private async releasePoller(channel: VirtualChannel): Promise<void> {
     const poller = this.pollers.get(channel);
     if (!poller) return;
     this.pollers.delete(channel);

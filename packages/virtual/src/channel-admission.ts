@@ -1,19 +1,46 @@
 /**
- * The admission checks and dead-lettering every message taken from storage goes through before
- * it reaches a consumer or basicGet, and the dead-letter policy rejects follow. A layer of its own
- * because every path that takes or settles a message (basicGet, a poller's handleIncoming,
- * reject, basicDeadLetter, and brokers that dead-letter what their storage cannot decode) must
- * apply the same rules, and the rules need only the storage hooks below, not consumers or
- * restores. Split from channel-base.ts to keep files short; brokers subclass `VirtualChannel`.
+ * `ChannelAdmission`: the checks every message taken from storage goes through before it reaches
+ * a consumer or basicGet, the dead-lettering of those that fail, and the dead-letter policy
+ * rejects follow. Every path that takes or settles a message (basicGet, a poller's hand-over,
+ * reject, basicDeadLetter) applies the same rules, and the rules need only the storage, not
+ * consumers or restores, so they are one collaborator of the channel, testable alone.
  */
 import { ChannelError } from '@kelp/core';
-import { VirtualChannelBase } from './channel-base.js';
+import type { ChannelReports } from './channel-host.js';
+import type { ChannelStorage } from './channel-storage.js';
 import { etaSeconds, oversizeReason, redeliveryLimitReason } from './delivery-checks.js';
 import { type ParsedEnvelope, parseEnvelope, readAckInfo } from './envelope.js';
+import type { BrokerState } from './exchange.js';
+import type { VirtualTransportOptions } from './options.js';
 import { queueArguments } from './queue-arguments.js';
 
-export abstract class VirtualChannelAdmission extends VirtualChannelBase {
-  // ---- dead-letter routing ---------------------------------------------------------------------
+export type AdmissionResult = { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string };
+
+export interface AdmissionContext {
+  readonly storage: Pick<ChannelStorage, 'deadLetter' | 'unacked'>;
+  readonly options: VirtualTransportOptions;
+  readonly brokerState: BrokerState;
+  readonly reports: Pick<ChannelReports, 'reportDeadLettered' | 'reportError'>;
+}
+
+/**
+ * Moves a message taken from storage to `queue`'s dead-letter list. When it was recorded unacked
+ * under `tag`, the record itself is moved in one atomic step where the store can (no window where
+ * it is in neither place); otherwise the payload is stored and any record removed.
+ */
+export async function moveTakenAside(
+  storage: Pick<ChannelStorage, 'deadLetter' | 'unacked'>,
+  taken: { queue: string; payload: string; reason: string; tag: string | undefined },
+): Promise<void> {
+  const { queue, payload, reason, tag } = taken;
+  const moved = tag !== undefined && storage.unacked.deadLetters ? await storage.unacked.deadLetters.moveToDeadLetters(tag, queue, reason) : undefined;
+  if (moved) return;
+  await storage.deadLetter(queue, payload, reason);
+  if (tag !== undefined) await storage.unacked.ack([tag]);
+}
+
+export class ChannelAdmission {
+  constructor(private readonly ctx: AdmissionContext) {}
 
   /**
    * The opt-in dead-letter routing of `queue` (transport option `deadLetterQueues`, or the queue
@@ -21,16 +48,14 @@ export abstract class VirtualChannelAdmission extends VirtualChannelBase {
    * (`x-delivery-limit` argument, else the `maxRedeliveries` option). Undefined when off: then a
    * reject drops the message, as Kombu does.
    */
-  protected deadLetterPolicy(queue: string): { maxRedeliveries: number | undefined } | undefined {
-    const args = queueArguments(this.brokerState, queue);
-    const listed = this.host.options.deadLetterQueues;
+  deadLetterPolicy(queue: string): { maxRedeliveries: number | undefined } | undefined {
+    const args = queueArguments(this.ctx.brokerState, queue);
+    const listed = this.ctx.options.deadLetterQueues;
     const enabled = args?.['x-dead-letter'] === true || listed?.includes(queue) === true || listed?.includes('*') === true;
     if (!enabled) return undefined;
-    const limit = Number(args?.['x-delivery-limit'] ?? this.host.options.maxRedeliveries ?? Number.NaN);
+    const limit = Number(args?.['x-delivery-limit'] ?? this.ctx.options.maxRedeliveries ?? Number.NaN);
     return { maxRedeliveries: Number.isInteger(limit) && limit >= 0 ? limit : undefined };
   }
-
-  // ---- admission and dead-lettering ----------------------------------------------------------
 
   /**
    * The checks every message passes before it reaches a consumer or basicGet: the size limit
@@ -39,8 +64,8 @@ export abstract class VirtualChannelAdmission extends VirtualChannelBase {
    * `recordedTag` is the tag the storage recorded the message under, when it read that tag
    * itself (the Redis pop script may, without a full parse): the envelope must carry the same.
    */
-  protected admit(queue: string, payload: string, recordedTag?: string): { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string } {
-    const tooBig = oversizeReason(payload, this.host.options.maxMessageBytes);
+  admit(queue: string, payload: string, recordedTag?: string): AdmissionResult {
+    const tooBig = oversizeReason(payload, this.ctx.options.maxMessageBytes);
     if (tooBig !== undefined) return { ok: false, reason: tooBig };
     const parsed = parseEnvelope(payload);
     if (!parsed.ok) return parsed;
@@ -52,19 +77,11 @@ export abstract class VirtualChannelAdmission extends VirtualChannelBase {
     return overLimit ? { ok: false, reason: overLimit } : parsed;
   }
 
-  /**
-   * Moves a payload taken from storage aside. When it was recorded unacked, the record itself is
-   * moved in one atomic step where the broker can (no window where it is in neither place);
-   * otherwise the payload is stored and any record removed.
-   */
-  protected async deadLetterPayload(queue: string, payload: string, reason: string, recorded: boolean, knownTag?: string): Promise<void> {
+  /** Dead-letters a payload that failed `admit` (see moveTakenAside) and reports it. */
+  async deadLetterTaken(queue: string, payload: string, reason: string, recorded: boolean, knownTag?: string): Promise<void> {
     const tag = recorded ? (knownTag ?? readAckInfo(payload)?.deliveryTag) : undefined;
-    const moved = tag !== undefined && this.deadLetterUnacked ? await this.deadLetterUnacked(tag, queue, reason) : undefined;
-    if (!moved) {
-      await this.deadLetter(queue, payload, reason);
-      if (tag !== undefined) await this.ackUnacked([tag]);
-    }
-    this.host.reportDeadLettered({ queue, reason });
+    await moveTakenAside(this.ctx.storage, { queue, payload, reason, tag });
+    this.ctx.reports.reportDeadLettered({ queue, reason });
   }
 
   /**
@@ -72,21 +89,24 @@ export abstract class VirtualChannelAdmission extends VirtualChannelBase {
    * no sweeper (kelp's or Kombu's) restores it before ETA + visibility timeout. Not awaited: the
    * record was just written, and a sweeper cannot reach it before a visibility timeout passes.
    */
-  protected holdUntilEta(env: ParsedEnvelope): void {
+  holdUntilEta(env: ParsedEnvelope): void {
     const eta = etaSeconds(env.headers);
     if (eta === undefined || eta * 1000 <= Date.now()) return;
-    const hold = this.holdUnackedUntil
-      ? this.holdUnackedUntil(env.deliveryTag, eta)
-      : this.extendUnacked?.(env.deliveryTag, eta - Date.now() / 1000 + this.host.options.visibilityTimeout);
-    hold?.catch((error: unknown) => this.host.reportError(error));
+    const visibility = this.ctx.storage.unacked.visibility;
+    if (!visibility) return;
+    const hold = visibility.holdUntil
+      ? visibility.holdUntil(env.deliveryTag, eta)
+      : visibility.extend(env.deliveryTag, eta - Date.now() / 1000 + this.ctx.options.visibilityTimeout);
+    hold.catch((error: unknown) => this.ctx.reports.reportError(error));
   }
 
   /** Moves a delivered message's record aside (basicDeadLetter, and reject on dead-letter queues). */
-  protected async settleDeadLetter(deliveryTag: string, queue: string | undefined, reason: string): Promise<void> {
-    if (!this.deadLetterUnacked) {
-      throw new ChannelError(`The ${this.constructor.name} storage cannot dead-letter delivered messages`);
+  async settleDeadLetter(deliveryTag: string, queue: string | undefined, reason: string): Promise<void> {
+    const deadLetters = this.ctx.storage.unacked.deadLetters;
+    if (!deadLetters) {
+      throw new ChannelError(`The ${this.ctx.storage.constructor.name} storage cannot dead-letter delivered messages`);
     }
-    const moved = await this.deadLetterUnacked(deliveryTag, queue, reason);
-    if (moved) this.host.reportDeadLettered({ queue: moved.queue, reason });
+    const moved = await deadLetters.moveToDeadLetters(deliveryTag, queue, reason);
+    if (moved) this.ctx.reports.reportDeadLettered({ queue: moved.queue, reason });
   }
 }

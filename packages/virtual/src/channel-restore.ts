@@ -1,27 +1,53 @@
 /**
- * The restore half of `VirtualChannel`: handing messages back to their queues (restores by tag,
- * requeues of messages nobody can take, the visibility sweep), and the routing lookup the restore
- * hooks are given (`resolveQueues`): only restores use it, so it lives with them. Split from
- * virtual-channel.ts only to keep files short; brokers subclass `VirtualChannel`.
+ * `ChannelRestorer`: handing messages back to their queues (restores by tag, requeues of messages
+ * nobody can take, the visibility sweep), and the routing lookup the unacked store is given for
+ * it (`resolveQueues`, Kombu `_lookup`): only restores use it, so it lives here. A collaborator of
+ * `VirtualChannel`, testable alone over any `ChannelStorage`.
  */
 import { ChannelError } from '@kelp/core';
-import { VirtualChannelAdmission } from './channel-admission.js';
+import { fallbackQueue, noRouteReason } from './admin/restore-plan.js';
+import type { ChannelReports } from './channel-host.js';
+import type { ChannelStorage } from './channel-storage.js';
 import { markRedelivered, readAckInfo } from './envelope.js';
-import { routeTable } from './exchange.js';
+import { type BrokerState, routeTable } from './exchange.js';
+import type { InflightWork } from './inflight-work.js';
+import type { VirtualTransportOptions } from './options.js';
 import type { PendingDelivery, RestoreOutcome, RouteResolver } from './storage-types.js';
+import type { TopicPatternCache } from './topic.js';
 
-export abstract class VirtualChannelRestore extends VirtualChannelAdmission {
+export interface RestorerContext {
+  readonly storage: ChannelStorage;
+  readonly options: VirtualTransportOptions;
+  readonly brokerState: BrokerState;
+  readonly topicCache: TopicPatternCache;
+  readonly reports: ChannelReports;
+  /** The channel's background work: requeues and sweeps are tracked so close() waits for them. */
+  readonly inflight: InflightWork;
+  /** Whether the channel is open (a sweep starts only on an open channel). */
+  isOpen(): boolean;
+}
+
+/** A delivered message to restore, and the queue it came from when known. */
+export interface RestoreEntry {
+  deliveryTag: string;
+  queue: string | undefined;
+}
+
+export class ChannelRestorer {
   /** Messages for no consumer, gathered within one turn so a batch goes back in its order. */
   private undeliverable: PendingDelivery[] = [];
   private undeliverableFlush: Promise<void> | undefined;
   /** Stops the restore sweep in progress (between batches) when the channel closes. */
   private sweepAbort: AbortController | undefined;
 
+  constructor(private readonly ctx: RestorerContext) {}
+
   /** Kombu `_lookup`: routed queues, else `[deadletterQueue]`, else empty. */
-  protected readonly resolveQueues: RouteResolver = async (exchange, routingKey) => {
-    const dlq = this.host.options.deadletterQueue;
+  readonly resolveQueues: RouteResolver = async (exchange, routingKey) => {
+    const dlq = this.ctx.options.deadletterQueue;
     if (exchange === '') return routingKey !== '' ? [routingKey] : dlq ? [dlq] : [];
-    const queues = routeTable(this.brokerState.typeOf(exchange), await this.getTable(exchange), routingKey, this.topicCache);
+    const table = await this.ctx.storage.getTable(exchange);
+    const queues = routeTable(this.ctx.brokerState.typeOf(exchange), table, routingKey, this.ctx.topicCache);
     return queues.length > 0 ? queues : dlq ? [dlq] : [];
   };
 
@@ -34,49 +60,50 @@ export abstract class VirtualChannelRestore extends VirtualChannelAdmission {
    */
   requeueUndeliverable(item: PendingDelivery): Promise<void> {
     this.undeliverable.push(item);
-    this.undeliverableFlush ??= this.track(
+    this.undeliverableFlush ??= this.ctx.inflight.track(
       Promise.resolve().then(async () => {
         const batch = this.undeliverable;
         this.undeliverable = [];
         this.undeliverableFlush = undefined;
-        for (const error of await this.requeueAtHead(batch)) this.host.reportError(error);
+        for (const error of await this.requeueAtHead(batch)) this.ctx.reports.reportError(error);
       }),
     );
     return this.undeliverableFlush;
   }
 
   /** Hands `items` (in the order they were taken) back to the heads of their queues; resolves with the failures. */
-  protected async requeueAtHead(items: readonly PendingDelivery[]): Promise<unknown[]> {
+  async requeueAtHead(items: readonly PendingDelivery[]): Promise<unknown[]> {
+    const { storage } = this.ctx;
     const errors: unknown[] = [];
     for (const item of [...items].reverse()) {
       try {
         const info = readAckInfo(item.payload);
         if (item.recorded && info) await this.restoreTag(info.deliveryTag, false, item.queue);
-        else await (this.putFront ?? this.put).call(this, item.queue, markRedelivered(item.payload), info?.priority ?? 0);
+        else if (storage.headPut) await storage.headPut.putFront(item.queue, markRedelivered(item.payload), info?.priority ?? 0);
+        else await storage.put(item.queue, markRedelivered(item.payload), info?.priority ?? 0);
       } catch (error) {
         errors.push(error);
       }
     }
-    if (items.length > 0) this.host.wake();
+    if (items.length > 0) this.ctx.reports.wake();
     return errors;
   }
 
   /**
    * Restores to the head of their queues, last delivered first, so the original order survives
-   * (Kombu restores in reverse delivery order). Failures are collected and reported, not thrown
-   * half-way.
+   * (Kombu restores in reverse delivery order). Failures are collected and thrown together at the
+   * end, never half-way.
    */
-  protected async restoreMany(entries: readonly { deliveryTag: string; queue: string | undefined }[]): Promise<void> {
+  async restoreMany(entries: readonly RestoreEntry[]): Promise<void> {
     const errors: unknown[] = [];
     for (const entry of [...entries].reverse()) {
-      this.qos.reject(entry.deliveryTag);
       try {
         await this.restoreTag(entry.deliveryTag, false, entry.queue);
       } catch (error) {
         errors.push(error);
       }
     }
-    this.host.wake();
+    this.ctx.reports.wake();
     if (errors.length > 0) {
       throw new ChannelError(`Unable to restore ${errors.length} message(s); they stay unacked until the visibility timeout`, {
         cause: errors.length === 1 ? errors[0] : new AggregateError(errors),
@@ -84,39 +111,42 @@ export abstract class VirtualChannelRestore extends VirtualChannelAdmission {
     }
   }
 
-  protected async restoreTag(tag: string, leftmost: boolean, queue: string | undefined): Promise<void> {
-    const outcome = await this.restoreUnacked(tag, { leftmost }, this.resolveQueues);
-    await this.handleRestoreOutcome(outcome, queue);
+  /** Restores one delivered message: `leftmost` to the back of its queue (reject with requeue), else the head. */
+  async restoreTag(tag: string, leftmost: boolean, queue: string | undefined): Promise<void> {
+    const outcome = await this.ctx.storage.unacked.restore(tag, { leftmost }, this.resolveQueues);
+    await this.handleOutcome(outcome, queue);
   }
 
-  private async handleRestoreOutcome(outcome: RestoreOutcome, queue: string | undefined): Promise<void> {
+  private async handleOutcome(outcome: RestoreOutcome, queue: string | undefined): Promise<void> {
     if (outcome.status === 'dead-lettered') {
-      this.host.reportDeadLettered({ queue: outcome.queue, reason: outcome.reason });
+      this.ctx.reports.reportDeadLettered({ queue: outcome.queue, reason: outcome.reason });
       return;
     }
     if (outcome.status !== 'unroutable') return;
-    const target = queue ?? (outcome.routingKey || outcome.exchange);
-    const reason = `no route on restore: exchange '${outcome.exchange}' routing key '${outcome.routingKey}'`;
-    await this.deadLetter(target, outcome.envelope, reason);
-    this.host.reportDeadLettered({ queue: target, reason });
+    const target = queue ?? fallbackQueue(outcome.exchange, outcome.routingKey);
+    const reason = noRouteReason(outcome.exchange, outcome.routingKey);
+    await this.ctx.storage.deadLetter(target, outcome.envelope, reason);
+    this.ctx.reports.reportDeadLettered({ queue: target, reason });
   }
 
   /**
    * Restores every unacked message older than the visibility timeout; resolves with how many.
-   * close() stops it between batches and waits for it (a batch never leaves its mutex behind).
+   * stopSweep() stops it between batches; close() waits for it (a batch never leaves its mutex
+   * behind).
    */
   async restoreVisible(): Promise<number> {
-    if (!this.restoreExpiredUnacked || this.channelState !== 'open') return 0;
+    const visibility = this.ctx.storage.unacked.visibility;
+    if (!visibility || !this.ctx.isOpen()) return 0;
     const controller = new AbortController();
     this.sweepAbort = controller;
     const sweep = async (): Promise<number> => {
-      const outcomes = (await this.restoreExpiredUnacked?.(this.resolveQueues, controller.signal)) ?? [];
-      for (const outcome of outcomes) await this.handleRestoreOutcome(outcome, undefined);
-      if (outcomes.length > 0) this.host.wake();
+      const outcomes = await visibility.restoreExpired(this.resolveQueues, controller.signal);
+      for (const outcome of outcomes) await this.handleOutcome(outcome, undefined);
+      if (outcomes.length > 0) this.ctx.reports.wake();
       return outcomes.filter((o) => o.status !== 'missing').length;
     };
     try {
-      return await this.track(sweep());
+      return await this.ctx.inflight.track(sweep());
     } catch (error) {
       // Stopped by close(): what it restored is restored; the next sweep (anyone's) does the rest.
       if (controller.signal.aborted) return 0;
@@ -126,8 +156,8 @@ export abstract class VirtualChannelRestore extends VirtualChannelAdmission {
     }
   }
 
-  /** close(): stop the sweep in progress after its current batch. */
-  protected stopSweep(): void {
+  /** Stops the sweep in progress after its current batch. */
+  stopSweep(): void {
     this.sweepAbort?.abort();
   }
 }

@@ -1,8 +1,8 @@
 /**
  * @kelp/virtual: AMQP emulation written once for kelp's virtual transports (Kombu's
- * `kombu/transport/virtual`), for transport authors. A broker fills {@link VirtualChannel}'s
- * storage hooks and {@link VirtualTransport}'s lifecycle, and the admin hooks of
- * {@link VirtualAdmin}; everything else (declarations, routing, the Kombu envelope, QoS, acks,
+ * `kombu/transport/virtual`), for transport authors. A broker implements {@link ChannelStorage}
+ * (a {@link VirtualChannel} runs over it), {@link VirtualTransport}'s lifecycle, and the admin hooks
+ * of {@link VirtualAdmin}; everything else (declarations, routing, the Kombu envelope, QoS, acks,
  * restores, fair queue cycling, the Hub-driven poller) is here.
  *
  * Helpers kelp's own transports share but nobody else should depend on are in
@@ -47,7 +47,8 @@ export {
 export * from './priority.js';
 export type * from './storage-types.js';
 export { compileTopicPattern, matchTopic, TopicPatternCache, topicMatches } from './topic.js';
-export * from './channel-base.js';
+export type * from './channel-host.js';
+export type * from './channel-storage.js';
 export * from './virtual-channel.js';
 export { CHANNEL_MAX, VirtualTransport, type VirtualTransportInit } from './virtual-transport.js';
 export * from './admin/index.js';

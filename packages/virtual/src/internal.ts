@@ -3,3 +3,4 @@
  * of the public API: they change without notice.
  */
 export { RecycleCounter } from './recycle-counter.js';
+export { moveTakenAside } from './channel-admission.js';

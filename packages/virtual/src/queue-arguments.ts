@@ -1,9 +1,8 @@
 /**
  * Queue arguments as declared in this process, per broker state (like exchange types, Kombu keeps
- * declarations process-local). queueDeclare (channel-base.ts) records them and the dead-letter
- * policy (channel-admission.ts) reads them; they live in a module of their own so that neither
- * class file has to export them, which would put them in the package's API (index.ts re-exports
- * channel-base.ts). A WeakMap so the state object stays the owner.
+ * declarations process-local). queueDeclare (channel-declarations.ts) records them and the
+ * dead-letter policy (channel-admission.ts) reads them; a module of their own, shared by both, and
+ * not part of the package's API. A WeakMap so the state object stays the owner.
  */
 import type { BrokerState } from './exchange.js';
 

@@ -1,5 +1,5 @@
 /**
- * The shapes exchanged between `VirtualChannel` and a broker's storage hooks and pollers.
+ * The shapes exchanged between `VirtualChannel` and a transport's `ChannelStorage` and pollers.
  */
 
 /** A message taken from storage: the queue it came from (the logical name) and its raw envelope JSON. */
@@ -15,7 +15,7 @@ export interface GetResult {
 
 export interface GetOptions {
   /**
-   * When false the hook must record the message as unacked in the same atomic step as the pop
+   * When false the storage must record the message as unacked in the same atomic step as the pop
    * (tag, exchange and routing key come from the envelope; see `readAckInfo`). A payload without a
    * delivery tag cannot be recorded and is returned as is: the channel dead-letters it.
    */
@@ -37,24 +37,24 @@ export interface RestoreOptions {
  */
 export type RouteResolver = (exchange: string, routingKey: string, envelopeJson: string) => Promise<readonly string[]>;
 
-/** What `restoreUnacked` did with one tag. */
+/** What `UnackedStore.restore` did with one tag. */
 export type RestoreOutcome =
   /** The entry was removed and the redelivery-marked envelope pushed to these queues. */
   | { status: 'restored'; deliveryTag: string; queues: readonly string[] }
   /** No unacked entry (already acked or restored by someone else): nothing happened. */
   | { status: 'missing'; deliveryTag: string }
   /**
-   * The entry was removed but the resolver found no queue. The hook returns the marked envelope
+   * The entry was removed but the resolver found no queue. The store returns the marked envelope
    * so the channel can dead-letter it (kelp never drops a message silently, unlike Kombu).
    */
   | { status: 'unroutable'; deliveryTag: string; envelope: string; exchange: string; routingKey: string }
   /**
-   * The entry was removed and, having no route, stored in `queue`'s dead-letter list by the hook
+   * The entry was removed and, having no route, stored in `queue`'s dead-letter list by the store
    * itself in the same atomic step (so no crash can lose it between the two).
    */
   | { status: 'dead-lettered'; deliveryTag: string; queue: string; reason: string };
 
-/** Where `deadLetterUnacked` put a message. */
+/** Where `UnackedDeadLetters.moveToDeadLetters` put a message. */
 export interface DeadLetterOutcome {
   queue: string;
 }

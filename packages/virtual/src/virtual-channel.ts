@@ -1,39 +1,82 @@
 /**
- * `VirtualChannel`: AMQP channel semantics written once (Kombu `virtual/base.py` Channel). A
- * broker subclasses it and fills the protected storage hooks (declared in channel-base.ts);
- * publishing, routing, consumers, QoS, acks and close live here, admission checks and
- * dead-lettering in channel-admission.ts, restores and requeues in channel-restore.ts.
+ * `VirtualChannel`: AMQP channel semantics written once (Kombu `virtual/base.py` Channel), over the
+ * `ChannelStorage` a transport implements. Consuming, delivery, QoS, acks and close live here; the
+ * channel's collaborators do one job each: `ChannelDeclarations` (exchanges, queues, bindings),
+ * `ChannelPublisher` (routing a publish), `ChannelAdmission` (the checks a message passes before
+ * delivery, and dead-lettering), `ChannelRestorer` (putting messages back) and `ChannelConsumers`.
  */
 import { randomUUID } from 'node:crypto';
-import type { BasicConsumeOptions, Channel, Delivery, ExchangeType, OutboundMessage, PublishResult } from '@kelp/core';
-import { ChannelError } from '@kelp/core';
-import { VirtualChannelRestore } from './channel-restore.js';
-import { encodeEnvelope, envelopeToDelivery } from './envelope.js';
-import { routeTable } from './exchange.js';
-import { clampPriority } from './priority.js';
+import type {
+  BasicConsumeOptions,
+  Channel,
+  ChannelState,
+  Delivery,
+  ExchangeDeclareOptions,
+  OutboundMessage,
+  PublishResult,
+  QueueDeclareOptions,
+  QueueDeclareResult,
+} from '@kelp/core';
+import { ChannelClosedError, ChannelError } from '@kelp/core';
+import { ChannelAdmission } from './channel-admission.js';
+import { ChannelConsumers } from './channel-consumers.js';
+import { ChannelDeclarations, type QueueDeleteOptions } from './channel-declarations.js';
+import type { ChannelHost } from './channel-host.js';
+import { ChannelPublisher } from './channel-publisher.js';
+import { ChannelRestorer } from './channel-restore.js';
+import type { ChannelStorage } from './channel-storage.js';
+import { createQueueCycle, type QueueCycle } from './cycle.js';
+import { envelopeToDelivery } from './envelope.js';
+import { InflightWork } from './inflight-work.js';
+import { QoS } from './qos.js';
 import type { IncomingOptions, PendingDelivery } from './storage-types.js';
+import { TopicPatternCache } from './topic.js';
 
-export type { ChannelHost } from './channel-base.js';
-
-interface ConsumerEntry {
-  tag: string;
-  queue: string;
-  noAck: boolean;
-  onDelivery: (delivery: Delivery) => void;
-}
-
-export abstract class VirtualChannel extends VirtualChannelRestore implements Channel {
+export class VirtualChannel implements Channel {
+  readonly qos = new QoS();
+  readonly cycle: QueueCycle;
+  private channelState: ChannelState = 'open';
+  /** Stack of the close() call, for ChannelClosedError. */
+  private closedAt: string | undefined;
   private closing: Promise<void> | undefined;
-  private readonly consumers = new Map<string, ConsumerEntry>();
-  /** queue -> consumer tag receiving it (the last basicConsume wins, as in Kombu). */
-  private readonly queueConsumers = new Map<string, string>();
-  /** Consumed queues in the order consumers were added, de-duplicated (Kombu HEAD). */
-  private activeQueues: string[] = [];
   private consumerSeq = 0;
+  private readonly topicCache = new TopicPatternCache();
+  private readonly inflight = new InflightWork();
+  private readonly consumers: ChannelConsumers;
+  private readonly declarations: ChannelDeclarations;
+  private readonly publisher: ChannelPublisher;
+  private readonly admission: ChannelAdmission;
+  private readonly restorer: ChannelRestorer;
+
+  constructor(
+    private readonly host: ChannelHost<VirtualChannel>,
+    readonly channelId: number,
+    private readonly storage: ChannelStorage,
+  ) {
+    const { options, brokerState } = host;
+    this.cycle = createQueueCycle(options.queueOrderStrategy);
+    this.consumers = new ChannelConsumers(this.cycle);
+    this.declarations = new ChannelDeclarations({ storage, brokerState, consumerCount: (queue) => host.consumerCount(queue) });
+    this.publisher = new ChannelPublisher({ storage, options, brokerState, topicCache: this.topicCache });
+    this.admission = new ChannelAdmission({ storage, options, brokerState, reports: host });
+    this.restorer = new ChannelRestorer({
+      storage,
+      options,
+      brokerState,
+      topicCache: this.topicCache,
+      reports: host,
+      inflight: this.inflight,
+      isOpen: () => this.channelState === 'open',
+    });
+  }
+
+  get state(): ChannelState {
+    return this.channelState;
+  }
 
   /** Queues with a consumer on this channel, in the cycle's polling order. */
   get consumedQueues(): string[] {
-    return this.cycle.consume();
+    return this.consumers.queues();
   }
 
   get hasConsumers(): boolean {
@@ -42,82 +85,70 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
 
   /** Consumers on `queue` in this channel. */
   consumerCountFor(queue: string): number {
-    let n = 0;
-    for (const consumer of this.consumers.values()) if (consumer.queue === queue) n++;
-    return n;
+    return this.consumers.countFor(queue);
   }
 
   /** Whether the consumer of `queue` takes messages without acknowledgement; undefined if none. */
   noAckFor(queue: string): boolean | undefined {
-    const tag = this.queueConsumers.get(queue);
-    return tag === undefined ? undefined : this.consumers.get(tag)?.noAck;
+    return this.consumers.noAckFor(queue);
+  }
+
+  /** Throws ChannelClosedError (with the stack of the close) unless the channel is open. */
+  private assertOpen(): void {
+    if (this.channelState !== 'open') {
+      throw new ChannelClosedError(`Channel ${this.channelId} is ${this.channelState}; open a new channel`, {
+        ...(this.closedAt === undefined ? {} : { closedAt: this.closedAt }),
+      });
+    }
+  }
+
+  // ---- declarations ----------------------------------------------------------------------------
+
+  async exchangeDeclare(exchange: string, options: ExchangeDeclareOptions): Promise<void> {
+    this.assertOpen();
+    await this.declarations.exchangeDeclare(exchange, options);
+  }
+
+  async exchangeDelete(exchange: string, options: { ifUnused?: boolean } = {}): Promise<void> {
+    this.assertOpen();
+    await this.declarations.exchangeDelete(exchange, options);
+  }
+
+  async queueDeclare(queue: string, options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
+    this.assertOpen();
+    return this.declarations.queueDeclare(queue, options);
+  }
+
+  async queueBind(queue: string, exchange: string, routingKey: string): Promise<void> {
+    this.assertOpen();
+    await this.declarations.queueBind(queue, exchange, routingKey);
+  }
+
+  async queueUnbind(queue: string, exchange: string, routingKey: string): Promise<void> {
+    this.assertOpen();
+    await this.declarations.queueUnbind(queue, exchange, routingKey);
+  }
+
+  async queuePurge(queue: string): Promise<number> {
+    this.assertOpen();
+    return this.declarations.queuePurge(queue);
+  }
+
+  async queueDelete(queue: string, options: QueueDeleteOptions = {}): Promise<number> {
+    this.assertOpen();
+    return this.declarations.queueDelete(queue, options);
   }
 
   // ---- publishing ------------------------------------------------------------------------------
 
-  /**
-   * Not `async`: the common cases (the default exchange, a direct exchange) hand back the storage
-   * promise with one `.then` (each async layer cost a promise and a tick per publish). Errors
-   * still arrive as rejections, never as throws.
-   */
+  /** Not `async` (see ChannelPublisher.publish): errors still arrive as rejections, never as throws. */
   basicPublish(message: OutboundMessage, exchange: string, routingKey: string): Promise<PublishResult> {
     try {
       this.assertOpen();
-      const deliveryTag = randomUUID();
-      const json = encodeEnvelope(message, exchange, routingKey, deliveryTag);
-      const priority = clampPriority(message.properties.priority ?? 0);
-      if (exchange === '') {
-        return this.put(routingKey, json, priority).then((): PublishResult => ({ status: 'routed', queues: [routingKey], deliveryTag }));
-      }
-      const type = this.brokerState.typeOf(exchange);
-      if (type === 'direct' && this.putDirect) {
-        // Lookup and pushes in one broker step (one round trip instead of two on Redis).
-        return this.putDirect(exchange, routingKey, json, priority).then((queues) =>
-          queues.length === 0 ? this.unroutable(json, priority, deliveryTag) : { status: 'routed', queues, deliveryTag },
-        );
-      }
-      return this.publishRouted(type, json, priority, exchange, routingKey, deliveryTag);
+      return this.publisher.publish(message, exchange, routingKey);
     } catch (error) {
       return Promise.reject(error);
     }
-  }
-
-  private async publishRouted(
-    type: ExchangeType,
-    json: string,
-    priority: number,
-    exchange: string,
-    routingKey: string,
-    deliveryTag: string,
-  ): Promise<PublishResult> {
-    if (type === 'fanout' && this.supportsFanout && this.putFanout) {
-      const subscribers = await this.putFanout(exchange, json, routingKey);
-      if (subscribers > 0) return { status: 'routed', queues: [], subscribers, deliveryTag };
-      return this.unroutable(json, priority, deliveryTag, { subscribers });
-    }
-    if (type === 'topic' && this.putRouted) {
-      // Matched here against a table the broker checks is current when it pushes (one round trip).
-      const queues = await this.putRouted(exchange, json, priority, (table) => routeTable(type, table, routingKey, this.topicCache));
-      if (queues.length === 0) return this.unroutable(json, priority, deliveryTag);
-      return { status: 'routed', queues, deliveryTag };
-    }
-    const queues = routeTable(type, await this.getTable(exchange), routingKey, this.topicCache);
-    if (queues.length === 0) return this.unroutable(json, priority, deliveryTag);
-    await Promise.all(queues.map((queue) => this.put(queue, json, priority)));
-    return { status: 'routed', queues, deliveryTag };
-  }
-
-  /** kelp never drops silently: the dead-letter queue when configured, else an `unroutable` result. */
-  private async unroutable(
-    json: string,
-    priority: number,
-    deliveryTag: string,
-    extra: { subscribers?: number } = {},
-  ): Promise<PublishResult> {
-    const dlq = this.host.options.deadletterQueue;
-    if (dlq === undefined) return { status: 'unroutable', queues: [], deliveryTag, ...extra };
-    await this.put(dlq, json, priority);
-    return { status: 'dead-lettered', queues: [dlq], deliveryTag, ...extra };
   }
 
   // ---- getting and consuming -------------------------------------------------------------------
@@ -127,17 +158,17 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
     const noAck = options.noAck ?? false;
     // A malformed message is dead-lettered and the next one tried, so get never returns garbage.
     for (;;) {
-      const result = await this.get(queue, { noAck });
+      const result = await this.storage.get(queue, { noAck });
       if (!result) return undefined;
-      const checked = this.admit(result.queue, result.payload, noAck ? undefined : result.deliveryTag);
+      const checked = this.admission.admit(result.queue, result.payload, noAck ? undefined : result.deliveryTag);
       if (!checked.ok) {
-        await this.deadLetterPayload(result.queue, result.payload, checked.reason, !noAck, result.deliveryTag);
+        await this.admission.deadLetterTaken(result.queue, result.payload, checked.reason, !noAck, result.deliveryTag);
         continue;
       }
       const env = checked.envelope;
       if (!noAck) {
         this.qos.append(env.deliveryTag, result.queue);
-        this.holdUntilEta(env);
+        this.admission.holdUntilEta(env);
       }
       return envelopeToDelivery(env, { queue: result.queue, noAck });
     }
@@ -151,11 +182,8 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
         code: 530,
       });
     }
-    this.consumers.set(tag, { tag, queue, noAck: options.noAck ?? false, onDelivery: options.onDelivery });
-    this.queueConsumers.set(queue, tag);
-    if (!this.activeQueues.includes(queue)) this.activeQueues.push(queue);
-    this.cycle.update(this.activeQueues);
-    this.onConsumersChanged();
+    this.consumers.add({ tag, queue, noAck: options.noAck ?? false, onDelivery: options.onDelivery });
+    this.host.consumersChanged(this);
     this.host.wake();
     return tag;
   }
@@ -167,22 +195,12 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
   }
 
   private async cancelConsumer(consumerTag: string): Promise<void> {
-    const consumer = this.consumers.get(consumerTag);
+    const consumer = this.consumers.remove(consumerTag);
     if (!consumer) return;
-    this.consumers.delete(consumerTag);
+    this.host.consumersChanged(this);
     const { queue } = consumer;
-    if (this.queueConsumers.get(queue) === consumerTag) {
-      const next = [...this.consumers.values()].filter((c) => c.queue === queue).pop();
-      if (next) this.queueConsumers.set(queue, next.tag);
-      else {
-        this.queueConsumers.delete(queue);
-        this.activeQueues = this.activeQueues.filter((q) => q !== queue);
-      }
-    }
-    this.cycle.update(this.activeQueues);
-    this.onConsumersChanged();
-    if (this.brokerState.autoDeleteQueues.has(queue) && this.host.consumerCount(queue) === 0) {
-      await this.deleteQueueInternal(queue, {});
+    if (this.host.brokerState.autoDeleteQueues.has(queue) && this.host.consumerCount(queue) === 0) {
+      await this.declarations.queueDelete(queue);
     }
   }
 
@@ -194,10 +212,11 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
     const out: PendingDelivery[] = [];
     if (max <= 0 || this.channelState !== 'open') return out;
     const queues = this.cycle.consume();
+    const { batchGet } = this.storage;
     const modes = new Set(queues.map((q) => this.noAckFor(q)));
-    if (this.getMany && queues.length > 0 && modes.size === 1) {
+    if (batchGet && queues.length > 0 && modes.size === 1) {
       const noAck = this.noAckFor(queues[0] as string) ?? false;
-      for (const result of await this.getMany(queues, max, { noAck })) {
+      for (const result of await batchGet.getMany(queues, max, { noAck })) {
         out.push({ queue: result.queue, payload: result.payload, recorded: !noAck });
         this.cycle.rotate(result.queue);
       }
@@ -208,7 +227,7 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
       for (const queue of this.cycle.consume()) {
         const noAck = this.noAckFor(queue);
         if (noAck === undefined) continue;
-        const result = await this.get(queue, { noAck });
+        const result = await this.storage.get(queue, { noAck });
         if (!result) continue;
         out.push({ queue: result.queue, payload: result.payload, recorded: !noAck });
         this.cycle.rotate(queue);
@@ -228,31 +247,30 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
    * pollers; close() waits for what this started.
    */
   handleIncoming(queue: string, payload: string, options: IncomingOptions): Promise<void> {
-    return this.track(this.deliverIncoming(queue, payload, options));
+    return this.inflight.track(this.deliverIncoming(queue, payload, options));
   }
 
   private async deliverIncoming(queue: string, payload: string, options: IncomingOptions): Promise<void> {
     // Synchronous on the good path: delivery must happen in the poller's callback, not on a later
     // microtask, or a hub waiting for it would go back to sleep first.
-    const checked = this.admit(queue, payload, options.recorded ? options.deliveryTag : undefined);
+    const checked = this.admission.admit(queue, payload, options.recorded ? options.deliveryTag : undefined);
     if (!checked.ok) {
-      await this.deadLetterPayload(queue, payload, checked.reason, options.recorded, options.deliveryTag);
+      await this.admission.deadLetterTaken(queue, payload, checked.reason, options.recorded, options.deliveryTag);
       return;
     }
     const env = checked.envelope;
-    const tag = this.channelState === 'open' ? this.queueConsumers.get(queue) : undefined;
-    const consumer = tag === undefined ? undefined : this.consumers.get(tag);
+    const consumer = this.channelState === 'open' ? this.consumers.receiverOf(queue) : undefined;
     if (!consumer) {
-      await this.requeueUndeliverable({ queue, payload, recorded: options.recorded });
+      await this.restorer.requeueUndeliverable({ queue, payload, recorded: options.recorded });
       return;
     }
     if (!consumer.noAck) {
-      if (!options.recorded) await this.recordUnacked(env.deliveryTag, payload, env.exchange, env.routingKey);
+      if (!options.recorded) await this.storage.unacked.record(env.deliveryTag, payload, env.exchange, env.routingKey);
       this.qos.append(env.deliveryTag, queue);
-      this.holdUntilEta(env);
+      this.admission.holdUntilEta(env);
     } else if (options.recorded) {
       // The consumer changed to noAck after the pop: nobody will ack this record.
-      void this.ackUnacked([env.deliveryTag]).catch((error: unknown) => this.host.reportError(error));
+      void this.storage.unacked.ack([env.deliveryTag]).catch((error: unknown) => this.host.reportError(error));
     }
     const delivery = envelopeToDelivery(env, { queue, noAck: consumer.noAck, consumerTag: consumer.tag });
     try {
@@ -261,6 +279,11 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
       this.host.reportError(error);
     }
     this.host.notifyDelivery(delivery);
+  }
+
+  /** Puts back a message a poller took for a consumer that is gone (see ChannelRestorer). */
+  requeueUndeliverable(item: PendingDelivery): Promise<void> {
+    return this.restorer.requeueUndeliverable(item);
   }
 
   // ---- acknowledgements ------------------------------------------------------------------------
@@ -274,7 +297,7 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
       // The prefetch slot is free now: wake the poller before awaiting the store, so the next pop
       // travels while this ack is in flight (pop and ack overlap instead of pop -> ack -> pop).
       this.host.wake();
-      return this.ackUnacked([deliveryTag]);
+      return this.storage.unacked.ack([deliveryTag]);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -288,9 +311,10 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
     this.assertOpen();
     const queue = this.qos.get(deliveryTag)?.queue;
     this.qos.reject(deliveryTag);
-    if (requeue) await this.restoreTag(deliveryTag, true, queue);
-    else if (queue !== undefined && this.deadLetterPolicy(queue)) await this.settleDeadLetter(deliveryTag, queue, 'rejected without requeue');
-    else await this.ackUnacked([deliveryTag]);
+    if (requeue) await this.restorer.restoreTag(deliveryTag, true, queue);
+    else if (queue !== undefined && this.admission.deadLetterPolicy(queue)) {
+      await this.admission.settleDeadLetter(deliveryTag, queue, 'rejected without requeue');
+    } else await this.storage.unacked.ack([deliveryTag]);
     this.host.wake();
   }
 
@@ -303,18 +327,18 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
     this.assertOpen();
     const queue = this.qos.get(deliveryTag)?.queue;
     this.qos.reject(deliveryTag);
-    await this.settleDeadLetter(deliveryTag, queue, reason);
+    await this.admission.settleDeadLetter(deliveryTag, queue, reason);
     this.host.wake();
   }
 
   /** True when the queue has dead-letter routing: `basicReject(tag, false)` then dead-letters. */
   deadLetters(queue: string): boolean {
-    return this.deadLetterPolicy(queue) !== undefined;
+    return this.admission.deadLetterPolicy(queue) !== undefined;
   }
 
   async basicRestore(deliveryTags: readonly string[]): Promise<void> {
     this.assertOpen();
-    await this.restoreMany(deliveryTags.map((tag) => ({ deliveryTag: tag, queue: this.qos.get(tag)?.queue })));
+    await this.restoreDelivered(deliveryTags);
   }
 
   async basicRecover(requeue = true): Promise<void> {
@@ -322,7 +346,14 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
     if (!requeue) {
       throw new ChannelError('basicRecover(requeue=false) is not supported by virtual transports; use requeue=true');
     }
-    await this.restoreMany(this.qos.unackedTags().map((tag) => ({ deliveryTag: tag, queue: this.qos.get(tag)?.queue })));
+    await this.restoreDelivered(this.qos.unackedTags());
+  }
+
+  /** Forgets `tags` in the QoS and restores them to the heads of their queues. */
+  private restoreDelivered(tags: readonly string[]): Promise<void> {
+    const entries = tags.map((tag) => ({ deliveryTag: tag, queue: this.qos.get(tag)?.queue }));
+    for (const tag of tags) this.qos.reject(tag);
+    return this.restorer.restoreMany(entries);
   }
 
   async basicQos(prefetchCount: number): Promise<void> {
@@ -333,7 +364,12 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
 
   async extendVisibility(deliveryTag: string, seconds: number): Promise<void> {
     this.assertOpen();
-    await this.extendUnacked?.(deliveryTag, seconds);
+    await this.storage.unacked.visibility?.extend(deliveryTag, seconds);
+  }
+
+  /** Restores every unacked message older than the visibility timeout; resolves with how many. */
+  restoreVisible(): Promise<number> {
+    return this.restorer.restoreVisible();
   }
 
   // ---- closing ---------------------------------------------------------------------------------
@@ -347,20 +383,19 @@ export abstract class VirtualChannel extends VirtualChannelRestore implements Ch
   private async closeNow(): Promise<void> {
     this.closedAt = new Error('Channel closed').stack?.split('\n').slice(1).join('\n');
     this.channelState = 'closing';
-    this.stopSweep();
+    this.restorer.stopSweep();
     const errors: unknown[] = [];
-    for (const tag of [...this.consumers.keys()]) {
+    for (const tag of this.consumers.tags()) {
       await this.cancelConsumer(tag).catch((error: unknown) => errors.push(error));
     }
     // After the poller let go (its poll in flight settled), wait for deliveries and requeues it
     // started: a message handed over meanwhile is then either in the QoS (restored below) or
     // back in its queue, never left unacked for the visibility timeout.
     const pending = await this.host.detachChannel(this);
-    await this.settleInflight();
-    errors.push(...(await this.requeueAtHead(pending)));
-    const entries = this.qos.takeAll();
-    await this.restoreMany(entries).catch((error: unknown) => errors.push(error));
-    await this.onClose().catch((error: unknown) => errors.push(error));
+    await this.inflight.settle();
+    errors.push(...(await this.restorer.requeueAtHead(pending)));
+    await this.restorer.restoreMany(this.qos.takeAll()).catch((error: unknown) => errors.push(error));
+    await this.host.releaseChannel(this).catch((error: unknown) => errors.push(error));
     this.channelState = 'closed';
     for (const error of errors) this.host.reportError(error);
   }

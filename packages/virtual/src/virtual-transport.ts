@@ -1,8 +1,8 @@
 /**
  * `VirtualTransport`: the transport half written once. It owns the lifecycle state machine, the
  * channels and their ids, the typed events and the consume machinery on the Hub. A broker
- * subclass supplies `establish`/`teardown`, `openChannel` and, if it has a better way to wait for
- * messages than the generic poller, `createPoller`.
+ * subclass supplies `establish`/`teardown`, `openChannel` (a `VirtualChannel` over its storage)
+ * and, if it has a better way to wait for messages than the generic poller, `createPoller`.
  */
 import type { Delivery, TransportCapabilities, TransportEvents, TransportState, Transport } from '@kelp/core';
 import { ChannelError, LimitExceeded, OperationalError, throwIfAborted } from '@kelp/core';
@@ -11,7 +11,8 @@ import { type EventLoopHub, GenericPoller, type Poller } from './generic-poller.
 import type { VirtualTransportOptions } from './options.js';
 import type { PendingDelivery } from './storage-types.js';
 import { TypedEmitter } from './typed-emitter.js';
-import type { ChannelHost, VirtualChannel } from './virtual-channel.js';
+import type { ChannelHost } from './channel-host.js';
+import type { VirtualChannel } from './virtual-channel.js';
 
 /** AMQP's channel id range (Kombu `channel_max`). */
 export const CHANNEL_MAX = 65535;
@@ -24,7 +25,7 @@ export interface VirtualTransportInit {
   virtualHost?: string;
 }
 
-export abstract class VirtualTransport implements Transport, ChannelHost {
+export abstract class VirtualTransport implements Transport, ChannelHost<VirtualChannel> {
   abstract readonly driverName: string;
   abstract readonly capabilities: TransportCapabilities;
   readonly options: VirtualTransportOptions;
@@ -166,6 +167,12 @@ export abstract class VirtualTransport implements Transport, ChannelHost {
   get lastError(): unknown {
     return this.events.lastError;
   }
+
+  /** A channel's consumed queues changed; the generic poller needs no news beyond wake(). @internal */
+  consumersChanged(_channel: VirtualChannel): void {}
+
+  /** Nothing is held per channel beyond the poller's buffer (see detachChannel). @internal */
+  async releaseChannel(_channel: VirtualChannel): Promise<void> {}
 
   /** @internal */
   async detachChannel(channel: VirtualChannel): Promise<PendingDelivery[]> {

@@ -1,10 +1,10 @@
 import { ChannelClosedError, ChannelError, NotEquivalentError, NotFoundError } from '@kelp/core';
 import { describe, expect, it } from 'vitest';
-import { bodyOf, message, type TestChannel, TestStore, TestTransport } from './helpers/test-storage.js';
+import { bodyOf, message, TestStore, TestTransport } from './helpers/test-storage.js';
 
 async function setup(options = {}, features = {}) {
   const transport = new TestTransport(new TestStore(), options, features);
-  const channel = (await transport.createChannel()) as TestChannel;
+  const channel = await transport.createChannel();
   return { transport, channel, store: transport.store };
 }
 

@@ -1,7 +1,7 @@
 import type { Delivery } from '@kelp/core';
 import { Hub } from '@kelp/hub';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bodyOf, message, type TestChannel, TestStore, TestTransport } from './helpers/test-storage.js';
+import { bodyOf, message, TestStore, TestTransport } from './helpers/test-storage.js';
 
 const hubs: Hub[] = [];
 afterEach(() => {
@@ -10,7 +10,7 @@ afterEach(() => {
 
 async function setup(options = {}, features = {}) {
   const transport = new TestTransport(new TestStore(), options, features);
-  const channel = (await transport.createChannel()) as TestChannel;
+  const channel = await transport.createChannel();
   const hub = new Hub();
   hubs.push(hub);
   transport.registerWithEventLoop(hub);

@@ -1,11 +1,14 @@
 /**
- * A tiny in-test broker for the virtual layer: plain arrays and maps behind the storage hooks,
- * with switches for the optional hooks (getMany, putFanout) so both code paths get exercised.
+ * A tiny in-test broker for the virtual layer: plain arrays and maps behind a ChannelStorage,
+ * with switches for the optional capabilities (batched gets, fanout) so both code paths get
+ * exercised.
  */
 import type { QueueDeclareOptions, TransportCapabilities } from '@kelp/core';
 import {
+  type BatchGet,
   type BindingRow,
-  type ChannelHost,
+  type ChannelStorage,
+  type FanoutPublish,
   type GetOptions,
   type GetResult,
   markRedelivered,
@@ -14,6 +17,7 @@ import {
   type RestoreOptions,
   type RestoreOutcome,
   type RouteResolver,
+  type UnackedStore,
   VirtualChannel,
   VirtualTransport,
   type VirtualTransportOptionsInput,
@@ -43,31 +47,49 @@ export class TestStore {
   }
 }
 
-export class TestChannel extends VirtualChannel {
+/** Which optional capabilities a TestStorage offers, so both code paths get exercised. */
+export interface TestFeatures {
+  getMany?: boolean;
+  fanout?: boolean;
+}
+
+export class TestStorage implements ChannelStorage {
+  readonly unacked: UnackedStore;
+  readonly fanout: FanoutPublish | undefined;
+  readonly batchGet: BatchGet | undefined;
+
   constructor(
-    host: ChannelHost,
-    id: number,
     readonly store: TestStore,
-    private readonly features: { getMany?: boolean; fanout?: boolean },
+    private readonly wake: () => void = () => undefined,
+    features: TestFeatures = {},
   ) {
-    super(host, id);
-    // Optional hooks are switched per test: an own `undefined` hides the prototype method.
-    if (features.fanout) Object.assign(this, { supportsFanout: true });
-    if (!features.getMany) Object.assign(this, { getMany: undefined });
+    this.unacked = {
+      record: async (tag, json, exchange, routingKey) => {
+        store.unacked.set(tag, [json, exchange, routingKey]);
+      },
+      ack: async (tags) => {
+        for (const tag of tags) store.unacked.delete(tag);
+      },
+      restore: (tag, options, resolve) => this.restore(tag, options, resolve),
+    };
+    this.fanout = features.fanout
+      ? {
+          putFanout: async (exchange, payload, routingKey) => {
+            store.fanout.push({ exchange, payload, routingKey });
+            return store.fanoutSubscribers;
+          },
+        }
+      : undefined;
+    this.batchGet = features.getMany ? { getMany: (queues, max, options) => this.getMany(queues, max, options) } : undefined;
   }
 
-  protected async put(queue: string, json: string): Promise<void> {
+  async put(queue: string, json: string): Promise<void> {
     this.store.calls.push(`put ${queue}`);
     this.store.list(queue).push(json);
-    this.host.wake();
+    this.wake();
   }
 
-  protected override async putFanout(exchange: string, payload: string, routingKey: string): Promise<number> {
-    this.store.fanout.push({ exchange, payload, routingKey });
-    return this.store.fanoutSubscribers;
-  }
-
-  protected async get(queue: string, options: GetOptions): Promise<GetResult | undefined> {
+  async get(queue: string, options: GetOptions): Promise<GetResult | undefined> {
     this.store.calls.push(`get ${queue}`);
     const payload = this.store.queues.get(queue)?.shift();
     if (payload === undefined) return undefined;
@@ -76,7 +98,7 @@ export class TestChannel extends VirtualChannel {
     return { queue, payload };
   }
 
-  protected override async getMany(queues: readonly string[], max: number, options: GetOptions): Promise<GetResult[]> {
+  private async getMany(queues: readonly string[], max: number, options: GetOptions): Promise<GetResult[]> {
     this.store.calls.push(`getMany ${queues.join(',')} ${max}`);
     const out: GetResult[] = [];
     for (const queue of queues) {
@@ -89,48 +111,48 @@ export class TestChannel extends VirtualChannel {
     return out;
   }
 
-  protected async purge(queue: string): Promise<number> {
+  async purge(queue: string): Promise<number> {
     const n = this.store.queues.get(queue)?.length ?? 0;
     this.store.queues.set(queue, []);
     return n;
   }
 
-  protected async size(queue: string): Promise<number> {
+  async size(queue: string): Promise<number> {
     return this.store.queues.get(queue)?.length ?? 0;
   }
 
-  protected async deleteQueue(queue: string): Promise<void> {
+  async deleteQueue(queue: string): Promise<void> {
     this.store.queues.delete(queue);
   }
 
-  protected async hasQueue(queue: string): Promise<boolean> {
+  async hasQueue(queue: string): Promise<boolean> {
     return (this.store.queues.get(queue)?.length ?? 0) > 0;
   }
 
-  protected async newQueue(_queue: string, _options: QueueDeclareOptions): Promise<void> {}
+  async newQueue(_queue: string, _options: QueueDeclareOptions): Promise<void> {}
 
-  protected async getTable(exchange: string): Promise<BindingRow[]> {
+  async getTable(exchange: string): Promise<BindingRow[]> {
     return [...(this.store.tables.get(exchange) ?? [])];
   }
 
-  protected async addBinding(exchange: string, row: BindingRow): Promise<void> {
+  async addBinding(exchange: string, row: BindingRow): Promise<void> {
     const rows = this.store.tables.get(exchange) ?? [];
     rows.push(row);
     this.store.tables.set(exchange, rows);
   }
 
-  protected async removeBinding(exchange: string, row: BindingRow): Promise<void> {
+  async removeBinding(exchange: string, row: BindingRow): Promise<void> {
     const rows = (this.store.tables.get(exchange) ?? []).filter(
       (r) => !(r.queue === row.queue && r.routingKey === row.routingKey && r.pattern === row.pattern),
     );
     this.store.tables.set(exchange, rows);
   }
 
-  protected async ackUnacked(tags: readonly string[]): Promise<void> {
-    for (const tag of tags) this.store.unacked.delete(tag);
+  async deadLetter(queue: string, payload: string, reason: string): Promise<void> {
+    this.store.dead.push({ queue, payload, reason });
   }
 
-  protected async restoreUnacked(tag: string, options: RestoreOptions, resolve: RouteResolver): Promise<RestoreOutcome> {
+  private async restore(tag: string, options: RestoreOptions, resolve: RouteResolver): Promise<RestoreOutcome> {
     const entry = this.store.unacked.get(tag);
     if (!entry) return { status: 'missing', deliveryTag: tag };
     this.store.unacked.delete(tag);
@@ -143,14 +165,6 @@ export class TestChannel extends VirtualChannel {
     }
     return { status: 'restored', deliveryTag: tag, queues };
   }
-
-  protected async recordUnacked(tag: string, json: string, exchange: string, routingKey: string): Promise<void> {
-    this.store.unacked.set(tag, [json, exchange, routingKey]);
-  }
-
-  protected async deadLetter(queue: string, payload: string, reason: string): Promise<void> {
-    this.store.dead.push({ queue, payload, reason });
-  }
 }
 
 export class TestTransport extends VirtualTransport {
@@ -162,19 +176,23 @@ export class TestTransport extends VirtualTransport {
     remote: false,
   };
 
+  /** Builds each channel's storage; a test may wrap it (e.g. to gate restores). */
+  storageFor: (transport: TestTransport) => ChannelStorage;
   constructor(
     readonly store = new TestStore(),
     options: VirtualTransportOptionsInput = {},
-    private readonly features: { getMany?: boolean; fanout?: boolean } = {},
+    features: TestFeatures = {},
   ) {
     super({ options: parseVirtualTransportOptions(options), virtualHost: 'testvh' });
+    this.storageFor = (transport) => new TestStorage(store, () => transport.wake(), features);
   }
 
   protected async establish(): Promise<void> {}
   protected async teardown(): Promise<void> {}
-  protected openChannel(id: number): TestChannel {
-    return new TestChannel(this, id, this.store, this.features);
+  protected openChannel(id: number): VirtualChannel {
+    return new VirtualChannel(this, id, this.storageFor(this));
   }
+
 }
 
 export function message(body: string, properties: Record<string, string | number> = {}) {

@@ -1,0 +1,112 @@
+/**
+ * `ChannelStorage`: what a transport implements for `VirtualChannel` (Kombu's `_get`, `_put`,
+ * `_purge`, `_size`, `_delete`, `_new_queue`, `_has_queue`, `get_table`, plus the ack store Kombu
+ * keeps in its QoS). The required members are the plain storage every broker has; abilities only
+ * some brokers have are optional capability objects, so a reader sees on the interface what a
+ * transport can do, and the channel sees `undefined` where it must fall back to the plain members.
+ */
+import type { QueueDeclareOptions } from '@kelp/core';
+import type { BindingRow } from './exchange.js';
+import type { DeadLetterOutcome, GetOptions, GetResult, RestoreOptions, RestoreOutcome, RouteResolver } from './storage-types.js';
+
+export interface ChannelStorage {
+  /** Stores `envelopeJson` at the back of `queue` (Kombu `_put`: LPUSH to the priority sub-list). */
+  put(queue: string, envelopeJson: string, priority: number): Promise<void>;
+  /** Takes the next message of `queue` (lowest priority step first); records it unacked unless noAck. */
+  get(queue: string, options: GetOptions): Promise<GetResult | undefined>;
+  /** Empties every list of `queue`; resolves with how many messages were removed. */
+  purge(queue: string): Promise<number>;
+  size(queue: string): Promise<number>;
+  /** Removes `queue`'s messages and storage (bindings are removed separately with removeBinding). */
+  deleteQueue(queue: string): Promise<void>;
+  hasQueue(queue: string): Promise<boolean>;
+  newQueue(queue: string, options: QueueDeclareOptions): Promise<void>;
+  /** The stored binding rows of `exchange` (Kombu `get_table`). */
+  getTable(exchange: string): Promise<BindingRow[]>;
+  addBinding(exchange: string, row: BindingRow): Promise<void>;
+  removeBinding(exchange: string, row: BindingRow): Promise<void>;
+  /** Moves an unusable payload aside to `queue`'s dead-letter list with the reason; never loses it. */
+  deadLetter(queue: string, rawPayload: string, reason: string): Promise<void>;
+  /** Where delivered, not yet acknowledged messages are kept. */
+  readonly unacked: UnackedStore;
+
+  /** The broker delivers fanout exchanges itself; without it a fanout publish is stored in every bound queue. */
+  readonly fanout?: FanoutPublish;
+  /** The broker looks bindings up and pushes in one step; without it the channel reads the table, then puts. */
+  readonly routing?: OneStepRouting;
+  /** Takes many messages in one call; without it the channel calls `get` once per message. */
+  readonly batchGet?: BatchGet;
+  /** Puts a message back at the head of its queue; without it `put` (the back) is used. */
+  readonly headPut?: HeadPut;
+}
+
+/** Kombu's ack emulation: the records of delivered messages, and putting them back (restore). */
+export interface UnackedStore {
+  /** Records a delivery that did not come through `get` with noAck false (e.g. pub/sub). */
+  record(tag: string, envelopeJson: string, exchange: string, routingKey: string): Promise<void>;
+  /** Deletes the records of `tags` (ack, or reject without requeue). */
+  ack(tags: readonly string[]): Promise<void>;
+  /**
+   * Kombu `restore_by_tag` (docs/wire-format.md#restore), atomically: remove the record and push
+   * the redelivery-marked envelope (`markRedelivered`) to every queue `resolveQueues` returns.
+   */
+  restore(tag: string, options: RestoreOptions, resolveQueues: RouteResolver): Promise<RestoreOutcome>;
+
+  /** Records expire after the visibility timeout and are restored by a sweep. */
+  readonly visibility?: VisibilityTimeout;
+  /** A record can be moved to a dead-letter list in one step (basicDeadLetter needs it). */
+  readonly deadLetters?: UnackedDeadLetters;
+}
+
+export interface FanoutPublish {
+  /** Broadcasts on a fanout exchange; resolves with how many subscribers got it. */
+  putFanout(exchange: string, envelopeJson: string, routingKey: string): Promise<number>;
+}
+
+export interface OneStepRouting {
+  /**
+   * Looks the exchange's bindings up and pushes to every queue whose binding key equals
+   * `routingKey`, on the broker in one atomic step; resolves with the queues reached ([] when none
+   * matched, then nothing was stored).
+   */
+  putDirect(exchange: string, routingKey: string, envelopeJson: string, priority: number): Promise<string[]>;
+  /**
+   * For exchanges the broker cannot match itself (topic): `route` maps a binding table to queues;
+   * the broker pushes only if its table is still the one routed with, atomically, and resolves
+   * with the queues reached ([] when none matched).
+   */
+  putRouted(exchange: string, envelopeJson: string, priority: number, route: (table: readonly BindingRow[]) => string[]): Promise<string[]>;
+}
+
+export interface BatchGet {
+  /** Up to `max` messages over `queues`, asked in the given order. */
+  getMany(queues: readonly string[], max: number, options: GetOptions): Promise<GetResult[]>;
+}
+
+export interface HeadPut {
+  /** Puts `envelopeJson` back at the head of `queue` (the next message to be taken; Redis RPUSH). */
+  putFront(queue: string, envelopeJson: string, priority: number): Promise<void>;
+}
+
+export interface VisibilityTimeout {
+  /** Pushes the visibility deadline of `tag` `seconds` into the future. */
+  extend(tag: string, seconds: number): Promise<void>;
+  /**
+   * Keeps a record invisible until `epochSeconds` (wall clock) plus the visibility timeout, never
+   * shortening a later deadline (Redis: ZADD XX GT on unacked_index). Used for Celery ETA
+   * messages held unacked until due. Without it the channel uses `extend`.
+   */
+  holdUntil?(tag: string, epochSeconds: number): Promise<void>;
+  /** Restores every record older than the visibility timeout (Kombu `restore_visible`). */
+  restoreExpired(resolveQueues: RouteResolver, signal?: AbortSignal): Promise<RestoreOutcome[]>;
+}
+
+export interface UnackedDeadLetters {
+  /**
+   * Settles a delivered message by moving its record (the original envelope) to the dead-letter
+   * list of `queue` with `reason`, in one atomic step. `queue` may be undefined when the channel
+   * does not know it; the store then derives it from the envelope. Resolves undefined when there
+   * is no record (already acked, restored or never recorded).
+   */
+  moveToDeadLetters(tag: string, queue: string | undefined, reason: string): Promise<DeadLetterOutcome | undefined>;
+}

@@ -1,0 +1,58 @@
+/**
+ * ChannelPublisher alone: which storage call a publish becomes, and what a publish with no route
+ * reports.
+ */
+import { describe, expect, it } from 'vitest';
+import { ChannelPublisher } from '../src/channel-publisher.js';
+import type { ChannelStorage } from '../src/channel-storage.js';
+import { BrokerState, parseVirtualTransportOptions, prepareBinding, TopicPatternCache, type VirtualTransportOptionsInput } from '../src/index.js';
+import { message, TestStorage, TestStore } from './helpers/test-storage.js';
+
+function setup(options: VirtualTransportOptionsInput = {}, capabilities: Partial<ChannelStorage> = {}) {
+  const store = new TestStore();
+  const storage = Object.assign(new TestStorage(store), capabilities);
+  const brokerState = new BrokerState('testvh');
+  const publisher = new ChannelPublisher({ storage, options: parseVirtualTransportOptions(options), brokerState, topicCache: new TopicPatternCache() });
+  return { store, brokerState, publisher };
+}
+
+describe('ChannelPublisher', () => {
+  it('puts a default-exchange publish into the queue named by the routing key, with a fresh tag', async () => {
+    const { publisher, store } = setup();
+    const result = await publisher.publish(message('hi'), '', 'q');
+    expect(result).toEqual({ status: 'routed', queues: ['q'], deliveryTag: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(store.calls).toEqual(['put q']);
+  });
+
+  it('routes a direct exchange in one broker step when the storage has one-step routing', async () => {
+    const direct: string[] = [];
+    const { publisher, brokerState, store } = setup({}, {
+      routing: {
+        putDirect: async (exchange, routingKey) => (direct.push(`${exchange}/${routingKey}`), ['qa']),
+        putRouted: async () => [],
+      },
+    });
+    brokerState.declareExchange('dx', { type: 'direct' });
+    expect((await publisher.publish(message('m'), 'dx', 'k')).queues).toEqual(['qa']);
+    expect([direct, store.calls]).toEqual([['dx/k'], []]);
+  });
+
+  it('reads the binding table and puts to each matching queue without it', async () => {
+    const { publisher, brokerState, store } = setup();
+    brokerState.declareExchange('tx', { type: 'topic' });
+    store.tables.set('tx', [prepareBinding('topic', 'a.*', 'qa'), prepareBinding('topic', 'b.*', 'qb')]);
+    expect((await publisher.publish(message('m'), 'tx', 'a.x')).queues).toEqual(['qa']);
+    expect(store.bodies('qa')).toEqual(['m']);
+  });
+
+  it('reports a fanout nobody hears as unroutable with its subscriber count, or puts it in deadletterQueue when set', async () => {
+    const fanout = { putFanout: async () => 0 };
+    const plain = setup({}, { fanout });
+    plain.brokerState.declareExchange('fx', { type: 'fanout' });
+    expect(await plain.publisher.publish(message('m'), 'fx', '')).toMatchObject({ status: 'unroutable', queues: [], subscribers: 0 });
+    const withDlq = setup({ deadletterQueue: 'dlq' }, { fanout });
+    withDlq.brokerState.declareExchange('fx', { type: 'fanout' });
+    expect(await withDlq.publisher.publish(message('m'), 'fx', '')).toMatchObject({ status: 'dead-lettered', queues: ['dlq'], subscribers: 0 });
+    expect(withDlq.store.bodies('dlq')).toEqual(['m']);
+  });
+});
