@@ -63,8 +63,10 @@ describe('redis-server restarted mid-stream', () => {
     expect(result.tally.other).toEqual([]);
     expect(result.tally.hung).toEqual([]);
     expect(result.tally.ok.length + result.tally.operational.length).toBe(1500);
-    // The publish retry policy (3 retries, 0.2 s + 0.3 s steps) takes over a second before giving up.
-    expect(median(result.tally.operationalMs) === 'n/a' || (median(result.tally.operationalMs) as number) >= 1_000).toBe(true);
+    // Down longer than the publish retry budget: some publishes were rejected, and only after the
+    // retry policy (3 retries, 0.2 s + 0.3 s steps) spent over a second on them.
+    expect(result.tally.operational.length).toBeGreaterThan(0);
+    expect(median(result.tally.operationalMs)).toBeGreaterThanOrEqual(1_000);
     expect(ackAccounting(result, 1)).toEqual(ACKS_ACCOUNTED);
     expect(result.strandedIds.slice(0, 20)).toEqual([]);
     expect({ settled: result.settled, waiting: result.waiting, unacked: result.unacked }).toEqual({ settled: true, waiting: 0, unacked: 0 });
