@@ -8,40 +8,20 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { bundleChild, repoRoot, type ChildBundle } from '../setup/child-bundle.js';
 import { redisFixture, type RedisFixture } from './helpers.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const pkg = (name: string) => join(root, 'packages', name, 'src', 'index.ts');
 let fx: RedisFixture;
-let dir: string;
-let bundle: string;
+let childBundle: ChildBundle;
 
 beforeAll(async () => {
   fx = await redisFixture();
-  // Inside the repo so the bundle's external imports (ioredis, zod) resolve from node_modules.
-  mkdirSync(join(root, 'node_modules', '.cache'), { recursive: true });
-  dir = mkdtempSync(join(root, 'node_modules', '.cache', 'kelp-crash-'));
-  bundle = join(dir, 'crash-consumer.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./fixtures/crash-consumer.ts', import.meta.url))],
-    outfile: bundle,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'error',
-    external: ['ioredis', 'zod', '@msgpack/msgpack'],
-    nodePaths: [join(root, 'node_modules')],
-    alias: { '@kelp/core': pkg('core'), '@kelp/hub': pkg('hub'), '@kelp/virtual': pkg('virtual'), '@kelp/virtual/internal': join(root, 'packages', 'virtual', 'src', 'internal.ts'), '@kelp/transport-redis': pkg('transport-redis') },
-  });
+  childBundle = await bundleChild({ entry: fileURLToPath(new URL('./fixtures/crash-consumer.ts', import.meta.url)) }, 'crash-consumer');
 });
 afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
+  childBundle?.remove();
   await fx.close();
 });
 
@@ -56,7 +36,7 @@ for (const [round, killAfterMs] of [[1, 10], [2, 50], [3, 150]] as const) {
     const queue = `crash-${round}`;
     const tags = Array.from({ length: 2000 }, () => randomUUID());
     for (let i = 0; i < tags.length; i += 500) await fx.redis.lpush(queue, ...tags.slice(i, i + 500).map((t) => envelope(t, queue)));
-    const child = spawn(process.execPath, [bundle, fx.db.url, queue, String(PREFETCH)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [childBundle.file, fx.db.url, queue, String(PREFETCH)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
