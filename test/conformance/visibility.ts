@@ -1,12 +1,13 @@
 /**
  * Visibility timeout (docs/wire-format.md#visibility-timeout): on transports that have one, a
- * message left unacked longer than
- * `visibilityTimeout` seconds is restored by any consumer; `extendVisibility` holds it back. On
- * transports without one, the capability says so and `extendVisibility` is refused.
+ * message left unacked longer than `visibilityTimeout` seconds is restored by any consumer;
+ * `extendVisibility` holds it back. Every transport in the repository has one; the refusal of
+ * `extendVisibility` where there is none is Message's own check, tested in
+ * packages/core/test/message.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { ChannelError, Consumer, OperationTimeoutError, Queue } from 'kelp';
-import { caught, collector, declareQueue, drainUntil, publish, sleep, type SuiteContext } from './context.js';
+import { Consumer, OperationTimeoutError, Queue } from 'kelp';
+import { collector, declareQueue, drainUntil, publish, sleep, type SuiteContext } from './context.js';
 
 /** Short enough for a test, long enough that a restore cannot happen before the abandon. */
 const VISIBILITY_TIMEOUT = 1;
@@ -56,16 +57,6 @@ export function visibilityTests(ctx: SuiteContext): void {
       await expect(other.drainEvents({ timeout: 1.5 })).rejects.toBeInstanceOf(OperationTimeoutError);
       expect(got.messages).toHaveLength(0);
       await taken?.ack();
-    });
-
-    it.skipIf(supported)('refuses extendVisibility with ChannelError where there is no visibility timeout', async () => {
-      const conn = await ctx.connection();
-      const queue = await declareQueue(conn, ctx.name('vq'));
-      await publish(conn, 'x', { exchange: '', routingKey: queue.name });
-      const message = await queue.get();
-      expect(await caught(() => message?.extendVisibility(10))).toBeInstanceOf(ChannelError);
-      expect(message?.state).toBe('RECEIVED');
-      await message?.ack();
     });
   });
 }

@@ -3,6 +3,10 @@
  * while 4 consumer processes (prefetch 50) are SIGKILLed at seeded random moments and restarted.
  * With a short visibility timeout and frequent restore sweeps, every id must be acked at least
  * once, and every duplicate delivery must be of a message its killed consumer held unacked.
+ * A delivery proves nothing: an id counts as safe only once a worker logged its ack as confirmed,
+ * or while it is in Redis. Right after each kill the test reads which ids are still in Redis; what
+ * the killed worker delivered and is gone from Redis by then had its ack land (at most one
+ * prefetch window), and everything else it held must come back through a restore and be acked.
  * Replay a run with KELP_FAULT_SEED=<seed> (printed in the summary line).
  */
 import { rmSync } from 'node:fs';
@@ -66,6 +70,8 @@ describe('chaos: SIGKILLed consumers', () => {
       slots[slot] = handle;
       return handle;
     };
+    const inRedisNow = async (): Promise<Set<string>> => new Set([...(await waitingIds(admin, queue)), ...(await unackedIds(admin, queue))]);
+    const inRedisAfterKill = new Map<WorkerHandle, Set<string>>();
     const delivered = (): number => {
       const seen = new Set<string>();
       for (const [i, w] of incarnations.entries()) for (const d of readIncarnation(w.log, false, i).deliveries) seen.add(d.id);
@@ -85,7 +91,12 @@ describe('chaos: SIGKILLed consumers', () => {
         const seen = delivered();
         if (seen >= TOTAL * 0.95) break;
         const slot = Math.floor(random() * WORKERS);
-        await killWorker(slots[slot] as WorkerHandle, 'SIGKILL');
+        const victim = slots[slot] as WorkerHandle;
+        await killWorker(victim, 'SIGKILL');
+        // Lets Redis run what the dead socket had sent (acks in flight) before the state is read;
+        // a restore takes only entries older than the 3 s visibility timeout.
+        await sleep(50);
+        inRedisAfterKill.set(victim, await inRedisNow());
         kills += 1;
         if (seen > 0) midStreamKills += 1;
         await sleep(random() * 300);
@@ -102,23 +113,30 @@ describe('chaos: SIGKILLed consumers', () => {
       const unacked = await admin.hlen('unacked');
       // A consumer SIGKILLed inside a restore sweep leaves unacked_mutex behind until it expires.
       const mutexTtlMs = await admin.pttl('unacked_mutex');
-      const stillInRedis = new Set([...(await waitingIds(admin, queue)), ...(await unackedIds(admin, queue))]);
+      const stillInRedis = await inRedisNow();
       const deadLettered = await admin.llen(deadLetterKey(queue));
       await Promise.all(slots.map((w) => killWorker(w, 'SIGTERM', 5_000)));
 
-      const analysis = analyseDeliveries(ids, incarnations.map((w, i) => readIncarnation(w.log, w.killed, i)));
-      // Lost = never delivered and gone from Redis; stranded = still waiting or unacked at the end.
-      const lost = analysis.neverDelivered.filter((id) => !stillInRedis.has(id)).length;
+      const analysis = analyseDeliveries(
+        ids,
+        incarnations.map((w, i) => ({ ...readIncarnation(w.log, w.killed, i), inRedisAfterKill: inRedisAfterKill.get(w) })),
+        stillInRedis,
+      );
+      const ackMayHaveLanded = analysis.kills.map((k) => k.ackMayHaveLanded.length);
+      const killsHolding = analysis.kills.filter((k) => k.held > 0).length;
       const stranded = stillInRedis.size;
       reportScenario('chaos', {
         published: tally.ok.length,
-        acked: TOTAL - lost - stranded,
+        acked: analysis.ackedLogged,
         redelivered: analysis.redeliveries,
         deadLettered,
-        lost,
+        lost: analysis.lost.length,
         extra: {
           seed: SEED,
           stranded,
+          killsHolding,
+          heldAtKills: analysis.kills.reduce((sum, k) => sum + k.held, 0),
+          ackMayHaveLanded: ackMayHaveLanded.join(',') || 'none',
           mutexTtlMs,
           kills,
           midStreamKills,
@@ -133,6 +151,13 @@ describe('chaos: SIGKILLed consumers', () => {
       expect(tally.hung).toEqual([]);
       expect(tally.ok.length).toBe(TOTAL);
       expect(midStreamKills).toBeGreaterThan(0);
+      // Every kill was examined, and at least one landed while its worker held unacked deliveries.
+      expect(analysis.kills.length).toBe(kills);
+      expect(killsHolding).toBeGreaterThan(0);
+      expect(analysis.lost.slice(0, 20)).toEqual([]);
+      expect(Math.max(0, ...ackMayHaveLanded)).toBeLessThanOrEqual(PREFETCH);
+      const landedNeverConfirmed = new Set(analysis.kills.flatMap((k) => k.ackMayHaveLanded)).size;
+      expect(analysis.ackedLogged).toBeGreaterThanOrEqual(TOTAL - landedNeverConfirmed);
       expect({ settled, waiting, unacked, neverDelivered: analysis.neverDelivered.slice(0, 20) }).toEqual({
         settled: true,
         waiting: 0,

@@ -127,6 +127,7 @@ describe('connection.close()', () => {
     const queue = 'close-race';
     const ids: string[] = [];
     const acked = new Set<string>();
+    const redelivered = new Set<string>();
     const errors: string[] = [];
     for (let round = 0; round < 40; round++) {
       const connection = new Connection(redis.url(db), { transportOptions });
@@ -136,8 +137,11 @@ describe('connection.close()', () => {
         onError: (error) => errors.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error)),
         callbacks: [
           async (body: unknown, message: Message) => {
+            const id = (body as { id: string }).id;
+            // Delivered again after an earlier round's close() handed it back.
+            if (message.redelivered) redelivered.add(id);
             await message.ack();
-            acked.add((body as { id: string }).id);
+            acked.add(id);
           },
         ],
       });
@@ -145,24 +149,38 @@ describe('connection.close()', () => {
       await sleep(50 + (round % 5) * 10);
       const id = `r${round}`;
       ids.push(id);
-      await admin.lpush(queue, kombuEnvelope({ id }, queue).json);
-      // 0-3 ms, or just one event-loop turn: the poll woken by the push is most likely in flight then.
-      if (round % 5 === 4) await new Promise((resolve) => setImmediate(resolve));
-      else await sleep(round % 5);
-      await connection.close();
+      const envelope = kombuEnvelope({ id }, queue).json;
+      if (round % 2 === 0) {
+        await admin.lpush(queue, envelope);
+        // 0-3 ms, or just one event-loop turn: the poll woken by the push is most likely in flight then.
+        if (round % 10 === 8) await new Promise((resolve) => setImmediate(resolve));
+        else await sleep((round / 2) % 4);
+        await connection.close();
+      } else {
+        // The push lands while close() runs: the wait or pop it wakes returns into a closing channel.
+        const closing = connection.close();
+        if (round % 4 === 3) await new Promise((resolve) => setImmediate(resolve));
+        await admin.lpush(queue, envelope);
+        await closing;
+      }
       await running.stop();
     }
-    const waiting = await waitingIds(admin, queue);
+    const waitingMessages = await listMessages(admin, queue);
+    const waiting = waitingMessages.map((m) => String((m.body as { id: string }).id));
+    // Popped, then handed back by close() (marked redelivered), and either consumed by a later
+    // round or still waiting: the race this test is about.
+    const handedBack = redelivered.size + waitingMessages.filter((m) => m.redelivered).length;
     const unacked = await unackedIds(admin, queue);
     const accounted = new Set([...acked, ...waiting]);
     // Left in unacked is not lost (a sweep restores it after the visibility timeout), but it is not handed back either.
     reportScenario('close-race', {
       published: ids.length,
       acked: acked.size,
-      redelivered: 0,
+      redelivered: redelivered.size,
       deadLettered: 0,
       lost: ids.filter((id) => !accounted.has(id) && !unacked.includes(id)).length,
       extra: {
+        handedBack,
         leftUnacked: unacked.length,
         leftUnackedIds: unacked.join(',') || 'none',
         waiting: waiting.length,
@@ -172,6 +190,9 @@ describe('connection.close()', () => {
     expect(unacked).toEqual([]);
     expect(ids.filter((id) => !accounted.has(id))).toEqual([]);
     expect(waiting.filter((id) => acked.has(id))).toEqual([]);
+    // Both outcomes of the race occurred: delivered and acked before the close, and popped but
+    // handed back by it. A consumer that never popped would leave all 40 waiting, untouched.
+    expect({ someAcked: acked.size > 0, someHandedBack: handedBack > 0 }).toEqual({ someAcked: true, someHandedBack: true });
   });
   it('stops waiting for a callback that outlives close({ timeout: 1 }) and hands its message back too', async () => {
     useDb(4);

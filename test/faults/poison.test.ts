@@ -11,11 +11,19 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, cliEntry, type Bundle } from './support/bundle.js';
 import { consumeInProcess } from './support/in-process.js';
-import { deadLetterKey, kombuEnvelope, queueLength, sleep, waitFor, waitingIds } from './support/redis-data.js';
+import { deadLetterKey, kombuEnvelope, parseStored, queueLength, sleep, unackedIds, waitFor, waitingIds } from './support/redis-data.js';
 import { FaultRedis } from './support/redis-process.js';
 import { reportScenario } from './support/report.js';
 
 const MAX_REDELIVERIES = 2;
+
+/** Ids (body.id) of the envelopes in a dead-letter list (records `{reason, payload, ...}`). */
+async function deadLetteredIds(admin: Redis, queue: string): Promise<string[]> {
+  return (await admin.lrange(deadLetterKey(queue), 0, -1)).map((raw) => {
+    const record = JSON.parse(raw) as { payload: string };
+    return String((parseStored(record.payload).body as { id?: unknown }).id);
+  });
+}
 
 let redis: FaultRedis;
 let cli: Bundle;
@@ -54,7 +62,8 @@ describe('a queue with dead-letter routing', () => {
       dead_letter_queues: queue,
       max_redeliveries: MAX_REDELIVERIES,
     };
-    for (const id of ['good-1', 'poison', 'good-2', 'reject-me', 'good-3']) await admin.lpush(queue, kombuEnvelope({ id }, queue).json);
+    const published = ['good-1', 'poison', 'good-2', 'reject-me', 'good-3'];
+    for (const id of published) await admin.lpush(queue, kombuEnvelope({ id }, queue).json);
 
     const connection = new Connection(redis.url(db), { transportOptions });
     const deliveries: Array<{ id: string; count: unknown }> = [];
@@ -80,6 +89,10 @@ describe('a queue with dead-letter routing', () => {
       await sleep(1_500); // a further sweep must not bring the poison message back
       const poisonDeliveries = deliveries.filter((d) => d.id === 'poison');
       const deadCount = await admin.llen(dlq);
+      const dead = await deadLetteredIds(admin, queue);
+      const inRedis = [...(await waitingIds(admin, queue)), ...(await unackedIds(admin, queue))];
+      // Every message is acked, in the dead-letter list, or still in Redis; anything else is lost.
+      const lost = published.filter((id) => !acked.includes(id) && !dead.includes(id) && !inRedis.includes(id));
       const listed = await kelp(['dead-letters', redis.url(db), '--queue', queue, '--json']);
       const report = JSON.parse(listed.stdout.trim() || '{}') as { count?: number; entries?: Array<{ reason: string; raw: string }> };
       // Stop consuming first, or the requeued messages would be consumed (and dead-lettered) again at once.
@@ -92,10 +105,12 @@ describe('a queue with dead-letter routing', () => {
         acked: acked.length,
         redelivered: deliveries.length - 5,
         deadLettered: deadCount,
-        lost: 0,
+        lost: lost.length,
         extra: { poisonDeliveries: poisonDeliveries.length, deliveryCounts: poisonDeliveries.map((d) => String(d.count)).join(','), listed: report.count ?? `exit ${listed.code}`, requeuedBack: back.length },
       });
+      expect(lost).toEqual([]);
       expect(acked.sort()).toEqual(['good-1', 'good-2', 'good-3']);
+      expect({ dead: dead.sort(), inRedis }).toEqual({ dead: ['poison', 'reject-me'], inRedis: [] });
       // The first delivery plus MAX_REDELIVERIES redeliveries, then the dead-letter list.
       expect(poisonDeliveries).toHaveLength(1 + MAX_REDELIVERIES);
       // Each redelivery is counted in the x-delivery-count header (absent on the first delivery).

@@ -5,7 +5,7 @@
  * OperationalError; none hangs, none is dropped silently.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reportOutage, runOutage } from './support/outage.js';
+import { ACKS_ACCOUNTED, ackAccounting, reportOutage, runOutage } from './support/outage.js';
 import { FaultProxy } from './support/proxy.js';
 import { FaultRedis } from './support/redis-process.js';
 
@@ -44,7 +44,9 @@ describe('redis-server restarted mid-stream', () => {
         downFor = upAt - downAt;
         window = { from: downAt, to: upAt };
       },
-      transportOptions: { visibility_timeout: 2, unacked_restore_interval: 0.5, unacked_restore_throttle: 1 },
+      // Longer than the outage, so a failed ack can be looked up after the restart before any
+      // restore may have moved its entry.
+      transportOptions: { visibility_timeout: 6, unacked_restore_interval: 0.5, unacked_restore_throttle: 1 },
     });
     const attemptsWhileDown = proxy.acceptedAt.filter((t) => t >= window.from && t <= window.to).length;
     const producerAttemptsWhileDown = producerProxy.acceptedAt.filter((t) => t >= window.from && t <= window.to).length;
@@ -61,9 +63,11 @@ describe('redis-server restarted mid-stream', () => {
     expect(result.tally.other).toEqual([]);
     expect(result.tally.hung).toEqual([]);
     expect(result.tally.ok.length + result.tally.operational.length).toBe(1500);
-    // The publish retry policy (3 retries, 0.2 s + 0.3 s steps) takes over a second before giving up.
-    expect(median(result.tally.operationalMs) === 'n/a' || (median(result.tally.operationalMs) as number) >= 1_000).toBe(true);
-    expect(result.lostIds.slice(0, 20)).toEqual([]);
+    // Down longer than the publish retry budget: some publishes were rejected, and only after the
+    // retry policy (3 retries, 0.2 s + 0.3 s steps) spent over a second on them.
+    expect(result.tally.operational.length).toBeGreaterThan(0);
+    expect(median(result.tally.operationalMs)).toBeGreaterThanOrEqual(1_000);
+    expect(ackAccounting(result, 1)).toEqual(ACKS_ACCOUNTED);
     expect(result.strandedIds.slice(0, 20)).toEqual([]);
     expect({ settled: result.settled, waiting: result.waiting, unacked: result.unacked }).toEqual({ settled: true, waiting: 0, unacked: 0 });
     expect(result.resumeMs).toBeDefined();

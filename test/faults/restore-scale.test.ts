@@ -89,6 +89,7 @@ async function abandon(queue: string, count: number): Promise<void> {
 
 interface RestoreRun {
   code: number | null;
+  signal: NodeJS.Signals | null;
   total: number | undefined;
   output: string;
   ms: number;
@@ -103,7 +104,7 @@ function kelpRestore(url: string, onSpawn?: (kill: () => void) => void): Promise
   onSpawn?.(() => child.kill('SIGKILL'));
   const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
   return new Promise((resolve) =>
-    child.once('exit', (code) => {
+    child.once('exit', (code, signal) => {
       clearTimeout(timer);
       let total: number | undefined;
       try {
@@ -111,7 +112,7 @@ function kelpRestore(url: string, onSpawn?: (kill: () => void) => void): Promise
       } catch {
         total = undefined;
       }
-      resolve({ code, total, output: output.slice(-2000), ms: Date.now() - started });
+      resolve({ code, signal, total, output: output.slice(-2000), ms: Date.now() - started });
     }),
   );
 }
@@ -230,11 +231,17 @@ describe(`restoring ${TOTAL} abandoned unacked messages`, () => {
     await abandon(queue, total);
     let kill: () => void = () => undefined;
     const first = kelpRestore(redis.url(3), (k) => (kill = k));
-    // Kill it once it is well into the backlog.
-    await waitFor(async () => (await admin.llen(queue)) > total / 10, 30_000, 20);
+    // Kill it once it is well into the backlog, watching the lock's TTL meanwhile: a restorer
+    // holds it for most of each batch, and it must always carry an expiry (PTTL -1 = none).
+    const lockTtls: number[] = [];
+    await waitFor(async () => {
+      lockTtls.push(await admin.pttl('unacked_mutex'));
+      return (await admin.llen(queue)) > total / 10;
+    }, 30_000, 20);
     kill();
     const killed = await first;
     const restoredBeforeKill = await admin.llen(queue);
+    // -2: killed between batches (no lock); else the lock it held, which must expire.
     const lockTtlMs = await admin.pttl('unacked_mutex');
     const began = Date.now();
     let second: RestoreRun | undefined;
@@ -253,7 +260,9 @@ describe(`restoring ${TOTAL} abandoned unacked messages`, () => {
       deadLettered: 0,
       lost: total - distinct,
       extra: {
-        killedWith: String(killed.code ?? 'signal'),
+        killedWith: String(killed.signal ?? killed.code),
+        lockSamples: lockTtls.length,
+        lockSamplesHeld: lockTtls.filter((t) => t > 0).length,
         restoredBeforeKill,
         lockTtlMsAfterKill: lockTtlMs,
         recoveredMs,
@@ -261,7 +270,12 @@ describe(`restoring ${TOTAL} abandoned unacked messages`, () => {
         leftUnacked: await admin.hlen('unacked'),
       },
     });
+    // The kill landed mid-restore: the run died of it, part of the backlog was back, part not.
+    expect({ signal: killed.signal, some: restoredBeforeKill > 0, notAll: restoredBeforeKill < total }).toEqual({ signal: 'SIGKILL', some: true, notAll: true });
+    expect({ seenHeld: lockTtls.some((t) => t > 0), seenWithoutExpiry: lockTtls.includes(-1) }).toEqual({ seenHeld: true, seenWithoutExpiry: false });
+    expect(lockTtlMs).not.toBe(-1);
     expect(lockTtlMs).toBeLessThanOrEqual(30_000);
+    expect(recoveredMs).toBeLessThan(40_000);
     expect({ length, distinct, unacked: await admin.hlen('unacked') }).toEqual({ length: total, distinct: total, unacked: 0 });
   });
 });

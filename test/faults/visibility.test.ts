@@ -4,12 +4,12 @@
  * keep-alive), and a Celery ETA message held unacked until due is scored at its due time, so
  * neither kelp's sweeper nor Python Kombu's restores it early.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Connection, Queue, type ConsumerOptions, type Message } from 'kelp';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requirePython } from '../setup/prerequisites.js';
 import { repoRoot } from './support/bundle.js';
 import { consumeInProcess, type RunningConsumer } from './support/in-process.js';
 import { kombuEnvelope, queueLength, sleep, waitFor } from './support/redis-data.js';
@@ -23,17 +23,6 @@ const VISIBILITY = 2;
 const transportOptions = { visibility_timeout: VISIBILITY, unacked_restore_interval: 0.2, unacked_restore_throttle: 1 };
 /** The consumer option that extends a held message's visibility automatically (consumer-keep-alive.ts). */
 const KEEP_ALIVE_OPTION: ConsumerOptions = { keepAlive: true };
-
-const PYTHON = '/usr/bin/python3';
-const hasKombu = (() => {
-  if (!existsSync(PYTHON)) return false;
-  try {
-    execFileSync(PYTHON, ['-c', 'import kombu, redis'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 let redis: FaultRedis;
 let admin: Redis;
@@ -96,17 +85,27 @@ function watchQueue(queue: string): { stop(): Promise<number> } {
   };
 }
 
-/** Runs Python Kombu's restore_visible next to kelp for `seconds`; resolves with its sweep count ('skipped' without Kombu). */
-function kombuSweeper(seconds: number): Promise<string> {
-  if (!hasKombu) return Promise.resolve('skipped');
-  const child = spawn(PYTHON, [join(repoRoot, 'test', 'faults', 'support', 'kombu-sweeper.py'), redis.url(0), String(seconds), String(VISIBILITY)], {
+/**
+ * Runs Python Kombu's restore_visible next to kelp for `seconds`; resolves with its sweep count.
+ * Throws when Debian's Kombu is missing, rejects when the sweeper fails.
+ */
+function kombuSweeper(seconds: number): Promise<number> {
+  const python = requirePython(['kombu', 'redis']);
+  const child = spawn(python, [join(repoRoot, 'test', 'faults', 'support', 'kombu-sweeper.py'), redis.url(0), String(seconds), String(VISIBILITY)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  return new Promise((resolve) => child.once('exit', () => resolve(out.trim())));
+  const sweeps = new Promise<number>((resolve, reject) =>
+    child.once('close', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`kombu-sweeper.py exited ${code}: ${out}`)))),
+  );
+  sweeps.catch(() => undefined);
+  return sweeps;
 }
+
+/** Sweeps a Kombu sweeper running `seconds` at one every 0.2 s makes at the least (half). */
+const fewestSweeps = (seconds: number): number => (seconds / 0.2) * 0.5;
 
 describe('a handler longer than the visibility timeout', () => {
   it('is delivered exactly once when it calls message.extendVisibility while it works', async () => {
@@ -130,8 +129,10 @@ describe('a handler longer than the visibility timeout', () => {
     const kombuSweeps = await sweeper;
     reportScenario('visibility-extend', { published: 1, acked, redelivered: deliveries.length - 1, deadLettered: 0, lost: 1 - acked, extra: { maxWaiting, kombuSweeps } });
     expect(deliveries.map((d) => d.id)).toEqual(['long-1']);
+    expect(acked).toBe(1);
     expect(maxWaiting).toBe(0);
     expect(await admin.hlen('unacked')).toBe(0);
+    expect(kombuSweeps).toBeGreaterThan(fewestSweeps(5));
   });
 
   it('is delivered exactly once with the consumer keep-alive option and no extendVisibility call', async () => {
@@ -153,12 +154,14 @@ describe('a handler longer than the visibility timeout', () => {
     const maxWaiting = await watch.stop();
     reportScenario('visibility-keepalive', { published: 1, acked, redelivered: deliveries.length - 1, deadLettered: 0, lost: acked > 0 ? 0 : 1, extra: { maxWaiting } });
     expect(deliveries.map((d) => d.id)).toEqual(['long-2']);
+    expect(acked).toBe(1);
     expect(maxWaiting).toBe(0);
+    expect(await admin.hlen('unacked')).toBe(0);
   });
 });
 
 describe('control: the sweepers are live', () => {
-  it.runIf(hasKombu)('lets Python Kombu alone redeliver a message held past the visibility timeout without extension', async () => {
+  it('lets Python Kombu alone redeliver a message held past the visibility timeout without extension', async () => {
     const queue = 'control-kombu';
     let released = false;
     // kelp's own sweeps are an hour apart here: only Kombu's sweeper can bring the message back.
@@ -199,15 +202,7 @@ describe('a Celery ETA message held unacked until due', () => {
       await message.ack();
       acked += 1;
     });
-    const sweeper = hasKombu
-      ? spawn(PYTHON, [join(repoRoot, 'test', 'faults', 'support', 'kombu-sweeper.py'), redis.url(0), '7', String(VISIBILITY)], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        })
-      : undefined;
-    let sweeperOut = '';
-    sweeper?.stdout?.on('data', (c: Buffer) => (sweeperOut += c.toString()));
-    sweeper?.stderr?.on('data', (c: Buffer) => (sweeperOut += c.toString()));
-    const sweeperDone = sweeper ? new Promise((resolve) => sweeper.once('exit', resolve)) : Promise.resolve();
+    const sweeper = kombuSweeper(7);
     const watch = watchQueue(queue);
     const { json } = kombuEnvelope({ id: 'eta-1' }, queue, {
       headers: { lang: 'py', task: 'tasks.add', id: 'eta-1', eta, expires: null, retries: 0 },
@@ -215,7 +210,7 @@ describe('a Celery ETA message held unacked until due', () => {
     await admin.lpush(queue, json);
     await waitFor(() => acked >= 1, 15_000);
     await sleep(1_000);
-    await sweeperDone;
+    const kombuSweeps = await sweeper;
     const maxWaiting = await watch.stop();
     reportScenario('visibility-eta', {
       published: 1,
@@ -223,11 +218,12 @@ describe('a Celery ETA message held unacked until due', () => {
       redelivered: deliveries.length - 1,
       deadLettered: 0,
       lost: acked > 0 ? 0 : 1,
-      extra: { maxWaiting, scoreMinusEta: score === undefined ? 'none' : (score - etaMs / 1000).toFixed(2), kombuSweeps: sweeperOut.trim() || 'skipped' },
+      extra: { maxWaiting, scoreMinusEta: score === undefined ? 'none' : (score - etaMs / 1000).toFixed(2), kombuSweeps },
     });
     expect(deliveries.map((d) => d.id)).toEqual(['eta-1']);
     expect(Math.abs((score ?? 0) - etaMs / 1000)).toBeLessThan(0.5);
     expect(maxWaiting).toBe(0);
-    if (hasKombu) expect(Number(sweeperOut.trim())).toBeGreaterThan(10);
+    expect(acked).toBe(1);
+    expect(kombuSweeps).toBeGreaterThan(fewestSweeps(7));
   });
 });

@@ -9,20 +9,19 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Connection, Consumer, Producer, Queue, type Message } from 'kelp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundle, type Bundle } from '../faults/support/bundle.js';
+import { bundleChild, repoRoot, type ChildBundle } from '../setup/child-bundle.js';
 import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
 import { waitUntil } from './helpers.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let server: RedisServerHandle;
 let admin: Redis;
-let consumerBundle: Bundle;
+let consumerBundle: ChildBundle;
 
 beforeAll(async () => {
   // A server of its own: INFO commandstats counts every client of the server.
   server = await startRedisServer();
   admin = new Redis(server.url);
-  consumerBundle = await bundle(fileURLToPath(new URL('./fixtures/concurrent-consumer.ts', import.meta.url)), 'concurrent-consumer');
+  consumerBundle = await bundleChild({ entry: fileURLToPath(new URL('./fixtures/concurrent-consumer.ts', import.meta.url)) }, 'concurrent-consumer');
 }, 60_000);
 
 afterAll(async () => {
@@ -213,7 +212,7 @@ async function runChild(
   count: number,
   killWhen: (acked: Set<string>) => Promise<boolean>,
 ): Promise<{ acked: Set<string>; acking: Set<string> }> {
-  const child = spawn(process.execPath, [consumerBundle.file, url, queue, '50', '100', String(count)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [consumerBundle.file, url, queue, '50', '100', String(count)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   const acked = new Set<string>();
   const acking = new Set<string>();
   let partial = '';

@@ -5,16 +5,12 @@
  * crash.test.ts does; its source is inline here because it must never ack.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { Connection, Consumer, Exchange, Producer, Queue, type Message } from 'kelp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { bundleChild, repoRoot, type ChildBundle } from '../setup/child-bundle.js';
 import { redisFixture, SEP, type RedisFixture } from './helpers.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const pkg = (name: string) => join(root, 'packages', name, 'src', 'index.ts');
 const HELD = 100;
 const PREFETCH = 150;
 const VISIBILITY = 2;
@@ -39,32 +35,16 @@ await hub.runForever();
 `;
 
 let fx: RedisFixture;
-let dir: string;
-let bundle: string;
+let childBundle: ChildBundle;
 const connections: Connection[] = [];
 
 beforeAll(async () => {
   fx = await redisFixture();
-  // Inside the repo so the bundle's external imports (ioredis, zod) resolve from node_modules.
-  mkdirSync(join(root, 'node_modules', '.cache'), { recursive: true });
-  dir = mkdtempSync(join(root, 'node_modules', '.cache', 'kelp-crash100-'));
-  bundle = join(dir, 'holding-consumer.mjs');
-  await build({
-    stdin: { contents: CHILD, resolveDir: fileURLToPath(new URL('.', import.meta.url)), loader: 'ts', sourcefile: 'holding-consumer.ts' },
-    outfile: bundle,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'error',
-    external: ['ioredis', 'zod', '@msgpack/msgpack'],
-    nodePaths: [join(root, 'node_modules')],
-    alias: { '@kelp/core': pkg('core'), '@kelp/hub': pkg('hub'), '@kelp/virtual': pkg('virtual'), '@kelp/virtual/internal': join(root, 'packages', 'virtual', 'src', 'internal.ts'), '@kelp/transport-redis': pkg('transport-redis') },
-  });
+  childBundle = await bundleChild({ source: CHILD, resolveDir: fileURLToPath(new URL('.', import.meta.url)) }, 'holding-consumer');
 });
 afterAll(async () => {
   for (const c of connections) await c.close();
-  rmSync(dir, { recursive: true, force: true });
+  childBundle?.remove();
   await fx.close();
 });
 
@@ -84,7 +64,7 @@ it(`redelivers exactly the ${HELD} messages a SIGKILLed consumer held, after the
   expect(await queueLengths()).toEqual([HELD, 0, 0, 0]);
 
   // Step 1: the child takes all 100 (prefetch 150) and holds them unacked.
-  const child = spawn(process.execPath, [bundle, fx.db.url, QUEUE, String(PREFETCH)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [childBundle.file, fx.db.url, QUEUE, String(PREFETCH)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));

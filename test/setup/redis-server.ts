@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireCommand } from './prerequisites.js';
 
 export interface RedisServerOptions {
   /** Extra `redis-server` arguments, e.g. `['--appendonly', 'yes']` or TLS settings. */
@@ -67,6 +68,7 @@ function pingOnce(port: number): Promise<boolean> {
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
+  const binary = options.binary ?? requireCommand('redis-server', ['--version'], 'redis-server');
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'kelp-redis-'));
   const args = [
@@ -78,7 +80,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     '--dir', dir,
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn(options.binary ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
   child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));

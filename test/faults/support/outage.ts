@@ -30,6 +30,10 @@ export interface OutageOptions {
   settleMs?: number;
 }
 
+/** Consumers each run and their prefetch: together the most messages whose ack one fault can cut off. */
+const CONSUMERS = 2;
+const PREFETCH = 20;
+
 export interface OutageResult {
   tally: PublishTally;
   /** Publishes rejected with OperationalError whose message arrived anyway (reply lost). */
@@ -37,13 +41,28 @@ export interface OutageResult {
   delivered: Map<string, number>;
   acked: Set<string>;
   failedAcks: number;
-  /** ok publishes never delivered and no longer in Redis (queue or unacked): really lost. */
+  /**
+   * ok publishes with no confirmed ack, no longer in Redis (queue or unacked), and not an
+   * ackUnconfirmed id: never delivered, or delivered and then dropped (for instance still
+   * unacked after its ack failed, and not brought back by a restore).
+   */
   lostIds: string[];
   /**
-   * Delivered, the ack call failed (its reply was lost with the link), yet gone from Redis: the
-   * ack reached the server. Processed at least once, not lost.
+   * The ack call failed (its reply was lost with the link), the entry was already gone from
+   * `unacked` when the test looked right after the failure, the id was never acked later and is
+   * not in Redis: the ack reached the server. Processed at least once, not lost; never more than
+   * `ackWindow` per fault.
    */
   ackUnconfirmedIds: string[];
+  /** Acks that failed while their entry was still in `unacked`: each must come back and be acked. */
+  heldAfterFailedAck: number;
+  /**
+   * Failed acks whose entry the test could not look up before a restore may have taken it (the
+   * visibility timeout after the delivery): gone then would not prove the ack landed.
+   */
+  ackChecksUnanswered: number;
+  /** The most deliveries the consumers hold at once (consumers x prefetch). */
+  ackWindow: number;
   /** ok publishes never acked but still in Redis (waiting or unacked): stranded, not lost. */
   strandedIds: string[];
   settled: boolean;
@@ -66,20 +85,36 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
   const publishedAt = new Map<string, number>();
   const acked = new Set<string>();
   let failedAcks = 0;
+  // Inspection client on the real server, also asked right after each failed ack.
+  const admin = options.admin();
+  const heldAfterFailedAck = new Set<string>();
+  const goneAfterFailedAck = new Set<string>();
+  let ackChecksUnanswered = 0;
+  const ackChecks: Promise<void>[] = [];
+  const visibilityMs = Number(options.transportOptions['visibility_timeout'] ?? 3600) * 1000;
+  const checkFailedAck = async (id: string, tag: string, deliveredAt: number): Promise<void> => {
+    let held: number | undefined;
+    // Retried: the server may be down (restart) or the client killed with the others.
+    const deadline = deliveredAt + visibilityMs;
+    await waitFor(async () => (held = await admin.hexists('unacked', tag).catch(() => undefined)) !== undefined, deadline - Date.now(), 50);
+    if (held === undefined || Date.now() >= deadline) ackChecksUnanswered += 1;
+    else (held === 1 ? heldAfterFailedAck : goneAfterFailedAck).add(id);
+  };
   const events = { connectionLost: 0, reconnected: 0, errors: [] as string[] };
   const consumers: Array<{ connection: Connection; running: RunningConsumer }> = [];
   const producerConnection = new Connection(options.producerUrl ?? options.url, { transportOptions: options.transportOptions });
   producerConnection.on('error', (e) => events.errors.push(`producer: ${e.message}`));
 
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < CONSUMERS; i++) {
     const connection = new Connection(options.url, { transportOptions: options.transportOptions });
     connection.on('connectionLost', () => (events.connectionLost += 1));
     connection.on('reconnected', () => (events.reconnected += 1));
     connection.on('error', (e) => events.errors.push(e.message));
     const running = await consumeInProcess(connection, new Queue(options.queue), {
-      prefetchCount: 20,
+      prefetchCount: PREFETCH,
       onMessage: async (message: Message) => {
         const id = String((message.decode() as { id: string }).id);
+        const at = Date.now();
         delivered.set(id, (delivered.get(id) ?? 0) + 1);
         if (!deliveredAt.has(id)) deliveredAt.set(id, Date.now());
         try {
@@ -87,6 +122,7 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
           acked.add(id);
         } catch {
           failedAcks += 1;
+          ackChecks.push(checkFailedAck(id, message.deliveryTag, at));
         }
       },
       onError: (error) => events.errors.push(error instanceof Error ? error.message : String(error)),
@@ -98,7 +134,6 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
   let faultStart = 0;
   let fault: Promise<void> | undefined;
   const ids = Array.from({ length: options.total }, (_, i) => `o${i}`);
-  const admin = options.admin();
   try {
     const tally = await publishIds(producerConnection, options.queue, ids, {
       concurrency: 4,
@@ -127,10 +162,13 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
       const after = [...deliveredAt.entries()].filter(([id]) => (publishedAt.get(id) ?? 0) > (faultOver as number)).map(([, at]) => at);
       if (after.length > 0) resumeMs = Math.min(...after) - faultOver;
     }
+    await Promise.all(ackChecks);
     let deliveries = 0;
     for (const n of delivered.values()) deliveries += n;
     const inRedis = new Set([...(await waitingIds(admin, options.queue)), ...(await unackedIds(admin, options.queue))]);
     const notAcked = tally.ok.filter((id) => !acked.has(id));
+    // Gone right after a failed ack, and never seen unacked after one: that ack landed.
+    const ackUnconfirmed = (id: string) => goneAfterFailedAck.has(id) && !heldAfterFailedAck.has(id);
     let producerState = producerConnection.state as string;
     try {
       producerState += `/${producerConnection.transport.state}`;
@@ -145,8 +183,11 @@ export async function runOutage(options: OutageOptions): Promise<OutageResult> {
       delivered,
       acked,
       failedAcks,
-      lostIds: notAcked.filter((id) => !inRedis.has(id) && !delivered.has(id)),
-      ackUnconfirmedIds: notAcked.filter((id) => !inRedis.has(id) && delivered.has(id)),
+      lostIds: notAcked.filter((id) => !inRedis.has(id) && !ackUnconfirmed(id)),
+      ackUnconfirmedIds: notAcked.filter((id) => !inRedis.has(id) && ackUnconfirmed(id)),
+      heldAfterFailedAck: heldAfterFailedAck.size,
+      ackChecksUnanswered,
+      ackWindow: CONSUMERS * PREFETCH,
       strandedIds: notAcked.filter((id) => inRedis.has(id)),
       settled,
       events,
@@ -181,6 +222,8 @@ export function reportOutage(scenario: string, result: OutageResult, extra: Reco
     extra: {
       stranded: result.strandedIds.length,
       ackUnconfirmed: result.ackUnconfirmedIds.length,
+      heldAfterFailedAck: result.heldAfterFailedAck,
+      ackChecksUnanswered: result.ackChecksUnanswered,
       rejectedOperational: result.tally.operational.length,
       otherErrors: result.tally.other.length,
       hung: result.tally.hung.length,
@@ -192,3 +235,18 @@ export function reportOutage(scenario: string, result: OutageResult, extra: Reco
     },
   });
 }
+
+/**
+ * What every link fault must show about acks: nothing lost, every failed ack looked up, and the
+ * acks that landed unconfirmed within one window of deliveries per fault.
+ */
+export function ackAccounting(result: OutageResult, faults: number): Record<string, unknown> {
+  return {
+    lost: result.lostIds.slice(0, 20),
+    ackChecksUnanswered: result.ackChecksUnanswered,
+    ackUnconfirmedWithinWindow: result.ackUnconfirmedIds.length <= result.ackWindow * faults,
+  };
+}
+
+/** The value `ackAccounting` has when nothing was lost. */
+export const ACKS_ACCOUNTED = { lost: [], ackChecksUnanswered: 0, ackUnconfirmedWithinWindow: true };

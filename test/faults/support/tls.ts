@@ -1,11 +1,13 @@
 /**
  * Throw-away TLS material for a loopback redis-server, made with Debian's `openssl` in the test
  * itself (never checked in): a CA, and a server certificate for 127.0.0.1/localhost signed by it.
+ * Without openssl this throws with the command that installs it.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireCommand } from '../../setup/prerequisites.js';
 
 export interface TestCertificates {
   dir: string;
@@ -16,19 +18,11 @@ export interface TestCertificates {
   remove(): void;
 }
 
-export function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function makeTestCertificates(): TestCertificates {
   const dir = mkdtempSync(join(tmpdir(), 'kelp-faults-tls-'));
   const at = (name: string) => join(dir, name);
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const openssl = requireCommand('openssl', ['version'], 'openssl');
+  const run = (args: string[]) => execFileSync(openssl, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   // EC keys: fast to generate, and redis-server (OpenSSL 3) accepts them.
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   run(['req', '-x509', ...ec, '-keyout', at('ca.key'), '-out', at('ca.crt'), '-days', '2', '-subj', '/CN=kelp fault-test CA']);

@@ -76,6 +76,11 @@ export interface Incarnation {
   acked: Set<string>;
   failedAcks: Set<string>;
   events: string[];
+  /**
+   * For a SIGKILLed incarnation: the ids in Redis (waiting or unacked) right after it died. What
+   * it delivered and is missing from here had its ack reach Redis before the kill.
+   */
+  inRedisAfterKill?: ReadonlySet<string>;
 }
 
 export function readIncarnation(log: string, killed: boolean, index: number): Incarnation {
@@ -93,6 +98,18 @@ export function readIncarnation(log: string, killed: boolean, index: number): In
   return inc;
 }
 
+/** What one SIGKILL left behind in the incarnation it killed. */
+export interface KillOutcome {
+  incarnation: number;
+  /** Delivered, ack not confirmed, still in Redis after the kill: what a restore must bring back. */
+  held: number;
+  /**
+   * Delivered, ack not confirmed, gone from Redis after the kill: the ack landed and the log
+   * line after it did not. Never more than one prefetch window.
+   */
+  ackMayHaveLanded: string[];
+}
+
 export interface DeliveryAnalysis {
   totalDeliveries: number;
   distinctDelivered: number;
@@ -100,8 +117,16 @@ export interface DeliveryAnalysis {
   redeliveries: number;
   /** Deliveries flagged redelivered by the broker (restored or requeued before). */
   markedRedelivered: number;
+  /** Ids whose ack was confirmed (logged after `await message.ack()` resolved). */
   ackedLogged: number;
   neverDelivered: string[];
+  /** One entry per SIGKILLed incarnation whose Redis state was taken after the kill. */
+  kills: KillOutcome[];
+  /**
+   * Ids neither confirmed acked, nor in Redis at the end, nor an ack that may have landed at a
+   * kill: dropped somewhere (for instance by a restore that did not push them back).
+   */
+  lost: string[];
   /** Redeliveries whose earlier delivery was unacked in a process that was SIGKILLed. */
   afterKill: number;
   /** Redeliveries whose earlier delivery's ack failed (connection trouble). */
@@ -112,7 +137,12 @@ export interface DeliveryAnalysis {
   afterAck: string[];
 }
 
-export function analyseDeliveries(ids: readonly string[], incarnations: readonly Incarnation[]): DeliveryAnalysis {
+/**
+ * Accounts for every id from the workers' logs. An id is safe only when an ack of it was
+ * confirmed or it is still in Redis (`stillInRedis`, taken at the end): a delivery alone proves
+ * nothing, since a message delivered to a killed worker must come back through a restore.
+ */
+export function analyseDeliveries(ids: readonly string[], incarnations: readonly Incarnation[], stillInRedis: ReadonlySet<string>): DeliveryAnalysis {
   const byId = new Map<string, LogDelivery[]>();
   let total = 0;
   let markedRedelivered = 0;
@@ -141,7 +171,18 @@ export function analyseDeliveries(ids: readonly string[], incarnations: readonly
       else unexplained.push(id);
     }
   }
+  const kills: KillOutcome[] = [];
+  const ackMayHaveLanded = new Set<string>();
+  for (const [index, inc] of incarnations.entries()) {
+    if (!inc.killed || inc.inRedisAfterKill === undefined) continue;
+    const unconfirmed = new Set(inc.deliveries.map((d) => d.id).filter((id) => !inc.acked.has(id)));
+    const landed = [...unconfirmed].filter((id) => !inc.inRedisAfterKill?.has(id));
+    for (const id of landed) ackMayHaveLanded.add(id);
+    kills.push({ incarnation: index, held: unconfirmed.size - landed.length, ackMayHaveLanded: landed });
+  }
   return {
+    kills,
+    lost: ids.filter((id) => !ackedIds.has(id) && !stillInRedis.has(id) && !ackMayHaveLanded.has(id)),
     totalDeliveries: total,
     distinctDelivered: byId.size,
     redeliveries: total - byId.size,
