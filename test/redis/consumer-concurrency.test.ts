@@ -34,7 +34,7 @@ async function publishIds(url: string, queue: Queue, count: number): Promise<str
   const conn = new Connection(url);
   const producer = new Producer(conn);
   const ids = Array.from({ length: count }, () => randomUUID());
-  await producer.publish({ id: 'declare' }, { routingKey: queue.name, declare: [queue] });
+  await queue.declare({ channel: await conn.defaultChannel() });
   for (let i = 0; i < ids.length; i += 500) {
     await Promise.all(ids.slice(i, i + 500).map((id) => producer.publish({ id }, { routingKey: queue.name })));
   }
@@ -58,8 +58,6 @@ describe('a consumer with concurrency on Redis', () => {
     const queue = new Queue(`acks-${randomUUID()}`);
     await publishIds(url, queue, 100);
     await admin.select(1);
-    await admin.del(queue.name); // the declare message
-    await publishIds(url, queue, 100);
     const conn = new Connection(url);
     const started: Message[] = [];
     let release!: () => void;
@@ -123,6 +121,26 @@ describe('a consumer with concurrency on Redis', () => {
     expect(perMessage).toBeLessThanOrEqual(2.1);
   });
 
+  it('wakes a sleeping runUntil when an ack made outside the hub is confirmed', async () => {
+    // A long blocking wait: nothing but the ack's confirmation can end the hub's sleep early.
+    const url = `${server.url}/5?brpop_timeout=30`;
+    const queue = new Queue(`wake-${randomUUID()}`);
+    await publishIds(url, queue, 1);
+    const conn = new Connection(url);
+    const received: Message[] = [];
+    const consumer = new Consumer(conn, queue, { callbacks: [(_body, message) => void received.push(message)] });
+    await consumer.consume();
+    await conn.drainEvents({ timeout: 5 });
+    expect(received).toHaveLength(1);
+    let acked = false;
+    setTimeout(() => void (received[0] as Message).ack().then(() => (acked = true)), 100);
+    const started = performance.now();
+    expect(await conn.hub.runUntil(() => acked, { timeoutMs: 10_000 })).toBe(true);
+    expect(performance.now() - started).toBeLessThan(3_000);
+    await consumer.cancel();
+    await conn.close();
+  });
+
   it('rejects an awaited ack that Redis refused, and leaves the message unacked', async () => {
     const url = `redis://acked:pw@127.0.0.1:${server.port}/2`;
     await admin.call('ACL', 'SETUSER', 'acked', 'on', '>pw', '~*', '&*', '+@all');
@@ -165,8 +183,6 @@ describe('a consumer with concurrency on Redis', () => {
     const queue = new Queue(`kill-${randomUUID()}`);
     const ids = await publishIds(url, queue, 3_000);
     const db = new Redis(url);
-    await db.del(queue.name);
-    await publishIdsOnly(url, queue, ids);
 
     const first = await runChild(url, queue.name, 0, async (acked) => acked.size >= 300);
     const unackedAtKill = await db.hlen('unacked');
@@ -195,15 +211,6 @@ describe('a consumer with concurrency on Redis', () => {
     await db.quit();
   }, 60_000);
 });
-
-async function publishIdsOnly(url: string, queue: Queue, ids: readonly string[]): Promise<void> {
-  const conn = new Connection(url);
-  const producer = new Producer(conn);
-  for (let i = 0; i < ids.length; i += 500) {
-    await Promise.all(ids.slice(i, i + 500).map((id) => producer.publish({ id }, { routingKey: queue.name })));
-  }
-  await conn.close();
-}
 
 /** Runs the child consumer; SIGKILLs it once `killWhen` says so (or lets it stop after `count` acks). */
 async function runChild(

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { CompressionRegistry } from './compression/registry.js';
 import { keepAliveSchema, type KeepAliveOptions } from './consumer-keep-alive.js';
 import type { Message } from './message.js';
+import { OptionNames } from './option-parsing.js';
 import type { SerializerRegistry } from './serialization/registry.js';
 import type { Channel } from './transport.js';
 
@@ -85,6 +86,24 @@ export interface ConsumerOptions {
   compressors?: CompressionRegistry;
 }
 
+/** Every option name `new Consumer()` accepts: a misspelt one is refused, not silently ignored. */
+export const CONSUMER_OPTION_NAMES = OptionNames.of<ConsumerOptions>({
+  callbacks: true,
+  onMessage: true,
+  accept: true,
+  prefetchCount: true,
+  concurrency: true,
+  settleByOutcome: true,
+  noAck: true,
+  tag: true,
+  onDecodeError: true,
+  onError: true,
+  autoDeclare: true,
+  keepAlive: true,
+  serializers: true,
+  compressors: true,
+});
+
 export const consumerOptionsSchema = z.object({
   prefetchCount: z.number().int().min(0).optional(),
   concurrency: z.number().int().min(1).default(1),
@@ -97,6 +116,7 @@ export const consumerOptionsSchema = z.object({
 });
 
 export const cancelOptionsSchema = z.object({ timeout: z.number().min(0).optional() });
+export const CANCEL_OPTION_NAMES = new OptionNames(['timeout']);
 
 export type ErrorListener = (error: unknown, message: Message | undefined) => void;
 

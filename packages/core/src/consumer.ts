@@ -21,7 +21,9 @@ import { Dispatcher } from './consumer-dispatch.js';
 import { handleMessage, type HandlerHost } from './consumer-handler.js';
 import { keepAliveSettings, startKeepAlive, type KeepAliveOptions } from './consumer-keep-alive.js';
 import {
+  CANCEL_OPTION_NAMES,
   cancelOptionsSchema,
+  CONSUMER_OPTION_NAMES,
   consumerOptionsSchema,
   DEFAULT_STOP_TIMEOUT,
   isChannelProvider,
@@ -82,6 +84,7 @@ export class Consumer {
   private operations: Promise<unknown> = Promise.resolve();
 
   constructor(source: ConsumerSource, queues: Queue | readonly Queue[], options: ConsumerOptions = {}) {
+    CONSUMER_OPTION_NAMES.check(options, 'Consumer');
     const parsed = parseOptions(consumerOptionsSchema, pickValidated(options), 'Consumer');
     this.source = source;
     this.boundChannel = isChannelProvider(source) ? undefined : source;
@@ -166,7 +169,7 @@ export class Consumer {
    * No-ack deliveries cannot be handed back (the broker forgot them), so they are still handled.
    */
   cancel(options: { timeout?: number } = {}): Promise<void> {
-    const { timeout = DEFAULT_STOP_TIMEOUT } = parseOptions(cancelOptionsSchema, options, 'Consumer.cancel');
+    const { timeout = DEFAULT_STOP_TIMEOUT } = parseOptions(cancelOptionsSchema, options, 'Consumer.cancel', CANCEL_OPTION_NAMES);
     const fromOwnCallback = this.dispatcher.inCallback;
     // An iterator in progress ends its loop (done) and restores what it buffered; it stops us.
     const iterator = this.iterator;
@@ -229,7 +232,7 @@ export class Consumer {
 
   async qos(options: { prefetchCount: number }): Promise<void> {
     const { prefetchCount } = parseOptions(
-      z.object({ prefetchCount: z.number().int().min(0) }),
+      z.strictObject({ prefetchCount: z.number().int().min(0) }),
       options,
       'Consumer.qos',
     );

@@ -5,7 +5,7 @@
  * coalesced acks) as a callback consumer.
  */
 import { z } from 'zod';
-import { parseOptions } from './option-parsing.js';
+import { OptionNames, parseOptions } from './option-parsing.js';
 
 export interface ProcessConcurrentlyOptions<T> {
   /** Handlers running at once (>= 1). */
@@ -19,7 +19,8 @@ export interface ProcessConcurrentlyOptions<T> {
   onError?: (error: unknown, item: T) => void;
 }
 
-const optionsSchema = z.strictObject({
+const optionNames = OptionNames.of<ProcessConcurrentlyOptions<unknown>>({ concurrency: true, signal: true, onError: true });
+const optionsSchema = z.object({
   concurrency: z.number().int().min(1),
   signal: z.instanceof(AbortSignal).optional(),
   onError: z.function().optional(),
@@ -36,7 +37,7 @@ export async function processConcurrently<T>(
   handler: (item: T) => void | Promise<void>,
   options: ProcessConcurrentlyOptions<T>,
 ): Promise<void> {
-  const { concurrency, signal, onError } = parseOptions(optionsSchema, options, 'processConcurrently') as ProcessConcurrentlyOptions<T>;
+  const { concurrency, signal, onError } = parseOptions(optionsSchema, options, 'processConcurrently', optionNames) as ProcessConcurrentlyOptions<T>;
   const iterator = source[Symbol.asyncIterator]();
   const running = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;

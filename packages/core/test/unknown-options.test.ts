@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Connection } from '../src/connection.js';
+import { Consumer } from '../src/consumer.js';
+import { processConcurrently } from '../src/process-concurrently.js';
 import { ConfigurationError } from '../src/errors.js';
 import { Exchange } from '../src/exchange.js';
 import { OptionNames } from '../src/option-parsing.js';
@@ -52,6 +54,10 @@ const entryPoints: Array<[entry: string, misspelt: string, meant: string, call: 
   ['Producer', 'routing_key', 'routingKey', () => new Producer(new FakeChannel(), { routing_key: 'jobs' } as never)],
   ['publish', 'routing_key', 'routingKey', () => new Producer(new FakeChannel()).publish({}, { routing_key: 'x' } as never)],
   ['publish', 'priorty', 'priority', () => new Producer(new FakeChannel()).publish({}, { priorty: 5 } as never)],
+  ['Consumer', 'prefetch', 'prefetchCount', () => new Consumer(new FakeChannel(), new Queue('q'), { prefetch: 1 } as never)],
+  ['Consumer', 'concurency', 'concurrency', () => new Consumer(new FakeChannel(), new Queue('q'), { concurency: 4 } as never)],
+  ['Consumer.cancel', 'timeoutMs', 'timeout', () => new Consumer(new FakeChannel(), new Queue('q')).cancel({ timeoutMs: 1 } as never)],
+  ['processConcurrently', 'concurency', 'concurrency', () => processConcurrently([], () => {}, { concurency: 2 } as never)],
   ['Queue', 'autodelete', 'autoDelete', () => new Queue('q', { autodelete: true } as never)],
   ["Queue 'q' get", 'no_ack', 'noAck', () => new Queue('q', {}, new FakeChannel()).get({ no_ack: true } as never)],
   ["Queue 'q' delete", 'if_unused', 'ifUnused', () => new Queue('q', {}, new FakeChannel()).delete({ if_unused: true } as never)],

@@ -31,6 +31,8 @@ export interface RedisStorageContext {
   readonly wallClock: () => number;
   /** The pop script dead-lettered a malformed entry, or a popped payload was not valid UTF-8. */
   reportDeadLettered(info: { queue: string; reason: string }): void;
+  /** A batch of acks settled (see RedisUnackedContext). */
+  acksSettled?(): void;
 }
 
 /** ioredis decodes replies as UTF-8 with U+FFFD for bad bytes; see RedisStorage.storedAsText. */
@@ -56,7 +58,13 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     this.fanout = this.routing = this.headPut = this.publishing;
     this.poppedKeyQueues = new BoundedMemo(10_000, (key) => ctx.keys.queueFromKey(key));
     if (ctx.options.ackEmulation) {
-      this.unacked = new RedisUnackedStore({ redis: ctx.client, keys: ctx.keys, options: ctx.options, wallClock: ctx.wallClock });
+      this.unacked = new RedisUnackedStore({
+        redis: ctx.client,
+        keys: ctx.keys,
+        options: ctx.options,
+        wallClock: ctx.wallClock,
+        acksSettled: () => ctx.acksSettled?.(),
+      });
     } else {
       this.local = new LocalUnackedStore(ctx.client, ctx.keys, (queue, payload, reason) => this.deadLetter(queue, payload, reason));
       this.unacked = this.local;

@@ -220,6 +220,8 @@ export class RedisTransport extends VirtualTransport {
       options: this.redisOptions,
       wallClock: this.wallClock,
       reportDeadLettered: (info) => this.reportDeadLettered(info),
+      // An ack confirmed outside a hub callback: a runUntil waiting on its effect re-checks.
+      acksSettled: () => this.hub?.wake?.(),
     });
     const channel = new VirtualChannel(this, channelId, storage);
     this.storages.set(channel, storage);

@@ -32,6 +32,8 @@ export interface RedisUnackedContext {
   readonly options: RedisTransportOptions;
   /** Wall clock in seconds (Kombu's time.time()). */
   readonly wallClock: () => number;
+  /** A batch of acks settled: a loop waiting on what the acks' callers do may re-check. */
+  readonly acksSettled?: () => void;
 }
 
 export class RedisUnackedStore implements UnackedStore, VisibilityTimeout, UnackedDeadLetters {
@@ -46,7 +48,7 @@ export class RedisUnackedStore implements UnackedStore, VisibilityTimeout, Unack
     if (tags.length === 0) return Promise.resolve();
     // One script call per tick for all acks of this channel; every caller gets that call's
     // promise directly (see AckCoalescer).
-    this.acks ??= new AckCoalescer(this.ctx.redis, this.ctx.keys.unacked, this.ctx.keys.unackedIndex);
+    this.acks ??= new AckCoalescer(this.ctx.redis, this.ctx.keys.unacked, this.ctx.keys.unackedIndex, this.ctx.acksSettled);
     return this.acks.ack(tags);
   }
 

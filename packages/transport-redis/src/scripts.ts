@@ -126,8 +126,9 @@ const ACK_TAGS_PER_CALL = 5000;
 export class AckCoalescer {
   private readonly batches: TickBatch<string>;
 
-  constructor(client: Redis, unacked: string, unackedIndex: string) {
-    this.batches = new TickBatch(ACK_TAGS_PER_CALL, (tags) => ackTags(client, unacked, unackedIndex, tags), 'ack script call');
+  /** `afterSettle` runs a turn after each batch of acks was confirmed or refused. */
+  constructor(client: Redis, unacked: string, unackedIndex: string, afterSettle?: () => void) {
+    this.batches = new TickBatch(ACK_TAGS_PER_CALL, (tags) => ackTags(client, unacked, unackedIndex, tags), 'ack script call', afterSettle);
   }
 
   ack(tags: readonly string[]): Promise<void> {

@@ -23,6 +23,8 @@ export class TickBatch<T> {
     private readonly send: (items: T[]) => Promise<unknown>,
     /** Says what failed when a send rejects without a reason. */
     private readonly what: string,
+    /** Runs a turn after each batch settled. */
+    private readonly afterSettle?: () => void,
   ) {}
 
   /** Adds `items` to this tick's batch; resolves once the send carrying them succeeded. */
@@ -49,9 +51,13 @@ export class TickBatch<T> {
     for (let i = 0; i < items.length; i += this.perCall) {
       sends.push(this.send(items.length <= this.perCall ? items : items.slice(i, i + this.perCall)));
     }
-    Promise.all(sends).then(
+    const settled = Promise.all(sends).then(
       () => batch.settle(),
       (error: unknown) => batch.settle(error ?? new ChannelError(`${this.what} failed without a reason`)),
     );
+    // After a turn, not at once: the callers' own reactions to the batch are microtasks, and
+    // whoever afterSettle wakes should see what they did.
+    const { afterSettle } = this;
+    if (afterSettle) void settled.then(() => setImmediate(afterSettle));
   }
 }

@@ -23,6 +23,8 @@ export interface EventLoopHub {
   addReader(source: object, cb: (source: object) => void): void;
   removeReader(source: object): void;
   notifyReadable(source: object): void;
+  /** Lets a sleeping `runUntil` re-check its predicate: something settled outside the hub's callbacks. */
+  wake?(): void;
 }
 
 /** What the transport offers its poller. */
