@@ -78,11 +78,6 @@ export class Dispatcher {
     return this.inFlight > 0 && stackShowsAsyncCallback();
   }
 
-  /** Callbacks running now (async ones awaiting their promise, plus one running synchronously). */
-  get running(): number {
-    return this.inFlight + (this.syncDepth > 0 ? 1 : 0);
-  }
-
   get idle(): boolean {
     return !this.pumping && this.inFlight === 0 && this.backlog.length === 0;
   }
