@@ -14,26 +14,34 @@ const TOTAL = 3000;
 
 // Sweeps of 100 entries (one mutex hold each) with a pause between them, so kelp's batches and
 // Kombu's interleave: a sweep loop without pauses re-takes the mutex before kelp's next try, and
-// whoever locks first must not restore everything. Prints `ready` once connected, then the sweeps.
+// whoever locks first must not restore everything. Prints `ready` once connected, `swept N` after
+// each sweep (N: index entries gone meanwhile, by anyone) and `sweeps N` at the end.
 const KOMBU_SWEEP_LOOP = `
 import sys, time
 from kombu import Connection
 conn = Connection(sys.argv[1], transport_options={'visibility_timeout': 60})
 channel = conn.default_channel
-channel.client.ping()
+client = channel.client
+client.ping()
 print('ready', flush=True)
 deadline = time.time() + float(sys.argv[2])
 sweeps = 0
 while time.time() < deadline:
+    before = client.zcard('unacked_index')
     channel.qos.restore_visible(num=100, interval=1)
     sweeps += 1
+    print('swept', before - client.zcard('unacked_index'), flush=True)
     time.sleep(0.05)
-print(sweeps)
+print('sweeps', sweeps, flush=True)
 conn.release()
 `;
 
-/** Starts the Kombu sweeper; resolves once it is connected, with its exit (stdout). */
-async function startKombuSweeper(url: string, seconds: number): Promise<Promise<string>> {
+/**
+ * Starts the Kombu sweeper; resolves once its first sweep restored something, so that kelp starts
+ * while Kombu is at work. The exit (stdout) comes wrapped: an async function returning a bare
+ * promise would adopt it, and the caller would only go on once the sweeper had finished.
+ */
+async function startKombuSweeper(url: string, seconds: number): Promise<{ exited: Promise<string> }> {
   const child = spawn('/usr/bin/python3', ['-c', KOMBU_SWEEP_LOOP, url, String(seconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -48,11 +56,11 @@ async function startKombuSweeper(url: string, seconds: number): Promise<Promise<
     }),
   );
   exited.catch(() => undefined);
-  while (!out.includes('ready\n')) {
+  while (!/^swept [1-9]/m.test(out)) {
     if (child.exitCode !== null) await exited;
     await new Promise((r) => setTimeout(r, 10));
   }
-  return exited;
+  return { exited };
 }
 
 let db: FreshDb;
@@ -87,9 +95,9 @@ describe('kelp restore and Python Kombu restore_visible at the same time', () =>
     await pipeline.exec();
     const python = await startKombuSweeper(db.url, 3);
     const report = await transport.admin.restore({ olderThan: 60, queue });
-    const stdout = await python;
+    const stdout = await python.exited;
     const tags = (await redis.lrange(queue, 0, -1)).map((raw) => (JSON.parse(raw) as { properties: { delivery_tag: string } }).properties.delivery_tag);
-    expect(Number(stdout.split('\n')[1])).toBeGreaterThan(0);
+    expect(Number(/^sweeps (\d+)$/m.exec(stdout)?.[1])).toBeGreaterThan(1);
     // Both restorers took part: kelp restored some, and Kombu the rest (the list holds each once).
     expect({ kelpRestoredSome: report.total > 0, kombuRestoredSome: report.total < TOTAL }).toEqual({ kelpRestoredSome: true, kombuRestoredSome: true });
     expect([tags.length, new Set(tags).size, await redis.hlen('unacked'), await redis.zcard('unacked_index')]).toEqual([TOTAL, TOTAL, 0, 0]);
