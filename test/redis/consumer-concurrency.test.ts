@@ -141,6 +141,57 @@ describe('a consumer with concurrency on Redis', () => {
     await conn.close();
   });
 
+  it('requeues what 20 concurrent callbacks reject together in one script call, and redelivers each', async () => {
+    const url = `${server.url}/6`;
+    const queue = new Queue(`requeue-${randomUUID()}`);
+    const ids = await publishIds(url, queue, 20);
+    const conn = new Connection(url);
+    let failNow!: () => void;
+    const failing = new Promise<void>((resolve) => (failNow = resolve));
+    let redeliveryMayAck!: () => void;
+    const mayAck = new Promise<void>((resolve) => (redeliveryMayAck = resolve));
+    const firstTries: string[] = [];
+    const redelivered: string[] = [];
+    const acked: string[] = [];
+    const consumer = new Consumer(conn, queue, {
+      concurrency: 20,
+      prefetchCount: 40,
+      settleByOutcome: true,
+      onError: () => {},
+      callbacks: [
+        async (body, message) => {
+          const { id } = body as { id: string };
+          if (!message.redelivered) {
+            firstTries.push(id);
+            await failing;
+            throw new Error(`first try of ${id} fails`);
+          }
+          redelivered.push(id);
+          await mayAck;
+          acked.push(id);
+        },
+      ],
+    });
+    await consumer.consume();
+    while (firstTries.length < 20) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    await admin.select(6);
+    await admin.config('RESETSTAT');
+    failNow();
+    while (redelivered.length < 20) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    const calls = await commandCalls();
+    redeliveryMayAck();
+    while (acked.length < 20) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    await consumer.cancel();
+    await conn.close();
+    // One HMGET and one restore-batch script for the 20 requeues, then the pops that redeliver
+    // them: one request per message would be 20 reads and 20 scripts.
+    expect(calls['hmget']).toBe(1);
+    expect((calls['evalsha'] ?? 0) + (calls['eval'] ?? 0)).toBeLessThanOrEqual(6);
+    expect([...redelivered].sort()).toEqual([...ids].sort());
+    expect([...acked].sort()).toEqual([...ids].sort());
+    expect([await admin.llen(queue.name), await admin.hlen('unacked')]).toEqual([0, 0]);
+  });
+
   it('rejects an awaited ack that Redis refused, and leaves the message unacked', async () => {
     const url = `redis://acked:pw@127.0.0.1:${server.port}/2`;
     await admin.call('ACL', 'SETUSER', 'acked', 'on', '>pw', '~*', '&*', '+@all');

@@ -5,6 +5,7 @@
  * restores what the other left.
  */
 import {
+  type BatchRequeue,
   type DeadLetterOutcome,
   type RestoreOptions,
   type RestoreOutcome,
@@ -20,7 +21,7 @@ import { deadLetterUnackedEntry } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
 import { RecordBatcher } from './record-batcher.js';
-import { restoreInBatches } from './restore-batches.js';
+import { requeueInOneCall, restoreInBatches } from './restore-batches.js';
 import { AckCoalescer, restoreByTag } from './scripts.js';
 
 /** How often restore re-reads an entry that changed under it before giving up. */
@@ -36,9 +37,10 @@ export interface RedisUnackedContext {
   readonly acksSettled?: () => void;
 }
 
-export class RedisUnackedStore implements UnackedStore, VisibilityTimeout, UnackedDeadLetters {
+export class RedisUnackedStore implements UnackedStore, VisibilityTimeout, UnackedDeadLetters, BatchRequeue {
   readonly visibility: VisibilityTimeout = this;
   readonly deadLetters: UnackedDeadLetters = this;
+  readonly requeues: BatchRequeue = this;
   private acks: AckCoalescer | undefined;
   private records: RecordBatcher | undefined;
 
@@ -71,6 +73,24 @@ export class RedisUnackedStore implements UnackedStore, VisibilityTimeout, Unack
   /** Celery ETA: the record is scored at the due time; never earlier than it is (ZADD XX GT). */
   async holdUntil(tag: string, epochSeconds: number): Promise<void> {
     await this.ctx.redis.zadd(this.ctx.keys.unackedIndex, 'XX', 'GT', epochSeconds.toFixed(6), tag);
+  }
+
+  /**
+   * Rejects with requeue in one HMGET and one script call for all `tags` (see requeueInOneCall);
+   * a record that changed in between goes through `restore` alone, which re-reads it.
+   */
+  async requeueMany(tags: readonly string[], resolveQueues: RouteResolver): Promise<RestoreOutcome[]> {
+    const { redis, keys, options, wallClock } = this.ctx;
+    const results = await requeueInOneCall(redis, keys, tags, { resolve: resolveQueues, target: options.restoreTarget, wallClock });
+    return Promise.all(
+      results.map((result, i): RestoreOutcome | Promise<RestoreOutcome> => {
+        const deliveryTag = tags[i] as string;
+        if (result === 'missing') return { status: 'missing', deliveryTag };
+        if (result === 'changed') return this.restore(deliveryTag, { leftmost: true }, resolveQueues);
+        if (result.status === 'restored') return { status: 'restored', deliveryTag, queues: result.queues };
+        return { status: 'dead-lettered', deliveryTag, queue: result.queues[0] ?? '', reason: result.reason ?? '' };
+      }),
+    );
   }
 
   /**

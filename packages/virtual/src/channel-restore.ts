@@ -33,12 +33,19 @@ export interface RestoreEntry {
   queue: string | undefined;
 }
 
+/** A reject with requeue waiting for this tick's batch, and its caller's promise. */
+interface PendingRequeue extends RestoreEntry {
+  settle(error?: unknown): void;
+}
+
 export class ChannelRestorer {
   /** Messages for no consumer, gathered within one turn so a batch goes back in its order. */
   private undeliverable: PendingDelivery[] = [];
   private undeliverableFlush: Promise<void> | undefined;
   /** Stops the restore sweep in progress (between batches) when the channel closes. */
   private sweepAbort: AbortController | undefined;
+  /** Rejects with requeue issued this tick, sent together where the store can (BatchRequeue). */
+  private requeues: PendingRequeue[] = [];
 
   constructor(private readonly ctx: RestorerContext) {}
 
@@ -109,6 +116,45 @@ export class ChannelRestorer {
         cause: errors.length === 1 ? errors[0] : new AggregateError(errors),
       });
     }
+  }
+
+  /**
+   * Reject with requeue: the message goes to the back of its queue. The requeues of one tick (the
+   * callbacks of a concurrent consumer failing together) reach the broker as one step where the
+   * store can batch them; each caller's promise settles with its own message's outcome.
+   */
+  requeue(deliveryTag: string, queue: string | undefined): Promise<void> {
+    if (!this.ctx.storage.unacked.requeues) return this.restoreTag(deliveryTag, true, queue);
+    return new Promise<void>((resolve, reject) => {
+      const settle = (error?: unknown): void => (error === undefined ? resolve() : reject(error));
+      if (this.requeues.length === 0) process.nextTick(() => void this.ctx.inflight.track(this.flushRequeues()));
+      this.requeues.push({ deliveryTag, queue, settle });
+    });
+  }
+
+  private async flushRequeues(): Promise<void> {
+    const batch = this.requeues;
+    this.requeues = [];
+    const batcher = this.ctx.storage.unacked.requeues;
+    if (!batcher) return;
+    let outcomes: RestoreOutcome[];
+    try {
+      outcomes = await batcher.requeueMany(
+        batch.map((entry) => entry.deliveryTag),
+        this.resolveQueues,
+      );
+    } catch (error) {
+      for (const entry of batch) entry.settle(error);
+      return;
+    }
+    await Promise.all(
+      batch.map((entry, i) =>
+        this.handleOutcome(outcomes[i] as RestoreOutcome, entry.queue).then(
+          () => entry.settle(),
+          (error: unknown) => entry.settle(error),
+        ),
+      ),
+    );
   }
 
   /** Restores one delivered message: `leftmost` to the back of its queue (reject with requeue), else the head. */

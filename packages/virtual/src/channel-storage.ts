@@ -56,6 +56,17 @@ export interface UnackedStore {
   readonly visibility?: VisibilityTimeout;
   /** A record can be moved to a dead-letter list in one step (basicDeadLetter needs it). */
   readonly deadLetters?: UnackedDeadLetters;
+  /** Many rejects with requeue go to the broker together. */
+  readonly requeues?: BatchRequeue;
+}
+
+export interface BatchRequeue {
+  /**
+   * `restore(tag, { leftmost: true })` for every tag in one broker step where it can: each record
+   * goes to the back of its queues (a record without a route to its queue's dead-letter list, as
+   * `dead-lettered`). Outcomes come in the order of `tags`.
+   */
+  requeueMany(tags: readonly string[], resolveQueues: RouteResolver): Promise<RestoreOutcome[]>;
 }
 
 export interface FanoutPublish {

@@ -311,7 +311,7 @@ export class VirtualChannel implements Channel {
     this.assertOpen();
     const queue = this.qos.get(deliveryTag)?.queue;
     this.qos.reject(deliveryTag);
-    if (requeue) await this.restorer.restoreTag(deliveryTag, true, queue);
+    if (requeue) await this.restorer.requeue(deliveryTag, queue);
     else if (queue !== undefined && this.admission.deadLetterPolicy(queue)) {
       await this.admission.settleDeadLetter(deliveryTag, queue, 'rejected without requeue');
     } else await this.storage.unacked.ack([deliveryTag]);

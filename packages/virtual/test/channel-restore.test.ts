@@ -191,3 +191,42 @@ describe('restoreVisible', () => {
     expect(await restorer.restoreVisible()).toBe(0);
   });
 });
+
+describe('requeue (reject with requeue)', () => {
+  /** A store whose requeues batch: records each requeueMany call, then restores tag by tag. */
+  function batching(fail?: Error) {
+    const calls: string[][] = [];
+    const env = setup({}, (storage) => ({
+      unacked: {
+        ...storage.unacked,
+        restore: storage.unacked.restore.bind(storage.unacked),
+        requeues: {
+          requeueMany: async (tags, resolve) => {
+            calls.push([...tags]);
+            if (fail) throw fail;
+            return Promise.all(tags.map((tag) => storage.unacked.restore(tag, { leftmost: true }, resolve)));
+          },
+        },
+      },
+    }));
+    return { ...env, calls };
+  }
+
+  it('sends the requeues of one tick to the store together, each to the back of its queue', async () => {
+    const { restorer, store, calls } = batching();
+    for (const tag of ['r1', 'r2', 'r3']) deliver(store, tag, tag);
+    store.list('q').push(envelope('waiting', 'w0'));
+    await Promise.all(['r1', 'r2', 'r3'].map((tag) => restorer.requeue(tag, 'q')));
+    expect(calls).toEqual([['r1', 'r2', 'r3']]);
+    expect(store.unacked.size).toBe(0);
+    expect(store.bodies('q')).toEqual(['waiting', 'r1', 'r2', 'r3']);
+  });
+
+  it('rejects every caller of a batch the store refused, and leaves the records', async () => {
+    const { restorer, store } = batching(new Error('broker said no'));
+    for (const tag of ['f1', 'f2']) deliver(store, tag, tag);
+    const outcomes = await Promise.allSettled(['f1', 'f2'].map((tag) => restorer.requeue(tag, 'q')));
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).message : 'ok'))).toEqual(['broker said no', 'broker said no']);
+    expect([...store.unacked.keys()].sort()).toEqual(['f1', 'f2']);
+  });
+});
