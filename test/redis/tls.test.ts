@@ -63,5 +63,8 @@ describe('rediss://', () => {
     // Refused for its certificate (the test CA is in the chain and trusted by nobody), not for
     // any other reason a connect can fail.
     expect((transport.lastRedisError as NodeJS.ErrnoException | undefined)?.code).toBe('SELF_SIGNED_CERT_IN_CHAIN');
+    // And the error the caller gets says so, with the refusal as its cause.
+    expect((error as Error).message).toMatch(/Cannot connect to redis at rediss:\/\/127\.0\.0\.1:\d+\/0: .*certificate/);
+    expect(((error as Error).cause as NodeJS.ErrnoException | undefined)?.code).toBe('SELF_SIGNED_CERT_IN_CHAIN');
   });
 });

@@ -187,6 +187,8 @@ export class RedisTransport extends VirtualTransport {
 
   protected async establish(signal?: AbortSignal): Promise<void> {
     throwIfAborted(signal);
+    // What ioredis reported while this attempt ran, not what an earlier one left.
+    this.lastRedisError = undefined;
     const client = this.commandClient ?? this.newClient('command');
     this.commandClient = client;
     try {
@@ -197,10 +199,13 @@ export class RedisTransport extends VirtualTransport {
     } catch (error) {
       this.commandClient = undefined;
       client.disconnect(false);
-      throw new OperationalError(
-        `Cannot connect to redis at ${this.redactedUrl}: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: safeRedisCause(error) },
-      );
+      // ioredis rejects with a bare "Connection is closed." when the socket fails; why it failed
+      // (a refused certificate, a reset) came as an 'error' event before: say both.
+      const message = error instanceof Error ? error.message : String(error);
+      // Set by the client's error listener meanwhile (control flow cannot see that).
+      const underlying = this.lastRedisError as Error | undefined;
+      const why = underlying && underlying.message !== message ? `${message} (${underlying.message})` : message;
+      throw new OperationalError(`Cannot connect to redis at ${this.redactedUrl}: ${why}`, { cause: underlying ?? safeRedisCause(error) });
     }
   }
 
