@@ -28,9 +28,11 @@ const optionsSchema = z.object({
 
 /**
  * Runs `handler` on each item of `source` with up to `concurrency` handlers in flight. Leaving
- * (the source ends, `signal` aborts, or a handler fails without `onError`) closes the iterator,
- * which for `consumer.messages()` hands prefetched, never-yielded messages back to their queues.
- * Items start in the source's order and may finish in any order.
+ * (the source ends or fails, `signal` aborts, or a handler fails without `onError`) closes the
+ * iterator, which for `consumer.messages()` hands prefetched, never-yielded messages back to their
+ * queues, and waits for the running handlers before it settles. An item the source hands over
+ * while the call is leaving is still handled, never dropped. Items start in the source's order
+ * and may finish in any order.
  */
 export async function processConcurrently<T>(
   source: AsyncIterable<T>,
@@ -41,50 +43,68 @@ export async function processConcurrently<T>(
   const iterator = source[Symbol.asyncIterator]();
   const running = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
-  const run = async (item: T): Promise<void> => {
-    try {
-      await handler(item);
-    } catch (error) {
-      if (onError) onError(error, item);
-      else failure ??= { error };
-    }
+  const start = (item: T): void => {
+    const task = (async () => {
+      try {
+        await handler(item);
+      } catch (error) {
+        if (onError) onError(error, item);
+        else failure ??= { error };
+      }
+    })().finally(() => running.delete(task));
+    running.add(task);
   };
-  // The pending next() races the handlers: a handler finishing frees a slot even while the
-  // source waits for its next item, and an abort ends the wait for either.
-  const aborted = new Promise<'aborted'>((resolve) => {
-    if (signal?.aborted) resolve('aborted');
-    signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
-  });
   let pending: Promise<IteratorResult<T>> | undefined;
   try {
     while (!failure && !signal?.aborted) {
       if (running.size >= concurrency) {
-        await Promise.race([...running, aborted]);
+        await Promise.race(running);
         continue;
       }
       pending ??= iterator.next();
-      const next = await Promise.race([pending, aborted, ...running]);
-      if (next === 'aborted') break;
-      if (next === undefined) continue; // a handler finished first
+      // A handler finishing frees a slot even while the source waits for its next item; an abort
+      // ends the wait for either.
+      const next = await untilAborted<IteratorResult<T> | void>(signal, [pending, ...running]);
+      if (next === ABORTED) break;
+      if (next === undefined) continue; // a handler finished first (its promise holds no value)
       pending = undefined;
       if (next.done) break;
       start(next.value);
     }
   } finally {
-    // Close first: a next() still waiting then ends empty-handed (the iterator gives its buffered
-    // items back); one that already took an item has settled, and that item is run, not dropped.
-    const closing = iterator.return?.();
+    // Close first: a next() still waiting then ends empty-handed, or (an async generator, whose
+    // return() waits behind it) hands its item over; that item is run, not dropped.
+    const closing = Promise.resolve(iterator.return?.()).then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
     if (pending) {
-      const last = await Promise.race([pending, Promise.resolve(undefined)]);
+      const last = await Promise.race([pending.then((result) => result, () => undefined), closing.then(() => undefined)]);
       if (last && !last.done) start(last.value);
     }
     await Promise.all(running);
-    await closing;
+    const closed = await closing;
+    failure ??= closed;
   }
   if (failure) throw failure.error;
+}
 
-  function start(item: T): void {
-    const task = run(item).finally(() => running.delete(task));
-    running.add(task);
+const ABORTED: unique symbol = Symbol('aborted');
+
+/**
+ * Races `promises` and, when given, `signal`: the abort listener lives for this one wait only, so
+ * a long run does not pile reactions onto a promise that never settles.
+ */
+async function untilAborted<R>(signal: AbortSignal | undefined, promises: readonly Promise<R>[]): Promise<R | typeof ABORTED> {
+  if (!signal) return Promise.race(promises);
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<typeof ABORTED>((resolve) => {
+    onAbort = () => resolve(ABORTED);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([...promises, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort as () => void);
   }
 }
