@@ -16,12 +16,13 @@ import {
   clampPriority,
   markRedeliveredInPlace,
 } from '@kelp/virtual';
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { deadLetterUnackedEntry } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
 import { RecordBatcher } from './record-batcher.js';
-import { requeueInOneCall, restoreInBatches } from './restore-batches.js';
+import { type PlannedItem, restoreInBatches, runBatch } from './restore-batches.js';
 import { AckCoalescer, restoreByTag } from './scripts.js';
 
 /** How often restore re-reads an entry that changed under it before giving up. */
@@ -76,21 +77,56 @@ export class RedisUnackedStore implements UnackedStore, VisibilityTimeout, Unack
   }
 
   /**
-   * Rejects with requeue in one HMGET and one script call for all `tags` (see requeueInOneCall);
-   * a record that changed in between goes through `restore` alone, which re-reads it.
+   * Rejects with requeue for all `tags` in one HMGET and one restore-batch call (no lock: these
+   * are this consumer's own deliveries, not a sweep). Each record is checked by SHA1 as read, goes
+   * to the back of its queues (LPUSH, as Kombu's `basic_reject(requeue=True)`), or without a
+   * route comes back `unroutable` for the channel to dead-letter, as `restore` does. A record that
+   * changed in between, or is not Kombu's shape, comes back undefined: `restore` it alone.
    */
-  async requeueMany(tags: readonly string[], resolveQueues: RouteResolver): Promise<RestoreOutcome[]> {
-    const { redis, keys, options, wallClock } = this.ctx;
-    const results = await requeueInOneCall(redis, keys, tags, { resolve: resolveQueues, target: options.restoreTarget, wallClock });
-    return Promise.all(
-      results.map((result, i): RestoreOutcome | Promise<RestoreOutcome> => {
-        const deliveryTag = tags[i] as string;
-        if (result === 'missing') return { status: 'missing', deliveryTag };
-        if (result === 'changed') return this.restore(deliveryTag, { leftmost: true }, resolveQueues);
-        if (result.status === 'restored') return { status: 'restored', deliveryTag, queues: result.queues };
-        return { status: 'dead-lettered', deliveryTag, queue: result.queues[0] ?? '', reason: result.reason ?? '' };
-      }),
-    );
+  async requeueMany(tags: readonly string[], resolveQueues: RouteResolver): Promise<(RestoreOutcome | undefined)[]> {
+    const { redis, keys, options } = this.ctx;
+    const values = await redis.hmgetBuffer(keys.unacked, ...tags);
+    const routes = new Map<string, Promise<readonly string[]>>();
+    const outcomes: (RestoreOutcome | undefined)[] = [];
+    const planned: PlannedItem[] = [];
+    const slots: number[] = [];
+    for (const [i, deliveryTag] of tags.entries()) {
+      const value = values[i];
+      if (value === null || value === undefined) {
+        outcomes.push({ status: 'missing', deliveryTag });
+        continue;
+      }
+      const entry = parseUnackedEntry(value.toString('utf8'));
+      if (!entry) {
+        outcomes.push(undefined);
+        continue;
+      }
+      const { exchange, routingKey } = entry;
+      const envelope = markRedeliveredObject(entry.envelope);
+      const routeKey = `${exchange}\0${routingKey}`;
+      let route = routes.get(routeKey);
+      if (!route) {
+        route = resolveQueues(exchange, routingKey, envelope);
+        routes.set(routeKey, route);
+      }
+      const queues = await route;
+      const priority = clampPriority((entry.envelope.properties as Record<string, unknown> | undefined)?.priority);
+      const targets = queues.map((q) => (options.restoreTarget === 'priority' ? keys.queueKeyForPriority(q, priority) : keys.queueKey(q)));
+      slots.push(outcomes.length);
+      outcomes.push(queues.length > 0 ? { status: 'restored', deliveryTag, queues } : { status: 'unroutable', deliveryTag, envelope, exchange, routingKey });
+      const sha = createHash('sha1').update(value).digest('hex');
+      planned.push({ tag: deliveryTag, sha, value: envelope, push: 'LPUSH', keys: targets, status: 'restored', queues });
+    }
+    if (planned.length > 0) {
+      const statuses = await runBatch(redis, keys, '', planned);
+      if (statuses === 'lost') throw new Error('restore-batch refused a call that takes no lock');
+      for (const [j, slot] of slots.entries()) {
+        const status = statuses[j];
+        if (status === 0) outcomes[slot] = { status: 'missing', deliveryTag: tags[slot] as string };
+        else if (status !== 1) outcomes[slot] = undefined;
+      }
+    }
+    return outcomes;
   }
 
   /**

@@ -59,7 +59,7 @@ export interface BatchRestoreResult {
   lockBusy: boolean;
 }
 
-interface PlannedItem extends RestoredItem {
+export interface PlannedItem extends RestoredItem {
   sha: string;
   value: string;
   push: 'RPUSH' | 'LPUSH';
@@ -148,7 +148,11 @@ async function plan(
   return { tag, sha, value: marked, push: 'RPUSH', keys: targetKeys, status: 'restored', queues };
 }
 
-async function runBatch(client: Redis, keys: RedisKeys, token: string, items: readonly PlannedItem[]): Promise<number[] | 'lost'> {
+/**
+ * One restore-batch script call over `items`: per item 1 restored, 0 gone, -1 changed since read;
+ * 'lost' when `token` is set and the lock is no longer ours.
+ */
+export async function runBatch(client: Redis, keys: RedisKeys, token: string, items: readonly PlannedItem[]): Promise<number[] | 'lost'> {
   const extra: string[] = [];
   const index = new Map<string, number>();
   const args: (string | number)[] = [token, '1'];
@@ -230,44 +234,3 @@ export async function restoreInBatches(client: Redis, keys: RedisKeys, options: 
   return { items, lockBusy: false };
 }
 
-/** What became of one tag of {@link requeueInOneCall}. */
-export type RequeueResult = RestoredItem | 'missing' | 'changed';
-
-/**
- * Rejects with requeue: every tag's record goes to the back of its queues (LPUSH, as Kombu's
- * `basic_reject(requeue=True)`) in one HMGET and one restore-batch call, without the restore
- * lock (these are this consumer's own deliveries, not a sweep). A record that changed between
- * the read and the call comes back `changed`, for the caller to retry alone.
- */
-export async function requeueInOneCall(
-  client: Redis,
-  keys: RedisKeys,
-  tags: readonly string[],
-  options: Pick<BatchRestoreOptions, 'resolve' | 'target' | 'wallClock'>,
-): Promise<RequeueResult[]> {
-  const values = await client.hmgetBuffer(keys.unacked, ...tags);
-  const resolved = new Map<string, Promise<readonly string[]>>();
-  const results: RequeueResult[] = [];
-  const planned: PlannedItem[] = [];
-  const slots: number[] = [];
-  for (const [i, tag] of tags.entries()) {
-    const value = values[i];
-    const item = value === null || value === undefined ? 'skip' : await plan(tag, value, keys, options, resolved);
-    if (item === 'skip') {
-      results.push('missing');
-      continue;
-    }
-    slots.push(results.length);
-    results.push('changed');
-    planned.push(item.status === 'restored' ? { ...item, push: 'LPUSH' } : item);
-  }
-  if (planned.length === 0) return results;
-  const statuses = await runBatch(client, keys, '', planned);
-  if (statuses === 'lost') throw new Error('restore-batch refused a call that takes no lock');
-  for (const [j, item] of planned.entries()) {
-    const status = statuses[j];
-    const { tag, status: what, queues, reason } = item;
-    results[slots[j] as number] = status === 1 ? { tag, status: what, queues, ...(reason === undefined ? {} : { reason }) } : status === 0 ? 'missing' : 'changed';
-  }
-  return results;
-}

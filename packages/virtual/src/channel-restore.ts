@@ -127,7 +127,8 @@ export class ChannelRestorer {
     if (!this.ctx.storage.unacked.requeues) return this.restoreTag(deliveryTag, true, queue);
     return new Promise<void>((resolve, reject) => {
       const settle = (error?: unknown): void => (error === undefined ? resolve() : reject(error));
-      if (this.requeues.length === 0) process.nextTick(() => void this.ctx.inflight.track(this.flushRequeues()));
+      // Tracked from now, not from the flush: a close() in this tick waits for it too.
+      if (this.requeues.length === 0) void this.ctx.inflight.track(new Promise<void>((next) => process.nextTick(next)).then(() => this.flushRequeues()));
       this.requeues.push({ deliveryTag, queue, settle });
     });
   }
@@ -135,10 +136,10 @@ export class ChannelRestorer {
   private async flushRequeues(): Promise<void> {
     const batch = this.requeues;
     this.requeues = [];
-    const batcher = this.ctx.storage.unacked.requeues;
-    if (!batcher) return;
-    let outcomes: RestoreOutcome[];
+    let outcomes: (RestoreOutcome | undefined)[];
     try {
+      const batcher = this.ctx.storage.unacked.requeues;
+      if (!batcher) throw new ChannelError('This storage lost its batched requeue');
       outcomes = await batcher.requeueMany(
         batch.map((entry) => entry.deliveryTag),
         this.resolveQueues,
@@ -147,13 +148,18 @@ export class ChannelRestorer {
       for (const entry of batch) entry.settle(error);
       return;
     }
+    // Each message settles on its own: one that must be restored alone and fails is its error only.
     await Promise.all(
-      batch.map((entry, i) =>
-        this.handleOutcome(outcomes[i] as RestoreOutcome, entry.queue).then(
-          () => entry.settle(),
-          (error: unknown) => entry.settle(error),
-        ),
-      ),
+      batch.map(async (entry, i) => {
+        try {
+          const outcome = outcomes[i];
+          if (outcome) await this.handleOutcome(outcome, entry.queue);
+          else await this.restoreTag(entry.deliveryTag, true, entry.queue);
+          entry.settle();
+        } catch (error) {
+          entry.settle(error);
+        }
+      }),
     );
   }
 

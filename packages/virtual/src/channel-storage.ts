@@ -62,11 +62,12 @@ export interface UnackedStore {
 
 export interface BatchRequeue {
   /**
-   * `restore(tag, { leftmost: true })` for every tag in one broker step where it can: each record
-   * goes to the back of its queues (a record without a route to its queue's dead-letter list, as
-   * `dead-lettered`). Outcomes come in the order of `tags`.
+   * `restore(tag, { leftmost: true })` for every tag in one broker step: each record goes to the
+   * back of its queues, or comes back `unroutable` as `restore` says it. Outcomes come in the
+   * order of `tags`; undefined for a record the step could not settle (it changed meanwhile), which
+   * the caller restores alone.
    */
-  requeueMany(tags: readonly string[], resolveQueues: RouteResolver): Promise<RestoreOutcome[]>;
+  requeueMany(tags: readonly string[], resolveQueues: RouteResolver): Promise<(RestoreOutcome | undefined)[]>;
 }
 
 export interface FanoutPublish {

@@ -229,4 +229,27 @@ describe('requeue (reject with requeue)', () => {
     expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).message : 'ok'))).toEqual(['broker said no', 'broker said no']);
     expect([...store.unacked.keys()].sort()).toEqual(['f1', 'f2']);
   });
+
+  it('restores alone a tag the batch could not settle, and fails only its own caller', async () => {
+    const env = setup({}, (storage) => {
+      const original = storage.unacked;
+      return {
+        unacked: {
+          ...original,
+          restore: async (tag, options, resolve) => {
+            if (tag === 'u2') throw new Error('u2 kept changing');
+            return original.restore(tag, options, resolve);
+          },
+          requeues: {
+            // u2 changed between the read and the step: the store leaves it to the caller.
+            requeueMany: async (tags, resolve) => Promise.all(tags.map((tag) => (tag === 'u2' ? undefined : original.restore(tag, { leftmost: true }, resolve)))),
+          },
+        },
+      };
+    });
+    for (const tag of ['u1', 'u2', 'u3']) deliver(env.store, tag, tag);
+    const outcomes = await Promise.allSettled(['u1', 'u2', 'u3'].map((tag) => env.restorer.requeue(tag, 'q')));
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).message : 'ok'))).toEqual(['ok', 'u2 kept changing', 'ok']);
+    expect(env.store.bodies('q')).toEqual(['u1', 'u3']);
+  });
 });
