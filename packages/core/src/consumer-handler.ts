@@ -13,6 +13,11 @@ export interface HandlerHost {
   readonly onMessage: ConsumerOptions['onMessage'];
   readonly onDecodeError: ConsumerOptions['onDecodeError'];
   readonly settleByOutcome: boolean;
+  /**
+   * Messages handed to the decode-failure path (onDecodeError, the dead-letter list, or left
+   * unacked on purpose): settle-by-outcome leaves them to it rather than acking them.
+   */
+  readonly decodeFailures: WeakSet<Message>;
   report(error: unknown, message: Message | undefined): void;
 }
 
@@ -70,6 +75,7 @@ function recoverDecode(host: HandlerHost, message: Message, error: unknown): voi
 }
 
 function decodeFailed(host: HandlerHost, message: Message, error: unknown): void | Promise<void> {
+  host.decodeFailures.add(message);
   if (host.onDecodeError) return host.onDecodeError(message, error);
   const channel = message.channel;
   if (message.delivery.noAck || !channel?.basicDeadLetter) {
@@ -98,7 +104,7 @@ export function handleAndSettle(host: HandlerHost, message: Message, handle: () 
   } catch (error) {
     return failed(host, message, error);
   }
-  if (!isThenable(result)) return succeeded(message);
+  if (!isThenable(result)) return succeeded(host, message);
   return settleAfter(host, message, result);
 }
 
@@ -110,12 +116,15 @@ async function settleAfter(host: HandlerHost, message: Message, result: PromiseL
     await failed(host, message, error);
     return;
   }
-  await succeeded(message);
+  await succeeded(host, message);
 }
 
-/** A message whose content failed to decode was handled as such (see decodeFailed), never acked here. */
-function succeeded(message: Message): Promise<void> {
-  return message.acknowledged || message.decodeError !== undefined ? Promise.resolve() : message.ack();
+/**
+ * A message the decode-failure path took is its to settle, never acked here; one whose handler
+ * caught its own decode error and returned counts as handled.
+ */
+function succeeded(host: HandlerHost, message: Message): Promise<void> {
+  return message.acknowledged || host.decodeFailures.has(message) ? Promise.resolve() : message.ack();
 }
 
 async function failed(host: HandlerHost, message: Message, error: unknown): Promise<void> {

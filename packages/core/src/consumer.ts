@@ -106,6 +106,7 @@ export class Consumer {
       onMessage: options.onMessage,
       onDecodeError: options.onDecodeError,
       settleByOutcome: parsed.settleByOutcome,
+      decodeFailures: new WeakSet(),
       report: (error, message) => this.report(error, message),
     };
     this.dispatcher = new Dispatcher({

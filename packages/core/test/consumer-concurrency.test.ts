@@ -230,4 +230,22 @@ describe('Consumer settleByOutcome', () => {
     expect(callback).not.toHaveBeenCalled();
     expect(channel.acks).toEqual([]);
   });
+
+  it('acks a message whose onMessage handler caught its own decode error and returned', async () => {
+    const channel = new FakeChannel();
+    const consumer = new Consumer(channel, new Queue('q'), {
+      settleByOutcome: true,
+      onMessage: (message) => {
+        try {
+          message.decode();
+        } catch {
+          // The handler's own choice: note it and move on.
+        }
+      },
+    });
+    await consumer.consume();
+    channel.deliver('q', makeDelivery({ deliveryTag: 'caught-1', body: new TextEncoder().encode('{not json') }));
+    await consumer.whenIdle();
+    expect(channel.acks).toEqual(['caught-1']);
+  });
 });
