@@ -4,11 +4,12 @@
  * means "Redis has it", and a SIGKILL with 50 callbacks in flight loses nothing.
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Connection, Consumer, Producer, Queue, type Message } from 'kelp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { luaScripts } from '../../packages/transport-redis/src/lua-scripts.js';
 import { bundleChild, repoRoot, type ChildBundle } from '../setup/child-bundle.js';
 import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
 import { waitUntil } from './helpers.js';
@@ -119,6 +120,44 @@ describe('a consumer with concurrency on Redis', () => {
     const perMessage = ((calls['evalsha'] ?? 0) + (calls['eval'] ?? 0)) / (handled - from);
     expect(perMessage).toBeGreaterThanOrEqual(1.9);
     expect(perMessage).toBeLessThanOrEqual(2.1);
+  });
+
+  it('sends the acks at prefetch 1 on the poll connection, beside the pops they make room for', async () => {
+    const url = `${server.url}/7`;
+    const queue = new Queue(`lane-${randomUUID()}`);
+    await publishIds(url, queue, 300);
+    const conn = new Connection(url);
+    let handled = 0;
+    const consumer = new Consumer(conn, queue, {
+      prefetchCount: 1,
+      callbacks: [
+        async (_body, message) => {
+          await message.ack();
+          handled++;
+        },
+      ],
+    });
+    await consumer.consume();
+    while (handled < 50) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    // Which connection sent each ack script call: MONITOR names the client address.
+    const monitor = await admin.duplicate().monitor();
+    const ackSha = createHash('sha1').update(luaScripts.ack.lua).digest('hex');
+    const ackSources: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (args[0]?.toLowerCase() === 'evalsha' && args[1] === ackSha) ackSources.push(source);
+    });
+    const from = handled;
+    while (handled < from + 200) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    const clients = String(await admin.client('LIST'));
+    await consumer.cancel();
+    await conn.close();
+    monitor.disconnect();
+    const nameOf = new Map(clients.split('\n').map((line) => [/ addr=(\S+)/.exec(line)?.[1], /name=(\S*)/.exec(line)?.[1]]));
+    const byName: Record<string, number> = {};
+    for (const source of ackSources) byName[nameOf.get(source) ?? 'gone'] = (byName[nameOf.get(source) ?? 'gone'] ?? 0) + 1;
+    expect(ackSources.length).toBeGreaterThanOrEqual(190);
+    // The command connection only carries an ack whose tick wrote no pop (the last ones).
+    expect(byName['kelp-poll'] ?? 0).toBeGreaterThanOrEqual(ackSources.length - 5);
   });
 
   it('wakes a sleeping runUntil when an ack made outside the hub is confirmed', async () => {

@@ -6,7 +6,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PushBatcher } from '../../packages/transport-redis/src/push-batcher.js';
-import { AckCoalescer, call, defineScripts, popAndRecord } from '../../packages/transport-redis/src/scripts.js';
+import { AckCoalescer } from '../../packages/transport-redis/src/ack-coalescer.js';
+import { call, defineScripts, popAndRecord } from '../../packages/transport-redis/src/scripts.js';
 import { freshDb } from '../setup/fresh-db.js';
 import { message, redisFixture, type RedisFixture } from './helpers.js';
 

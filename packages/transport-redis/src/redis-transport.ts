@@ -10,6 +10,7 @@ import { OperationalError, throwIfAborted } from '@kelp/core';
 import { type EventLoopHub, type Poller, VirtualAdmin, VirtualChannel, VirtualTransport } from '@kelp/virtual';
 import type { Redis, RedisOptions } from 'ioredis';
 import { redisAdminStorage } from './admin.js';
+import type { AckLane } from './ack-coalescer.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
@@ -18,6 +19,7 @@ import { MultiChannelPoller } from './poller.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { ConsumeBridge } from './consume-bridge.js';
 import { RedisStorage } from './redis-storage.js';
+import { RedisUnackedStore } from './redis-unacked.js';
 
 /** Used when socketTimeout is unset. */
 const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
@@ -341,6 +343,7 @@ export class RedisTransport extends VirtualTransport {
       },
     );
     this.pollers.set(channel, poller);
+    if (storage.unacked instanceof RedisUnackedStore) storage.unacked.shareAckWrites(ackLaneOf(poller, guardClient(pollClient, this.redactedUrl)));
     for (const client of [pollClient, subClient]) {
       connectClient(client).catch((error: unknown) => this.reportError(wrapRedisError(error, this.redactedUrl, 'connect')));
     }
@@ -360,6 +363,8 @@ export class RedisTransport extends VirtualTransport {
     const poller = this.pollers.get(channel);
     if (!poller) return;
     this.pollers.delete(channel);
+    const storage = this.storages.get(channel);
+    if (storage?.unacked instanceof RedisUnackedStore) storage.unacked.shareAckWrites(undefined);
     await this.closePoller(poller);
   }
 
@@ -378,4 +383,14 @@ export class RedisTransport extends VirtualTransport {
   override isChannelError(error: unknown): boolean {
     return isRedisChannelError(error);
   }
+}
+
+/** The poll connection as the lane a channel's acks ride (see AckCoalescer); `carrier` is it, guarded. */
+function ackLaneOf(poller: ChannelPoller, carrier: Redis): AckLane {
+  return {
+    hold: () => {
+      const held = poller.holdWrites();
+      return held && { client: () => (held.usable() ? carrier : undefined), release: () => held.release() };
+    },
+  };
 }

@@ -18,12 +18,13 @@ import {
 } from '@kelp/virtual';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { AckCoalescer, type AckLane } from './ack-coalescer.js';
 import { deadLetterUnackedEntry } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
 import { RecordBatcher } from './record-batcher.js';
 import { type PlannedItem, restoreInBatches, runBatch } from './restore-batches.js';
-import { AckCoalescer, restoreByTag } from './scripts.js';
+import { restoreByTag } from './scripts.js';
 
 /** How often restore re-reads an entry that changed under it before giving up. */
 const RESTORE_RETRIES = 5;
@@ -43,6 +44,7 @@ export class RedisUnackedStore implements UnackedStore, VisibilityTimeout, Unack
   readonly deadLetters: UnackedDeadLetters = this;
   readonly requeues: BatchRequeue = this;
   private acks: AckCoalescer | undefined;
+  private ackLane: AckLane | undefined;
   private records: RecordBatcher | undefined;
 
   constructor(private readonly ctx: RedisUnackedContext) {}
@@ -51,8 +53,17 @@ export class RedisUnackedStore implements UnackedStore, VisibilityTimeout, Unack
     if (tags.length === 0) return Promise.resolve();
     // One script call per tick for all acks of this channel; every caller gets that call's
     // promise directly (see AckCoalescer).
-    this.acks ??= new AckCoalescer(this.ctx.redis, this.ctx.keys.unacked, this.ctx.keys.unackedIndex, this.ctx.acksSettled);
+    if (!this.acks) {
+      this.acks = new AckCoalescer(this.ctx.redis, this.ctx.keys.unacked, this.ctx.keys.unackedIndex, this.ctx.acksSettled);
+      this.acks.shareWritesWith(this.ackLane);
+    }
     return this.acks.ack(tags);
+  }
+
+  /** Lets acks ride the consuming channel's poll connection (see AckCoalescer); undefined stops it. */
+  shareAckWrites(lane: AckLane | undefined): void {
+    this.ackLane = lane;
+    this.acks?.shareWritesWith(lane);
   }
 
   /**

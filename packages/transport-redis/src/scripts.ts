@@ -4,7 +4,6 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { luaScripts, type LuaScriptName } from './lua-scripts.js';
-import { TickBatch } from './tick-batch.js';
 
 const commandNameOf = (name: string): string => `kelp${name[0]!.toUpperCase()}${name.slice(1)}`;
 
@@ -111,29 +110,6 @@ export function parsePopResult(raw: unknown): PopResult {
     else entries.push({ kind: 'message', key, payload, deliveryTag: status });
   }
   return { entries, exhausted };
-}
-
-/** Tags per `ack` script call: bounds how long one call holds the (single-threaded) server. */
-const ACK_TAGS_PER_CALL = 5000;
-
-/**
- * Coalesces the acks of one tick into one `ack` script call. A consumer that acks a batch of
- * deliveries from one callback would otherwise send one EVALSHA per tag: auto-pipelining saves
- * the round trips but not the per-command client CPU nor the server's per-call cost. Every
- * caller gets the promise of the call that carries its tag, so a failed call fails each of
- * those acks (none is reported done before Redis has forgotten it).
- */
-export class AckCoalescer {
-  private readonly batches: TickBatch<string>;
-
-  /** `afterSettle` runs a turn after each batch of acks was confirmed or refused. */
-  constructor(client: Redis, unacked: string, unackedIndex: string, afterSettle?: () => void) {
-    this.batches = new TickBatch(ACK_TAGS_PER_CALL, (tags) => ackTags(client, unacked, unackedIndex, tags), 'ack script call', afterSettle);
-  }
-
-  ack(tags: readonly string[]): Promise<void> {
-    return this.batches.add(tags);
-  }
 }
 
 export async function ackTags(client: Redis | ChainableCommander, unacked: string, unackedIndex: string, tags: readonly string[]): Promise<number> {

@@ -1,0 +1,61 @@
+/**
+ * AckCoalescer's choice of connection: a tick's acks ride the held lane while it can carry them,
+ * fall back to the command connection when it cannot, and every hold is released exactly once.
+ */
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { AckCoalescer, type AckLane } from '../src/ack-coalescer.js';
+
+/** A stand-in client that records the tags of every ack script call made on it. */
+function fakeClient(name: string, calls: string[]): Redis {
+  const client = {
+    kelpAck: (...args: (string | number)[]) => {
+      calls.push(`${name}:${args.slice(2).join(',')}`);
+      return Promise.resolve(args.length - 2);
+    },
+  };
+  return client as unknown as Redis;
+}
+
+function lane(carrier: Redis, usable: () => boolean, log: string[]): AckLane {
+  return {
+    hold: () => {
+      log.push('hold');
+      return { client: () => (usable() ? carrier : undefined), release: () => void log.push('release') };
+    },
+  };
+}
+
+describe('AckCoalescer', () => {
+  it('sends a tick of acks on the held lane as one call, then releases the hold once', async () => {
+    const calls: string[] = [];
+    const log: string[] = [];
+    const acks = new AckCoalescer(fakeClient('command', calls), 'unacked', 'unacked_index');
+    acks.shareWritesWith(lane(fakeClient('poll', calls), () => true, log));
+    await Promise.all([acks.ack(['a']), acks.ack(['b']), acks.ack(['c'])]);
+    await acks.ack(['d']);
+    expect(calls).toEqual(['poll:a,b,c', 'poll:d']);
+    expect(log).toEqual(['hold', 'release', 'hold', 'release']);
+  });
+
+  it('falls back to the command connection when the lane cannot carry acks at send time', async () => {
+    const calls: string[] = [];
+    const log: string[] = [];
+    const acks = new AckCoalescer(fakeClient('command', calls), 'unacked', 'unacked_index');
+    acks.shareWritesWith(lane(fakeClient('poll', calls), () => false, log));
+    await acks.ack(['a']);
+    expect(calls).toEqual(['command:a']);
+    expect(log).toEqual(['hold', 'release']);
+  });
+
+  it('uses the command connection when no lane is shared, or after it was withdrawn', async () => {
+    const calls: string[] = [];
+    const acks = new AckCoalescer(fakeClient('command', calls), 'unacked', 'unacked_index');
+    await acks.ack(['a']);
+    acks.shareWritesWith(lane(fakeClient('poll', calls), () => true, []));
+    await acks.ack(['b']);
+    acks.shareWritesWith(undefined);
+    await acks.ack(['c']);
+    expect(calls).toEqual(['command:a', 'poll:b', 'command:c']);
+  });
+});
