@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The programs the integration tests run besides Node, checked once at the start of `npm test`:
 // redis-server >= 6.2 (Redis, fault and CLI tests), valkey-server >= 8 (the same suites run again
-// on Valkey; on Debian 12 it comes from bookworm-backports), Debian's Python 3 with Kombu, Celery, redis-py
-// and msgpack (interop tests run /usr/bin/python3; python3-kombu does not pull in redis-py),
-// openssl (TLS test certificates) and Chromium (the benchmark report test).
+// on Valkey; on Debian 12 it comes from bookworm-backports), Debian's Python 3 with Kombu, Celery,
+// redis-py and msgpack (interop tests run /usr/bin/python3; python3-kombu does not pull in
+// redis-py), openssl (TLS test certificates) and Chromium (the benchmark report test).
 //
 // What is missing is installed with apt-get when this process may do so (root, or passwordless
 // sudo, on Debian or Ubuntu); otherwise it stops with one message naming the command to run. A
@@ -130,7 +130,7 @@ function aptSourceTexts() {
 }
 
 /** A deb822 stanza for `suite` from the Debian mirror the machine already uses. */
-function backportsSource(suite) {
+function suiteSource(suite) {
   const texts = aptSourceTexts();
   if (texts.some((text) => new RegExp(`^(Suites:.*\\s|deb\\s.*\\s)${suite}(\\s|$)`, 'm').test(text))) return undefined;
   const mirror = texts.map((text) => /^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+\/debian)\/?(?:\s|$)/m.exec(text)?.[1]).find(Boolean) ?? DEBIAN_MIRROR;
@@ -139,7 +139,7 @@ function backportsSource(suite) {
 
 /** Adds `suite` (e.g. bookworm-backports) to the apt sources unless it is there; false on failure. */
 function addAptSuite(prefix, suite) {
-  const source = backportsSource(suite);
+  const source = suiteSource(suite);
   if (source === undefined) return true;
   const file = `${SOURCES_DIR}/${suite}.sources`;
   process.stderr.write(`prerequisites: adding ${suite} to the apt sources (${file})\n`);
