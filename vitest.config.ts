@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Tests run against the TypeScript sources, not dist/, so that a test never passes on a stale build.
 const src = (pkg: string, entry = 'index') => fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url));
@@ -14,6 +14,26 @@ const alias = {
   kelp: src('kelp'),
   '@kelp/bench': src('bench'),
 };
+
+/** The integration tests' settings; the Redis and the Valkey passes differ only in server and files. */
+const integration = {
+  include: ['test/**/*.test.ts'],
+  globalSetup: ['test/setup/redis-global.ts'],
+  testTimeout: 60_000,
+  hookTimeout: 60_000,
+  // Fault and interop tests start processes; two at a time suits a 2-core machine.
+  maxWorkers: 2,
+};
+
+/**
+ * What runs a second time on `valkey-server` (KELP_TEST_SERVER=valkey, see
+ * test/setup/test-server.ts): every integration file that talks to a server, the whole Redis,
+ * fault, interop, CLI and benchmark-driver suites. Only the files no server takes part in run
+ * once: docs links, packaging, memory:// conformance and bad input, the examples (memory://)
+ * and the benchmark report.
+ */
+const SERVER_BACKED = ['test/{redis,faults,interop,cli,bench}/**/*.test.ts', 'test/bad-input/redis.test.ts'];
+const NO_SERVER = ['test/cli/examples.test.ts', 'test/bench/report.test.ts'];
 
 export default defineConfig({
   resolve: { alias },
@@ -31,15 +51,18 @@ export default defineConfig({
       },
       {
         resolve: { alias },
+        test: { ...integration, name: 'integration', sequence: { groupOrder: 1 } },
+      },
+      {
+        resolve: { alias },
         test: {
-          name: 'integration',
-          include: ['test/**/*.test.ts'],
-          globalSetup: ['test/setup/redis-global.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
-          // Fault and interop tests start processes; two at a time suits a 2-core machine.
-          maxWorkers: 2,
-          sequence: { groupOrder: 1 },
+          ...integration,
+          name: 'integration-valkey',
+          include: SERVER_BACKED,
+          exclude: [...configDefaults.exclude, ...NO_SERVER],
+          env: { KELP_TEST_SERVER: 'valkey' },
+          // After the Redis pass, so the two never compete for the two cores.
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -1,6 +1,6 @@
 /**
- * Spawns a throw-away `redis-server` (Debian's binary; there is no Docker here) on a free
- * loopback port, for integration and fault tests. Persistence is off unless a test asks for it
+ * Spawns a throw-away `redis-server` (Debian's binary; there is no Docker here), or
+ * `valkey-server` when `KELP_TEST_SERVER=valkey` (see test-server.ts), on a free loopback port, for integration and fault tests. Persistence is off unless a test asks for it
  * with `extraArgs` (e.g. `['--appendonly', 'yes']`), and 1024 databases let every test file
  * take its own db via {@link freshDb} instead of flushing a shared one.
  */
@@ -10,6 +10,7 @@ import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireCommand } from './prerequisites.js';
+import { testServer, type TestServer } from './test-server.js';
 
 export interface RedisServerOptions {
   /** Extra `redis-server` arguments, e.g. `['--appendonly', 'yes']` or TLS settings. */
@@ -18,7 +19,9 @@ export interface RedisServerOptions {
   port?: number;
   /** How long to wait for the first PONG (ms). */
   startTimeoutMs?: number;
-  /** Binary to run (default `redis-server` from PATH). */
+  /** Which server to run (default: the one `KELP_TEST_SERVER` selects in this process). */
+  server?: TestServer;
+  /** Binary to run (default: the server's, `redis-server` or `valkey-server`, from PATH). */
   binary?: string;
 }
 
@@ -68,7 +71,8 @@ function pingOnce(port: number): Promise<boolean> {
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
-  const binary = options.binary ?? requireCommand('redis-server', ['--version'], 'redis-server');
+  const server = options.server ?? testServer();
+  const binary = options.binary ?? requireCommand(server.binary, ['--version'], server.aptInstall);
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'kelp-redis-'));
   const args = [
@@ -95,13 +99,13 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   for (;;) {
     if (child.exitCode !== null) {
       reaper.kill('SIGKILL');
-      throw new Error(`redis-server exited (${child.exitCode}) on port ${port}:\n${output}`);
+      throw new Error(`${binary} exited (${child.exitCode}) on port ${port}:\n${output}`);
     }
     if (await pingOnce(port)) break;
     if (Date.now() > deadline) {
       reaper.kill('SIGKILL');
       child.kill('SIGKILL');
-      throw new Error(`redis-server did not answer PING on port ${port} in time:\n${output}`);
+      throw new Error(`${binary} did not answer PING on port ${port} in time:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

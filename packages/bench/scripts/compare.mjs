@@ -51,8 +51,8 @@ const workloads = all.filter((w) => !only || only.includes(w.id));
 
 const redis = await useRedis(positionals[0]);
 const probe = await RedisInfoProbe.open(redis.url);
-const redisVersion = await probe.version();
-const machine = machineInfo({ redis: redisVersion, redisUrl: redis.url, redisStartedByRunner: redis.started });
+const server = await probe.server();
+const machine = machineInfo({ redis: server, redisUrl: redis.url, redisStartedByRunner: redis.started });
 const started = Date.now();
 
 // 1. Cold workloads.
@@ -131,7 +131,7 @@ const warmRows = warm.flatMap((r) => [
 ]);
 const warmHeaders = ['<workload', '<metric', `Kombu ${kombuVersion}`, 'kelp', 'kelp advantage'];
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
-const coldIntro = `Cold processes on ${redis.url} (Redis ${redisVersion}): first ${ctx.messages} messages of each process counted (CLI: ${ctx.cliMessages}, Kombu consumer ${ctx.kombuCliMessages}), ~200-byte JSON bodies, median of ${repeat} alternating rounds; "kelp / side" is kelp's rate over that side's`;
+const coldIntro = `Cold processes on ${redis.url} (${server}): first ${ctx.messages} messages of each process counted (CLI: ${ctx.cliMessages}, Kombu consumer ${ctx.kombuCliMessages}), ~200-byte JSON bodies, median of ${repeat} alternating rounds; "kelp / side" is kelp's rate over that side's`;
 const out = [`\n${coldIntro}\n${coldText}\n`, `\nTargets (issue 12)\n${targetText}\n`];
 if (warm.length > 0) out.push(`\nWarm: kelp in this process vs a Python Kombu process, median of ${repeat}\n${table(warmHeaders, warmRows)}\n(kelp advantage: rate ratio kelp/Kombu; for CPU, commands and round trips Kombu/kelp)\n`);
 out.push(`\n${minutes} minutes\n`);
@@ -142,7 +142,7 @@ const md = `# kelp beside BullMQ, raw ioredis and Kombu, ${new Date().toISOStrin
 
 Command: \`${command}\` (${minutes} minutes)
 
-Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.os}, Node ${machine.node}, Redis ${redisVersion}, Python Kombu ${kombuVersion}, commit ${machine.commit}, load average at start ${machine.loadAverage.join(' / ')}
+Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.os}, Node ${machine.node}, ${server}, Python Kombu ${kombuVersion}, commit ${machine.commit}, load average at start ${machine.loadAverage.join(' / ')}
 
 ## Cold workloads
 

@@ -77,8 +77,8 @@ if (!values['no-micro']) {
 // 2. Workloads on Redis.
 const redis = await useRedis(positionals[0]);
 const probe = await RedisInfoProbe.open(redis.url);
-const redisVersion = await probe.version();
-report.machine = machineInfo({ redis: redisVersion, redisUrl: redis.url, redisStartedByRunner: redis.started });
+const server = await probe.server();
+report.machine = machineInfo({ redis: server, redisUrl: redis.url, redisStartedByRunner: redis.started });
 const ctx = {
   url: redis.url,
   messages,
@@ -205,13 +205,13 @@ report.targets = targets.map(([what, target, measured, verdict, kombu]) => ({ wh
 const workloadText = workloadTable(report.results);
 const targetText = table(['<target', '<goal', '<measured', '<verdict', '<Kombu 5.2.4'], targets);
 const warmNote = warmup ? `, each after an unmeasured warm-up run${minSeconds > 0 ? ` and sized to last about ${minSeconds} s` : ''}` : '';
-out(`\nWarm workloads on ${redis.url} (Redis ${redisVersion}; at least ${messages} messages each, median of ${repeat}${warmNote})\n${workloadText}\n\nTargets of issue 5 (warm)\n${targetText}\n`);
+out(`\nWarm workloads on ${redis.url} (${server}; at least ${messages} messages each, median of ${repeat}${warmNote})\n${workloadText}\n\nTargets of issue 5 (warm)\n${targetText}\n`);
 
 const md = `# kelp bench ${report.startedAt}
 
 Command: \`${report.command}\`
 
-Machine: ${report.machine.cpu}, ${report.machine.cores} cores, ${report.machine.memoryGiB} GiB, ${report.machine.os}, Node ${report.machine.node}, Redis ${redisVersion}, commit ${report.machine.commit}, load average at start ${report.machine.loadAverage.join(' / ')}
+Machine: ${report.machine.cpu}, ${report.machine.cores} cores, ${report.machine.memoryGiB} GiB, ${report.machine.os}, Node ${report.machine.node}, ${server}, commit ${report.machine.commit}, load average at start ${report.machine.loadAverage.join(' / ')}
 
 ## Warm workloads (at least ${messages} messages each, median of ${repeat}${warmNote})
 

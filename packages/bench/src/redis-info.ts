@@ -80,6 +80,17 @@ export function diffCounters(before: RedisCounters, after: RedisCounters): Redis
   return { calls, reads: after.reads - before.reads, commands: after.commands - before.commands };
 }
 
+/**
+ * The server's name and version from the text of `INFO server`. Valkey also reports the Redis
+ * version it is compatible with as `redis_version`; its own is `valkey_version`.
+ */
+export function serverOf(text: string): string {
+  const field = (name: string): string | undefined => new RegExp(`^${name}:([^\\r\\n]+)`, 'm').exec(text)?.[1];
+  const valkey = field('valkey_version');
+  if (valkey !== undefined) return `Valkey ${valkey}`;
+  return `Redis ${field('redis_version') ?? 'unknown'}`;
+}
+
 /** A reusable INFO reader for one Redis URL; `read()` costs one round trip. */
 export class RedisInfoProbe {
   private constructor(private readonly client: Redis) {}
@@ -103,9 +114,9 @@ export class RedisInfoProbe {
     return parseInfo(await this.client.info('all'));
   }
 
-  /** `redis_version` from INFO server, for result headers. */
-  async version(): Promise<string> {
-    return /redis_version:([^\r\n]+)/.exec(await this.client.info('server'))?.[1] ?? 'unknown';
+  /** The server's name and version (`Redis 7.0.15`, `Valkey 8.0.1`), for result headers. */
+  async server(): Promise<string> {
+    return serverOf(await this.client.info('server'));
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { diffCounters, parseInfo, redisClientFor } from '../src/redis-info.js';
+import { diffCounters, parseInfo, redisClientFor, serverOf } from '../src/redis-info.js';
 
 const INFO = [
   '# Stats',
@@ -20,6 +20,13 @@ describe('Redis INFO probe', () => {
     const before = { calls: { lpush: 100, rpop: 3 }, reads: 40, commands: 120 };
     const after = { calls: { lpush: 150, rpop: 3, zadd: 7 }, reads: 45, commands: 180 };
     expect(diffCounters(before, after)).toEqual({ calls: { lpush: 50, zadd: 7 }, reads: 5, commands: 60 });
+  });
+
+  it('names the server and its version from INFO server, Valkey by valkey_version', () => {
+    expect(serverOf('# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n')).toBe('Redis 7.0.15');
+    const valkey = '# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.0.1\r\n';
+    expect(serverOf(valkey)).toBe('Valkey 8.0.1');
+    expect(serverOf('')).toBe('Redis unknown');
   });
 
   it('connects as kelp would: credentials, database and socket from the URL', () => {

@@ -26,14 +26,13 @@
  * timer fallback, and the first error reply turns this off for the connection's poller.
  */
 import type { Redis } from 'ioredis';
+import { isReplyError } from './errors.js';
 import { inOneWrite } from './scripts.js';
 
 export interface BlockingWaitHost {
   /** Sends CLIENT UNBLOCK <id> on another connection (the poll one is the one blocked). */
   unblock(clientId: string): void;
 }
-
-const isReplyError = (error: unknown): boolean => error instanceof Error && error.name === 'ReplyError';
 
 export class BlockingWait {
   /** The poll connection's client id, known once it is ready (needed to interrupt it). */

@@ -18,16 +18,28 @@ const CONNECTION_CODES = new Set([
  * server still loading its dataset (HEAD's BusyLoadingError), a failed AUTH, a read-only
  * replica after failover. Reconnecting (maybe elsewhere) can fix them.
  */
-const CONNECTION_REPLY_PREFIXES = ['LOADING', 'NOAUTH', 'WRONGPASS', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN'];
+const CONNECTION_REPLY_CODES = new Set(['LOADING', 'NOAUTH', 'WRONGPASS', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN']);
 
-function isReplyError(error: unknown): boolean {
+/** An error reply from the server (ioredis's ReplyError), as opposed to a socket or client error. */
+export function isReplyError(error: unknown): error is Error & { name: 'ReplyError' } {
   return error instanceof Error && error.name === 'ReplyError';
+}
+
+/**
+ * The code of a Redis error reply: its first word (`NOSCRIPT`, `READONLY`, `NOSUB`, `ERR`),
+ * undefined for any other error. Only the code is stable across servers: Valkey words the text
+ * after it differently (its NOSCRIPT reply lacks Redis's "Please use EVAL."), so kelp decides
+ * on the code, never on the text.
+ */
+export function replyCode(error: unknown): string | undefined {
+  if (!isReplyError(error)) return undefined;
+  return /^[A-Z][A-Z0-9_-]*(?=\s|$)/.exec(error.message)?.[0];
 }
 
 export function isRedisConnectionError(error: unknown): boolean {
   if (error instanceof KelpError) return error instanceof OperationalError;
   if (!(error instanceof Error)) return false;
-  if (isReplyError(error)) return CONNECTION_REPLY_PREFIXES.some((p) => error.message.startsWith(p));
+  if (isReplyError(error)) return CONNECTION_REPLY_CODES.has(replyCode(error) ?? '');
   const code = (error as NodeJS.ErrnoException).code;
   if (code && CONNECTION_CODES.has(code)) return true;
   if (error.name === 'MaxRetriesPerRequestError' || error.name === 'AbortError') return true;

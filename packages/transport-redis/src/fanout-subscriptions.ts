@@ -4,6 +4,7 @@
  * really unsubscribes the pattern.
  */
 import type { Redis } from 'ioredis';
+import { replyCode } from './errors.js';
 
 export interface FanoutSubscriptionsHost {
   /** The patterns wanted now. */
@@ -16,6 +17,14 @@ export interface FanoutSubscriptionsHost {
 }
 
 const SETTLED: Promise<void> = Promise.resolve();
+
+/**
+ * PUNSUBSCRIBE on a connection subscribed to nothing: Redis answers with a count of 0, Valkey
+ * with a NOSUB error. Either way the pattern is not subscribed, which is what was asked for.
+ */
+function unlessNotSubscribed(error: unknown): void {
+  if (replyCode(error) !== 'NOSUB') throw error;
+}
 
 export class FanoutSubscriptions {
   private readonly subscribed = new Set<string>();
@@ -60,7 +69,7 @@ export class FanoutSubscriptions {
         for (const p of add) this.subscribed.add(p);
         for (const p of remove) this.subscribed.delete(p);
         if (add.length) await this.client.psubscribe(...add);
-        if (remove.length) await this.client.punsubscribe(...remove);
+        if (remove.length) await this.client.punsubscribe(...remove).catch(unlessNotSubscribed);
       } catch (error) {
         for (const p of add) this.subscribed.delete(p);
         this.syncedAt = undefined;

@@ -7,13 +7,16 @@
  * the poller's brpopTimeout timer alone drives polling.
  */
 import type { Redis } from 'ioredis';
+import { isReplyError } from './errors.js';
 
 export const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
 export type TrackingState = 'unknown' | 'on' | 'unsupported';
 
-const isReplyError = (error: unknown): error is Error => error instanceof Error && error.name === 'ReplyError';
-/** Redis's reply to CLIENT TRACKING ON REDIRECT <id> when that client has disconnected. */
+/**
+ * The reply to CLIENT TRACKING ON REDIRECT <id> when that client has disconnected: a plain ERR,
+ * with no code of its own to match, worded the same by Redis and Valkey.
+ */
 const REDIRECT_GONE = /redirect to does not exist/i;
 
 export interface InvalidationTrackingHost {

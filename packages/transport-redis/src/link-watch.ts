@@ -9,7 +9,7 @@
  */
 import { OperationalError } from '@kelp/core';
 import type { Redis } from 'ioredis';
-import { isRedisConnectionError } from './errors.js';
+import { isRedisConnectionError, isReplyError } from './errors.js';
 
 export type PollerLink = 'poll' | 'subscriber';
 
@@ -25,7 +25,7 @@ export interface LinkWatchHost {
 const TIMED_OUT = /Command timed out|did not answer within/i;
 /** A timeout or a dropped connection: the link, not the command, failed (an error reply is the command's). */
 const isDeadLinkError = (error: unknown): error is Error =>
-  error instanceof Error && error.name !== 'ReplyError' && isRedisConnectionError(error);
+  error instanceof Error && !isReplyError(error) && isRedisConnectionError(error);
 
 export class LinkWatch {
   /** Links declared dead and not yet seen working again. */

@@ -1,6 +1,6 @@
 import { ChannelError, OperationalError } from '@kelp/core';
 import { describe, expect, it } from 'vitest';
-import { isRedisChannelError, isRedisConnectionError, wrapRedisError } from '../src/errors.js';
+import { isRedisChannelError, isRedisConnectionError, replyCode, wrapRedisError } from '../src/errors.js';
 
 function replyError(message: string): Error {
   const error = new Error(message);
@@ -22,6 +22,16 @@ describe('redis error classification', () => {
 
   it('treats LOADING, NOAUTH and READONLY replies as connection errors (reconnecting can fix them)', () => {
     expect(['LOADING Redis is loading', 'NOAUTH Authentication required.', "READONLY You can't write"].map((m) => isRedisConnectionError(replyError(m)))).toEqual([true, true, true]);
+  });
+
+  it('classifies a reply by its code, whatever the server says after it', () => {
+    // Valkey 8's wording of each reply.
+    const valkey = ['READONLY You can\'t write against a read only replica.', 'NOSCRIPT No matching script.', "NOSUB 'unsubscribe' command executed not in subscribed mode"];
+    expect(valkey.map((m) => replyCode(replyError(m)))).toEqual(['READONLY', 'NOSCRIPT', 'NOSUB']);
+    expect(isRedisConnectionError(replyError(valkey[0]!))).toBe(true);
+    // A code named later in the text is not the reply's code.
+    expect([isRedisConnectionError(replyError('ERR Error running script: READONLY')), replyCode(replyError('READONLYX y'))]).toEqual([false, 'READONLYX']);
+    expect(replyCode(new Error('NOSCRIPT from a socket error'))).toBeUndefined();
   });
 
   it('treats WRONGTYPE and script errors as channel errors', () => {

@@ -1,6 +1,10 @@
-/** The one line each scenario prints (and appends to test/faults/.build/summary.txt). */
+/**
+ * The one line each scenario prints (and appends to test/faults/.build/summary.txt), naming the
+ * server it ran on (Redis or Valkey, see test/setup/test-server.ts).
+ */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { testServer } from '../../setup/test-server.js';
 import { repoRoot } from './bundle.js';
 
 export interface ScenarioCounts {
@@ -18,7 +22,7 @@ export function reportScenario(scenario: string, counts: ScenarioCounts): string
     .map(([k, v]) => ` ${k}=${v}`)
     .join('');
   const text =
-    `[faults] ${scenario}: published=${counts.published} acked=${counts.acked} redelivered=${counts.redelivered} ` +
+    `[faults] ${scenario} on ${testServer().label}: published=${counts.published} acked=${counts.acked} redelivered=${counts.redelivered} ` +
     `dead-lettered=${counts.deadLettered} lost=${counts.lost}${extra}`;
   console.log(text);
   try {
