@@ -10,6 +10,7 @@ import { deliveryModeSchema, Exchange, resolveDeliveryMode, type DeliveryModeOpt
 import { declaredEntities, maybeDeclare, type Declarable } from './maybe-declare.js';
 import type { Headers, HeaderValue, MessageProperties, OutboundMessage, PublishResult } from './message-types.js';
 import { OptionNames, parseOptions } from './option-parsing.js';
+import { parseConfirm, type BasicPublishOptions, type ConfirmOption, type PublishConfirm } from './publish-confirm.js';
 import type { RetryPolicy } from './retry-policy-types.js';
 import { defaultSerializers } from './serialization/default-registry.js';
 import { isBytes, type Serialized, type SerializerRegistry } from './serialization/registry.js';
@@ -42,6 +43,8 @@ export interface ProducerOptions {
   autoDeclare?: boolean;
   serializers?: SerializerRegistry;
   compressors?: CompressionRegistry;
+  /** The `confirm` of every publish that does not pass its own (see {@link PublishOptions.confirm}). */
+  confirm?: ConfirmOption;
 }
 
 export interface PublishOptions {
@@ -60,6 +63,13 @@ export interface PublishOptions {
   deliveryMode?: DeliveryModeOption;
   /** Entities to declare (cached per connection) before publishing. */
   declare?: readonly Declarable[];
+  /**
+   * Resolve only once this many replicas hold what the publish stored: `{ replicas, timeout }`
+   * (timeout in seconds), `true` for one replica within DEFAULT_CONFIRM_TIMEOUT, `false` to
+   * turn a Producer's default off. Rejects with PublishNotConfirmedError when fewer replicas
+   * acknowledged in time; the message stays stored (docs/confirmed-publishes.md).
+   */
+  confirm?: ConfirmOption;
   /** Retry through `Connection.ensure` on connection errors. Needs a Producer built on a connection. */
   retry?: boolean;
   retryPolicy?: RetryPolicy;
@@ -77,6 +87,7 @@ export interface PublishOptions {
 
 export const PRODUCER_OPTION_NAMES = OptionNames.of<ProducerOptions>({
   exchange: true, routingKey: true, serializer: true, compression: true, autoDeclare: true, serializers: true, compressors: true,
+  confirm: true,
 });
 
 /** The named AMQP properties publish copies to the message's properties. */
@@ -93,7 +104,7 @@ const PROPERTY_NAMES: ReadonlySet<string> = new Set(Object.keys(NAMED_PROPERTIES
 const PUBLISH_OPTION_NAMES = OptionNames.of<PublishOptions>({
   exchange: true, routingKey: true, serializer: true, compression: true, contentType: true, contentEncoding: true,
   headers: true, priority: true, expiration: true, deliveryMode: true, declare: true, retry: true, retryPolicy: true,
-  properties: true, signal: true, ...NAMED_PROPERTIES,
+  properties: true, signal: true, confirm: true, ...NAMED_PROPERTIES,
 });
 
 function isHeaderValue(value: unknown): value is HeaderValue {
@@ -132,6 +143,8 @@ export class Producer {
   readonly serializer: string | undefined;
   readonly compression: string | undefined;
   readonly autoDeclare: boolean;
+  /** The confirmation publishes ask for unless they pass `confirm` (undefined: none). */
+  readonly confirm: PublishConfirm | undefined;
   private readonly source: ChannelOrConnection;
   private readonly serializers: SerializerRegistry;
   private readonly compressors: CompressionRegistry;
@@ -139,8 +152,9 @@ export class Producer {
 
   constructor(channelOrConnection: ChannelOrConnection, options: ProducerOptions = {}) {
     PRODUCER_OPTION_NAMES.check(options, 'Producer');
-    const { exchange, serializers, compressors, ...rest } = options;
+    const { exchange, serializers, compressors, confirm, ...rest } = options;
     const parsed = parseOptions(producerOptionsSchema, rest, 'Producer');
+    this.confirm = parseConfirm(confirm, 'Producer');
     this.source = channelOrConnection;
     this.boundChannel = isConnectionLike(channelOrConnection) ? undefined : channelOrConnection;
     this.exchange = typeof exchange === 'string' ? new Exchange(exchange) : (exchange ?? new Exchange(''));
@@ -190,11 +204,17 @@ export class Producer {
       const exchangeName = typeof exchange === 'string' ? exchange : exchange.name;
       const routingKey = options.routingKey ?? this.routingKey;
       const entities = this.entitiesToDeclare(options.declare);
-      if (options.retry) return this.publishWithRetry(message, exchangeName, routingKey, entities, signal, options.retryPolicy);
-      if (entities.length === 0 && !isConnectionLike(this.source)) {
-        return (this.boundChannel ?? this.source).basicPublish(message, exchangeName, routingKey);
+      const confirm = options.confirm === undefined ? this.confirm : parseConfirm(options.confirm, 'publish');
+      const publishOptions: BasicPublishOptions | undefined = confirm === undefined ? undefined : { confirm };
+      if (options.retry) {
+        return this.publishWithRetry(message, exchangeName, routingKey, publishOptions, entities, signal, options.retryPolicy);
       }
-      return this.resolveChannel().then((channel) => this.publishOn(channel, message, exchangeName, routingKey, entities, signal));
+      if (entities.length === 0 && !isConnectionLike(this.source)) {
+        return (this.boundChannel ?? this.source).basicPublish(message, exchangeName, routingKey, publishOptions);
+      }
+      return this.resolveChannel().then((channel) =>
+        this.publishOn(channel, message, exchangeName, routingKey, publishOptions, entities, signal),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -206,6 +226,7 @@ export class Producer {
     message: OutboundMessage,
     exchangeName: string,
     routingKey: string,
+    publishOptions: BasicPublishOptions | undefined,
     entities: readonly Declarable[],
     signal: AbortSignal | undefined,
   ): Promise<PublishResult> {
@@ -214,13 +235,14 @@ export class Producer {
       await maybeDeclare(entity, channel, this.cacheOwner(channel));
     }
     throwIfAborted(signal);
-    return channel.basicPublish(message, exchangeName, routingKey);
+    return channel.basicPublish(message, exchangeName, routingKey, publishOptions);
   }
 
   private publishWithRetry(
     message: OutboundMessage,
     exchangeName: string,
     routingKey: string,
+    publishOptions: BasicPublishOptions | undefined,
     entities: readonly Declarable[],
     signal: AbortSignal | undefined,
     retryPolicy: RetryPolicy | undefined,
@@ -237,7 +259,7 @@ export class Producer {
     return connection.ensure((channel) => {
       this.boundChannel = channel;
       // Every attempt declares again what is not cached: a reconnect may have forgotten it.
-      return this.publishOn(channel, message, exchangeName, routingKey, entities, signal);
+      return this.publishOn(channel, message, exchangeName, routingKey, publishOptions, entities, signal);
     }, policy);
   }
 
