@@ -1,0 +1,83 @@
+/**
+ * `ReplicaWaits`: Redis `WAIT` for confirmed publishes, one per channel and tick. WAIT answers
+ * for every write its connection made before it, so one WAIT sent after a tick's publishes were
+ * answered confirms all of them: the publishes of one tick share a WAIT for the largest replica
+ * count and the longest timeout among them, and each is judged against its own count by the
+ * caller (ChannelPublisher).
+ */
+import { OperationalError } from '@kelp/core';
+import type { ReplicaAcknowledgement } from '@kelp/virtual';
+import type { Redis } from 'ioredis';
+
+/** One confirmed publish waiting for the WAIT of its tick. */
+interface WaitRequest {
+  replicas: number;
+  timeoutMs: number;
+  /** The socket that carried the write's reply: a WAIT on any other covers none of its writes. */
+  socket: unknown;
+  resolve: (acknowledged: number) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface ReplicaWaitsContext {
+  /** The command connection: the one that carried the writes. */
+  readonly client: Redis;
+  /** Seconds a WAIT may block before the command connection's own timeout fails it. */
+  readonly maxTimeout: number;
+  /** Wraps a driver error into a kelp error. */
+  wrapError(error: unknown): Error;
+  /** A WAIT was sent that may hold the command connection until `untilMs` (Date.now() clock). */
+  blockedUntil(untilMs: number): void;
+}
+
+export class ReplicaWaits implements ReplicaAcknowledgement {
+  readonly maxTimeout: number;
+  private pending: WaitRequest[] = [];
+
+  constructor(private readonly ctx: ReplicaWaitsContext) {
+    this.maxTimeout = ctx.maxTimeout;
+  }
+
+  /**
+   * Called once the writes to confirm were answered, so the WAIT, sent later on the same
+   * connection, comes after them.
+   */
+  waitForReplicas(replicas: number, timeout: number): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const size = this.pending.push({ replicas, timeoutMs: Math.ceil(timeout * 1000), socket: this.ctx.client.stream, resolve, reject });
+      // nextTick: every publish answered by the same reply (a PushBatcher call) joins this WAIT.
+      if (size === 1) process.nextTick(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const requests = this.pending;
+    this.pending = [];
+    const { client } = this.ctx;
+    let replicas = 0;
+    let timeoutMs = 0;
+    const waiting: WaitRequest[] = [];
+    for (const request of requests) {
+      // Not written to a socket not ready (ioredis would queue it and send it after a reconnect,
+      // where WAIT reports on a connection that made none of these writes).
+      if (client.status !== 'ready' || client.stream !== request.socket) {
+        request.reject(new OperationalError('the redis command connection was lost after the publish was stored; it is not known to be replicated'));
+        continue;
+      }
+      replicas = Math.max(replicas, request.replicas);
+      timeoutMs = Math.max(timeoutMs, request.timeoutMs);
+      waiting.push(request);
+    }
+    if (waiting.length === 0) return;
+    this.ctx.blockedUntil(Date.now() + timeoutMs);
+    client.wait(replicas, timeoutMs).then(
+      (acknowledged) => {
+        for (const request of waiting) request.resolve(Number(acknowledged));
+      },
+      (error: unknown) => {
+        const wrapped = this.ctx.wrapError(error);
+        for (const request of waiting) request.reject(wrapped);
+      },
+    );
+  }
+}
