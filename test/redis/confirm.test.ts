@@ -4,7 +4,7 @@
  * WAIT, and a confirm that cannot be met rejects with PublishNotConfirmedError after about its
  * timeout while the message stays in the master's list.
  */
-import { ConfigurationError, Connection, PublishNotConfirmedError, type PublishResult } from 'kelp';
+import { ConfigurationError, Connection, OperationalError, PublishNotConfirmedError, type PublishResult } from 'kelp';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
@@ -128,6 +128,23 @@ describe('a confirmed publish with one replica', () => {
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as ConfigurationError).option).toBe('confirm.timeout');
     expect(await onMaster.exists('too-long')).toBe(0);
+  });
+});
+
+describe('a confirmed publish whose connection drops during its WAIT', () => {
+  it('rejects with an OperationalError at once, not after the timeout; the message stays', async () => {
+    const producer = (await connect()).Producer();
+    const pending = producer.publish('cut', { routingKey: 'cut-off', confirm: { replicas: 2, timeout: 20 } });
+    // The connection blocked in this WAIT (others may have run WAIT before and sit idle).
+    const blockedInWait = async () =>
+      ((await onMaster.client('LIST', 'TYPE', 'normal')) as string).split('\n').find((l) => /flags=b .*cmd=wait/.test(l));
+    expect(await waitUntil(async () => (await blockedInWait()) !== undefined, 5000)).toBe(true);
+    const line = (await blockedInWait()) as string;
+    await onMaster.client('KILL', 'ID', (/id=(\d+)/.exec(line) as RegExpExecArray)[1] as string);
+    const { error, ms } = await rejectionOf(pending);
+    expect(error).toBeInstanceOf(OperationalError);
+    expect(ms).toBeLessThan(10_000);
+    expect(await onMaster.llen('cut-off')).toBe(1);
   });
 });
 

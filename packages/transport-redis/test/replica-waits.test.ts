@@ -1,0 +1,64 @@
+import { OperationalError } from '@kelp/core';
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { ReplicaWaits } from '../src/replica-waits.js';
+
+/** The part of an ioredis client ReplicaWaits touches; WAIT answers `acknowledged`. */
+function fakeClient(acknowledged: number) {
+  const client = {
+    status: 'ready',
+    stream: {} as object,
+    waits: [] as Array<[number, number]>,
+    wait: (replicas: number, timeoutMs: number) => {
+      client.waits.push([replicas, timeoutMs]);
+      return Promise.resolve(acknowledged);
+    },
+  };
+  return client;
+}
+
+function setup(acknowledged = 1) {
+  const client = fakeClient(acknowledged);
+  const blocked: number[] = [];
+  const waits = new ReplicaWaits({
+    client: client as unknown as Redis,
+    maxTimeout: 29,
+    wrapError: (error) => error as Error,
+    blockedUntil: (untilMs) => blocked.push(untilMs),
+  });
+  return { client, waits, blocked };
+}
+
+describe('ReplicaWaits', () => {
+  it('sends one WAIT for a tick, with the largest replica count and timeout, and answers each caller', async () => {
+    const { client, waits, blocked } = setup(1);
+    const answers = await Promise.all([waits.waitForReplicas(1, 0.25), waits.waitForReplicas(2, 1), waits.waitForReplicas(1, 0.5)]);
+    expect([client.waits, answers, blocked.length]).toEqual([[[2, 1000]], [1, 1, 1], 1]);
+  });
+
+  it('sends a new WAIT for requests of a later tick', async () => {
+    const { client, waits } = setup(1);
+    await waits.waitForReplicas(1, 1);
+    await waits.waitForReplicas(1, 2);
+    expect(client.waits).toEqual([
+      [1, 1000],
+      [1, 2000],
+    ]);
+  });
+
+  it('never sends a WAIT on a connection that is not ready: it would be queued for the next one', async () => {
+    const { client, waits } = setup(1);
+    const answer = waits.waitForReplicas(1, 1);
+    client.status = 'reconnecting';
+    await expect(answer).rejects.toBeInstanceOf(OperationalError);
+    expect(client.waits).toEqual([]);
+  });
+
+  it('never sends a WAIT on another socket than the one that answered the write', async () => {
+    const { client, waits } = setup(1);
+    const answer = waits.waitForReplicas(1, 1);
+    client.stream = {};
+    await expect(answer).rejects.toBeInstanceOf(OperationalError);
+    expect(client.waits).toEqual([]);
+  });
+});
