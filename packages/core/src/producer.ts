@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { defaultCompressors, type CompressionRegistry } from './compression/registry.js';
-import { ConfigurationError, EncodeError, throwIfAborted } from './errors.js';
+import { AbortedError, ConfigurationError, EncodeError, throwIfAborted } from './errors.js';
 import { deliveryModeSchema, Exchange, resolveDeliveryMode, type DeliveryModeOption } from './exchange.js';
 import { declaredEntities, maybeDeclare, type Declarable } from './maybe-declare.js';
 import type { Headers, HeaderValue, MessageProperties, OutboundMessage, PublishResult } from './message-types.js';
@@ -205,19 +205,30 @@ export class Producer {
       const routingKey = options.routingKey ?? this.routingKey;
       const entities = this.entitiesToDeclare(options.declare);
       const confirm = options.confirm === undefined ? this.confirm : parseConfirm(options.confirm, 'publish');
-      const publishOptions: BasicPublishOptions | undefined = confirm === undefined ? undefined : { confirm };
-      if (options.retry) {
-        return this.publishWithRetry(message, exchangeName, routingKey, publishOptions, entities, signal, options.retryPolicy);
-      }
-      if (entities.length === 0 && !isConnectionLike(this.source)) {
-        return (this.boundChannel ?? this.source).basicPublish(message, exchangeName, routingKey, publishOptions);
-      }
-      return this.resolveChannel().then((channel) =>
-        this.publishOn(channel, message, exchangeName, routingKey, publishOptions, entities, signal),
-      );
+      if (confirm === undefined) return this.send(message, exchangeName, routingKey, undefined, entities, options);
+      // Waiting for replicas is the part of a publish that can take long: the signal ends the wait.
+      const sent = this.send(message, exchangeName, routingKey, { confirm }, entities, options);
+      return signal === undefined ? sent : abandonOnAbort(sent, signal);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  private send(
+    message: OutboundMessage,
+    exchangeName: string,
+    routingKey: string,
+    publishOptions: BasicPublishOptions | undefined,
+    entities: readonly Declarable[],
+    { signal, retry, retryPolicy }: PublishOptions,
+  ): Promise<PublishResult> {
+    if (retry) return this.publishWithRetry(message, exchangeName, routingKey, publishOptions, entities, signal, retryPolicy);
+    if (entities.length === 0 && !isConnectionLike(this.source)) {
+      return (this.boundChannel ?? this.source).basicPublish(message, exchangeName, routingKey, publishOptions);
+    }
+    return this.resolveChannel().then((channel) =>
+      this.publishOn(channel, message, exchangeName, routingKey, publishOptions, entities, signal),
+    );
   }
 
   /** Declares what is still undeclared (cached per connection), then publishes. */
@@ -364,6 +375,20 @@ export class Producer {
   private cacheOwner(channel: Channel): object {
     return isConnectionLike(this.source) ? this.source : channel;
   }
+}
+
+/**
+ * `publish`'s outcome, or an AbortedError as soon as `signal` aborts. The publish itself goes
+ * on: the message may be stored, and only the wait for its confirmation is abandoned.
+ */
+function abandonOnAbort(publish: Promise<PublishResult>, signal: AbortSignal): Promise<PublishResult> {
+  return new Promise<PublishResult>((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(new AbortedError('The publish was aborted while waiting for its confirmation; the message may be stored', { cause: signal.reason }));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    publish.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** An option name zod would accept: a non-empty string, or absent. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigurationError, DEFAULT_CONFIRM_TIMEOUT, parseBasicPublishOptions, parseConfirm, Producer, type ConfirmOption } from '../src/index.js';
+import { AbortedError, ConfigurationError, DEFAULT_CONFIRM_TIMEOUT, parseBasicPublishOptions, parseConfirm, Producer, type Channel, type ConfirmOption } from '../src/index.js';
 import { FakeChannel } from './helpers/fake-channel.js';
 
 /** The ConfigurationError `fn` throws (fails the test when it throws nothing or something else). */
@@ -84,5 +84,16 @@ describe('Producer confirm', () => {
       name: 'ConfigurationError',
       option: 'confirm.timeout',
     });
+  });
+});
+
+describe('Producer confirm and AbortSignal', () => {
+  it('stops waiting for the confirmation when the signal aborts', async () => {
+    const waitsForever = new FakeChannel();
+    waitsForever.basicPublish = () => new Promise(() => undefined);
+    const controller = new AbortController();
+    const publishing = new Producer(waitsForever as Channel).publish('x', { routingKey: 'q', confirm: true, signal: controller.signal });
+    controller.abort(new Error('shutting down'));
+    await expect(publishing).rejects.toBeInstanceOf(AbortedError);
   });
 });
