@@ -113,6 +113,13 @@ describe('a confirmed publish with one replica', () => {
     expect(JSON.parse(stored as string).properties.delivery_tag).toBe(result.deliveryTag);
   });
 
+  it('is not retried by retry: true (that would store a second copy)', async () => {
+    const producer = (await connect()).Producer();
+    const publishing = producer.publish('once', { routingKey: 'not-retried', retry: true, confirm: { replicas: 2, timeout: 0.3 } });
+    await expect(publishing).rejects.toBeInstanceOf(PublishNotConfirmedError);
+    expect(await onMaster.llen('not-retried')).toBe(1);
+  });
+
   it('resolves a fanout broadcast without a WAIT: nothing was stored to replicate', async () => {
     const connection = await connect();
     const channel = await connection.channel();
