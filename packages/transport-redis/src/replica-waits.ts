@@ -58,8 +58,9 @@ export class ReplicaWaits implements ReplicaAcknowledgement {
     let timeoutMs = 0;
     const waiting: WaitRequest[] = [];
     for (const request of requests) {
-      // Not written to a socket not ready (ioredis would queue it and send it after a reconnect,
-      // where WAIT reports on a connection that made none of these writes).
+      // Only on the socket that answered the write, and only while it is ready: ioredis would
+      // otherwise queue the WAIT and send it after a reconnect, where it answers for a
+      // connection that made none of these writes.
       if (client.status !== 'ready' || client.stream !== request.socket) {
         request.reject(new OperationalError('the redis command connection was lost after the publish was stored; it is not known to be replicated'));
         continue;
