@@ -5,10 +5,13 @@
  * timeout while the message stays in the master's list.
  */
 import { ConfigurationError, Connection, OperationalError, PublishNotConfirmedError, type PublishResult } from 'kelp';
+import { parseUrl } from '@kelp/core';
+import { Hub } from '@kelp/hub';
+import { RedisTransport } from '@kelp/transport-redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
-import { waitUntil } from './helpers.js';
+import { message, waitUntil } from './helpers.js';
 
 let master: RedisServerHandle;
 let replica: RedisServerHandle;
@@ -152,6 +155,32 @@ describe('a confirmed publish whose connection drops during its WAIT', () => {
     expect(error).toBeInstanceOf(OperationalError);
     expect(ms).toBeLessThan(10_000);
     expect(await onMaster.llen('cut-off')).toBe(1);
+  });
+});
+
+describe('a WAIT longer than the health check deadline (10 s)', () => {
+  it('is not taken for a dead link: the publish ends with PublishNotConfirmedError, not a reconnect', async () => {
+    const transport = new RedisTransport(parseUrl(master.url, { transportOptions: { healthCheckInterval: 1 } }));
+    await transport.connect();
+    const hub = new Hub();
+    transport.registerWithEventLoop(hub);
+    const lost: Error[] = [];
+    transport.on('connectionLost', (error) => lost.push(error));
+    try {
+      const channel = await transport.createChannel();
+      let outcome: unknown;
+      const publishing = channel
+        .basicPublish(message('slow'), '', 'long-wait', { confirm: { replicas: 2, timeout: 12 } })
+        .then((result) => (outcome = result), (error: unknown) => (outcome = error));
+      // The hub runs the health checks; each PING waits behind the WAIT.
+      await hub.runUntil(() => outcome !== undefined, { timeoutMs: 30_000 });
+      await publishing;
+      expect(outcome).toBeInstanceOf(PublishNotConfirmedError);
+      expect(lost).toEqual([]);
+    } finally {
+      await transport.close();
+      hub.close();
+    }
   });
 });
 
