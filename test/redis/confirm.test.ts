@@ -80,6 +80,28 @@ describe('a confirmed publish with one replica', () => {
     expect(await onReplica.llen('burst')).toBe(100);
   });
 
+  it('shares one WAIT among the channels of a connection, which all write on its command connection', async () => {
+    const connection = await connect();
+    const channels = [await connection.channel(), await connection.channel()];
+    await onMaster.config('RESETSTAT');
+    const results = await Promise.all(channels.map((channel) => channel.basicPublish(message('two'), '', 'two-channels', { confirm: true })));
+    expect([results.map((r) => r.replicas), await waitCalls()]).toEqual([[1, 1], 1]);
+  });
+
+  it('lets publishes made while a WAIT waits for a missing replica share the next WAIT', async () => {
+    const producer = (await connect()).Producer({ confirm: { replicas: 2, timeout: 0.5 } });
+    await onMaster.config('RESETSTAT');
+    // Five publishes in five ticks, all while the first WAIT waits for a replica that is not there.
+    const settled: Promise<unknown>[] = [];
+    for (let n = 0; n < 5; n += 1) {
+      settled.push(producer.publish({ n }, { routingKey: 'spread' }).catch((error: unknown) => error));
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    }
+    const outcomes = await Promise.all(settled);
+    expect(outcomes.filter((o) => o instanceof PublishNotConfirmedError)).toHaveLength(5);
+    expect(await waitCalls()).toBe(2);
+  });
+
   it('confirms a channel.basicPublish the same way', async () => {
     const channel = await (await connect()).channel();
     const result = await channel.basicPublish(

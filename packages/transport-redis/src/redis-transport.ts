@@ -235,19 +235,25 @@ export class RedisTransport extends VirtualTransport {
     return Math.max(commandTimeoutMs - CONFIRM_MARGIN_MS, commandTimeoutMs / 2) / 1000;
   }
 
-  protected openChannel(channelId: number): VirtualChannel {
-    const client = guardClient(this.client, this.redactedUrl);
-    const replication = new ReplicaWaits({
-      client,
+  private sharedReplicaWaits: ReplicaWaits | undefined;
+
+  /** The WAITs of confirmed publishes, shared by every channel: they all write on the command connection. */
+  private get replicaWaits(): ReplicaWaits {
+    this.sharedReplicaWaits ??= new ReplicaWaits({
+      client: () => this.client,
       maxTimeout: this.maxConfirmTimeout,
       wrapError: (error) => wrapRedisError(error, this.redactedUrl, 'wait'),
       blockedUntil: (untilMs) => {
         this.commandBlockedUntil = Math.max(this.commandBlockedUntil, untilMs);
       },
     });
+    return this.sharedReplicaWaits;
+  }
+
+  protected openChannel(channelId: number): VirtualChannel {
     const storage = new RedisStorage({
-      client,
-      replication,
+      client: guardClient(this.client, this.redactedUrl),
+      replication: this.replicaWaits,
       keys: this.keys,
       redactedUrl: this.redactedUrl,
       options: this.redisOptions,

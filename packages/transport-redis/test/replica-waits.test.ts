@@ -21,7 +21,7 @@ function setup(acknowledged = 1) {
   const client = fakeClient(acknowledged);
   const blocked: number[] = [];
   const waits = new ReplicaWaits({
-    client: client as unknown as Redis,
+    client: () => client as unknown as Redis,
     maxTimeout: 29,
     wrapError: (error) => error as Error,
     blockedUntil: (untilMs) => blocked.push(untilMs),
@@ -44,6 +44,29 @@ describe('ReplicaWaits', () => {
       [1, 1000],
       [1, 2000],
     ]);
+  });
+
+  it('keeps one WAIT at a time: requests made while one waits share the next', async () => {
+    const { client, waits } = setup(1);
+    let release!: (acknowledged: number) => void;
+    client.wait = (replicas: number, timeoutMs: number) => {
+      client.waits.push([replicas, timeoutMs]);
+      return new Promise<number>((resolve) => (release = resolve));
+    };
+    const first = waits.waitForReplicas(1, 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = [waits.waitForReplicas(1, 2), waits.waitForReplicas(2, 1)];
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(client.waits).toEqual([[1, 1000]]);
+    release(1);
+    expect(await first).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(client.waits).toEqual([
+      [1, 1000],
+      [2, 2000],
+    ]);
+    release(2);
+    expect(await Promise.all(later)).toEqual([2, 2]);
   });
 
   it('never sends a WAIT on a connection that is not ready: it would be queued for the next one', async () => {
