@@ -69,7 +69,14 @@ export class ReplicaWaits implements ReplicaAcknowledgement {
   private flush(): void {
     const requests = this.pending;
     this.pending = [];
-    const client = this.ctx.client();
+    let client: Redis;
+    try {
+      client = this.ctx.client();
+    } catch (error) {
+      // The transport closed meanwhile.
+      for (const request of requests) request.reject(error);
+      return;
+    }
     let replicas = 0;
     let timeoutMs = 0;
     const sharing: WaitRequest[] = [];

@@ -69,6 +69,23 @@ describe('ReplicaWaits', () => {
     expect(await Promise.all(later)).toEqual([2, 2]);
   });
 
+  it('rejects, never throws, when the transport closed before the WAIT went out', async () => {
+    const client = fakeClient(1);
+    let closed = false;
+    const waits = new ReplicaWaits({
+      client: () => {
+        if (closed) throw new OperationalError('not connected');
+        return client as unknown as Redis;
+      },
+      maxTimeout: 29,
+      wrapError: (error) => error as Error,
+      blockedUntil: () => undefined,
+    });
+    const answer = waits.waitForReplicas(1, 1);
+    closed = true;
+    await expect(answer).rejects.toThrow('not connected');
+  });
+
   it('never sends a WAIT on a connection that is not ready: it would be queued for the next one', async () => {
     const { client, waits } = setup(1);
     const answer = waits.waitForReplicas(1, 1);
