@@ -82,10 +82,12 @@ describe('a confirmed publish with one replica', () => {
 
   it('shares one WAIT among the channels of a connection, which all write on its command connection', async () => {
     const connection = await connect();
-    const channels = [await connection.channel(), await connection.channel()];
+    const channels = await Promise.all(Array.from({ length: 10 }, () => connection.channel()));
     await onMaster.config('RESETSTAT');
-    const results = await Promise.all(channels.map((channel) => channel.basicPublish(message('two'), '', 'two-channels', { confirm: true })));
-    expect([results.map((r) => r.replicas), await waitCalls()]).toEqual([[1, 1], 1]);
+    const results = await Promise.all(channels.map((channel) => channel.basicPublish(message('ten'), '', 'ten-channels', { confirm: true })));
+    expect(results.filter((r) => r.replicas === 1)).toHaveLength(10);
+    // One WAIT, or a second for the replies that came in while the first waited; 10 if unshared.
+    expect(await waitCalls()).toBeLessThanOrEqual(3);
   });
 
   it('lets publishes made while a WAIT waits for a missing replica share the next WAIT', async () => {
@@ -99,7 +101,10 @@ describe('a confirmed publish with one replica', () => {
     }
     const outcomes = await Promise.all(settled);
     expect(outcomes.filter((o) => o instanceof PublishNotConfirmedError)).toHaveLength(5);
-    expect(await waitCalls()).toBe(2);
+    // The first WAIT, then one for the four answered behind it (a third if their replies split); 5 if unshared.
+    const calls = await waitCalls();
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(calls).toBeLessThanOrEqual(3);
   });
 
   it('confirms a channel.basicPublish the same way', async () => {
