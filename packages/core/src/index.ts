@@ -16,7 +16,6 @@ export { Producer, type ChannelOrConnection, type ConnectionLike, type ProducerO
 export {
   DEFAULT_CONFIRM_TIMEOUT,
   parseBasicPublishOptions,
-  parseConfirm,
   type BasicPublishOptions,
   type ConfirmOption,
   type ConfirmSettings,

@@ -62,7 +62,8 @@ export function parseConfirm(value: ConfirmOption | undefined, context: string):
 }
 
 /**
- * Validates the options of `channel.basicPublish`; resolves to the confirmation they ask for.
+ * Validates the options of `channel.basicPublish` (for transports implementing it); resolves to
+ * the confirmation they ask for.
  * @throws ConfigurationError for an unknown name or a bad `confirm`.
  */
 export function parseBasicPublishOptions(options: BasicPublishOptions | undefined): PublishConfirm | undefined {

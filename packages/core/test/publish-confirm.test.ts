@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AbortedError, ConfigurationError, DEFAULT_CONFIRM_TIMEOUT, parseBasicPublishOptions, parseConfirm, Producer, type Channel, type ConfirmOption } from '../src/index.js';
+import { AbortedError, ConfigurationError, DEFAULT_CONFIRM_TIMEOUT, parseBasicPublishOptions, Producer, type Channel, type ConfirmOption } from '../src/index.js';
+import { parseConfirm } from '../src/publish-confirm.js';
 import { FakeChannel } from './helpers/fake-channel.js';
 
 /** The ConfigurationError `fn` throws (fails the test when it throws nothing or something else). */
