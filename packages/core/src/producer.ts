@@ -189,7 +189,8 @@ export class Producer {
 
   /**
    * Serializes, compresses and publishes `body`. Resolves with where the message went; rejects
-   * with ConfigurationError for bad options, EncodeError for a body it cannot encode.
+   * with ConfigurationError for bad options, EncodeError for a body it cannot encode, and with
+   * `confirm` PublishNotConfirmedError when too few replicas acknowledged it (it stays stored).
    *
    * Not `async`: on a channel with nothing left to declare the message goes to the channel within
    * this call and its promise is handed back as is. Every async layer here used to cost a promise
@@ -214,6 +215,7 @@ export class Producer {
     }
   }
 
+  /** Publishes by the path the options and the producer's source call for (retry, declare, or straight). */
   private send(
     message: OutboundMessage,
     exchangeName: string,
