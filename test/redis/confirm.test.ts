@@ -49,7 +49,7 @@ async function waitCalls(): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
-/** Rejection of `promise`, with how long it took to come. */
+/** Rejection of `promise`, with how long it took to come (from this call). */
 async function rejectionOf(promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
   const started = Date.now();
   try {
@@ -171,14 +171,15 @@ describe('a confirmed publish with one replica', () => {
 describe('a confirmed publish whose connection drops during its WAIT', () => {
   it('rejects with an OperationalError at once, not after the timeout; the message stays', async () => {
     const producer = (await connect()).Producer();
-    const pending = producer.publish('cut', { routingKey: 'cut-off', confirm: { replicas: 2, timeout: 20 } });
+    // Watched from the start: the rejection may come before the KILL's own reply does.
+    const outcome = rejectionOf(producer.publish('cut', { routingKey: 'cut-off', confirm: { replicas: 2, timeout: 20 } }));
     // The connection blocked in this WAIT (others may have run WAIT before and sit idle).
     const blockedInWait = async () =>
       ((await onMaster.client('LIST', 'TYPE', 'normal')) as string).split('\n').find((l) => /flags=b .*cmd=wait/.test(l));
     expect(await waitUntil(async () => (await blockedInWait()) !== undefined, 5000)).toBe(true);
     const line = (await blockedInWait()) as string;
     await onMaster.client('KILL', 'ID', (/id=(\d+)/.exec(line) as RegExpExecArray)[1] as string);
-    const { error, ms } = await rejectionOf(pending);
+    const { error, ms } = await outcome;
     expect(error).toBeInstanceOf(OperationalError);
     expect(ms).toBeLessThan(10_000);
     expect(await onMaster.llen('cut-off')).toBe(1);
