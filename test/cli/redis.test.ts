@@ -39,6 +39,13 @@ describe('kelp publish, consume and purge on redis://', () => {
     expect(await redis.hlen('unacked')).toBe(0);
   });
 
+  it('with --confirm on a server without replicas, stores every message, reports them unconfirmed and exits 1', async () => {
+    const published = await kelp([...publish('unconfirmed', '--json', '--count', '20', '--confirm', '1', '--confirm-timeout', '0.2'), 'job']);
+    expect(jsonLines(published.stdout)[0]).toMatchObject({ published: 20, routed: 20, unconfirmed: 20 });
+    expect([published.code, published.stderr]).toEqual([1, expect.stringContaining('20 of 20 message(s) were stored but not confirmed by 1 replica(s)')]);
+    expect(await redis.llen('unconfirmed')).toBe(20);
+  });
+
   it('on SIGTERM finishes the message in hand, exits 0 and hands prefetched messages straight back', async () => {
     await kelp(publish('graceful', '--count', '50', 'job'));
     const child = startKelp(['consume', db.url, '--queue', 'graceful', '--prefetch', '10', '--json']);

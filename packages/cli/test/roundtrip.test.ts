@@ -149,3 +149,18 @@ describe('publish, consume and purge on memory://', () => {
     expect(result.stderr).toMatch(/^kelp: error: .*nosuch/);
   });
 });
+
+describe('publish --confirm on memory://', () => {
+  it('is refused before anything is stored: memory:// has no replicas', async () => {
+    const url = freshUrl();
+    const published = await kelp(publishArgs(url, '--confirm', '1', 'job'));
+    // A ConfigurationError is bad usage for the CLI: exit 2.
+    expect([published.code, published.stderr]).toEqual([2, expect.stringContaining('keeps no replicas')]);
+    expect((await kelp(['consume', url, '--queue', 'email', '--timeout', '0.2', '--json'])).lines).toEqual([]);
+  });
+
+  it('refuses --confirm-timeout without --confirm', async () => {
+    const published = await kelp(publishArgs(freshUrl(), '--confirm-timeout', '2', 'job'));
+    expect([published.code, published.stderr]).toEqual([2, expect.stringContaining('--confirm-timeout needs --confirm N')]);
+  });
+});

@@ -7,10 +7,12 @@
  * - {@link ChannelError}: the broker refused an operation on a channel (unknown queue, conflicting
  *   declaration, a command the server rejected). Not fixed by retrying the same call.
  * - {@link ContentError}: a message body could not be encoded, decoded or was not accepted.
+ * - {@link PublishNotConfirmedError}: a confirmed publish was stored but not known to be replicated.
  * - {@link MessageStateError}, {@link NotBoundError}, {@link LimitExceeded},
  *   {@link ConfigurationError}, {@link OperationTimeoutError}: misuse, exhausted resources, bad
  *   options and waits that ran out of time.
  */
+import type { PublishResult } from './message-types.js';
 
 export interface KelpErrorOptions {
   cause?: unknown;
@@ -79,6 +81,27 @@ export class ContentDisallowedError extends ContentError {
   constructor(message: string, options: KelpErrorOptions & { contentType: string }) {
     super(message, options);
     this.contentType = options.contentType;
+  }
+}
+
+/**
+ * A publish with `confirm` was stored, but fewer replicas than asked acknowledged it within the
+ * timeout. The message stays published: this says "not known to be replicated", not "not
+ * written". Not recoverable: publishing again stores a second copy (consumers may then see both).
+ */
+export class PublishNotConfirmedError extends KelpError {
+  /** How many replicas acknowledged the write. */
+  readonly acknowledged: number;
+  /** How many replicas the publish asked for. */
+  readonly requested: number;
+  /** Where the message was stored (the write stays). */
+  readonly result: PublishResult;
+
+  constructor(message: string, options: KelpErrorOptions & { acknowledged: number; requested: number; result: PublishResult }) {
+    super(message, options);
+    this.acknowledged = options.acknowledged;
+    this.requested = options.requested;
+    this.result = options.result;
   }
 }
 

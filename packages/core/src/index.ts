@@ -13,6 +13,14 @@ export { processConcurrently, type ProcessConcurrentlyOptions } from './process-
 export type * from './message-types.js';
 export { Message, type MessageOptions, type MessageState } from './message.js';
 export { Producer, type ChannelOrConnection, type ConnectionLike, type ProducerOptions, type PublishOptions, type RetryRunner } from './producer.js';
+export {
+  DEFAULT_CONFIRM_TIMEOUT,
+  parseBasicPublishOptions,
+  type BasicPublishOptions,
+  type ConfirmOption,
+  type ConfirmSettings,
+  type PublishConfirm,
+} from './publish-confirm.js';
 export { Queue, type QueueOptions } from './queue.js';
 export type * from './retry-policy-types.js';
 export { jsonSerializer, msgpackSerializer, rawSerializer, textSerializer } from './serialization/builtins.js';

@@ -87,4 +87,9 @@ export interface PublishResult {
   subscribers?: number;
   /** The delivery tag given to the message. */
   deliveryTag: string;
+  /**
+   * With `confirm`: how many replicas acknowledged the write (at least the number asked for).
+   * Absent when nothing was stored to confirm (a fanout broadcast, an unroutable message).
+   */
+  replicas?: number;
 }

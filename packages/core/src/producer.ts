@@ -5,11 +5,12 @@
  */
 import { z } from 'zod';
 import { defaultCompressors, type CompressionRegistry } from './compression/registry.js';
-import { ConfigurationError, EncodeError, throwIfAborted } from './errors.js';
+import { AbortedError, ConfigurationError, EncodeError, throwIfAborted } from './errors.js';
 import { deliveryModeSchema, Exchange, resolveDeliveryMode, type DeliveryModeOption } from './exchange.js';
 import { declaredEntities, maybeDeclare, type Declarable } from './maybe-declare.js';
 import type { Headers, HeaderValue, MessageProperties, OutboundMessage, PublishResult } from './message-types.js';
 import { OptionNames, parseOptions } from './option-parsing.js';
+import { parseConfirm, type BasicPublishOptions, type ConfirmOption, type PublishConfirm } from './publish-confirm.js';
 import type { RetryPolicy } from './retry-policy-types.js';
 import { defaultSerializers } from './serialization/default-registry.js';
 import { isBytes, type Serialized, type SerializerRegistry } from './serialization/registry.js';
@@ -42,6 +43,8 @@ export interface ProducerOptions {
   autoDeclare?: boolean;
   serializers?: SerializerRegistry;
   compressors?: CompressionRegistry;
+  /** The `confirm` of every publish that does not pass its own (see {@link PublishOptions.confirm}). */
+  confirm?: ConfirmOption;
 }
 
 export interface PublishOptions {
@@ -60,6 +63,13 @@ export interface PublishOptions {
   deliveryMode?: DeliveryModeOption;
   /** Entities to declare (cached per connection) before publishing. */
   declare?: readonly Declarable[];
+  /**
+   * Resolve only once this many replicas hold what the publish stored: `{ replicas, timeout }`
+   * (timeout in seconds), `true` for one replica within DEFAULT_CONFIRM_TIMEOUT, `false` to
+   * turn a Producer's default off. Rejects with PublishNotConfirmedError when fewer replicas
+   * acknowledged in time; the message stays stored (docs/confirmed-publishes.md).
+   */
+  confirm?: ConfirmOption;
   /** Retry through `Connection.ensure` on connection errors. Needs a Producer built on a connection. */
   retry?: boolean;
   retryPolicy?: RetryPolicy;
@@ -77,6 +87,7 @@ export interface PublishOptions {
 
 export const PRODUCER_OPTION_NAMES = OptionNames.of<ProducerOptions>({
   exchange: true, routingKey: true, serializer: true, compression: true, autoDeclare: true, serializers: true, compressors: true,
+  confirm: true,
 });
 
 /** The named AMQP properties publish copies to the message's properties. */
@@ -93,7 +104,7 @@ const PROPERTY_NAMES: ReadonlySet<string> = new Set(Object.keys(NAMED_PROPERTIES
 const PUBLISH_OPTION_NAMES = OptionNames.of<PublishOptions>({
   exchange: true, routingKey: true, serializer: true, compression: true, contentType: true, contentEncoding: true,
   headers: true, priority: true, expiration: true, deliveryMode: true, declare: true, retry: true, retryPolicy: true,
-  properties: true, signal: true, ...NAMED_PROPERTIES,
+  properties: true, signal: true, confirm: true, ...NAMED_PROPERTIES,
 });
 
 function isHeaderValue(value: unknown): value is HeaderValue {
@@ -132,6 +143,8 @@ export class Producer {
   readonly serializer: string | undefined;
   readonly compression: string | undefined;
   readonly autoDeclare: boolean;
+  /** The confirmation publishes ask for unless they pass `confirm` (undefined: none). */
+  readonly confirm: PublishConfirm | undefined;
   private readonly source: ChannelOrConnection;
   private readonly serializers: SerializerRegistry;
   private readonly compressors: CompressionRegistry;
@@ -139,8 +152,9 @@ export class Producer {
 
   constructor(channelOrConnection: ChannelOrConnection, options: ProducerOptions = {}) {
     PRODUCER_OPTION_NAMES.check(options, 'Producer');
-    const { exchange, serializers, compressors, ...rest } = options;
+    const { exchange, serializers, compressors, confirm, ...rest } = options;
     const parsed = parseOptions(producerOptionsSchema, rest, 'Producer');
+    this.confirm = parseConfirm(confirm, 'Producer');
     this.source = channelOrConnection;
     this.boundChannel = isConnectionLike(channelOrConnection) ? undefined : channelOrConnection;
     this.exchange = typeof exchange === 'string' ? new Exchange(exchange) : (exchange ?? new Exchange(''));
@@ -175,7 +189,8 @@ export class Producer {
 
   /**
    * Serializes, compresses and publishes `body`. Resolves with where the message went; rejects
-   * with ConfigurationError for bad options, EncodeError for a body it cannot encode.
+   * with ConfigurationError for bad options, EncodeError for a body it cannot encode, and with
+   * `confirm` PublishNotConfirmedError when too few replicas acknowledged it (it stays stored).
    *
    * Not `async`: on a channel with nothing left to declare the message goes to the channel within
    * this call and its promise is handed back as is. Every async layer here used to cost a promise
@@ -190,14 +205,32 @@ export class Producer {
       const exchangeName = typeof exchange === 'string' ? exchange : exchange.name;
       const routingKey = options.routingKey ?? this.routingKey;
       const entities = this.entitiesToDeclare(options.declare);
-      if (options.retry) return this.publishWithRetry(message, exchangeName, routingKey, entities, signal, options.retryPolicy);
-      if (entities.length === 0 && !isConnectionLike(this.source)) {
-        return (this.boundChannel ?? this.source).basicPublish(message, exchangeName, routingKey);
-      }
-      return this.resolveChannel().then((channel) => this.publishOn(channel, message, exchangeName, routingKey, entities, signal));
+      const confirm = options.confirm === undefined ? this.confirm : parseConfirm(options.confirm, 'publish');
+      if (confirm === undefined) return this.send(message, exchangeName, routingKey, undefined, entities, options);
+      // Waiting for replicas is the part of a publish that can take long: the signal ends the wait.
+      const sent = this.send(message, exchangeName, routingKey, { confirm }, entities, options);
+      return signal === undefined ? sent : abandonOnAbort(sent, signal);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** Publishes by the path the options and the producer's source call for (retry, declare, or straight). */
+  private send(
+    message: OutboundMessage,
+    exchangeName: string,
+    routingKey: string,
+    publishOptions: BasicPublishOptions | undefined,
+    entities: readonly Declarable[],
+    { signal, retry, retryPolicy }: PublishOptions,
+  ): Promise<PublishResult> {
+    if (retry) return this.publishWithRetry(message, exchangeName, routingKey, publishOptions, entities, signal, retryPolicy);
+    if (entities.length === 0 && !isConnectionLike(this.source)) {
+      return (this.boundChannel ?? this.source).basicPublish(message, exchangeName, routingKey, publishOptions);
+    }
+    return this.resolveChannel().then((channel) =>
+      this.publishOn(channel, message, exchangeName, routingKey, publishOptions, entities, signal),
+    );
   }
 
   /** Declares what is still undeclared (cached per connection), then publishes. */
@@ -206,6 +239,7 @@ export class Producer {
     message: OutboundMessage,
     exchangeName: string,
     routingKey: string,
+    publishOptions: BasicPublishOptions | undefined,
     entities: readonly Declarable[],
     signal: AbortSignal | undefined,
   ): Promise<PublishResult> {
@@ -214,13 +248,14 @@ export class Producer {
       await maybeDeclare(entity, channel, this.cacheOwner(channel));
     }
     throwIfAborted(signal);
-    return channel.basicPublish(message, exchangeName, routingKey);
+    return channel.basicPublish(message, exchangeName, routingKey, publishOptions);
   }
 
   private publishWithRetry(
     message: OutboundMessage,
     exchangeName: string,
     routingKey: string,
+    publishOptions: BasicPublishOptions | undefined,
     entities: readonly Declarable[],
     signal: AbortSignal | undefined,
     retryPolicy: RetryPolicy | undefined,
@@ -237,7 +272,7 @@ export class Producer {
     return connection.ensure((channel) => {
       this.boundChannel = channel;
       // Every attempt declares again what is not cached: a reconnect may have forgotten it.
-      return this.publishOn(channel, message, exchangeName, routingKey, entities, signal);
+      return this.publishOn(channel, message, exchangeName, routingKey, publishOptions, entities, signal);
     }, policy);
   }
 
@@ -342,6 +377,20 @@ export class Producer {
   private cacheOwner(channel: Channel): object {
     return isConnectionLike(this.source) ? this.source : channel;
   }
+}
+
+/**
+ * `publish`'s outcome, or an AbortedError as soon as `signal` aborts. The publish itself goes
+ * on: the message may be stored, and only the wait for its confirmation is abandoned.
+ */
+function abandonOnAbort(publish: Promise<PublishResult>, signal: AbortSignal): Promise<PublishResult> {
+  return new Promise<PublishResult>((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(new AbortedError('The publish was aborted while waiting for its confirmation; the message may be stored', { cause: signal.reason }));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    publish.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** An option name zod would accept: a non-empty string, or absent. */

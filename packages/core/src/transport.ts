@@ -6,6 +6,7 @@
 import type { Hub } from '@kelp/hub';
 import type { TransportAdmin } from './admin-types.js';
 import type { Delivery, OutboundMessage, PublishResult } from './message-types.js';
+import type { BasicPublishOptions } from './publish-confirm.js';
 
 export type ExchangeType = 'direct' | 'topic' | 'fanout';
 
@@ -69,8 +70,11 @@ export interface Channel {
   /** Deletes the queue; resolves with how many messages it held. */
   queueDelete(queue: string, options?: { ifUnused?: boolean; ifEmpty?: boolean }): Promise<number>;
 
-  /** Resolves once the transport has stored the message (or says why it could not be routed). */
-  basicPublish(message: OutboundMessage, exchange: string, routingKey: string): Promise<PublishResult>;
+  /**
+   * Resolves once the transport has stored the message (or says why it could not be routed),
+   * and with `confirm` once enough replicas acknowledged it.
+   */
+  basicPublish(message: OutboundMessage, exchange: string, routingKey: string, options?: BasicPublishOptions): Promise<PublishResult>;
   /** Takes one message without waiting; `undefined` when the queue is empty. */
   basicGet(queue: string, options?: { noAck?: boolean }): Promise<Delivery | undefined>;
   /** Starts consuming `queue`; resolves with the consumer tag. */

@@ -5,7 +5,8 @@
  * Supports: direct, topic (Kombu pattern semantics) and fanout exchanges (fanout is stored in
  * every bound queue); priorities 0-9 in sub-lists (0 consumed first, as on Redis); acks, rejects
  * and requeues with an unacked store; visibility-timeout restore sweeps; dead-letter lists for
- * malformed messages; `deadletterQueue` for unroutable publishes. Nothing survives the process.
+ * malformed messages; `deadletterQueue` for unroutable publishes. Nothing survives the process,
+ * and there are no replicas: a publish `confirm` asking for one is refused before it is stored.
  *
  * URL forms: `memory://` (the broker named `default`) and `memory://<name>`. Connections made
  * through one transport definition (see {@link createMemoryTransport}) to the same name share a

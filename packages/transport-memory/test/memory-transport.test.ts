@@ -286,3 +286,20 @@ describe('memory transport: options and lifecycle', () => {
     expect(third.channelId).not.toBe(second.channelId);
   });
 });
+
+describe('memory transport: confirmed publishes', () => {
+  it('resolves a publish that asks for no replicas', async () => {
+    const { channel, broker } = await setup();
+    const result = await channel.basicPublish(msg('kept'), '', 'confirmed', { confirm: { replicas: 0 } });
+    expect([result.status, result.replicas, broker.size('confirmed')]).toEqual(['routed', undefined, 1]);
+  });
+
+  it('refuses a publish that asks for a replica, before storing it: memory:// has none', async () => {
+    const { channel, broker } = await setup();
+    await expect(channel.basicPublish(msg('never'), '', 'unconfirmable', { confirm: true })).rejects.toMatchObject({
+      name: 'ConfigurationError',
+      option: 'confirm.replicas',
+    });
+    expect(broker.size('unconfirmable')).toBe(0);
+  });
+});

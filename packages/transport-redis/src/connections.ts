@@ -11,7 +11,10 @@ import { Redis, type Command, type RedisOptions } from 'ioredis';
 import { RecycleCounter } from '@kelp/virtual/internal';
 import { defineScripts } from './scripts.js';
 
-/** The command connection's command timeout when socketTimeout is unset (no command there blocks). */
+/**
+ * The command connection's command timeout when socketTimeout is unset. The only command there
+ * that blocks is a confirmed publish's WAIT, whose own timeout must stay below this.
+ */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
 export type ConnectionRole = 'command' | 'poll' | 'subscriber';
@@ -93,7 +96,9 @@ export function createClient(role: ConnectionRole, options: ClientFactoryOptions
     enableAutoPipelining: role === 'command',
     // These calls already carry a whole tick's acks/pushes (AckCoalescer, PushBatcher): wrapping
     // each in an auto-pipeline would only add a Pipeline object per call.
-    autoPipeliningIgnoredCommands: ['kelpAck', 'kelpRouteAndPush'],
+    // WAIT must be written at once or not at all: from an auto-pipeline flushed after a reconnect
+    // it would answer for a connection that made none of the writes it is meant to confirm.
+    autoPipeliningIgnoredCommands: ['kelpAck', 'kelpRouteAndPush', 'wait'],
     // Subscriptions are replayed by the channel poller itself, after it has read the client id
     // that CLIENT TRACKING must redirect to (a subscribed RESP2 connection cannot run CLIENT ID).
     autoResubscribe: role !== 'subscriber',

@@ -8,7 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { QueueDeclareOptions } from '@kelp/core';
-import type { BindingRow, BatchGet, ChannelStorage, GetOptions, GetResult } from '@kelp/virtual';
+import type { BindingRow, BatchGet, ChannelStorage, GetOptions, GetResult, ReplicaAcknowledgement } from '@kelp/virtual';
 import { moveTakenAside } from '@kelp/virtual/internal';
 import type { Redis } from 'ioredis';
 import { BoundedMemo } from './bounded-memo.js';
@@ -33,6 +33,8 @@ export interface RedisStorageContext {
   reportDeadLettered(info: { queue: string; reason: string }): void;
   /** A batch of acks settled (see RedisUnackedContext). */
   acksSettled?(): void;
+  /** Redis WAIT for confirmed publishes, on `client` (the connection that makes the writes). */
+  readonly replication: ReplicaAcknowledgement;
 }
 
 /** ioredis decodes replies as UTF-8 with U+FFFD for bad bytes; see RedisStorage.storedAsText. */
@@ -44,6 +46,7 @@ export class RedisStorage implements ChannelStorage, BatchGet {
   readonly routing: RedisPublishing;
   readonly headPut: RedisPublishing;
   readonly batchGet: BatchGet = this;
+  readonly replication: ReplicaAcknowledgement;
   private readonly redis: Redis;
   private readonly keys: RedisKeys;
   private readonly publishing: RedisPublishing;
@@ -56,6 +59,7 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     this.keys = ctx.keys;
     this.publishing = new RedisPublishing(ctx.client, ctx.keys, ctx.redactedUrl);
     this.fanout = this.routing = this.headPut = this.publishing;
+    this.replication = ctx.replication;
     this.poppedKeyQueues = new BoundedMemo(10_000, (key) => ctx.keys.queueFromKey(key));
     if (ctx.options.ackEmulation) {
       this.unacked = new RedisUnackedStore({

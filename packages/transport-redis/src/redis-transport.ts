@@ -12,7 +12,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { redisAdminStorage } from './admin.js';
 import type { AckLane } from './ack-coalescer.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
-import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
+import { closeClient, connectClient, createClient, DEFAULT_COMMAND_TIMEOUT_MS, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
@@ -20,9 +20,12 @@ import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOption
 import { ConsumeBridge } from './consume-bridge.js';
 import { RedisStorage } from './redis-storage.js';
 import { RedisUnackedStore } from './redis-unacked.js';
+import { ReplicaWaits } from './replica-waits.js';
 
 /** Used when socketTimeout is unset. */
 const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
+/** Time left between a WAIT's own timeout and the command timeout, for its reply to arrive. */
+const CONFIRM_MARGIN_MS = 1000;
 
 /** One id per poller connection, for the lost-links set. */
 const linkIds = new WeakMap<ChannelPoller, Record<PollerLink, object>>();
@@ -66,6 +69,8 @@ export class RedisTransport extends VirtualTransport {
    */
   private readonly lostLinks = new Set<object | string>();
   private commandPing: Promise<void> | undefined;
+  /** Until when (Date.now() clock) a confirmed publish's WAIT may hold the command connection. */
+  private commandBlockedUntil = 0;
 
   constructor(params: ConnectionParams, init: RedisTransportInit = {}) {
     const options = parseRedisTransportOptions(params.transportOptions);
@@ -166,14 +171,16 @@ export class RedisTransport extends VirtualTransport {
     const client = this.commandClient;
     if (this.commandPing || !client || client.status !== 'ready' || !this.established) return;
     let timer: NodeJS.Timeout | undefined;
+    // A PING queued behind a WAIT is answered when the WAIT ends: that is not a dead link.
+    const limitMs = this.healthTimeoutMs + Math.max(0, this.commandBlockedUntil - Date.now());
     const deadline = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.healthTimeoutMs);
+      timer = setTimeout(() => resolve('timeout'), limitMs);
       timer.unref?.();
     });
     this.commandPing = Promise.race([client.ping().then(() => 'pong' as const, (error: unknown) => error), deadline])
       .then((outcome) => {
         if (outcome === 'pong' || client !== this.commandClient || !this.established) return;
-        const error = outcome === 'timeout' ? new Error(`no PONG within ${this.healthTimeoutMs} ms`) : safeRedisCause(outcome);
+        const error = outcome === 'timeout' ? new Error(`no PONG within ${limitMs} ms`) : safeRedisCause(outcome);
         if (outcome !== 'timeout' && !/Command timed out/i.test(error.message)) return;
         this.lastRedisError = error;
         if (['ready', 'connect', 'connecting'].includes(client.status)) client.disconnect(true);
@@ -219,9 +226,34 @@ export class RedisTransport extends VirtualTransport {
     this.commandClient = undefined;
   }
 
+  /**
+   * The longest confirm timeout (seconds) a WAIT can have: ioredis fails any command on the
+   * command connection that outlives its commandTimeout, the WAIT and whatever waits behind it.
+   */
+  private get maxConfirmTimeout(): number {
+    const commandTimeoutMs = this.ioredisOptions.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    return Math.max(commandTimeoutMs - CONFIRM_MARGIN_MS, commandTimeoutMs / 2) / 1000;
+  }
+
+  private sharedReplicaWaits: ReplicaWaits | undefined;
+
+  /** The WAITs of confirmed publishes, shared by every channel: they all write on the command connection. */
+  private get replicaWaits(): ReplicaWaits {
+    this.sharedReplicaWaits ??= new ReplicaWaits({
+      client: () => this.client,
+      maxTimeout: this.maxConfirmTimeout,
+      wrapError: (error) => wrapRedisError(error, this.redactedUrl, 'wait'),
+      blockedUntil: (untilMs) => {
+        this.commandBlockedUntil = Math.max(this.commandBlockedUntil, untilMs);
+      },
+    });
+    return this.sharedReplicaWaits;
+  }
+
   protected openChannel(channelId: number): VirtualChannel {
     const storage = new RedisStorage({
       client: guardClient(this.client, this.redactedUrl),
+      replication: this.replicaWaits,
       keys: this.keys,
       redactedUrl: this.redactedUrl,
       options: this.redisOptions,

@@ -6,8 +6,8 @@
  * collaborator of `VirtualChannel`, testable alone over any `ChannelStorage`.
  */
 import { randomUUID } from 'node:crypto';
-import type { ExchangeType, OutboundMessage, PublishResult } from '@kelp/core';
-import type { ChannelStorage } from './channel-storage.js';
+import { ConfigurationError, PublishNotConfirmedError, type ExchangeType, type OutboundMessage, type PublishConfirm, type PublishResult } from '@kelp/core';
+import type { ChannelStorage, ReplicaAcknowledgement } from './channel-storage.js';
 import { encodeEnvelope } from './envelope.js';
 import { type BrokerState, routeTable } from './exchange.js';
 import type { VirtualTransportOptions } from './options.js';
@@ -29,11 +29,53 @@ export class ChannelPublisher {
   }
 
   /**
+   * Encodes and routes one message; with `confirm`, resolves once that many replicas hold what
+   * it stored. May throw (encoding, a confirm this storage cannot meet); the channel turns that
+   * into a rejection.
+   */
+  publish(message: OutboundMessage, exchange: string, routingKey: string, confirm?: PublishConfirm): Promise<PublishResult> {
+    if (confirm === undefined) return this.route(message, exchange, routingKey);
+    const { replication } = this.storage;
+    if (!replication) {
+      // Refused before writing: waiting could never succeed, and nothing half-done is left behind.
+      throw new ConfigurationError(
+        `publish: confirm asks for ${confirm.replicas} replica(s), but this transport keeps no replicas; ` +
+          'drop confirm (or pass confirm: false) for this connection',
+        { option: 'confirm.replicas' },
+      );
+    }
+    if (confirm.timeout > replication.maxTimeout) {
+      throw new ConfigurationError(
+        `publish: confirm.timeout ${confirm.timeout} s is longer than this connection can wait (${replication.maxTimeout} s); ` +
+          'use a shorter timeout, or raise the transport\'s command timeout (socketTimeout on Redis)',
+        { option: 'confirm.timeout' },
+      );
+    }
+    return this.route(message, exchange, routingKey).then((result) => this.confirmed(result, confirm, replication));
+  }
+
+  /**
+   * Waits for the replicas of what `result` stored. A publish that stored nothing (a fanout
+   * broadcast over pub/sub, an unroutable message) has nothing to replicate and resolves as is.
+   */
+  private async confirmed(result: PublishResult, confirm: PublishConfirm, replication: ReplicaAcknowledgement): Promise<PublishResult> {
+    if (result.queues.length === 0) return result;
+    const acknowledged = await replication.waitForReplicas(confirm.replicas, confirm.timeout);
+    if (acknowledged >= confirm.replicas) return { ...result, replicas: acknowledged };
+    throw new PublishNotConfirmedError(
+      `publish to ${result.queues.join(', ')} was stored, but ${acknowledged} of the ${confirm.replicas} replica(s) asked for ` +
+        `acknowledged it within ${confirm.timeout} s. The message stays stored (not known to be replicated); ` +
+        'publishing it again would store a second copy',
+      { acknowledged, requested: confirm.replicas, result },
+    );
+  }
+
+  /**
    * Encodes and routes one message. Not `async`: the common cases (the default exchange, a direct
    * exchange) hand back the storage promise with one `.then` (each async layer costs a promise
-   * and a tick per publish). May throw (encoding); the channel turns that into a rejection.
+   * and a tick per publish).
    */
-  publish(message: OutboundMessage, exchange: string, routingKey: string): Promise<PublishResult> {
+  private route(message: OutboundMessage, exchange: string, routingKey: string): Promise<PublishResult> {
     const deliveryTag = randomUUID();
     const json = encodeEnvelope(message, exchange, routingKey, deliveryTag);
     const priority = clampPriority(message.properties.priority ?? 0);

@@ -38,6 +38,19 @@ export interface ChannelStorage {
   readonly batchGet?: BatchGet;
   /** Puts a message back at the head of its queue; without it `put` (the back) is used. */
   readonly headPut?: HeadPut;
+  /** The broker keeps replicas and reports which hold a write; without it no publish can be confirmed by one. */
+  readonly replication?: ReplicaAcknowledgement;
+}
+
+export interface ReplicaAcknowledgement {
+  /** The longest `timeout` (seconds) this storage can wait; a publish asking for more is refused before it writes. */
+  readonly maxTimeout: number;
+  /**
+   * Waits until at least `replicas` replicas acknowledged every write this storage's publishes
+   * made before the call, or `timeout` seconds passed, and resolves with how many did (fewer
+   * than asked when the time ran out). Never resolves early with a count that covers less.
+   */
+  waitForReplicas(replicas: number, timeout: number): Promise<number>;
 }
 
 /** Kombu's ack emulation: the records of delivered messages, and putting them back (restore). */

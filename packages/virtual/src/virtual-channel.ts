@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type {
   BasicConsumeOptions,
+  BasicPublishOptions,
   Channel,
   ChannelState,
   Delivery,
@@ -17,7 +18,7 @@ import type {
   QueueDeclareOptions,
   QueueDeclareResult,
 } from '@kelp/core';
-import { ChannelClosedError, ChannelError } from '@kelp/core';
+import { ChannelClosedError, ChannelError, parseBasicPublishOptions } from '@kelp/core';
 import { ChannelAdmission } from './channel-admission.js';
 import { ChannelConsumers } from './channel-consumers.js';
 import { ChannelDeclarations, type QueueDeleteOptions } from './channel-declarations.js';
@@ -142,10 +143,10 @@ export class VirtualChannel implements Channel {
   // ---- publishing ------------------------------------------------------------------------------
 
   /** Not `async` (see ChannelPublisher.publish): errors still arrive as rejections, never as throws. */
-  basicPublish(message: OutboundMessage, exchange: string, routingKey: string): Promise<PublishResult> {
+  basicPublish(message: OutboundMessage, exchange: string, routingKey: string, options?: BasicPublishOptions): Promise<PublishResult> {
     try {
       this.assertOpen();
-      return this.publisher.publish(message, exchange, routingKey);
+      return this.publisher.publish(message, exchange, routingKey, parseBasicPublishOptions(options));
     } catch (error) {
       return Promise.reject(error);
     }

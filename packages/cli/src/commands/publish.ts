@@ -1,6 +1,6 @@
 /** `kelp publish URL --exchange X --routing-key K [...] BODY`: publishes one or many messages. */
-import { Exchange, Producer, Queue } from 'kelp';
-import type { PublishResult } from 'kelp';
+import { DEFAULT_CONFIRM_TIMEOUT, Exchange, Producer, PublishNotConfirmedError, Queue } from 'kelp';
+import type { PublishOptions, PublishResult } from 'kelp';
 import { UsageError, CommandFailed } from '../errors.js';
 import { jsonLine } from '../output.js';
 import type { Command, CommandContext } from '../command.js';
@@ -33,10 +33,13 @@ export const publishCommand: Command = {
       compression: { type: 'string', value: 'C', description: 'zlib, gzip, brotli or a registered one' },
       header: { type: 'string', value: 'k=v', multiple: true, description: 'A message header' },
       count: { type: 'string', value: 'N', description: 'Publish each body N times (default 1)' },
+      confirm: { type: 'string', value: 'N', description: 'Wait until N Redis replicas hold each message (WAIT)' },
+      'confirm-timeout': { type: 'string', value: 'S', description: 'Seconds to wait for them (default 1; with --confirm)' },
     },
     examples: [
       'kelp publish memory:// --exchange tasks --routing-key email --queue email \'{"to":"a@b.c"}\'',
       'seq 1 1000 | kelp publish redis://localhost/0 --exchange tasks --routing-key n --queue numbers -',
+      'kelp publish redis://localhost/0 --exchange tasks --routing-key email --confirm 1 \'{"to":"a@b.c"}\'',
     ],
   },
   run,
@@ -50,6 +53,8 @@ interface Tally {
   queues: Set<string>;
   subscribers: number | undefined;
   lastDeliveryTag: string | undefined;
+  /** Stored, but fewer replicas than --confirm asked for acknowledged them in time. */
+  unconfirmed: number;
 }
 
 async function run({ io, args, signal }: CommandContext): Promise<number> {
@@ -64,6 +69,7 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
   const compression = args.string('compression');
   const headers = parseHeaders(args.strings('header'));
   const count = args.int('count', { min: 1 }, 1);
+  const confirm = confirmOption(args);
   if (body === '-' && !io.stdin) throw new UsageError('BODY "-" needs standard input to read bodies from');
 
   const tally: Tally = {
@@ -74,6 +80,7 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
     queues: new Set(),
     subscribers: undefined,
     lastDeliveryTag: undefined,
+    unconfirmed: 0,
   };
 
   await withConnection(url, signal, async (connection) => {
@@ -86,7 +93,8 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
       await queue.bind(channel).declare();
     }
     const producer = new Producer(channel, { serializer, autoDeclare: false });
-    const options = {
+    const options: PublishOptions = {
+      ...(confirm !== undefined ? { confirm } : {}),
       exchange: exchangeName,
       routingKey,
       serializer,
@@ -96,7 +104,14 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
     };
     let inFlight: Promise<void>[] = [];
     const publishOne = async (text: string): Promise<void> => {
-      record(tally, await producer.publish(toPayload(text, serializer), options));
+      try {
+        record(tally, await producer.publish(toPayload(text, serializer), options));
+      } catch (error) {
+        // Stored all the same: counted, and reported as unconfirmed at the end.
+        if (!(error instanceof PublishNotConfirmedError)) throw error;
+        record(tally, error.result);
+        tally.unconfirmed += 1;
+      }
     };
     const bodies = body === '-' && io.stdin ? readLines(io.stdin) : single(body);
     for await (const text of bodies) {
@@ -112,7 +127,13 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
     await Promise.all(inFlight);
   });
 
-  report(io, args.json, tally, exchangeName, routingKey);
+  report(io, args.json, tally, exchangeName, routingKey, confirm);
+  if (tally.unconfirmed > 0 && confirm !== undefined) {
+    throw new CommandFailed(
+      `${tally.unconfirmed} of ${tally.published} message(s) were stored but not confirmed by ${confirm.replicas} replica(s) ` +
+        `within ${confirm.timeout} s; they stay queued`,
+    );
+  }
   if (tally.unroutable > 0) {
     const where =
       type === 'fanout'
@@ -133,7 +154,26 @@ function record(tally: Tally, result: PublishResult): void {
   if (result.subscribers !== undefined) tally.subscribers = (tally.subscribers ?? 0) + result.subscribers;
 }
 
-function report(io: CommandContext['io'], json: boolean, tally: Tally, exchange: string, routingKey: string): void {
+/** `--confirm N [--confirm-timeout S]` as a publish `confirm`. */
+function confirmOption(args: CommandContext['args']): { replicas: number; timeout: number } | undefined {
+  const replicas = args.int('confirm', { min: 1 });
+  const timeout = args.seconds('confirm-timeout');
+  if (replicas === undefined) {
+    if (timeout !== undefined) throw new UsageError('--confirm-timeout needs --confirm N');
+    return undefined;
+  }
+  if (timeout === 0) throw new UsageError('--confirm-timeout must be above 0');
+  return { replicas, timeout: timeout ?? DEFAULT_CONFIRM_TIMEOUT };
+}
+
+function report(
+  io: CommandContext['io'],
+  json: boolean,
+  tally: Tally,
+  exchange: string,
+  routingKey: string,
+  confirm: { replicas: number } | undefined,
+): void {
   const queues = [...tally.queues].sort();
   if (json) {
     io.stdout.write(
@@ -146,6 +186,7 @@ function report(io: CommandContext['io'], json: boolean, tally: Tally, exchange:
         unroutable: tally.unroutable,
         queues,
         ...(tally.subscribers !== undefined ? { subscribers: tally.subscribers } : {}),
+        ...(confirm !== undefined ? { unconfirmed: tally.unconfirmed } : {}),
         ...(tally.published === 1 ? { deliveryTag: tally.lastDeliveryTag } : {}),
       }),
     );
@@ -155,6 +196,7 @@ function report(io: CommandContext['io'], json: boolean, tally: Tally, exchange:
   const parts = [`${tally.routed} routed`];
   if (tally.deadLettered > 0) parts.push(`${tally.deadLettered} dead-lettered`);
   if (tally.unroutable > 0) parts.push(`${tally.unroutable} unroutable`);
+  if (tally.unconfirmed > 0) parts.push(`${tally.unconfirmed} not confirmed by ${confirm?.replicas} replica(s)`);
   const where = queues.length > 0 ? ` to ${queues.join(', ')}` : '';
   const subs = tally.subscribers !== undefined ? ` (${tally.subscribers} subscriber deliveries)` : '';
   io.stdout.write(

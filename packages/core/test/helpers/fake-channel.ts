@@ -5,6 +5,7 @@
  */
 import type {
   BasicConsumeOptions,
+  BasicPublishOptions,
   Channel,
   ChannelState,
   Delivery,
@@ -19,6 +20,8 @@ export interface RecordedPublish {
   message: OutboundMessage;
   exchange: string;
   routingKey: string;
+  /** Only when the publish passed options. */
+  options?: BasicPublishOptions;
 }
 
 interface FakeConsumer {
@@ -96,8 +99,8 @@ export class FakeChannel implements Channel {
     return this.queuePurge(queue);
   }
 
-  async basicPublish(message: OutboundMessage, exchange: string, routingKey: string): Promise<PublishResult> {
-    this.published.push({ message, exchange, routingKey });
+  async basicPublish(message: OutboundMessage, exchange: string, routingKey: string, options?: BasicPublishOptions): Promise<PublishResult> {
+    this.published.push({ message, exchange, routingKey, ...(options === undefined ? {} : { options }) });
     const queues =
       exchange === ''
         ? [routingKey]
