@@ -9,6 +9,7 @@ export * from './errors.js';
 export { Exchange, type DeliveryModeOption, type ExchangeOptions } from './exchange.js';
 export { forgetDeclarations, maybeDeclare, type Declarable } from './maybe-declare.js';
 export { MessageIterator, type DrainableConnection, type WaitOptions } from './message-iterator.js';
+export { OptionNames, parseOptions } from './option-parsing.js';
 export { processConcurrently, type ProcessConcurrentlyOptions } from './process-concurrently.js';
 export type * from './message-types.js';
 export { Message, type MessageOptions, type MessageState } from './message.js';

@@ -94,7 +94,7 @@ export class RedisTransport extends VirtualTransport {
     this.ioredisOptions = ioredisOptions;
     this.redactedUrl = params.redactedUrl;
     this.wallClock = init.wallClock ?? (() => Date.now() / 1000);
-    this.keys = new RedisKeys({ ...options, db: ioredisOptions.db });
+    this.keys = new RedisKeys({ ...options, db: ioredisOptions.db, literalFanoutDb: params.transport === 'sentinel' });
   }
 
   private adminTools: VirtualAdmin | undefined;
