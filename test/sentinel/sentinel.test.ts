@@ -1,0 +1,113 @@
+/**
+ * sentinel:// against a real topology (one master, two replicas, three sentinels): the URL and
+ * options as Kombu reads them, the errors a wrong configuration gets, and a planned
+ * `SENTINEL FAILOVER` under a running consumer, which must go on consuming from the new master
+ * with no restart.
+ */
+import { ConfigurationError, Connection, OperationalError, Queue, SimpleQueue, type Message } from 'kelp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumeInProcess } from '../faults/support/in-process.js';
+import { sleep, waitFor } from '../faults/support/redis-data.js';
+import { MASTER_NAME, SENTINEL_PASSWORD, startSentinelTopology, type SentinelTopology } from '../setup/sentinel-topology.js';
+
+let topology: SentinelTopology;
+beforeAll(async () => {
+  topology = await startSentinelTopology();
+}, 60_000);
+afterAll(() => topology?.stop());
+
+const connect = (db: number, transportOptions: Record<string, unknown> = topology.transportOptions) =>
+  new Connection(topology.url(db), { transportOptions });
+
+describe('sentinel:// connections', () => {
+  it('publishes to and consumes from the master the sentinels name', async () => {
+    await using connection = connect(1);
+    const queue = new SimpleQueue(connection, 'sq');
+    await queue.put({ id: 'a' });
+    const master = topology.nodeClient(await topology.masterPort());
+    try {
+      await master.select(1);
+      expect(await master.llen('sq')).toBe(1);
+      const message = await queue.get({ timeout: 5 });
+      expect(message.decode()).toEqual({ id: 'a' });
+      await message.ack();
+      expect([await master.llen('sq'), await master.hlen('unacked')]).toEqual([0, 0]);
+    } finally {
+      master.disconnect();
+    }
+  });
+
+  it('accepts Kombu\'s snake_case options and an array of URLs', async () => {
+    const urls = topology.url(2).split(';');
+    await using connection = new Connection(urls, { transportOptions: { master_name: MASTER_NAME, sentinel_kwargs: { password: SENTINEL_PASSWORD } } });
+    await connection.ensureConnection({ maxRetries: 0 });
+    expect(connection.transport.state).toBe('connected');
+  });
+
+  it('refuses a sentinel:// URL without master_name, naming the option', () => {
+    expect(() => connect(1, { sentinelKwargs: { password: SENTINEL_PASSWORD } }).transport).toThrow(ConfigurationError);
+    expect(() => connect(1, { sentinelKwargs: { password: SENTINEL_PASSWORD } }).transport).toThrow(/masterName.*master_name/);
+  });
+
+  it('fails with an OperationalError naming the sentinels\' refusal when their password is wrong, and never prints a password', async () => {
+    await using connection = connect(1, { masterName: MASTER_NAME, sentinelKwargs: { password: 'wrong-password' } });
+    const error = await connection.ensureConnection({ maxRetries: 0 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(OperationalError);
+    expect((error as Error).message).toMatch(/WRONGPASS|invalid username-password/i);
+    expect((error as Error).message).toMatch(/sentinel:\/\/:\*\*@127\.0\.0\.1/);
+    expect(`${(error as Error).message} ${String((error as Error).stack)}`).not.toMatch(/master-secret|wrong-password/);
+  });
+
+  it('keeps consuming across a planned SENTINEL FAILOVER without a restart', { timeout: 60_000 }, async () => {
+    const queueName = 'planned-q';
+    const acked = new Set<string>();
+    const deliveredAfterSwitch: string[] = [];
+    let switched = false;
+    const consumerConnection = connect(3);
+    const events = { lost: 0, reconnected: 0 };
+    consumerConnection.on('connectionLost', () => (events.lost += 1));
+    consumerConnection.on('reconnected', () => (events.reconnected += 1));
+    const running = await consumeInProcess(consumerConnection, new Queue(queueName), {
+      prefetchCount: 10,
+      onMessage: async (message: Message) => {
+        const { id } = message.decode() as { id: string };
+        if (switched) deliveredAfterSwitch.push(id);
+        await message.ack();
+        acked.add(id);
+      },
+    });
+    await using producerConnection = connect(3);
+    const producer = producerConnection.Producer({ routingKey: queueName });
+    const publish = (id: string) => producer.publish({ id }, { retry: true, retryPolicy: { maxRetries: 20, intervalStart: 0.1, intervalStep: 0.1, intervalMax: 0.5 } });
+    try {
+      for (let i = 0; i < 20; i++) await publish(`before-${i}`);
+      expect(await waitFor(async () => acked.size === 20, 10_000, 50)).toBe(true);
+      const { from, to } = await topology.failover();
+      switched = true;
+      expect(to).not.toBe(from);
+      for (let i = 0; i < 20; i++) await publish(`after-${i}`);
+      expect(await waitFor(async () => acked.size === 40, 20_000, 50)).toBe(true);
+      expect(deliveredAfterSwitch.filter((id) => id.startsWith('after-')).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `after-${i}`).sort());
+      // The consumer's and producer's connections moved: the demoted node has no kelp client left.
+      // The sentinels turn the old master into a replica of the new one shortly after the switch.
+      expect(await waitFor(async () => (await topology.replication(from)).get('role') === 'slave', 15_000, 100)).toBe(true);
+      expect(await topology.kelpClients(from)).toEqual([]);
+      const master = topology.nodeClient(to);
+      try {
+        await master.select(3);
+        expect([await master.llen(queueName), await master.hlen('unacked')]).toEqual([0, 0]);
+      } finally {
+        master.disconnect();
+      }
+      expect(events.lost).toBeGreaterThanOrEqual(1);
+      expect(events.reconnected).toBeGreaterThanOrEqual(1);
+    } finally {
+      await running.stop();
+      await consumerConnection.close();
+      await sleep(0);
+    }
+  });
+});
