@@ -10,10 +10,10 @@
  * - TLS to the master and replicas comes from the URL's `ssl_*` keys or the `tls` option.
  *
  * What makes a failover need no human: every connection asks the sentinels where the master is
- * each time it connects, checks that the node says `role:master` before using it, listens for
- * `+switch-master` on the sentinels (ioredis's `failoverDetector`) and drops the connection as
- * soon as a switch is announced, and treats a READONLY reply (it is talking to a demoted master)
- * as a reason to reconnect through the sentinels, never to retry on the same node.
+ * each time it connects, checks that the node says `role:master` before using it, is dropped
+ * when the sentinels announce `+switch-master` to another node (switch-master-watch.ts), and
+ * treats a READONLY reply (it is talking to a demoted master) as a reason to reconnect through
+ * the sentinels, never to retry on the same node.
  */
 import { ConfigurationError, OptionNames, parseOptions, parseUrl, type ConnectionParams, type TlsOptions } from '@kelp/core';
 import type { RedisOptions, SentinelAddress } from 'ioredis';
@@ -74,7 +74,9 @@ export function sentinelOptions(params: ConnectionParams, options: RedisTranspor
     sentinels: sentinelAddresses(params),
     name: options.masterName,
     role: 'master',
-    failoverDetector: true,
+    // kelp's SwitchMasterWatch does this job for all of a transport's connections at once and
+    // leaves alone the ones already on the new master (see switch-master-watch.ts).
+    failoverDetector: false,
     reconnectOnError: reconnectOnReadonly,
     retryStrategy: (attempt: number) => Math.min(attempt * 50, MAX_RECONNECT_DELAY_MS),
     sentinelCommandTimeout:

@@ -71,7 +71,7 @@ describe('toIoredisOptions', () => {
       [{ host: 's1', port: 26380 }, { host: 's2', port: 26379 }, { host: 's3', port: 26390 }],
       'mymaster',
       'master',
-      true,
+      false,
       'master-pw',
       undefined,
       2,
