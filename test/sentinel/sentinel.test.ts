@@ -88,8 +88,14 @@ describe('sentinel:// connections', () => {
       const { from, to } = await topology.failover();
       switched = true;
       expect(to).not.toBe(from);
+      // Scripts the new master ran for clients: publishes, pops and acks are all EVALSHA.
+      const scriptCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await topology.info(to, 'commandstats'))?.[1] ?? 0);
+      const scriptsBefore = await scriptCalls();
       for (let i = 0; i < 20; i++) await publish(`after-${i}`);
       expect(await waitFor(async () => acked.size === 40, 20_000, 50)).toBe(true);
+      // Published to and consumed from the new master: none of it went to the demoted one, where
+      // it would be thrown away when that node resyncs as a replica.
+      expect((await scriptCalls()) - scriptsBefore).toBeGreaterThanOrEqual(40);
       expect(deliveredAfterSwitch.filter((id) => id.startsWith('after-')).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `after-${i}`).sort());
       // The consumer's and producer's connections moved: the demoted node has no kelp client left.
       // The sentinels turn the old master into a replica of the new one shortly after the switch.
@@ -102,6 +108,11 @@ describe('sentinel:// connections', () => {
       } finally {
         master.disconnect();
       }
+      // ... and every connection of both (the consumer's command, poll and subscriber ones, the
+      // producer's command one) is on the new master.
+      const names = async () => (await topology.kelpClients(to)).map((line) => /name=(\S+)/.exec(line)?.[1]).sort();
+      const expected = ['kelp-command', 'kelp-command', 'kelp-poll', 'kelp-subscriber'];
+      expect(await waitFor(async () => JSON.stringify(await names()) === JSON.stringify(expected), 5_000, 100)).toBe(true);
       expect(events.lost).toBeGreaterThanOrEqual(1);
       expect(events.reconnected).toBeGreaterThanOrEqual(1);
     } finally {

@@ -30,6 +30,8 @@ export interface SentinelTopology {
   nodeClient(port: number): Redis;
   /** `INFO replication` of one data node, over a connection of its own. */
   replication(port: number): Promise<Map<string, string>>;
+  /** `INFO <section>` of one data node as text, over a connection of its own. */
+  info(port: number, section: string): Promise<string>;
   /** The kelp connections (`name=kelp-*` in CLIENT LIST) one data node has now. */
   kelpClients(port: number): Promise<string[]>;
   /** kill -9 of the current master; returns its port and the instant of the kill. */
@@ -140,6 +142,7 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
     masterPort,
     nodeClient,
     replication: nodeRole,
+    info: (port, section) => withClient(nodeClient(port), (client) => client.info(section)),
     kelpClients: (port) =>
       withClient(nodeClient(port), async (client) => String(await client.client('LIST')).split('\n').filter((line) => / name=kelp-/.test(line))),
     async killMaster() {
