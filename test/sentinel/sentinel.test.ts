@@ -8,7 +8,8 @@ import { ConfigurationError, Connection, OperationalError, Queue, SimpleQueue, t
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeInProcess } from '../faults/support/in-process.js';
 import { sleep, waitFor } from '../faults/support/redis-data.js';
-import { MASTER_NAME, SENTINEL_PASSWORD, startSentinelTopology, type SentinelTopology } from '../setup/sentinel-topology.js';
+import { kelp } from '../cli/kelp-process.js';
+import { MASTER_NAME, MASTER_PASSWORD, SENTINEL_PASSWORD, startSentinelTopology, type SentinelTopology } from '../setup/sentinel-topology.js';
 
 let topology: SentinelTopology;
 beforeAll(async () => {
@@ -120,5 +121,45 @@ describe('sentinel:// connections', () => {
       await consumerConnection.close();
       await sleep(0);
     }
+  });
+});
+
+describe('the kelp command on a sentinel:// URL', () => {
+  /** The whole configuration in the URL, as a shell user writes it: master name and sentinel password in the query. */
+  const cliUrl = (db: number, sentinelPassword = SENTINEL_PASSWORD) => {
+    const [first, ...others] = topology.url(db).split(';');
+    return [`${first}?master_name=${MASTER_NAME}&sentinel_password=${sentinelPassword}`, ...others].join(';');
+  };
+  const secrets = /master-secret|sentinel-secret|wrong-password/;
+
+  it('publishes, inspects, consumes and purges, printing no password', { timeout: 60_000 }, async () => {
+    const url = cliUrl(8);
+    const published = await kelp(['publish', url, '--exchange', 'cli-x', '--routing-key', 'cli-q', '--queue', 'cli-q', '--count', '3', 'job', '--json']);
+    expect([published.code, published.stderr]).toEqual([0, '']);
+    const inspected = await kelp(['inspect', url, '--json']);
+    expect(inspected.code).toBe(0);
+    expect(inspected.stdout).toMatch(/"cli-q"/);
+    const consumed = await kelp(['consume', url, '--queue', 'cli-q', '--count', '2', '--json']);
+    expect([consumed.code, consumed.stdout.trim().split('\n').length]).toEqual([0, 2]);
+    const purged = await kelp(['purge', url, '--queue', 'cli-q', '--json']);
+    expect(purged.code).toBe(0);
+    expect(purged.stdout).toMatch(/1/);
+    const master = topology.nodeClient(await topology.masterPort());
+    try {
+      await master.select(8);
+      expect([await master.llen('cli-q'), await master.hlen('unacked')]).toEqual([0, 0]);
+    } finally {
+      master.disconnect();
+    }
+    for (const run of [published, inspected, consumed, purged]) expect(`${run.stdout}${run.stderr}`).not.toMatch(secrets);
+  });
+
+  it('reports a wrong sentinel password without printing any password', { timeout: 30_000 }, async () => {
+    const run = await kelp(['inspect', cliUrl(8, 'wrong-password')]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/WRONGPASS|invalid username-password/i);
+    expect(run.stderr).toMatch(/sentinel_password=\*\*/);
+    expect(`${run.stdout}${run.stderr}`).not.toMatch(secrets);
+    expect(MASTER_PASSWORD).toMatch(secrets);
   });
 });

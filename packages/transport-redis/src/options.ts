@@ -92,6 +92,12 @@ export const redisTransportOptionsSchema = z.object({
   masterName: z.string().min(1).optional(),
   /** sentinel:// only: how the sentinels themselves are reached (see sentinel-options.ts). */
   sentinelKwargs: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * sentinel:// only: `sentinelKwargs.password` / `.username` as plain options, for URLs
+   * (`?sentinel_password=...`, redacted like every password) where an object cannot go.
+   */
+  sentinelPassword: z.string().optional(),
+  sentinelUsername: z.string().optional(),
   /** sentinel:// only: a sentinel is trusted only if it sees at least this many others. */
   minOtherSentinels: count(0).default(0),
 });

@@ -6,7 +6,8 @@
  * - the URL's user and password are the master's (and the replicas'), not the sentinels';
  * - `masterName` (`master_name`) is required: the name the sentinels monitor the master under;
  * - `sentinelKwargs` (`sentinel_kwargs`) says how the sentinels themselves are reached: their
- *   `password`/`username` and TLS (`ssl`, `ssl_ca_certs`, ... or a `tls` object);
+ *   `password`/`username` and TLS (`ssl`, `ssl_ca_certs`, ... or a `tls` object); in a URL,
+ *   where no object fits, `?sentinel_password=...&sentinel_username=...` say the same;
  * - TLS to the master and replicas comes from the URL's `ssl_*` keys or the `tls` option.
  *
  * What makes a failover need no human: every connection asks the sentinels where the master is
@@ -18,7 +19,6 @@
 import { ConfigurationError, OptionNames, parseOptions, parseUrl, type ConnectionParams, type TlsOptions } from '@kelp/core';
 import type { RedisOptions, SentinelAddress } from 'ioredis';
 import { z } from 'zod';
-import type { RedisTransportOptions } from './options.js';
 import { ioredisTls } from './tls-options.js';
 
 /** A sentinel that does not answer its query within this is skipped for the next one. */
@@ -59,8 +59,16 @@ const SENTINEL_KWARGS_NAMES = new OptionNames(Object.keys(sentinelKwargsSchema.s
 
 type SentinelKwargs = z.output<typeof sentinelKwargsSchema>;
 
+/** The transport options (validated) that concern sentinel://. */
+export interface SentinelTransportOptions {
+  masterName?: string | undefined;
+  sentinelKwargs?: Record<string, unknown> | undefined;
+  sentinelPassword?: string | undefined;
+  sentinelUsername?: string | undefined;
+}
+
 /** The ioredis options that make a client find and follow the master through the sentinels. */
-export function sentinelOptions(params: ConnectionParams, options: RedisTransportOptions): Partial<RedisOptions> {
+export function sentinelOptions(params: ConnectionParams, options: SentinelTransportOptions): Partial<RedisOptions> {
   if (options.masterName === undefined) {
     throw new ConfigurationError(
       `${params.redactedUrl}: sentinel:// needs the transport option \`masterName\` (Kombu's \`master_name\`), ` +
@@ -82,8 +90,10 @@ export function sentinelOptions(params: ConnectionParams, options: RedisTranspor
     sentinelCommandTimeout:
       kwargs.socketTimeout === undefined ? DEFAULT_SENTINEL_COMMAND_TIMEOUT_MS : Math.round(kwargs.socketTimeout * 1000),
   };
-  if (kwargs.password !== undefined && kwargs.password !== '') result.sentinelPassword = kwargs.password;
-  if (kwargs.username !== undefined && kwargs.username !== '') result.sentinelUsername = kwargs.username;
+  const password = kwargs.password ?? options.sentinelPassword;
+  const username = kwargs.username ?? options.sentinelUsername;
+  if (password !== undefined && password !== '') result.sentinelPassword = password;
+  if (username !== undefined && username !== '') result.sentinelUsername = username;
   if (sentinelTls !== undefined) result.sentinelTLS = ioredisTls(sentinelTls);
   if (params.tls !== undefined) {
     result.tls = ioredisTls(params.tls);
