@@ -62,6 +62,19 @@ describe('sentinel:// connections', () => {
     expect(`${(error as Error).message} ${String((error as Error).stack)}`).not.toMatch(/master-secret|wrong-password/);
   });
 
+  it('trusts only sentinels that see minOtherSentinels others, and says why it refused', async () => {
+    await using enough = connect(5, { ...topology.transportOptions, minOtherSentinels: 2 });
+    await enough.ensureConnection({ maxRetries: 0 });
+    expect(enough.transport.state).toBe('connected');
+    await using tooMany = connect(5, { ...topology.transportOptions, min_other_sentinels: 3 });
+    const error = await tooMany.ensureConnection({ maxRetries: 0 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(OperationalError);
+    expect((error as Error).message).toMatch(/sees 2 other sentinels, fewer than minOtherSentinels \(3\)/);
+  });
+
   it('keeps consuming across a planned SENTINEL FAILOVER without a restart', { timeout: 60_000 }, async () => {
     const queueName = 'planned-q';
     const acked = new Set<string>();

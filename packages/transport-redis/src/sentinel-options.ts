@@ -19,6 +19,7 @@
 import { ConfigurationError, OptionNames, parseOptions, parseUrl, type ConnectionParams, type TlsOptions } from '@kelp/core';
 import type { RedisOptions, SentinelAddress } from 'ioredis';
 import { z } from 'zod';
+import { quorumConnector } from './sentinel-quorum.js';
 import { ioredisTls } from './tls-options.js';
 
 /** A sentinel that does not answer its query within this is skipped for the next one. */
@@ -65,6 +66,7 @@ export interface SentinelTransportOptions {
   sentinelKwargs?: Record<string, unknown> | undefined;
   sentinelPassword?: string | undefined;
   sentinelUsername?: string | undefined;
+  minOtherSentinels?: number | undefined;
 }
 
 /** The ioredis options that make a client find and follow the master through the sentinels. */
@@ -95,6 +97,7 @@ export function sentinelOptions(params: ConnectionParams, options: SentinelTrans
   if (password !== undefined && password !== '') result.sentinelPassword = password;
   if (username !== undefined && username !== '') result.sentinelUsername = username;
   if (sentinelTls !== undefined) result.sentinelTLS = ioredisTls(sentinelTls);
+  if ((options.minOtherSentinels ?? 0) > 0) result.Connector = quorumConnector(options.minOtherSentinels as number);
   if (params.tls !== undefined) {
     result.tls = ioredisTls(params.tls);
     result.enableTLSForSentinelMode = true;

@@ -98,6 +98,11 @@ describe('toIoredisOptions', () => {
     ]);
   });
 
+  it('checks each sentinel\'s view of its peers only when minOtherSentinels is set', () => {
+    const build = (min: number) => toIoredisOptions(params({ transport: 'sentinel' }), parseRedisTransportOptions({ masterName: 'm', minOtherSentinels: min }));
+    expect([build(0).Connector, typeof build(1).Connector]).toEqual([undefined, 'function']);
+  });
+
   it('refuses an unknown sentinelKwargs key with a did-you-mean', () => {
     const build = () => toIoredisOptions(params({ transport: 'sentinel' }), parseRedisTransportOptions({ masterName: 'm', sentinelKwargs: { pasword: 'x' } }));
     expect(build).toThrow(/`pasword`.*did you mean `password`/);
