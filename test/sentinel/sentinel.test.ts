@@ -4,7 +4,7 @@
  * `SENTINEL FAILOVER` under a running consumer, which must go on consuming from the new master
  * with no restart.
  */
-import { ConfigurationError, Connection, OperationalError, Queue, SimpleQueue, type Message } from 'kelp';
+import { ConfigurationError, Connection, Exchange, OperationalError, Queue, SimpleQueue, type Message } from 'kelp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeInProcess } from '../faults/support/in-process.js';
 import { sleep, waitFor } from '../faults/support/redis-data.js';
@@ -84,12 +84,19 @@ describe('sentinel:// connections', () => {
     const events = { lost: 0, reconnected: 0 };
     consumerConnection.on('connectionLost', () => (events.lost += 1));
     consumerConnection.on('reconnected', () => (events.reconnected += 1));
-    const running = await consumeInProcess(consumerConnection, new Queue(queueName), {
+    // A fanout queue too: its subscription must be made again on the new master.
+    const fanQueue = new Queue('planned-fan-q', { exchange: new Exchange('planned-fan', { type: 'fanout' }) });
+    const fanGot = new Set<string>();
+    const running = await consumeInProcess(consumerConnection, [new Queue(queueName), fanQueue], {
       prefetchCount: 10,
       onMessage: async (message: Message) => {
         const { id } = message.decode() as { id: string };
-        if (switched) deliveredAfterSwitch.push(id);
         await message.ack();
+        if (id.startsWith('fan-')) {
+          fanGot.add(id);
+          return;
+        }
+        if (switched) deliveredAfterSwitch.push(id);
         acked.add(id);
       },
     });
@@ -127,6 +134,20 @@ describe('sentinel:// connections', () => {
       const names = async () => (await topology.kelpClients(to)).map((line) => /name=(\S+)/.exec(line)?.[1]).sort();
       const expected = ['kelp-command', 'kelp-command', 'kelp-poll', 'kelp-subscriber'];
       expect(await waitFor(async () => JSON.stringify(await names()) === JSON.stringify(expected), 5_000, 100)).toBe(true);
+      // Client tracking is on again for the poll connection, redirected to the subscriber's new id.
+      const tracking = async () => {
+        const lines = await topology.kelpClients(to);
+        const field = (name: string, key: string) => new RegExp(`(?:^| )${key}=(\\S*)`).exec(lines.find((l) => l.includes(`name=${name} `)) ?? '')?.[1];
+        return (field('kelp-poll', 'flags') ?? '').includes('t') && field('kelp-poll', 'redir') === field('kelp-subscriber', 'id');
+      };
+      expect(await waitFor(tracking, 5_000, 100)).toBe(true);
+      // Fanout reaches the consumer again (fire-and-forget: published until one arrives).
+      const fanProducer = producerConnection.Producer({ exchange: new Exchange('planned-fan', { type: 'fanout' }) });
+      const fanDelivered = await waitFor(async () => {
+        await fanProducer.publish({ id: `fan-${Date.now()}` }, { declare: [fanQueue] });
+        return fanGot.size > 0;
+      }, 10_000, 200);
+      expect(fanDelivered).toBe(true);
       expect(events.lost).toBeGreaterThanOrEqual(1);
       expect(events.reconnected).toBeGreaterThanOrEqual(1);
     } finally {
