@@ -19,6 +19,7 @@
 import { ConfigurationError, OptionNames, parseOptions, parseUrl, type ConnectionParams, type TlsOptions } from '@kelp/core';
 import type { RedisOptions, SentinelAddress } from 'ioredis';
 import { z } from 'zod';
+import { replyCode } from './errors.js';
 import { quorumConnector } from './sentinel-quorum.js';
 import { ioredisTls } from './tls-options.js';
 
@@ -111,7 +112,7 @@ export function sentinelOptions(params: ConnectionParams, options: SentinelTrans
  * command is rejected, never resent, because kelp's retry policy knows what is safe to resend.
  */
 export function reconnectOnReadonly(error: Error): boolean {
-  return error.message.startsWith('READONLY');
+  return replyCode(error) === 'READONLY';
 }
 
 /** Every sentinel of the URL list: the first URL's host and port, then each alternate's. */

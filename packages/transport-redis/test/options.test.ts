@@ -111,7 +111,8 @@ describe('toIoredisOptions', () => {
   it('reconnects on READONLY without resending the command', () => {
     const o = toIoredisOptions(params({ transport: 'sentinel' }), parseRedisTransportOptions({ masterName: 'm' }));
     const reconnect = o.reconnectOnError as (error: Error) => boolean | 1 | 2;
-    expect([reconnect(new Error("READONLY You can't write against a read only replica.")), reconnect(new Error('WRONGTYPE x'))]).toEqual([true, false]);
+    const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
+    expect([reconnect(reply("READONLY You can't write against a read only replica.")), reconnect(reply('WRONGTYPE x'))]).toEqual([true, false]);
   });
 
   it('parses db paths like Kombu and rejects non-integers', () => {
