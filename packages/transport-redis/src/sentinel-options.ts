@@ -16,7 +16,7 @@
  * treats a READONLY reply (it is talking to a demoted master) as a reason to reconnect through
  * the sentinels, never to retry on the same node.
  */
-import { ConfigurationError, OptionNames, parseOptions, parseUrl, type ConnectionParams, type TlsOptions } from '@kelp/core';
+import { ConfigurationError, OptionNames, parseOptions, parseUrl, tlsOptionsSchema, type ConnectionParams, type TlsOptions } from '@kelp/core';
 import type { RedisOptions, SentinelAddress } from 'ioredis';
 import { z } from 'zod';
 import { replyCode } from './errors.js';
@@ -33,14 +33,6 @@ const MAX_RECONNECT_DELAY_MS = 500;
 
 const seconds = z.coerce.number().refine((n) => Number.isFinite(n) && n >= 0, { message: 'expected a number of seconds >= 0' });
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))]);
-const tlsSchema = z.object({
-  ca: z.string().optional(),
-  cert: z.string().optional(),
-  key: z.string().optional(),
-  servername: z.string().optional(),
-  rejectUnauthorized: z.boolean().optional(),
-  checkHostname: z.boolean().optional(),
-});
 
 const sentinelKwargsSchema = z.object({
   password: z.string().optional(),
@@ -52,7 +44,7 @@ const sentinelKwargsSchema = z.object({
   sslCertfile: z.string().optional(),
   sslKeyfile: z.string().optional(),
   /** kelp's spelling: `tls: true` or a TLS settings object. */
-  tls: z.union([z.boolean(), tlsSchema]).optional(),
+  tls: z.union([z.boolean(), tlsOptionsSchema]).optional(),
   socketTimeout: seconds.optional(),
   socketConnectTimeout: seconds.optional(),
 });
