@@ -3,7 +3,7 @@
  * argument (ProducerConfig). It publishes `<prefix><i>` for i < count over `lanes` concurrent
  * lanes and logs each outcome (fsync'd, so the parent reads it even after a crash):
  *   `C <id> <ms>`  resolved and confirmed: at least one replica has the write;
- *   `U <id> <ms>`  resolved, not confirmed (no replica acknowledged it in time);
+ *   `U <id> <ms>`  stored, not confirmed (no replica acknowledged it in time);
  *   `O <id> <ms>`  rejected with OperationalError (allowed while the master is down);
  *   `X <id> <error>` rejected with anything else (a bug); `H <id>` never settled (a bug).
  *
@@ -69,7 +69,9 @@ async function lane(start: number): Promise<void> {
       if (outcome === 'hung') line(`H ${id}`);
       else line(`${outcome ? 'C' : 'U'} ${id} ${Date.now()}`);
     } catch (error) {
-      if (error instanceof OperationalError) line(`O ${id} ${Date.now()}`);
+      // Stored, but no replica acknowledged it in time (kelp's confirmed publishes).
+      if (error instanceof Error && error.name === 'PublishNotConfirmedError') line(`U ${id} ${Date.now()}`);
+      else if (error instanceof OperationalError) line(`O ${id} ${Date.now()}`);
       else line(`X ${id} ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`.replace(/\s+/g, ' '));
     } finally {
       clearTimeout(timer);
