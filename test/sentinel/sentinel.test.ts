@@ -172,7 +172,7 @@ describe('the kelp command on a sentinel:// URL', () => {
   };
   const secrets = /master-secret|sentinel-secret|wrong-password/;
 
-  it('publishes, inspects, consumes and purges, printing no password', { timeout: 60_000 }, async () => {
+  it('publishes, inspects, consumes, purges, restores, lists dead letters and runs the demo, printing no password', { timeout: 60_000 }, async () => {
     const url = cliUrl(8);
     const published = await kelp(['publish', url, '--exchange', 'cli-x', '--routing-key', 'cli-q', '--queue', 'cli-q', '--count', '3', 'job', '--json']);
     expect([published.code, published.stderr]).toEqual([0, '']);
@@ -191,7 +191,12 @@ describe('the kelp command on a sentinel:// URL', () => {
     } finally {
       master.disconnect();
     }
-    for (const run of [published, inspected, consumed, purged]) expect(`${run.stdout}${run.stderr}`).not.toMatch(secrets);
+    const restored = await kelp(['restore', url, '--older-than', '0', '--dry-run', '--json']);
+    const deadLetters = await kelp(['dead-letters', url, '--queue', 'cli-q', '--json']);
+    const demo = await kelp(['demo', url, '--messages', '200', '--json'], { timeoutMs: 60_000 });
+    expect([restored.code, deadLetters.code, demo.code]).toEqual([0, 0, 0]);
+    expect(demo.stdout).toMatch(/sentinel:\/\/:\*\*@127\.0\.0\.1/);
+    for (const run of [published, inspected, consumed, purged, restored, deadLetters, demo]) expect(`${run.stdout}${run.stderr}`).not.toMatch(secrets);
   });
 
   it('reports a wrong sentinel password without printing any password', { timeout: 30_000 }, async () => {
