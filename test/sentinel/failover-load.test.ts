@@ -19,11 +19,8 @@ import { repoRoot } from '../setup/child-bundle.js';
 import { DOWN_AFTER_MS, startSentinelTopology, type SentinelTopology } from '../setup/sentinel-topology.js';
 import type { ProducerConfig } from './support/producer-process.js';
 
-/**
- * Switch to kelp's confirmed publishes with `{ replicas: 1, timeout: 2 }`; undefined makes the
- * producers confirm with their own WAIT (see producer-process.ts).
- */
-const CONFIRM: ProducerConfig['confirm'] = undefined;
+/** Every publish waits for one replica (kelp's confirmed publishes, a shared WAIT). */
+const CONFIRM: ProducerConfig['confirm'] = { replicas: 1, timeout: 2 };
 
 const DB = 4;
 const QUEUE = 'failover-load';
@@ -112,7 +109,7 @@ describe('kill -9 of the sentinel-managed master under load', () => {
         count: PER_PRODUCER,
         lanes: 8,
         log,
-        ...(CONFIRM ? { confirm: CONFIRM } : {}),
+        confirm: CONFIRM,
       } satisfies ProducerConfig),
     );
     workers.push(...producers);
@@ -241,7 +238,6 @@ describe('kill -9 of the sentinel-managed master under load', () => {
       lost: lost.length,
       extra: {
         confirmed: confirmed.size,
-        confirmWith: CONFIRM ? 'publish-option' : 'producer-WAIT',
         unconfirmed: published - confirmed.size,
         rejectedOperational: rejected,
         ackUnconfirmed: ackUnconfirmed.length,

@@ -2,19 +2,16 @@
  * A producer process for the sentinel failover test, run from an esbuild bundle with one JSON
  * argument (ProducerConfig). It publishes `<prefix><i>` for i < count over `lanes` concurrent
  * lanes and logs each outcome (fsync'd, so the parent reads it even after a crash):
- *   `C <id> <ms>`  resolved and confirmed: at least one replica has the write;
+ *   `C <id> <ms>`  resolved, so confirmed: at least one replica has the write;
  *   `U <id> <ms>`  stored, not confirmed (no replica acknowledged it in time);
  *   `O <id> <ms>`  rejected with OperationalError (allowed while the master is down);
  *   `X <id> <error>` rejected with anything else (a bug); `H <id>` never settled (a bug).
  *
- * Confirmation: with `confirm` set, the publish option `confirm` (batched WAIT in kelp) decides.
- * Without it the process confirms by itself: `WAIT 1 <ms>` right behind the publish on the same
- * command connection, counted only if that connection was not replaced in between (a WAIT that
- * reached the new master would vouch for nothing it was not sent).
+ * Every publish is confirmed (`confirm`: kelp waits for Redis's WAIT): only a publish that
+ * resolved is known to be on a replica, and only those count as confirmed.
  */
 import { fsyncSync, openSync, writeSync } from 'node:fs';
-import { Connection, OperationalError } from 'kelp';
-import type { RedisTransport } from '@kelp/transport-redis';
+import { Connection, OperationalError, PublishNotConfirmedError } from 'kelp';
 
 export interface ProducerConfig {
   url: string;
@@ -24,8 +21,8 @@ export interface ProducerConfig {
   count: number;
   lanes: number;
   log: string;
-  /** kelp's confirmed publishes; undefined: WAIT issued by this process (see the header). */
-  confirm?: { replicas: number; timeout: number };
+  /** What each publish waits for (kelp's confirmed publishes). */
+  confirm: { replicas: number; timeout: number };
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ProducerConfig;
@@ -35,29 +32,15 @@ const line = (text: string): void => {
   fsyncSync(fd);
 };
 const HUNG_MS = 30_000;
-const WAIT_MS = 2000;
 
 const connection = new Connection(config.url, { transportOptions: config.transportOptions });
 connection.on('error', (error) => line(`E error ${Date.now()} ${error.message.replace(/\s+/g, ' ')}`));
 const producer = connection.Producer({ routingKey: config.queue });
 const retryPolicy = { maxRetries: 12, intervalStart: 0.2, intervalStep: 0.2, intervalMax: 1 };
 
-/** Publishes one id and says whether a replica has it. */
-async function publishConfirmed(id: string): Promise<boolean> {
-  if (config.confirm) {
-    await producer.publish({ id }, { routingKey: config.queue, retry: true, retryPolicy, ...({ confirm: config.confirm } as object) });
-    return true;
-  }
-  await producer.publish({ id }, { routingKey: config.queue, retry: true, retryPolicy });
-  const client = (connection.transport as RedisTransport).client;
-  const stream = client.stream;
-  try {
-    const replicas = Number(await client.call('WAIT', '1', String(WAIT_MS)));
-    return replicas >= 1 && client.stream === stream;
-  } catch {
-    return false;
-  }
-}
+/** Publishes one id; resolves once a replica has it (PublishNotConfirmedError otherwise). */
+const publishConfirmed = (id: string): Promise<'confirmed'> =>
+  producer.publish({ id }, { routingKey: config.queue, retry: true, retryPolicy, confirm: config.confirm }).then(() => 'confirmed' as const);
 
 async function lane(start: number): Promise<void> {
   for (let i = start; i < config.count; i += config.lanes) {
@@ -66,11 +49,10 @@ async function lane(start: number): Promise<void> {
     const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), HUNG_MS)));
     try {
       const outcome = await Promise.race([publishConfirmed(id), hung]);
-      if (outcome === 'hung') line(`H ${id}`);
-      else line(`${outcome ? 'C' : 'U'} ${id} ${Date.now()}`);
+      line(outcome === 'hung' ? `H ${id}` : `C ${id} ${Date.now()}`);
     } catch (error) {
       // Stored, but no replica acknowledged it in time (kelp's confirmed publishes).
-      if (error instanceof Error && error.name === 'PublishNotConfirmedError') line(`U ${id} ${Date.now()}`);
+      if (error instanceof PublishNotConfirmedError) line(`U ${id} ${Date.now()}`);
       else if (error instanceof OperationalError) line(`O ${id} ${Date.now()}`);
       else line(`X ${id} ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`.replace(/\s+/g, ' '));
     } finally {
