@@ -35,8 +35,7 @@ class FailFastRedis extends Redis {
   /** Unsettled commands written while ready; only kept when each command is tracked. */
   #unanswered: Set<Command> | undefined;
   readonly #recycle = new RecycleCounter();
-  /** Reached a server once (then reconnects go on until they succeed, see sentinelRetry). */
-  everReady = false;
+  #everReady = false;
 
   /**
    * `trackEachCommand` (the command connection: publishes and acks) follows every written
@@ -50,7 +49,7 @@ class FailFastRedis extends Redis {
   constructor(options: RedisOptions, trackEachCommand: boolean) {
     super({ ...options, autoResendUnfulfilledCommands: false });
     this.#unanswered = trackEachCommand ? new Set<Command>() : undefined;
-    this.once('ready', () => (this.everReady = true));
+    this.once('ready', () => (this.#everReady = true));
     this.on('close', () => {
       const error = new Error(UNANSWERED_MESSAGE);
       if (this.#unanswered) {
@@ -61,6 +60,11 @@ class FailFastRedis extends Redis {
         for (const item of this.commandQueue.toArray()) item.command.reject(error);
       }
     });
+  }
+
+  /** Reached a server once (then reconnects go on until they succeed, see sentinelRetry). */
+  get everReady(): boolean {
+    return this.#everReady;
   }
 
   override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
@@ -111,6 +115,7 @@ export function createClient(role: ConnectionRole, options: ClientFactoryOptions
     // forever; bounded, it rejects with an OperationalError that ensure() can retry elsewhere.
     ...(role === 'command' ? { commandTimeout: options.base.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS } : {}),
   };
+  // Called only while connecting, by which time `client` is set.
   if (clientOptions.sentinels !== undefined) clientOptions.sentinelRetryStrategy = sentinelRetry(role, () => client.everReady);
   const client = new FailFastRedis(clientOptions, role === 'command');
   if (clientOptions.commandTimeout !== undefined) keepTimerListAlive(client, clientOptions.commandTimeout);
