@@ -26,6 +26,23 @@ export interface SwitchMasterWatchOptions {
 /** `127.0.0.1` and `::ffff:127.0.0.1` name the same peer. */
 const address = (host: string | undefined, port: number | string | undefined): string => `${(host ?? '').replace(/^::ffff:/, '')}:${port ?? ''}`;
 
+/** The part of a client a switch looks at. */
+export type WatchedClient = Pick<Redis, 'status' | 'disconnect'> & { readonly stream?: { remoteAddress?: string; remotePort?: number } | undefined };
+
+/**
+ * The connected clients a `+switch-master` message (`<master name> <old ip> <old port> <new ip>
+ * <new port>`) for `masterName` leaves on a node other than the new master; none for another
+ * master's switch.
+ */
+export function clientsOffMaster<C extends WatchedClient>(message: string, masterName: string | undefined, clients: Iterable<C>): C[] {
+  const [name, , , host, port] = message.split(' ');
+  if (name !== masterName || host === undefined || port === undefined) return [];
+  const master = address(host, port);
+  return [...clients].filter(
+    (client) => (client.status === 'ready' || client.status === 'connect') && address(client.stream?.remoteAddress, client.stream?.remotePort) !== master,
+  );
+}
+
 export class SwitchMasterWatch {
   private readonly subscribers: Redis[] = [];
 
@@ -58,19 +75,9 @@ export class SwitchMasterWatch {
     }
   }
 
-  /**
-   * `<master name> <old ip> <old port> <new ip> <new port>`. Each sentinel announces the same
-   * switch; a connection already on the new master is left alone, so hearing it again is harmless.
-   */
+  /** Each sentinel announces the same switch; hearing it again moves nothing more. */
   private onSwitch(message: string): void {
-    const [name, , , host, port] = message.split(' ');
-    if (name !== this.options.sentinel.name || host === undefined || port === undefined) return;
-    const master = address(host, port);
-    for (const client of this.options.clients()) {
-      const stream = client.stream as { remoteAddress?: string; remotePort?: number } | undefined;
-      const connected = client.status === 'ready' || client.status === 'connect';
-      if (connected && address(stream?.remoteAddress, stream?.remotePort) !== master) client.disconnect(true);
-    }
+    for (const client of clientsOffMaster(message, this.options.sentinel.name, this.options.clients())) client.disconnect(true);
   }
 
   async close(): Promise<void> {
