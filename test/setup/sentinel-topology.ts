@@ -95,22 +95,33 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
     new Redis({ port, host: '127.0.0.1', password: SENTINEL_PASSWORD, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   const nodeClient = (port: number) =>
     new Redis({ port, host: '127.0.0.1', password: MASTER_PASSWORD, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  const withClient = async <T>(client: Redis, use: (client: Redis) => Promise<T>): Promise<T> => {
-    client.on('error', () => undefined);
-    try {
-      return await use(client);
-    } finally {
-      client.disconnect();
+  /**
+   * Runs `use` on a fresh connection. A node being demoted has its clients killed by the
+   * sentinels (CLIENT KILL TYPE normal), this probe included: a closed connection is tried again.
+   */
+  const withClient = async <T>(connect: () => Redis, use: (client: Redis) => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      const client = connect();
+      client.on('error', () => undefined);
+      try {
+        return await use(client);
+      } catch (error) {
+        const closed = error instanceof Error && error.name !== 'ReplyError';
+        if (!closed || attempt >= 5) throw error;
+        await sleep(100);
+      } finally {
+        client.disconnect();
+      }
     }
   };
   const masterState = (port: number) =>
-    withClient(sentinelClient(port), async (client) => {
+    withClient(() => sentinelClient(port), async (client) => {
       const flat = (await client.call('SENTINEL', 'MASTER', MASTER_NAME)) as string[];
       const state = new Map<string, string>();
       for (let i = 0; i + 1 < flat.length; i += 2) state.set(flat[i] as string, flat[i + 1] as string);
       return state;
     });
-  const nodeRole = (port: number) => withClient(nodeClient(port), async (client) => info(client, 'replication'));
+  const nodeRole = (port: number) => withClient(() => nodeClient(port), async (client) => info(client, 'replication'));
   const masterPorts = async () => Promise.all(sentinels.map(async (s) => Number((await masterState(s.port)).get('port'))));
 
   // Replicas synced, and every sentinel knows both replicas and the two other sentinels: only
@@ -142,9 +153,9 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
     masterPort,
     nodeClient,
     replication: nodeRole,
-    info: (port, section) => withClient(nodeClient(port), (client) => client.info(section)),
+    info: (port, section) => withClient(() => nodeClient(port), (client) => client.info(section)),
     kelpClients: (port) =>
-      withClient(nodeClient(port), async (client) => String(await client.client('LIST')).split('\n').filter((line) => / name=kelp-/.test(line))),
+      withClient(() => nodeClient(port), async (client) => String(await client.client('LIST')).split('\n').filter((line) => / name=kelp-/.test(line))),
     async killMaster() {
       const port = await masterPort();
       const node = nodes.get(port);
@@ -155,7 +166,7 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
     },
     async failover() {
       const from = await masterPort();
-      await withClient(sentinelClient(sentinels[0]?.port as number), (client) => client.call('SENTINEL', 'FAILOVER', MASTER_NAME));
+      await withClient(() => sentinelClient(sentinels[0]?.port as number), (client) => client.call('SENTINEL', 'FAILOVER', MASTER_NAME));
       return { from, to: await waitForNewMaster(from) };
     },
     waitForNewMaster,
