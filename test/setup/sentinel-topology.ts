@@ -7,7 +7,8 @@
  * Start it once per test file (`startSentinelTopology` in beforeAll, `stop` in afterAll).
  */
 import { Redis } from 'ioredis';
-import { startRedisServer, type RedisServerHandle } from './redis-server.js';
+import type { TestCertificates } from '../faults/support/tls.js';
+import { freePort, startRedisServer, type RedisServerHandle } from './redis-server.js';
 
 export const MASTER_NAME = 'kelpmaster';
 export const MASTER_PASSWORD = 'master-secret';
@@ -16,9 +17,21 @@ export const SENTINEL_PASSWORD = 'sentinel-secret';
 export const DOWN_AFTER_MS = 1000;
 const FAILOVER_TIMEOUT_MS = 4000;
 
-const DATA_ARGS = ['--requirepass', MASTER_PASSWORD, '--masterauth', MASTER_PASSWORD];
+// No diskless-sync delay (Redis 7 waits 5 s for more replicas): replicas are in sync at once.
+const DATA_ARGS = ['--requirepass', MASTER_PASSWORD, '--masterauth', MASTER_PASSWORD, '--repl-diskless-sync-delay', '0'];
+
+export interface SentinelTopologyOptions {
+  /**
+   * TLS everywhere: every node and sentinel also listens on a TLS port, replication and the
+   * sentinels' own links use TLS, and the ports the sentinels name (and the ones this topology's
+   * helpers take) are the TLS ones. The plain ports stay for the harness's readiness PING and
+   * its sentinel queries.
+   */
+  tls?: TestCertificates;
+}
 
 export interface SentinelTopology {
+  /** The ports a client gives in its sentinel:// URL (the TLS ones with `tls`). */
   readonly sentinelPorts: readonly number[];
   /** `sentinel://:<master password>@127.0.0.1:<s1>/<db>;sentinel://127.0.0.1:<s2>;...` */
   url(db: number): string;
@@ -43,6 +56,11 @@ export interface SentinelTopology {
   /** Starts the killed node again on its port (empty, as after a crash without persistence); resolves once the sentinels made it a synced replica. */
   restart(port: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+function tlsArgs(certs: TestCertificates, tlsPort: number): string[] {
+  return ['--tls-port', String(tlsPort), '--tls-cert-file', certs.certFile, '--tls-key-file', certs.keyFile,
+    '--tls-ca-cert-file', certs.caFile, '--tls-auth-clients', 'no', '--tls-replication', 'yes'];
 }
 
 function sentinelConfig(masterPort: number): string {
@@ -80,21 +98,43 @@ export async function info(client: Redis, section: string): Promise<Map<string, 
   return new Map(text.split('\r\n').filter((line) => line.includes(':')).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)]));
 }
 
-export async function startSentinelTopology(): Promise<SentinelTopology> {
+export async function startSentinelTopology(options: SentinelTopologyOptions = {}): Promise<SentinelTopology> {
+  const { tls } = options;
+  /** Data nodes by the port the sentinels name them by. */
   const nodes = new Map<number, RedisServerHandle>();
   const sentinels: RedisServerHandle[] = [];
-  const master = await startRedisServer({ extraArgs: DATA_ARGS });
-  nodes.set(master.port, master);
-  for (let i = 0; i < 2; i++) {
-    const replica = await startRedisServer({ extraArgs: [...DATA_ARGS, '--replicaof', '127.0.0.1', String(master.port)] });
-    nodes.set(replica.port, replica);
+  const sentinelPorts: number[] = [];
+  /** Starts a data node reachable on `port` (its TLS port with `tls`). */
+  const startNode = async (port: number | undefined, extraArgs: string[]): Promise<number> => {
+    if (!tls) {
+      const node = await startRedisServer({ ...(port === undefined ? {} : { port }), extraArgs: [...DATA_ARGS, ...extraArgs] });
+      nodes.set(node.port, node);
+      return node.port;
+    }
+    const tlsPort = port ?? (await freePort());
+    nodes.set(tlsPort, await startRedisServer({ extraArgs: [...DATA_ARGS, ...tlsArgs(tls, tlsPort), ...extraArgs] }));
+    return tlsPort;
+  };
+  const masterAt = await startNode(undefined, []);
+  for (let i = 0; i < 2; i++) await startNode(undefined, ['--replicaof', '127.0.0.1', String(masterAt)]);
+  for (let i = 0; i < 3; i++) {
+    const tlsPort = tls ? await freePort() : undefined;
+    const sentinel = await startRedisServer({ sentinelConfig: sentinelConfig(masterAt), extraArgs: tls ? tlsArgs(tls, tlsPort as number) : [] });
+    sentinels.push(sentinel);
+    sentinelPorts.push(tlsPort ?? sentinel.port);
   }
-  for (let i = 0; i < 3; i++) sentinels.push(await startRedisServer({ sentinelConfig: sentinelConfig(master.port) }));
-
   const sentinelClient = (port: number) =>
     new Redis({ port, host: '127.0.0.1', password: SENTINEL_PASSWORD, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   const nodeClient = (port: number) =>
-    new Redis({ port, host: '127.0.0.1', password: MASTER_PASSWORD, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    new Redis({
+      port,
+      host: '127.0.0.1',
+      password: MASTER_PASSWORD,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      ...(tls ? { tls: { ca: tls.caPem } } : {}),
+    });
   /**
    * Runs `use` on a fresh connection. A node being demoted has its clients killed by the
    * sentinels (CLIENT KILL TYPE normal), this probe included: a closed connection is tried again.
@@ -124,13 +164,14 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
   const nodeRole = (port: number) => withClient(() => nodeClient(port), async (client) => info(client, 'replication'));
   const masterPorts = async () => Promise.all(sentinels.map(async (s) => Number((await masterState(s.port)).get('port'))));
 
-  // Replicas synced, and every sentinel knows both replicas and the two other sentinels: only
+  // Replicas synced (state=online), and every sentinel knows both replicas and the two other sentinels: only
   // then can a failover reach its quorum and find a replica to promote.
   await waitUntil('replicas synced and sentinels acquainted', 30_000, async () => {
     const states = await Promise.all(sentinels.map((s) => masterState(s.port)));
     const acquainted = states.every((s) => s.get('num-slaves') === '2' && s.get('num-other-sentinels') === '2');
-    const replicas = await nodeRole(master.port);
-    return acquainted && replicas.get('connected_slaves') === '2';
+    const replication = await nodeRole(masterAt);
+    const online = ['slave0', 'slave1'].every((key) => replication.get(key)?.includes('state=online'));
+    return acquainted && replication.get('connected_slaves') === '2' && online;
   });
 
   const masterPort = async () => (await masterPorts())[0] as number;
@@ -146,9 +187,9 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
   };
 
   return {
-    sentinelPorts: sentinels.map((s) => s.port),
+    sentinelPorts,
     url: (db) =>
-      sentinels.map((s, i) => (i === 0 ? `sentinel://:${MASTER_PASSWORD}@127.0.0.1:${s.port}/${db}` : `sentinel://127.0.0.1:${s.port}`)).join(';'),
+      sentinelPorts.map((port, i) => (i === 0 ? `sentinel://:${MASTER_PASSWORD}@127.0.0.1:${port}/${db}` : `sentinel://127.0.0.1:${port}`)).join(';'),
     transportOptions: { masterName: MASTER_NAME, sentinelKwargs: { password: SENTINEL_PASSWORD } },
     masterPort,
     nodeClient,
@@ -172,8 +213,7 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
     waitForNewMaster,
     async restart(port, timeoutMs = 30_000) {
       await nodes.get(port)?.stop();
-      const node = await startRedisServer({ port, extraArgs: DATA_ARGS });
-      nodes.set(port, node);
+      await startNode(port, []);
       await waitUntil(`node ${port} back as a synced replica`, timeoutMs, async () => {
         const replication = await nodeRole(port);
         return replication.get('role') === 'slave' && replication.get('master_link_status') === 'up';
