@@ -37,6 +37,8 @@ const KILL_TO_DELIVERY_BOUND_MS = 10_000;
 const producerEntry = join(repoRoot, 'test', 'sentinel', 'support', 'producer-process.ts');
 
 interface ProducerLog {
+  /** Publish attempts per id: each may have stored a copy. */
+  attempts: Map<string, number>;
   confirmed: Map<string, number>;
   unconfirmed: Set<string>;
   rejected: Set<string>;
@@ -45,7 +47,7 @@ interface ProducerLog {
 }
 
 function readProducerLog(file: string): ProducerLog {
-  const log: ProducerLog = { confirmed: new Map(), unconfirmed: new Set(), rejected: new Set(), other: [], hung: [] };
+  const log: ProducerLog = { attempts: new Map(), confirmed: new Map(), unconfirmed: new Set(), rejected: new Set(), other: [], hung: [] };
   let text = '';
   try {
     text = readFileSync(file, 'utf8');
@@ -55,7 +57,8 @@ function readProducerLog(file: string): ProducerLog {
   for (const raw of text.split('\n')) {
     const [kind, id, at] = raw.split(' ');
     if (id === undefined) continue;
-    if (kind === 'C' && at !== undefined) log.confirmed.set(id, Number(at));
+    if (kind === 'T') log.attempts.set(id, (log.attempts.get(id) ?? 0) + 1);
+    else if (kind === 'C' && at !== undefined) log.confirmed.set(id, Number(at));
     else if (kind === 'U') log.unconfirmed.add(id);
     else if (kind === 'O') log.rejected.add(id);
     else if (kind === 'X') log.other.push(raw);
@@ -215,8 +218,16 @@ describe('kill -9 of the sentinel-managed master under load', () => {
     const failedAcks = new Set(incarnations.flatMap((inc) => [...inc.failedAcks]));
     const ackUnconfirmed = [...confirmed.keys()].filter((id) => !ackCount.has(id) && failedAcks.has(id) && !inRedis.has(id));
     const lost = [...confirmed.keys()].filter((id) => !ackCount.has(id) && !ackUnconfirmed.includes(id));
-    const ackedTwice = [...ackCount.entries()].filter(([, n]) => n === 2).length;
-    const ackedMore = [...ackCount.entries()].filter(([, n]) => n > 2).map(([id]) => id);
+    // Every extra ack needs a cause: a publish attempt that stored another copy (its reply was
+    // lost, so it was tried again), or an ack that ran on the old master after the last write the
+    // new master got from it (that message comes back once the visibility timeout passes: one
+    // more ack at most, of a message first delivered before the kill).
+    const attempts = new Map(logs.flatMap((log) => [...log.attempts]));
+    const copies = (id: string) => attempts.get(id) ?? 1;
+    const extraAcks = [...ackCount.entries()].filter(([id, n]) => n > copies(id));
+    const ackLostWithMaster = extraAcks.filter(([id, n]) => n === copies(id) + 1 && (firstDelivery.get(id) ?? Infinity) < killedAt);
+    const unexplainedAcks = extraAcks.filter((entry) => !ackLostWithMaster.includes(entry)).map(([id, n]) => `${id}: ${n} acks, ${copies(id)} attempt(s), first delivered ${(firstDelivery.get(id) ?? 0) - killedAt} ms after the kill`);
+    const retriedIds = [...attempts.values()].filter((n) => n > 1).length;
     const killToFirstDeliveryMs = probeDelivered.length > 0 ? (probeDelivered[0] as number) - killedAt : undefined;
     // Each load consumer's first delivery once it had followed the master ('reconnected').
     const resumedAt = incarnations.map((inc) => {
@@ -239,8 +250,9 @@ describe('kill -9 of the sentinel-managed master under load', () => {
         rejectedOperational: rejected,
         ackUnconfirmed: ackUnconfirmed.length,
         failedAcks: failedAcks.size,
-        ackedTwice,
-        ackedMoreThanTwice: ackedMore.length,
+        retriedPublishes: retriedIds,
+        ackedAgainAfterKill: ackLostWithMaster.length,
+        unexplainedExtraAcks: unexplainedAcks.length,
         stillInRedis: inRedis.size,
         killToFirstDeliveryMs: killToFirstDeliveryMs ?? 'never',
         killToPromotionSeenMs: promotedSeenAt - killedAt,
@@ -256,8 +268,7 @@ describe('kill -9 of the sentinel-managed master under load', () => {
     expect(lost.slice(0, 20)).toEqual([]);
     expect(settled).toBe(true);
     expect(ackUnconfirmed.length).toBeLessThanOrEqual(CONSUMERS * PREFETCH);
-    expect(ackedMore).toEqual([]);
-    expect(ackedTwice).toBeLessThanOrEqual(CONSUMERS * PREFETCH);
+    expect(unexplainedAcks.slice(0, 10)).toEqual([]);
     expect(killToFirstDeliveryMs).toBeDefined();
     expect(killToFirstDeliveryMs as number).toBeLessThan(KILL_TO_DELIVERY_BOUND_MS);
     expect(consumersResumedMs).not.toBe('never');

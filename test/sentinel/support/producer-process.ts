@@ -2,6 +2,7 @@
  * A producer process for the sentinel failover test, run from an esbuild bundle with one JSON
  * argument (ProducerConfig). It publishes `<prefix><i>` for i < count over `lanes` concurrent
  * lanes and logs each outcome (fsync'd, so the parent reads it even after a crash):
+ *   `T <id>`       an attempt to publish it (each may have stored a copy);
  *   `C <id> <ms>`  resolved, so confirmed: at least one replica has the write;
  *   `U <id> <ms>`  stored, not confirmed (no replica acknowledged it in time);
  *   `O <id> <ms>`  rejected with OperationalError (allowed while the master is down);
@@ -36,11 +37,27 @@ const HUNG_MS = 30_000;
 const connection = new Connection(config.url, { transportOptions: config.transportOptions });
 connection.on('error', (error) => line(`E error ${Date.now()} ${error.message.replace(/\s+/g, ' ')}`));
 const producer = connection.Producer({ routingKey: config.queue });
-const retryPolicy = { maxRetries: 12, intervalStart: 0.2, intervalStep: 0.2, intervalMax: 1 };
+/** Attempts per id, and the pause before each retry (ms): about ten seconds in all. */
+const ATTEMPTS = 12;
+const retryDelay = (attempt: number): number => Math.min(200 * attempt, 1000);
 
-/** Publishes one id; resolves once a replica has it (PublishNotConfirmedError otherwise). */
-const publishConfirmed = (id: string): Promise<'confirmed'> =>
-  producer.publish({ id }, { routingKey: config.queue, retry: true, retryPolicy, confirm: config.confirm }).then(() => 'confirmed' as const);
+/**
+ * Publishes one id, retrying what rejects with OperationalError (the master is gone) here rather
+ * than with `retry: true`, so that every attempt is logged (`T <id>`): an attempt whose reply
+ * was lost may have stored a copy, and the test counts copies against acks.
+ */
+async function publishConfirmed(id: string): Promise<'confirmed'> {
+  for (let attempt = 1; ; attempt++) {
+    line(`T ${id}`);
+    try {
+      await producer.publish({ id }, { routingKey: config.queue, confirm: config.confirm });
+      return 'confirmed';
+    } catch (error) {
+      if (!(error instanceof OperationalError) || attempt >= ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, retryDelay(attempt)));
+    }
+  }
+}
 
 async function lane(start: number): Promise<void> {
   for (let i = start; i < config.count; i += config.lanes) {
