@@ -1,10 +1,12 @@
 /**
  * kill -9 of the master under load (issue 14): 4 consumer and 2 producer processes on one
- * sentinel:// URL, 20,000 ids, the master killed mid-stream. No process is restarted. Every
- * confirmed id (a replica had it when its publish resolved) must be acked, exactly once or, for
- * at most the messages in flight at the kill, twice; lost = 0. The time from the kill to the
- * first delivery of a message published after it is reported and bounded. The killed node then
- * comes back; the sentinels make it a replica, and no kelp connection ever writes to it.
+ * sentinel:// URL, 20,000 ids published with `confirm`, the master killed mid-stream. No process
+ * is restarted. Every confirmed id must be acked (lost = 0), and every ack beyond the first must
+ * have a cause: another stored copy (a publish attempt whose reply died with the master, tried
+ * again), or an ack the old master ran but never passed on (one more ack, of a message first
+ * delivered before the kill). The time from the kill to the first delivery of a message published
+ * after it is reported and bounded. The killed node then comes back; the sentinels make it a
+ * replica, and no kelp connection ever writes to it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
