@@ -7,7 +7,7 @@ Prints one JSON document on stdout. Commands:
   consume   {url, exchange, type, queue, binding_key, count, timeout, ack, transport_options}
   crash     {url, queue, count}   consume `count` without acking, then os._exit (no restore)
   restore   {url, transport_options, exchange, type, queue, binding_key}  run restore_visible once
-  fanout-publish {url, exchange, routing_key, body, wait_subscribers}
+  fanout-publish {url, exchange, routing_key, body, wait_subscribers, transport_options}
 """
 import json
 import os
@@ -92,7 +92,7 @@ def restore(args):
 
 
 def fanout_publish(args):
-    with Connection(args['url']) as conn:
+    with Connection(args['url'], transport_options=args.get('transport_options', {})) as conn:
         ex = Exchange(args['exchange'], type='fanout')
         ex(conn.default_channel).declare()
         producer = Producer(conn.default_channel, exchange=ex)

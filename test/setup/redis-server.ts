@@ -5,7 +5,7 @@
  * take its own db via {@link freshDb} instead of flushing a shared one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,11 @@ export interface RedisServerOptions {
   server?: TestServer;
   /** Binary to run (default: the server's, `redis-server` or `valkey-server`, from PATH). */
   binary?: string;
+  /**
+   * Run a Sentinel with this config file (written into the server's directory, where Sentinel
+   * rewrites it) instead of a data server.
+   */
+  sentinelConfig?: string;
 }
 
 export interface RedisServerHandle {
@@ -75,13 +80,17 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const binary = options.binary ?? requireCommand(server.binary, ['--version'], server.aptInstall);
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'kelp-redis-'));
+  const dataArgs = ['--save', '', '--appendonly', 'no', '--databases', '1024', '--dir', dir];
+  const sentinelArgs = (config: string): string[] => {
+    const file = join(dir, 'sentinel.conf');
+    writeFileSync(file, config);
+    return [file, '--sentinel'];
+  };
   const args = [
+    ...(options.sentinelConfig === undefined ? [] : sentinelArgs(options.sentinelConfig)),
     '--port', String(port),
     '--bind', '127.0.0.1',
-    '--save', '',
-    '--appendonly', 'no',
-    '--databases', '1024',
-    '--dir', dir,
+    ...(options.sentinelConfig === undefined ? dataArgs : []),
     ...(options.extraArgs ?? []),
   ];
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -247,7 +247,5 @@ export class Progress {
   }
 }
 
-/** Replaces a password in a URL with `**` (for the CLI's own messages). */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@]*:)[^/@]*@/i, '$1$2**@');
-}
+/** Every password of a URL (each URL of a `;` list, `*password=` query values) as `**`, for the CLI's own messages. */
+export { redactUrl } from 'kelp';

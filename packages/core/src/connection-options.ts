@@ -66,6 +66,18 @@ export const ENSURE_CONNECTION_OPTION_NAMES = OptionNames.of<EnsureConnectionOpt
 
 export const ENSURE_OPTION_NAMES = OptionNames.of<EnsureOptions>({ ...RETRY_POLICY_NAMES, signal: true, onError: true, onRevive: true });
 
+/** The TLS settings object (TlsOptions), for the `tls` connection option and transports' own TLS options. */
+export const tlsOptionsSchema = z
+  .object({
+    ca: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    servername: z.string().optional(),
+    rejectUnauthorized: z.boolean().optional(),
+    checkHostname: z.boolean().optional(),
+  })
+  .strict();
+
 export const connectionOptionsSchema = z
   .object({
     transportOptions: z.record(z.string(), z.unknown()).optional(),
@@ -78,16 +90,7 @@ export const connectionOptionsSchema = z
     tls: z
       .union([
         z.boolean(),
-        z
-          .object({
-            ca: z.string().optional(),
-            cert: z.string().optional(),
-            key: z.string().optional(),
-            servername: z.string().optional(),
-            rejectUnauthorized: z.boolean().optional(),
-            checkHostname: z.boolean().optional(),
-          })
-          .strict(),
+        tlsOptionsSchema,
       ], { error: 'expected true, false or { ca, cert, key, servername, rejectUnauthorized, checkHostname }' })
       .optional(),
     virtualHost: z.union([z.string(), z.number().int().min(0)]).optional(),

@@ -9,6 +9,7 @@ export * from './errors.js';
 export { Exchange, type DeliveryModeOption, type ExchangeOptions } from './exchange.js';
 export { forgetDeclarations, maybeDeclare, type Declarable } from './maybe-declare.js';
 export { MessageIterator, type DrainableConnection, type WaitOptions } from './message-iterator.js';
+export { OptionNames, parseOptions } from './option-parsing.js';
 export { processConcurrently, type ProcessConcurrentlyOptions } from './process-concurrently.js';
 export type * from './message-types.js';
 export { Message, type MessageOptions, type MessageState } from './message.js';
@@ -30,7 +31,7 @@ export { SimpleBuffer, SimpleQueue, type SimpleQueueOptions } from './simple.js'
 export type * from './admin-types.js';
 export type * from './transport.js';
 export { Connection } from './connection.js';
-export { ENSURE_DEFAULTS, type ConnectionEvents, type ConnectionOptions, type ConnectionState, type EnsureConnectionOptions, type EnsureOptions } from './connection-options.js';
+export { ENSURE_DEFAULTS, tlsOptionsSchema, type ConnectionEvents, type ConnectionOptions, type ConnectionState, type EnsureConnectionOptions, type EnsureOptions } from './connection-options.js';
 export type { DrainOptions } from './drain.js';
 export type { FailoverIterator, FailoverStrategy } from './failover.js';
 export { DEFAULT_RETRY_POLICY, retryOver, sleep, type RetryOverOptions } from './retry.js';

@@ -32,6 +32,8 @@ const STRING_OPTIONS = new Set([
   'sep',
   'globalKeyprefix',
   'masterName',
+  'sentinelPassword',
+  'sentinelUsername',
   'unackedKey',
   'unackedIndexKey',
   'unackedMutexKey',

@@ -35,6 +35,7 @@ class FailFastRedis extends Redis {
   /** Unsettled commands written while ready; only kept when each command is tracked. */
   #unanswered: Set<Command> | undefined;
   readonly #recycle = new RecycleCounter();
+  #everReady = false;
 
   /**
    * `trackEachCommand` (the command connection: publishes and acks) follows every written
@@ -48,6 +49,7 @@ class FailFastRedis extends Redis {
   constructor(options: RedisOptions, trackEachCommand: boolean) {
     super({ ...options, autoResendUnfulfilledCommands: false });
     this.#unanswered = trackEachCommand ? new Set<Command>() : undefined;
+    this.once('ready', () => (this.#everReady = true));
     this.on('close', () => {
       const error = new Error(UNANSWERED_MESSAGE);
       if (this.#unanswered) {
@@ -58,6 +60,11 @@ class FailFastRedis extends Redis {
         for (const item of this.commandQueue.toArray()) item.command.reject(error);
       }
     });
+  }
+
+  /** Reached a server once (then reconnects go on until they succeed, see sentinelRetry). */
+  get everReady(): boolean {
+    return this.#everReady;
   }
 
   override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
@@ -108,11 +115,28 @@ export function createClient(role: ConnectionRole, options: ClientFactoryOptions
     // forever; bounded, it rejects with an OperationalError that ensure() can retry elsewhere.
     ...(role === 'command' ? { commandTimeout: options.base.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS } : {}),
   };
+  // Called only while connecting, by which time `client` is set.
+  if (clientOptions.sentinels !== undefined) clientOptions.sentinelRetryStrategy = sentinelRetry(role, () => client.everReady);
   const client = new FailFastRedis(clientOptions, role === 'command');
   if (clientOptions.commandTimeout !== undefined) keepTimerListAlive(client, clientOptions.commandTimeout);
   client.on('error', (error: Error) => options.onError(error, role));
   if (role !== 'subscriber') defineScripts(client);
   return client;
+}
+
+/** The longest pause between two rounds over every sentinel once none answered. */
+const MAX_SENTINEL_ROUND_DELAY_MS = 1000;
+
+/**
+ * What ioredis does when no sentinel answered (or none knows the master). The command
+ * connection's first connect gives up at once, so `connect()` rejects with why (a wrong
+ * sentinel password, no sentinel up) and Connection's retry policy decides; once a connection
+ * has worked it keeps asking, since a failover leaves it nothing else to do. The poll and
+ * subscriber connections are only made once the command connection works, so they keep asking
+ * from the start (giving up would end them for good).
+ */
+function sentinelRetry(role: ConnectionRole, everReady: () => boolean): (attempt: number) => number | null {
+  return (attempt) => (role === 'command' && !everReady() ? null : Math.min(attempt * 100, MAX_SENTINEL_ROUND_DELAY_MS));
 }
 
 /**

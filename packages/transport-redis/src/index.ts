@@ -7,15 +7,18 @@
  * `unacked_index`, `unacked_mutex`), globalKeyprefix.
  *
  * URLs: `redis://[user:password@]host[:port][/db]`, `rediss://` (TLS, certificates verified),
- * `redis+socket:///path/to.sock[?virtual_host=db]`, `unix:///path`, `valkey://`, `valkeys://`.
- * `sentinel://` is not supported yet.
+ * `redis+socket:///path/to.sock[?virtual_host=db]`, `unix:///path`, `valkey://`, `valkeys://`,
+ * `sentinel://[:password@]host:port[/db];sentinel://host2:port2` (or an array; the password is
+ * the master's) with `masterName` required and `sentinelKwargs`, `minOtherSentinels`: the
+ * connections follow a failover by themselves (sentinel-options.ts).
  *
  * Options (camelCase; snake_case in URLs): visibilityTimeout (3600), queueOrderStrategy,
  * prioritySteps ([0,3,6,9]), sep ('\x06\x16'), globalKeyprefix, fanoutPrefix, fanoutPatterns,
  * unackedKey/IndexKey/MutexKey, unackedMutexExpire (300), unackedRestoreLimit,
  * unackedRestoreInterval (10), unackedRestoreThrottle (10), healthCheckInterval (25),
  * socketTimeout, socketConnectTimeout, maxConnections, brpopTimeout/pollingInterval (1),
- * deadletterQueue, ackEmulation (true), restoreTarget ('bare' | 'priority'), batchSize (100).
+ * deadletterQueue, ackEmulation (true), restoreTarget ('bare' | 'priority'), batchSize (100);
+ * masterName, sentinelKwargs, minOtherSentinels (0) for sentinel://.
  *
  * Beyond Kombu: a pop and its unacked record are one atomic Lua step (no loss window), late
  * fanout consumers are subscribed, cancel really unsubscribes, unparseable messages go to
@@ -39,9 +42,9 @@ export {
 export { isRedisConnectionError, isRedisChannelError } from './errors.js';
 
 /** URL schemes served by the Redis transport. */
-export const REDIS_ALIASES = ['redis', 'rediss', 'redis+socket', 'valkey', 'valkeys', 'unix'] as const;
+export const REDIS_ALIASES = ['redis', 'rediss', 'redis+socket', 'valkey', 'valkeys', 'unix', 'sentinel'] as const;
 
-/** The registry entry `kelp` registers for redis://, rediss://, redis+socket://, valkey://, valkeys://, unix://. */
+/** The registry entry `kelp` registers for redis://, rediss://, redis+socket://, valkey://, valkeys://, unix://, sentinel://. */
 export function createRedisTransport(): TransportDefinition {
   return {
     aliases: REDIS_ALIASES,

@@ -19,6 +19,12 @@ export type TrackingState = 'unknown' | 'on' | 'unsupported';
  */
 const REDIRECT_GONE = /redirect to does not exist/i;
 
+/** Both clients are connected to the same address (loopback or not, as the sentinels named it). */
+function sameServer(a: Redis, b: Redis): boolean {
+  const peer = (client: Redis): string => `${client.stream?.remoteAddress ?? ''}:${client.stream?.remotePort ?? ''}`;
+  return peer(a) === peer(b);
+}
+
 export interface InvalidationTrackingHost {
   /** Tracking was just enabled on the poll connection (armed now). */
   onArmed(): void;
@@ -93,6 +99,11 @@ export class InvalidationTracking {
   /** Turns tracking on for the poll connection, redirected to the subscriber (once both are ready). */
   async enable(): Promise<void> {
     if (this.redirectId === undefined || this.tracking === 'unsupported' || this.pollClient.status !== 'ready') return;
+    // Each connection finds the master through the sentinels by itself: during a failover the two
+    // can reach different servers, where the subscriber's id names some other client. Then the
+    // one on the old master is dropped soon (switch-master, or the sentinel's CLIENT KILL) and
+    // its 'ready' enables tracking again; until then the brpopTimeout timer drives polling.
+    if (!sameServer(this.pollClient, this.subClient)) return;
     try {
       // OFF first: after a subscriber reconnect the redirect target has a new client id.
       await this.pollClient.call('CLIENT', 'TRACKING', 'OFF');

@@ -18,6 +18,11 @@ export interface KeyOptions {
   fanoutPrefix: boolean | string;
   fanoutPatterns: boolean;
   db: number;
+  /**
+   * Keep `{db}` in the fanout prefix as it is: Kombu 5.2.4 never fills it in on sentinel://, so
+   * its channels there are `/{db}.<exchange>` (docs/wire-format.md#fanout-channels).
+   */
+  literalFanoutDb?: boolean;
 }
 
 export interface BindingMember {
@@ -43,7 +48,7 @@ export class RedisKeys {
     this.prefix = options.globalKeyprefix;
     this.fanoutPatterns = options.fanoutPatterns;
     const fanout = options.fanoutPrefix === true ? '/{db}.' : options.fanoutPrefix === false ? '' : options.fanoutPrefix;
-    this.fanoutPrefix = fanout.replace('{db}', String(options.db));
+    this.fanoutPrefix = options.literalFanoutDb === true ? fanout : fanout.replace('{db}', String(options.db));
     this.unacked = this.prefix + options.unackedKey;
     this.unackedIndex = this.prefix + options.unackedIndexKey;
     this.unackedMutex = this.prefix + options.unackedMutexKey;

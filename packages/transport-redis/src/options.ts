@@ -5,10 +5,11 @@
  * otherwise.
  */
 import { ConfigurationError, type ConnectionParams } from '@kelp/core';
-import { readFileSync, existsSync } from 'node:fs';
 import { deadLetterOptionsShape, queueOrderStrategies } from '@kelp/virtual';
 import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
+import { sentinelOptions } from './sentinel-options.js';
+import { ioredisTls } from './tls-options.js';
 
 /** URL query values arrive as strings: accept `true/false/1/0/yes/no` too. */
 const bool = z.preprocess((v) => {
@@ -87,21 +88,31 @@ export const redisTransportOptionsSchema = z.object({
   ...deadLetterOptionsShape,
   /** Alias of maxMessageBytes (the name the fault suite proposed). */
   maxBodySize: optionalNumber(count(1)),
+  /** sentinel:// only, and required there: the name the sentinels monitor the master under. */
+  masterName: z.string().min(1).optional(),
+  /** sentinel:// only: how the sentinels themselves are reached (see sentinel-options.ts). */
+  sentinelKwargs: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * sentinel:// only: `sentinelKwargs.password` / `.username` as plain options, for URLs
+   * (`?sentinel_password=...`, redacted like every password) where an object cannot go.
+   */
+  sentinelPassword: z.string().optional(),
+  sentinelUsername: z.string().optional(),
+  /** sentinel:// only: a sentinel is trusted only if it sees at least this many others. */
+  minOtherSentinels: count(0).default(0),
 });
 
 /**
  * Kombu Redis transport options kelp accepts without acting on them, so a Celery
  * `broker_transport_options` copied as is still works: socket keepalive and client name (ioredis
- * defaults apply), retry_on_timeout (kelp's ensure() retries), Sentinel settings (sentinel:// is
- * not supported yet), body_encoding (always base64, as Kombu writes), and virtualHost (the db).
+ * defaults apply), retry_on_timeout (kelp's ensure() retries), body_encoding (always base64, as
+ * Kombu writes), and virtualHost (the db).
  */
 export const REDIS_IGNORED_OPTION_NAMES: readonly string[] = [
   'socketKeepalive',
   'socketKeepaliveOptions',
   'retryOnTimeout',
   'clientName',
-  'masterName',
-  'sentinelKwargs',
   'bodyEncoding',
   'virtualHost',
 ];
@@ -146,19 +157,8 @@ export function parseDb(virtualHost: string | undefined): number {
   return Number(v);
 }
 
-/** PEM text, or a path to read it from. */
-function pem(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (value.includes('-----BEGIN')) return value;
-  if (!existsSync(value)) throw new ConfigurationError(`redis transport: TLS file not found: ${value}`, { option: 'tls' });
-  return readFileSync(value, 'utf8');
-}
-
 /** ConnectionParams + options -> ioredis options shared by every connection of a transport. */
 export function toIoredisOptions(params: ConnectionParams, options: RedisTransportOptions): RedisOptions & { db: number } {
-  if (params.transport === 'sentinel') {
-    throw new ConfigurationError('sentinel:// is not supported yet', { option: 'url' });
-  }
   const db = parseDb(params.virtualHost || (params.transportOptions['virtualHost'] as string | undefined));
   const base: RedisOptions & { db: number } = {
     db,
@@ -174,6 +174,7 @@ export function toIoredisOptions(params: ConnectionParams, options: RedisTranspo
   if (options.socketTimeout !== undefined) base.commandTimeout = Math.round(options.socketTimeout * 1000);
   if (options.socketConnectTimeout !== undefined) base.connectTimeout = Math.round(options.socketConnectTimeout * 1000);
   const scheme = params.transport;
+  if (scheme === 'sentinel') return { ...base, ...sentinelOptions(params, options) };
   if (params.socketPath || scheme === 'redis+socket' || scheme === 'unix') {
     if (!params.socketPath) throw new ConfigurationError('redis+socket:// needs a socket path, e.g. redis+socket:///tmp/redis.sock', { option: 'url' });
     base.path = params.socketPath;
@@ -182,19 +183,6 @@ export function toIoredisOptions(params: ConnectionParams, options: RedisTranspo
   base.host = params.hostname || '127.0.0.1';
   base.port = params.port ?? 6379;
   const tlsWanted = params.tls !== undefined || scheme === 'rediss' || scheme === 'valkeys';
-  if (tlsWanted) {
-    const t = params.tls ?? {};
-    const tls: NonNullable<RedisOptions['tls']> = {};
-    const ca = pem(t.ca);
-    const cert = pem(t.cert);
-    const key = pem(t.key);
-    if (ca !== undefined) tls.ca = ca;
-    if (cert !== undefined) tls.cert = cert;
-    if (key !== undefined) tls.key = key;
-    if (t.servername !== undefined) tls.servername = t.servername;
-    // Unlike Kombu 5.2.4 (CERT_NONE by default) kelp verifies certificates unless told not to.
-    tls.rejectUnauthorized = t.rejectUnauthorized ?? true;
-    base.tls = tls;
-  }
+  if (tlsWanted) base.tls = ioredisTls(params.tls ?? {});
   return base;
 }

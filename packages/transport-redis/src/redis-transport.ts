@@ -21,6 +21,7 @@ import { ConsumeBridge } from './consume-bridge.js';
 import { RedisStorage } from './redis-storage.js';
 import { RedisUnackedStore } from './redis-unacked.js';
 import { ReplicaWaits } from './replica-waits.js';
+import { SwitchMasterWatch } from './switch-master-watch.js';
 
 /** Used when socketTimeout is unset. */
 const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
@@ -71,6 +72,8 @@ export class RedisTransport extends VirtualTransport {
   private commandPing: Promise<void> | undefined;
   /** Until when (Date.now() clock) a confirmed publish's WAIT may hold the command connection. */
   private commandBlockedUntil = 0;
+  /** sentinel:// only: moves this transport's connections when the sentinels switch masters. */
+  private readonly switchWatch: SwitchMasterWatch | undefined;
 
   constructor(params: ConnectionParams, init: RedisTransportInit = {}) {
     const options = parseRedisTransportOptions(params.transportOptions);
@@ -94,7 +97,9 @@ export class RedisTransport extends VirtualTransport {
     this.ioredisOptions = ioredisOptions;
     this.redactedUrl = params.redactedUrl;
     this.wallClock = init.wallClock ?? (() => Date.now() / 1000);
-    this.keys = new RedisKeys({ ...options, db: ioredisOptions.db });
+    this.keys = new RedisKeys({ ...options, db: ioredisOptions.db, literalFanoutDb: params.transport === 'sentinel' });
+    this.switchWatch =
+      ioredisOptions.sentinels === undefined ? undefined : new SwitchMasterWatch({ sentinel: ioredisOptions, clients: () => this.clients() });
   }
 
   private adminTools: VirtualAdmin | undefined;
@@ -133,6 +138,12 @@ export class RedisTransport extends VirtualTransport {
       client.on('ready', () => this.linkUp('command'));
     }
     return client;
+  }
+
+  /** Every connection of this transport: the command connection and each poller's two. */
+  private *clients(): Iterable<Redis> {
+    if (this.commandClient) yield this.commandClient;
+    for (const poller of this.pollers.values()) yield* [poller.pollClient, poller.subClient];
   }
 
   /** Established and not closing: links that drop now are being re-established. */
@@ -205,6 +216,7 @@ export class RedisTransport extends VirtualTransport {
         signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
       });
       await Promise.race([connectClient(client).then(() => client.ping()), abort]);
+      this.switchWatch?.start();
     } catch (error) {
       this.commandClient = undefined;
       client.disconnect(false);
@@ -224,6 +236,7 @@ export class RedisTransport extends VirtualTransport {
     this.pollers.clear();
     if (this.commandClient) await closeClient(this.commandClient);
     this.commandClient = undefined;
+    await this.switchWatch?.close();
   }
 
   /**

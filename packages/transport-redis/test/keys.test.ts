@@ -82,6 +82,11 @@ describe('RedisKeys', () => {
     expect([keys({ fanoutPrefix: '/x.' }).fanoutChannel('e', ''), keys({ fanoutPrefix: false }).fanoutChannel('e', '')]).toEqual(['/x.e', 'e']);
   });
 
+  it('keeps the literal {db} of the fanout prefix as Kombu 5.2.4 does on sentinel://', () => {
+    const k = keys({ db: 3, literalFanoutDb: true });
+    expect([k.fanoutChannel('fx', ''), k.exchangeFromChannel('/{db}.fx')]).toEqual(['/{db}.fx', 'fx']);
+  });
+
   it('recovers the exchange from a pub/sub channel name', () => {
     const k = keys({ globalKeyprefix: 'pre:', db: 3 });
     expect([k.exchangeFromChannel('pre:/3.celery.pidbox'), k.exchangeFromChannel('pre:/3.fx/news.sports')]).toEqual(['celery.pidbox', 'fx']);

@@ -62,8 +62,57 @@ describe('toIoredisOptions', () => {
     expect(o.tls).toEqual({ rejectUnauthorized: true });
   });
 
-  it('refuses sentinel URLs for now', () => {
-    expect(() => toIoredisOptions(params({ transport: 'sentinel' }), parseRedisTransportOptions({}))).toThrow('sentinel:// is not supported yet');
+  it('asks the sentinels of every sentinel:// URL for the master named masterName', () => {
+    const o = toIoredisOptions(
+      params({ transport: 'sentinel', hostname: 's1', port: 26380, password: 'master-pw', alternates: ['sentinel://s2', 'sentinel://:x@s3:26390/5'] }),
+      parseRedisTransportOptions({ masterName: 'mymaster' }),
+    );
+    expect([o.sentinels, o.name, o.role, o.failoverDetector, o.password, o.sentinelPassword, o.db]).toEqual([
+      [{ host: 's1', port: 26380 }, { host: 's2', port: 26379 }, { host: 's3', port: 26390 }],
+      'mymaster',
+      'master',
+      false,
+      'master-pw',
+      undefined,
+      2,
+    ]);
+  });
+
+  it('refuses sentinel:// without masterName, naming the option', () => {
+    const build = () => toIoredisOptions(params({ transport: 'sentinel' }), parseRedisTransportOptions({}));
+    expect(build).toThrow(ConfigurationError);
+    expect(build).toThrow(/masterName.*master_name/);
+  });
+
+  it('takes the sentinels\' own credentials and TLS from sentinelKwargs', () => {
+    const o = toIoredisOptions(
+      params({ transport: 'sentinel', tls: { rejectUnauthorized: false } }),
+      parseRedisTransportOptions({ masterName: 'm', sentinelKwargs: { password: 'sp', username: 'su', ssl: true, ssl_cert_reqs: 'none' } }),
+    );
+    expect([o.sentinelPassword, o.sentinelUsername, o.sentinelTLS, o.tls, o.enableTLSForSentinelMode]).toEqual([
+      'sp',
+      'su',
+      { rejectUnauthorized: false },
+      { rejectUnauthorized: false },
+      true,
+    ]);
+  });
+
+  it('checks each sentinel\'s view of its peers only when minOtherSentinels is set', () => {
+    const build = (min: number) => toIoredisOptions(params({ transport: 'sentinel' }), parseRedisTransportOptions({ masterName: 'm', minOtherSentinels: min }));
+    expect([build(0).Connector, typeof build(1).Connector]).toEqual([undefined, 'function']);
+  });
+
+  it('refuses an unknown sentinelKwargs key with a did-you-mean', () => {
+    const build = () => toIoredisOptions(params({ transport: 'sentinel' }), parseRedisTransportOptions({ masterName: 'm', sentinelKwargs: { pasword: 'x' } }));
+    expect(build).toThrow(/`pasword`.*did you mean `password`/);
+  });
+
+  it('reconnects on READONLY without resending the command', () => {
+    const o = toIoredisOptions(params({ transport: 'sentinel' }), parseRedisTransportOptions({ masterName: 'm' }));
+    const reconnect = o.reconnectOnError as (error: Error) => boolean | 1 | 2;
+    const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
+    expect([reconnect(reply("READONLY You can't write against a read only replica.")), reconnect(reply('WRONGTYPE x'))]).toEqual([true, false]);
   });
 
   it('parses db paths like Kombu and rejects non-integers', () => {

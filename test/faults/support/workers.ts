@@ -24,7 +24,7 @@ export interface WorkerHandle {
   killed: boolean;
 }
 
-export function spawnWorker(bundleFile: string, config: WorkerConfig, readyTimeoutMs = 20_000): WorkerHandle {
+export function spawnWorker<C extends { readonly log: string } = WorkerConfig>(bundleFile: string, config: C, readyTimeoutMs = 20_000): WorkerHandle {
   const child = spawn(process.execPath, [bundleFile, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
