@@ -12,7 +12,7 @@ export interface MultiChannelPollerHost {
   readonly restoreIntervalMs: number;
   readonly restoreThrottle: number;
   readonly healthCheckIntervalMs: number;
-  /** PINGs the shared command connection (replaced when its PONG is missing). */
+  /** PINGs the transport's shared connections, command and confirm (replaced when a PONG is missing). */
   checkCommandHealth(): void;
   channelPollers(): Iterable<ChannelPoller>;
   pollerOf(channel: VirtualChannel): ChannelPoller | undefined;
