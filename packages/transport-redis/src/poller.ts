@@ -13,7 +13,7 @@ export interface MultiChannelPollerHost {
   readonly restoreThrottle: number;
   readonly healthCheckIntervalMs: number;
   /** PINGs the transport's shared connections, command and confirm (replaced when a PONG is missing). */
-  checkCommandHealth(): void;
+  checkSharedHealth(): void;
   channelPollers(): Iterable<ChannelPoller>;
   pollerOf(channel: VirtualChannel): ChannelPoller | undefined;
   /** The queue a list key belongs to. */
@@ -104,7 +104,7 @@ export class MultiChannelPoller implements Poller {
   }
 
   private checkHealth(): void {
-    this.host.checkCommandHealth();
+    this.host.checkSharedHealth();
     for (const poller of this.host.channelPollers()) void poller.checkHealth();
   }
 }

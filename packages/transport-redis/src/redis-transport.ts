@@ -172,7 +172,7 @@ export class RedisTransport extends VirtualTransport {
   }
 
   /** PINGs the transport's own connections (see PingCheck). */
-  private checkCommandHealth(): void {
+  private checkSharedHealth(): void {
     this.commandHealth.check();
     this.confirmConnection?.checkHealth();
   }
@@ -275,7 +275,7 @@ export class RedisTransport extends VirtualTransport {
         restoreIntervalMs: (this.redisOptions.unackedRestoreInterval > 0 ? this.redisOptions.unackedRestoreInterval : 10) * 1000,
         restoreThrottle: this.redisOptions.unackedRestoreThrottle,
         healthCheckIntervalMs: this.redisOptions.healthCheckInterval * 1000,
-        checkCommandHealth: () => this.checkCommandHealth(),
+        checkSharedHealth: () => this.checkSharedHealth(),
         channelPollers: () => this.pollers.values(),
         pollerOf: (channel) => this.pollers.get(channel),
         queueFromKey: (key) => this.keys.queueFromKey(key),
