@@ -1,11 +1,12 @@
 /**
  * Confirmed publishes against a master with one replica (both started here): a confirmed
  * publish resolves once the replica holds the message, a tick's confirmed publishes share one
- * WAIT, and a confirm that cannot be met rejects with PublishNotConfirmedError after about its
- * timeout while the message stays in the master's list.
+ * WAIT on the transport's confirm connection, a confirm that cannot be met rejects with
+ * PublishNotConfirmedError after about its timeout while the message stays in the master's list,
+ * and a WAIT for a missing replica holds up no plain publish or ack.
  */
 import { ConfigurationError, Connection, OperationalError, PublishNotConfirmedError, type PublishResult } from 'kelp';
-import { parseUrl } from '@kelp/core';
+import { parseUrl, type Delivery } from '@kelp/core';
 import { Hub } from '@kelp/hub';
 import { RedisTransport } from '@kelp/transport-redis';
 import { Redis } from 'ioredis';
@@ -49,6 +50,18 @@ async function waitCalls(): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
+/** The CLIENT LIST line of the connection blocked in a WAIT, if one is. */
+async function blockedInWait(): Promise<string | undefined> {
+  const clients = (await onMaster.client('LIST', 'TYPE', 'normal')) as string;
+  return clients.split('\n').find((line) => /flags=b .*cmd=wait/.test(line));
+}
+
+/** How many confirm connections the master has. */
+async function confirmConnections(): Promise<number> {
+  const clients = (await onMaster.client('LIST', 'TYPE', 'normal')) as string;
+  return clients.split('\n').filter((line) => / name=kelp-confirm /.test(line)).length;
+}
+
 /** Rejection of `promise`, with how long it took to come (from this call). */
 async function rejectionOf(promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
   const started = Date.now();
@@ -80,7 +93,7 @@ describe('a confirmed publish with one replica', () => {
     expect(await onReplica.llen('burst')).toBe(100);
   });
 
-  it('shares one WAIT among the channels of a connection, which all write on its command connection', async () => {
+  it('shares one WAIT among the channels of a connection, which all write confirmed publishes on its confirm connection', async () => {
     const connection = await connect();
     const channels = await Promise.all(Array.from({ length: 10 }, () => connection.channel()));
     await onMaster.config('RESETSTAT');
@@ -159,12 +172,27 @@ describe('a confirmed publish with one replica', () => {
     expect([result.status, result.replicas, await waitCalls()]).toEqual(['unroutable', undefined, 0]);
   });
 
-  it('refuses a timeout the command connection cannot wait for, before writing', async () => {
+  it('refuses a timeout the confirm connection cannot wait for, before writing', async () => {
     const producer = (await connect({ socketTimeout: 2 })).Producer();
     const { error } = await rejectionOf(producer.publish('late', { routingKey: 'too-long', confirm: { replicas: 1, timeout: 5 } }));
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as ConfigurationError).option).toBe('confirm.timeout');
     expect(await onMaster.exists('too-long')).toBe(0);
+  });
+});
+
+describe('the confirm connection', () => {
+  it('is opened by the first confirmed publish of a Connection, not before, and closed with it', async () => {
+    const before = await confirmConnections();
+    const connection = await connect();
+    const producer = connection.Producer();
+    await producer.publish('plain', { routingKey: 'opens-confirm' });
+    expect(await confirmConnections()).toBe(before);
+    await producer.publish('confirmed', { routingKey: 'opens-confirm', confirm: true });
+    await producer.publish('confirmed again', { routingKey: 'opens-confirm', confirm: true });
+    expect(await confirmConnections()).toBe(before + 1);
+    await connection.close();
+    expect(await waitUntil(async () => (await confirmConnections()) === before, 5000)).toBe(true);
   });
 });
 
@@ -174,8 +202,6 @@ describe('a confirmed publish whose connection drops during its WAIT', () => {
     // Watched from the start: the rejection may come before the KILL's own reply does.
     const outcome = rejectionOf(producer.publish('cut', { routingKey: 'cut-off', confirm: { replicas: 2, timeout: 20 } }));
     // The connection blocked in this WAIT (others may have run WAIT before and sit idle).
-    const blockedInWait = async () =>
-      ((await onMaster.client('LIST', 'TYPE', 'normal')) as string).split('\n').find((l) => /flags=b .*cmd=wait/.test(l));
     expect(await waitUntil(async () => (await blockedInWait()) !== undefined, 5000)).toBe(true);
     const line = (await blockedInWait()) as string;
     await onMaster.client('KILL', 'ID', (/id=(\d+)/.exec(line) as RegExpExecArray)[1] as string);
@@ -226,5 +252,31 @@ describe('a confirmed publish whose replica is gone', () => {
     const stored = await onMaster.lrange('orphan', 0, -1);
     expect(stored.map((s) => JSON.parse(s).properties.delivery_tag)).toContain((error as PublishNotConfirmedError).result.deliveryTag);
     expect(stored).toHaveLength(2);
+  });
+
+  // The replica is gone since the test above.
+  it('holds up no plain publish, get or ack of the same Connection while its WAIT waits', async () => {
+    const connection = await connect();
+    const channel = await connection.channel();
+    const producer = connection.Producer();
+    await producer.publish('first', { routingKey: 'beside-wait' });
+    await onMaster.config('RESETSTAT');
+    const confirming = producer.publish('slow', { routingKey: 'beside-wait-confirmed', confirm: { replicas: 1, timeout: 3 } }).catch((error: unknown) => error);
+    expect(await waitUntil(async () => (await blockedInWait()) !== undefined, 5000)).toBe(true);
+
+    const started = Date.now();
+    const plain = await producer.publish('plain', { routingKey: 'beside-wait' });
+    const delivery = (await channel.basicGet('beside-wait')) as Delivery;
+    const recorded = await onMaster.hexists('unacked', delivery.deliveryTag);
+    await channel.basicAck(delivery.deliveryTag);
+    const ms = Date.now() - started;
+
+    expect(ms).toBeLessThan(1000);
+    expect(await blockedInWait()).toMatch(/ name=kelp-confirm /);
+    expect([recorded, await onMaster.hexists('unacked', delivery.deliveryTag)]).toEqual([1, 0]);
+    const queued = (await onMaster.lrange('beside-wait', 0, -1)).map((s) => JSON.parse(s).properties.delivery_tag);
+    expect(queued).toEqual([plain.deliveryTag]);
+    expect(await confirming).toBeInstanceOf(PublishNotConfirmedError);
+    expect(await waitCalls()).toBe(1);
   });
 });

@@ -5,19 +5,25 @@
  * - `poll`: one per consuming channel, carries only that channel's pops (never blocked behind
  *   publishes, never blocking them);
  * - `subscriber`: one per consuming channel, in pub/sub mode for fanout and for the
- *   client-tracking invalidations that wake the poller.
+ *   client-tracking invalidations that wake the poller;
+ * - `confirm`: one per transport, opened by its first confirmed publish, carries the writes of
+ *   confirmed publishes and their WAITs (Redis blocks the client that sends WAIT: on the command
+ *   connection it would hold up every publish and ack behind it).
  */
 import { Redis, type Command, type RedisOptions } from 'ioredis';
 import { RecycleCounter } from '@kelp/virtual/internal';
 import { defineScripts } from './scripts.js';
 
 /**
- * The command connection's command timeout when socketTimeout is unset. The only command there
- * that blocks is a confirmed publish's WAIT, whose own timeout must stay below this.
+ * The command and confirm connections' command timeout when socketTimeout is unset. The only
+ * command there that blocks is a confirmed publish's WAIT, whose own timeout must stay below this.
  */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
-export type ConnectionRole = 'command' | 'poll' | 'subscriber';
+export type ConnectionRole = 'command' | 'confirm' | 'poll' | 'subscriber';
+
+/** The connections that carry publishes: every command they write is followed until it settles. */
+const isWriteRole = (role: ConnectionRole): boolean => role === 'command' || role === 'confirm';
 
 /** The rejection of a command whose socket closed before its reply (isRedisConnectionError matches it). */
 export const UNANSWERED_MESSAGE = 'Socket closed unexpectedly before Redis replied; the command may or may not have run';
@@ -38,12 +44,12 @@ class FailFastRedis extends Redis {
   #everReady = false;
 
   /**
-   * `trackEachCommand` (the command connection: publishes and acks) follows every written
-   * command until it settles. The poll and subscriber connections only read ioredis's own queue
+   * `trackEachCommand` (the command and confirm connections: publishes and acks) follows every
+   * written command until it settles. The poll and subscriber connections only read ioredis's own queue
    * of written, unanswered commands when the socket closes: following each pop in a Set kept its
    * reply alive long enough for V8 to promote it to the old generation (~3.6 MB per scavenge in a
    * drain, where reading the queue costs nothing per command). The queue read is not used for
-   * the command connection because the client-kill fault test saw a publish escape it (2 runs in
+   * the connections that publish because the client-kill fault test saw a publish escape it (2 runs in
    * 5 under load; 0 in 5 with the Set), which a pop, watched by the poller's own deadline, survives.
    */
   constructor(options: RedisOptions, trackEachCommand: boolean) {
@@ -113,11 +119,11 @@ export function createClient(role: ConnectionRole, options: ClientFactoryOptions
     ...(role === 'poll' ? { maxRetriesPerRequest: 0 } : {}),
     // Without socketTimeout a publish or ack on a half-open link (no FIN, no RST) would wait
     // forever; bounded, it rejects with an OperationalError that ensure() can retry elsewhere.
-    ...(role === 'command' ? { commandTimeout: options.base.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS } : {}),
+    ...(isWriteRole(role) ? { commandTimeout: options.base.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS } : {}),
   };
   // Called only while connecting, by which time `client` is set.
   if (clientOptions.sentinels !== undefined) clientOptions.sentinelRetryStrategy = sentinelRetry(role, () => client.everReady);
-  const client = new FailFastRedis(clientOptions, role === 'command');
+  const client = new FailFastRedis(clientOptions, isWriteRole(role));
   if (clientOptions.commandTimeout !== undefined) keepTimerListAlive(client, clientOptions.commandTimeout);
   client.on('error', (error: Error) => options.onError(error, role));
   if (role !== 'subscriber') defineScripts(client);

@@ -22,8 +22,8 @@
  *
  * Beyond Kombu: a pop and its unacked record are one atomic Lua step (no loss window), late
  * fanout consumers are subscribed, cancel really unsubscribes, unparseable messages go to
- * `<queue>\x06\x16dead` instead of being lost, confirmed publishes (`confirm`: one `WAIT` at a time on
- * the command connection, shared by the confirmed publishes answered before it).
+ * `<queue>\x06\x16dead` instead of being lost, confirmed publishes (`confirm`: written on a connection
+ * of their own, with one `WAIT` at a time there, shared by the confirmed publishes answered before it).
  */
 import type { ConnectionParams, TransportDefinition } from '@kelp/core';
 import { REDIS_OPTION_NAMES } from './options.js';

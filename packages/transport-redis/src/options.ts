@@ -65,7 +65,8 @@ export const redisTransportOptionsSchema = z.object({
   socketConnectTimeout: optionalNumber(seconds(0)),
   /**
    * Accepted for Kombu compatibility (its sync pool size). kelp needs no pool: one auto-pipelined
-   * command connection per transport plus a poll and a subscriber connection per consuming channel.
+   * command connection per transport (and a confirm connection once it confirms a publish) plus a
+   * poll and a subscriber connection per consuming channel.
    */
   maxConnections: count(1).default(10),
   /** Seconds one poll may wait before it re-polls (Kombu's BRPOP timeout; HEAD's polling_interval). */

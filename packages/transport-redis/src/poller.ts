@@ -12,8 +12,8 @@ export interface MultiChannelPollerHost {
   readonly restoreIntervalMs: number;
   readonly restoreThrottle: number;
   readonly healthCheckIntervalMs: number;
-  /** PINGs the shared command connection (replaced when its PONG is missing). */
-  checkCommandHealth(): void;
+  /** PINGs the transport's shared connections, command and confirm (replaced when a PONG is missing). */
+  checkSharedHealth(): void;
   channelPollers(): Iterable<ChannelPoller>;
   pollerOf(channel: VirtualChannel): ChannelPoller | undefined;
   /** The queue a list key belongs to. */
@@ -104,7 +104,7 @@ export class MultiChannelPoller implements Poller {
   }
 
   private checkHealth(): void {
-    this.host.checkCommandHealth();
+    this.host.checkSharedHealth();
     for (const poller of this.host.channelPollers()) void poller.checkHealth();
   }
 }

@@ -2,7 +2,8 @@
  * `RedisPublishing`: the write side of a channel's Redis storage (Kombu's key layout): LPUSH to
  * the priority sub-list, batched per tick (PushBatcher); one-round-trip direct and topic routing
  * on the server; fanout PUBLISH; RPUSH back to the head. One per channel, so a channel's
- * publishes reach Redis in the order they were issued.
+ * publishes reach Redis in the order they were issued, and one on the confirm connection for the
+ * confirmed publishes of every channel (ConfirmConnection), which keeps each channel's order too.
  */
 import type { BindingRow, FanoutPublish, HeadPut, OneStepRouting } from '@kelp/virtual';
 import type { Redis } from 'ioredis';

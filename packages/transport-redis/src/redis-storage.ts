@@ -33,7 +33,7 @@ export interface RedisStorageContext {
   reportDeadLettered(info: { queue: string; reason: string }): void;
   /** A batch of acks settled (see RedisUnackedContext). */
   acksSettled?(): void;
-  /** Redis WAIT for confirmed publishes, on `client` (the connection that makes the writes). */
+  /** Where confirmed publishes write and wait for replicas (the transport's ConfirmConnection). */
   readonly replication: ReplicaAcknowledgement;
 }
 

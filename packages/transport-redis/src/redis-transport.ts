@@ -2,7 +2,8 @@
  * `RedisTransport`: connections, channels and the poller of the Redis transport.
  *
  * Connections (design.md): one shared command connection with auto-pipelining (publish, ack,
- * bookkeeping, basicGet), and for each channel that consumes, a poll connection and a subscriber
+ * bookkeeping, basicGet), one shared confirm connection opened by the first confirmed publish
+ * (ConfirmConnection), and for each channel that consumes, a poll connection and a subscriber
  * connection (see channel-poller.ts for why the poll connection never blocks on BRPOP).
  */
 import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
@@ -12,15 +13,16 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { redisAdminStorage } from './admin.js';
 import type { AckLane } from './ack-coalescer.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
+import { ConfirmConnection } from './confirm-connection.js';
 import { closeClient, connectClient, createClient, DEFAULT_COMMAND_TIMEOUT_MS, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { ConsumeBridge } from './consume-bridge.js';
+import { PingCheck } from './ping-check.js';
 import { RedisStorage } from './redis-storage.js';
 import { RedisUnackedStore } from './redis-unacked.js';
-import { ReplicaWaits } from './replica-waits.js';
 import { SwitchMasterWatch } from './switch-master-watch.js';
 
 /** Used when socketTimeout is unset. */
@@ -65,13 +67,12 @@ export class RedisTransport extends VirtualTransport {
   /** The storage of each open channel, for its poller (see ensurePoller). */
   private readonly storages = new Map<VirtualChannel, RedisStorage>();
   /**
-   * Links (the command connection, each poller's poll/subscriber connection) found dead and not
-   * back yet: 'connectionLost' when the first goes, 'reconnected' when the last comes back.
+   * Links (the command and confirm connections, each poller's poll/subscriber connection) found
+   * dead and not back yet: 'connectionLost' when the first goes, 'reconnected' when the last
+   * comes back.
    */
   private readonly lostLinks = new Set<object | string>();
-  private commandPing: Promise<void> | undefined;
-  /** Until when (Date.now() clock) a confirmed publish's WAIT may hold the command connection. */
-  private commandBlockedUntil = 0;
+  private readonly commandHealth: PingCheck;
   /** sentinel:// only: moves this transport's connections when the sentinels switch masters. */
   private readonly switchWatch: SwitchMasterWatch | undefined;
 
@@ -100,6 +101,14 @@ export class RedisTransport extends VirtualTransport {
     this.keys = new RedisKeys({ ...options, db: ioredisOptions.db, literalFanoutDb: params.transport === 'sentinel' });
     this.switchWatch =
       ioredisOptions.sentinels === undefined ? undefined : new SwitchMasterWatch({ sentinel: ioredisOptions, clients: () => this.clients() });
+    this.commandHealth = new PingCheck({
+      client: () => this.commandClient,
+      established: () => this.established,
+      timeoutMs: this.healthTimeoutMs,
+      onDead: (error) => {
+        this.lastRedisError = error;
+      },
+    });
   }
 
   private adminTools: VirtualAdmin | undefined;
@@ -133,9 +142,9 @@ export class RedisTransport extends VirtualTransport {
         this.lastRedisError = safeRedisCause(error);
       },
     });
-    if (role === 'command') {
-      client.on('close', () => this.linkDown('command', this.lastRedisError ?? new Error('connection closed')));
-      client.on('ready', () => this.linkUp('command'));
+    if (role === 'command' || role === 'confirm') {
+      client.on('close', () => this.linkDown(role, this.lastRedisError ?? new Error('connection closed')));
+      client.on('ready', () => this.linkUp(role));
     }
     return client;
   }
@@ -143,6 +152,8 @@ export class RedisTransport extends VirtualTransport {
   /** Every connection of this transport: the command connection and each poller's two. */
   private *clients(): Iterable<Redis> {
     if (this.commandClient) yield this.commandClient;
+    const confirmClient = this.confirmConnection?.existingClient;
+    if (confirmClient) yield confirmClient;
     for (const poller of this.pollers.values()) yield* [poller.pollClient, poller.subClient];
   }
 
@@ -173,33 +184,10 @@ export class RedisTransport extends VirtualTransport {
     return socketTimeout === undefined ? DEFAULT_HEALTH_TIMEOUT_MS : socketTimeout * 1000;
   }
 
-  /**
-   * PINGs the command connection (publishes, acks, restore sweeps of this transport). A missing
-   * PONG is a half-open link that would never recover (no FIN, no RST): replace the socket; its
-   * 'close' and 'ready' report connectionLost and reconnected.
-   */
-  private checkCommandHealth(): void {
-    const client = this.commandClient;
-    if (this.commandPing || !client || client.status !== 'ready' || !this.established) return;
-    let timer: NodeJS.Timeout | undefined;
-    // A PING queued behind a WAIT is answered when the WAIT ends: that is not a dead link.
-    const limitMs = this.healthTimeoutMs + Math.max(0, this.commandBlockedUntil - Date.now());
-    const deadline = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), limitMs);
-      timer.unref?.();
-    });
-    this.commandPing = Promise.race([client.ping().then(() => 'pong' as const, (error: unknown) => error), deadline])
-      .then((outcome) => {
-        if (outcome === 'pong' || client !== this.commandClient || !this.established) return;
-        const error = outcome === 'timeout' ? new Error(`no PONG within ${limitMs} ms`) : safeRedisCause(outcome);
-        if (outcome !== 'timeout' && !/Command timed out/i.test(error.message)) return;
-        this.lastRedisError = error;
-        if (['ready', 'connect', 'connecting'].includes(client.status)) client.disconnect(true);
-      })
-      .finally(() => {
-        clearTimeout(timer);
-        this.commandPing = undefined;
-      });
+  /** PINGs the transport's own connections (see PingCheck). */
+  private checkSharedHealth(): void {
+    this.commandHealth.check();
+    this.confirmConnection?.checkHealth();
   }
 
   /** The last ioredis error, without its command arguments (kept for diagnostics; events carry wrapped ones). */
@@ -234,6 +222,7 @@ export class RedisTransport extends VirtualTransport {
     const closing = [...this.pollers.values()].map((p) => this.closePoller(p));
     await Promise.allSettled(closing);
     this.pollers.clear();
+    await this.confirmConnection?.close();
     if (this.commandClient) await closeClient(this.commandClient);
     this.commandClient = undefined;
     await this.switchWatch?.close();
@@ -241,32 +230,36 @@ export class RedisTransport extends VirtualTransport {
 
   /**
    * The longest confirm timeout (seconds) a WAIT can have: ioredis fails any command on the
-   * command connection that outlives its commandTimeout, the WAIT and whatever waits behind it.
+   * confirm connection that outlives its commandTimeout, the WAIT and whatever waits behind it.
    */
   private get maxConfirmTimeout(): number {
     const commandTimeoutMs = this.ioredisOptions.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
     return Math.max(commandTimeoutMs - CONFIRM_MARGIN_MS, commandTimeoutMs / 2) / 1000;
   }
 
-  private sharedReplicaWaits: ReplicaWaits | undefined;
+  private confirmConnection: ConfirmConnection | undefined;
 
-  /** The WAITs of confirmed publishes, shared by every channel: they all write on the command connection. */
-  private get replicaWaits(): ReplicaWaits {
-    this.sharedReplicaWaits ??= new ReplicaWaits({
-      client: () => this.client,
+  /** The writes and WAITs of confirmed publishes, shared by every channel (its client opens on first use). */
+  private get confirming(): ConfirmConnection {
+    this.confirmConnection ??= new ConfirmConnection({
+      newClient: () => this.newClient('confirm'),
+      keys: this.keys,
+      redactedUrl: this.redactedUrl,
       maxTimeout: this.maxConfirmTimeout,
-      wrapError: (error) => wrapRedisError(error, this.redactedUrl, 'wait'),
-      blockedUntil: (untilMs) => {
-        this.commandBlockedUntil = Math.max(this.commandBlockedUntil, untilMs);
+      healthTimeoutMs: this.healthTimeoutMs,
+      established: () => this.established,
+      onDead: (error) => {
+        this.lastRedisError = error;
       },
+      reportError: (error) => this.reportError(error),
     });
-    return this.sharedReplicaWaits;
+    return this.confirmConnection;
   }
 
   protected openChannel(channelId: number): VirtualChannel {
     const storage = new RedisStorage({
       client: guardClient(this.client, this.redactedUrl),
-      replication: this.replicaWaits,
+      replication: this.confirming,
       keys: this.keys,
       redactedUrl: this.redactedUrl,
       options: this.redisOptions,
@@ -297,7 +290,7 @@ export class RedisTransport extends VirtualTransport {
         restoreIntervalMs: (this.redisOptions.unackedRestoreInterval > 0 ? this.redisOptions.unackedRestoreInterval : 10) * 1000,
         restoreThrottle: this.redisOptions.unackedRestoreThrottle,
         healthCheckIntervalMs: this.redisOptions.healthCheckInterval * 1000,
-        checkCommandHealth: () => this.checkCommandHealth(),
+        checkSharedHealth: () => this.checkSharedHealth(),
         channelPollers: () => this.pollers.values(),
         pollerOf: (channel) => this.pollers.get(channel),
         queueFromKey: (key) => this.keys.queueFromKey(key),

@@ -1,16 +1,15 @@
 /**
- * `ReplicaWaits`: Redis `WAIT` for confirmed publishes, one per transport (its command
- * connection) at a time. WAIT answers for every write its connection made before it, so one WAIT
+ * `ReplicaWaits`: Redis `WAIT` for confirmed publishes, one per transport (on its confirm
+ * connection, see ConfirmConnection) at a time. WAIT answers for every write its connection made before it, so one WAIT
  * sent after a batch of publishes was answered confirms all of them: the confirmed publishes
  * answered meanwhile share a WAIT for the largest replica count and the longest timeout among
  * them, and each is judged against its own count by the caller (ChannelPublisher).
  *
  * One WAIT at a time: a WAIT holds the connection (Redis blocks the client), and a second one sent
- * while it waits would only queue behind it, adding its own timeout to the acks and publishes
+ * while it waits would only queue behind it, adding its own timeout to the confirmed publishes
  * behind both while a replica is missing. Requests that come in meanwhile share the next one.
  */
 import { OperationalError } from '@kelp/core';
-import type { ReplicaAcknowledgement } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 
 /** One confirmed publish waiting for a WAIT. */
@@ -24,17 +23,17 @@ interface WaitRequest {
 }
 
 export interface ReplicaWaitsContext {
-  /** The command connection: the one that carries the writes. */
+  /** The connection that carries the writes to confirm. */
   client(): Redis;
-  /** Seconds a WAIT may block before the command connection's own timeout fails it. */
+  /** Seconds a WAIT may block before the connection's own command timeout fails it. */
   readonly maxTimeout: number;
   /** Wraps a driver error into a kelp error. */
   wrapError(error: unknown): Error;
-  /** A WAIT was sent that may hold the command connection until `untilMs` (Date.now() clock). */
+  /** A WAIT was sent that may hold the connection until `untilMs` (Date.now() clock). */
   blockedUntil(untilMs: number): void;
 }
 
-export class ReplicaWaits implements ReplicaAcknowledgement {
+export class ReplicaWaits {
   readonly maxTimeout: number;
   private pending: WaitRequest[] = [];
   private waiting = false;
@@ -85,7 +84,7 @@ export class ReplicaWaits implements ReplicaAcknowledgement {
       // otherwise queue the WAIT and send it after a reconnect, where it answers for a
       // connection that made none of these writes.
       if (client.status !== 'ready' || client.stream !== request.socket) {
-        request.reject(new OperationalError('the redis command connection was lost after the publish was stored; it is not known to be replicated'));
+        request.reject(new OperationalError('the redis confirm connection was lost after the publish was stored; it is not known to be replicated'));
         continue;
       }
       replicas = Math.max(replicas, request.replicas);

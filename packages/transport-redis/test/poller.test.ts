@@ -32,7 +32,7 @@ function poller(throttle: number, calls: number[]) {
       restoreThrottle: throttle,
       healthCheckIntervalMs: 25_000,
       channelPollers: () => [],
-      checkCommandHealth: () => undefined,
+      checkSharedHealth: () => undefined,
       pollerOf: () => undefined,
       queueFromKey: (key) => key,
       openChannels: () => [channel],

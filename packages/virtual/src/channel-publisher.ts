@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConfigurationError, PublishNotConfirmedError, type ExchangeType, type OutboundMessage, type PublishConfirm, type PublishResult } from '@kelp/core';
-import type { ChannelStorage, ReplicaAcknowledgement } from './channel-storage.js';
+import type { ChannelStorage, PublishWrites, ReplicaAcknowledgement } from './channel-storage.js';
 import { encodeEnvelope } from './envelope.js';
 import { type BrokerState, routeTable } from './exchange.js';
 import type { VirtualTransportOptions } from './options.js';
@@ -29,12 +29,12 @@ export class ChannelPublisher {
   }
 
   /**
-   * Encodes and routes one message; with `confirm`, resolves once that many replicas hold what
-   * it stored. May throw (encoding, a confirm this storage cannot meet); the channel turns that
-   * into a rejection.
+   * Encodes and routes one message; with `confirm`, writes it through the storage's
+   * `replication.writes` and resolves once that many replicas hold what it stored. May throw
+   * (encoding, a confirm this storage cannot meet); the channel turns that into a rejection.
    */
   publish(message: OutboundMessage, exchange: string, routingKey: string, confirm?: PublishConfirm): Promise<PublishResult> {
-    if (confirm === undefined) return this.route(message, exchange, routingKey);
+    if (confirm === undefined) return this.route(message, exchange, routingKey, this.storage);
     const { replication } = this.storage;
     if (!replication) {
       // Refused before writing: waiting could never succeed, and nothing half-done is left behind.
@@ -51,7 +51,7 @@ export class ChannelPublisher {
         { option: 'confirm.timeout' },
       );
     }
-    return this.route(message, exchange, routingKey).then((result) => this.confirmed(result, confirm, replication));
+    return this.route(message, exchange, routingKey, replication.writes).then((result) => this.confirmed(result, confirm, replication));
   }
 
   /**
@@ -71,29 +71,30 @@ export class ChannelPublisher {
   }
 
   /**
-   * Encodes and routes one message. Not `async`: the common cases (the default exchange, a direct
-   * exchange) hand back the storage promise with one `.then` (each async layer costs a promise
-   * and a tick per publish).
+   * Encodes and routes one message, writing through `writes`. Not `async`: the common cases (the
+   * default exchange, a direct exchange) hand back the storage promise with one `.then` (each
+   * async layer costs a promise and a tick per publish).
    */
-  private route(message: OutboundMessage, exchange: string, routingKey: string): Promise<PublishResult> {
+  private route(message: OutboundMessage, exchange: string, routingKey: string, writes: PublishWrites): Promise<PublishResult> {
     const deliveryTag = randomUUID();
     const json = encodeEnvelope(message, exchange, routingKey, deliveryTag);
     const priority = clampPriority(message.properties.priority ?? 0);
     if (exchange === '') {
-      return this.storage.put(routingKey, json, priority).then((): PublishResult => ({ status: 'routed', queues: [routingKey], deliveryTag }));
+      return writes.put(routingKey, json, priority).then((): PublishResult => ({ status: 'routed', queues: [routingKey], deliveryTag }));
     }
     const type = this.ctx.brokerState.typeOf(exchange);
-    const routing = this.storage.routing;
+    const routing = writes.routing;
     if (type === 'direct' && routing) {
       // Lookup and pushes in one broker step (one round trip instead of two on Redis).
       return routing.putDirect(exchange, routingKey, json, priority).then((queues) =>
-        queues.length === 0 ? this.unroutable(json, priority, deliveryTag) : { status: 'routed', queues, deliveryTag },
+        queues.length === 0 ? this.unroutable(writes, json, priority, deliveryTag) : { status: 'routed', queues, deliveryTag },
       );
     }
-    return this.publishRouted(type, json, priority, exchange, routingKey, deliveryTag);
+    return this.publishRouted(writes, type, json, priority, exchange, routingKey, deliveryTag);
   }
 
   private async publishRouted(
+    writes: PublishWrites,
     type: ExchangeType,
     json: string,
     priority: number,
@@ -101,26 +102,27 @@ export class ChannelPublisher {
     routingKey: string,
     deliveryTag: string,
   ): Promise<PublishResult> {
-    const { fanout, routing } = this.storage;
+    const { fanout, routing } = writes;
     if (type === 'fanout' && fanout) {
       const subscribers = await fanout.putFanout(exchange, json, routingKey);
       if (subscribers > 0) return { status: 'routed', queues: [], subscribers, deliveryTag };
-      return this.unroutable(json, priority, deliveryTag, { subscribers });
+      return this.unroutable(writes, json, priority, deliveryTag, { subscribers });
     }
     if (type === 'topic' && routing) {
       // Matched here against a table the broker checks is current when it pushes (one round trip).
       const queues = await routing.putRouted(exchange, json, priority, (table) => routeTable(type, table, routingKey, this.ctx.topicCache));
-      if (queues.length === 0) return this.unroutable(json, priority, deliveryTag);
+      if (queues.length === 0) return this.unroutable(writes, json, priority, deliveryTag);
       return { status: 'routed', queues, deliveryTag };
     }
     const queues = routeTable(type, await this.storage.getTable(exchange), routingKey, this.ctx.topicCache);
-    if (queues.length === 0) return this.unroutable(json, priority, deliveryTag);
-    await Promise.all(queues.map((queue) => this.storage.put(queue, json, priority)));
+    if (queues.length === 0) return this.unroutable(writes, json, priority, deliveryTag);
+    await Promise.all(queues.map((queue) => writes.put(queue, json, priority)));
     return { status: 'routed', queues, deliveryTag };
   }
 
   /** kelp never drops silently: the dead-letter queue when configured, else an `unroutable` result. */
   private async unroutable(
+    writes: PublishWrites,
     json: string,
     priority: number,
     deliveryTag: string,
@@ -128,7 +130,7 @@ export class ChannelPublisher {
   ): Promise<PublishResult> {
     const dlq = this.ctx.options.deadletterQueue;
     if (dlq === undefined) return { status: 'unroutable', queues: [], deliveryTag, ...extra };
-    await this.storage.put(dlq, json, priority);
+    await writes.put(dlq, json, priority);
     return { status: 'dead-lettered', queues: [dlq], deliveryTag, ...extra };
   }
 }

@@ -42,13 +42,22 @@ export interface ChannelStorage {
   readonly replication?: ReplicaAcknowledgement;
 }
 
+/** The writes of a publish: `put`, and the broker's own routing and fanout where it has them. */
+export type PublishWrites = Pick<ChannelStorage, 'put' | 'routing' | 'fanout'>;
+
 export interface ReplicaAcknowledgement {
   /** The longest `timeout` (seconds) this storage can wait; a publish asking for more is refused before it writes. */
   readonly maxTimeout: number;
   /**
-   * Waits until at least `replicas` replicas acknowledged every write this storage's publishes
-   * made before the call, or `timeout` seconds passed, and resolves with how many did (fewer
-   * than asked when the time ran out). Never resolves early with a count that covers less.
+   * Where confirmed publishes write: `waitForReplicas` answers for these writes. A broker whose
+   * wait holds up its connection (Redis WAIT) gives confirmed publishes a connection of their own
+   * here, so plain publishes and acks never queue behind a wait.
+   */
+  readonly writes: PublishWrites;
+  /**
+   * Waits until at least `replicas` replicas acknowledged every write made through `writes`
+   * before the call, or `timeout` seconds passed, and resolves with how many did (fewer than
+   * asked when the time ran out). Never resolves early with a count that covers less.
    */
   waitForReplicas(replicas: number, timeout: number): Promise<number>;
 }

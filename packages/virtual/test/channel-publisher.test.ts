@@ -1,6 +1,6 @@
 /**
- * ChannelPublisher alone: which storage call a publish becomes, and what a publish with no route
- * reports.
+ * ChannelPublisher alone: which storage call a publish becomes, what a publish with no route
+ * reports, and where a confirmed publish writes.
  */
 import { describe, expect, it } from 'vitest';
 import { ChannelPublisher } from '../src/channel-publisher.js';
@@ -54,5 +54,22 @@ describe('ChannelPublisher', () => {
     withDlq.brokerState.declareExchange('fx', { type: 'fanout' });
     expect(await withDlq.publisher.publish(message('m'), 'fx', '')).toMatchObject({ status: 'dead-lettered', queues: ['dlq'], subscribers: 0 });
     expect(withDlq.store.bodies('dlq')).toEqual(['m']);
+  });
+
+  it('writes a confirmed publish through replication.writes and then waits; a plain one through the storage', async () => {
+    const confirmedPuts: string[] = [];
+    const waits: Array<[number, number]> = [];
+    const replication = {
+      maxTimeout: 10,
+      writes: { put: async (queue: string) => void confirmedPuts.push(queue) },
+      waitForReplicas: async (replicas: number, timeout: number) => (waits.push([replicas, timeout]), 1),
+    };
+    const { publisher, brokerState, store } = setup({ deadletterQueue: 'dlq' }, { replication });
+    brokerState.declareExchange('tx', { type: 'topic' });
+    await publisher.publish(message('plain'), '', 'q');
+    const direct = await publisher.publish(message('sure'), '', 'q', { replicas: 1, timeout: 2 });
+    const unroutable = await publisher.publish(message('nowhere'), 'tx', 'a.b', { replicas: 1, timeout: 2 });
+    expect([direct.replicas, unroutable.status, unroutable.replicas]).toEqual([1, 'dead-lettered', 1]);
+    expect([store.calls, confirmedPuts, waits]).toEqual([['put q'], ['q', 'dlq'], [[1, 2], [1, 2]]]);
   });
 });
