@@ -52,13 +52,13 @@ async function waitCalls(): Promise<number> {
 
 /** The CLIENT LIST line of the connection blocked in a WAIT, if one is. */
 async function blockedInWait(): Promise<string | undefined> {
-  const clients = (await onMaster.client('LIST', 'TYPE', 'normal')) as string;
+  const clients = String(await onMaster.call('CLIENT', 'LIST', 'TYPE', 'normal'));
   return clients.split('\n').find((line) => /flags=b .*cmd=wait/.test(line));
 }
 
 /** How many confirm connections the master has. */
 async function confirmConnections(): Promise<number> {
-  const clients = (await onMaster.client('LIST', 'TYPE', 'normal')) as string;
+  const clients = String(await onMaster.call('CLIENT', 'LIST', 'TYPE', 'normal'));
   return clients.split('\n').filter((line) => / name=kelp-confirm /.test(line)).length;
 }
 

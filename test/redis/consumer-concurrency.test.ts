@@ -53,6 +53,39 @@ async function commandCalls(): Promise<Record<string, number>> {
   return calls;
 }
 
+/**
+ * A README-style consumer at prefetch 1 on a backlog of 300, past its first 50 messages: `handle(n)`
+ * drives the hub until n more were acked.
+ */
+async function prefetchOneConsumer(url: string, kind: string): Promise<{ handle(count: number): Promise<void>; stop(): Promise<void> }> {
+  const queue = new Queue(`${kind}-${randomUUID()}`);
+  await publishIds(url, queue, 300);
+  const conn = new Connection(url);
+  let handled = 0;
+  const consumer = new Consumer(conn, queue, {
+    prefetchCount: 1,
+    callbacks: [
+      async (_body, message) => {
+        await message.ack();
+        handled++;
+      },
+    ],
+  });
+  const handle = async (count: number): Promise<void> => {
+    const target = handled + count;
+    while (handled < target) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+  };
+  await consumer.consume();
+  await handle(50);
+  return {
+    handle,
+    stop: async () => {
+      await consumer.cancel();
+      await conn.close();
+    },
+  };
+}
+
 describe('a consumer with concurrency on Redis', () => {
   it('sends the acks of 100 concurrent callbacks as a handful of commands', async () => {
     const url = `${server.url}/1`;
@@ -94,51 +127,19 @@ describe('a consumer with concurrency on Redis', () => {
   });
 
   it('makes two script calls per message at prefetch 1 while a backlog waits: the pop and the ack', async () => {
-    const url = `${server.url}/4`;
-    const queue = new Queue(`backlog-${randomUUID()}`);
-    await publishIds(url, queue, 300);
-    const conn = new Connection(url);
-    let handled = 0;
-    const consumer = new Consumer(conn, queue, {
-      prefetchCount: 1,
-      callbacks: [
-        async (_body, message) => {
-          await message.ack();
-          handled++;
-        },
-      ],
-    });
-    await consumer.consume();
-    while (handled < 50) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    const run = await prefetchOneConsumer(`${server.url}/4`, 'backlog');
     await admin.config('RESETSTAT');
-    const from = handled;
-    while (handled < from + 200) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    await run.handle(200);
     const calls = await commandCalls();
-    await consumer.cancel();
-    await conn.close();
+    await run.stop();
     // Arming tracking (a third script) is left for the pop that finds the backlog gone.
-    const perMessage = ((calls['evalsha'] ?? 0) + (calls['eval'] ?? 0)) / (handled - from);
+    const perMessage = ((calls['evalsha'] ?? 0) + (calls['eval'] ?? 0)) / 200;
     expect(perMessage).toBeGreaterThanOrEqual(1.9);
     expect(perMessage).toBeLessThanOrEqual(2.1);
   });
 
   it('sends the acks at prefetch 1 on the poll connection, beside the pops they make room for', async () => {
-    const url = `${server.url}/7`;
-    const queue = new Queue(`lane-${randomUUID()}`);
-    await publishIds(url, queue, 300);
-    const conn = new Connection(url);
-    let handled = 0;
-    const consumer = new Consumer(conn, queue, {
-      prefetchCount: 1,
-      callbacks: [
-        async (_body, message) => {
-          await message.ack();
-          handled++;
-        },
-      ],
-    });
-    await consumer.consume();
-    while (handled < 50) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    const run = await prefetchOneConsumer(`${server.url}/7`, 'lane');
     // Which connection sent each ack script call: MONITOR names the client address.
     const monitor = await admin.duplicate().monitor();
     const ackSha = createHash('sha1').update(luaScripts.ack.lua).digest('hex');
@@ -146,11 +147,9 @@ describe('a consumer with concurrency on Redis', () => {
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       if (args[0]?.toLowerCase() === 'evalsha' && args[1] === ackSha) ackSources.push(source);
     });
-    const from = handled;
-    while (handled < from + 200) await conn.drainEvents({ timeout: 1 }).catch(() => undefined);
+    await run.handle(200);
     const clients = String(await admin.client('LIST'));
-    await consumer.cancel();
-    await conn.close();
+    await run.stop();
     monitor.disconnect();
     const nameOf = new Map(clients.split('\n').map((line) => [/ addr=(\S+)/.exec(line)?.[1], /name=(\S*)/.exec(line)?.[1]]));
     const byName: Record<string, number> = {};
