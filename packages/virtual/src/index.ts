@@ -44,6 +44,15 @@ export {
   type VirtualTransportOptions,
   type VirtualTransportOptionsInput,
 } from './options.js';
+export {
+  EXPIRED_REASON,
+  EXPIRES_AT_MEMBER,
+  envelopeDeadline,
+  payloadDeadline,
+  queueMessageTtl,
+  stampedDeadline,
+  withDeadline,
+} from './message-expiry.js';
 export * from './priority.js';
 export type * from './storage-types.js';
 export { compileTopicPattern, matchTopic, TopicPatternCache, topicMatches } from './topic.js';
