@@ -4,13 +4,16 @@
  * plus the delivery time), and dead-letter lists. Every connection to the same name shares one
  * broker object; nothing lives in module globals.
  */
-import type { BindingRow, RestoreOutcome, RouteResolver } from '@kelp/virtual';
+import type { BindingRow, ExpiryHandling, RestoreOutcome, RouteResolver } from '@kelp/virtual';
 import {
   BrokerState,
   DEFAULT_PRIORITY_STEPS,
+  EXPIRED_REASON,
   markRedelivered,
+  payloadDeadline,
   priorityStep,
   readAckInfo,
+  withDeadline,
 } from '@kelp/virtual';
 import { Deque } from './deque.js';
 
@@ -51,6 +54,10 @@ export class MemoryBroker {
   private readonly bindings = new Map<string, Map<string, BindingRow>>();
   private readonly unacked = new Map<string, MemoryUnackedEntry>();
   private readonly deadLetters = new Map<string, DeadLetterEntry[]>();
+  /** `x-message-ttl` (ms) of the queues declared with one. */
+  private readonly messageTtls = new Map<string, number>();
+  /** Messages dropped per queue and reason (e.g. expired without dead-letter routing). */
+  private readonly dropped = new Map<string, Map<string, number>>();
   private readonly listeners = new Set<() => void>();
 
   constructor(options: MemoryBrokerOptions = {}) {
@@ -96,8 +103,10 @@ export class MemoryBroker {
 
   // ---- queues ----------------------------------------------------------------------------------
 
-  declareQueue(queue: string): void {
+  /** A declaration without `messageTtl` keeps the TTL an earlier one set. */
+  declareQueue(queue: string, messageTtl?: number): void {
     this.lists(queue, true);
+    if (messageTtl !== undefined) this.messageTtls.set(queue, messageTtl);
   }
 
   hasQueue(queue: string): boolean {
@@ -106,7 +115,8 @@ export class MemoryBroker {
 
   /** Stores at the back of the queue's priority list (Kombu `_put`, LPUSH). Creates the queue. */
   put(queue: string, payload: string, priority: number): void {
-    this.listFor(queue, priority).pushBack(payload);
+    const ttl = this.messageTtls.get(queue);
+    this.listFor(queue, priority).pushBack(ttl === undefined ? payload : withDeadline(payload, this.now() * 1000 + ttl));
     this.notify();
   }
 
@@ -116,13 +126,20 @@ export class MemoryBroker {
     this.notify();
   }
 
-  /** Pops the next message, lowest step first; unless noAck, records it unacked in the same step. */
-  get(queue: string, noAck: boolean): string | undefined {
+  /**
+   * Pops the next message, lowest step first; unless noAck, records it unacked in the same step.
+   * Messages whose TTL has passed are settled on the way (`expiry`; dropped when absent).
+   */
+  get(queue: string, noAck: boolean, expiry?: ExpiryHandling): string | undefined {
     const lists = this.lists(queue, false);
     if (!lists) return undefined;
     // The lists were created in ascending step order, so Map order is read order.
     for (const list of lists.values()) {
-      const payload = list.popFront();
+      let payload = list.popFront();
+      while (payload !== undefined && this.expired(payload)) {
+        this.settleExpired(queue, payload, expiry);
+        payload = list.popFront();
+      }
       if (payload === undefined) continue;
       if (!noAck) {
         const info = readAckInfo(payload);
@@ -132,6 +149,32 @@ export class MemoryBroker {
       return payload;
     }
     return undefined;
+  }
+
+  private expired(payload: string): boolean {
+    const deadline = payloadDeadline(payload);
+    return deadline !== undefined && deadline <= this.now() * 1000;
+  }
+
+  private settleExpired(queue: string, payload: string, expiry: ExpiryHandling | undefined): void {
+    const deadLettered = expiry?.deadLetters(queue) === true;
+    if (deadLettered) this.deadLetter(queue, payload, EXPIRED_REASON);
+    else this.countDropped(queue, EXPIRED_REASON);
+    expiry?.report({ queue, deadLettered });
+  }
+
+  countDropped(queue: string, reason: string): void {
+    let counts = this.dropped.get(queue);
+    if (!counts) {
+      counts = new Map();
+      this.dropped.set(queue, counts);
+    }
+    counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  }
+
+  /** Messages of `queue` dropped so far, by reason. */
+  droppedCounts(queue: string): Record<string, number> {
+    return Object.fromEntries(this.dropped.get(queue) ?? []);
   }
 
   size(queue: string): number {
@@ -148,6 +191,8 @@ export class MemoryBroker {
 
   deleteQueue(queue: string): void {
     this.queues.delete(queue);
+    this.messageTtls.delete(queue);
+    this.dropped.delete(queue);
   }
 
   /** The waiting payloads of `queue`, next-to-consume first, step by step (for tests and tools). */

@@ -16,6 +16,7 @@ import type {
   RouteResolver,
   UnackedStore,
 } from '@kelp/virtual';
+import { queueMessageTtl } from '@kelp/virtual';
 import type { MemoryBroker } from './memory-broker.js';
 
 export class MemoryStorage implements ChannelStorage {
@@ -48,7 +49,7 @@ export class MemoryStorage implements ChannelStorage {
   }
 
   async get(queue: string, options: GetOptions): Promise<GetResult | undefined> {
-    const payload = this.broker.get(queue, options.noAck);
+    const payload = this.broker.get(queue, options.noAck, options.expiry);
     return payload === undefined ? undefined : { queue, payload };
   }
 
@@ -68,8 +69,8 @@ export class MemoryStorage implements ChannelStorage {
     return this.broker.hasQueue(queue);
   }
 
-  async newQueue(queue: string, _options: QueueDeclareOptions): Promise<void> {
-    this.broker.declareQueue(queue);
+  async newQueue(queue: string, options: QueueDeclareOptions): Promise<void> {
+    this.broker.declareQueue(queue, queueMessageTtl(options.arguments));
   }
 
   async getTable(exchange: string): Promise<BindingRow[]> {
@@ -86,5 +87,9 @@ export class MemoryStorage implements ChannelStorage {
 
   async deadLetter(queue: string, rawPayload: string, reason: string): Promise<void> {
     this.broker.deadLetter(queue, rawPayload, reason);
+  }
+
+  async countDropped(queue: string, reason: string): Promise<void> {
+    this.broker.countDropped(queue, reason);
   }
 }
