@@ -9,6 +9,7 @@
 import type { Buffer } from 'node:buffer';
 import { OperationalError, throwIfAborted } from '@kelp/core';
 import type { AdminStorage, BindingRow, RestoredMessage } from '@kelp/virtual';
+import { EXPIRED_REASON } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import { readDeadLetterRecord } from './dead-letters.js';
 import { DEAD_LETTER_SUFFIX, type RedisKeys } from './keys.js';
@@ -105,7 +106,9 @@ export function redisAdminStorage(ctx: RedisAdminContext): AdminStorage<Buffer> 
       const client = await ctx.client();
       const deadSuffix = `${keys.sep}${DEAD_LETTER_SUFFIX}`;
       const lists = await scanKeys(client, `${globEscape(keys.prefix)}*`, signal, 'list').catch(() => [] as string[]);
-      return lists.map((key) => {
+      // A queue whose messages all expired may have no list left; its drop count names it.
+      const droppedFrom = await client.hkeys(keys.droppedKey(EXPIRED_REASON));
+      return [...lists, ...droppedFrom].map((key) => {
         const name = keys.stripPrefix(key);
         return name.endsWith(deadSuffix) ? name.slice(0, -deadSuffix.length) : keys.queueFromKey(key);
       });
@@ -115,10 +118,14 @@ export function redisAdminStorage(ctx: RedisAdminContext): AdminStorage<Buffer> 
       const pipeline = (await ctx.client()).pipeline();
       for (const step of keys.steps) pipeline.llen(keys.queueKey(queue, step));
       pipeline.llen(keys.deadLetterKey(queue));
+      pipeline.hget(keys.droppedKey(EXPIRED_REASON), keys.deadLetterKey(queue));
       const replies = ((await pipeline.exec()) ?? []).map(([, n]) => Number(n ?? 0));
+      const expired = replies[keys.steps.length + 1] ?? 0;
+      const dropped: Record<string, number> = expired > 0 ? { [EXPIRED_REASON]: expired } : {};
       return {
         steps: new Map(keys.steps.map((step, i) => [step, replies[i] ?? 0])),
         deadLetters: replies[keys.steps.length] ?? 0,
+        dropped,
       };
     },
 

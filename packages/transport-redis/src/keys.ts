@@ -107,6 +107,24 @@ export class RedisKeys {
   }
 
   /**
+   * Prefixed hash of the queue arguments kelp enforces on the broker, `_kelp.queue.<q>` (kelp's
+   * own, docs/wire-format.md#queue-arguments): written when the queue is declared with them, read
+   * by the publish script of every process (field `x-message-ttl`, ms).
+   */
+  queueArgumentsKey(queue: string): string {
+    return `${this.prefix}_kelp.queue.${queue}`;
+  }
+
+  /**
+   * Prefixed hash counting messages dropped for `reason` (e.g. `expired`), `_kelp.dropped.<reason>`
+   * (kelp's own): field = the queue's {@link deadLetterKey}, the one key per queue the pop script
+   * is given, value = count.
+   */
+  droppedKey(reason: string): string {
+    return `${this.prefix}_kelp.dropped.${reason}`;
+  }
+
+  /**
    * The queue a popped key belongs to: strips the global prefix and a trailing `<sep><step>`.
    * Kombu right-splits on sep unconditionally; we only strip a suffix that is a configured step,
    * so a queue name that itself contains sep survives.

@@ -52,6 +52,8 @@ export class PushBatcher {
     private readonly client: Redis,
     private readonly prefix: string,
     private readonly sep: string,
+    /** RedisKeys.queueArgumentsKey of a queue minus the queue name (the script appends it). */
+    private readonly argumentsPrefix: string,
     private readonly wrapError: (error: unknown) => Error,
   ) {}
 
@@ -115,7 +117,7 @@ export class PushBatcher {
       // burst to one queue or routing key. No index to build.
       const payload = items.length === 1 ? first.envelope : joinEnvelopes(items, 0, items.length);
       const plan = [1, items.length];
-      this.sendCall(items, [this.prefix, this.sep, tables, 1, first.mode, first.target, first.routingKey, first.suffix, `1,${items.length}`, payload], plan, [0]);
+      this.sendCall(items, [this.prefix, this.sep, tables, this.argumentsPrefix, Date.now(), 1, first.mode, first.target, first.routingKey, first.suffix, `1,${items.length}`, payload], plan, [0]);
       return;
     }
     const destinations = new DestinationIndex();
@@ -138,7 +140,7 @@ export class PushBatcher {
       payloads.push(end - i === 1 ? first.envelope : joinEnvelopes(items, i, end));
       i = end;
     }
-    this.sendCall(items, [this.prefix, this.sep, tables, destinations.size, ...fields, plan.join(','), ...payloads], plan, runDestinations);
+    this.sendCall(items, [this.prefix, this.sep, tables, this.argumentsPrefix, Date.now(), destinations.size, ...fields, plan.join(','), ...payloads], plan, runDestinations);
   }
 
   private sendCall(items: readonly PendingPush[], args: Arg[], plan: readonly number[], runDestinations: readonly number[]): void {

@@ -18,11 +18,18 @@
   saving over one push per message. Each distinct destination is sent and answered once per
   call, so publishes alternating between queues cost one argument each, not five.
 
+  A queue whose kelp argument hash (ARGV[4] .. queue) holds `x-message-ttl` gets its envelopes
+  with the deadline now + ttl as their first member, `{"x-kelp-expires-at":<ms>,...` (an earlier
+  deadline already there stays), as message-expiry.ts writes it; every other queue gets the
+  bytes as sent. One HGET per queue per call.
+
   No KEYS (the queues are only known after the lookup; Kombu's layout is not cluster-friendly).
   ARGV[1]  global key prefix ("" when none), prepended to queue names
   ARGV[2]  sep (binding members are <rk> sep <pattern> sep <queue>)
   ARGV[3]  JSON object: prefixed binding set key -> the members the client routed with (mode t)
-  ARGV[4]  D, the number of distinct destinations; then 4 fields per destination:
+  ARGV[4]  prefix of the queue argument hashes (RedisKeys.queueArgumentsKey without the queue)
+  ARGV[5]  now, Unix time in milliseconds (the client's clock, as the pop's)
+  ARGV[6]  D, the number of distinct destinations; then 4 fields per destination:
     mode      "q": push to the queue named by target; "d": route target (a binding set key) by rk;
               "t": push to the queues in rk if set target still holds exactly ARGV[3][target]
     target    queue name (mode q) or prefixed binding set key (modes d, t)
@@ -41,26 +48,62 @@
 ]]
 local prefix = ARGV[1]
 local sep = ARGV[2]
+local arguments_prefix = ARGV[4]
+local now_ms = tonumber(ARGV[5])
+-- ARGV index of the first destination field.
+local FIRST = 7
+
+-- Each queue's x-message-ttl (ms), or false: read once per call.
+local ttls = {}
+local function ttl_of(queue)
+  local ttl = ttls[queue]
+  if ttl == nil then
+    ttl = tonumber(redis.call("HGET", arguments_prefix .. queue, "x-message-ttl")) or false
+    ttls[queue] = ttl
+  end
+  return ttl
+end
+
+-- message-expiry.ts withDeadline: the deadline as the envelope's first member, the earlier kept.
+local STAMP = '{"x-kelp-expires-at":'
+local function with_deadline(envelope, ttl)
+  local at = string.format("%.0f", now_ms + ttl)
+  local current = string.match(envelope, '^{"x%-kelp%-expires%-at":(%d+),')
+  if current then
+    if tonumber(current) <= tonumber(at) then return envelope end
+    return STAMP .. at .. string.sub(envelope, #STAMP + #current + 1)
+  end
+  local rest = string.match(envelope, "^{%s*(.*)$")
+  if not rest or string.sub(rest, 1, 1) == "}" then return envelope end
+  return STAMP .. at .. "," .. rest
+end
+
+-- What queue stores of envelope: the envelope, stamped where the queue has a TTL.
+local function stored(queue, envelope)
+  local ttl = ttl_of(queue)
+  if ttl then return with_deadline(envelope, ttl) end
+  return envelope
+end
 
 -- The single publish (one destination, one run of one message) to a queue or a direct route:
 -- what a producer awaiting each publish, or a paced one, sends every time. The same lookup,
 -- pushes and reply as the general path below, without its tables and functions, which cost
 -- Redis more than the push itself (docs/performance.md#costs-behind-the-design).
-if ARGV[4] == "1" and ARGV[9] == "1,1" and (ARGV[5] == "q" or ARGV[5] == "d") then
-  local target, envelope, suffix = ARGV[6], ARGV[10], ARGV[8]
+if ARGV[6] == "1" and ARGV[11] == "1,1" and (ARGV[7] == "q" or ARGV[7] == "d") then
+  local target, envelope, suffix = ARGV[8], ARGV[12], ARGV[10]
   local failed = nil
   local function push(queue)
-    local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, envelope)
+    local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, stored(queue, envelope))
     if not failed and type(reply) == "table" and reply.err then failed = reply end
   end
   local result
-  if ARGV[5] == "q" then
+  if ARGV[7] == "q" then
     push(target)
     result = 1
   else
     -- Kombu's get_table (members split into exactly rk, pattern, queue) filtered by rk,
     -- de-duplicated in set order, as table_of and route do below.
-    local rk, seen = ARGV[7], {}
+    local rk, seen = ARGV[9], {}
     result = {}
     for _, member in ipairs(redis.call("SMEMBERS", target)) do
       local first = string.find(member, sep, 1, true)
@@ -164,8 +207,13 @@ local function split(count, payload)
   return envelopes
 end
 
--- Pushes every envelope to key; records failed ranges in failures (first error per range).
-local function push_all(key, envelopes, failures)
+-- Pushes every envelope to queue's key; records failed ranges in failures (first error per range).
+local function push_all(queue, key, envelopes, failures)
+  if ttl_of(queue) then
+    local stamped = {}
+    for n, envelope in ipairs(envelopes) do stamped[n] = with_deadline(envelope, ttl_of(queue)) end
+    envelopes = stamped
+  end
   local n = #envelopes
   for from = 1, n, PUSH_CHUNK do
     local to = math.min(n, from + PUSH_CHUNK - 1)
@@ -177,10 +225,10 @@ local function push_all(key, envelopes, failures)
 end
 
 -- Every destination's queues (and its result) once per call, in destination order.
-local destinations = tonumber(ARGV[4])
+local destinations = tonumber(ARGV[6])
 local results, queues_of = {}, {}
 for d = 1, destinations do
-  local at = 5 + (d - 1) * 4
+  local at = FIRST + (d - 1) * 4
   local mode, target, rk = ARGV[at], ARGV[at + 1], ARGV[at + 2]
   if mode == "q" then
     results[d], queues_of[d] = 1, {target}
@@ -204,25 +252,25 @@ local function fail(from, to, reply)
   out[n + 2] = to
   out[n + 3] = reply
 end
-local plan_at = 5 + destinations * 4
+local plan_at = FIRST + destinations * 4
 local payload_at = plan_at + 1
 local before = 0
 for d, count in string.gmatch(ARGV[plan_at], "(%d+),(%d+)") do
   d, count = tonumber(d), tonumber(count)
-  local suffix = ARGV[5 + (d - 1) * 4 + 3]
+  local suffix = ARGV[FIRST + (d - 1) * 4 + 3]
   local queues = queues_of[d]
   if count == 1 then
     -- The common small run (consecutive publishes to different places): no tables.
     local failed = nil
     for _, queue in ipairs(queues) do
-      local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, ARGV[payload_at])
+      local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, stored(queue, ARGV[payload_at]))
       if not failed and type(reply) == "table" and reply.err then failed = reply end
     end
     if failed then fail(before + 1, before + 1, failed) end
   elseif #queues > 0 then
     local envelopes = split(count, ARGV[payload_at])
     local failures = {}
-    for _, queue in ipairs(queues) do push_all(prefix .. queue .. suffix, envelopes, failures) end
+    for _, queue in ipairs(queues) do push_all(queue, prefix .. queue .. suffix, envelopes, failures) end
     for from = 1, count, PUSH_CHUNK do
       local failed = failures[from]
       if failed then fail(before + from, before + failed[1], failed[2]) end
