@@ -27,6 +27,7 @@ import { queueOrderTests } from './queue-order.js';
 import { routingTests } from './routing.js';
 import { serializationTests } from './serialization.js';
 import { simpleQueueTests } from './simple.js';
+import { ttlTests } from './ttl.js';
 import { visibilityTests } from './visibility.js';
 
 export type { ConformanceOptions } from './context.js';
@@ -50,5 +51,6 @@ export function defineConformanceSuite(name: string, options: ConformanceOptions
     visibilityTests(ctx);
     highLevelTests(ctx);
     lifecycleTests(ctx);
+    ttlTests(ctx);
   });
 }
