@@ -108,7 +108,7 @@ export class RedisKeys {
 
   /**
    * Prefixed hash of the queue arguments kelp enforces on the broker, `_kelp.queue.<q>` (kelp's
-   * own, docs/wire-format.md#queue-arguments): written when the queue is declared with them, read
+   * own, docs/wire-format.md#keys): written when the queue is declared with them, read
    * by the publish script of every process (field `x-message-ttl`, ms).
    */
   queueArgumentsKey(queue: string): string {
