@@ -1,17 +1,23 @@
 /**
  * The in-process broker behind `memory://name`: queue lists split by priority step, binding rows
  * per exchange, an unacked store shaped like Redis's (`tag -> [envelope, exchange, routingKey]`
- * plus the delivery time), and dead-letter lists. Every connection to the same name shares one
- * broker object; nothing lives in module globals.
+ * plus the delivery time), and dead-letter lists, and the queue arguments it enforces where
+ * messages are stored and taken (`x-message-ttl`, length limits). Every connection to the same
+ * name shares one broker object; nothing lives in module globals.
  */
-import type { BindingRow, ExpiryHandling, RestoreOutcome, RouteResolver } from '@kelp/virtual';
+import { Buffer } from 'node:buffer';
+import type { BindingRow, ExpiryHandling, LengthLimits, RestoreOutcome, RouteResolver } from '@kelp/virtual';
 import {
   BrokerState,
   DEFAULT_PRIORITY_STEPS,
   EXPIRED_REASON,
   markRedelivered,
+  MAXLEN_REASON,
   payloadDeadline,
   priorityStep,
+  QueueLimitRefusal,
+  queueLengthLimits,
+  queueMessageTtl,
   readAckInfo,
   withDeadline,
 } from '@kelp/virtual';
@@ -56,6 +62,8 @@ export class MemoryBroker {
   private readonly deadLetters = new Map<string, DeadLetterEntry[]>();
   /** `x-message-ttl` (ms) of the queues declared with one. */
   private readonly messageTtls = new Map<string, number>();
+  /** Length limits of the queues declared with them (queue-limits.ts). */
+  private readonly limits = new Map<string, LengthLimits>();
   /** Messages dropped per queue and reason (e.g. expired without dead-letter routing). */
   private readonly dropped = new Map<string, Map<string, number>>();
   private readonly listeners = new Set<() => void>();
@@ -103,10 +111,19 @@ export class MemoryBroker {
 
   // ---- queues ----------------------------------------------------------------------------------
 
-  /** A declaration without `messageTtl` keeps the TTL an earlier one set. */
-  declareQueue(queue: string, messageTtl?: number): void {
+  /**
+   * Creates the queue. `args` (the queue arguments) replace the TTL and limits an earlier
+   * declaration set; a declaration without arguments keeps them.
+   */
+  declareQueue(queue: string, args?: Readonly<Record<string, unknown>>): void {
     this.lists(queue, true);
-    if (messageTtl !== undefined) this.messageTtls.set(queue, messageTtl);
+    if (args === undefined || Object.keys(args).length === 0) return;
+    const ttl = queueMessageTtl(args);
+    const limits = queueLengthLimits(args);
+    if (ttl === undefined) this.messageTtls.delete(queue);
+    else this.messageTtls.set(queue, ttl);
+    if (limits === undefined) this.limits.delete(queue);
+    else this.limits.set(queue, limits);
   }
 
   hasQueue(queue: string): boolean {
@@ -114,10 +131,40 @@ export class MemoryBroker {
   }
 
   /** Stores at the back of the queue's priority list (Kombu `_put`, LPUSH). Creates the queue. */
+  /** Throws QueueLimitRefusal when the queue is full and refuses publishes (`reject-publish`). */
   put(queue: string, payload: string, priority: number): void {
     const ttl = this.messageTtls.get(queue);
-    this.listFor(queue, priority).pushBack(ttl === undefined ? payload : withDeadline(payload, this.now() * 1000 + ttl));
+    const stored = ttl === undefined ? payload : withDeadline(payload, this.now() * 1000 + ttl);
+    const limits = this.limits.get(queue);
+    if (limits?.overflow === 'reject-publish' && !this.fits(queue, limits, 1, Buffer.byteLength(stored))) {
+      throw new QueueLimitRefusal([], [queue]);
+    }
+    this.listFor(queue, priority).pushBack(stored);
+    if (limits?.overflow === 'drop-head') this.dropHeads(queue, limits);
     this.notify();
+  }
+
+  /** Whether `queue` stays within `limits` with `count` more messages of `bytes` more bytes. */
+  private fits(queue: string, limits: LengthLimits, count: number, bytes: number): boolean {
+    if (limits.maxLength !== undefined && this.size(queue) + count > limits.maxLength) return false;
+    return limits.maxLengthBytes === undefined || this.storedBytes(queue) + bytes <= limits.maxLengthBytes;
+  }
+
+  /** UTF-8 bytes of the waiting envelopes of `queue`, as stored. */
+  private storedBytes(queue: string): number {
+    let bytes = 0;
+    for (const list of this.lists(queue, false)?.values() ?? []) for (const payload of list.toArray()) bytes += Buffer.byteLength(payload);
+    return bytes;
+  }
+
+  /** drop-head: the next messages to be consumed go until the queue is within its limits. */
+  private dropHeads(queue: string, limits: LengthLimits): void {
+    while (!this.fits(queue, limits, 0, 0)) {
+      const head = this.get(queue, true);
+      if (head === undefined) return;
+      if (limits.deadLetter) this.deadLetter(queue, head, MAXLEN_REASON);
+      else this.countDropped(queue, MAXLEN_REASON);
+    }
   }
 
   /** Stores at the head (consumed next), as a restore's RPUSH does. */
@@ -192,6 +239,7 @@ export class MemoryBroker {
   deleteQueue(queue: string): void {
     this.queues.delete(queue);
     this.messageTtls.delete(queue);
+    this.limits.delete(queue);
     this.dropped.delete(queue);
   }
 

@@ -16,7 +16,6 @@ import type {
   RouteResolver,
   UnackedStore,
 } from '@kelp/virtual';
-import { queueMessageTtl } from '@kelp/virtual';
 import type { MemoryBroker } from './memory-broker.js';
 
 export class MemoryStorage implements ChannelStorage {
@@ -70,7 +69,7 @@ export class MemoryStorage implements ChannelStorage {
   }
 
   async newQueue(queue: string, options: QueueDeclareOptions): Promise<void> {
-    this.broker.declareQueue(queue, queueMessageTtl(options.arguments));
+    this.broker.declareQueue(queue, options.arguments);
   }
 
   async getTable(exchange: string): Promise<BindingRow[]> {
