@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { QueueDeclareOptions } from '@kelp/core';
 import type { BindingRow, BatchGet, ChannelStorage, GetOptions, GetResult, ReplicaAcknowledgement } from '@kelp/virtual';
-import { EXPIRED_REASON, queueMessageTtl } from '@kelp/virtual';
+import { EXPIRED_REASON, MAXLEN_REASON, queueLengthLimits, queueMessageTtl } from '@kelp/virtual';
 import { moveTakenAside } from '@kelp/virtual/internal';
 import type { Redis } from 'ioredis';
 import { BoundedMemo } from './bounded-memo.js';
@@ -177,6 +177,7 @@ export class RedisStorage implements ChannelStorage, BatchGet {
       .multi()
       .del(...this.keys.queueKeys(queue), this.keys.queueArgumentsKey(queue))
       .hdel(this.keys.droppedKey(EXPIRED_REASON), this.keys.deadLetterKey(queue))
+      .hdel(this.keys.droppedKey(MAXLEN_REASON), this.keys.deadLetterKey(queue))
       .exec();
   }
 
@@ -197,8 +198,15 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     if (options.arguments === undefined || Object.keys(options.arguments).length === 0) return;
     const key = this.keys.queueArgumentsKey(queue);
     const ttl = queueMessageTtl(options.arguments);
+    const limits = queueLengthLimits(options.arguments);
+    const fields: Record<string, string> = {};
+    if (ttl !== undefined) fields['x-message-ttl'] = String(ttl);
+    if (limits?.maxLength !== undefined) fields['x-max-length'] = String(limits.maxLength);
+    if (limits?.maxLengthBytes !== undefined) fields['x-max-length-bytes'] = String(limits.maxLengthBytes);
+    if (limits) fields['x-overflow'] = limits.overflow;
+    if (limits?.deadLetter) fields['x-dead-letter'] = '1';
     const multi = this.redis.multi().del(key);
-    if (ttl !== undefined) multi.hset(key, 'x-message-ttl', String(ttl));
+    if (Object.keys(fields).length > 0) multi.hset(key, fields);
     await multi.exec();
   }
 
