@@ -19,6 +19,7 @@ import { createSuiteContext, type ConformanceOptions } from './context.js';
 import { declarationTests } from './declarations.js';
 import { getPurgeTests } from './get-purge.js';
 import { lifecycleTests } from './lifecycle.js';
+import { limitTests } from './limits.js';
 import { highLevelTests } from './high-level.js';
 import { prefetchTests } from './prefetch.js';
 import { priorityTests } from './priorities.js';
@@ -52,5 +53,6 @@ export function defineConformanceSuite(name: string, options: ConformanceOptions
     highLevelTests(ctx);
     lifecycleTests(ctx);
     ttlTests(ctx);
+    limitTests(ctx);
   });
 }
