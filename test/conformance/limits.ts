@@ -6,14 +6,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { ConfigurationError, Exchange, type Connection, type TransportAdmin } from 'kelp';
-import { caught, declareQueue, drainQueue, publish, type SuiteContext } from './context.js';
-
-function adminOf(conn: Connection): TransportAdmin {
-  const { admin } = conn.transport;
-  if (!admin) throw new Error(`the ${conn.transport.driverName} transport has no admin`);
-  return admin;
-}
+import { ConfigurationError, Exchange, type Connection } from 'kelp';
+import { adminOf, caught, declareQueue, drainQueue, publish, type SuiteContext } from './context.js';
 
 async function droppedOf(conn: Connection, queue: string): Promise<Record<string, number>> {
   return (await adminOf(conn).inspect()).queues.find((q) => q.name === queue)?.dropped ?? {};

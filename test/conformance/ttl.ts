@@ -5,17 +5,11 @@
  * dead-letter routing, else dropped and counted; both are reported by the `expired` event.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigurationError, Consumer, Queue, type Connection, type ExpiredInfo, type TransportAdmin } from 'kelp';
-import { caught, collector, declareQueue, drainIdle, drainUntil, publish, sleep, type SuiteContext } from './context.js';
+import { ConfigurationError, Consumer, Queue, type Connection, type ExpiredInfo } from 'kelp';
+import { adminOf, caught, collector, declareQueue, drainIdle, drainUntil, publish, sleep, type SuiteContext } from './context.js';
 
 /** Past a 1 s TTL with room for a loaded machine's timers. */
 const PAST_ONE_SECOND_MS = 2000;
-
-function adminOf(conn: Connection): TransportAdmin {
-  const { admin } = conn.transport;
-  if (!admin) throw new Error(`the ${conn.transport.driverName} transport has no admin`);
-  return admin;
-}
 
 /** The inspect row of `queue`: unacked count, dead letters and drops. */
 async function queueRow(conn: Connection, queue: string): Promise<{ unacked: number; deadLetters: number; dropped: Record<string, number> }> {
