@@ -44,6 +44,8 @@ const EXAMPLES: ReadonlyArray<[string, RegExp]> = [
   ['retry-failover.mjs', /connect failed \(Cannot connect to redis at redis:\/\/127\.0\.0\.1:1\/0[^\n]*\nconnected to memory:\/\/failover[\s\S]*ensure declared retry-example after 2 attempts\npublish: routed \[ 'retry-example' \]/],
   ['pools.mjs', /published 5 through 2 pooled connections\nthird acquire: LimitExceeded\nmaybeDeclare first: true then: false\npurged 5 waiting messages/],
   ['celery-task.mjs', /sent tasks\.add\(2, 3\) id=[0-9a-f-]{36}: routed to celery\nworker would see: task=tasks\.add id matches=true argsrepr=\(2, 3\)\nbody: \[\[2,3\],\{\},\{"callbacks":null,"errbacks":null,"chain":null,"chord":null\}\] content type: application\/json/],
+  ['length-limits.mjs', /latest-readings kept 3, 4, 5; dropped: \{"maxlen":2\}\norders-capped publishes: routed, routed, rejected/],
+  ['message-ttl.mjs', /expired event: reminders \(dead-lettered\)\nexpired event: reminders \(dead-lettered\)\ndelivered \{ note: 'fresh' \}\ndead letters: expired, expired/],
   ['hub-timers.mjs', /published 5 ticks, consumed 1, 2, 3, 4, 5; the loop stopped 1 time\(s\)/],
   ['sentinel-failover.mjs', /published 10 ticks, consumed 10 \(none lost\)/],
 ];

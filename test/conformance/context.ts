@@ -16,6 +16,7 @@ import {
   type ExchangeType,
   type Message,
   type PublishResult,
+  type TransportAdmin,
 } from 'kelp';
 
 export interface ConformanceOptions {
@@ -104,6 +105,13 @@ export async function declareQueue(
   const queue = new Queue(name, options).bind(await conn.defaultChannel());
   await queue.declare();
   return queue;
+}
+
+/** The connection's admin (inspect, dead letters); fails the test when the transport has none. */
+export function adminOf(conn: Connection): TransportAdmin {
+  const { admin } = conn.transport;
+  if (!admin) throw new Error(`the ${conn.transport.driverName} transport has no admin`);
+  return admin;
 }
 
 /** Publishes one body through a Producer on the connection's default channel. */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Exchange } from 'kelp';
-import { declareQueue, publish, sleep, UUID4, type SuiteContext } from './context.js';
+import { declareQueue, publish, UUID4, type SuiteContext } from './context.js';
 
 export function propertyTests(ctx: SuiteContext): void {
   async function publishAndGet(options: Record<string, unknown>) {
@@ -38,16 +38,6 @@ export function propertyTests(ctx: SuiteContext): void {
     it('turns expiration in seconds into a millisecond string property', async () => {
       const { message } = await publishAndGet({ expiration: 30 });
       expect(message.properties.expiration).toBe('30000');
-    });
-
-    it('records expiration without enforcing it: an expired message is still delivered', async () => {
-      const conn = await ctx.connection();
-      const queue = await declareQueue(conn, ctx.name('hq'));
-      await publish(conn, 'late', { exchange: '', routingKey: queue.name, expiration: 0.01 });
-      await sleep(50);
-      const message = await queue.get({ noAck: true });
-      expect(message?.payload).toBe('late');
-      expect(message?.properties.expiration).toBe('10');
     });
 
     it('marks messages persistent (deliveryMode 2) by default', async () => {

@@ -19,6 +19,7 @@ import { createSuiteContext, type ConformanceOptions } from './context.js';
 import { declarationTests } from './declarations.js';
 import { getPurgeTests } from './get-purge.js';
 import { lifecycleTests } from './lifecycle.js';
+import { limitTests } from './limits.js';
 import { highLevelTests } from './high-level.js';
 import { prefetchTests } from './prefetch.js';
 import { priorityTests } from './priorities.js';
@@ -27,6 +28,7 @@ import { queueOrderTests } from './queue-order.js';
 import { routingTests } from './routing.js';
 import { serializationTests } from './serialization.js';
 import { simpleQueueTests } from './simple.js';
+import { ttlTests } from './ttl.js';
 import { visibilityTests } from './visibility.js';
 
 export type { ConformanceOptions } from './context.js';
@@ -50,5 +52,7 @@ export function defineConformanceSuite(name: string, options: ConformanceOptions
     visibilityTests(ctx);
     highLevelTests(ctx);
     lifecycleTests(ctx);
+    ttlTests(ctx);
+    limitTests(ctx);
   });
 }

@@ -26,4 +26,6 @@ export interface PyMessage {
   delivery_tag: string;
   redelivered: boolean;
   content_type: string;
+  /** properties.expiration as Kombu reads it (milliseconds as a string), null when absent. */
+  expiration: string | null;
 }

@@ -3,7 +3,8 @@
 
 Usage: kombu_peer.py <command> <json-args>
 Prints one JSON document on stdout. Commands:
-  publish   {url, exchange, type, routing_key, queue, binding_key, messages: [{body, priority}], declare_queue}
+  publish   {url, exchange, type, routing_key, queue, binding_key, declare_queue,
+             messages: [{body, priority, headers, expiration (s), timestamp_now (bool)}]}
   consume   {url, exchange, type, queue, binding_key, count, timeout, ack, transport_options}
   crash     {url, queue, count}   consume `count` without acking, then os._exit (no restore)
   restore   {url, transport_options, exchange, type, queue, binding_key}  run restore_visible once
@@ -29,8 +30,10 @@ def publish(args):
         declare = [_queue(args)] if args.get('declare_queue') else []
         tags = []
         for m in args['messages']:
+            # The AMQP timestamp property (epoch seconds) is an extra publish keyword in Kombu.
+            extra = {'timestamp': time.time()} if m.get('timestamp_now') else {}
             producer.publish(m['body'], routing_key=args['routing_key'], priority=m.get('priority', 0),
-                             declare=declare, headers=m.get('headers', {}))
+                             declare=declare, headers=m.get('headers', {}), expiration=m.get('expiration'), **extra)
         return {'published': len(args['messages'])}
 
 
@@ -49,6 +52,7 @@ def consume(args):
                 'delivery_tag': message.delivery_tag,
                 'redelivered': bool(message.headers.get('redelivered')),
                 'content_type': message.content_type,
+                'expiration': message.properties.get('expiration'),
             })
             if args.get('ack', True):
                 message.ack()

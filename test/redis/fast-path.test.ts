@@ -12,6 +12,13 @@ import { freshDb } from '../setup/fresh-db.js';
 import { message, redisFixture, type RedisFixture } from './helpers.js';
 
 const SEP = '\x06\x16';
+/** The publish script's queue-argument names for the default key options (RedisKeys.queuePolicyNames). */
+const POLICY = {
+  argumentsPrefix: '_kelp.queue.',
+  stepSuffixes: JSON.stringify(['', `${SEP}3`, `${SEP}6`, `${SEP}9`]),
+  deadLetterSuffix: `${SEP}dead`,
+  droppedPrefix: '_kelp.dropped.',
+};
 let redis: Redis;
 
 const envelope = (tag: string) =>
@@ -49,7 +56,7 @@ describe('route-and-push', () => {
     const client = new Redis(redis.options);
     defineScripts(client);
     const counter = countCalls(client, 'kelpRouteAndPush');
-    const batcher = new PushBatcher(client, '', SEP, asError);
+    const batcher = new PushBatcher(client, '', SEP, POLICY, asError);
     const [first, second] = await Promise.all([
       batcher.routeDirect('_kombu.binding.dx', 'rk', '', envelope('d-1')),
       batcher.routeDirect('_kombu.binding.dx', 'rk', '', envelope('d-2')),
@@ -62,20 +69,20 @@ describe('route-and-push', () => {
 
   it('reports no queues and stores nothing when no binding matches', async () => {
     await redis.sadd('_kombu.binding.nx', `a${SEP}${SEP}nq`);
-    const batcher = new PushBatcher(redis, '', SEP, asError);
+    const batcher = new PushBatcher(redis, '', SEP, POLICY, asError);
     const queues = await batcher.routeDirect('_kombu.binding.nx', 'b', '', envelope('n-1'));
     expect([queues, await redis.exists('nq')]).toEqual([[], 0]);
   });
 
   it('pushes to the prefixed priority sub-list', async () => {
-    const batcher = new PushBatcher(redis, 'pre:', SEP, asError);
+    const batcher = new PushBatcher(redis, 'pre:', SEP, { ...POLICY, argumentsPrefix: 'pre:_kelp.queue.', droppedPrefix: 'pre:_kelp.dropped.' }, asError);
     await batcher.push('pq', `${SEP}6`, envelope('p-1'));
     expect(await redis.lrange(`pre:pq${SEP}6`, 0, -1)).toEqual([envelope('p-1')]);
   });
 
   it('fails only the push whose key has the wrong type, not the others of the same call', async () => {
     await redis.set('notalist', 'x');
-    const batcher = new PushBatcher(redis, '', SEP, (error) => new Error(`wrapped: ${asError(error).message}`));
+    const batcher = new PushBatcher(redis, '', SEP, POLICY, (error) => new Error(`wrapped: ${asError(error).message}`));
     const results = await Promise.allSettled([
       batcher.push('okq1', '', envelope('w-1')),
       batcher.push('notalist', '', envelope('w-2')),
@@ -99,7 +106,7 @@ describe('route-and-push, one publish per call', () => {
    */
   async function bothPaths(mode: 'q' | 'd', target: string, rk: string): Promise<{ single: unknown; general: unknown; lists: Record<string, number> }> {
     const env = envelope(`one-${mode}-${target}`);
-    const head = ['', SEP, '{}', 1, mode, target, rk, ''];
+    const head = ['', SEP, '{}', POLICY.argumentsPrefix, Date.now(), POLICY.stepSuffixes, POLICY.deadLetterSuffix, POLICY.droppedPrefix, 1, mode, target, rk, ''];
     const single = await call(redis, 'routeAndPush', [...head, '1,1', env]).catch((error: unknown) => asError(error).message);
     const general = await call(redis, 'routeAndPush', [...head, '1,1,1,1', env, env]).catch((error: unknown) => asError(error).message);
     const lists: Record<string, number> = {};
@@ -143,7 +150,7 @@ describe('route-and-push groups', () => {
     const client = new Redis(redis.options);
     defineScripts(client);
     const counter = countCalls(client, 'kelpRouteAndPush');
-    const batcher = new PushBatcher(client, '', SEP, asError);
+    const batcher = new PushBatcher(client, '', SEP, POLICY, asError);
     const tags = Array.from({ length: 300 }, (_, i) => `g-${i}`);
     await Promise.all(tags.map((tag) => batcher.push('gq', '', envelope(tag))));
     client.disconnect();
@@ -152,7 +159,7 @@ describe('route-and-push groups', () => {
   });
 
   it('stores a payload holding a raw newline unchanged, between its neighbours', async () => {
-    const batcher = new PushBatcher(redis, '', SEP, asError);
+    const batcher = new PushBatcher(redis, '', SEP, POLICY, asError);
     // A raw newline (compact JSON never has one; a spilled payload from elsewhere might).
     const odd = envelope('n-2').replace('"headers":{}', '"headers":{"note":"a\nb"}');
     await Promise.all([batcher.push('nlq', '', envelope('n-1')), batcher.push('nlq', '', odd), batcher.push('nlq', '', envelope('n-3'))]);
@@ -161,7 +168,7 @@ describe('route-and-push groups', () => {
 
   it('fails every publish of a group whose queue has the wrong type, and none of the next group', async () => {
     await redis.set('notalist2', 'x');
-    const batcher = new PushBatcher(redis, '', SEP, (error) => new Error(`wrapped: ${asError(error).message}`));
+    const batcher = new PushBatcher(redis, '', SEP, POLICY, (error) => new Error(`wrapped: ${asError(error).message}`));
     const results = await Promise.allSettled([
       batcher.push('notalist2', '', envelope('f-1')),
       batcher.push('notalist2', '', envelope('f-2')),
@@ -179,7 +186,7 @@ describe('route-and-push groups', () => {
 
   it('fails exactly the alternate publishes whose queue has the wrong type', async () => {
     await redis.set('notalist3', 'x');
-    const batcher = new PushBatcher(redis, '', SEP, (error) => new Error(`wrapped: ${asError(error).message}`));
+    const batcher = new PushBatcher(redis, '', SEP, POLICY, (error) => new Error(`wrapped: ${asError(error).message}`));
     const results = await Promise.allSettled(
       ['a-1', 'a-2', 'a-3', 'a-4'].map((tag, i) => batcher.push(i % 2 === 0 ? 'okq4' : 'notalist3', '', envelope(tag))),
     );
@@ -194,7 +201,7 @@ describe('route-and-push groups', () => {
 
   it('keeps publish order in a queue that two alternating routing keys both reach', async () => {
     await redis.sadd('_kombu.binding.ox', `a${SEP}${SEP}oq`, `b${SEP}${SEP}oq`);
-    const batcher = new PushBatcher(redis, '', SEP, asError);
+    const batcher = new PushBatcher(redis, '', SEP, POLICY, asError);
     const sent = [['a', 'o-1'], ['b', 'o-2'], ['a', 'o-3'], ['a', 'o-4'], ['b', 'o-5']] as const;
     const reached = await Promise.all(sent.map(([rk, tag]) => batcher.routeDirect('_kombu.binding.ox', rk, '', envelope(tag))));
     const stored = await redis.lrange('oq', 0, -1);
@@ -203,7 +210,7 @@ describe('route-and-push groups', () => {
 
   it('gives each direct publish of a group its own array of the queues reached', async () => {
     await redis.sadd('_kombu.binding.gx', `rk${SEP}${SEP}gq1`);
-    const batcher = new PushBatcher(redis, '', SEP, asError);
+    const batcher = new PushBatcher(redis, '', SEP, POLICY, asError);
     const [first, second] = await Promise.all([
       batcher.routeDirect('_kombu.binding.gx', 'rk', '', envelope('r-1')),
       batcher.routeDirect('_kombu.binding.gx', 'rk', '', envelope('r-2')),
@@ -255,7 +262,7 @@ describe('topic publishes checked against the binding set', () => {
   it('pushes to the queues matched with a copy that is still current', async () => {
     await redis.sadd('_kombu.binding.tx', `a.*${SEP}^a\\..*?[^\\.]$${SEP}tq1`);
     const members = await redis.smembers('_kombu.binding.tx');
-    const reached = await new PushBatcher(redis, '', SEP, asError).routeChecked('_kombu.binding.tx', members, ['tq1'], '', envelope('t-1'));
+    const reached = await new PushBatcher(redis, '', SEP, POLICY, asError).routeChecked('_kombu.binding.tx', members, ['tq1'], '', envelope('t-1'));
     expect([reached, await redis.lrange('tq1', 0, -1)]).toEqual([['tq1'], [envelope('t-1')]]);
   });
 
@@ -263,7 +270,7 @@ describe('topic publishes checked against the binding set', () => {
     await redis.sadd('_kombu.binding.ty', `b.#${SEP}^b\\..*?$${SEP}tq2`);
     const members = await redis.smembers('_kombu.binding.ty');
     await redis.sadd('_kombu.binding.ty', `b.#${SEP}^b\\..*?$${SEP}tq3`);
-    const reached = await new PushBatcher(redis, '', SEP, asError).routeChecked('_kombu.binding.ty', members, ['tq2'], '', envelope('t-2'));
+    const reached = await new PushBatcher(redis, '', SEP, POLICY, asError).routeChecked('_kombu.binding.ty', members, ['tq2'], '', envelope('t-2'));
     expect([reached, await redis.exists('tq2')]).toEqual(['stale', 0]);
   });
 

@@ -18,6 +18,7 @@ const popKeys = (queues: string[]) => ({
   unacked: 'unacked',
   unackedIndex: 'unacked_index',
   queues: queues.map((q) => [q, `${q}${SEP}dead`] as const),
+  expiredDropped: '_kelp.dropped.expired',
 });
 
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import { captureIo } from './helpers.js';
 const calls: { method: string; args: unknown[] }[] = [];
 const report: InspectReport = {
   exchanges: [{ name: 'tasks', type: 'direct', bindings: [{ queue: 'email', routingKey: 'email' }] }],
-  queues: [{ name: 'email', length: 12, priorityLengths: { '0': 10, '3': 2 }, unacked: 3, oldestUnackedAge: 42.5, deadLetters: 1 }],
+  queues: [{ name: 'email', length: 12, priorityLengths: { '0': 10, '3': 2 }, unacked: 3, oldestUnackedAge: 42.5, deadLetters: 1, dropped: { expired: 4 } }],
   unackedTotal: 3,
   visibilityTimeout: 3600,
 };
@@ -48,11 +48,11 @@ describe('kelp inspect, restore and dead-letters through a transport admin', () 
     expect(JSON.parse(result.stdout)).toEqual(report);
   });
 
-  it('inspect prints bindings, lengths by priority, unacked and the oldest age as tables', async () => {
+  it('inspect prints bindings, lengths by priority, unacked, the oldest age and drops as tables', async () => {
     const result = await kelp(['inspect', 'adminmem://']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('tasks  direct  email -> email');
-    expect(result.stdout).toMatch(/^email\s+12\s+0:10 3:2\s+3\s+42\.5 s\s+1$/m);
+    expect(result.stdout).toMatch(/^email\s+12\s+0:10 3:2\s+3\s+42\.5 s\s+1\s+expired:4$/m);
     expect(result.stdout).toContain('unacked: 3 (restored after a visibility timeout of 3,600 s)');
   });
 

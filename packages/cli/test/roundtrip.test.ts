@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Connection, Queue } from 'kelp';
 import { runCli } from '../src/index.js';
 import { captureIo } from './helpers.js';
 
@@ -162,5 +163,21 @@ describe('publish --confirm on memory://', () => {
   it('refuses --confirm-timeout without --confirm', async () => {
     const published = await kelp(publishArgs(freshUrl(), '--confirm-timeout', '2', 'job'));
     expect([published.code, published.stderr]).toEqual([2, expect.stringContaining('--confirm-timeout needs --confirm N')]);
+  });
+});
+
+describe('publish to a queue at its length limit on memory://', () => {
+  it('reports the messages a reject-publish queue refused with exit code 1 and names the queue', async () => {
+    const url = freshUrl();
+    const conn = new Connection(url);
+    try {
+      await new Queue('capped', { queueArguments: { 'x-max-length': 2, 'x-overflow': 'reject-publish' } }).bind(await conn.defaultChannel()).declare();
+      const result = await kelp(['publish', url, '--exchange', '', '--routing-key', 'capped', '--count', '3', '--json', 'job']);
+      expect(result.code).toBe(1);
+      expect(JSON.parse(result.lines[0] ?? '')).toMatchObject({ published: 3, routed: 2, rejected: 1, unroutable: 0, queues: ['capped'] });
+      expect(result.stderr).toBe('kelp: error: 1 of 3 message(s) were refused by a full queue (x-overflow reject-publish): capped\n');
+    } finally {
+      await conn.close();
+    }
   });
 });

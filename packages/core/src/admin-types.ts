@@ -29,6 +29,11 @@ export interface InspectQueue {
   oldestUnackedAge: number | null;
   /** Messages in this queue's dead-letter list. */
   deadLetters?: number;
+  /**
+   * Messages dropped without dead-letter routing, by reason (`expired`: their TTL had passed
+   * before a consumer took them). Omitted when none.
+   */
+  dropped?: Record<string, number>;
 }
 
 export interface InspectReport {

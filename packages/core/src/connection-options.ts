@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { TlsOptions } from './connection-params.js';
 import type { FailoverStrategy } from './failover.js';
 import type { RetryPolicy } from './retry-policy-types.js';
-import type { Channel, LinkState } from './transport.js';
+import type { Channel, ExpiredInfo, LinkState } from './transport.js';
 import { TransportRegistry } from './transport-registry.js';
 import { OptionNames, parseOptions } from './option-parsing.js';
 
@@ -37,6 +37,8 @@ export interface ConnectionEvents {
   error: [error: Error];
   /** The transport moved a message it could not deliver to a dead-letter list (forwarded). */
   deadLettered: [info: { queue: string; reason: string }];
+  /** A message's TTL had passed before a consumer took it: dead-lettered or dropped (forwarded). */
+  expired: [info: ExpiredInfo];
 }
 
 export interface EnsureConnectionOptions extends RetryPolicy {

@@ -79,10 +79,14 @@ export interface PublishResult {
    * - `routed`: stored in at least one queue (or, for fanout, sent to the channel).
    * - `dead-lettered`: no binding matched; stored in the transport's dead-letter queue.
    * - `unroutable`: no binding matched and no dead-letter queue is configured; nothing stored.
+   * - `rejected`: a queue at its length limit with `x-overflow: reject-publish` refused it (see
+   *   `rejected`); `queues` lists the queues that did store it, if any.
    */
-  status: 'routed' | 'dead-lettered' | 'unroutable';
+  status: 'routed' | 'dead-lettered' | 'unroutable' | 'rejected';
   /** Queues the message was stored in (empty for fanout and unroutable). */
   queues: readonly string[];
+  /** With status `rejected`: the queues whose length limit refused the message. */
+  rejected?: readonly string[];
   /** For fanout over pub/sub: how many subscribers received it, when the transport knows. */
   subscribers?: number;
   /** The delivery tag given to the message. */

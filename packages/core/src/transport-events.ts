@@ -2,7 +2,7 @@
  * Re-emits a transport's events on its Connection, with passwords scrubbed from error messages.
  */
 import type { ConnectionEvents } from './connection-options.js';
-import type { Transport } from './transport.js';
+import type { ExpiredInfo, Transport } from './transport.js';
 
 export interface EventSink {
   emit<E extends keyof ConnectionEvents>(event: E, ...args: ConnectionEvents[E]): void;
@@ -22,14 +22,17 @@ export function forwardTransportEvents(transport: Transport, sink: EventSink): (
   };
   // Applications count dead letters on the connection, whichever transport instance is current.
   const onDeadLettered = (info: { queue: string; reason: string }): void => sink.emit('deadLettered', { ...info });
+  const onExpired = (info: ExpiredInfo): void => sink.emit('expired', { ...info });
   transport.on('connectionLost', onLost);
   transport.on('reconnected', onReconnected);
   transport.on('error', onError);
   transport.on('deadLettered', onDeadLettered);
+  transport.on('expired', onExpired);
   return () => {
     transport.off('connectionLost', onLost);
     transport.off('reconnected', onReconnected);
     transport.off('error', onError);
     transport.off('deadLettered', onDeadLettered);
+    transport.off('expired', onExpired);
   };
 }

@@ -134,8 +134,21 @@ export interface TransportEvents {
   stateChange: [state: TransportState, previous: TransportState];
   /** A message could not be used and was moved to a dead-letter list. */
   deadLettered: [info: { queue: string; reason: string }];
+  /**
+   * A message's TTL had passed when a consumer would have received it: it went to the queue's
+   * dead-letter list (reason `expired`, also reported as `deadLettered`) or, without dead-letter
+   * routing, was dropped and counted (`inspect`).
+   */
+  expired: [info: ExpiredInfo];
   /** An error that did not belong to any caller (a failed background step). */
   error: [error: Error];
+}
+
+/** One message a consumer did not receive because its TTL had passed. */
+export interface ExpiredInfo {
+  queue: string;
+  /** True: moved to the dead-letter list; false: dropped and counted. */
+  deadLettered: boolean;
 }
 
 export type TransportEventName = keyof TransportEvents;

@@ -22,7 +22,7 @@ export function memoryAdminStorage({ broker, visibilityTimeout }: MemoryAdminCon
     declaredType: (exchange) => broker.state.exchanges.get(exchange)?.type,
     exchangeNames: async () => new Set([...broker.state.exchanges.keys(), ...broker.boundExchanges()]),
     queueNames: async () => [...broker.queueNames(), ...broker.deadLetterQueues()],
-    queueDepth: async (queue) => ({ steps: broker.stepSizes(queue), deadLetters: broker.deadLettered(queue).length }),
+    queueDepth: async (queue) => ({ steps: broker.stepSizes(queue), deadLetters: broker.deadLettered(queue).length, dropped: broker.droppedCounts(queue) }),
     unackedMessages: async () =>
       broker.unackedEntries().map(([, entry]) => ({ exchange: entry.exchange, routingKey: entry.routingKey, since: entry.deliveredAt })),
     unackedTotal: async () => broker.unackedCount,

@@ -1,16 +1,25 @@
 /**
  * The in-process broker behind `memory://name`: queue lists split by priority step, binding rows
  * per exchange, an unacked store shaped like Redis's (`tag -> [envelope, exchange, routingKey]`
- * plus the delivery time), and dead-letter lists. Every connection to the same name shares one
- * broker object; nothing lives in module globals.
+ * plus the delivery time), and dead-letter lists, and the queue arguments it enforces where
+ * messages are stored and taken (`x-message-ttl`, length limits). Every connection to the same
+ * name shares one broker object; nothing lives in module globals.
  */
-import type { BindingRow, RestoreOutcome, RouteResolver } from '@kelp/virtual';
+import { Buffer } from 'node:buffer';
+import type { BindingRow, ExpiryHandling, LengthLimits, RestoreOutcome, RouteResolver } from '@kelp/virtual';
 import {
   BrokerState,
   DEFAULT_PRIORITY_STEPS,
+  EXPIRED_REASON,
   markRedelivered,
+  MAXLEN_REASON,
+  payloadDeadline,
   priorityStep,
+  QueueLimitRefusal,
+  queueLengthLimits,
+  queueMessageTtl,
   readAckInfo,
+  withDeadline,
 } from '@kelp/virtual';
 import { Deque } from './deque.js';
 
@@ -51,6 +60,12 @@ export class MemoryBroker {
   private readonly bindings = new Map<string, Map<string, BindingRow>>();
   private readonly unacked = new Map<string, MemoryUnackedEntry>();
   private readonly deadLetters = new Map<string, DeadLetterEntry[]>();
+  /** `x-message-ttl` (ms) of the queues declared with one. */
+  private readonly messageTtls = new Map<string, number>();
+  /** Length limits of the queues declared with them (queue-limits.ts). */
+  private readonly limits = new Map<string, LengthLimits>();
+  /** Messages dropped per queue and reason (e.g. expired without dead-letter routing). */
+  private readonly dropped = new Map<string, Map<string, number>>();
   private readonly listeners = new Set<() => void>();
 
   constructor(options: MemoryBrokerOptions = {}) {
@@ -96,8 +111,19 @@ export class MemoryBroker {
 
   // ---- queues ----------------------------------------------------------------------------------
 
-  declareQueue(queue: string): void {
+  /**
+   * Creates the queue. `args` (the queue arguments) replace the TTL and limits an earlier
+   * declaration set; a declaration without arguments keeps them.
+   */
+  declareQueue(queue: string, args?: Readonly<Record<string, unknown>>): void {
     this.lists(queue, true);
+    if (args === undefined || Object.keys(args).length === 0) return;
+    const ttl = queueMessageTtl(args);
+    const limits = queueLengthLimits(args);
+    if (ttl === undefined) this.messageTtls.delete(queue);
+    else this.messageTtls.set(queue, ttl);
+    if (limits === undefined) this.limits.delete(queue);
+    else this.limits.set(queue, limits);
   }
 
   hasQueue(queue: string): boolean {
@@ -105,9 +131,40 @@ export class MemoryBroker {
   }
 
   /** Stores at the back of the queue's priority list (Kombu `_put`, LPUSH). Creates the queue. */
+  /** Throws QueueLimitRefusal when the queue is full and refuses publishes (`reject-publish`). */
   put(queue: string, payload: string, priority: number): void {
-    this.listFor(queue, priority).pushBack(payload);
+    const ttl = this.messageTtls.get(queue);
+    const stored = ttl === undefined ? payload : withDeadline(payload, this.now() * 1000 + ttl);
+    const limits = this.limits.get(queue);
+    if (limits?.overflow === 'reject-publish' && !this.fits(queue, limits, 1, Buffer.byteLength(stored))) {
+      throw new QueueLimitRefusal([], [queue]);
+    }
+    this.listFor(queue, priority).pushBack(stored);
+    if (limits?.overflow === 'drop-head') this.dropHeads(queue, limits);
     this.notify();
+  }
+
+  /** Whether `queue` stays within `limits` with `count` more messages of `bytes` more bytes. */
+  private fits(queue: string, limits: LengthLimits, count: number, bytes: number): boolean {
+    if (limits.maxLength !== undefined && this.size(queue) + count > limits.maxLength) return false;
+    return limits.maxLengthBytes === undefined || this.storedBytes(queue) + bytes <= limits.maxLengthBytes;
+  }
+
+  /** UTF-8 bytes of the waiting envelopes of `queue`, as stored. */
+  private storedBytes(queue: string): number {
+    let bytes = 0;
+    for (const list of this.lists(queue, false)?.values() ?? []) for (const payload of list.toArray()) bytes += Buffer.byteLength(payload);
+    return bytes;
+  }
+
+  /** drop-head: the next messages to be consumed go until the queue is within its limits. */
+  private dropHeads(queue: string, limits: LengthLimits): void {
+    while (!this.fits(queue, limits, 0, 0)) {
+      const head = this.get(queue, true);
+      if (head === undefined) return;
+      if (limits.deadLetter) this.deadLetter(queue, head, MAXLEN_REASON);
+      else this.countDropped(queue, MAXLEN_REASON);
+    }
   }
 
   /** Stores at the head (consumed next), as a restore's RPUSH does. */
@@ -116,13 +173,20 @@ export class MemoryBroker {
     this.notify();
   }
 
-  /** Pops the next message, lowest step first; unless noAck, records it unacked in the same step. */
-  get(queue: string, noAck: boolean): string | undefined {
+  /**
+   * Pops the next message, lowest step first; unless noAck, records it unacked in the same step.
+   * Messages whose TTL has passed are settled on the way (`expiry`; dropped when absent).
+   */
+  get(queue: string, noAck: boolean, expiry?: ExpiryHandling): string | undefined {
     const lists = this.lists(queue, false);
     if (!lists) return undefined;
     // The lists were created in ascending step order, so Map order is read order.
     for (const list of lists.values()) {
-      const payload = list.popFront();
+      let payload = list.popFront();
+      while (payload !== undefined && this.expired(payload)) {
+        this.settleExpired(queue, payload, expiry);
+        payload = list.popFront();
+      }
       if (payload === undefined) continue;
       if (!noAck) {
         const info = readAckInfo(payload);
@@ -132,6 +196,32 @@ export class MemoryBroker {
       return payload;
     }
     return undefined;
+  }
+
+  private expired(payload: string): boolean {
+    const deadline = payloadDeadline(payload);
+    return deadline !== undefined && deadline <= this.now() * 1000;
+  }
+
+  private settleExpired(queue: string, payload: string, expiry: ExpiryHandling | undefined): void {
+    const deadLettered = expiry?.deadLetters(queue) === true;
+    if (deadLettered) this.deadLetter(queue, payload, EXPIRED_REASON);
+    else this.countDropped(queue, EXPIRED_REASON);
+    expiry?.report({ queue, deadLettered });
+  }
+
+  countDropped(queue: string, reason: string): void {
+    let counts = this.dropped.get(queue);
+    if (!counts) {
+      counts = new Map();
+      this.dropped.set(queue, counts);
+    }
+    counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  }
+
+  /** Messages of `queue` dropped so far, by reason. */
+  droppedCounts(queue: string): Record<string, number> {
+    return Object.fromEntries(this.dropped.get(queue) ?? []);
   }
 
   size(queue: string): number {
@@ -148,6 +238,9 @@ export class MemoryBroker {
 
   deleteQueue(queue: string): void {
     this.queues.delete(queue);
+    this.messageTtls.delete(queue);
+    this.limits.delete(queue);
+    this.dropped.delete(queue);
   }
 
   /** The waiting payloads of `queue`, next-to-consume first, step by step (for tests and tools). */

@@ -48,7 +48,7 @@ export class MemoryStorage implements ChannelStorage {
   }
 
   async get(queue: string, options: GetOptions): Promise<GetResult | undefined> {
-    const payload = this.broker.get(queue, options.noAck);
+    const payload = this.broker.get(queue, options.noAck, options.expiry);
     return payload === undefined ? undefined : { queue, payload };
   }
 
@@ -68,8 +68,8 @@ export class MemoryStorage implements ChannelStorage {
     return this.broker.hasQueue(queue);
   }
 
-  async newQueue(queue: string, _options: QueueDeclareOptions): Promise<void> {
-    this.broker.declareQueue(queue);
+  async newQueue(queue: string, options: QueueDeclareOptions): Promise<void> {
+    this.broker.declareQueue(queue, options.arguments);
   }
 
   async getTable(exchange: string): Promise<BindingRow[]> {
@@ -86,5 +86,9 @@ export class MemoryStorage implements ChannelStorage {
 
   async deadLetter(queue: string, rawPayload: string, reason: string): Promise<void> {
     this.broker.deadLetter(queue, rawPayload, reason);
+  }
+
+  async countDropped(queue: string, reason: string): Promise<void> {
+    this.broker.countDropped(queue, reason);
   }
 }

@@ -9,11 +9,15 @@
 import type { Buffer } from 'node:buffer';
 import { OperationalError, throwIfAborted } from '@kelp/core';
 import type { AdminStorage, BindingRow, RestoredMessage } from '@kelp/virtual';
+import { EXPIRED_REASON, MAXLEN_REASON } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import { readDeadLetterRecord } from './dead-letters.js';
 import { DEAD_LETTER_SUFFIX, type RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
 import { restoreInBatches } from './restore-batches.js';
+
+/** The reasons messages are dropped and counted for (RedisKeys.droppedKey). */
+const DROP_REASONS = [EXPIRED_REASON, MAXLEN_REASON] as const;
 
 export interface RedisAdminContext {
   /** Connects the transport if needed and returns its command connection. */
@@ -105,7 +109,9 @@ export function redisAdminStorage(ctx: RedisAdminContext): AdminStorage<Buffer> 
       const client = await ctx.client();
       const deadSuffix = `${keys.sep}${DEAD_LETTER_SUFFIX}`;
       const lists = await scanKeys(client, `${globEscape(keys.prefix)}*`, signal, 'list').catch(() => [] as string[]);
-      return lists.map((key) => {
+      // A queue whose messages all expired may have no list left; its drop count names it.
+      const droppedFrom = (await Promise.all(DROP_REASONS.map((reason) => client.hkeys(keys.droppedKey(reason))))).flat();
+      return [...lists, ...droppedFrom].map((key) => {
         const name = keys.stripPrefix(key);
         return name.endsWith(deadSuffix) ? name.slice(0, -deadSuffix.length) : keys.queueFromKey(key);
       });
@@ -115,10 +121,17 @@ export function redisAdminStorage(ctx: RedisAdminContext): AdminStorage<Buffer> 
       const pipeline = (await ctx.client()).pipeline();
       for (const step of keys.steps) pipeline.llen(keys.queueKey(queue, step));
       pipeline.llen(keys.deadLetterKey(queue));
+      for (const reason of DROP_REASONS) pipeline.hget(keys.droppedKey(reason), keys.deadLetterKey(queue));
       const replies = ((await pipeline.exec()) ?? []).map(([, n]) => Number(n ?? 0));
+      const dropped: Record<string, number> = {};
+      DROP_REASONS.forEach((reason, i) => {
+        const count = replies[keys.steps.length + 1 + i] ?? 0;
+        if (count > 0) dropped[reason] = count;
+      });
       return {
         steps: new Map(keys.steps.map((step, i) => [step, replies[i] ?? 0])),
         deadLetters: replies[keys.steps.length] ?? 0,
+        dropped,
       };
     },
 

@@ -30,7 +30,7 @@
  * the health PINGs). A link declared dead is reported to the host (connectionLost) and back
  * after the first good poll / subscriber set-up (reconnected).
  */
-import type { EventLoopHub } from '@kelp/virtual';
+import { EXPIRED_REASON, type EventLoopHub } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import { BlockingWait } from './blocking-wait.js';
 import { FanoutInbox } from './fanout-inbox.js';
@@ -104,6 +104,8 @@ export class ChannelPoller {
   private readonly tracking: InvalidationTracking;
   /** The one-queue idle wait: a BLMOVE that takes nothing, with the pop queued behind it. */
   private readonly blocking: BlockingWait;
+  /** The hash the pop counts dropped expired messages in. */
+  private readonly expiredDropped: string;
 
   constructor(
     private readonly host: PollerHost,
@@ -112,6 +114,7 @@ export class ChannelPoller {
     private readonly options: ChannelPollerOptions,
   ) {
     this.candidates = new PopCandidates(options.keys);
+    this.expiredDropped = options.keys.droppedKey(EXPIRED_REASON);
     this.fanout = new FanoutInbox(host);
     this.links = new LinkWatch(
       { poll: pollClient, subscriber: subClient },
@@ -322,8 +325,8 @@ export class ChannelPoller {
     const { keys } = this.options;
     const recorded = this.host.recordOnPop();
     const args = popAndRecordArgs(
-      { unacked: keys.unacked, unackedIndex: keys.unackedIndex, queues: pairs },
-      { now: this.options.wallClock(), limit, record: recorded },
+      { unacked: keys.unacked, unackedIndex: keys.unackedIndex, queues: pairs, expiredDropped: this.expiredDropped },
+      { now: this.options.wallClock(), limit, record: recorded, deadLetterFlags: this.host.expiredDeadLetterFlags(pairs) },
     );
     // Armed, leading-empty follows in the same socket write: it says how many of the named lists
     // lead empty and arms tracking on them (see leading-empty-n.lua for why not inside the pop).

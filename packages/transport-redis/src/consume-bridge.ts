@@ -29,6 +29,10 @@ export class ConsumeBridge {
         this.ctx.reportDeadLettered({ queue, reason: entry.reason });
         continue;
       }
+      if (entry.kind === 'expired') {
+        channel.expiry.report({ queue, deadLettered: entry.deadLettered });
+        continue;
+      }
       channel.cycle.rotate(queue);
       if (recorded && mayNotBeStoredBytes(entry.payload)) {
         this.deliverIfStoredAsText(queue, entry).catch((error: unknown) => this.ctx.reportError(error));
@@ -48,6 +52,7 @@ export class ConsumeBridge {
     for (const entry of entries) {
       const queue = this.ctx.storage.queueOfKey(entry.key);
       if (entry.kind === 'dead') this.ctx.reportDeadLettered({ queue, reason: entry.reason });
+      else if (entry.kind === 'expired') this.ctx.channel.expiry.report({ queue, deadLettered: entry.deadLettered });
       else void this.ctx.channel.requeueUndeliverable({ queue, payload: entry.payload, recorded });
     }
   }

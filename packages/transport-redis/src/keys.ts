@@ -25,6 +25,18 @@ export interface KeyOptions {
   literalFanoutDb?: boolean;
 }
 
+/** The names the publish script needs to apply queue arguments (route-and-push-0.lua ARGV 4, 6-8). */
+export interface QueuePolicyNames {
+  /** {@link RedisKeys.queueArgumentsKey} without the queue name. */
+  argumentsPrefix: string;
+  /** JSON array of the priority sub-list suffixes in consume order ("" first). */
+  stepSuffixes: string;
+  /** What {@link RedisKeys.deadLetterKey} appends to the prefixed queue name. */
+  deadLetterSuffix: string;
+  /** {@link RedisKeys.droppedKey} without the reason. */
+  droppedPrefix: string;
+}
+
 export interface BindingMember {
   routingKey: string;
   pattern: string;
@@ -104,6 +116,35 @@ export class RedisKeys {
   /** Prefixed dead-letter list of a queue: `<q><sep>dead` (kelp's own; Kombu never reads it). */
   deadLetterKey(queue: string): string {
     return `${this.prefix}${queue}${this.sep}${DEAD_LETTER_SUFFIX}`;
+  }
+
+  /**
+   * Prefixed hash of the queue arguments kelp enforces on the broker, `_kelp.queue.<q>` (kelp's
+   * own, docs/wire-format.md#keys): written when the queue is declared with them, read by the
+   * publish script of every process (`x-message-ttl`, `x-max-length`, `x-max-length-bytes`,
+   * `x-overflow`, `x-dead-letter`).
+   */
+  queueArgumentsKey(queue: string): string {
+    return `${this.prefix}_kelp.queue.${queue}`;
+  }
+
+  /** The publish script's names for applying queue arguments (built here, like every key name). */
+  queuePolicyNames(): QueuePolicyNames {
+    return {
+      argumentsPrefix: this.queueArgumentsKey(''),
+      stepSuffixes: JSON.stringify(this.steps.map((step) => this.queueName('', step))),
+      deadLetterSuffix: this.deadLetterKey('').slice(this.prefix.length),
+      droppedPrefix: this.droppedKey(''),
+    };
+  }
+
+  /**
+   * Prefixed hash counting messages dropped for `reason` (`expired`, `maxlen`), `_kelp.dropped.<reason>`
+   * (kelp's own): field = the queue's {@link deadLetterKey}, the one key per queue the pop script
+   * is given, value = count.
+   */
+  droppedKey(reason: string): string {
+    return `${this.prefix}_kelp.dropped.${reason}`;
   }
 
   /**

@@ -13,6 +13,8 @@ export interface PollerHost {
   prefetchCount(): number;
   /** Record pops in `unacked` (ack emulation on and some consumer wants acks). */
   recordOnPop(): boolean;
+  /** The pop's per-pair dead-letter flags for expired messages (scripts.ts expiredDeadLetterFlags). */
+  expiredDeadLetterFlags(pairs: readonly (readonly [string, string])[]): string;
   /** PSUBSCRIBE patterns of the active fanout queues. */
   fanoutPatterns(): readonly string[];
   /** Changes whenever exchanges or bindings change (the patterns may then differ). */

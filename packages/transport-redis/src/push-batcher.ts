@@ -3,7 +3,9 @@
  * {@link PUSHES_PER_CALL} publishes, whichever comes first).
  */
 import { ChannelError } from '@kelp/core';
+import { QueueLimitRefusal } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
+import type { QueuePolicyNames } from './keys.js';
 import { call, type Arg } from './scripts.js';
 
 /**
@@ -52,6 +54,8 @@ export class PushBatcher {
     private readonly client: Redis,
     private readonly prefix: string,
     private readonly sep: string,
+    /** What the script needs to apply queue arguments: RedisKeys.queuePolicyNames(). */
+    private readonly policy: QueuePolicyNames,
     private readonly wrapError: (error: unknown) => Error,
   ) {}
 
@@ -115,7 +119,7 @@ export class PushBatcher {
       // burst to one queue or routing key. No index to build.
       const payload = items.length === 1 ? first.envelope : joinEnvelopes(items, 0, items.length);
       const plan = [1, items.length];
-      this.sendCall(items, [this.prefix, this.sep, tables, 1, first.mode, first.target, first.routingKey, first.suffix, `1,${items.length}`, payload], plan, [0]);
+      this.sendCall(items, [this.prefix, this.sep, tables, this.policy.argumentsPrefix, Date.now(), this.policy.stepSuffixes, this.policy.deadLetterSuffix, this.policy.droppedPrefix, 1, first.mode, first.target, first.routingKey, first.suffix, `1,${items.length}`, payload], plan, [0]);
       return;
     }
     const destinations = new DestinationIndex();
@@ -138,7 +142,7 @@ export class PushBatcher {
       payloads.push(end - i === 1 ? first.envelope : joinEnvelopes(items, i, end));
       i = end;
     }
-    this.sendCall(items, [this.prefix, this.sep, tables, destinations.size, ...fields, plan.join(','), ...payloads], plan, runDestinations);
+    this.sendCall(items, [this.prefix, this.sep, tables, this.policy.argumentsPrefix, Date.now(), this.policy.stepSuffixes, this.policy.deadLetterSuffix, this.policy.droppedPrefix, destinations.size, ...fields, plan.join(','), ...payloads], plan, runDestinations);
   }
 
   private sendCall(items: readonly PendingPush[], args: Arg[], plan: readonly number[], runDestinations: readonly number[]): void {
@@ -161,10 +165,20 @@ export class PushBatcher {
   private settle(items: readonly PendingPush[], plan: readonly number[], runDestinations: readonly number[], reply: unknown): void {
     const entries = Array.isArray(reply) ? (reply as unknown[]) : [];
     const results = Array.isArray(entries[0]) ? (entries[0] as unknown[]) : undefined;
-    // [first, last, error] triples (1-based over the call's publishes) for pushes that failed.
+    // [first, last, error] triples (1-based over the call's publishes) for pushes that failed, or
+    // that a full queue refused ("!rejected:<queue>").
     let failed: Map<number, Error> | undefined;
+    let refused: Map<number, string[]> | undefined;
     for (let t = 1; t + 2 < entries.length; t += 3) {
-      const error = this.wrapError(entries[t + 2]);
+      const status = entries[t + 2];
+      if (typeof status === 'string' && status.startsWith(REJECTED)) {
+        refused ??= new Map();
+        const queues = refused.get(Number(entries[t])) ?? [];
+        queues.push(status.slice(REJECTED.length));
+        refused.set(Number(entries[t]), queues);
+        continue;
+      }
+      const error = this.wrapError(status);
       failed ??= new Map();
       for (let n = Number(entries[t]); n <= Number(entries[t + 1]); n += 1) failed.set(n, error);
     }
@@ -175,7 +189,9 @@ export class PushBatcher {
       for (const end = k + count; k < end; k += 1) {
         const item = items[k] as PendingPush;
         const error = failed?.get(k + 1);
+        const rejected = refused?.get(k + 1);
         if (error) item.reject(error);
+        else if (rejected) item.reject(new QueueLimitRefusal(reachedDespite(item.mode, result, rejected), rejected));
         else if (result === undefined || result instanceof Error) {
           item.reject(result instanceof Error ? this.wrapError(result) : new ChannelError('routeAndPush replied without a result for this message'));
         } else (item.resolve as (value: unknown) => void)(resultFor(item.mode, result));
@@ -221,6 +237,15 @@ function joinEnvelopes(items: readonly PendingPush[], from: number, to: number):
   const envelopes: string[] = [];
   for (let k = from; k < to; k += 1) envelopes.push((items[k] as PendingPush).envelope);
   return envelopes.join('\n');
+}
+
+/** The status of a message a full queue refused (route-and-push-0.lua). */
+const REJECTED = '!rejected:';
+
+/** The queues a publish reached besides those that refused it. */
+function reachedDespite(mode: Mode, result: unknown, rejected: readonly string[]): string[] {
+  if (mode === 'q' || !Array.isArray(result)) return [];
+  return (result as string[]).filter((queue) => !rejected.includes(queue));
 }
 
 /** What one publish resolves with; every publish gets its own array of queues. */

@@ -88,7 +88,7 @@ export class RedisPublishing implements OneStepRouting, FanoutPublish, HeadPut {
   }
 
   private get pushes(): PushBatcher {
-    this.pushBatcher ??= new PushBatcher(this.redis, this.keys.prefix, this.keys.sep, (error) =>
+    this.pushBatcher ??= new PushBatcher(this.redis, this.keys.prefix, this.keys.sep, this.keys.queuePolicyNames(), (error) =>
       wrapRedisError(error, this.redactedUrl, 'lpush'),
     );
     return this.pushBatcher;

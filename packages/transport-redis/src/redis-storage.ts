@@ -9,6 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { QueueDeclareOptions } from '@kelp/core';
 import type { BindingRow, BatchGet, ChannelStorage, GetOptions, GetResult, ReplicaAcknowledgement } from '@kelp/virtual';
+import { EXPIRED_REASON, MAXLEN_REASON, queueLengthLimits, queueMessageTtl } from '@kelp/virtual';
 import { moveTakenAside } from '@kelp/virtual/internal';
 import type { Redis } from 'ioredis';
 import { BoundedMemo } from './bounded-memo.js';
@@ -18,7 +19,7 @@ import { LocalUnackedStore } from './local-unacked.js';
 import type { RedisTransportOptions } from './options.js';
 import { RedisPublishing } from './redis-publishing.js';
 import { RedisUnackedStore } from './redis-unacked.js';
-import { popAndRecord, type PoppedEntry } from './scripts.js';
+import { expiredDeadLetterFlags, popAndRecord, type PoppedEntry } from './scripts.js';
 
 /** What a channel's Redis storage needs from its transport. */
 export interface RedisStorageContext {
@@ -102,20 +103,27 @@ export class RedisStorage implements ChannelStorage, BatchGet {
   private async pop(queues: readonly string[], max: number, options: GetOptions): Promise<{ results: GetResult[]; taken: number }> {
     const { keys } = this;
     const record = this.local === undefined && !options.noAck;
+    const pairs = keys.popKeys(queues).map((k) => [k, keys.deadLetterKey(keys.queueFromKey(k))] as const);
+    const { expiry } = options;
     const entries = await popAndRecord(
       this.redis,
+      { unacked: keys.unacked, unackedIndex: keys.unackedIndex, queues: pairs, expiredDropped: keys.droppedKey(EXPIRED_REASON) },
       {
-        unacked: keys.unacked,
-        unackedIndex: keys.unackedIndex,
-        queues: keys.popKeys(queues).map((k) => [k, keys.deadLetterKey(keys.queueFromKey(k))] as const),
+        now: this.ctx.wallClock(),
+        limit: max,
+        record,
+        deadLetterFlags: expiredDeadLetterFlags(pairs, expiry && ((key) => expiry.deadLetters(this.queueOfKey(key)))),
       },
-      { now: this.ctx.wallClock(), limit: max, record },
     );
     const out: GetResult[] = [];
     for (const entry of entries) {
       const queue = this.queueOfKey(entry.key);
       if (entry.kind === 'dead') {
         this.ctx.reportDeadLettered({ queue, reason: entry.reason });
+        continue;
+      }
+      if (entry.kind === 'expired') {
+        expiry?.report({ queue, deadLettered: entry.deadLettered });
         continue;
       }
       if (record && !(await this.storedAsText(queue, entry))) continue;
@@ -165,7 +173,12 @@ export class RedisStorage implements ChannelStorage, BatchGet {
   }
 
   async deleteQueue(queue: string): Promise<void> {
-    await this.redis.del(...this.keys.queueKeys(queue));
+    await this.redis
+      .multi()
+      .del(...this.keys.queueKeys(queue), this.keys.queueArgumentsKey(queue))
+      .hdel(this.keys.droppedKey(EXPIRED_REASON), this.keys.deadLetterKey(queue))
+      .hdel(this.keys.droppedKey(MAXLEN_REASON), this.keys.deadLetterKey(queue))
+      .exec();
   }
 
   /**
@@ -176,8 +189,30 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     return (await this.redis.exists(...this.keys.queueKeys(queue))) > 0;
   }
 
-  /** Redis lists need no creation (an empty list is no key at all). */
-  async newQueue(_queue: string, _options: QueueDeclareOptions): Promise<void> {}
+  /**
+   * Redis lists need no creation (an empty list is no key at all). The arguments every publisher
+   * must apply (`x-message-ttl`) go to the queue's argument hash, which a declaration with
+   * arguments replaces and one without leaves as it is.
+   */
+  async newQueue(queue: string, options: QueueDeclareOptions): Promise<void> {
+    if (options.arguments === undefined || Object.keys(options.arguments).length === 0) return;
+    const key = this.keys.queueArgumentsKey(queue);
+    const ttl = queueMessageTtl(options.arguments);
+    const limits = queueLengthLimits(options.arguments);
+    const fields: Record<string, string> = {};
+    if (ttl !== undefined) fields['x-message-ttl'] = String(ttl);
+    if (limits?.maxLength !== undefined) fields['x-max-length'] = String(limits.maxLength);
+    if (limits?.maxLengthBytes !== undefined) fields['x-max-length-bytes'] = String(limits.maxLengthBytes);
+    if (limits) fields['x-overflow'] = limits.overflow;
+    if (limits?.deadLetter) fields['x-dead-letter'] = '1';
+    const multi = this.redis.multi().del(key);
+    if (Object.keys(fields).length > 0) multi.hset(key, fields);
+    await multi.exec();
+  }
+
+  async countDropped(queue: string, reason: string): Promise<void> {
+    await this.redis.hincrby(this.keys.droppedKey(reason), this.keys.deadLetterKey(queue), 1);
+  }
 
   async deadLetter(queue: string, rawPayload: string, reason: string): Promise<void> {
     const record = deadLetterRecord({ reason, queue, payload: rawPayload, time: this.ctx.wallClock() });

@@ -23,6 +23,7 @@ import { ConsumeBridge } from './consume-bridge.js';
 import { PingCheck } from './ping-check.js';
 import { RedisStorage } from './redis-storage.js';
 import { RedisUnackedStore } from './redis-unacked.js';
+import { expiredDeadLetterFlags } from './scripts.js';
 import { SwitchMasterWatch } from './switch-master-watch.js';
 
 /** Used when socketTimeout is unset. */
@@ -330,6 +331,7 @@ export class RedisTransport extends VirtualTransport {
         prefetchCount: () => channel.qos.prefetchCount,
         recordOnPop: () =>
           this.redisOptions.ackEmulation && channel.consumedQueues.some((q) => channel.noAckFor(q) === false),
+        expiredDeadLetterFlags: (pairs) => expiredDeadLetterFlags(pairs, (key) => channel.deadLetters(storage.queueOfKey(key))),
         fanoutPatterns: () => [...bridge.fanoutPatternMap().keys()],
         fanoutRevision: () => this.brokerState.revision,
         onPopped: (entries, recorded) => bridge.deliverPopped(entries, recorded),

@@ -60,20 +60,48 @@ export function popAndArm(client: Redis, args: Arg[], lists: readonly string[]):
 /** One entry of a pop-and-record reply. */
 export type PoppedEntry =
   | { kind: 'message'; key: string; payload: string; deliveryTag: string }
-  | { kind: 'dead'; key: string; payload: string; reason: string };
+  | { kind: 'dead'; key: string; payload: string; reason: string }
+  /** A message whose TTL had passed: dead-lettered (reason `expired`) or dropped and counted. */
+  | { kind: 'expired'; key: string; deadLettered: boolean };
 
 export interface PopKeys {
   unacked: string;
   unackedIndex: string;
   /** [queueKey, deadLetterKey] pairs in pop order. */
   queues: readonly (readonly [string, string])[];
+  /** The hash counting expired messages dropped (RedisKeys.droppedKey('expired')). */
+  expiredDropped: string;
+}
+
+export interface PopOptions {
+  now: number;
+  limit: number;
+  record: boolean;
+  /** One character per pair, '1' where expired messages are dead-lettered (see {@link expiredDeadLetterFlags}). */
+  deadLetterFlags?: string;
 }
 
 /** Arguments of the pop-and-record command (numkeys first), for direct calls and pipelines. */
-export function popAndRecordArgs(keys: PopKeys, options: { now: number; limit: number; record: boolean }): Arg[] {
+export function popAndRecordArgs(keys: PopKeys, options: PopOptions): Arg[] {
   const flat = [keys.unacked, keys.unackedIndex, ...keys.queues.flat()];
   const nowText = options.now.toFixed(6);
-  return [flat.length, ...flat, nowText, options.limit, options.record ? '1' : '0', nowText];
+  return [flat.length, ...flat, nowText, options.limit, options.record ? '1' : '0', nowText, options.deadLetterFlags ?? '', keys.expiredDropped];
+}
+
+/**
+ * The pop's dead-letter flags for `pairs`: '1' where the pair's queue has dead-letter routing,
+ * '' when none has (the usual case, and nothing to compute per pair).
+ */
+export function expiredDeadLetterFlags(pairs: readonly (readonly [string, string])[], deadLetters: ((queueKey: string) => boolean) | undefined): string {
+  if (deadLetters === undefined) return '';
+  let flags = '';
+  let any = false;
+  for (const [key] of pairs) {
+    const on = deadLetters(key);
+    any ||= on;
+    flags += on ? '1' : '0';
+  }
+  return any ? flags : '';
 }
 
 /** Queues pop-and-record on a pipeline (its reply is parsed with {@link parsePopReply}). */
@@ -81,7 +109,7 @@ export function queuePopAndRecord(pipeline: ChainableCommander, args: Arg[]): vo
   void call(pipeline, 'popAndRecord', args);
 }
 
-export async function popAndRecord(client: Redis, keys: PopKeys, options: { now: number; limit: number; record: boolean }): Promise<PoppedEntry[]> {
+export async function popAndRecord(client: Redis, keys: PopKeys, options: PopOptions): Promise<PoppedEntry[]> {
   return parsePopReply(await call(client, 'popAndRecord', popAndRecordArgs(keys, options)));
 }
 
@@ -107,6 +135,7 @@ export function parsePopResult(raw: unknown): PopResult {
     const payload = reply[i + 1] as string;
     const status = reply[i + 2] as string;
     if (status.startsWith('!dead:')) entries.push({ kind: 'dead', key, payload, reason: status.slice(6) });
+    else if (status.startsWith('!expired:')) entries.push({ kind: 'expired', key, deadLettered: status === '!expired:1' });
     else entries.push({ kind: 'message', key, payload, deliveryTag: status });
   }
   return { entries, exhausted };

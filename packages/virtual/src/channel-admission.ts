@@ -11,16 +11,18 @@ import type { ChannelStorage } from './channel-storage.js';
 import { etaSeconds, oversizeReason, redeliveryLimitReason } from './delivery-checks.js';
 import { type ParsedEnvelope, parseEnvelope, readAckInfo } from './envelope.js';
 import type { BrokerState } from './exchange.js';
+import { EXPIRED_REASON, envelopeDeadline } from './message-expiry.js';
 import type { VirtualTransportOptions } from './options.js';
 import { queueArguments } from './queue-arguments.js';
 
-export type AdmissionResult = { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string };
+/** `expired`: the message's TTL had passed; settle it with `settleExpired`, not as a dead letter. */
+export type AdmissionResult = { ok: true; envelope: ParsedEnvelope } | { ok: false; reason: string; expired?: true };
 
 export interface AdmissionContext {
-  readonly storage: Pick<ChannelStorage, 'deadLetter' | 'unacked'>;
+  readonly storage: Pick<ChannelStorage, 'deadLetter' | 'unacked' | 'countDropped'>;
   readonly options: VirtualTransportOptions;
   readonly brokerState: BrokerState;
-  readonly reports: Pick<ChannelReports, 'reportDeadLettered' | 'reportError'>;
+  readonly reports: Pick<ChannelReports, 'reportDeadLettered' | 'reportExpired' | 'reportError'>;
 }
 
 /**
@@ -72,6 +74,10 @@ export class ChannelAdmission {
     if (recordedTag !== undefined && parsed.envelope.deliveryTag !== recordedTag) {
       return { ok: false, reason: `properties.delivery_tag is not the tag the message was recorded under (${recordedTag})` };
     }
+    // The storage's take settles expired messages; this catches the ones it cannot see (a
+    // deadline passing in between, an envelope laid out unlike Kombu's and kelp's).
+    const deadline = envelopeDeadline(payload, parsed.envelope.properties);
+    if (deadline !== undefined && deadline <= Date.now()) return { ok: false, reason: EXPIRED_REASON, expired: true };
     const policy = parsed.envelope.redelivered ? this.deadLetterPolicy(queue) : undefined;
     const overLimit = policy && redeliveryLimitReason(parsed.envelope.headers, policy.maxRedeliveries);
     return overLimit ? { ok: false, reason: overLimit } : parsed;
@@ -82,6 +88,28 @@ export class ChannelAdmission {
     const tag = recorded ? (knownTag ?? readAckInfo(payload)?.deliveryTag) : undefined;
     await moveTakenAside(this.ctx.storage, { queue, payload, reason, tag });
     this.ctx.reports.reportDeadLettered({ queue, reason });
+  }
+
+  /**
+   * Settles a taken message whose TTL had passed: dead-lettered with the reason `expired` where
+   * `queue` has dead-letter routing, else dropped (its record removed) and counted.
+   */
+  async settleExpired(queue: string, payload: string, recorded: boolean, knownTag?: string): Promise<void> {
+    const deadLettered = this.deadLetterPolicy(queue) !== undefined;
+    if (deadLettered) {
+      await this.deadLetterTaken(queue, payload, EXPIRED_REASON, recorded, knownTag);
+    } else {
+      const tag = recorded ? (knownTag ?? readAckInfo(payload)?.deliveryTag) : undefined;
+      if (tag !== undefined) await this.ctx.storage.unacked.ack([tag]);
+      await this.ctx.storage.countDropped(queue, EXPIRED_REASON);
+    }
+    this.ctx.reports.reportExpired({ queue, deadLettered });
+  }
+
+  /** `settleExpired` or `deadLetterTaken`, as a failed `admit` says. */
+  async settleRefused(queue: string, payload: string, refused: { reason: string; expired?: true }, recorded: boolean, knownTag?: string): Promise<void> {
+    if (refused.expired) await this.settleExpired(queue, payload, recorded, knownTag);
+    else await this.deadLetterTaken(queue, payload, refused.reason, recorded, knownTag);
   }
 
   /**

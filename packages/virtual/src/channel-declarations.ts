@@ -9,6 +9,8 @@ import type { ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } 
 import { NotFoundError } from '@kelp/core';
 import type { ChannelStorage } from './channel-storage.js';
 import { type BrokerState, prepareBinding } from './exchange.js';
+import { queueMessageTtl } from './message-expiry.js';
+import { queueLengthLimits } from './queue-limits.js';
 import { rememberQueueArguments } from './queue-arguments.js';
 
 export interface DeclarationsContext {
@@ -52,6 +54,9 @@ export class ChannelDeclarations {
         throw new NotFoundError(`NOT_FOUND - no queue '${name}' in vhost '${brokerState.virtualHost}'`);
       }
     } else {
+      // Refused before anything is stored: a bad TTL must not half-declare the queue.
+      queueMessageTtl(options.arguments);
+      queueLengthLimits(options.arguments);
       await storage.newQueue(name, options);
       if (options.autoDelete) brokerState.autoDeleteQueues.add(name);
       rememberQueueArguments(brokerState, name, options.arguments);

@@ -2,7 +2,7 @@
  * `ChannelHost`: what a channel needs from its transport (implemented by `VirtualTransport`).
  * Generic in the channel type so this file needs no import of the channel (no import cycle).
  */
-import type { Delivery } from '@kelp/core';
+import type { Delivery, ExpiredInfo } from '@kelp/core';
 import type { BrokerState } from './exchange.js';
 import type { VirtualTransportOptions } from './options.js';
 import type { PendingDelivery } from './storage-types.js';
@@ -12,6 +12,8 @@ export interface ChannelReports {
   /** Something changed that may let a poller deliver (put, ack, new consumer, qos). */
   wake(): void;
   reportDeadLettered(info: { queue: string; reason: string }): void;
+  /** A message's TTL had passed when it was taken (see message-expiry.ts). */
+  reportExpired(info: ExpiredInfo): void;
   reportError(error: unknown): void;
 }
 

@@ -12,7 +12,16 @@ import { encodeEnvelope } from './envelope.js';
 import { type BrokerState, routeTable } from './exchange.js';
 import type { VirtualTransportOptions } from './options.js';
 import { clampPriority } from './priority.js';
+import { QueueLimitRefusal } from './queue-limits.js';
 import type { TopicPatternCache } from './topic.js';
+
+/** A rejection handler: a length-limit refusal becomes the `rejected` status, anything else stays an error. */
+function refusedAs(deliveryTag: string): (error: unknown) => PublishResult {
+  return (error) => {
+    if (!(error instanceof QueueLimitRefusal)) throw error;
+    return { status: 'rejected', queues: error.reached, rejected: error.rejected, deliveryTag };
+  };
+}
 
 export interface PublisherContext {
   readonly storage: ChannelStorage;
@@ -80,17 +89,22 @@ export class ChannelPublisher {
     const json = encodeEnvelope(message, exchange, routingKey, deliveryTag);
     const priority = clampPriority(message.properties.priority ?? 0);
     if (exchange === '') {
-      return writes.put(routingKey, json, priority).then((): PublishResult => ({ status: 'routed', queues: [routingKey], deliveryTag }));
+      return writes
+        .put(routingKey, json, priority)
+        .then((): PublishResult => ({ status: 'routed', queues: [routingKey], deliveryTag }), refusedAs(deliveryTag));
     }
     const type = this.ctx.brokerState.typeOf(exchange);
     const routing = writes.routing;
     if (type === 'direct' && routing) {
       // Lookup and pushes in one broker step (one round trip instead of two on Redis).
-      return routing.putDirect(exchange, routingKey, json, priority).then((queues) =>
-        queues.length === 0 ? this.unroutable(writes, json, priority, deliveryTag) : { status: 'routed', queues, deliveryTag },
-      );
+      return routing
+        .putDirect(exchange, routingKey, json, priority)
+        .then(
+          (queues) => (queues.length === 0 ? this.unroutable(writes, json, priority, deliveryTag) : { status: 'routed', queues, deliveryTag }),
+          refusedAs(deliveryTag),
+        );
     }
-    return this.publishRouted(writes, type, json, priority, exchange, routingKey, deliveryTag);
+    return this.publishRouted(writes, type, json, priority, exchange, routingKey, deliveryTag).catch(refusedAs(deliveryTag));
   }
 
   private async publishRouted(
@@ -116,7 +130,12 @@ export class ChannelPublisher {
     }
     const queues = routeTable(type, await this.storage.getTable(exchange), routingKey, this.ctx.topicCache);
     if (queues.length === 0) return this.unroutable(writes, json, priority, deliveryTag);
-    await Promise.all(queues.map((queue) => writes.put(queue, json, priority)));
+    // Each queue stores or refuses on its own; the refusals are reported together.
+    const outcomes = await Promise.allSettled(queues.map((queue) => writes.put(queue, json, priority)));
+    const rejected = outcomes.flatMap((outcome, i) => (outcome.status === 'rejected' && outcome.reason instanceof QueueLimitRefusal ? [queues[i] as string] : []));
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected' && !(outcome.reason instanceof QueueLimitRefusal));
+    if (failed) throw failed.reason;
+    if (rejected.length > 0) throw new QueueLimitRefusal(queues.filter((queue) => !rejected.includes(queue)), rejected);
     return { status: 'routed', queues, deliveryTag };
   }
 

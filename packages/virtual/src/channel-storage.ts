@@ -27,6 +27,8 @@ export interface ChannelStorage {
   removeBinding(exchange: string, row: BindingRow): Promise<void>;
   /** Moves an unusable payload aside to `queue`'s dead-letter list with the reason; never loses it. */
   deadLetter(queue: string, rawPayload: string, reason: string): Promise<void>;
+  /** Counts a message of `queue` dropped for `reason` (e.g. `expired`), for `inspect`. */
+  countDropped(queue: string, reason: string): Promise<void>;
   /** Where delivered, not yet acknowledged messages are kept. */
   readonly unacked: UnackedStore;
 

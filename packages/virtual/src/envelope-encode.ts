@@ -6,6 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { OutboundMessage } from '@kelp/core';
+import { expirationMs, withDeadline } from './message-expiry.js';
 import { clampPriority } from './priority.js';
 import { pythonJsonDumps } from './python-json.js';
 
@@ -76,8 +77,20 @@ export function encodeEnvelope(
   deliveryTag: string,
   options?: EncodeEnvelopeOptions,
 ): string {
-  if (options?.pythonSeparators) return pythonJsonDumps(buildEnvelope(message, exchange, routingKey, deliveryTag));
-  return writeEnvelopeFast(message, exchange, routingKey, deliveryTag) ?? JSON.stringify(buildEnvelope(message, exchange, routingKey, deliveryTag));
+  const text = options?.pythonSeparators
+    ? pythonJsonDumps(buildEnvelope(message, exchange, routingKey, deliveryTag))
+    : (writeEnvelopeFast(message, exchange, routingKey, deliveryTag) ?? JSON.stringify(buildEnvelope(message, exchange, routingKey, deliveryTag)));
+  const deadline = expirationDeadline(message.properties.expiration);
+  return deadline === undefined ? text : withDeadline(text, deadline);
+}
+
+/**
+ * When a message published now with this `expiration` (milliseconds, Kombu's wire form) expires;
+ * undefined without one. Only such messages carry the deadline (message-expiry.ts).
+ */
+function expirationDeadline(expiration: string | undefined): number | undefined {
+  const ms = expirationMs(expiration);
+  return ms === undefined ? undefined : Date.now() + ms;
 }
 
 /**

@@ -44,7 +44,17 @@ export {
   type VirtualTransportOptions,
   type VirtualTransportOptionsInput,
 } from './options.js';
+export {
+  EXPIRED_REASON,
+  EXPIRES_AT_MEMBER,
+  envelopeDeadline,
+  payloadDeadline,
+  queueMessageTtl,
+  stampedDeadline,
+  withDeadline,
+} from './message-expiry.js';
 export * from './priority.js';
+export { MAXLEN_REASON, QueueLimitRefusal, queueLengthLimits, type LengthLimits, type Overflow } from './queue-limits.js';
 export type * from './storage-types.js';
 export { compileTopicPattern, matchTopic, TopicPatternCache, topicMatches } from './topic.js';
 export type * from './channel-host.js';

@@ -1,6 +1,7 @@
 /**
  * The shapes exchanged between `VirtualChannel` and a transport's `ChannelStorage` and pollers.
  */
+import type { ExpiredInfo } from '@kelp/core';
 
 /** A message taken from storage: the queue it came from (the logical name) and its raw envelope JSON. */
 export interface GetResult {
@@ -20,6 +21,20 @@ export interface GetOptions {
    * delivery tag cannot be recorded and is returned as is: the channel dead-letters it.
    */
   noAck: boolean;
+  /**
+   * What happens to a message whose TTL has passed when it is taken (message-expiry.ts): never
+   * returned, it goes to the dead-letter list or is dropped and counted, and is reported. Without
+   * this the storage treats every queue as having no dead-letter routing.
+   */
+  expiry?: ExpiryHandling;
+}
+
+/** How a take settles expired messages; the channel provides it from its dead-letter policy. */
+export interface ExpiryHandling {
+  /** True when `queue` has dead-letter routing: an expired message is dead-lettered, not dropped. */
+  deadLetters(queue: string): boolean;
+  /** One expired message was settled by the storage. */
+  report(info: ExpiredInfo): void;
 }
 
 export interface RestoreOptions {

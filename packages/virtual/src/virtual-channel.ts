@@ -29,8 +29,9 @@ import type { ChannelStorage } from './channel-storage.js';
 import { createQueueCycle, type QueueCycle } from './cycle.js';
 import { envelopeToDelivery } from './envelope.js';
 import { InflightWork } from './inflight-work.js';
+import { EXPIRED_REASON } from './message-expiry.js';
 import { QoS } from './qos.js';
-import type { IncomingOptions, PendingDelivery } from './storage-types.js';
+import type { ExpiryHandling, IncomingOptions, PendingDelivery } from './storage-types.js';
 import { TopicPatternCache } from './topic.js';
 
 export class VirtualChannel implements Channel {
@@ -48,6 +49,14 @@ export class VirtualChannel implements Channel {
   private readonly publisher: ChannelPublisher;
   private readonly admission: ChannelAdmission;
   private readonly restorer: ChannelRestorer;
+  /** How the storage settles messages whose TTL passed, by this channel's dead-letter policy. */
+  readonly expiry: ExpiryHandling = {
+    deadLetters: (queue) => this.deadLetters(queue),
+    report: (info) => {
+      if (info.deadLettered) this.host.reportDeadLettered({ queue: info.queue, reason: EXPIRED_REASON });
+      this.host.reportExpired(info);
+    },
+  };
 
   constructor(
     private readonly host: ChannelHost<VirtualChannel>,
@@ -159,11 +168,11 @@ export class VirtualChannel implements Channel {
     const noAck = options.noAck ?? false;
     // A malformed message is dead-lettered and the next one tried, so get never returns garbage.
     for (;;) {
-      const result = await this.storage.get(queue, { noAck });
+      const result = await this.storage.get(queue, { noAck, expiry: this.expiry });
       if (!result) return undefined;
       const checked = this.admission.admit(result.queue, result.payload, noAck ? undefined : result.deliveryTag);
       if (!checked.ok) {
-        await this.admission.deadLetterTaken(result.queue, result.payload, checked.reason, !noAck, result.deliveryTag);
+        await this.admission.settleRefused(result.queue, result.payload, checked, !noAck, result.deliveryTag);
         continue;
       }
       const env = checked.envelope;
@@ -217,7 +226,7 @@ export class VirtualChannel implements Channel {
     const modes = new Set(queues.map((q) => this.noAckFor(q)));
     if (batchGet && queues.length > 0 && modes.size === 1) {
       const noAck = this.noAckFor(queues[0] as string) ?? false;
-      for (const result of await batchGet.getMany(queues, max, { noAck })) {
+      for (const result of await batchGet.getMany(queues, max, { noAck, expiry: this.expiry })) {
         out.push({ queue: result.queue, payload: result.payload, recorded: !noAck });
         this.cycle.rotate(result.queue);
       }
@@ -228,7 +237,7 @@ export class VirtualChannel implements Channel {
       for (const queue of this.cycle.consume()) {
         const noAck = this.noAckFor(queue);
         if (noAck === undefined) continue;
-        const result = await this.storage.get(queue, { noAck });
+        const result = await this.storage.get(queue, { noAck, expiry: this.expiry });
         if (!result) continue;
         out.push({ queue: result.queue, payload: result.payload, recorded: !noAck });
         this.cycle.rotate(queue);
@@ -256,7 +265,7 @@ export class VirtualChannel implements Channel {
     // microtask, or a hub waiting for it would go back to sleep first.
     const checked = this.admission.admit(queue, payload, options.recorded ? options.deliveryTag : undefined);
     if (!checked.ok) {
-      await this.admission.deadLetterTaken(queue, payload, checked.reason, options.recorded, options.deliveryTag);
+      await this.admission.settleRefused(queue, payload, checked, options.recorded, options.deliveryTag);
       return;
     }
     const env = checked.envelope;

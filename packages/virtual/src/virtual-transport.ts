@@ -4,7 +4,7 @@
  * subclass supplies `establish`/`teardown`, `openChannel` (a `VirtualChannel` over its storage)
  * and, if it has a better way to wait for messages than the generic poller, `createPoller`.
  */
-import type { Delivery, TransportCapabilities, TransportEvents, TransportState, Transport } from '@kelp/core';
+import type { Delivery, ExpiredInfo, TransportCapabilities, TransportEvents, TransportState, Transport } from '@kelp/core';
 import { ChannelError, LimitExceeded, OperationalError, throwIfAborted } from '@kelp/core';
 import { BrokerState } from './exchange.js';
 import { type EventLoopHub, GenericPoller, type Poller } from './generic-poller.js';
@@ -156,6 +156,11 @@ export abstract class VirtualTransport implements Transport, ChannelHost<Virtual
   /** @internal */
   reportDeadLettered(info: { queue: string; reason: string }): void {
     this.events.emit('deadLettered', info);
+  }
+
+  /** @internal */
+  reportExpired(info: ExpiredInfo): void {
+    this.events.emit('expired', info);
   }
 
   /** Emits 'error'; kept in `lastError` when nobody listens. @internal */

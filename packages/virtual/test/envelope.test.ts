@@ -7,6 +7,7 @@ import {
   markRedelivered,
   parseEnvelope,
   readAckInfo,
+  stampedDeadline,
 } from '../src/index.js';
 import { pythonJsonDumps } from '../src/python-json.js';
 
@@ -40,15 +41,29 @@ function makeMessage(overrides: Partial<OutboundMessage> = {}): OutboundMessage 
   };
 }
 
+/** The envelope without kelp's TTL deadline member, and that deadline (docs/wire-format.md#message-ttl). */
+function splitDeadline(json: string): { rest: string; deadline: number | undefined } {
+  return { rest: json.replace(/^\{"x-kelp-expires-at":\d+,/, '{'), deadline: stampedDeadline(json) };
+}
+
 describe('encodeEnvelope', () => {
-  it('reproduces the captured Kombu LPUSH payload byte for byte with pythonSeparators', () => {
-    const json = encodeEnvelope(capturedInputs(), 'myex', 'myrk', TAG, { pythonSeparators: true });
-    expect(json).toBe(CAPTURED);
+  it('reproduces the captured Kombu LPUSH payload byte for byte with pythonSeparators, after the TTL deadline', () => {
+    const before = Date.now();
+    const { rest, deadline } = splitDeadline(encodeEnvelope(capturedInputs(), 'myex', 'myrk', TAG, { pythonSeparators: true }));
+    expect(rest).toBe(CAPTURED);
+    expect(deadline).toBeGreaterThanOrEqual(before + 30_000);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 30_000);
   });
 
   it('writes compact JSON with the same members in the same order by default', () => {
-    const json = encodeEnvelope(capturedInputs(), 'myex', 'myrk', TAG);
-    expect(json).toBe(JSON.stringify(JSON.parse(CAPTURED)));
+    const { rest } = splitDeadline(encodeEnvelope(capturedInputs(), 'myex', 'myrk', TAG));
+    expect(rest).toBe(JSON.stringify(JSON.parse(CAPTURED)));
+  });
+
+  it('writes no TTL deadline for a message without expiration', () => {
+    const json = encodeEnvelope(makeMessage(), 'ex', 'rk', TAG);
+    expect(json.startsWith('{"body":')).toBe(true);
+    expect(stampedDeadline(json)).toBeUndefined();
   });
 
   it('orders top-level keys body, content-encoding, content-type, headers, properties', () => {

@@ -42,7 +42,7 @@ export function renderInspect(report: InspectReport): string {
   out.push('Queues');
   if (report.queues.length === 0) out.push('  (none)\n');
   else {
-    const rows: (string | number)[][] = [['queue', 'ready', 'by priority', 'unacked', 'oldest unacked', 'dead letters']];
+    const rows: (string | number)[][] = [['queue', 'ready', 'by priority', 'unacked', 'oldest unacked', 'dead letters', 'dropped']];
     for (const queue of report.queues) {
       const byPriority = Object.entries(queue.priorityLengths ?? {})
         .filter(([, n]) => n > 0)
@@ -55,6 +55,9 @@ export function renderInspect(report: InspectReport): string {
         queue.unacked,
         queue.oldestUnackedAge === null ? '-' : `${formatNumber(queue.oldestUnackedAge)} s`,
         queue.deadLetters ?? 0,
+        Object.entries(queue.dropped ?? {})
+          .map(([reason, n]) => `${reason}:${n}`)
+          .join(' ') || '-',
       ]);
     }
     out.push(table(rows));

@@ -50,6 +50,9 @@ interface Tally {
   routed: number;
   deadLettered: number;
   unroutable: number;
+  /** Refused by a queue at its length limit (x-overflow reject-publish). */
+  rejected: number;
+  rejectedBy: Set<string>;
   queues: Set<string>;
   subscribers: number | undefined;
   lastDeliveryTag: string | undefined;
@@ -77,6 +80,8 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
     routed: 0,
     deadLettered: 0,
     unroutable: 0,
+    rejected: 0,
+    rejectedBy: new Set(),
     queues: new Set(),
     subscribers: undefined,
     lastDeliveryTag: undefined,
@@ -134,6 +139,11 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
         `within ${confirm.timeout} s; they stay queued`,
     );
   }
+  if (tally.rejected > 0) {
+    throw new CommandFailed(
+      `${tally.rejected} of ${tally.published} message(s) were refused by a full queue (x-overflow reject-publish): ${[...tally.rejectedBy].sort().join(', ')}`,
+    );
+  }
   if (tally.unroutable > 0) {
     const where =
       type === 'fanout'
@@ -149,7 +159,10 @@ function record(tally: Tally, result: PublishResult): void {
   tally.lastDeliveryTag = result.deliveryTag;
   if (result.status === 'routed') tally.routed += 1;
   else if (result.status === 'dead-lettered') tally.deadLettered += 1;
-  else tally.unroutable += 1;
+  else if (result.status === 'rejected') {
+    tally.rejected += 1;
+    for (const queue of result.rejected ?? []) tally.rejectedBy.add(queue);
+  } else tally.unroutable += 1;
   for (const queue of result.queues) tally.queues.add(queue);
   if (result.subscribers !== undefined) tally.subscribers = (tally.subscribers ?? 0) + result.subscribers;
 }
@@ -184,6 +197,7 @@ function report(
         routed: tally.routed,
         deadLettered: tally.deadLettered,
         unroutable: tally.unroutable,
+        ...(tally.rejected > 0 ? { rejected: tally.rejected } : {}),
         queues,
         ...(tally.subscribers !== undefined ? { subscribers: tally.subscribers } : {}),
         ...(confirm !== undefined ? { unconfirmed: tally.unconfirmed } : {}),
@@ -196,6 +210,7 @@ function report(
   const parts = [`${tally.routed} routed`];
   if (tally.deadLettered > 0) parts.push(`${tally.deadLettered} dead-lettered`);
   if (tally.unroutable > 0) parts.push(`${tally.unroutable} unroutable`);
+  if (tally.rejected > 0) parts.push(`${tally.rejected} rejected by a full queue`);
   if (tally.unconfirmed > 0) parts.push(`${tally.unconfirmed} not confirmed by ${confirm?.replicas} replica(s)`);
   const where = queues.length > 0 ? ` to ${queues.join(', ')}` : '';
   const subs = tally.subscribers !== undefined ? ` (${tally.subscribers} subscriber deliveries)` : '';

@@ -13,6 +13,16 @@
   ARGV[2]  most messages to take (>= 1)
   ARGV[3]  "1" record in unacked (ack emulation, not no_ack), "0" just pop
   ARGV[4]  dead-letter time in seconds (same as ARGV[1]; kept separate for clarity of records)
+  ARGV[5]  optional: one character per (queue, dead-letter) pair, "1" where the queue has
+           dead-letter routing; missing or shorter: no routing
+  ARGV[6]  optional: the hash counting expired messages dropped (RedisKeys.droppedKey("expired"),
+           field = the pair's dead-letter key); required when ARGV[5] is given
+
+  A message whose TTL has passed (message-expiry.ts: the deadline stamped as the envelope's
+  first member, else properties.timestamp + expiration) is never recorded nor returned as a
+  message: it goes to the pair's dead-letter list (reason "expired") where the queue has
+  dead-letter routing, else it is dropped and counted. It does not count against ARGV[2]; at most
+  MAX_EXPIRED are settled per call, so a long run of them cannot stall the server.
 
   Returns a flat array of triples {key, payload, status}:
     status = delivery tag       the message was taken (and recorded when ARGV[3] == "1"); when
@@ -20,6 +30,8 @@
                                 (read_fast below) and the client finishes the checks
     status = "!dead:<reason>"   the payload is not a usable Kombu envelope; it was moved to the
                                 dead-letter list as a JSON record {reason, queue_key, payload, time}
+    status = "!expired:1"       expired and dead-lettered (same record, reason "expired"); payload ""
+    status = "!expired:0"       expired and dropped (counted); payload ""
   followed by ONE integer: how many (queue, dead-letter) pairs, from the first, were found
   empty. The script reads no key (only writes): a read inside a script makes Redis track every
   key the call declares for CLIENT TRACKING, `unacked` included (see leading-empty-n.lua).
@@ -29,8 +41,28 @@
 local now = ARGV[1]
 local limit = tonumber(ARGV[2])
 local record = ARGV[3] == "1"
+local dead_letter_flags = ARGV[5] or ""
+local dropped_key = ARGV[6]
 local out = {}
 local taken = 0
+local now_ms = tonumber(now) * 1000
+local MAX_EXPIRED = 1000
+local expired_count = 0
+
+-- Whether the TTL of payload has passed. A stamped deadline is one anchored match; an envelope
+-- without one is parsed only when it names an expiration at all ("xpiration" is rare in text
+-- and in base64), and then expires only with a timestamp property (epoch seconds).
+local function expired(payload)
+  local at = string.match(payload, '^{"x%-kelp%-expires%-at":(%d+),')
+  if at then return tonumber(at) <= now_ms end
+  if not string.find(payload, 'xpiration"', 1, true) then return false end
+  local ok, env = pcall(cjson.decode, payload)
+  if not ok or type(env) ~= "table" or type(env["properties"]) ~= "table" then return false end
+  local stamp, ttl = env["properties"]["timestamp"], env["properties"]["expiration"]
+  if type(ttl) == "string" and string.match(ttl, "^%d+$") then ttl = tonumber(ttl) end
+  if type(stamp) ~= "number" or type(ttl) ~= "number" or ttl < 0 then return false end
+  return stamp * 1000 + ttl <= now_ms
+end
 
 -- cjson does not validate UTF-8, and a client reading the payload as text would silently turn
 -- bad bytes into U+FFFD: such a payload is not a usable envelope. Jumps from one non-ASCII byte
@@ -169,9 +201,26 @@ local function json_string(s)
 end
 
 local tags, hset = {}, {}
+
+-- An expired payload of pair (1-based) goes to its dead-letter list or is dropped and counted.
+local function settle_expired(pair, key, dead_key, payload)
+  expired_count = expired_count + 1
+  local status = "!expired:0"
+  if string.byte(dead_letter_flags, pair) == 49 then
+    redis.call("LPUSH", dead_key, cjson.encode({reason = "expired", queue_key = key, payload = payload, time = tonumber(ARGV[4])}))
+    status = "!expired:1"
+  elseif dropped_key then
+    redis.call("HINCRBY", dropped_key, dead_key, 1)
+  end
+  out[#out + 1] = key
+  out[#out + 1] = ""
+  out[#out + 1] = status
+end
+
 local i = 3
-while i <= #KEYS and taken < limit do
+while i <= #KEYS and taken < limit and expired_count < MAX_EXPIRED do
   local key, dead_key, wanted = KEYS[i], KEYS[i + 1], limit - taken
+  local pair = (i - 1) / 2
   local batch = pop(key, wanted)
   -- Empty, or (RPOP key count) short of what was asked: the list is empty now, next one. Popping
   -- it again only to hear nil cost an RPOP per list and call (a paced delivery: five RPOPs).
@@ -179,24 +228,28 @@ while i <= #KEYS and taken < limit do
     i = i + 2
   end
   for _, payload in ipairs(batch) do
-    taken = taken + 1
-    local tag, ex, rk = inspect(payload)
-    if tag then
-      if record then
-        tags[#tags + 1] = tag
-        hset[#hset + 1] = tag
-        -- The envelope is stored verbatim (not re-encoded), exactly the bytes that were queued.
-        hset[#hset + 1] = "[" .. payload .. ", " .. json_string(ex) .. ", " .. json_string(rk) .. "]"
-      end
-      out[#out + 1] = key
-      out[#out + 1] = payload
-      out[#out + 1] = tag
+    if expired(payload) then
+      settle_expired(pair, key, dead_key, payload)
     else
-      local reason = ex
-      redis.call("LPUSH", dead_key, cjson.encode({reason = reason, queue_key = key, payload = payload, time = tonumber(ARGV[4])}))
-      out[#out + 1] = key
-      out[#out + 1] = payload
-      out[#out + 1] = "!dead:" .. reason
+      taken = taken + 1
+      local tag, ex, rk = inspect(payload)
+      if tag then
+        if record then
+          tags[#tags + 1] = tag
+          hset[#hset + 1] = tag
+          -- The envelope is stored verbatim (not re-encoded), exactly the bytes that were queued.
+          hset[#hset + 1] = "[" .. payload .. ", " .. json_string(ex) .. ", " .. json_string(rk) .. "]"
+        end
+        out[#out + 1] = key
+        out[#out + 1] = payload
+        out[#out + 1] = tag
+      else
+        local reason = ex
+        redis.call("LPUSH", dead_key, cjson.encode({reason = reason, queue_key = key, payload = payload, time = tonumber(ARGV[4])}))
+        out[#out + 1] = key
+        out[#out + 1] = payload
+        out[#out + 1] = "!dead:" .. reason
+      end
     end
   end
 end

@@ -18,11 +18,28 @@
   saving over one push per message. Each distinct destination is sent and answered once per
   call, so publishes alternating between queues cost one argument each, not five.
 
+  A queue's kelp argument hash (ARGV[4] .. queue) is read once per call (one HMGET):
+  - `x-message-ttl`: its envelopes get the deadline now + ttl as their first member,
+    `{"x-kelp-expires-at":<ms>,...` (an earlier deadline already there stays), as
+    message-expiry.ts writes it; every other queue gets the bytes as sent;
+  - `x-max-length` / `x-max-length-bytes` (waiting messages over every priority sub-list / the
+    byte length of their stored envelopes, read once per call, so a bytes limit costs an LRANGE of
+    the queue): with `x-overflow` "reject-publish" a push that would go over is not made and the
+    message is reported rejected; otherwise (drop-head) the push is made and the next messages to
+    be consumed (RPOP of the lowest sub-list first) go until the queue fits: to its dead-letter
+    list with the reason "maxlen" when `x-dead-letter` is "1", else counted in the drop-count hash
+    (field = the dead-letter key). Such queues get one LPUSH per envelope.
+
   No KEYS (the queues are only known after the lookup; Kombu's layout is not cluster-friendly).
   ARGV[1]  global key prefix ("" when none), prepended to queue names
   ARGV[2]  sep (binding members are <rk> sep <pattern> sep <queue>)
   ARGV[3]  JSON object: prefixed binding set key -> the members the client routed with (mode t)
-  ARGV[4]  D, the number of distinct destinations; then 4 fields per destination:
+  ARGV[4]  prefix of the queue argument hashes (RedisKeys.queueArgumentsKey without the queue)
+  ARGV[5]  now, Unix time in milliseconds (the client's clock, as the pop's)
+  ARGV[6]  JSON array of the priority sub-list suffixes in consume order ("" first)
+  ARGV[7]  dead-letter list suffix (RedisKeys.deadLetterKey is prefix .. queue .. this)
+  ARGV[8]  prefix of the drop-count hashes (RedisKeys.droppedKey without the reason)
+  ARGV[9]  D, the number of distinct destinations; then 4 fields per destination:
     mode      "q": push to the queue named by target; "d": route target (a binding set key) by rk;
               "t": push to the queues in rk if set target still holds exactly ARGV[3][target]
     target    queue name (mode q) or prefixed binding set key (modes d, t)
@@ -37,30 +54,134 @@
   Returns {results, [from, to, error]...}: results holds one entry per destination, 1 (mode q),
   the array of queues reached (modes d, t; empty when nothing matched) or "stale" (mode t,
   nothing pushed); each triple says that messages from..to (1-based, in publish order) failed
-  with that error reply (e.g. WRONGTYPE), so a failing push fails only the publishes it carried.
+  with that error reply (e.g. WRONGTYPE), so a failing push fails only the publishes it carried,
+  or, as "!rejected:<queue>", that queue refused them (reject-publish).
 ]]
 local prefix = ARGV[1]
 local sep = ARGV[2]
+local arguments_prefix = ARGV[4]
+local now_ms = tonumber(ARGV[5])
+local dead_suffix = ARGV[7]
+local dropped_prefix = ARGV[8]
+-- ARGV index of the first destination field.
+local FIRST = 10
+
+-- Each queue's enforced arguments, or false when it has none: read once per call.
+local policies = {}
+local function policy_of(queue)
+  local policy = policies[queue]
+  if policy == nil then
+    local v = redis.call("HMGET", arguments_prefix .. queue, "x-message-ttl", "x-max-length", "x-max-length-bytes", "x-overflow", "x-dead-letter")
+    policy = false
+    if v[1] or v[2] or v[3] then
+      policy = {ttl = tonumber(v[1]), max_len = tonumber(v[2]), max_bytes = tonumber(v[3]), reject = v[4] == "reject-publish", dead = v[5] == "1"}
+      policy.limited = policy.max_len ~= nil or policy.max_bytes ~= nil
+    end
+    policies[queue] = policy
+  end
+  return policy
+end
+
+-- message-expiry.ts withDeadline: the deadline as the envelope's first member, the earlier kept.
+local STAMP = '{"x-kelp-expires-at":'
+local function with_deadline(envelope, ttl)
+  local at = string.format("%.0f", now_ms + ttl)
+  local current = string.match(envelope, '^{"x%-kelp%-expires%-at":(%d+),')
+  if current then
+    if tonumber(current) <= tonumber(at) then return envelope end
+    return STAMP .. at .. string.sub(envelope, #STAMP + #current + 1)
+  end
+  local rest = string.match(envelope, "^{%s*(.*)$")
+  if not rest or string.sub(rest, 1, 1) == "}" then return envelope end
+  return STAMP .. at .. "," .. rest
+end
+
+-- A limited queue's lists (consume order), waiting messages and their bytes, kept current.
+local suffixes = nil
+local levels = {}
+local function level_of(queue, policy)
+  local level = levels[queue]
+  if level then return level end
+  suffixes = suffixes or cjson.decode(ARGV[6])
+  level = {count = 0, bytes = 0, keys = {}}
+  for n, suffix in ipairs(suffixes) do
+    local key = prefix .. queue .. suffix
+    level.keys[n] = key
+    if policy.max_bytes then
+      for _, envelope in ipairs(redis.call("LRANGE", key, 0, -1)) do
+        level.count = level.count + 1
+        level.bytes = level.bytes + #envelope
+      end
+    else
+      level.count = level.count + redis.call("LLEN", key)
+    end
+  end
+  levels[queue] = level
+  return level
+end
+
+local function over(policy, level, count, bytes)
+  return (policy.max_len and level.count + count > policy.max_len) or (policy.max_bytes and level.bytes + bytes > policy.max_bytes)
+end
+
+-- Pushes one (stored) envelope to key of a limited queue: true, false when refused
+-- (reject-publish), or the error reply of the push.
+local function push_limited(queue, key, envelope, policy)
+  local level = level_of(queue, policy)
+  if policy.reject and over(policy, level, 1, #envelope) then return false end
+  local reply = redis.pcall("LPUSH", key, envelope)
+  if type(reply) == "table" and reply.err then return reply end
+  level.count = level.count + 1
+  level.bytes = level.bytes + #envelope
+  while not policy.reject and over(policy, level, 0, 0) do
+    local head = nil
+    for _, list in ipairs(level.keys) do
+      head = redis.call("RPOP", list)
+      if head then break end
+    end
+    if not head then break end
+    level.count = level.count - 1
+    level.bytes = level.bytes - #head
+    local dead_key = prefix .. queue .. dead_suffix
+    if policy.dead then
+      redis.call("LPUSH", dead_key, cjson.encode({reason = "maxlen", queue = queue, payload = head, time = now_ms / 1000}))
+    else
+      redis.call("HINCRBY", dropped_prefix .. "maxlen", dead_key, 1)
+    end
+  end
+  return true
+end
+
+-- Pushes envelope to queue's sub-list key: the LPUSH reply, or false when the queue refused it.
+local function push_one(queue, key, envelope)
+  local policy = policy_of(queue)
+  if not policy then return redis.pcall("LPUSH", key, envelope) end
+  if policy.ttl then envelope = with_deadline(envelope, policy.ttl) end
+  if policy.limited then return push_limited(queue, key, envelope, policy) end
+  return redis.pcall("LPUSH", key, envelope)
+end
 
 -- The single publish (one destination, one run of one message) to a queue or a direct route:
 -- what a producer awaiting each publish, or a paced one, sends every time. The same lookup,
 -- pushes and reply as the general path below, without its tables and functions, which cost
 -- Redis more than the push itself (docs/performance.md#costs-behind-the-design).
-if ARGV[4] == "1" and ARGV[9] == "1,1" and (ARGV[5] == "q" or ARGV[5] == "d") then
-  local target, envelope, suffix = ARGV[6], ARGV[10], ARGV[8]
+if ARGV[9] == "1" and ARGV[14] == "1,1" and (ARGV[10] == "q" or ARGV[10] == "d") then
+  local target, envelope, suffix = ARGV[11], ARGV[15], ARGV[13]
   local failed = nil
+  local refused = {}
   local function push(queue)
-    local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, envelope)
+    local reply = push_one(queue, prefix .. queue .. suffix, envelope)
+    if reply == false then refused[#refused + 1] = queue end
     if not failed and type(reply) == "table" and reply.err then failed = reply end
   end
   local result
-  if ARGV[5] == "q" then
+  if ARGV[10] == "q" then
     push(target)
     result = 1
   else
     -- Kombu's get_table (members split into exactly rk, pattern, queue) filtered by rk,
     -- de-duplicated in set order, as table_of and route do below.
-    local rk, seen = ARGV[7], {}
+    local rk, seen = ARGV[12], {}
     result = {}
     for _, member in ipairs(redis.call("SMEMBERS", target)) do
       local first = string.find(member, sep, 1, true)
@@ -77,8 +198,16 @@ if ARGV[4] == "1" and ARGV[9] == "1,1" and (ARGV[5] == "q" or ARGV[5] == "d") th
       end
     end
   end
-  if failed then return {{result}, 1, 1, failed} end
-  return {{result}}
+  local out = {{result}}
+  if failed then
+    out[2], out[3], out[4] = 1, 1, failed
+  end
+  for _, queue in ipairs(refused) do
+    out[#out + 1] = 1
+    out[#out + 1] = 1
+    out[#out + 1] = "!rejected:" .. queue
+  end
+  return out
 end
 
 -- Decoded on first use: only topic publishes (mode t) need it.
@@ -164,8 +293,27 @@ local function split(count, payload)
   return envelopes
 end
 
--- Pushes every envelope to key; records failed ranges in failures (first error per range).
-local function push_all(key, envelopes, failures)
+-- Pushes every envelope to queue's key; records failed ranges in failures (first error per range)
+-- and the envelopes a limited queue refused in refusals (index -> queues).
+local function push_all(queue, key, envelopes, failures, refusals)
+  local policy = policy_of(queue)
+  if policy and policy.limited then
+    for n, envelope in ipairs(envelopes) do
+      local reply = push_one(queue, key, envelope)
+      if reply == false then
+        refusals[n] = refusals[n] or {}
+        table.insert(refusals[n], queue)
+      elseif type(reply) == "table" and reply.err and not failures[n] then
+        failures[n] = {n, reply}
+      end
+    end
+    return
+  end
+  if policy and policy.ttl then
+    local stamped = {}
+    for n, envelope in ipairs(envelopes) do stamped[n] = with_deadline(envelope, policy.ttl) end
+    envelopes = stamped
+  end
   local n = #envelopes
   for from = 1, n, PUSH_CHUNK do
     local to = math.min(n, from + PUSH_CHUNK - 1)
@@ -177,10 +325,10 @@ local function push_all(key, envelopes, failures)
 end
 
 -- Every destination's queues (and its result) once per call, in destination order.
-local destinations = tonumber(ARGV[4])
+local destinations = tonumber(ARGV[9])
 local results, queues_of = {}, {}
 for d = 1, destinations do
-  local at = 5 + (d - 1) * 4
+  local at = FIRST + (d - 1) * 4
   local mode, target, rk = ARGV[at], ARGV[at + 1], ARGV[at + 2]
   if mode == "q" then
     results[d], queues_of[d] = 1, {target}
@@ -204,28 +352,33 @@ local function fail(from, to, reply)
   out[n + 2] = to
   out[n + 3] = reply
 end
-local plan_at = 5 + destinations * 4
+local function refuse(number, queue)
+  fail(number, number, "!rejected:" .. queue)
+end
+local plan_at = FIRST + destinations * 4
 local payload_at = plan_at + 1
 local before = 0
 for d, count in string.gmatch(ARGV[plan_at], "(%d+),(%d+)") do
   d, count = tonumber(d), tonumber(count)
-  local suffix = ARGV[5 + (d - 1) * 4 + 3]
+  local suffix = ARGV[FIRST + (d - 1) * 4 + 3]
   local queues = queues_of[d]
   if count == 1 then
     -- The common small run (consecutive publishes to different places): no tables.
     local failed = nil
     for _, queue in ipairs(queues) do
-      local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, ARGV[payload_at])
+      local reply = push_one(queue, prefix .. queue .. suffix, ARGV[payload_at])
+      if reply == false then refuse(before + 1, queue) end
       if not failed and type(reply) == "table" and reply.err then failed = reply end
     end
     if failed then fail(before + 1, before + 1, failed) end
   elseif #queues > 0 then
     local envelopes = split(count, ARGV[payload_at])
-    local failures = {}
-    for _, queue in ipairs(queues) do push_all(prefix .. queue .. suffix, envelopes, failures) end
-    for from = 1, count, PUSH_CHUNK do
+    local failures, refusals = {}, {}
+    for _, queue in ipairs(queues) do push_all(queue, prefix .. queue .. suffix, envelopes, failures, refusals) end
+    for from = 1, count do
       local failed = failures[from]
       if failed then fail(before + from, before + failed[1], failed[2]) end
+      for _, queue in ipairs(refusals[from] or {}) do refuse(before + from, queue) end
     end
   end
   before = before + count

@@ -51,8 +51,8 @@ export interface AdminStorage<Handle = unknown> extends RoutingSource {
   exchangeNames(signal?: AbortSignal): Promise<Iterable<string>>;
   /** Queues the storage holds beyond those named by bindings and unacked messages. */
   queueNames(signal?: AbortSignal): Promise<Iterable<string>>;
-  /** Waiting messages of `queue` per priority step, and its dead-letter count. */
-  queueDepth(queue: string): Promise<{ steps: ReadonlyMap<number, number>; deadLetters: number }>;
+  /** Waiting messages of `queue` per priority step, its dead-letter count and its drop counts by reason. */
+  queueDepth(queue: string): Promise<{ steps: ReadonlyMap<number, number>; deadLetters: number; dropped?: Readonly<Record<string, number>> }>;
   /** Every readable unacked message. */
   unackedMessages(signal?: AbortSignal): Promise<Iterable<UnackedView>>;
   /** How many unacked records there are, readable or not. */

@@ -1,10 +1,11 @@
 /**
- * Dead letters going back to their queue: only valid envelopes, and with the redelivery count
- * removed so a redelivery limit does not send them straight back.
+ * Dead letters going back to their queue: only valid envelopes, and with the redelivery count and
+ * the TTL deadline removed so a redelivery limit or an expiry does not send them straight back.
  */
 import { Buffer } from 'node:buffer';
 import type { DeadLetterEntry } from '@kelp/core';
 import { DELIVERY_COUNT_HEADER, parseEnvelope } from '../envelope.js';
+import { EXPIRES_AT_MEMBER } from '../message-expiry.js';
 
 export interface RequeueableEnvelope {
   json: string;
@@ -28,5 +29,6 @@ export function requeueableEnvelope(entry: Pick<DeadLetterEntry, 'raw' | 'rawEnc
   const data = JSON.parse(text) as Record<string, unknown>;
   const headers = data['headers'];
   if (typeof headers === 'object' && headers !== null && !Array.isArray(headers)) delete (headers as Record<string, unknown>)[DELIVERY_COUNT_HEADER];
+  delete data[EXPIRES_AT_MEMBER];
   return { json: JSON.stringify(data), priority: parsed.envelope.priority };
 }

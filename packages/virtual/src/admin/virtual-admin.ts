@@ -60,6 +60,7 @@ export class VirtualAdmin<Handle = unknown> implements TransportAdmin {
         // An ETA message is stamped with its due time, possibly in the future: its age is 0 until then.
         oldestUnackedAge: stats?.oldest === undefined ? null : Math.max(0, now - stats.oldest),
         deadLetters: depth.deadLetters,
+        ...(depth.dropped && Object.keys(depth.dropped).length > 0 ? { dropped: { ...depth.dropped } } : {}),
       });
     }
     return { exchanges, queues, unackedTotal: await storage.unackedTotal(), visibilityTimeout: storage.visibilityTimeout };

@@ -29,6 +29,8 @@ export class TestStore {
   readonly tables = new Map<string, BindingRow[]>();
   readonly unacked = new Map<string, [string, string, string]>();
   readonly dead: { queue: string; payload: string; reason: string }[] = [];
+  /** Dropped messages per `<queue> <reason>`. */
+  readonly dropped = new Map<string, number>();
   readonly fanout: { exchange: string; payload: string; routingKey: string }[] = [];
   fanoutSubscribers = 1;
   readonly calls: string[] = [];
@@ -150,6 +152,11 @@ export class TestStorage implements ChannelStorage {
 
   async deadLetter(queue: string, payload: string, reason: string): Promise<void> {
     this.store.dead.push({ queue, payload, reason });
+  }
+
+  async countDropped(queue: string, reason: string): Promise<void> {
+    const key = `${queue} ${reason}`;
+    this.store.dropped.set(key, (this.store.dropped.get(key) ?? 0) + 1);
   }
 
   private async restore(tag: string, options: RestoreOptions, resolve: RouteResolver): Promise<RestoreOutcome> {
