@@ -66,6 +66,56 @@ local dropped_prefix = ARGV[8]
 -- ARGV index of the first destination field.
 local FIRST = 10
 
+-- The single publish (one destination, one run of one message) to a queue or a direct route:
+-- what a producer awaiting each publish, or a paced one, sends every time. When no queue it
+-- reaches has kelp arguments (the usual case), it is the lookup, the pushes and the reply, ahead
+-- of every table and function of the general path below, which cost Redis more than the push
+-- itself (docs/performance.md#costs-behind-the-design). A queue with arguments takes the
+-- general path, which applies them.
+if ARGV[9] == "1" and ARGV[14] == "1,1" and (ARGV[10] == "q" or ARGV[10] == "d") then
+  local target, envelope, suffix = ARGV[11], ARGV[15], ARGV[13]
+  local queues
+  if ARGV[10] == "q" then
+    queues = {target}
+  else
+    -- Kombu's get_table (members split into exactly rk, pattern, queue) filtered by rk,
+    -- de-duplicated in set order, as table_of and route do below.
+    local rk, seen = ARGV[12], {}
+    queues = {}
+    for _, member in ipairs(redis.call("SMEMBERS", target)) do
+      local first = string.find(member, sep, 1, true)
+      if first and string.sub(member, 1, first - 1) == rk then
+        local second = string.find(member, sep, first + #sep, true)
+        if second then
+          local queue = string.sub(member, second + #sep)
+          if not seen[queue] then
+            seen[queue] = true
+            queues[#queues + 1] = queue
+          end
+        end
+      end
+    end
+  end
+  local plain = true
+  for _, queue in ipairs(queues) do
+    if redis.call("EXISTS", ARGV[4] .. queue) == 1 then
+      plain = false
+      break
+    end
+  end
+  if plain then
+    local failed = nil
+    for _, queue in ipairs(queues) do
+      local reply = redis.pcall("LPUSH", prefix .. queue .. suffix, envelope)
+      if not failed and type(reply) == "table" and reply.err then failed = reply end
+    end
+    local result = queues
+    if ARGV[10] == "q" then result = 1 end
+    if failed then return {{result}, 1, 1, failed} end
+    return {{result}}
+  end
+end
+
 -- Each queue's enforced arguments, or false when it has none: read once per call.
 local policies = {}
 local function policy_of(queue)
@@ -159,55 +209,6 @@ local function push_one(queue, key, envelope)
   if policy.ttl then envelope = with_deadline(envelope, policy.ttl) end
   if policy.limited then return push_limited(queue, key, envelope, policy) end
   return redis.pcall("LPUSH", key, envelope)
-end
-
--- The single publish (one destination, one run of one message) to a queue or a direct route:
--- what a producer awaiting each publish, or a paced one, sends every time. The same lookup,
--- pushes and reply as the general path below, without its tables and functions, which cost
--- Redis more than the push itself (docs/performance.md#costs-behind-the-design).
-if ARGV[9] == "1" and ARGV[14] == "1,1" and (ARGV[10] == "q" or ARGV[10] == "d") then
-  local target, envelope, suffix = ARGV[11], ARGV[15], ARGV[13]
-  local failed = nil
-  local refused = {}
-  local function push(queue)
-    local reply = push_one(queue, prefix .. queue .. suffix, envelope)
-    if reply == false then refused[#refused + 1] = queue end
-    if not failed and type(reply) == "table" and reply.err then failed = reply end
-  end
-  local result
-  if ARGV[10] == "q" then
-    push(target)
-    result = 1
-  else
-    -- Kombu's get_table (members split into exactly rk, pattern, queue) filtered by rk,
-    -- de-duplicated in set order, as table_of and route do below.
-    local rk, seen = ARGV[12], {}
-    result = {}
-    for _, member in ipairs(redis.call("SMEMBERS", target)) do
-      local first = string.find(member, sep, 1, true)
-      if first and string.sub(member, 1, first - 1) == rk then
-        local second = string.find(member, sep, first + #sep, true)
-        if second then
-          local queue = string.sub(member, second + #sep)
-          if not seen[queue] then
-            seen[queue] = true
-            result[#result + 1] = queue
-            push(queue)
-          end
-        end
-      end
-    end
-  end
-  local out = {{result}}
-  if failed then
-    out[2], out[3], out[4] = 1, 1, failed
-  end
-  for _, queue in ipairs(refused) do
-    out[#out + 1] = 1
-    out[#out + 1] = 1
-    out[#out + 1] = "!rejected:" .. queue
-  end
-  return out
 end
 
 -- Decoded on first use: only topic publishes (mode t) need it.
