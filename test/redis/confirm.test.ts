@@ -197,16 +197,18 @@ describe('the confirm connection', () => {
 });
 
 describe('a confirmed publish whose connection drops during its WAIT', () => {
-  it('rejects with an OperationalError at once, not after the timeout; the message stays', async () => {
+  it('rejects at once as not confirmed (the cause: the lost connection), and retry: true stores no second copy', async () => {
     const producer = (await connect()).Producer();
     // Watched from the start: the rejection may come before the KILL's own reply does.
-    const outcome = rejectionOf(producer.publish('cut', { routingKey: 'cut-off', confirm: { replicas: 2, timeout: 20 } }));
+    const outcome = rejectionOf(producer.publish('cut', { routingKey: 'cut-off', retry: true, confirm: { replicas: 2, timeout: 20 } }));
     // The connection blocked in this WAIT (others may have run WAIT before and sit idle).
     expect(await waitUntil(async () => (await blockedInWait()) !== undefined, 5000)).toBe(true);
     const line = (await blockedInWait()) as string;
     await onMaster.client('KILL', 'ID', (/id=(\d+)/.exec(line) as RegExpExecArray)[1] as string);
     const { error, ms } = await outcome;
-    expect(error).toBeInstanceOf(OperationalError);
+    expect(error).toBeInstanceOf(PublishNotConfirmedError);
+    expect((error as PublishNotConfirmedError).acknowledged).toBe(0);
+    expect((error as Error).cause).toBeInstanceOf(OperationalError);
     expect(ms).toBeLessThan(10_000);
     expect(await onMaster.llen('cut-off')).toBe(1);
   });

@@ -19,8 +19,12 @@ const ACK_TAGS_PER_CALL = 5000;
 
 /** A connection whose writes are held (corked) until the tick's acks are written too. */
 export interface HeldWrite {
-  /** The client to send the acks on now, or undefined when the connection cannot take them any more. */
-  client(): Redis | undefined;
+  /**
+   * Runs `write` on the held connection and returns its promise, which also rejects should that
+   * connection close before the reply; undefined (nothing written) when the connection cannot
+   * take acks any more.
+   */
+  send<T>(write: (client: Redis) => Promise<T>): Promise<T> | undefined;
   /** Lets everything held leave in one write. Called once. */
   release(): void;
 }
@@ -66,7 +70,8 @@ export class AckCoalescer {
     this.held = undefined;
     this.open = false;
     try {
-      return ackTags(held?.client() ?? this.client, this.unacked, this.unackedIndex, tags);
+      const write = (client: Redis): Promise<number> => ackTags(client, this.unacked, this.unackedIndex, tags);
+      return held?.send(write) ?? write(this.client);
     } finally {
       held?.release();
     }

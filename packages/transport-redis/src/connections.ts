@@ -29,6 +29,18 @@ const isWriteRole = (role: ConnectionRole): boolean => role === 'command' || rol
 export const UNANSWERED_MESSAGE = 'Socket closed unexpectedly before Redis replied; the command may or may not have run';
 
 /**
+ * `promise`, or a rejection with `error()` should `client`'s socket close first: for a command
+ * sent on a connection that does not follow each command it writes (see FailFastRedis).
+ */
+export function rejectOnClose<T>(client: Redis, promise: Promise<T>, error: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onClose = (): void => reject(error());
+    client.once('close', onClose);
+    void promise.then(resolve, reject).finally(() => client.off('close', onClose));
+  });
+}
+
+/**
  * An ioredis client that fails the commands it has written, but not heard back about, as soon as
  * its socket closes. ioredis would keep them aside to resend after a reconnect, and drops that
  * list when a reconnect attempt reaches a socket that then closes (a proxy or load balancer in

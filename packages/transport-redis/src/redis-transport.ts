@@ -14,7 +14,7 @@ import { redisAdminStorage } from './admin.js';
 import type { AckLane } from './ack-coalescer.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
 import { ConfirmConnection } from './confirm-connection.js';
-import { closeClient, connectClient, createClient, DEFAULT_COMMAND_TIMEOUT_MS, type ConnectionRole } from './connections.js';
+import { closeClient, connectClient, createClient, rejectOnClose, UNANSWERED_MESSAGE, DEFAULT_COMMAND_TIMEOUT_MS, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
@@ -383,7 +383,7 @@ export class RedisTransport extends VirtualTransport {
       },
     );
     this.pollers.set(channel, poller);
-    if (storage.unacked instanceof RedisUnackedStore) storage.unacked.shareAckWrites(ackLaneOf(poller, guardClient(pollClient, this.redactedUrl)));
+    if (storage.unacked instanceof RedisUnackedStore) storage.unacked.shareAckWrites(this.ackLaneOf(poller));
     for (const client of [pollClient, subClient]) {
       connectClient(client).catch((error: unknown) => this.reportError(wrapRedisError(error, this.redactedUrl, 'connect')));
     }
@@ -416,6 +416,26 @@ export class RedisTransport extends VirtualTransport {
     await Promise.allSettled([closeClient(poller.pollClient), closeClient(poller.subClient)]);
   }
 
+  /**
+   * The poll connection as the lane a channel's acks ride (see AckCoalescer). It does not follow
+   * each command it writes, so an ack sent there is failed by this lane should the socket close.
+   */
+  private ackLaneOf(poller: ChannelPoller): AckLane {
+    const { pollClient } = poller;
+    const carrier = guardClient(pollClient, this.redactedUrl);
+    const lost = (): Error => wrapRedisError(new Error(UNANSWERED_MESSAGE), this.redactedUrl, 'ack');
+    return {
+      hold: () => {
+        const held = poller.holdWrites();
+        if (!held) return undefined;
+        return {
+          send: (write) => (held.usable() ? rejectOnClose(pollClient, write(carrier), lost) : undefined),
+          release: () => held.release(),
+        };
+      },
+    };
+  }
+
   override isConnectionError(error: unknown): boolean {
     return isRedisConnectionError(error);
   }
@@ -423,14 +443,4 @@ export class RedisTransport extends VirtualTransport {
   override isChannelError(error: unknown): boolean {
     return isRedisChannelError(error);
   }
-}
-
-/** The poll connection as the lane a channel's acks ride (see AckCoalescer); `carrier` is it, guarded. */
-function ackLaneOf(poller: ChannelPoller, carrier: Redis): AckLane {
-  return {
-    hold: () => {
-      const held = poller.holdWrites();
-      return held && { client: () => (held.usable() ? carrier : undefined), release: () => held.release() };
-    },
-  };
 }

@@ -2,9 +2,11 @@
  * AckCoalescer's choice of connection: a tick's acks ride the held lane while it can carry them,
  * fall back to the command connection when it cannot, and every hold is released exactly once.
  */
+import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { AckCoalescer, type AckLane } from '../src/ack-coalescer.js';
+import { rejectOnClose } from '../src/connections.js';
 
 /** A stand-in client that records the tags of every ack script call made on it. */
 function fakeClient(name: string, calls: string[]): Redis {
@@ -21,7 +23,7 @@ function lane(carrier: Redis, usable: () => boolean, log: string[]): AckLane {
   return {
     hold: () => {
       log.push('hold');
-      return { client: () => (usable() ? carrier : undefined), release: () => void log.push('release') };
+      return { send: (write) => (usable() ? write(carrier) : undefined), release: () => void log.push('release') };
     },
   };
 }
@@ -57,5 +59,25 @@ describe('AckCoalescer', () => {
     acks.shareWritesWith(undefined);
     await acks.ack(['c']);
     expect(calls).toEqual(['command:a', 'poll:b', 'command:c']);
+  });
+});
+
+describe('rejectOnClose', () => {
+  it('rejects a command still unanswered when its connection closes, and lets go of the listener', async () => {
+    const client = new EventEmitter();
+    let answer!: (value: number) => void;
+    const pending = rejectOnClose(client as unknown as Redis, new Promise<number>((resolve) => (answer = resolve)), () => new Error('lost'));
+    client.emit('close');
+    await expect(pending).rejects.toThrow('lost');
+    answer(1);
+    await Promise.resolve();
+    expect(client.listenerCount('close')).toBe(0);
+  });
+
+  it('resolves with the reply when it comes first, and lets go of the listener', async () => {
+    const client = new EventEmitter();
+    await expect(rejectOnClose(client as unknown as Redis, Promise.resolve(3), () => new Error('lost'))).resolves.toBe(3);
+    await Promise.resolve();
+    expect(client.listenerCount('close')).toBe(0);
   });
 });

@@ -69,7 +69,19 @@ export class ChannelPublisher {
    */
   private async confirmed(result: PublishResult, confirm: PublishConfirm, replication: ReplicaAcknowledgement): Promise<PublishResult> {
     if (result.queues.length === 0) return result;
-    const acknowledged = await replication.waitForReplicas(confirm.replicas, confirm.timeout);
+    let acknowledged: number;
+    try {
+      acknowledged = await replication.waitForReplicas(confirm.replicas, confirm.timeout);
+    } catch (error) {
+      // The message is stored whatever the wait ran into (a connection lost after the write):
+      // a retry policy must not take this for a publish that never happened and store it again.
+      const why = error instanceof Error ? error.message : String(error);
+      throw new PublishNotConfirmedError(
+        `publish to ${result.queues.join(', ')} was stored, but its replication could not be confirmed (${why}). ` +
+          'The message stays stored (not known to be replicated); publishing it again would store a second copy',
+        { acknowledged: 0, requested: confirm.replicas, result, cause: error },
+      );
+    }
     if (acknowledged >= confirm.replicas) return { ...result, replicas: acknowledged };
     throw new PublishNotConfirmedError(
       `publish to ${result.queues.join(', ')} was stored, but ${acknowledged} of the ${confirm.replicas} replica(s) asked for ` +
