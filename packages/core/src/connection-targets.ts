@@ -25,8 +25,9 @@ export class ConnectionTargets {
     for (const target of targets) this.#params.set(target, parse(target));
     this.#cycle = new FailoverCycle(targets, strategy);
     this.redacted = redactUrl(urls.join(';'));
-    // Every URL's password, sentinel alternates included (they are parsed by the transport later).
-    this.#secrets = secretVariants(urls.map((one) => parse(one).password));
+    // Every URL's password, sentinel alternates included (they are parsed by the transport later),
+    // and the sentinels' own (query or transport options), which the driver may quote in errors.
+    this.#secrets = secretVariants(urls.flatMap((one) => passwordsOf(parse(one))));
   }
 
   /** How many URLs take turns. */
@@ -59,4 +60,13 @@ export class ConnectionTargets {
   sanitize(error: unknown): Error {
     return sanitizeError(error, this.#secrets);
   }
+}
+
+/** The URL's password and the sentinels' (`sentinel_password`, `sentinelKwargs.password`). */
+function passwordsOf(params: ConnectionParams): (string | undefined)[] {
+  const options = params.transportOptions;
+  const kwargs = options['sentinelKwargs'] ?? options['sentinel_kwargs'];
+  const candidates = [params.password, options['sentinelPassword'], options['sentinel_password']];
+  if (typeof kwargs === 'object' && kwargs !== null) candidates.push((kwargs as Record<string, unknown>)['password']);
+  return candidates.filter((value): value is string => typeof value === 'string');
 }

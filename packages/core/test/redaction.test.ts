@@ -87,6 +87,24 @@ describe('Connection events and errors hold no password from a driver error', ()
   });
 });
 
+describe('the sentinels\' own password', () => {
+  it('is scrubbed too, whether it came in the query or in sentinelKwargs', async () => {
+    const { broker, registry } = fakeSetup();
+    const viaQuery = new Connection(`fake://h:1/?sentinel_password=${SECRET}`, { registry });
+    const viaKwargs = new Connection('fake://h:1/', { registry, transportOptions: { sentinelKwargs: { password: SECRET } } });
+    for (const conn of [viaQuery, viaKwargs]) {
+      await conn.connect();
+      const events: Error[] = [];
+      conn.on('error', (e) => events.push(e));
+      const transport = broker.transports.at(-1) as FakeTransport;
+      transport.emit('error', new OperationalError(`AUTH ${SECRET} refused`, { cause: authReplyError() }));
+      expect(events).toHaveLength(1);
+      expect(printed(events[0] as Error)).not.toContain(SECRET);
+      await conn.close();
+    }
+  });
+});
+
 describe('ensure() errors that are not connection errors', () => {
   it('scrubs a channel error that quotes the password, after its one retry', async () => {
     const { registry } = fakeSetup();

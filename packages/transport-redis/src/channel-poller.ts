@@ -131,6 +131,7 @@ export class ChannelPoller {
     );
     this.blocking = new BlockingWait(pollClient, { unblock: (id) => host.unblockPoll(id) }, options.blockingWait);
     this.tracking = new InvalidationTracking(pollClient, subClient, {
+      serversMayDiffer: options.serversMayDiffer,
       onArmed: () => {
         // A poll that ran before tracking was on armed nothing: poll every list again to arm them.
         this.candidates.reset();

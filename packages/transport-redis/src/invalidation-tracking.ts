@@ -19,15 +19,21 @@ export type TrackingState = 'unknown' | 'on' | 'unsupported';
  */
 const REDIRECT_GONE = /redirect to does not exist/i;
 
-/** Both clients are connected to the same address (loopback or not, as the sentinels named it). */
+/** Both clients are connected to the same address (`::ffff:a.b.c.d` and `a.b.c.d` are one). */
 function sameServer(a: Redis, b: Redis): boolean {
-  const peer = (client: Redis): string => `${client.stream?.remoteAddress ?? ''}:${client.stream?.remotePort ?? ''}`;
+  const peer = (client: Redis): string => `${(client.stream?.remoteAddress ?? '').replace(/^::ffff:/, '')}:${client.stream?.remotePort ?? ''}`;
   return peer(a) === peer(b);
 }
 
 export interface InvalidationTrackingHost {
   /** Tracking was just enabled on the poll connection (armed now). */
   onArmed(): void;
+  /**
+   * Whether the two connections find their server each by itself and may, for a while, reach
+   * different ones (sentinel://, during a failover). Elsewhere both dial the same address, and
+   * comparing peers could only go wrong (one name, two addresses).
+   */
+  readonly serversMayDiffer: boolean;
 }
 
 export class InvalidationTracking {
@@ -103,7 +109,7 @@ export class InvalidationTracking {
     // can reach different servers, where the subscriber's id names some other client. Then the
     // one on the old master is dropped soon (switch-master, or the sentinel's CLIENT KILL) and
     // its 'ready' enables tracking again; until then the brpopTimeout timer drives polling.
-    if (!sameServer(this.pollClient, this.subClient)) return;
+    if (this.host.serversMayDiffer && !sameServer(this.pollClient, this.subClient)) return;
     try {
       // OFF first: after a subscriber reconnect the redirect target has a new client id.
       await this.pollClient.call('CLIENT', 'TRACKING', 'OFF');
