@@ -29,15 +29,39 @@ const isWriteRole = (role: ConnectionRole): boolean => role === 'command' || rol
 export const UNANSWERED_MESSAGE = 'Socket closed unexpectedly before Redis replied; the command may or may not have run';
 
 /**
- * `promise`, or a rejection with `error()` should `client`'s socket close first: for a command
- * sent on a connection that does not follow each command it writes (see FailFastRedis).
+ * Fails the promises it watches should the client's socket close before they settle: for
+ * commands sent on a connection that does not follow each command it writes (see
+ * FailFastRedis). One 'close' listener for all of them, however many are in flight.
  */
-export function rejectOnClose<T>(client: Redis, promise: Promise<T>, error: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onClose = (): void => reject(error());
-    client.once('close', onClose);
-    void promise.then(resolve, reject).finally(() => client.off('close', onClose));
-  });
+export class FailOnClose {
+  private readonly pending = new Set<(error: Error) => void>();
+
+  constructor(
+    client: Pick<Redis, 'on'>,
+    private readonly error: () => Error,
+  ) {
+    client.on('close', () => this.failAll());
+  }
+
+  watch<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const fail = (error: Error): void => reject(error);
+      this.pending.add(fail);
+      void promise.then(resolve, reject).finally(() => this.pending.delete(fail));
+    });
+  }
+
+  /** Promises watched and not settled yet. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  private failAll(): void {
+    if (this.pending.size === 0) return;
+    const error = this.error();
+    for (const fail of this.pending) fail(error);
+    this.pending.clear();
+  }
 }
 
 /**

@@ -14,7 +14,7 @@ import { redisAdminStorage } from './admin.js';
 import type { AckLane } from './ack-coalescer.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
 import { ConfirmConnection } from './confirm-connection.js';
-import { closeClient, connectClient, createClient, rejectOnClose, UNANSWERED_MESSAGE, DEFAULT_COMMAND_TIMEOUT_MS, type ConnectionRole } from './connections.js';
+import { closeClient, connectClient, createClient, FailOnClose, UNANSWERED_MESSAGE, DEFAULT_COMMAND_TIMEOUT_MS, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
@@ -424,13 +424,13 @@ export class RedisTransport extends VirtualTransport {
   private ackLaneOf(poller: ChannelPoller): AckLane {
     const { pollClient } = poller;
     const carrier = guardClient(pollClient, this.redactedUrl);
-    const lost = (): Error => wrapRedisError(new Error(UNANSWERED_MESSAGE), this.redactedUrl, 'ack');
+    const unanswered = new FailOnClose(pollClient, () => wrapRedisError(new Error(UNANSWERED_MESSAGE), this.redactedUrl, 'ack'));
     return {
       hold: () => {
         const held = poller.holdWrites();
         if (!held) return undefined;
         return {
-          send: (write) => (held.usable() ? rejectOnClose(pollClient, write(carrier), lost) : undefined),
+          send: (write) => (held.usable() ? unanswered.watch(write(carrier)) : undefined),
           release: () => held.release(),
         };
       },

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { AckCoalescer, type AckLane } from '../src/ack-coalescer.js';
-import { rejectOnClose } from '../src/connections.js';
+import { FailOnClose } from '../src/connections.js';
 
 /** A stand-in client that records the tags of every ack script call made on it. */
 function fakeClient(name: string, calls: string[]): Redis {
@@ -62,22 +62,24 @@ describe('AckCoalescer', () => {
   });
 });
 
-describe('rejectOnClose', () => {
-  it('rejects a command still unanswered when its connection closes, and lets go of the listener', async () => {
+describe('FailOnClose', () => {
+  it('rejects every command still unanswered when the connection closes, with one listener for all', async () => {
     const client = new EventEmitter();
-    let answer!: (value: number) => void;
-    const pending = rejectOnClose(client as unknown as Redis, new Promise<number>((resolve) => (answer = resolve)), () => new Error('lost'));
+    const unanswered = new FailOnClose(client as unknown as Redis, () => new Error('lost'));
+    const answers: ((value: number) => void)[] = [];
+    const pending = Array.from({ length: 50 }, () => unanswered.watch(new Promise<number>((resolve) => answers.push(resolve))));
+    expect(client.listenerCount('close')).toBe(1);
     client.emit('close');
-    await expect(pending).rejects.toThrow('lost');
-    answer(1);
-    await Promise.resolve();
-    expect(client.listenerCount('close')).toBe(0);
+    for (const promise of pending) await expect(promise).rejects.toThrow('lost');
+    expect(unanswered.size).toBe(0);
   });
 
-  it('resolves with the reply when it comes first, and lets go of the listener', async () => {
+  it('resolves with the reply when it comes first, and forgets the command', async () => {
     const client = new EventEmitter();
-    await expect(rejectOnClose(client as unknown as Redis, Promise.resolve(3), () => new Error('lost'))).resolves.toBe(3);
+    const unanswered = new FailOnClose(client as unknown as Redis, () => new Error('lost'));
+    await expect(unanswered.watch(Promise.resolve(3))).resolves.toBe(3);
     await Promise.resolve();
-    expect(client.listenerCount('close')).toBe(0);
+    expect(unanswered.size).toBe(0);
+    client.emit('close');
   });
 });
