@@ -466,30 +466,8 @@ export class ChannelPoller {
     await this.links.checkHealth();
   }
 
-  /**
-   * Holds (corks) the poll connection's writes for the rest of the tick, so that the tick's acks,
-   * sent at its end, leave in one write with the pop the freed slots start meanwhile (see
-   * AckCoalescer). Undefined when the connection cannot carry acks now: not ready, or a blocking
-   * wait holds it, behind which an ack would wait.
-   */
-  holdWrites(): { usable(): boolean; release(): void } | undefined {
-    if (!this.canCarryAcks()) return undefined;
-    const stream = this.pollClient.stream as { cork?(): void; uncork?(): void } | undefined;
-    if (!stream?.cork || !stream.uncork) return undefined;
-    stream.cork();
-    let held = true;
-    return {
-      // Checked again when the acks are sent: a blocking wait or a reconnect may have come since.
-      usable: () => this.canCarryAcks() && this.pollClient.stream === stream,
-      release: () => {
-        if (!held) return;
-        held = false;
-        stream.uncork?.();
-      },
-    };
-  }
-
-  private canCarryAcks(): boolean {
+  /** Whether the poll connection can carry acks now (poll-ack-lane.ts): not behind a blocking wait. */
+  get acceptsAcks(): boolean {
     return this.state !== 'closed' && this.pollClient.status === 'ready' && this.blocking.waitingOn === undefined;
   }
 

@@ -11,16 +11,16 @@ import { OperationalError, throwIfAborted } from '@kelp/core';
 import { type EventLoopHub, type Poller, VirtualAdmin, VirtualChannel, VirtualTransport } from '@kelp/virtual';
 import type { Redis, RedisOptions } from 'ioredis';
 import { redisAdminStorage } from './admin.js';
-import type { AckLane } from './ack-coalescer.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
 import { ConfirmConnection } from './confirm-connection.js';
-import { closeClient, connectClient, createClient, FailOnClose, UNANSWERED_MESSAGE, DEFAULT_COMMAND_TIMEOUT_MS, type ConnectionRole } from './connections.js';
+import { closeClient, connectClient, createClient, DEFAULT_COMMAND_TIMEOUT_MS, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { ConsumeBridge } from './consume-bridge.js';
 import { PingCheck } from './ping-check.js';
+import { pollAckLane } from './poll-ack-lane.js';
 import { RedisStorage } from './redis-storage.js';
 import { RedisUnackedStore } from './redis-unacked.js';
 import { expiredDeadLetterFlags } from './scripts.js';
@@ -384,7 +384,7 @@ export class RedisTransport extends VirtualTransport {
       },
     );
     this.pollers.set(channel, poller);
-    if (storage.unacked instanceof RedisUnackedStore) storage.unacked.shareAckWrites(this.ackLaneOf(poller));
+    if (storage.unacked instanceof RedisUnackedStore) storage.unacked.shareAckWrites(pollAckLane(poller, this.redactedUrl));
     for (const client of [pollClient, subClient]) {
       connectClient(client).catch((error: unknown) => this.reportError(wrapRedisError(error, this.redactedUrl, 'connect')));
     }
@@ -415,26 +415,6 @@ export class RedisTransport extends VirtualTransport {
     for (const link of ['poll', 'subscriber'] as const) this.lostLinks.delete(linkId(poller, link));
     if (this.lostLinks.size === 0 && this.state === 'reconnecting') this.setState('connected');
     await Promise.allSettled([closeClient(poller.pollClient), closeClient(poller.subClient)]);
-  }
-
-  /**
-   * The poll connection as the lane a channel's acks ride (see AckCoalescer). It does not follow
-   * each command it writes, so an ack sent there is failed by this lane should the socket close.
-   */
-  private ackLaneOf(poller: ChannelPoller): AckLane {
-    const { pollClient } = poller;
-    const carrier = guardClient(pollClient, this.redactedUrl);
-    const unanswered = new FailOnClose(pollClient, () => wrapRedisError(new Error(UNANSWERED_MESSAGE), this.redactedUrl, 'ack'));
-    return {
-      hold: () => {
-        const held = poller.holdWrites();
-        if (!held) return undefined;
-        return {
-          send: (write) => (held.usable() ? unanswered.watch(write(carrier)) : undefined),
-          release: () => held.release(),
-        };
-      },
-    };
   }
 
   override isConnectionError(error: unknown): boolean {
