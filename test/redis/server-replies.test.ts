@@ -44,7 +44,9 @@ describe(`replies of the ${server.label} test server`, () => {
   });
 
   it('runs a kelp script again after SCRIPT FLUSH (EVALSHA answered NOSCRIPT, EVAL reloads it)', async () => {
-    const client = new Redis((await freshDb()).url);
+    // A server of its own: SCRIPT FLUSH empties the script cache of every client of the server.
+    const own = await startRedisServer();
+    const client = new Redis(own.url);
     defineScripts(client);
     try {
       await client.hset('unacked', 'a', '1', 'b', '2');
@@ -55,6 +57,7 @@ describe(`replies of the ${server.label} test server`, () => {
       expect([await client.hlen('unacked'), await client.zcard('unacked_index')]).toEqual([0, 0]);
     } finally {
       client.disconnect();
+      await own.stop();
     }
   });
 
