@@ -111,7 +111,6 @@ function rssTargets(results: readonly WorkloadComparison[]): Target[] {
       bound: { atMost: 1 },
       unit: 'x' as const,
       value: (f: Lookup) => ratio(f(r.id, 'kelp')?.peakRssMiB, f(r.id, 'BullMQ')?.peakRssMiB),
-
     }));
 }
 
