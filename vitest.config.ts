@@ -12,6 +12,7 @@ const alias = {
   '@kelp/transport-memory': src('transport-memory'),
   '@kelp/transport-redis': src('transport-redis'),
   kelp: src('kelp'),
+  '@kelp/dashboard': src('dashboard'),
   '@kelp/bench': src('bench'),
 };
 

@@ -22,6 +22,7 @@ interface Manifest {
   private?: boolean;
   bin?: Record<string, string>;
   dependencies?: Record<string, string>;
+  main?: string;
 }
 const readManifest = (dir: string): Manifest => JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Manifest;
 
@@ -31,8 +32,10 @@ const SHIPPED = new Map(
     .map((folder) => [folder, readManifest(join(root, folder))] as const)
     .filter(([, manifest]) => !manifest.private),
 );
-/** The library packages; the one with a `bin` is the CLI. */
-const LIBRARIES = [...SHIPPED.values()].filter((manifest) => !manifest.bin);
+/** The library packages (ESM and CommonJS); the one with a `bin` is the CLI. */
+const LIBRARIES = [...SHIPPED.values()].filter((manifest) => !manifest.bin && manifest.main?.includes('/cjs/'));
+/** Packages the CLI loads, ESM only (the dashboard, which ships its page in `public/`). */
+const ESM_ONLY = [...SHIPPED.values()].filter((manifest) => !manifest.bin && !manifest.main?.includes('/cjs/'));
 const CLI = [...SHIPPED.values()].find((manifest) => manifest.bin)!;
 
 /** The parent npm's settings (workspace, prefix, ...) stay out of the child npm runs. */
@@ -128,6 +131,12 @@ describe('the packed packages installed into an empty project', () => {
       const files = filesOf(name);
       expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']));
       expect(files.filter((path) => !path.startsWith('dist/') && !['package.json', 'README.md'].includes(path))).toEqual([]);
+      expect(files.filter((path) => path.endsWith('.tsbuildinfo') || path.endsWith('.d.ts.map'))).toEqual([]);
+    }
+    for (const { name } of ESM_ONLY) {
+      const files = filesOf(name);
+      expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'public/index.html', 'public/app.js']));
+      expect(files.filter((path) => !path.startsWith('dist/') && !path.startsWith('public/') && !['package.json', 'README.md'].includes(path))).toEqual([]);
       expect(files.filter((path) => path.endsWith('.tsbuildinfo') || path.endsWith('.d.ts.map'))).toEqual([]);
     }
     expect(filesOf(CLI.name)).toEqual([...Object.values(CLI.bin!).map((path) => path.replace(/^\.\//, '')), 'package.json'].sort());
