@@ -126,23 +126,28 @@ const COLORS = ['#0b6e4f', '#3366cc', '#dc3912', '#ff9900', '#990099', '#0099c6'
 function drawCharts(container, history) {
   for (const chart of state.charts) chart.destroy();
   state.charts = [];
-  container.replaceChildren();
-  for (const spec of CHARTS) {
+  // Every box goes in first: a lone box in an auto-fit grid spans the whole row, and a chart
+  // sized from it would overflow once its neighbours arrive.
+  const boxes = CHARTS.map((spec) => {
     const box = el('div', { className: 'chart', 'data-chart': spec.key }, el('h3', {}, spec.title));
-    container.append(box);
+    const plot = el('div', { className: 'plot' });
+    box.append(plot, el('p', {}, spec.about));
+    return { spec, box, plot };
+  });
+  container.replaceChildren(...boxes.map((b) => b.box));
+  for (const { spec, box, plot } of boxes) {
     const { queues, data } = series(history.samples, spec.key);
     if (history.samples.length < 2 || queues.length === 0) {
-      box.append(el('p', {}, 'Collecting samples…'));
-    } else {
-      const opts = {
-        width: Math.max(380, box.clientWidth - 16),
-        height: 180,
-        series: [{}, ...queues.map((name, i) => ({ label: name, stroke: COLORS[i % COLORS.length], width: 1.5 }))],
-        axes: [{}, { size: 60 }],
-      };
-      state.charts.push(new uPlot(opts, data, box));
+      plot.append(el('p', {}, 'Collecting samples…'));
+      continue;
     }
-    box.append(el('p', {}, spec.about));
+    const opts = {
+      width: Math.max(300, box.clientWidth - 20),
+      height: 180,
+      series: [{}, ...queues.map((name, i) => ({ label: name, stroke: COLORS[i % COLORS.length], width: 1.5 }))],
+      axes: [{}, { size: 60 }],
+    };
+    state.charts.push(new uPlot(opts, data, plot));
   }
   container.append(
     el('p', { className: 'note' }, `Sampled every ${history.interval} s by this dashboard since it started (kept in memory only).`),
@@ -262,7 +267,9 @@ function messageBlock(view, extra = []) {
   ].filter(Boolean);
   parts.push(el('div', { className: 'note' }, meta.join(' · ')));
   const headers = Object.keys(view.headers);
-  if (headers.length) parts.push(el('pre', { className: 'headers' }, JSON.stringify(view.headers, null, 1)));
+  if (headers.length) {
+    parts.push(el('details', {}, el('summary', {}, `headers (${headers.length})`), el('pre', { className: 'headers' }, JSON.stringify(view.headers, null, 1))));
+  }
   parts.push(el('pre', { className: `body ${view.body.kind}` }, view.body.text + (view.body.truncated ? ' …(truncated)' : '')));
   return el('div', {}, parts, extra);
 }

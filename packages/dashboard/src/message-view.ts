@@ -73,7 +73,8 @@ export function viewBody(bytes: Uint8Array, contentType: string | undefined, com
   }
   if (contentType === undefined || /json/i.test(contentType)) {
     try {
-      return { kind: 'json', bytes: bytes.length, ...clip(JSON.stringify(JSON.parse(text), null, 2), limit) };
+      // Compact in lists (a line or two each), indented when one message is shown whole.
+      return { kind: 'json', bytes: bytes.length, ...clip(JSON.stringify(JSON.parse(text), null, limit > 1000 ? 2 : 0), limit) };
     } catch {
       // Not JSON after all: shown as text.
     }
