@@ -49,7 +49,8 @@ export function memoryMessageHooks(broker: MemoryBroker): MessageHooks {
       const list = broker.stepList(from, step);
       let moved = 0;
       for (const { stored, rewritten } of messages) {
-        if (!list || list.at(0) !== stored.raw) break;
+        // Not next in line any more (consumed): skipped, as the Redis script does.
+        if (!list || list.at(0) !== stored.raw) continue;
         list.popFront();
         broker.declareQueue(to);
         // Kept in the same priority step: the step's lowest priority maps back to it.

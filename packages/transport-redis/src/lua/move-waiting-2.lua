@@ -8,13 +8,18 @@
   KEYS[2]  the target list (LPUSH: the back of the FIFO, like a publish)
   ARGV     pairs, oldest first: the message as stored, the message to push (its route rewritten)
 
-  Returns how many moved; it stops at the first message that is no longer at the tail.
+  A pair whose message is not at the tail is skipped: a consumer took it (then a later pair is
+  at the tail now) or something was pushed to the tail (a restore; then nothing here matches
+  and nothing moves). Only the exact bytes expected are ever popped.
+
+  Returns how many moved.
 ]]
 local moved = 0
 for i = 1, #ARGV, 2 do
-  if redis.call("LINDEX", KEYS[1], -1) ~= ARGV[i] then break end
-  redis.call("RPOP", KEYS[1])
-  redis.call("LPUSH", KEYS[2], ARGV[i + 1])
-  moved = moved + 1
+  if redis.call("LINDEX", KEYS[1], -1) == ARGV[i] then
+    redis.call("RPOP", KEYS[1])
+    redis.call("LPUSH", KEYS[2], ARGV[i + 1])
+    moved = moved + 1
+  end
 end
 return moved

@@ -138,10 +138,11 @@ export class AdminRepair<Handle> {
     let remaining = checkCount(options.limit, 'limit', Number.MAX_SAFE_INTEGER);
     let moved = 0;
     for (const step of await this.steps(from, undefined)) {
-      // A consumer taking the message we were about to move makes a batch stop early; three
-      // such misses in a row mean the queue is being drained faster than we move: stop there.
+      // A batch that moves nothing found other messages at the consuming end every time (a
+      // restore pushed there, or consumers drain faster than we read): after ten in a row the
+      // move stops rather than race them.
       let misses = 0;
-      while (remaining > 0 && misses < 3) {
+      while (remaining > 0 && misses < 10) {
         throwIfAborted(options.signal);
         const batch = await this.storage.waitingRange(from, step, { order: 'oldest', offset: 0, count: Math.min(MOVE_BATCH, remaining) });
         if (batch.length === 0) break;

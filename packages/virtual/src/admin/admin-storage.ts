@@ -99,8 +99,8 @@ export interface AdminStorage<Handle = unknown> extends RoutingSource {
   removeWaiting(queue: string, step: number, message: StoredBytes): Promise<boolean>;
   /**
    * Moves messages from the consuming end of `from`'s sub-list to the back of `to`'s, in order,
-   * each only while it is still the next to be consumed; returns how many moved (it stops at the
-   * first that is not, e.g. because a consumer took it).
+   * each only if it is the next to be consumed when its turn comes (one a consumer took first is
+   * skipped); returns how many moved.
    */
   moveWaiting(from: string, to: string, step: number, messages: readonly MoveStep[]): Promise<number>;
   /** Removes every waiting message of `queue`; returns how many. */
