@@ -64,4 +64,18 @@ describe('a queue of 1,000,000 messages', () => {
     // The figures the README quotes come from this line.
     process.stdout.write(`load check: search of 100,000 of 1,000,000 messages took ${seconds.toFixed(1)} s, heap growth ${heapGrowthMb.toFixed(0)} MB\n`);
   });
+
+  it('stops reading Redis once the client leaves a search', async () => {
+    const lranges = async () => Number(/cmdstat_lrange:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+    const controller = new AbortController();
+    const response = await fetch(new URL('/api/search?text=nowhere&queue=big', dashboard.url), { signal: controller.signal });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    controller.abort();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const afterLeaving = await lranges();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    // A search left running would read about 100 pages of 1,000 meanwhile.
+    expect((await lranges()) - afterLeaving).toBe(0);
+  });
 });

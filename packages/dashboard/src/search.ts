@@ -77,17 +77,20 @@ export async function* runSearch(admin: TransportAdmin & TransportAdminRepair, r
     }
   }
 
+  // Unacked records are read unfiltered, oldest first, and matched to the queue here: the
+  // offset is then a count of records read, and each is read once.
   for (let offset = 0; budget() > 0; offset += PAGE) {
     signal.throwIfAborted();
-    const page = await admin.unacked({ ...(request.queue === undefined ? {} : { queue: request.queue }), offset, limit: Math.min(PAGE, budget()), signal });
+    const page = await admin.unacked({ offset, limit: Math.min(PAGE, budget()), signal });
     scanned += page.items.length;
     for (const item of page.items) {
+      if (request.queue !== undefined && !item.queues.includes(request.queue)) continue;
       if (!matches(item)) continue;
       found++;
       yield { type: 'match', source: 'unacked', queue: item.queues.join(', '), tag: item.tag, view: viewMessage(item.raw, item.rawEncoding, LIST_LIMIT) };
     }
     yield* progress();
-    if (page.items.length < Math.min(PAGE, request.limit)) break;
+    if (page.items.length < Math.min(PAGE, budget() + page.items.length)) break;
   }
 
   for (const queue of queues) {
