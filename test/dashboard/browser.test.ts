@@ -68,6 +68,7 @@ async function showMessages(queue: string, source: string): Promise<void> {
     await page.evaluate(`(() => { const s = document.getElementById('${id}'); s.value = ${JSON.stringify(value)}; s.dispatchEvent(new Event('change')); })()`);
     await page.waitFor(`document.getElementById('${id}')?.value === ${JSON.stringify(value)}`);
   }
+  await page.waitFor(`document.querySelector('#list[data-queue=${JSON.stringify(queue)}][data-source=${JSON.stringify(source)}]')`);
 }
 
 describe('the dashboard page in Chromium', () => {
@@ -108,8 +109,8 @@ describe('the dashboard page in Chromium', () => {
 
   it('shows a body holding <script> as text, and the script never runs', async () => {
     await showMessages('a.untrusted', 'waiting');
-    await page.waitFor(`document.querySelector('#list pre.body')`);
-    expect(await page.evaluate<string>(`document.querySelector('#list pre.body').textContent`)).toBe(XSS_BODY);
+    await page.waitFor(`document.querySelector('#list[data-queue="a.untrusted"] pre.body')`);
+    expect(await page.evaluate<string>(`document.querySelector('#list[data-queue="a.untrusted"] pre.body').textContent`)).toBe(XSS_BODY);
     expect(await page.evaluate<unknown>(`window.__owned ?? null`)).toBeNull();
     expect(await page.evaluate<number>(`document.querySelectorAll('#main script, #main img').length`)).toBe(0);
     await showMessages('celery', 'waiting');

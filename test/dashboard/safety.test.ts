@@ -102,6 +102,15 @@ describe('actions', () => {
   });
 });
 
+describe('reads', () => {
+  it('are refused when the browser says another site asks (a page cannot make the dashboard search for it)', async () => {
+    const cross = await getJson(dashboard, '/api/search?text=plain', { headers: { 'Sec-Fetch-Site': 'cross-site' } });
+    const same = await getJson(dashboard, '/api/overview', { headers: { 'Sec-Fetch-Site': 'same-origin' } });
+    const page = await fetch(dashboard.url, { headers: { 'Sec-Fetch-Site': 'cross-site' } });
+    expect([cross.status, same.status, page.status]).toEqual([403, 200, 200]);
+  });
+});
+
 describe('the page', () => {
   it('refuses a Host header other than its own (DNS rebinding)', async () => {
     const { port } = new URL(dashboard.url);

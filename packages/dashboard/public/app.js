@@ -3,7 +3,7 @@
 // message body holding markup shows as that markup, it never runs.
 import uPlot from '/assets/uplot.js';
 
-const state = { config: null, token: '', view: 'overview', timer: null, charts: [], search: null };
+const state = { config: null, token: '', view: 'overview', timer: null, charts: [], search: null, generation: 0 };
 
 // The action token arrives in the URL fragment (never sent to a server); keep it for this tab.
 {
@@ -275,7 +275,12 @@ function messageBlock(view, extra = []) {
 }
 
 async function showMessages() {
+  // A later render (another choice made meanwhile) wins: an earlier one that finishes last
+  // must not put a stale list back.
+  const generation = ++state.generation;
+  const stale = () => generation !== state.generation;
   const overview = await api('/api/overview');
+  if (stale()) return;
   const root = el('div', { id: 'messages' });
   if (!browse.queue && overview.queues[0]) browse.queue = overview.queues[0].name;
   const queueSelect = el('select', { id: 'queue', onchange: (e) => { browse.queue = e.target.value; browse.offset = 0; showMessages(); } },
@@ -303,7 +308,7 @@ async function showMessages() {
     );
   }
   root.append(controls);
-  const list = el('div', { id: 'list' });
+  const list = el('div', { id: 'list', 'data-queue': browse.queue, 'data-source': browse.source });
   root.append(list);
   main().replaceChildren(root);
   if (!browse.queue) {
@@ -313,6 +318,7 @@ async function showMessages() {
   const q = encodeURIComponent(browse.queue);
   if (browse.source === 'waiting') {
     const page = await api(`/api/queues/${q}/messages?step=${browse.step}&order=${browse.order}&offset=${browse.offset}&limit=${browse.limit}`);
+    if (stale()) return;
     list.append(el('p', { className: 'note' }, `${fmt(page.total)} waiting in step ${page.step}; showing ${fmt(page.offset + 1)}–${fmt(page.offset + page.items.length)} ${browse.order} first.`));
     list.append(el('table', { className: 'messages' },
       el('tr', {}, ['#', 'message', ''].map((h) => el('th', {}, h))),
@@ -329,6 +335,7 @@ async function showMessages() {
     list.append(pager(page.total));
   } else if (browse.source === 'unacked') {
     const page = await api(`/api/unacked?queue=${q}&offset=${browse.offset}&limit=${browse.limit}`);
+    if (stale()) return;
     list.append(el('p', { className: 'note' }, `${fmt(page.items.length)} unacked for ${browse.queue}, oldest delivery first.`));
     list.append(el('table', { className: 'messages' },
       el('tr', {}, ['tag', 'unacked for', 'message', ''].map((h) => el('th', {}, h))),
@@ -343,6 +350,7 @@ async function showMessages() {
       ))));
   } else {
     const page = await api(`/api/queues/${q}/dead-letters?limit=100`);
+    if (stale()) return;
     list.append(el('p', { className: 'note' }, `${fmt(page.entries.length)} dead letters shown (oldest first, at most 100).`));
     list.append(el('table', { className: 'messages' },
       el('tr', {}, ['when', 'reason', 'message', ''].map((h) => el('th', {}, h))),

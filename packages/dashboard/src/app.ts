@@ -11,7 +11,7 @@ import { BadRequest, queryInt } from './http-input.js';
 import { viewMessage } from './message-view.js';
 import { LIST_LIMIT } from './limits.js';
 import { readRoutes } from './reads.js';
-import { actionGuard, basicAuth, hostCheck, securityHeaders } from './safety.js';
+import { actionGuard, basicAuth, hostCheck, sameSiteReads, securityHeaders } from './safety.js';
 
 
 
@@ -25,6 +25,7 @@ export function createApp(ctx: AppContext): Hono {
     app.get(route, (c) => c.body(new Uint8Array(asset.body), 200, { 'Content-Type': asset.type }));
   }
 
+  app.use('/api/*', sameSiteReads());
   app.get('/api/config', (c) =>
     c.json({ broker: ctx.scrubber.shownUrl, transport: ctx.transportName, readOnly: ctx.readOnly, searchLimit: ctx.searchLimit }),
   );

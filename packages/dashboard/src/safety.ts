@@ -78,6 +78,19 @@ export function basicAuth(password: string | undefined): MiddlewareHandler {
   };
 }
 
+/**
+ * Refuses API reads a browser says come from another site: another page cannot read the answer
+ * (no CORS), but it could still make the dashboard run searches on its behalf. Navigating to the
+ * page from a link elsewhere stays possible: only /api is guarded.
+ */
+export function sameSiteReads(): MiddlewareHandler {
+  return async (c, next) => {
+    const site = c.req.header('sec-fetch-site');
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') return refuse(c, 403, `cross-origin request refused (Sec-Fetch-Site: ${site.slice(0, 40)})`);
+    return next();
+  };
+}
+
 /** Guards every action route: read-only, token, same origin, JSON body. */
 export function actionGuard(options: { readOnly: boolean; token: string }): MiddlewareHandler {
   return async (c, next) => {
