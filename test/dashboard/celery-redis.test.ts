@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import type { Dashboard } from '@kelp/dashboard';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kombu } from '../interop/kombu-peer.js';
 import { freshDb, type FreshDb } from '../setup/fresh-db.js';
 import { act, dashboardFor, getJson, search } from './helpers.js';
 
@@ -198,6 +199,16 @@ describe('repair actions, checked in Redis', () => {
     expect(parked.map((m) => m.headers.id).sort()).toEqual(before);
     expect(parked.map((m) => m.properties.delivery_info)).toEqual(parked.map(() => ({ exchange: '', routing_key: 'celery.parked' })));
     expect(await waitingIds()).toEqual([]);
+    // Python Kombu reads a moved message as it reads any other.
+    const taken = await kombu<{ messages: { headers: { id: string }; routing_key: string }[] }>('consume', {
+      url: db.url,
+      exchange: '',
+      queue: 'celery.parked',
+      binding_key: 'celery.parked',
+      count: 1,
+      timeout: 10,
+    });
+    expect(taken.messages.map((m) => [before.includes(m.headers.id), m.routing_key])).toEqual([[true, 'celery.parked']]);
   });
 
   it('purges only after the queue name is typed', async () => {

@@ -44,6 +44,15 @@ describe('binding', () => {
     expect([result.code, result.stderr]).toEqual([2, expect.stringContaining('password')]);
   });
 
+  it('kelp dashboard --read-only --json says where it listens and that it is read-only', async () => {
+    const child = startKelp(['dashboard', 'memory://', '--read-only', '--json']);
+    const line = await new Promise<string>((resolve) => child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+    child.kill('SIGINT');
+    const result = await finished(child, 20_000);
+    expect(JSON.parse(line)).toMatchObject({ url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/$/), readOnly: true, broker: 'memory://' });
+    expect(result.code).toBe(0);
+  });
+
   it('a non-loopback bind with a password answers only with basic auth', async () => {
     const open = await startDashboard({ url: 'memory://', host: '0.0.0.0', password: 'open-sesame-1' });
     try {
