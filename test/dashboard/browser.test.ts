@@ -39,9 +39,11 @@ let redis: Redis;
 let dashboard: Dashboard;
 let page: BrowserPage;
 let waitingId: string;
+let dbUrl: string;
 
 beforeAll(async () => {
   const db = await freshDb();
+  dbUrl = db.url;
   redis = new Redis(db.url);
   const ids = (await run('/usr/bin/python3', ['-c', PYTHON_FILL, db.url], { timeout: 30_000 })).stdout.trim().split(' ');
   const taken = ids.at(-1) as string;
@@ -125,5 +127,20 @@ describe('the dashboard page in Chromium', () => {
     expect(status).toBe(403);
     expect(await redis.llen('celery')).toBe(4);
     expect(page.consoleErrors).toEqual([]);
+  });
+
+  it('shows no action at all in read-only mode', async () => {
+    const readOnly = await dashboardFor(dbUrl, { readOnly: true });
+    const other = await BrowserPage.open(readOnly.pageUrl);
+    try {
+      await other.waitFor(`document.querySelector('#queues tr[data-queue="celery"]')`);
+      expect(await other.evaluate<string>(`document.getElementById('mode').innerText`)).toBe('read-only');
+      await other.evaluate(`location.hash = '#messages'`);
+      await other.waitFor(`document.querySelector('#list table')`);
+      expect(await other.evaluate<number>(`document.querySelectorAll('[data-action]').length`)).toBe(0);
+    } finally {
+      await other.close();
+      await readOnly.close();
+    }
   });
 });
