@@ -97,7 +97,7 @@ export async function showMessages() {
   } else if (browse.source === 'unacked') {
     const page = await api(`/api/unacked?queue=${q}&offset=${browse.offset}&limit=${browse.limit}`);
     if (stale()) return;
-    list.append(el('p', { className: 'note' }, `${fmt(page.items.length)} unacked for ${browse.queue}, oldest delivery first.`));
+    list.append(el('p', { className: 'note' }, `${fmt(page.items.length)} unacked for ${browse.queue} shown from #${fmt(browse.offset + 1)}, oldest delivery first.`));
     list.append(el('table', { className: 'messages' },
       el('tr', {}, ['tag', 'unacked for', 'message', ''].map((h) => el('th', {}, h))),
       page.items.map((item) => el('tr', { 'data-tag': item.tag },
@@ -109,6 +109,8 @@ export async function showMessages() {
           showMessages();
         } }, 'restore')),
       ))));
+    // The total is not known per queue without reading every record: next is offered while pages are full.
+    list.append(pager(page.items.length === browse.limit ? browse.offset + browse.limit + 1 : browse.offset + page.items.length));
   } else {
     const page = await api(`/api/queues/${q}/dead-letters?limit=100`);
     if (stale()) return;

@@ -121,7 +121,18 @@ export async function showOverview() {
     el(
       'p',
       { className: 'note' },
-      `${fmt(report.unackedTotal)} unacked in all; restored by workers after a visibility timeout of ${fmt(report.visibilityTimeout)} s.`,
+      `${fmt(report.unackedTotal)} unacked in all; restored by workers after a visibility timeout of ${fmt(report.visibilityTimeout)} s. `,
+      canAct() && report.unackedTotal > 0
+        ? el('button', {
+            'data-action': 'restore-all',
+            onclick: async () => {
+              const answer = prompt('Restore the unacked messages of every queue unacked for more than how many seconds?', String(report.visibilityTimeout));
+              if (answer === null) return;
+              await act('restore', { olderThan: Number(answer) });
+              state.refresh();
+            },
+          }, 'restore unacked of every queue…')
+        : '',
     ),
   );
   root.append(el('h2', {}, 'Exchanges and bindings'));
