@@ -88,6 +88,12 @@ describe('actions', () => {
     expect([origin.status, site.status]).toEqual([403, 403]);
   });
 
+  it('refuse a body over 16 KiB', async () => {
+    const big = await act(dashboard, 'purge', { queue: 'safe.q', confirm: 'safe.q', pad: 'x'.repeat(20_000) });
+    expect(big.status).toBe(413);
+    expect(await redis.llen('safe.q')).toBe(1);
+  });
+
   it('are refused as a form post (not JSON)', async () => {
     const response = await fetch(new URL('/api/actions/purge', dashboard.url), {
       method: 'POST',

@@ -4,6 +4,7 @@
  * the broker password scrubbed.
  */
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { KelpError } from 'kelp';
 import { actionRoutes } from './actions.js';
 import type { AppContext } from './context.js';
@@ -49,6 +50,8 @@ export function createApp(ctx: AppContext): Hono {
   readRoutes(app, ctx);
 
   app.use('/api/actions/*', actionGuard({ readOnly: ctx.readOnly, token: ctx.token }));
+  // An action body is a few names and numbers; nothing larger is read into memory.
+  app.use('/api/actions/*', bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.json({ error: 'action bodies are at most 16 KiB' }, 413) }));
   actionRoutes(app, ctx);
 
   app.notFound((c) => c.json({ error: 'not found' }, 404));
