@@ -51,10 +51,12 @@ export function memoryMessageHooks(broker: MemoryBroker): MessageHooks {
       for (const { stored, rewritten } of messages) {
         // Not next in line any more (consumed): skipped, as the Redis script does.
         if (!list || list.at(0) !== stored.raw) continue;
-        list.popFront();
         broker.declareQueue(to);
-        // Kept in the same priority step: the step's lowest priority maps back to it.
+        // Stored first, taken from the source after: a target that refuses it (a full queue
+        // with reject-publish) throws here and the message stays where it was. Kept in the same
+        // priority step: the step's own number maps back to it.
         broker.put(to, rewritten.raw, step);
+        list.popFront();
         moved++;
       }
       return moved;

@@ -77,6 +77,13 @@ describe('memory admin repair', () => {
     expect((JSON.parse(parked[2] as string) as { properties: { delivery_info: unknown } }).properties.delivery_info).toEqual({ exchange: '', routing_key: 'parked' });
   });
 
+  it('leaves a message where it was when the target queue refuses it', async () => {
+    const { admin, channel, broker } = await setup();
+    await channel.queueDeclare('full', { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+    await expect(admin.moveMessages('work', 'full')).rejects.toThrow();
+    expect([broker.size('work'), broker.size('full')]).toEqual([3, 0]);
+  });
+
   it('purges a queue and says how many went', async () => {
     const { admin, broker } = await setup();
     expect(await admin.purge('work')).toEqual({ purged: 3 });
