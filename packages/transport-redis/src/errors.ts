@@ -16,9 +16,10 @@ const CONNECTION_CODES = new Set([
 /**
  * Redis error replies that are about the server's state or our session, not the command: a
  * server still loading its dataset (HEAD's BusyLoadingError), a failed AUTH, a read-only
- * replica after failover. Reconnecting (maybe elsewhere) can fix them.
+ * replica after failover, a cluster slot that moved (MOVED) or is being moved (ASK, TRYAGAIN).
+ * The command did not run; reconnecting (maybe elsewhere) or retrying later can fix them.
  */
-const CONNECTION_REPLY_CODES = new Set(['LOADING', 'NOAUTH', 'WRONGPASS', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN']);
+const CONNECTION_REPLY_CODES = new Set(['LOADING', 'NOAUTH', 'WRONGPASS', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN', 'MOVED', 'ASK', 'TRYAGAIN']);
 
 /** An error reply from the server (ioredis's ReplyError), as opposed to a socket or client error. */
 export function isReplyError(error: unknown): error is Error & { name: 'ReplyError' } {

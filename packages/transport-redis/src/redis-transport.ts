@@ -13,7 +13,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { redisAdminStorage } from './admin.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
 import { ConfirmConnection } from './confirm-connection.js';
-import { closeClient, connectClient, createClient, DEFAULT_COMMAND_TIMEOUT_MS, type ConnectionRole } from './connections.js';
+import { closeClient, connectClient, createClient, DEFAULT_COMMAND_TIMEOUT_MS, locatesMaster, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
@@ -379,7 +379,7 @@ export class RedisTransport extends VirtualTransport {
         healthTimeoutMs: this.healthTimeoutMs,
         batchSize: this.redisOptions.batchSize ?? 100,
         blockingWait: this.redisOptions.blockingWait,
-        serversMayDiffer: this.ioredisOptions.sentinels !== undefined,
+        serversMayDiffer: locatesMaster(this.ioredisOptions),
         wallClock: this.wallClock,
       },
     );
