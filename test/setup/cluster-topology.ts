@@ -51,6 +51,12 @@ export interface ClusterTopology {
   /** Resolves with the new master of `slot` once a node other than `oldPort` serves it and the cluster is ok again. */
   waitForNewMaster(slot: number, oldPort: number, timeoutMs?: number): Promise<number>;
   /**
+   * Gives the master `port` a replica taken from another master (`CLUSTER REPLICATE`), resolved
+   * once it is in sync: after a failover the promoted replica has none, and a confirmed publish
+   * (WAIT 1) could never be confirmed again.
+   */
+  adoptReplica(port: number, timeoutMs?: number): Promise<number>;
+  /**
    * Moves `slot` to the master `toPort` with `redis-cli --cluster reshard`. redis-cli moves a
    * source's lowest slots first, so this moves every slot of the owner from its first slot up
    * to `slot` (one slot when `slot` is the first its master owns).
@@ -190,6 +196,23 @@ export async function startClusterTopology(): Promise<ClusterTopology> {
         return port !== oldPort && (await settled([slot]));
       });
       return port;
+    },
+    async adoptReplica(port, timeoutMs = 30_000) {
+      const id = await nodeId(port);
+      // CLUSTER NODES: `<id> <ip:port@bus> <flags> <master id> ...`; a live replica of another master.
+      const lines = String(await withClient(port, (client) => client.call('CLUSTER', 'NODES'))).trim().split('\n');
+      const donor = lines
+        .map((line) => line.split(' '))
+        .filter(([, , flags, masterId]) => flags?.includes('slave') && !flags.includes('fail') && masterId !== id)
+        .map(([, address]) => Number(/:(\d+)@/.exec(address ?? '')?.[1]))
+        .find((candidate) => alive().includes(candidate));
+      if (donor === undefined) throw new Error(`cluster topology: no replica to give to ${port}`);
+      await withClient(donor, (client) => client.call('CLUSTER', 'REPLICATE', id));
+      await waitUntil(`node ${donor} a synced replica of ${port}`, timeoutMs, async () => {
+        const text = await withClient(port, (client) => client.info('replication'));
+        return new RegExp(`slave\\d+:ip=127\\.0\\.0\\.1,port=${donor},state=online`).test(text);
+      });
+      return donor;
     },
     async reshard(slot, toPort, timeoutMs = 60_000) {
       const from = (await ownerOf(slot)).master;

@@ -25,6 +25,8 @@ import { RedisStorage } from './redis-storage.js';
 import { RedisUnackedStore } from './redis-unacked.js';
 import { expiredDeadLetterFlags } from './scripts.js';
 import { SwitchMasterWatch } from './switch-master-watch.js';
+import { CLUSTER_TRANSPORT } from './cluster-options.js';
+import { ClusterSlotWatch } from './cluster-slot-watch.js';
 
 /** Used when socketTimeout is unset. */
 const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
@@ -76,6 +78,8 @@ export class RedisTransport extends VirtualTransport {
   private readonly commandHealth: PingCheck;
   /** sentinel:// only: moves this transport's connections when the sentinels switch masters. */
   private readonly switchWatch: SwitchMasterWatch | undefined;
+  /** Cluster URLs only: moves this transport's connections together when the hash-tag slot moves. */
+  private readonly slotWatch: ClusterSlotWatch | undefined;
 
   constructor(params: ConnectionParams, init: RedisTransportInit = {}) {
     const options = parseRedisTransportOptions(params.transportOptions);
@@ -102,6 +106,7 @@ export class RedisTransport extends VirtualTransport {
     this.keys = new RedisKeys({ ...options, db: ioredisOptions.db, literalFanoutDb: params.transport === 'sentinel' });
     this.switchWatch =
       ioredisOptions.sentinels === undefined ? undefined : new SwitchMasterWatch({ sentinel: ioredisOptions, clients: () => this.clients() });
+    this.slotWatch = params.transport === CLUSTER_TRANSPORT ? new ClusterSlotWatch(() => this.clients()) : undefined;
     this.commandHealth = new PingCheck({
       client: () => this.commandClient,
       established: () => this.established,
@@ -143,6 +148,7 @@ export class RedisTransport extends VirtualTransport {
         this.lastRedisError = safeRedisCause(error);
       },
     });
+    this.slotWatch?.watch(client);
     if (role === 'command' || role === 'confirm') {
       client.on('close', () => this.linkDown(role, this.lastRedisError ?? new Error('connection closed')));
       client.on('ready', () => this.linkUp(role));
