@@ -76,3 +76,38 @@ describe('Kombu 5.2.4 on the slot master and kelp on rediscluster://, one global
     expect(again.every((m) => m.redelivered)).toBe(true);
   });
 });
+
+describe("Kombu 5.2.4's own restore on a cluster master", () => {
+  /** Crashes a Kombu consumer holding 3 messages under `prefix`, then runs Kombu's restore_visible. */
+  async function kombuRestores(prefix: string): Promise<{ restored: boolean; error: string; left: number }> {
+    const { master } = await topology.ownerOf(await topology.slotOf(`${prefix}x`));
+    const url = `redis://:${CLUSTER_PASSWORD}@127.0.0.1:${master}/0`;
+    const queue = `py-restore-${prefix.slice(1, -2)}`;
+    const options = { global_keyprefix: prefix, visibility_timeout: 0 };
+    await kombu('publish', { url, transport_options: options, exchange: '', routing_key: queue, queue, messages: ids('r').slice(0, 3).map((id) => ({ body: { id } })) });
+    await kombu('crash', { url, transport_options: options, queue, count: 3 });
+    const outcome = await kombu('restore', { url, transport_options: options }).then(
+      () => ({ restored: true, error: '' }),
+      (error: unknown) => ({ restored: false, error: String(error) }),
+    );
+    const client = topology.nodeClient(master);
+    try {
+      return { ...outcome, left: await client.hlen(`${prefix}unacked`) };
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  it('works when the hash tag is `unacked`, whose slot also holds the unprefixed key Kombu WATCHes', { timeout: 60_000 }, async () => {
+    expect(await kombuRestores('{unacked}:')).toEqual({ restored: true, error: '', left: 0 });
+  });
+
+  it('fails with MOVED when the unprefixed `unacked` key lives on another master (a Kombu 5.2.4 quirk)', { timeout: 60_000 }, async () => {
+    // `kelp` hashes to slot 1926 and `unacked` to 8345: different masters of a three-master cluster.
+    const tagMaster = (await topology.ownerOf(await topology.slotOf('{kelp}:x'))).master;
+    expect((await topology.ownerOf(await topology.slotOf('unacked'))).master).not.toBe(tagMaster);
+    const outcome = await kombuRestores('{kelp}:');
+    expect([outcome.restored, outcome.left]).toEqual([false, 3]);
+    expect(outcome.error).toMatch(/MOVED/);
+  });
+});
