@@ -4,7 +4,10 @@
  */
 import { Connection, ConfigurationError, Exchange, Queue, SimpleQueue, type Message } from 'kelp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { kelp } from '../cli/kelp-process.js';
+import { repoRoot } from '../setup/child-bundle.js';
 import { consumeInProcess } from '../faults/support/in-process.js';
 import { waitFor } from '../faults/support/redis-data.js';
 import { CLUSTER_PASSWORD, startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
@@ -32,6 +35,15 @@ async function kelpClientsByNode(): Promise<Map<number, string[]>> {
     }
   }
   return result;
+}
+
+/** Runs a program of examples/ (against the built packages) and collects its output. */
+function runNode(file: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [file, ...args], { cwd: repoRoot, timeout: 50_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
 }
 
 /** Patterns the kelp subscriber connections of one node are subscribed to. */
@@ -155,6 +167,13 @@ describe('the kelp command on a rediscluster:// URL', () => {
     expect([restored.code, deadLetters.code, demo.code, bench.code], `${bench.stderr}${demo.stderr}`).toEqual([0, 0, 0, 0]);
     expect(demo.stdout).toMatch(/rediscluster:\/\/:\*\*@127\.0\.0\.1/);
     for (const run of [published, inspected, consumed, purged, restored, deadLetters, demo, bench]) expect(`${run.stdout}${run.stderr}`).not.toMatch(secrets);
+  });
+
+  it('runs examples/redis-cluster.mjs on the cluster URL', { timeout: 60_000 }, async () => {
+    const run = await runNode(join(repoRoot, 'examples', 'redis-cluster.mjs'), [cliUrl(), '1']);
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    expect(run.stdout).toMatch(/published 10 ticks, consumed 10 \(none lost\)/);
+    expect(run.stdout).not.toMatch(secrets);
   });
 
   it('refuses a URL without a hash tag with exit code 2 or 1 and the way out', async () => {
