@@ -8,8 +8,9 @@
  */
 import { execFile } from 'node:child_process';
 import { Redis } from 'ioredis';
+import type { TestCertificates } from '../faults/support/tls.js';
 import { requireCommand } from './prerequisites.js';
-import { startRedisServer, type RedisServerHandle } from './redis-server.js';
+import { freePort, startRedisServer, type RedisServerHandle } from './redis-server.js';
 import { testServer } from './test-server.js';
 
 export const CLUSTER_PASSWORD = 'cluster-secret';
@@ -28,6 +29,15 @@ const NODE_ARGS = [
   '--repl-diskless-sync-delay', '0',
 ];
 
+export interface ClusterTopologyOptions {
+  /**
+   * TLS everywhere: every node also listens on a TLS port, the cluster bus and replication use
+   * TLS, and the ports the nodes announce (and this topology's helpers and URLs use) are the TLS
+   * ones. The plain ports stay for the harness's readiness PING only.
+   */
+  tls?: TestCertificates;
+}
+
 export interface ClusterSlotOwner {
   master: number;
   replicas: number[];
@@ -36,7 +46,7 @@ export interface ClusterSlotOwner {
 export interface ClusterTopology {
   /** Every node's port, masters and replicas, in start order. */
   readonly ports: readonly number[];
-  /** `rediscluster://:<password>@127.0.0.1:<p1>;rediscluster://127.0.0.1:<p2>;...` over `seeds` nodes. */
+  /** `rediscluster://:<password>@127.0.0.1:<p1>;rediscluster://127.0.0.1:<p2>;...` over `seeds` nodes (`rediss+cluster://` with `tls`). */
   url(seeds?: number): string;
   /** A plain client of one node (the caller closes it). */
   nodeClient(port: number): Redis;
@@ -81,10 +91,11 @@ async function waitUntil(what: string, timeoutMs: number, check: () => Promise<b
   }
 }
 
-function redisCli(args: readonly string[], timeoutMs: number): Promise<string> {
+function redisCli(args: readonly string[], timeoutMs: number, tls: TestCertificates | undefined): Promise<string> {
   const binary = requireCommand('redis-cli', ['--version'], 'redis-tools');
+  const tlsArgs = tls ? ['--tls', '--cacert', tls.caFile] : [];
   return new Promise((resolve, reject) => {
-    execFile(binary, ['-a', CLUSTER_PASSWORD, '--no-auth-warning', ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(binary, [...tlsArgs, '-a', CLUSTER_PASSWORD, '--no-auth-warning', ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`redis-cli ${args.slice(0, 2).join(' ')} failed: ${error.message}\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
       else resolve(stdout);
     });
@@ -94,12 +105,19 @@ function redisCli(args: readonly string[], timeoutMs: number): Promise<string> {
 /** One CLUSTER SLOTS range: [start, end, [ip, port, id], ...replicas]. */
 type SlotRange = [number, number, ...[string, number, string?][]];
 
-export async function startClusterTopology(): Promise<ClusterTopology> {
+export async function startClusterTopology(options: ClusterTopologyOptions = {}): Promise<ClusterTopology> {
+  const { tls } = options;
+  /** Nodes by the port they announce (their TLS port with `tls`). */
   const nodes = new Map<number, RedisServerHandle>();
   try {
     for (let i = 0; i < 6; i++) {
-      const node = await startRedisServer({ extraArgs: NODE_ARGS, server: testServer({}) });
-      nodes.set(node.port, node);
+      const tlsPort = tls ? await freePort() : undefined;
+      const tlsArgs = tls
+        ? ['--tls-port', String(tlsPort), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile,
+            '--tls-auth-clients', 'no', '--tls-cluster', 'yes', '--tls-replication', 'yes']
+        : [];
+      const node = await startRedisServer({ extraArgs: [...NODE_ARGS, ...tlsArgs], server: testServer({}) });
+      nodes.set(tlsPort ?? node.port, node);
     }
   } catch (error) {
     await Promise.allSettled([...nodes.values()].map((node) => node.stop()));
@@ -107,7 +125,15 @@ export async function startClusterTopology(): Promise<ClusterTopology> {
   }
   const ports = [...nodes.keys()];
   const nodeClient = (port: number) =>
-    new Redis({ port, host: '127.0.0.1', password: CLUSTER_PASSWORD, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    new Redis({
+      port,
+      host: '127.0.0.1',
+      password: CLUSTER_PASSWORD,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      ...(tls ? { tls: { ca: tls.caPem } } : {}),
+    });
   const withClient = async <T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> => {
     const client = nodeClient(port);
     client.on('error', () => undefined);
@@ -145,7 +171,7 @@ export async function startClusterTopology(): Promise<ClusterTopology> {
   };
 
   try {
-    await redisCli(['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], 60_000);
+    await redisCli(['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], 60_000, tls);
     // Each master has its replica synced, and every node sees the whole cluster ok.
     await waitUntil('cluster_state:ok on every node with every replica synced', 30_000, async () => {
       if (!(await settled([0, SLOTS / 2, SLOTS - 1]))) return false;
@@ -172,8 +198,10 @@ export async function startClusterTopology(): Promise<ClusterTopology> {
 
   return {
     ports,
-    url: (seeds = 3) =>
-      ports.slice(0, seeds).map((port, i) => (i === 0 ? `rediscluster://:${CLUSTER_PASSWORD}@127.0.0.1:${port}` : `rediscluster://127.0.0.1:${port}`)).join(';'),
+    url: (seeds = 3) => {
+      const scheme = tls ? 'rediss+cluster' : 'rediscluster';
+      return ports.slice(0, seeds).map((port, i) => (i === 0 ? `${scheme}://:${CLUSTER_PASSWORD}@127.0.0.1:${port}` : `${scheme}://127.0.0.1:${port}`)).join(';');
+    },
     nodeClient,
     ownerOf,
     slotOf: (key) => withClient(firstLive(), async (client) => Number(await client.call('CLUSTER', 'KEYSLOT', key))),
@@ -226,6 +254,7 @@ export async function startClusterTopology(): Promise<ClusterTopology> {
         ['--cluster', 'reshard', `127.0.0.1:${from}`, '--cluster-from', await nodeId(from), '--cluster-to', await nodeId(toPort),
           '--cluster-slots', String(moved), '--cluster-yes'],
         timeoutMs,
+        tls,
       );
       await waitUntil(`slot ${slot} served by ${toPort} on every node`, timeoutMs, async () => (await ownerOf(slot)).master === toPort && (await settled([slot])));
       return { from, moved };
