@@ -52,8 +52,12 @@ type ConnectorOptions = RedisOptions & { host?: string; port?: number };
 
 /** The connector class ioredis instantiates with each client's options (`Connector` option). */
 export function clusterSlotConnector(target: ClusterTarget): new (options: unknown) => AbstractConnector {
-  /** Nodes named by earlier answers, shared by every connection of the transport. */
-  const learned = new Map<string, ClusterNodeAddress>();
+  /**
+   * The nodes the latest answer named, shared by every connection of the transport: asked after
+   * the seeds, so a lookup still works when every seed is gone. Replaced, not added to, so nodes
+   * that left the cluster are not tried for ever.
+   */
+  let learned = new Map<string, ClusterNodeAddress>();
   const key = (node: ClusterNodeAddress) => `${node.host}:${node.port}`;
 
   return class ClusterSlotConnector extends AbstractConnector {
@@ -81,7 +85,7 @@ export function clusterSlotConnector(target: ClusterTarget): new (options: unkno
           if (!this.connecting) throw new Error(CONNECTION_CLOSED);
           try {
             const { master, nodes } = masterOfSlot(await this.query(node), target.slot);
-            for (const named of nodes) learned.set(key(named), named);
+            if (nodes.length > 0) learned = new Map(nodes.map((named) => [key(named), named]));
             if (master) return this.dial(master);
             lastError = new Error(`cluster node ${key(node)} knows no master for slot ${target.slot}`);
           } catch (error) {
