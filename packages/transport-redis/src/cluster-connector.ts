@@ -25,10 +25,10 @@ export interface ClusterTarget {
   seeds: readonly ClusterNodeAddress[];
   /** The hash slot whose master every connection goes to. */
   slot: number;
+  /** How long one node may take to connect and answer `CLUSTER SLOTS` before the next is asked. */
+  queryTimeoutMs: number;
 }
 
-/** A node that does not answer `CLUSTER SLOTS` within this is skipped for the next one. */
-const DEFAULT_QUERY_TIMEOUT_MS = 2000;
 /** ioredis's message for a connect given up because the client was closed meanwhile. */
 const CONNECTION_CLOSED = 'Connection is closed.';
 
@@ -41,7 +41,10 @@ export function masterOfSlot(reply: unknown, slot: number): { master: ClusterNod
   const nodes: ClusterNodeAddress[] = [];
   let master: ClusterNodeAddress | undefined;
   for (const [start, end, ...members] of ranges) {
-    const addresses = members.map((member) => ({ host: String(member[0]), port: Number(member[1]) })).filter((node) => node.host !== '' && node.port > 0);
+    // A node whose endpoint its peers do not know is named '' or '?' (Redis 7): it cannot be dialled.
+    const addresses = members
+      .map((member) => ({ host: String(member[0] ?? ''), port: Number(member[1]) }))
+      .filter((node) => node.host !== '' && node.host !== '?' && node.port > 0);
     nodes.push(...addresses);
     if (Number(start) <= slot && slot <= Number(end)) master = addresses[0];
   }
@@ -108,7 +111,7 @@ export function clusterSlotConnector(target: ClusterTarget): new (options: unkno
 
     /** `CLUSTER SLOTS` of one node, over a short-lived connection with the transport's credentials and TLS. */
     private async query(node: ClusterNodeAddress): Promise<unknown> {
-      const timeout = this.options.connectTimeout ?? DEFAULT_QUERY_TIMEOUT_MS;
+      const timeout = target.queryTimeoutMs;
       const client = new Redis({
         host: node.host,
         port: node.port,

@@ -27,6 +27,11 @@ export const CLUSTER_SCHEMES = ['rediscluster', 'redis+cluster', 'rediss+cluster
 export const CLUSTER_LAYOUTS = ['single_slot', 'sharded'] as const;
 export type ClusterLayout = (typeof CLUSTER_LAYOUTS)[number];
 
+/**
+ * A seed that does not connect and answer `CLUSTER SLOTS` within this (or socketConnectTimeout,
+ * when set) is skipped for the next one.
+ */
+const DEFAULT_QUERY_TIMEOUT_MS = 2000;
 /** The longest pause between two attempts to reach the slot's master. */
 const MAX_RECONNECT_DELAY_MS = 500;
 
@@ -37,6 +42,7 @@ const RELOCATE_CODES = new Set(['MOVED', 'READONLY', 'CLUSTERDOWN']);
 export interface ClusterTransportOptions {
   clusterLayout: ClusterLayout;
   globalKeyprefix: string;
+  socketConnectTimeout?: number | undefined;
 }
 
 /** The ioredis options that make a client find and follow the master of the prefix's slot. */
@@ -65,7 +71,11 @@ export function clusterOptions(params: ConnectionParams, options: ClusterTranspo
   return {
     host: params.hostname || '127.0.0.1',
     port: params.port ?? 6379,
-    Connector: clusterSlotConnector({ seeds: seedNodes(params), slot: keySlot(`{${tag}}`) }),
+    Connector: clusterSlotConnector({
+      seeds: seedNodes(params),
+      slot: keySlot(`{${tag}}`),
+      queryTimeoutMs: options.socketConnectTimeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : Math.round(options.socketConnectTimeout * 1000),
+    }),
     reconnectOnError: reconnectOnRelocation,
     retryStrategy: (attempt: number) => Math.min(attempt * 50, MAX_RECONNECT_DELAY_MS),
     ...(params.tls === undefined ? {} : { tls: ioredisTls(params.tls) }),

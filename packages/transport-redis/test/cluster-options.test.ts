@@ -25,7 +25,7 @@ describe('cluster slots', () => {
 
   it('find the master of a slot in a CLUSTER SLOTS reply', () => {
     const reply = [
-      [0, 5460, ['127.0.0.1', 7000, 'a'], ['127.0.0.1', 7003, 'd']],
+      [0, 5460, ['127.0.0.1', 7000, 'a'], ['127.0.0.1', 7003, 'd'], ['?', 7005, 'f']],
       [5461, 16383, ['127.0.0.1', 7001, 'b']],
     ];
     const { master, nodes } = masterOfSlot(reply, 15606);
