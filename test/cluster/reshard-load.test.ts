@@ -1,7 +1,8 @@
 /**
  * `redis-cli --cluster reshard` moves the hash-tag slot to another master while 4 consumer
- * processes drain 20,000 ids, in single-slot mode. Every id must be acked (lost = 0, counted
- * from acks); deliveries beyond the first are reported. Afterwards no kelp connection is left on
+ * processes drain 20,000 ids and this process goes on publishing (`retry: true`), in single-slot
+ * mode. Every publish must resolve and every id be acked (lost = 0, counted from acks);
+ * deliveries beyond the first are reported. Afterwards no kelp connection is left on
  * the old master: the ones that met MOVED moved, and took the subscriber along.
  */
 import { join } from 'node:path';
@@ -18,6 +19,8 @@ import { countAcks, idsInRedis } from './support/logs.js';
 const QUEUE = 'cluster-reshard';
 const CONSUMERS = 4;
 const TOTAL = 20_000;
+/** Publishes made one after another while the slot moves, at least. */
+const LIVE_MIN = 500;
 /** The slot moves once this many ids are acked. */
 const MOVE_AFTER = 3000;
 /** The first slot of each master `redis-cli --cluster create` makes with three masters. */
@@ -79,10 +82,29 @@ describe('resharding the hash-tag slot under load', () => {
     workers.push(...consumers);
     await Promise.all(consumers.map((c) => c.ready));
     expect(await waitFor(() => countAcks(consumers).acks.size >= MOVE_AFTER, 60_000, 50)).toBe(true);
+    // Publishes go on while the slot moves: each must resolve (retried over the migration), and
+    // count as ids like the others.
+    await using publisher = new Connection(url, { transportOptions });
+    const liveProducer = publisher.Producer({ routingKey: QUEUE });
+    await liveProducer.publish({ id: 'live-warm-up' }, { routingKey: QUEUE, declare: [] });
+    ids.push('live-warm-up');
+    const publishFailures: string[] = [];
+    let publishing = true;
+    const livePublishes = (async () => {
+      for (let i = 0; publishing || i < LIVE_MIN; i++) {
+        const id = `live-${i}`;
+        ids.push(id);
+        await liveProducer
+          .publish({ id }, { routingKey: QUEUE, declare: [], retry: true, retryPolicy: { maxRetries: 50, intervalStart: 0.05, intervalStep: 0.05, intervalMax: 0.2 } })
+          .catch((error: unknown) => publishFailures.push(`${id}: ${String(error)}`));
+      }
+    })();
     const startedAt = Date.now();
     const { moved } = await topology.reshard(slot, to);
     const reshardMs = Date.now() - startedAt;
     const ackedWhenMoved = countAcks(consumers).acks.size;
+    publishing = false;
+    await livePublishes;
 
     const master = topology.nodeClient(to);
     try {
@@ -100,16 +122,17 @@ describe('resharding the hash-tag slot under load', () => {
       const duplicates = [...deliveries.values()].filter((n) => n > 1).length;
       const fatal = incarnations.flatMap((inc) => inc.events.filter((e) => e.startsWith('E fatal')));
       reportScenario('cluster-reshard', {
-        published: TOTAL,
+        published: ids.length,
         acked: acks.size,
         redelivered: [...deliveries.values()].reduce((n, d) => n + d - 1, 0),
         deadLettered: 0,
         lost: lost.length,
-        extra: { ackUnconfirmed: ackUnconfirmed.length, slotsMoved: moved, reshardMs, ackedWhenMoved, duplicateIds: duplicates, ackedTwice: [...acks.values()].filter((n) => n > 1).length, stillInRedis: inRedis.size },
+        extra: { livePublishes: ids.length - TOTAL, ackUnconfirmed: ackUnconfirmed.length, slotsMoved: moved, reshardMs, ackedWhenMoved, duplicateIds: duplicates, ackedTwice: [...acks.values()].filter((n) => n > 1).length, stillInRedis: inRedis.size },
       });
       expect(drained).toBe(true);
+      expect(publishFailures.slice(0, 5)).toEqual([]);
       expect(lost.slice(0, 20), 'lost (first 20)').toEqual([]);
-      expect(acks.size + ackUnconfirmed.length).toBe(TOTAL);
+      expect(acks.size + ackUnconfirmed.length).toBe(ids.length);
       expect(fatal).toEqual([]);
       // The move happened mid-drain, and every consumer's connections followed the slot.
       expect(ackedWhenMoved).toBeLessThan(TOTAL);

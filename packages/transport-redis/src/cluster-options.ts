@@ -18,7 +18,7 @@ import { ConfigurationError, parseUrl, type ConnectionParams } from '@kelp/core'
 import type { RedisOptions } from 'ioredis';
 import { clusterSlotConnector, type ClusterNodeAddress } from './cluster-connector.js';
 import { keySlot, prefixHashTag } from './cluster-slot.js';
-import { replyCode } from './errors.js';
+import { isClusterScriptRefusal, replyCode } from './errors.js';
 import { ioredisTls } from './tls-options.js';
 
 /** The transport names of the cluster URL schemes (core maps all three to this one). */
@@ -83,14 +83,16 @@ export function clusterOptions(params: ConnectionParams, options: ClusterTranspo
 }
 
 /**
- * MOVED, READONLY, CLUSTERDOWN: this node no longer serves the slot's writes. `true`, not `2`:
+ * MOVED, READONLY, CLUSTERDOWN, or a script's command refused as "non local" (a script without
+ * declared keys meets no MOVED: the publish script): this node may no longer serve the slot's
+ * writes. `true`, not `2`:
  * the command is rejected, never resent (kelp's retry policy knows what is safe to resend), and
  * the reconnect looks the master up again. ASK and TRYAGAIN (a slot being migrated) are only
  * rejected: the source stays the slot's master until the migration ends, so reconnecting there
  * would gain nothing.
  */
 export function reconnectOnRelocation(error: Error): boolean {
-  return RELOCATE_CODES.has(replyCode(error) ?? '');
+  return RELOCATE_CODES.has(replyCode(error) ?? '') || isClusterScriptRefusal(error);
 }
 
 /** Every seed of the URL list: the first URL's host and port, then each alternate's. */

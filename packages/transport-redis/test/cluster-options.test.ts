@@ -2,6 +2,7 @@ import { ConfigurationError, Connection, parseUrl, type ConnectionParams } from 
 import { describe, expect, it } from 'vitest';
 import { masterOfSlot } from '../src/cluster-connector.js';
 import { crc16, keySlot, prefixHashTag } from '../src/cluster-slot.js';
+import { isRedisConnectionError } from '../src/errors.js';
 import { parseRedisTransportOptions, toIoredisOptions } from '../src/options.js';
 import { createRedisTransport } from '../src/index.js';
 import { TransportRegistry } from '@kelp/core';
@@ -56,8 +57,9 @@ describe('cluster URLs', () => {
   it('drop the connection on MOVED, READONLY and CLUSTERDOWN, and only reject ASK and TRYAGAIN', () => {
     const reconnect = build('rediscluster://h1:7000', { globalKeyprefix: '{kelp}:' }).reconnectOnError as (error: Error) => boolean;
     const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
-    const codes = ['MOVED 1 h:1', 'READONLY x', 'CLUSTERDOWN x', 'ASK 1 h:1', 'TRYAGAIN x', 'WRONGTYPE x'];
-    expect(codes.map((code) => reconnect(reply(code)))).toEqual([true, true, true, false, false, false]);
+    const codes = ['MOVED 1 h:1', 'READONLY x', 'CLUSTERDOWN x', 'ERR Script attempted to access a non local key in a cluster node script: abc, on @user_script:101.', 'ASK 1 h:1', 'TRYAGAIN x', 'WRONGTYPE x', 'ERR unknown command'];
+    expect(codes.map((code) => reconnect(reply(code)))).toEqual([true, true, true, true, false, false, false, false]);
+    expect(codes.map((code) => isRedisConnectionError(reply(code)))).toEqual([true, true, true, true, true, true, false, false]);
   });
 
   it('are refused without a hash tag in the prefix, naming both ways', () => {
