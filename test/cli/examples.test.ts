@@ -48,6 +48,7 @@ const EXAMPLES: ReadonlyArray<[string, RegExp]> = [
   ['message-ttl.mjs', /expired event: reminders \(dead-lettered\)\nexpired event: reminders \(dead-lettered\)\ndelivered \{ note: 'fresh' \}\ndead letters: expired, expired/],
   ['hub-timers.mjs', /published 5 ticks, consumed 1, 2, 3, 4, 5; the loop stopped 1 time\(s\)/],
   ['sentinel-failover.mjs', /published 10 ticks, consumed 10 \(none lost\)/],
+  ['redis-cluster.mjs', /published 10 ticks, consumed 10 \(none lost\)/],
 ];
 
 describe('examples/', () => {

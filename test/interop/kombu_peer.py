@@ -6,7 +6,7 @@ Prints one JSON document on stdout. Commands:
   publish   {url, exchange, type, routing_key, queue, binding_key, declare_queue,
              messages: [{body, priority, headers, expiration (s), timestamp_now (bool)}]}
   consume   {url, exchange, type, queue, binding_key, count, timeout, ack, transport_options}
-  crash     {url, queue, count}   consume `count` without acking, then os._exit (no restore)
+  crash     {url, queue, count, transport_options}   consume `count` without acking, then os._exit (no restore)
   restore   {url, transport_options, exchange, type, queue, binding_key}  run restore_visible once
   fanout-publish {url, exchange, routing_key, body, wait_subscribers, transport_options}
 """
@@ -68,7 +68,7 @@ def consume(args):
 
 
 def crash(args):
-    conn = Connection(args['url'])
+    conn = Connection(args['url'], transport_options=args.get('transport_options', {}))
     q = Queue(args['queue'], Exchange(''), routing_key=args['queue'])
     got = []
     def on_message(body, message):

@@ -4,6 +4,7 @@
  * the measuring lives in the workload modules. Returns the exit code: 0 when every workload ran,
  * 1 when one failed, 2 for a bad command line.
  */
+import { redactUrl } from 'kelp';
 import { writeFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { backlogRssWorkload, endToEndWorkload, type ProcessContext } from './e2e.js';
@@ -131,7 +132,7 @@ async function runWorkloadsCommand(argv: readonly string[], io: BenchIo): Promis
     probe?.close();
   }
   addQueueRatios(results);
-  io.stdout(values['json'] ? `${JSON.stringify({ url, messages: ctx.messages, results }, null, 2)}\n` : `${workloadTable(results)}\n`);
+  io.stdout(values['json'] ? `${JSON.stringify({ url: redactUrl(url), messages: ctx.messages, results }, null, 2)}\n` : `${workloadTable(results)}\n`);
   return results.some((r) => r.error) ? 1 : 0;
 }
 

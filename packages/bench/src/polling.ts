@@ -12,7 +12,7 @@
  * drains a prefilled backlog (throughput, fairness, commands, CPU) and then serves a paced
  * stream (latency).
  */
-import type { Connection, Message, Queue } from 'kelp';
+import { redactUrl, type Connection, type Message, type Queue } from 'kelp';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -286,7 +286,8 @@ async function publishPaced(producer: ReturnType<typeof makeProducer>, specs: re
 /** Runs every (load, cycle, mode) combination one after another. */
 export async function runPollingBench(options: PollingOptions): Promise<PollingReport> {
   const report: PollingReport = {
-    url: options.url,
+    // Printed and written into the HTML report: never the URL's password.
+    url: redactUrl(options.url),
     queues: options.queues,
     messages: options.messages,
     rate: options.rate,

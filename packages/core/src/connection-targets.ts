@@ -6,7 +6,7 @@
 import type { ConnectionParams } from './connection-params.js';
 import { FailoverCycle, type FailoverStrategy } from './failover.js';
 import { sanitizeError, secretVariants } from './redaction.js';
-import { redactUrl, splitUrls } from './url.js';
+import { GROUP_SCHEMES, redactUrl, splitUrls } from './url.js';
 
 export class ConnectionTargets {
   readonly #params = new Map<string, ConnectionParams>();
@@ -19,9 +19,9 @@ export class ConnectionTargets {
   constructor(url: string | readonly string[], parse: (url: string) => ConnectionParams, strategy: FailoverStrategy | undefined) {
     this.#parse = parse;
     const urls = splitUrls(url);
-    // All sentinel:// URLs address one failover group that the transport handles itself
+    // All sentinel:// (or cluster seed) URLs address one group that the transport handles itself
     // (docs/kombu-compatibility.md#failover).
-    const targets = urls[0]?.toLowerCase().startsWith('sentinel://') ? [urls.join(';')] : urls;
+    const targets = isGroupUrl(urls[0]) ? [urls.join(';')] : urls;
     for (const target of targets) this.#params.set(target, parse(target));
     this.#cycle = new FailoverCycle(targets, strategy);
     this.redacted = redactUrl(urls.join(';'));
@@ -69,4 +69,10 @@ function passwordsOf(params: ConnectionParams): (string | undefined)[] {
   const candidates = [params.password, options['sentinelPassword'], options['sentinel_password']];
   if (typeof kwargs === 'object' && kwargs !== null) candidates.push((kwargs as Record<string, unknown>)['password']);
   return candidates.filter((value): value is string => typeof value === 'string');
+}
+
+/** A sentinel:// or cluster URL: its list is one group of servers, not a failover order. */
+function isGroupUrl(url: string | undefined): boolean {
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url ?? '')?.[1]?.toLowerCase();
+  return scheme !== undefined && GROUP_SCHEMES.includes(scheme);
 }

@@ -32,6 +32,7 @@ const STRING_OPTIONS = new Set([
   'sep',
   'globalKeyprefix',
   'masterName',
+  'clusterLayout',
   'sentinelPassword',
   'sentinelUsername',
   'unackedKey',

@@ -8,6 +8,8 @@
  *   Kombu 5.2.4, which silently used `CERT_NONE`; pass `?ssl_cert_reqs=none` to opt out.
  * - `redis+socket:///path/to.sock[?virtual_host=4]`, `unix:///path`: a Unix socket.
  * - `sentinel://h1:26379;sentinel://h2`: Sentinel addresses (default port 26379); db from the first.
+ * - `rediscluster://h1:7000;rediscluster://h2:7001` (alias `redis+cluster://`; `rediss+cluster://`
+ *   for TLS): seed nodes of a Redis Cluster (default port 6379); user and password from the first.
  * - `memory://` and `memory://name`: the in-process broker named `name` (default `default`).
  * - `url1;url2` or an array: a failover list (the first URL is used, the rest are `alternates`).
  * - any other scheme a transport registered: host, port, path (virtual host) and query, parsed generically.
@@ -49,8 +51,17 @@ const BUILT_IN: Record<string, SchemeSyntax> = {
   'redis+socket': { transport: 'redis', kind: 'socket', defaultPort: undefined, tls: false },
   unix: { transport: 'redis', kind: 'socket', defaultPort: undefined, tls: false },
   sentinel: { transport: 'sentinel', kind: 'sentinel', defaultPort: 26379, tls: false },
+  rediscluster: { transport: 'rediscluster', kind: 'redis', defaultPort: 6379, tls: false },
+  'redis+cluster': { transport: 'rediscluster', kind: 'redis', defaultPort: 6379, tls: false },
+  'rediss+cluster': { transport: 'rediscluster', kind: 'redis', defaultPort: 6379, tls: true },
   memory: { transport: 'memory', kind: 'memory', defaultPort: undefined, tls: false },
 };
+
+/**
+ * Schemes whose `;`-separated URLs name one group of servers the transport handles itself (the
+ * sentinels of one master, the seed nodes of one cluster), never alternatives to fail over to.
+ */
+export const GROUP_SCHEMES: readonly string[] = ['sentinel', 'rediscluster', 'redis+cluster', 'rediss+cluster'];
 
 /** The schemes whose URL syntax is built in. */
 export const BUILT_IN_SCHEMES: readonly string[] = Object.keys(BUILT_IN).sort();

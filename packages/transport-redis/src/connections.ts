@@ -158,7 +158,7 @@ export function createClient(role: ConnectionRole, options: ClientFactoryOptions
     ...(isWriteRole(role) ? { commandTimeout: options.base.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS } : {}),
   };
   // Called only while connecting, by which time `client` is set.
-  if (clientOptions.sentinels !== undefined) clientOptions.sentinelRetryStrategy = sentinelRetry(role, () => client.everReady);
+  if (locatesMaster(clientOptions)) clientOptions.sentinelRetryStrategy = sentinelRetry(role, () => client.everReady);
   const client = new FailFastRedis(clientOptions, isWriteRole(role));
   if (clientOptions.commandTimeout !== undefined) keepTimerListAlive(client, clientOptions.commandTimeout);
   client.on('error', (error: Error) => options.onError(error, role));
@@ -166,7 +166,16 @@ export function createClient(role: ConnectionRole, options: ClientFactoryOptions
   return client;
 }
 
-/** The longest pause between two rounds over every sentinel once none answered. */
+/**
+ * The connections look their master up at each connect (sentinel://, or a cluster URL's
+ * connector, which reads the same sentinelRetryStrategy), so two of them may reach different
+ * servers during a failover.
+ */
+export function locatesMaster(options: Pick<RedisOptions, 'sentinels' | 'Connector'>): boolean {
+  return options.sentinels !== undefined || options.Connector !== undefined;
+}
+
+/** The longest pause between two rounds over every sentinel (or cluster seed) once none answered. */
 const MAX_SENTINEL_ROUND_DELAY_MS = 1000;
 
 /**

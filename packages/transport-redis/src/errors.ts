@@ -16,9 +16,24 @@ const CONNECTION_CODES = new Set([
 /**
  * Redis error replies that are about the server's state or our session, not the command: a
  * server still loading its dataset (HEAD's BusyLoadingError), a failed AUTH, a read-only
- * replica after failover. Reconnecting (maybe elsewhere) can fix them.
+ * replica after failover, a cluster slot that moved (MOVED) or is being moved (ASK, TRYAGAIN).
+ * The command did not run; reconnecting (maybe elsewhere) or retrying later can fix them.
  */
-const CONNECTION_REPLY_CODES = new Set(['LOADING', 'NOAUTH', 'WRONGPASS', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN']);
+const CONNECTION_REPLY_CODES = new Set(['LOADING', 'NOAUTH', 'WRONGPASS', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN', 'MOVED', 'ASK', 'TRYAGAIN']);
+
+/**
+ * A command inside a script refused by a cluster node because its key's slot is not (or, during
+ * a migration, no longer wholly) served there, or because the cluster is down. A script that
+ * declares no keys (route-and-push-0.lua: its queues are only known after the lookup) gets this
+ * instead of MOVED/ASK. Its code is a plain ERR, so here only the text tells (Redis 7 and Valkey 8
+ * word it alike).
+ */
+const CLUSTER_SCRIPT_REFUSAL = /^ERR Script attempted to (access a non local key in a cluster node|execute a (write )?command while the cluster is down)/;
+
+/** A cluster node refused a script's command for its slot or the cluster's state (see above). */
+export function isClusterScriptRefusal(error: unknown): boolean {
+  return isReplyError(error) && CLUSTER_SCRIPT_REFUSAL.test(error.message);
+}
 
 /** An error reply from the server (ioredis's ReplyError), as opposed to a socket or client error. */
 export function isReplyError(error: unknown): error is Error & { name: 'ReplyError' } {
@@ -39,7 +54,7 @@ export function replyCode(error: unknown): string | undefined {
 export function isRedisConnectionError(error: unknown): boolean {
   if (error instanceof KelpError) return error instanceof OperationalError;
   if (!(error instanceof Error)) return false;
-  if (isReplyError(error)) return CONNECTION_REPLY_CODES.has(replyCode(error) ?? '');
+  if (isReplyError(error)) return CONNECTION_REPLY_CODES.has(replyCode(error) ?? '') || CLUSTER_SCRIPT_REFUSAL.test(error.message);
   const code = (error as NodeJS.ErrnoException).code;
   if (code && CONNECTION_CODES.has(code)) return true;
   if (error.name === 'MaxRetriesPerRequestError' || error.name === 'AbortError') return true;

@@ -10,7 +10,11 @@
  * `redis+socket:///path/to.sock[?virtual_host=db]`, `unix:///path`, `valkey://`, `valkeys://`,
  * `sentinel://[:password@]host:port[/db];sentinel://host2:port2` (or an array; the password is
  * the master's) with `masterName` required and `sentinelKwargs`, `minOtherSentinels`: the
- * connections follow a failover by themselves (sentinel-options.ts).
+ * connections follow a failover by themselves (sentinel-options.ts);
+ * `rediscluster://[user:password@]h1:7000;rediscluster://h2:7001` (or an array; alias
+ * `redis+cluster://`, TLS with `rediss+cluster://`): seed nodes of a Redis Cluster, with a hash
+ * tag in `globalKeyprefix` (`{kelp}:`) so every key is in one slot, whose master the connections
+ * find and follow by themselves (cluster-options.ts; Kombu-compatible).
  *
  * Options (camelCase; snake_case in URLs): visibilityTimeout (3600), queueOrderStrategy,
  * prioritySteps ([0,3,6,9]), sep ('\x06\x16'), globalKeyprefix, fanoutPrefix, fanoutPatterns,
@@ -18,7 +22,8 @@
  * unackedRestoreInterval (10), unackedRestoreThrottle (10), healthCheckInterval (25),
  * socketTimeout, socketConnectTimeout, maxConnections, brpopTimeout/pollingInterval (1),
  * deadletterQueue, ackEmulation (true), restoreTarget ('bare' | 'priority'), batchSize (100);
- * masterName, sentinelKwargs, minOtherSentinels (0) for sentinel://.
+ * masterName, sentinelKwargs, minOtherSentinels (0) for sentinel://; clusterLayout ('single_slot')
+ * for cluster URLs.
  *
  * Beyond Kombu: a pop and its unacked record are one atomic Lua step (no loss window), late
  * fanout consumers are subscribed, cancel really unsubscribes, unparseable messages go to
@@ -42,9 +47,9 @@ export {
 export { isRedisConnectionError, isRedisChannelError } from './errors.js';
 
 /** URL schemes served by the Redis transport. */
-export const REDIS_ALIASES = ['redis', 'rediss', 'redis+socket', 'valkey', 'valkeys', 'unix', 'sentinel'] as const;
+export const REDIS_ALIASES = ['redis', 'rediss', 'redis+socket', 'valkey', 'valkeys', 'unix', 'sentinel', 'rediscluster'] as const;
 
-/** The registry entry `kelp` registers for redis://, rediss://, redis+socket://, valkey://, valkeys://, unix://, sentinel://. */
+/** The registry entry `kelp` registers for redis://, rediss://, redis+socket://, valkey://, valkeys://, unix://, sentinel://, rediscluster:// (core maps redis+cluster:// and rediss+cluster:// to it). */
 export function createRedisTransport(): TransportDefinition {
   return {
     aliases: REDIS_ALIASES,

@@ -8,6 +8,7 @@ import { ConfigurationError, type ConnectionParams } from '@kelp/core';
 import { deadLetterOptionsShape, queueOrderStrategies } from '@kelp/virtual';
 import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
+import { CLUSTER_LAYOUTS, CLUSTER_TRANSPORT, clusterOptions } from './cluster-options.js';
 import { sentinelOptions } from './sentinel-options.js';
 import { ioredisTls } from './tls-options.js';
 
@@ -101,6 +102,8 @@ export const redisTransportOptionsSchema = z.object({
   sentinelUsername: z.string().optional(),
   /** sentinel:// only: a sentinel is trusted only if it sees at least this many others. */
   minOtherSentinels: count(0).default(0),
+  /** Cluster URLs only: every key in the prefix's hash-tag slot, or queues spread (see cluster-options.ts). */
+  clusterLayout: z.enum(CLUSTER_LAYOUTS).default('single_slot'),
 });
 
 /**
@@ -176,6 +179,7 @@ export function toIoredisOptions(params: ConnectionParams, options: RedisTranspo
   if (options.socketConnectTimeout !== undefined) base.connectTimeout = Math.round(options.socketConnectTimeout * 1000);
   const scheme = params.transport;
   if (scheme === 'sentinel') return { ...base, ...sentinelOptions(params, options) };
+  if (scheme === CLUSTER_TRANSPORT) return { ...base, ...clusterOptions(params, options, db) };
   if (params.socketPath || scheme === 'redis+socket' || scheme === 'unix') {
     if (!params.socketPath) throw new ConfigurationError('redis+socket:// needs a socket path, e.g. redis+socket:///tmp/redis.sock', { option: 'url' });
     base.path = params.socketPath;

@@ -13,7 +13,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { redisAdminStorage } from './admin.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
 import { ConfirmConnection } from './confirm-connection.js';
-import { closeClient, connectClient, createClient, DEFAULT_COMMAND_TIMEOUT_MS, type ConnectionRole } from './connections.js';
+import { closeClient, connectClient, createClient, DEFAULT_COMMAND_TIMEOUT_MS, locatesMaster, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
@@ -25,6 +25,8 @@ import { RedisStorage } from './redis-storage.js';
 import { RedisUnackedStore } from './redis-unacked.js';
 import { expiredDeadLetterFlags } from './scripts.js';
 import { SwitchMasterWatch } from './switch-master-watch.js';
+import { CLUSTER_TRANSPORT } from './cluster-options.js';
+import { ClusterSlotWatch } from './cluster-slot-watch.js';
 
 /** Used when socketTimeout is unset. */
 const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
@@ -76,6 +78,8 @@ export class RedisTransport extends VirtualTransport {
   private readonly commandHealth: PingCheck;
   /** sentinel:// only: moves this transport's connections when the sentinels switch masters. */
   private readonly switchWatch: SwitchMasterWatch | undefined;
+  /** Cluster URLs only: moves this transport's connections together when the hash-tag slot moves. */
+  private readonly slotWatch: ClusterSlotWatch | undefined;
 
   constructor(params: ConnectionParams, init: RedisTransportInit = {}) {
     const options = parseRedisTransportOptions(params.transportOptions);
@@ -102,6 +106,7 @@ export class RedisTransport extends VirtualTransport {
     this.keys = new RedisKeys({ ...options, db: ioredisOptions.db, literalFanoutDb: params.transport === 'sentinel' });
     this.switchWatch =
       ioredisOptions.sentinels === undefined ? undefined : new SwitchMasterWatch({ sentinel: ioredisOptions, clients: () => this.clients() });
+    this.slotWatch = params.transport === CLUSTER_TRANSPORT ? new ClusterSlotWatch(() => this.clients()) : undefined;
     this.commandHealth = new PingCheck({
       client: () => this.commandClient,
       established: () => this.established,
@@ -143,6 +148,7 @@ export class RedisTransport extends VirtualTransport {
         this.lastRedisError = safeRedisCause(error);
       },
     });
+    this.slotWatch?.watch(client);
     if (role === 'command' || role === 'confirm') {
       client.on('close', () => this.linkDown(role, this.lastRedisError ?? new Error('connection closed')));
       client.on('ready', () => this.linkUp(role));
@@ -379,7 +385,7 @@ export class RedisTransport extends VirtualTransport {
         healthTimeoutMs: this.healthTimeoutMs,
         batchSize: this.redisOptions.batchSize ?? 100,
         blockingWait: this.redisOptions.blockingWait,
-        serversMayDiffer: this.ioredisOptions.sentinels !== undefined,
+        serversMayDiffer: locatesMaster(this.ioredisOptions),
         wallClock: this.wallClock,
       },
     );
