@@ -5,7 +5,7 @@ import { ClusterSlotWatch, clientsLeftBehind } from '../src/cluster-slot-watch.j
 
 /** A stand-in for an ioredis client: its status, its socket's peer, 'ready' and disconnect(). */
 class FakeClient extends EventEmitter {
-  status = 'ready';
+  status: Redis['status'] = 'ready';
   stream: { remoteAddress?: string; remotePort?: number } = {};
   reconnects = 0;
   constructor(host: string, port: number) {
