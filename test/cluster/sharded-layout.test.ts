@@ -1,0 +1,183 @@
+/**
+ * The sharded layout's storage on a real six-node cluster (issue 15, item 3), below the transport
+ * (which does not offer the layout yet): 100 queues in the sharded key layout, pushed, popped and
+ * recorded, and acked on the master of each queue's slot through the per-node connection pool.
+ * Measures the spread (each master's share of the commands within 25% of an even share, from
+ * INFO commandstats) and counts CROSSSLOT errors (INFO errorstats), and follows a queue's slot
+ * through a resharding with MOVED.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterNodePool } from '../../packages/transport-redis/src/cluster-node-pool.js';
+import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
+import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
+import { ackTags, call, defineScripts, parsePopReply, popAndRecordArgs } from '../../packages/transport-redis/src/scripts.js';
+import { CLUSTER_PASSWORD, startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
+
+const SEP = '\x06\x16';
+const QUEUES = Array.from({ length: 100 }, (_, i) => `spread.${i}`);
+const PER_QUEUE = 10;
+/** Commands a test harness sends (stats, topology); not kelp's work. */
+const HARNESS_COMMANDS = new Set(['config', 'info', 'cluster', 'client', 'auth', 'hello', 'ping', 'select', 'command', 'readonly']);
+
+const keys = new RedisKeys({
+  sep: SEP,
+  prioritySteps: [0, 3, 6, 9],
+  globalKeyprefix: 'sh:',
+  unackedKey: 'unacked',
+  unackedIndexKey: 'unacked_index',
+  unackedMutexKey: 'unacked_mutex',
+  fanoutPrefix: true,
+  fanoutPatterns: false,
+  db: 0,
+  layout: 'sharded',
+});
+
+let topology: ClusterTopology;
+let pool: ClusterNodePool;
+beforeAll(async () => {
+  topology = await startClusterTopology();
+  pool = new ClusterNodePool({
+    seeds: [{ host: '127.0.0.1', port: topology.ports[0] as number }],
+    credentials: { password: CLUSTER_PASSWORD },
+    queryTimeoutMs: 2000,
+    connect: (node) => {
+      const client = new Redis({ host: node.host, port: node.port, password: CLUSTER_PASSWORD, maxRetriesPerRequest: 0 });
+      client.on('error', () => undefined);
+      defineScripts(client);
+      return client;
+    },
+  });
+}, 60_000);
+afterAll(async () => {
+  pool?.close();
+  await topology?.stop();
+});
+
+const envelope = (queue: string, n: number, priority: number): string =>
+  JSON.stringify({
+    body: Buffer.from(JSON.stringify({ n })).toString('base64'),
+    'content-type': 'application/json',
+    'content-encoding': 'utf-8',
+    headers: {},
+    properties: { delivery_tag: `${queue}#${n}`, delivery_info: { exchange: '', routing_key: queue }, body_encoding: 'base64', priority },
+  });
+
+/** One node's INFO section as name -> value. */
+async function infoSection(port: number, section: string): Promise<Map<string, string>> {
+  const client = topology.nodeClient(port);
+  try {
+    const text = await client.info(section);
+    return new Map(text.split('\r\n').filter((line) => line.includes(':')).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)]));
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Calls of every command but the harness's, from INFO commandstats. */
+async function kelpCalls(port: number): Promise<number> {
+  let calls = 0;
+  for (const [name, value] of await infoSection(port, 'commandstats')) {
+    const command = name.replace(/^cmdstat_/, '').split('|')[0] as string;
+    if (!HARNESS_COMMANDS.has(command)) calls += Number(/calls=(\d+)/.exec(value)?.[1] ?? 0);
+  }
+  return calls;
+}
+
+/** Pops everything of `queue` on its master and records it in the queue's own unacked keys. */
+async function popQueue(queue: string) {
+  const unacked = keys.unackedKeys(queue);
+  const args = popAndRecordArgs(
+    {
+      unacked: unacked.unacked,
+      unackedIndex: unacked.unackedIndex,
+      queues: keys.steps.map((step) => [keys.queueKey(queue, step), keys.deadLetterKey(queue)] as const),
+      expiredDropped: keys.droppedKeyOf(queue, 'expired'),
+    },
+    { now: Date.now() / 1000, limit: 100, record: true },
+  );
+  return parsePopReply(await call(await pool.forSlot(keys.queueSlot(queue)), 'popAndRecord', args));
+}
+
+describe('the sharded layout on a cluster', () => {
+  it('spreads 100 queues over the three masters: pop-and-record and acks run on each queue\'s master, no CROSSSLOT', async () => {
+    const masters = await topology.masters();
+    expect(masters).toHaveLength(3);
+    for (const port of topology.ports) await topology.nodeClient(port).config('RESETSTAT').finally(() => undefined);
+
+    // Publish: one pipeline per master, each queue's messages on the master of its slot (one
+    // message in four at priority 6, so the sub-lists are used too).
+    const groups = await pool.group(QUEUES, (queue) => keys.queueSlot(queue));
+    expect(groups.size).toBe(3);
+    for (const [client, queues] of groups) {
+      const pipeline = client.pipeline();
+      for (const queue of queues) {
+        for (let n = 0; n < PER_QUEUE; n++) pipeline.lpush(keys.queueKeyForPriority(queue, n % 4 === 0 ? 6 : 0), envelope(queue, n, n % 4 === 0 ? 6 : 0));
+      }
+      const replies = (await pipeline.exec()) ?? [];
+      expect(replies.filter(([error]) => error !== null)).toEqual([]);
+    }
+
+    // Consume and ack each queue on its master, with its own unacked keys.
+    let acked = 0;
+    const perMaster = new Map<number, number>();
+    for (const queue of QUEUES) {
+      const entries = await popQueue(queue);
+      const tags = entries.map((entry) => (entry.kind === 'message' ? entry.deliveryTag : `unexpected ${entry.kind}`));
+      expect(new Set(entries.map((entry) => keys.queueFromKey(entry.key)))).toEqual(new Set([queue]));
+      expect(tags.sort()).toEqual(Array.from({ length: PER_QUEUE }, (_, n) => `${queue}#${n}`).sort());
+      // The records are where the queue's slot is served, in the queue's own hash.
+      const owner = (await topology.ownerOf(keys.queueSlot(queue))).master;
+      const node = topology.nodeClient(owner);
+      try {
+        expect(await node.hlen(keys.unackedKeys(queue).unacked)).toBe(PER_QUEUE);
+      } finally {
+        node.disconnect();
+      }
+      const unacked = keys.unackedKeys(queue);
+      acked += await ackTags(await pool.forSlot(keys.queueSlot(queue)), unacked.unacked, unacked.unackedIndex, tags);
+      perMaster.set(owner, (perMaster.get(owner) ?? 0) + 1);
+    }
+    expect(acked).toBe(QUEUES.length * PER_QUEUE);
+
+    const calls = new Map<number, number>();
+    for (const port of masters) calls.set(port, await kelpCalls(port));
+    const total = [...calls.values()].reduce((sum, n) => sum + n, 0);
+    const even = total / masters.length;
+    const shares = [...calls.values()].map((n) => n / even);
+    const perPort = masters.map((port) => `${port}: ${perMaster.get(port) ?? 0} queues, ${calls.get(port)} commands (${((calls.get(port) ?? 0) / even).toFixed(2)} of an even share)`);
+    console.log(`[cluster] sharded spread, ${total} commands: ${perPort.join('; ')}`);
+    for (const share of shares) expect(Math.abs(share - 1)).toBeLessThanOrEqual(0.25);
+
+    // Zero CROSSSLOT anywhere (replicas included).
+    for (const port of topology.ports) expect((await infoSection(port, 'errorstats')).get('errorstat_CROSSSLOT')).toBeUndefined();
+  }, 60_000);
+
+  it('follows a queue whose slot a resharding moved: MOVED points the pool at the new master, and the queue is consumed there', async () => {
+    // A queue in the first slots of its master: redis-cli moves a master's lowest slots first.
+    let queue = '';
+    for (let i = 0; queue === ''; i++) if (keySlot(`{moved.${i}}`) < 40) queue = `moved.${i}`;
+    const slot = keys.queueSlot(queue);
+    const before = await pool.forSlot(slot);
+    await before.lpush(keys.queueKey(queue), envelope(queue, 1, 0));
+    const target = (await topology.ownerOf(16000)).master;
+    await topology.reshard(slot, target);
+
+    // The pool still points at the old master: the pop meets MOVED, did not run, and is followed.
+    const error = await popQueue(queue).then(() => undefined, (caught: unknown) => caught);
+    expect(String(error)).toMatch(/^ReplyError: MOVED /);
+    expect(pool.followRedirect(error)).toBe(true);
+    expect(pool.masterOf(slot)?.port).toBe(target);
+    const entries = await popQueue(queue);
+    expect(entries.map((entry) => (entry.kind === 'message' ? entry.deliveryTag : entry.kind))).toEqual([`${queue}#1`]);
+    const node = topology.nodeClient(target);
+    try {
+      expect(await node.hlen(keys.unackedKeys(queue).unacked)).toBe(1);
+    } finally {
+      node.disconnect();
+    }
+    // Every master is reachable for the sweeps that visit them all.
+    const everyMaster = await pool.everyMaster();
+    expect(new Set(everyMaster.map((client) => client.options.port))).toEqual(new Set(await topology.masters()));
+  }, 90_000);
+});
