@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterNodePool } from '../../packages/transport-redis/src/cluster-node-pool.js';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
 import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
+import { restoreEveryShard } from '../../packages/transport-redis/src/sharded-restore.js';
 import { ackTags, call, defineScripts, parsePopReply, popAndRecordArgs } from '../../packages/transport-redis/src/scripts.js';
 import { CLUSTER_PASSWORD, startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
 
@@ -20,10 +21,10 @@ const PER_QUEUE = 10;
 /** Commands a test harness sends (stats, topology); not kelp's work. */
 const HARNESS_COMMANDS = new Set(['config', 'info', 'cluster', 'client', 'auth', 'hello', 'ping', 'select', 'command', 'readonly']);
 
-const keys = new RedisKeys({
+const shardedKeys = (globalKeyprefix: string) => new RedisKeys({
   sep: SEP,
   prioritySteps: [0, 3, 6, 9],
-  globalKeyprefix: 'sh:',
+  globalKeyprefix,
   unackedKey: 'unacked',
   unackedIndexKey: 'unacked_index',
   unackedMutexKey: 'unacked_mutex',
@@ -32,6 +33,7 @@ const keys = new RedisKeys({
   db: 0,
   layout: 'sharded',
 });
+const keys = shardedKeys('sh:');
 
 let topology: ClusterTopology;
 let pool: ClusterNodePool;
@@ -85,18 +87,18 @@ async function kelpCalls(port: number): Promise<number> {
 }
 
 /** Pops everything of `queue` on its master and records it in the queue's own unacked keys. */
-async function popQueue(queue: string) {
-  const unacked = keys.unackedKeys(queue);
+async function popQueue(queue: string, k = keys) {
+  const unacked = k.unackedKeys(queue);
   const args = popAndRecordArgs(
     {
       unacked: unacked.unacked,
       unackedIndex: unacked.unackedIndex,
-      queues: keys.steps.map((step) => [keys.queueKey(queue, step), keys.deadLetterKey(queue)] as const),
-      expiredDropped: keys.droppedKeyOf(queue, 'expired'),
+      queues: k.steps.map((step) => [k.queueKey(queue, step), k.deadLetterKey(queue)] as const),
+      expiredDropped: k.droppedKeyOf(queue, 'expired'),
     },
     { now: Date.now() / 1000, limit: 100, record: true },
   );
-  return parsePopReply(await call(await pool.forSlot(keys.queueSlot(queue)), 'popAndRecord', args));
+  return parsePopReply(await call(await pool.forSlot(k.queueSlot(queue)), 'popAndRecord', args));
 }
 
 describe('the sharded layout on a cluster', () => {
@@ -180,4 +182,30 @@ describe('the sharded layout on a cluster', () => {
     const everyMaster = await pool.everyMaster();
     expect(new Set(everyMaster.map((client) => client.options.port))).toEqual(new Set(await topology.masters()));
   }, 90_000);
+
+  it('restores the unacked records of every queue on every master back to their own queue, once', async () => {
+    const rk = shardedKeys('rs:');
+    const queues = Array.from({ length: 60 }, (_, i) => `restore.${i}`);
+    for (const [client, group] of await pool.group(queues, (queue) => rk.queueSlot(queue))) {
+      const pipeline = client.pipeline();
+      for (const queue of group) for (let n = 0; n < 3; n++) pipeline.lpush(rk.queueKey(queue), envelope(queue, n, 0));
+      await pipeline.exec();
+    }
+    // Consumed and never acked: a consumer that died.
+    let popped = 0;
+    for (const queue of queues) popped += (await popQueue(queue, rk)).length;
+    expect(popped).toBe(queues.length * 3);
+
+    const options = { target: 'bare', lock: { expireMs: 5000, waitMs: 0 }, wallClock: () => Date.now() / 1000 } as const;
+    const result = await restoreEveryShard(pool, rk, { ...options, ceiling: Date.now() / 1000 + 1 });
+    expect([result.masters, result.queues, result.lockBusy]).toEqual([3, queues.length, false]);
+    expect(result.items.filter((item) => item.status === 'restored')).toHaveLength(queues.length * 3);
+    for (const queue of queues) {
+      const client = await pool.forSlot(rk.queueSlot(queue));
+      const [waiting, recorded] = await Promise.all([client.llen(rk.queueKey(queue)), client.hlen(rk.unackedKeys(queue).unacked)]);
+      expect([queue, waiting, recorded]).toEqual([queue, 3, 0]);
+    }
+    const again = await restoreEveryShard(pool, rk, { ...options, ceiling: Date.now() / 1000 + 1 });
+    expect(again.items).toEqual([]);
+  }, 60_000);
 });

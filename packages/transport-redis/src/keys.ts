@@ -80,6 +80,11 @@ export class RedisKeys {
   readonly fanoutPrefix: string;
   readonly fanoutPatterns: boolean;
   readonly layout: KeyLayout;
+  /**
+   * The queue whose own unacked keys {@link unacked} and its siblings are in a view made by
+   * {@link scopedToQueue}; undefined for the global trio.
+   */
+  readonly unackedOwner: string | undefined = undefined;
   /** The unprefixed names of the unacked trio (the sharded layout appends them to each queue's tag). */
   readonly unackedNames: { readonly unacked: string; readonly index: string; readonly mutex: string };
 
@@ -152,6 +157,22 @@ export class RedisKeys {
     if (this.layout === 'flat') return { unacked: this.unacked, unackedIndex: this.unackedIndex, unackedMutex: this.unackedMutex };
     const base = `${this.prefix}${this.shardName(queue)}${this.sep}`;
     return { unacked: base + this.unackedNames.unacked, unackedIndex: base + this.unackedNames.index, unackedMutex: base + this.unackedNames.mutex };
+  }
+
+  /**
+   * These names with the queue's own unacked trio in place of the global one (sharded): what
+   * the restore code, written for one trio, works on when it restores one queue's records.
+   */
+  scopedToQueue(queue: string): RedisKeys {
+    const own = this.unackedKeys(queue);
+    const scoped = Object.create(this) as RedisKeys;
+    Object.defineProperties(scoped, {
+      unacked: { value: own.unacked },
+      unackedIndex: { value: own.unackedIndex },
+      unackedMutex: { value: own.unackedMutex },
+      unackedOwner: { value: queue },
+    });
+    return scoped;
   }
 
   /** The cluster hash slot every key of the queue is in (sharded; flat keys hash per key, or by the prefix's tag). */

@@ -173,6 +173,19 @@ describe('RedisKeys, sharded layout', () => {
     expect(() => sharded({ globalKeyprefix: '{kelp}:' })).toThrow(/holds a brace/);
   });
 
+  it('scopes the unacked trio to one queue for the restore code, leaving the rest of the names as they are', () => {
+    const k = sharded();
+    const scoped = k.scopedToQueue('orders');
+    expect([scoped.unacked, scoped.unackedIndex, scoped.unackedMutex, scoped.unackedOwner]).toEqual([
+      `app:{orders}${SEP}unacked`,
+      `app:{orders}${SEP}unacked_index`,
+      `app:{orders}${SEP}unacked_mutex`,
+      'orders',
+    ]);
+    expect([scoped.queueKey('orders', 3), scoped.deadLetterKey('orders')]).toEqual([k.queueKey('orders', 3), k.deadLetterKey('orders')]);
+    expect([k.unacked, k.unackedOwner]).toEqual(['app:unacked', undefined]);
+  });
+
   it('leaves the flat layout unchanged: one global unacked trio, and no tag', () => {
     const k = keys({ globalKeyprefix: '{kelp}:' });
     expect(k.unackedKeys('orders')).toEqual({ unacked: '{kelp}:unacked', unackedIndex: '{kelp}:unacked_index', unackedMutex: '{kelp}:unacked_mutex' });
