@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterNodePool } from '../../packages/transport-redis/src/cluster-node-pool.js';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
 import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
+import { ShardedPublishing } from '../../packages/transport-redis/src/sharded-publishing.js';
 import { restoreEveryShard } from '../../packages/transport-redis/src/sharded-restore.js';
 import { ackTags, call, defineScripts, parsePopReply, popAndRecordArgs } from '../../packages/transport-redis/src/scripts.js';
 import { CLUSTER_PASSWORD, startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
@@ -37,9 +38,9 @@ const keys = shardedKeys('sh:');
 
 let topology: ClusterTopology;
 let pool: ClusterNodePool;
-beforeAll(async () => {
-  topology = await startClusterTopology();
-  pool = new ClusterNodePool({
+/** A pool of its own: what another process's connections are. */
+const newPool = () =>
+  new ClusterNodePool({
     seeds: [{ host: '127.0.0.1', port: topology.ports[0] as number }],
     credentials: { password: CLUSTER_PASSWORD },
     queryTimeoutMs: 2000,
@@ -50,9 +51,14 @@ beforeAll(async () => {
       return client;
     },
   });
+const pools: ClusterNodePool[] = [];
+beforeAll(async () => {
+  topology = await startClusterTopology();
+  pool = newPool();
+  pools.push(pool);
 }, 60_000);
 afterAll(async () => {
-  pool?.close();
+  for (const each of pools) each.close();
   await topology?.stop();
 });
 
@@ -208,4 +214,59 @@ describe('the sharded layout on a cluster', () => {
     const again = await restoreEveryShard(pool, rk, { ...options, ceiling: Date.now() / 1000 + 1 });
     expect(again.items).toEqual([]);
   }, 60_000);
+
+  it('routes every publish by the bindings as they are at send time, a binding made by another process included, each queue on its master', async () => {
+    const rk = shardedKeys('rt:');
+    const publishing = new ShardedPublishing(pool, rk, 'rediscluster://127.0.0.1');
+    const other = newPool();
+    pools.push(other);
+    // Three queues on three different masters.
+    const queues: string[] = [];
+    const used = new Set<string>();
+    for (let i = 0; queues.length < 3; i++) {
+      const master = (await pool.forSlot(rk.queueSlot(`routed.${i}`))).options.port;
+      if (!used.has(String(master))) {
+        used.add(String(master));
+        queues.push(`routed.${i}`);
+      }
+    }
+    const bind = async (by: ClusterNodePool, queue: string) => {
+      const key = rk.bindingKey('orders');
+      await (await by.forKey(key)).sadd(key, rk.bindingMember({ routingKey: 'new', pattern: '', queue }));
+    };
+    await bind(pool, queues[0] as string);
+    expect(await publishing.putDirect('orders', 'new', envelope('orders', 1, 0), 0)).toEqual([queues[0]]);
+    // Another process binds two more queues; the next publish, sent after, reaches all three.
+    await bind(other, queues[1] as string);
+    await bind(other, queues[2] as string);
+    expect((await publishing.putDirect('orders', 'new', envelope('orders', 2, 5), 5)).sort()).toEqual([...queues].sort());
+    const lengths = await Promise.all(
+      queues.map(async (queue) => {
+        const client = await pool.forSlot(rk.queueSlot(queue));
+        return [await client.llen(rk.queueKey(queue)), await client.llen(rk.queueKey(queue, 3))];
+      }),
+    );
+    expect(lengths).toEqual([[1, 1], [0, 1], [0, 1]]);
+    // A topic-style route through putRouted reads the table the same way.
+    expect(await publishing.putRouted('orders', envelope('orders', 3, 0), 0, (table) => table.filter((row) => row.queue === queues[2]).map((row) => row.queue))).toEqual([queues[2]]);
+  }, 60_000);
+
+  it('publishes fanout with SPUBLISH on the master of the exchange channel, where an SSUBSCRIBE gets it', async () => {
+    const rk = shardedKeys('fo:');
+    const publishing = new ShardedPublishing(pool, rk, 'rediscluster://127.0.0.1');
+    const channel = rk.fanoutChannel('news', '');
+    const owner = (await topology.ownerOf(keySlot(channel))).master;
+    const subscriber = topology.nodeClient(owner);
+    try {
+      const received: string[] = [];
+      subscriber.on('smessage', (_channel: string, message: string) => received.push(message));
+      await subscriber.ssubscribe(channel);
+      expect(await publishing.putFanout('news', 'hello', '')).toBe(1);
+      for (let i = 0; i < 50 && received.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(received).toEqual(['hello']);
+    } finally {
+      subscriber.disconnect();
+    }
+  }, 30_000);
 });
+
