@@ -30,14 +30,20 @@ export interface SlotRangeOwner {
   master: ClusterNodeAddress;
 }
 
-/** The ranges of a `CLUSTER SLOTS` reply whose master can be dialled, and every node it names. */
-export function slotOwners(reply: unknown): { ranges: SlotRangeOwner[]; nodes: ClusterNodeAddress[] } {
+/**
+ * The ranges of a `CLUSTER SLOTS` reply whose master can be dialled, and every node it names. An
+ * empty host means "the host you asked" (a node that was never told its own address, such as
+ * the only node of a cluster), so it takes `asked`'s host; `?` is a node nobody can name.
+ */
+export function slotOwners(reply: unknown, asked?: ClusterNodeAddress): { ranges: SlotRangeOwner[]; nodes: ClusterNodeAddress[] } {
   const ranges: SlotRangeOwner[] = [];
   const nodes: ClusterNodeAddress[] = [];
   for (const range of Array.isArray(reply) ? (reply as unknown[][]) : []) {
     const [start, end, ...members] = range;
-    // A node whose endpoint its peers do not know is named '' or '?' (Redis 7): it cannot be dialled.
-    const addresses = (members as unknown[][]).map((member) => ({ host: String(member[0] ?? ''), port: Number(member[1]) }));
+    const addresses = (members as unknown[][]).map((member) => {
+      const host = String(member[0] ?? '');
+      return { host: host === '' && asked ? asked.host : host, port: Number(member[1]) };
+    });
     const dialable = (node: ClusterNodeAddress) => node.host !== '' && node.host !== '?' && node.port > 0;
     nodes.push(...addresses.filter(dialable));
     // The first member is the master; a range whose master cannot be dialled is left unserved.
@@ -179,7 +185,7 @@ export class ClusterNodePool {
     let lastError: unknown;
     for (const node of candidates.values()) {
       try {
-        const { ranges, nodes } = slotOwners(await query(node, this.options.credentials, this.options.queryTimeoutMs));
+        const { ranges, nodes } = slotOwners(await query(node, this.options.credentials, this.options.queryTimeoutMs), node);
         if (ranges.length === 0) {
           lastError = new Error(`cluster node ${nodeKey(node)} names no slot ranges`);
           continue;

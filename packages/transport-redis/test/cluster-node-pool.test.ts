@@ -43,6 +43,11 @@ describe('slotOwners', () => {
     expect(nodes.map((n) => n.port)).toEqual([7000, 7003, 7001, 7004, 7002, 7005]);
   });
 
+  it("reads an empty host as the host that was asked (a node never told its own address)", () => {
+    const { ranges } = slotOwners([[0, 16383, ['', 7000, 'a']]], { host: '10.0.0.5', port: 7000 });
+    expect(ranges.map((r) => r.master)).toEqual([{ host: '10.0.0.5', port: 7000 }]);
+  });
+
   it('leaves a range unserved when its master cannot be dialled, rather than take the replica for it', () => {
     const { ranges } = slotOwners([[0, 10, ['?', 0, 'a'], ['127.0.0.1', 7003, 'd']]]);
     expect(ranges).toEqual([]);
