@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterNodePool } from '../../packages/transport-redis/src/cluster-node-pool.js';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
 import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
+import { ShardedFanoutSubscriptions } from '../../packages/transport-redis/src/sharded-fanout.js';
 import { ShardedPublishing } from '../../packages/transport-redis/src/sharded-publishing.js';
 import { restoreEveryShard } from '../../packages/transport-redis/src/sharded-restore.js';
 import { ackTags, call, defineScripts, parsePopReply, popAndRecordArgs } from '../../packages/transport-redis/src/scripts.js';
@@ -268,5 +269,54 @@ describe('the sharded layout on a cluster', () => {
       subscriber.disconnect();
     }
   }, 30_000);
+
+  it('keeps a fanout subscription across a resharding of its channel\'s slot: subscribed again on the new master', async () => {
+    const rk = shardedKeys('fm:');
+    // An exchange whose channel is in the first slots of the second master's range (untouched so far).
+    let exchange = '';
+    for (let i = 0; exchange === ''; i++) {
+      const slot = keySlot(rk.fanoutChannel(`bulletin.${i}`, ''));
+      if (slot >= 5461 && slot < 5520) exchange = `bulletin.${i}`;
+    }
+    const channel = rk.fanoutChannel(exchange, '');
+    const received: string[] = [];
+    const errors: unknown[] = [];
+    const subscriptions = new ShardedFanoutSubscriptions({
+      pool,
+      connect: (node) => new Redis({ host: node.host, port: node.port, password: CLUSTER_PASSWORD, maxRetriesPerRequest: 0 }),
+      onMessage: (_channel, message) => received.push(message),
+      onError: (error) => errors.push(error),
+    });
+    const publishing = new ShardedPublishing(pool, rk, 'rediscluster://127.0.0.1');
+    /** One publish; a MOVED (the publish side's map is behind) is followed and sent again. */
+    const publish = async (text: string) => {
+      try {
+        return await publishing.putFanout(exchange, text, '');
+      } catch (error) {
+        if (!pool.followRedirect(error)) throw error;
+        return publishing.putFanout(exchange, text, '');
+      }
+    };
+    const waitFor = async (check: () => boolean) => {
+      for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      return check();
+    };
+    try {
+      await subscriptions.subscribe(channel);
+      const before = (await topology.ownerOf(keySlot(channel))).master;
+      expect(subscriptions.placements().get(channel)).toBe(before);
+      expect(await publish('before')).toBe(1);
+      expect(await waitFor(() => received.includes('before'))).toBe(true);
+
+      const target = (await topology.ownerOf(16000)).master;
+      await topology.reshard(keySlot(channel), target);
+      expect(await waitFor(() => subscriptions.placements().get(channel) === target)).toBe(true);
+      expect(await publish('after')).toBe(1);
+      expect(await waitFor(() => received.includes('after'))).toBe(true);
+      expect([received, errors]).toEqual([['before', 'after'], []]);
+    } finally {
+      subscriptions.close();
+    }
+  }, 90_000);
 });
 
