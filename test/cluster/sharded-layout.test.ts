@@ -12,6 +12,7 @@ import { ClusterNodePool } from '../../packages/transport-redis/src/cluster-node
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
 import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
 import { ShardedFanoutSubscriptions } from '../../packages/transport-redis/src/sharded-fanout.js';
+import { inspectEveryShard } from '../../packages/transport-redis/src/sharded-inspect.js';
 import { ShardedPublishing } from '../../packages/transport-redis/src/sharded-publishing.js';
 import { restoreEveryShard } from '../../packages/transport-redis/src/sharded-restore.js';
 import { ackTags, call, defineScripts, parsePopReply, popAndRecordArgs } from '../../packages/transport-redis/src/scripts.js';
@@ -214,6 +215,15 @@ describe('the sharded layout on a cluster', () => {
     }
     const again = await restoreEveryShard(pool, rk, { ...options, ceiling: Date.now() / 1000 + 1 });
     expect(again.items).toEqual([]);
+
+    // What `kelp inspect` reads: every queue, on the master that serves it.
+    const rows = await inspectEveryShard(pool, rk);
+    expect(rows.map((row) => row.queue)).toEqual([...queues].sort());
+    for (const row of rows) {
+      const owner = (await topology.ownerOf(rk.queueSlot(row.queue))).master;
+      expect([row.queue, row.master, row.waiting, row.steps.get(0), row.deadLetters, row.unacked]).toEqual([row.queue, `127.0.0.1:${owner}`, 3, 3, 0, 0]);
+    }
+    expect(new Set(rows.map((row) => row.master)).size).toBe(3);
   }, 60_000);
 
   it('routes every publish by the bindings as they are at send time, a binding made by another process included, each queue on its master', async () => {
