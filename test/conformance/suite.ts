@@ -17,6 +17,7 @@ import { compressionTests } from './compression.js';
 import { consumeTests } from './consume.js';
 import { createSuiteContext, type ConformanceOptions } from './context.js';
 import { declarationTests } from './declarations.js';
+import { delayedTests } from './delayed.js';
 import { getPurgeTests } from './get-purge.js';
 import { lifecycleTests } from './lifecycle.js';
 import { limitTests } from './limits.js';
@@ -54,5 +55,6 @@ export function defineConformanceSuite(name: string, options: ConformanceOptions
     lifecycleTests(ctx);
     ttlTests(ctx);
     limitTests(ctx);
+    delayedTests(ctx);
   });
 }

@@ -34,6 +34,10 @@ export interface InspectQueue {
    * before a consumer took them). Omitted when none.
    */
   dropped?: Record<string, number>;
+  /** Delayed messages (`countdown` / `eta`) routed to this queue and not yet moved into it. Omitted when none. */
+  delayed?: number;
+  /** The earliest due time of those, epoch seconds. Omitted when none. */
+  nextDueAt?: number;
 }
 
 export interface InspectReport {

@@ -47,6 +47,13 @@ export interface DeadLetterEntry {
   at: number;
 }
 
+/** A delayed message waiting for its due time. */
+export interface DelayedEntry {
+  dueAt: number;
+  payload: string;
+  priority: number;
+}
+
 /** A queue's lists, one per priority step, read in ascending step order. */
 type QueueLists = Map<number, Deque<string>>;
 
@@ -67,6 +74,8 @@ export class MemoryBroker {
   /** Messages dropped per queue and reason (e.g. expired without dead-letter routing). */
   private readonly dropped = new Map<string, Map<string, number>>();
   private readonly listeners = new Set<() => void>();
+  /** Delayed messages per queue, earliest due first (the Redis transport's `_kelp.delayed.<q>`). */
+  private readonly delayed = new Map<string, DelayedEntry[]>();
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.name = options.name ?? 'default';
@@ -230,14 +239,17 @@ export class MemoryBroker {
     return n;
   }
 
+  /** Empties the queue's lists and its delayed messages; resolves with how many went. */
   purge(queue: string): number {
-    const n = this.size(queue);
+    const n = this.size(queue) + this.delayedCount(queue);
     for (const list of this.lists(queue, false)?.values() ?? []) list.clear();
+    this.delayed.delete(queue);
     return n;
   }
 
   deleteQueue(queue: string): void {
     this.queues.delete(queue);
+    this.delayed.delete(queue);
     this.messageTtls.delete(queue);
     this.limits.delete(queue);
     this.dropped.delete(queue);
@@ -252,6 +264,77 @@ export class MemoryBroker {
 
   queueNames(): string[] {
     return [...this.queues.keys()];
+  }
+
+  // ---- delayed delivery ------------------------------------------------------------------------
+
+  /** Keeps `payload` for every queue in `queues` until `dueAt` (epoch ms). */
+  putDelayed(queues: readonly string[], payload: string, priority: number, dueAt: number): void {
+    for (const queue of queues) {
+      let entries = this.delayed.get(queue);
+      if (!entries) {
+        entries = [];
+        this.delayed.set(queue, entries);
+      }
+      // After the last entry due at or before dueAt: equal due times keep publish order.
+      let at = entries.length;
+      while (at > 0 && (entries[at - 1] as DelayedEntry).dueAt > dueAt) at--;
+      entries.splice(at, 0, { dueAt, payload, priority });
+    }
+  }
+
+  /**
+   * Moves up to `max` messages due at `nowMs` to the back of their queues, earliest due first,
+   * as a publish at this moment would store them (queue TTL, length limits: a queue that refuses
+   * it dead-letters or drops and counts it with the reason `maxlen`).
+   */
+  moveDue(nowMs: number, max: number): { moved: number; nextDueAt: number | undefined } {
+    let moved = 0;
+    while (moved < max) {
+      let first: [string, DelayedEntry[]] | undefined;
+      for (const pair of this.delayed) {
+        const head = pair[1][0];
+        if (head && head.dueAt <= nowMs && (!first || head.dueAt < (first[1][0] as DelayedEntry).dueAt)) first = pair;
+      }
+      if (!first) break;
+      const [queue, entries] = first;
+      const entry = entries.shift() as DelayedEntry;
+      if (entries.length === 0) this.delayed.delete(queue);
+      this.moveOne(queue, entry);
+      moved++;
+    }
+    return { moved, nextDueAt: this.nextDueAt() };
+  }
+
+  private moveOne(queue: string, entry: DelayedEntry): void {
+    try {
+      this.put(queue, entry.payload, entry.priority);
+    } catch (error) {
+      if (!(error instanceof QueueLimitRefusal)) throw error;
+      if (this.limits.get(queue)?.deadLetter === true) this.deadLetter(queue, entry.payload, MAXLEN_REASON);
+      else this.countDropped(queue, MAXLEN_REASON);
+    }
+  }
+
+  /** Delayed messages of `queue` not yet due (or due and not yet moved). */
+  delayedCount(queue: string): number {
+    return this.delayed.get(queue)?.length ?? 0;
+  }
+
+  /** The earliest due time (epoch ms) of `queue`'s delayed messages, or of every queue's. */
+  nextDueAt(queue?: string): number | undefined {
+    if (queue !== undefined) return this.delayed.get(queue)?.[0]?.dueAt;
+    let next: number | undefined;
+    for (const entries of this.delayed.values()) {
+      const due = entries[0]?.dueAt;
+      if (due !== undefined && (next === undefined || due < next)) next = due;
+    }
+    return next;
+  }
+
+  /** Queues with delayed messages. */
+  delayedQueues(): string[] {
+    return [...this.delayed.keys()];
   }
 
   // ---- bindings --------------------------------------------------------------------------------

@@ -42,6 +42,17 @@ export interface StoredDeadLetter<Handle> {
   handle: Handle;
 }
 
+/** One queue's waiting, dead-lettered, dropped and delayed messages. */
+export interface QueueDepth {
+  steps: ReadonlyMap<number, number>;
+  deadLetters: number;
+  dropped?: Readonly<Record<string, number>>;
+  /** Delayed messages not yet moved into the queue. */
+  delayed?: number;
+  /** The earliest due time of those, epoch ms. */
+  nextDueAt?: number;
+}
+
 export interface AdminStorage<Handle = unknown> extends RoutingSource {
   /** Seconds: restore's default threshold, and what inspect reports. */
   readonly visibilityTimeout: number;
@@ -52,7 +63,7 @@ export interface AdminStorage<Handle = unknown> extends RoutingSource {
   /** Queues the storage holds beyond those named by bindings and unacked messages. */
   queueNames(signal?: AbortSignal): Promise<Iterable<string>>;
   /** Waiting messages of `queue` per priority step, its dead-letter count and its drop counts by reason. */
-  queueDepth(queue: string): Promise<{ steps: ReadonlyMap<number, number>; deadLetters: number; dropped?: Readonly<Record<string, number>> }>;
+  queueDepth(queue: string): Promise<QueueDepth>;
   /** Every readable unacked message. */
   unackedMessages(signal?: AbortSignal): Promise<Iterable<UnackedView>>;
   /** How many unacked records there are, readable or not. */

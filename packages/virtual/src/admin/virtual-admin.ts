@@ -61,6 +61,8 @@ export class VirtualAdmin<Handle = unknown> implements TransportAdmin {
         oldestUnackedAge: stats?.oldest === undefined ? null : Math.max(0, now - stats.oldest),
         deadLetters: depth.deadLetters,
         ...(depth.dropped && Object.keys(depth.dropped).length > 0 ? { dropped: { ...depth.dropped } } : {}),
+        ...(depth.delayed ? { delayed: depth.delayed } : {}),
+        ...(depth.delayed && depth.nextDueAt !== undefined ? { nextDueAt: depth.nextDueAt / 1000 } : {}),
       });
     }
     return { exchanges, queues, unackedTotal: await storage.unackedTotal(), visibilityTimeout: storage.visibilityTimeout };
