@@ -17,6 +17,7 @@ import { deadLetterRecord } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import { LocalUnackedStore } from './local-unacked.js';
 import type { RedisTransportOptions } from './options.js';
+import { RedisDelayed } from './redis-delayed.js';
 import { RedisPublishing } from './redis-publishing.js';
 import { RedisUnackedStore } from './redis-unacked.js';
 import { expiredDeadLetterFlags, popAndRecord, type PoppedEntry } from './scripts.js';
@@ -46,6 +47,7 @@ export class RedisStorage implements ChannelStorage, BatchGet {
   readonly fanout: RedisPublishing;
   readonly routing: RedisPublishing;
   readonly headPut: RedisPublishing;
+  readonly delayed: RedisDelayed;
   readonly batchGet: BatchGet = this;
   readonly replication: ReplicaAcknowledgement;
   private readonly redis: Redis;
@@ -60,6 +62,7 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     this.keys = ctx.keys;
     this.publishing = new RedisPublishing(ctx.client, ctx.keys, ctx.redactedUrl);
     this.fanout = this.routing = this.headPut = this.publishing;
+    this.delayed = this.publishing.delayed;
     this.replication = ctx.replication;
     this.poppedKeyQueues = new BoundedMemo(10_000, (key) => ctx.keys.queueFromKey(key));
     if (ctx.options.ackEmulation) {
@@ -156,12 +159,16 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     return false;
   }
 
+  /** Empties the queue's lists and its delayed set (counted with them). */
   async purge(queue: string): Promise<number> {
     const multi = this.redis.multi();
     for (const key of this.keys.queueKeys(queue)) multi.llen(key).del(key);
+    const delayed = this.keys.delayedKey(queue);
+    multi.zcard(delayed).del(delayed).zrem(this.keys.delayedIndex, queue);
     const results = (await multi.exec()) ?? [];
     let removed = 0;
-    for (let i = 0; i < results.length; i += 2) removed += Number(results[i]?.[1] ?? 0);
+    // Pairs of (count, DEL) per list and for the delayed set; the trailing ZREM is not a count.
+    for (let i = 0; i + 1 < results.length; i += 2) removed += Number(results[i]?.[1] ?? 0);
     return removed;
   }
 
@@ -175,7 +182,8 @@ export class RedisStorage implements ChannelStorage, BatchGet {
   async deleteQueue(queue: string): Promise<void> {
     await this.redis
       .multi()
-      .del(...this.keys.queueKeys(queue), this.keys.queueArgumentsKey(queue))
+      .del(...this.keys.queueKeys(queue), this.keys.queueArgumentsKey(queue), this.keys.delayedKey(queue))
+      .zrem(this.keys.delayedIndex, queue)
       .hdel(this.keys.droppedKey(EXPIRED_REASON), this.keys.deadLetterKey(queue))
       .hdel(this.keys.droppedKey(MAXLEN_REASON), this.keys.deadLetterKey(queue))
       .exec();

@@ -297,6 +297,7 @@ export class RedisTransport extends VirtualTransport {
         queueFromKey: (key) => this.keys.queueFromKey(key),
         openChannels: () => this.openChannels(),
         reportError: (error) => this.reportError(error),
+        delayedStorage: () => this.openChannels()[0]?.delayedDelivery,
       },
       hub,
     );
