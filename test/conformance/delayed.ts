@@ -169,6 +169,20 @@ export function delayedTests(ctx: SuiteContext): void {
       expect(await new Queue(other).bind(await conn.defaultChannel()).get({ noAck: true })).toBeUndefined();
     });
 
+    it('lets restore move delayed messages already due, with no hub running', async () => {
+      const conn = await ctx.connection();
+      const name = ctx.name('delay');
+      const queue = await declareQueue(conn, name);
+      await publish(conn, { id: 'due' }, { exchange: '', routingKey: name, countdown: 0.2 });
+      await publish(conn, { id: 'not-yet' }, { exchange: '', routingKey: name, countdown: 60 });
+      await sleep(300);
+      expect((await adminOf(conn).restore({ dryRun: true })).delayedMoved).toBe(1);
+      expect(await queue.get({ noAck: true })).toBeUndefined();
+      expect((await adminOf(conn).restore()).delayedMoved).toBe(1);
+      expect((await queue.get({ noAck: true }))?.payload).toEqual({ id: 'due' });
+      expect((await inspectRow(conn, name))?.delayed).toBe(1);
+    });
+
     it('refuses bad countdown and eta values with a ConfigurationError naming the option', async () => {
       const conn = await ctx.connection();
       const name = ctx.name('delay');

@@ -69,6 +69,11 @@ export interface RestoreReport {
    * of being dropped (not counted in `total`). Omitted when none.
    */
   deadLettered?: { queue: string; count: number }[];
+  /**
+   * Delayed messages (`countdown` / `eta`) already due that the restore moved into their queues
+   * (with `dryRun`: that it would move), as a running mover does. Omitted when none.
+   */
+  delayedMoved?: number;
 }
 
 export interface DeadLetterEntry {

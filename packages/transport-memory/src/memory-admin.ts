@@ -67,6 +67,11 @@ export function memoryAdminStorage({ broker, visibilityTimeout }: MemoryAdminCon
     },
 
     moveDeadLetter: async (queue, handle, envelope) => broker.requeueDeadLetter(queue, handle, envelope.json, envelope.priority),
+
+    delayed: {
+      countDue: async (nowMs) => broker.delayedQueues().reduce((sum, queue) => sum + broker.dueCount(queue, nowMs), 0),
+      moveDue: async (nowMs) => broker.moveDue(nowMs, Number.MAX_SAFE_INTEGER).moved,
+    },
   };
 }
 

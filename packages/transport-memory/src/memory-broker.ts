@@ -321,6 +321,11 @@ export class MemoryBroker {
     return this.delayed.get(queue)?.length ?? 0;
   }
 
+  /** Delayed messages of `queue` due at `nowMs`. */
+  dueCount(queue: string, nowMs: number): number {
+    return this.delayed.get(queue)?.filter((entry) => entry.dueAt <= nowMs).length ?? 0;
+  }
+
   /** The earliest due time (epoch ms) of `queue`'s delayed messages, or of every queue's. */
   nextDueAt(queue?: string): number | undefined {
     if (queue !== undefined) return this.delayed.get(queue)?.[0]?.dueAt;

@@ -9,11 +9,12 @@
 import type { Buffer } from 'node:buffer';
 import { OperationalError, throwIfAborted } from '@kelp/core';
 import type { AdminStorage, BindingRow, RestoredMessage } from '@kelp/virtual';
-import { EXPIRED_REASON, MAXLEN_REASON } from '@kelp/virtual';
+import { DELAYED_MOVE_BATCH, EXPIRED_REASON, MAXLEN_REASON } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import { readDeadLetterRecord } from './dead-letters.js';
 import { DEAD_LETTER_SUFFIX, type RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
+import { RedisDelayed } from './redis-delayed.js';
 import { restoreInBatches } from './restore-batches.js';
 
 /** The reasons messages are dropped and counted for (RedisKeys.droppedKey). */
@@ -26,6 +27,8 @@ export interface RedisAdminContext {
   readonly options: RedisTransportOptions;
   /** Wall clock in seconds. */
   readonly wallClock: () => number;
+  /** The broker URL without its password, for error messages. */
+  readonly redactedUrl: string;
 }
 
 /** How long `restore` waits for a busy unacked_mutex before each batch. */
@@ -142,6 +145,28 @@ export function redisAdminStorage(ctx: RedisAdminContext): AdminStorage<Buffer> 
         delayed: replies[keys.steps.length + 1 + DROP_REASONS.length] ?? 0,
         ...(nextDueAt === undefined ? {} : { nextDueAt }),
       };
+    },
+
+    delayed: {
+      async countDue(nowMs, signal) {
+        const client = await ctx.client();
+        let due = 0;
+        for (const queue of await client.zrangebyscore(keys.delayedIndex, '-inf', nowMs)) {
+          throwIfAborted(signal);
+          due += await client.zcount(keys.delayedKey(queue), '-inf', nowMs);
+        }
+        return due;
+      },
+      async moveDue(nowMs, signal) {
+        const delayed = new RedisDelayed(await ctx.client(), keys, ctx.redactedUrl);
+        let total = 0;
+        for (;;) {
+          throwIfAborted(signal);
+          const { moved } = await delayed.moveDue(nowMs, DELAYED_MOVE_BATCH);
+          total += moved;
+          if (moved < DELAYED_MOVE_BATCH) return total;
+        }
+      },
     },
 
     async unackedMessages(signal) {

@@ -124,6 +124,7 @@ export class RedisTransport extends VirtualTransport {
       keys: this.keys,
       options: this.redisOptions,
       wallClock: this.wallClock,
+      redactedUrl: this.redactedUrl,
     }));
     return this.adminTools;
   }

@@ -80,4 +80,14 @@ export interface AdminStorage<Handle = unknown> extends RoutingSource {
    * dead letter is no longer there.
    */
   moveDeadLetter(queue: string, handle: Handle, envelope: RequeueableEnvelope): Promise<boolean>;
+  /** The delayed sets (countdown / eta), when the storage keeps them. */
+  readonly delayed?: AdminDelayed;
+}
+
+/** What `restore` does with delayed messages: those already due are moved, as a running mover would. */
+export interface AdminDelayed {
+  /** How many delayed messages are due at `nowMs` (epoch ms), over every queue. */
+  countDue(nowMs: number, signal?: AbortSignal): Promise<number>;
+  /** Moves the messages due at `nowMs` into their queues in bounded atomic batches; resolves with how many. */
+  moveDue(nowMs: number, signal?: AbortSignal): Promise<number>;
 }

@@ -108,7 +108,13 @@ export class VirtualAdmin<Handle = unknown> implements TransportAdmin {
       ...(options.queue === undefined ? {} : { queue: options.queue }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
-    return restoreReport(dryRun, olderThan, moved);
+    const report = restoreReport(dryRun, olderThan, moved);
+    // Delayed messages already due wait only for a mover; a restore is one (of every queue's).
+    const { delayed } = this.storage;
+    if (!delayed) return report;
+    const nowMs = this.storage.now() * 1000;
+    const due = dryRun ? await delayed.countDue(nowMs, options.signal) : await delayed.moveDue(nowMs, options.signal);
+    return due > 0 ? { ...report, delayedMoved: due } : report;
   }
 
   /** The dead letters of `queue`, oldest first. */
