@@ -25,6 +25,7 @@ import { highLevelTests } from './high-level.js';
 import { prefetchTests } from './prefetch.js';
 import { priorityTests } from './priorities.js';
 import { propertyTests } from './properties.js';
+import { queueExpiryTests } from './queue-expiry.js';
 import { queueOrderTests } from './queue-order.js';
 import { routingTests } from './routing.js';
 import { serializationTests } from './serialization.js';
@@ -56,5 +57,6 @@ export function defineConformanceSuite(name: string, options: ConformanceOptions
     ttlTests(ctx);
     limitTests(ctx);
     delayedTests(ctx);
+    queueExpiryTests(ctx);
   });
 }

@@ -116,3 +116,30 @@ describe('the move-due script', () => {
     expect(dead.map((r) => [r.payload, r.reason])).toEqual([['garbage', 'delayed entry is not <step>|<envelope>']]);
   });
 });
+
+describe('x-expires on the keys', () => {
+  it('gives every key of the queue its expiry on declare, and a list created by a later publish one too', async () => {
+    const { channel } = await fx.newTransport();
+    await channel.basicPublish(message({ id: 'before' }), '', 'qx.keys');
+    await channel.queueDeclare('qx.keys', { arguments: { 'x-expires': 60_000 } });
+    const listTtl = await fx.redis.pttl('qx.keys');
+    expect(listTtl).toBeGreaterThan(55_000);
+    expect(await fx.redis.pttl('_kelp.queue.qx.keys')).toBeGreaterThan(55_000);
+    await channel.basicPublish(message({ id: 'p9' }, { priority: 9 }), '', 'qx.keys');
+    await channel.basicPublish(message({ id: 'later' }), '', 'qx.keys', { deliverAt: Date.now() + 60_000 });
+    expect(await fx.redis.pttl(`qx.keys${SEP}9`)).toBeGreaterThan(55_000);
+    expect(await fx.redis.pttl('_kelp.delayed.qx.keys')).toBeGreaterThan(55_000);
+  });
+
+  it('resets the expiry on a get but not on a publish', async () => {
+    const { channel } = await fx.newTransport();
+    await channel.queueDeclare('qx.use', { arguments: { 'x-expires': 60_000 } });
+    await channel.basicPublish(message({ id: 1 }), '', 'qx.use');
+    await channel.basicPublish(message({ id: 2 }), '', 'qx.use');
+    await fx.redis.pexpire('qx.use', 10_000);
+    await channel.basicPublish(message({ id: 3 }), '', 'qx.use');
+    expect(await fx.redis.pttl('qx.use')).toBeLessThanOrEqual(10_000);
+    await channel.basicGet('qx.use', { noAck: true });
+    expect(await fx.redis.pttl('qx.use')).toBeGreaterThan(55_000);
+  });
+});

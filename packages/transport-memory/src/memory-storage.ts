@@ -10,6 +10,7 @@ import type {
   ChannelStorage,
   DeadLetterOutcome,
   DelayedDelivery,
+  QueueExpiry,
   GetOptions,
   GetResult,
   RestoreOptions,
@@ -22,11 +23,17 @@ import type { MemoryBroker } from './memory-broker.js';
 export class MemoryStorage implements ChannelStorage {
   readonly unacked: UnackedStore;
   readonly delayed: DelayedDelivery;
+  readonly queueExpiry: QueueExpiry;
 
   constructor(
     private readonly broker: MemoryBroker,
     visibilityTimeout: number,
   ) {
+    this.queueExpiry = {
+      touch: async (queues) => {
+        for (const queue of queues) broker.touch(queue);
+      },
+    };
     this.delayed = {
       putDelayed: async (queues, envelopeJson, priority, dueAtMs) => broker.putDelayed(queues, envelopeJson, priority, dueAtMs),
       moveDue: async (nowMs, max) => broker.moveDue(nowMs, max),

@@ -5,7 +5,7 @@
  * owns the timers: the startup + repeated visibility restore (throttled 1-in-N like Kombu), the
  * subscriber health check and the delayed mover (due `countdown` / `eta` messages into their queues).
  */
-import { type DelayedDelivery, DelayedMover, type EventLoopHub, type HubTimer, type PendingDelivery, type Poller, type VirtualChannel } from '@kelp/virtual';
+import { type DelayedDelivery, DelayedMover, QUEUE_TOUCH_INTERVAL_MS, type EventLoopHub, type HubTimer, type PendingDelivery, type Poller, type VirtualChannel } from '@kelp/virtual';
 import type { ChannelPoller } from './channel-poller.js';
 
 export interface MultiChannelPollerHost {
@@ -22,6 +22,8 @@ export interface MultiChannelPollerHost {
   reportError(error: unknown): void;
   /** Where the delayed mover moves due messages; without it this poller runs no mover. */
   delayedStorage?(): DelayedDelivery | undefined;
+  /** Keeps the consumed queues in use (x-expires); called every QUEUE_TOUCH_INTERVAL_MS when given. */
+  touchConsumedQueues?(): void;
 }
 
 export class MultiChannelPoller implements Poller {
@@ -68,6 +70,8 @@ export class MultiChannelPoller implements Poller {
     }
     // The delayed mover runs wherever the restore sweep does: in every process running a hub.
     this.mover?.start();
+    const touch = this.host.touchConsumedQueues?.bind(this.host);
+    if (touch) this.timers.push(this.hub.callRepeatedly(QUEUE_TOUCH_INTERVAL_MS, touch));
     this.wake();
   }
 

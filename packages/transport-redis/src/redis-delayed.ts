@@ -25,7 +25,7 @@ export class RedisDelayed implements DelayedDelivery {
     const { keys } = this;
     const sets = queues.map((queue) => keys.delayedKey(queue));
     try {
-      await call(this.redis, 'delay', [sets.length + 1, keys.delayedIndex, ...sets, String(Math.trunc(dueAtMs)), keys.delayedMember(envelopeJson, priority), ...queues]);
+      await call(this.redis, 'delay', [sets.length + 1, keys.delayedIndex, ...sets, String(Math.trunc(dueAtMs)), keys.delayedMember(envelopeJson, priority), keys.queueArgumentsKey(''), ...queues]);
     } catch (error) {
       throw wrapRedisError(error, this.redactedUrl, 'delayed publish');
     }

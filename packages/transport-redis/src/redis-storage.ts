@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { QueueDeclareOptions } from '@kelp/core';
 import type { BindingRow, BatchGet, ChannelStorage, GetOptions, GetResult, ReplicaAcknowledgement } from '@kelp/virtual';
-import { EXPIRED_REASON, MAXLEN_REASON, queueLengthLimits, queueMessageTtl } from '@kelp/virtual';
+import { EXPIRED_REASON, MAXLEN_REASON, queueExpires, queueLengthLimits, queueMessageTtl } from '@kelp/virtual';
 import { moveTakenAside } from '@kelp/virtual/internal';
 import type { Redis } from 'ioredis';
 import { BoundedMemo } from './bounded-memo.js';
@@ -19,6 +19,7 @@ import { LocalUnackedStore } from './local-unacked.js';
 import type { RedisTransportOptions } from './options.js';
 import { RedisDelayed } from './redis-delayed.js';
 import { RedisPublishing } from './redis-publishing.js';
+import { RedisQueueExpiry } from './redis-queue-expiry.js';
 import { RedisUnackedStore } from './redis-unacked.js';
 import { expiredDeadLetterFlags, popAndRecord, type PoppedEntry } from './scripts.js';
 
@@ -48,6 +49,7 @@ export class RedisStorage implements ChannelStorage, BatchGet {
   readonly routing: RedisPublishing;
   readonly headPut: RedisPublishing;
   readonly delayed: RedisDelayed;
+  readonly queueExpiry: RedisQueueExpiry;
   readonly batchGet: BatchGet = this;
   readonly replication: ReplicaAcknowledgement;
   private readonly redis: Redis;
@@ -63,6 +65,7 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     this.publishing = new RedisPublishing(ctx.client, ctx.keys, ctx.redactedUrl);
     this.fanout = this.routing = this.headPut = this.publishing;
     this.delayed = this.publishing.delayed;
+    this.queueExpiry = new RedisQueueExpiry(ctx.client, ctx.keys, ctx.redactedUrl);
     this.replication = ctx.replication;
     this.poppedKeyQueues = new BoundedMemo(10_000, (key) => ctx.keys.queueFromKey(key));
     if (ctx.options.ackEmulation) {
@@ -203,11 +206,20 @@ export class RedisStorage implements ChannelStorage, BatchGet {
    * arguments replaces and one without leaves as it is.
    */
   async newQueue(queue: string, options: QueueDeclareOptions): Promise<void> {
+    await this.declareArguments(queue, options);
+    // A declaration is use of the queue (x-expires): its keys get their full expiry again.
+    await this.queueExpiry.touch([queue]);
+  }
+
+  private async declareArguments(queue: string, options: QueueDeclareOptions): Promise<void> {
     if (options.arguments === undefined || Object.keys(options.arguments).length === 0) return;
+    this.queueExpiry.forget(queue);
     const key = this.keys.queueArgumentsKey(queue);
     const ttl = queueMessageTtl(options.arguments);
     const limits = queueLengthLimits(options.arguments);
+    const expires = queueExpires(options.arguments);
     const fields: Record<string, string> = {};
+    if (expires !== undefined) fields['x-expires'] = String(expires);
     if (ttl !== undefined) fields['x-message-ttl'] = String(ttl);
     if (limits?.maxLength !== undefined) fields['x-max-length'] = String(limits.maxLength);
     if (limits?.maxLengthBytes !== undefined) fields['x-max-length-bytes'] = String(limits.maxLengthBytes);

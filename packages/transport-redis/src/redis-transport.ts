@@ -299,6 +299,9 @@ export class RedisTransport extends VirtualTransport {
         openChannels: () => this.openChannels(),
         reportError: (error) => this.reportError(error),
         delayedStorage: () => this.openChannels()[0]?.delayedDelivery,
+        touchConsumedQueues: () => {
+          for (const channel of this.openChannels()) channel.touchConsumedQueues().catch((error: unknown) => this.reportError(error));
+        },
       },
       hub,
     );

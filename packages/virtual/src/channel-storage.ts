@@ -44,6 +44,14 @@ export interface ChannelStorage {
   readonly replication?: ReplicaAcknowledgement;
   /** Delayed delivery (`countdown` / `eta`); without it such a publish is refused. */
   readonly delayed?: DelayedDelivery;
+  /** Queue expiry (`x-expires`); without it the argument is accepted and does nothing. */
+  readonly queueExpiry?: QueueExpiry;
+}
+
+/** `x-expires` (queue-expiry.ts): what counts as use of a queue resets its idle clock. */
+export interface QueueExpiry {
+  /** `queues` were used now (a get, a consumer attached); those declared with `x-expires` stay for that long again. */
+  touch(queues: readonly string[]): Promise<void>;
 }
 
 /** The writes of a publish: `put`, and the broker's own routing, fanout and delayed sets where it has them. */

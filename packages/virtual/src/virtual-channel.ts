@@ -95,6 +95,13 @@ export class VirtualChannel implements Channel {
     return this.consumers.queues();
   }
 
+  /** Keeps the queues this channel consumes in use (x-expires); the poller calls it every QUEUE_TOUCH_INTERVAL_MS. */
+  touchConsumedQueues(): Promise<void> {
+    const expiry = this.storage.queueExpiry;
+    if (!expiry || this.channelState !== 'open' || this.consumers.size === 0) return Promise.resolve();
+    return expiry.touch(this.consumers.queues());
+  }
+
   /** The storage's delayed sets, for the transport's delayed mover (delayed-mover.ts). */
   get delayedDelivery(): DelayedDelivery | undefined {
     return this.storage.delayed;
@@ -180,6 +187,8 @@ export class VirtualChannel implements Channel {
     // A malformed message is dead-lettered and the next one tried, so get never returns garbage.
     for (;;) {
       const result = await this.storage.get(queue, { noAck, expiry: this.expiry });
+      // A get is use of the queue (x-expires), found or not.
+      await this.storage.queueExpiry?.touch([queue]);
       if (!result) return undefined;
       const checked = this.admission.admit(result.queue, result.payload, noAck ? undefined : result.deliveryTag);
       if (!checked.ok) {

@@ -10,13 +10,20 @@
 
   ARGV[1]    due time, epoch milliseconds
   ARGV[2]    the member: "<priority step>|<envelope>" (unique: the envelope holds its delivery tag)
-  ARGV[3..]  the queue names, one per delayed set
+  ARGV[3]    prefix of the queue argument hashes (RedisKeys.queueArgumentsKey without the queue)
+  ARGV[4..]  the queue names, one per delayed set
+
+  A queue with `x-expires` gets it on a delayed set this call creates (a publish is not use of
+  the queue and never extends an expiry; docs/wire-format.md#queue-expiry).
 
   Returns the number of queues written.
 ]]
 for i = 2, #KEYS do
+  local queue = ARGV[i + 2]
   redis.call("ZADD", KEYS[i], ARGV[1], ARGV[2])
   -- LT: only ever lowers the queue's next due time (a new entry is added as is).
-  redis.call("ZADD", KEYS[1], "LT", ARGV[1], ARGV[i + 1])
+  redis.call("ZADD", KEYS[1], "LT", ARGV[1], queue)
+  local expires = tonumber(redis.call("HGET", ARGV[3] .. queue, "x-expires"))
+  if expires and redis.call("PTTL", KEYS[i]) == -1 then redis.call("PEXPIRE", KEYS[i], expires) end
 end
 return #KEYS - 1

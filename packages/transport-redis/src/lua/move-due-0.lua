@@ -7,7 +7,7 @@
   A message goes to the BACK of its priority sub-list (LPUSH, as a publish at its due time would
   store it), and the queue's kelp arguments apply then, exactly as route-and-push-0.lua applies
   them to a publish (this script repeats its policy functions: scripts cannot share code):
-  `x-message-ttl` stamps the deadline (the TTL counts from the due time); a length limit with
+  `x-expires` gives a list the move creates the queue's expiry; `x-message-ttl` stamps the deadline (the TTL counts from the due time); a length limit with
   `x-overflow` reject-publish refuses a message that does not fit, which is dead-lettered with the
   reason "maxlen" on x-dead-letter queues, else dropped and counted; drop-head pushes and drops the
   head until the queue fits. A member not in kelp's "<step>|<envelope>" form, or a push that
@@ -44,10 +44,10 @@ local policies = {}
 local function policy_of(queue)
   local policy = policies[queue]
   if policy == nil then
-    local v = redis.call("HMGET", arguments_prefix .. queue, "x-message-ttl", "x-max-length", "x-max-length-bytes", "x-overflow", "x-dead-letter")
+    local v = redis.call("HMGET", arguments_prefix .. queue, "x-message-ttl", "x-max-length", "x-max-length-bytes", "x-overflow", "x-dead-letter", "x-expires")
     policy = false
-    if v[1] or v[2] or v[3] then
-      policy = {ttl = tonumber(v[1]), max_len = tonumber(v[2]), max_bytes = tonumber(v[3]), reject = v[4] == "reject-publish", dead = v[5] == "1"}
+    if v[1] or v[2] or v[3] or v[6] then
+      policy = {ttl = tonumber(v[1]), max_len = tonumber(v[2]), max_bytes = tonumber(v[3]), reject = v[4] == "reject-publish", dead = v[5] == "1", expires = tonumber(v[6])}
       policy.limited = policy.max_len ~= nil or policy.max_bytes ~= nil
     end
     policies[queue] = policy
@@ -122,6 +122,8 @@ local function move_one(queue, key, envelope)
     dead_letter(queue, envelope, "delayed message could not be moved: " .. reply.err)
     return
   end
+  -- x-expires: a list the move creates gets the queue's expiry (a move is not use of the queue).
+  if policy and policy.expires and redis.call("PTTL", key) == -1 then redis.call("PEXPIRE", key, policy.expires) end
   if not level then return end
   level.count = level.count + 1
   level.bytes = level.bytes + #envelope
