@@ -61,7 +61,7 @@ export interface PublishOptions {
   priority?: number;
   /**
    * Message TTL in seconds; stored as milliseconds. A delayed message's TTL counts from its due
-   * time (docs/configuration.md#message-ttl).
+   * time (docs/wire-format.md#delayed-delivery).
    */
   expiration?: number;
   /**
