@@ -5,7 +5,7 @@
  * the broker (one Lua script on Redis); a full batch is followed at once by the next. Between
  * calls it sleeps until the earliest due time it knows of, or one sweep interval, whichever is
  * sooner, so a message published by another process is moved at most one interval late and one
- * published here on time (docs/configuration.md#delayed-delivery). Nothing is held in memory: a
+ * published here within {@link DELAYED_WAKE_GAP_MS} (docs/configuration.md#delayed-delivery). Nothing is held in memory: a
  * process killed at any point leaves every message in Redis for the next mover.
  */
 import type { DelayedDelivery } from './channel-storage.js';
@@ -19,6 +19,13 @@ export const DELAYED_SWEEP_INTERVAL_MS = 1000;
 
 /** Messages moved per call: one call stays a short step of the broker even with a backlog. */
 export const DELAYED_MOVE_BATCH = 500;
+
+/**
+ * The least time between two calls woken by a due time. Due times spread over every millisecond
+ * would otherwise wake every mover (each process running a hub) once per message, a script call
+ * each; this batches them, at the price of moving a message at most this much after it is due.
+ */
+export const DELAYED_WAKE_GAP_MS = 20;
 
 export interface DelayedMoverHost {
   /** The storage to move with; undefined while there is none (no open channel or connection). */
@@ -37,6 +44,8 @@ export class DelayedMover {
   private wakeAt = Number.POSITIVE_INFINITY;
   private running: Promise<void> | undefined;
   private again = false;
+  /** When the last call started (epoch ms). */
+  private lastRunAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly host: DelayedMoverHost,
@@ -75,8 +84,9 @@ export class DelayedMover {
     }
     const storage = this.host.delayedStorage();
     if (!storage) return;
+    this.lastRunAt = this.now();
     this.running = storage
-      .moveDue(this.now(), DELAYED_MOVE_BATCH)
+      .moveDue(this.lastRunAt, DELAYED_MOVE_BATCH)
       .then(({ moved, nextDueAt }) => {
         if (moved > 0) this.host.moved();
         if (moved >= DELAYED_MOVE_BATCH) this.again = true;
@@ -92,9 +102,13 @@ export class DelayedMover {
       });
   }
 
-  /** Schedules a run at `atMs` unless one is planned sooner; beyond the sweep interval the sweep covers it. */
-  private wakeBy(atMs: number): void {
+  /**
+   * Schedules a run at `dueAtMs` (no sooner than DELAYED_WAKE_GAP_MS after the last call) unless
+   * one is planned sooner; beyond the sweep interval the sweep covers it.
+   */
+  private wakeBy(dueAtMs: number): void {
     const callLater = this.hub.callLater?.bind(this.hub);
+    const atMs = Math.max(dueAtMs, this.lastRunAt + DELAYED_WAKE_GAP_MS);
     if (!callLater || atMs >= this.wakeAt) return;
     const delay = atMs - this.now();
     if (delay >= DELAYED_SWEEP_INTERVAL_MS) return;

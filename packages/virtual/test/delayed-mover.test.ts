@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DelayedDelivery } from '../src/channel-storage.js';
-import { DELAYED_MOVE_BATCH, DELAYED_SWEEP_INTERVAL_MS, DelayedMover } from '../src/delayed-mover.js';
+import { DELAYED_MOVE_BATCH, DELAYED_SWEEP_INTERVAL_MS, DELAYED_WAKE_GAP_MS, DelayedMover } from '../src/delayed-mover.js';
 import type { EventLoopHub } from '../src/event-loop-hub.js';
 
 /** A hub whose timers run when the test says so, on a clock the test moves. */
@@ -101,5 +101,18 @@ describe('DelayedMover', () => {
     mover.dueAt(700);
     mover.dueAt(200);
     expect(later.filter((t) => !t.cancelled).map((t) => t.at)).toEqual([201]);
+  });
+});
+
+describe('DelayedMover wake-ups', () => {
+  it('batches due times a millisecond apart: no call sooner than the wake gap after the last', async () => {
+    const clock = { now: 1_000 };
+    const { hub, soon, later } = manualHub(clock);
+    const storage = store([1_001, 1_002, 1_003]);
+    const mover = new DelayedMover({ delayedStorage: () => storage, moved: () => undefined, reportError: () => undefined }, hub, () => clock.now);
+    mover.start();
+    soon.shift()?.();
+    await settle();
+    expect(later.map((t) => t.at)).toEqual([1_000 + DELAYED_WAKE_GAP_MS + 1]);
   });
 });
