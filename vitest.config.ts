@@ -12,6 +12,7 @@ const alias = {
   '@kelp/transport-memory': src('transport-memory'),
   '@kelp/transport-redis': src('transport-redis'),
   kelp: src('kelp'),
+  '@kelp/dashboard': src('dashboard'),
   '@kelp/bench': src('bench'),
 };
 
@@ -28,11 +29,11 @@ const integration = {
 /**
  * What runs a second time on `valkey-server` (KELP_TEST_SERVER=valkey, see
  * test/setup/test-server.ts): every integration file that talks to a server, the whole Redis,
- * fault, interop, CLI and benchmark-driver suites. Only the files no server takes part in run
+ * fault, interop, CLI, dashboard and benchmark-driver suites. Only the files no server takes part in run
  * once: docs links, packaging, memory:// conformance and bad input, the examples (memory://)
  * and the benchmark report.
  */
-const SERVER_BACKED = ['test/{redis,faults,interop,cli,bench}/**/*.test.ts', 'test/bad-input/redis.test.ts'];
+const SERVER_BACKED = ['test/{redis,faults,interop,cli,bench,dashboard}/**/*.test.ts', 'test/bad-input/redis.test.ts'];
 const NO_SERVER = ['test/cli/examples.test.ts', 'test/bench/report.test.ts'];
 
 export default defineConfig({

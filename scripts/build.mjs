@@ -32,8 +32,10 @@ const common = {
   sourcemap: 'linked',
   logLevel: 'warning',
 };
-// The private benchmark package (@kelp/bench) is ESM only: it is never published.
+// The private benchmark package (@kelp/bench) is ESM only: it is never published. The dashboard is
+// ESM only too: it is loaded by the CLI (an ESM bundle), never required by applications.
 const privatePackages = ['bench'];
+const esmPackages = ['dashboard'];
 
 const started = Date.now();
 // Each package's public entry, and its `internal` entry where it has one (package.json exports).
@@ -55,7 +57,7 @@ await Promise.all(
 );
 
 await Promise.all(
-  privatePackages.map((name) =>
+  [...privatePackages, ...esmPackages].map((name) =>
     build({ ...common, entryPoints: [join(root, 'packages', name, 'src', 'index.ts')], outfile: dist(name, 'index.js'), format: 'esm' }),
   ),
 );
@@ -75,7 +77,7 @@ if (!process.argv.includes('--no-types')) {
   });
   for (const name of libraries) copyDeclarations(dist(name), dist(name, 'cjs'));
 }
-process.stdout.write(`build: ${libraries.length} packages, the benchmarks and the CLI in ${Date.now() - started} ms\n`);
+process.stdout.write(`build: ${libraries.length + esmPackages.length} packages, the benchmarks and the CLI in ${Date.now() - started} ms\n`);
 
 /**
  * Copies the declarations under `from` (skipping `to` itself) into `to` at the same relative

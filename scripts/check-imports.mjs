@@ -21,7 +21,9 @@ const allowed = {
   'transport-memory': ['virtual', 'core'],
   'transport-redis': ['virtual', 'core', 'hub', 'ioredis', 'zod'],
   kelp: ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis'],
-  cli: ['kelp'],
+  // The page's HTTP server and the chart library it serves to the browser (never imported by Node).
+  dashboard: ['kelp', 'hono', '@hono/node-server', 'uplot'],
+  cli: ['kelp', 'dashboard'],
   // Private: its micro-suites time virtual's codec, and its runners bundle the test suite's
   // redis-server helper with esbuild.
   bench: ['kelp', 'virtual', 'ioredis', 'tinybench', 'bullmq', 'esbuild'],
@@ -41,6 +43,7 @@ const workspaceName = {
   'transport-memory': '@kelp/transport-memory',
   'transport-redis': '@kelp/transport-redis',
   kelp: 'kelp',
+  dashboard: '@kelp/dashboard',
   cli: '@kelp/cli',
   bench: '@kelp/bench',
 };

@@ -22,7 +22,7 @@ const publish = (queue: string, ...rest: string[]): string[] => [
 ];
 
 describe('kelp publish, consume and purge on redis://', () => {
-  it('publishes with --countdown into the delayed set, and kelp consume moves it when due and prints it', async () => {
+  it('publishes with --countdown into the delayed set, and kelp consume moves it when due and prints it', { timeout: 30_000 }, async () => {
     const before = Date.now();
     const published = await kelp([...publish('later', '--json', '--countdown', '1.5'), '{"n":1}']);
     expect([published.code, published.stderr]).toEqual([0, '']);

@@ -5,7 +5,7 @@
  * type-check a consumer as ESM and as CommonJS, and run the installed `kelp` command.
  * Packs the dist that `npm run build` made (`npm test` builds first).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,8 @@ interface Manifest {
   private?: boolean;
   bin?: Record<string, string>;
   dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  main?: string;
 }
 const readManifest = (dir: string): Manifest => JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Manifest;
 
@@ -31,8 +33,10 @@ const SHIPPED = new Map(
     .map((folder) => [folder, readManifest(join(root, folder))] as const)
     .filter(([, manifest]) => !manifest.private),
 );
-/** The library packages; the one with a `bin` is the CLI. */
-const LIBRARIES = [...SHIPPED.values()].filter((manifest) => !manifest.bin);
+/** The library packages (ESM and CommonJS); the one with a `bin` is the CLI. */
+const LIBRARIES = [...SHIPPED.values()].filter((manifest) => !manifest.bin && manifest.main?.includes('/cjs/'));
+/** Packages the CLI loads, ESM only (the dashboard, which ships its page in `public/`). */
+const ESM_ONLY = [...SHIPPED.values()].filter((manifest) => !manifest.bin && !manifest.main?.includes('/cjs/'));
 const CLI = [...SHIPPED.values()].find((manifest) => manifest.bin)!;
 
 /** The parent npm's settings (workspace, prefix, ...) stay out of the child npm runs. */
@@ -59,7 +63,11 @@ function newestMtime(dir: string): number {
 /** Fails unless every build output is newer than every source file of its package. */
 function assertFreshBuild(): void {
   for (const [folder, manifest] of SHIPPED) {
-    const outputs = manifest.bin ? Object.values(manifest.bin) : ['dist/index.js', 'dist/cjs/index.js', 'dist/cjs/index.d.ts'];
+    const outputs = manifest.bin
+      ? Object.values(manifest.bin)
+      : ESM_ONLY.includes(manifest)
+        ? ['dist/index.js']
+        : ['dist/index.js', 'dist/cjs/index.js', 'dist/cjs/index.d.ts'];
     const sources = newestMtime(join(root, folder, 'src'));
     for (const output of outputs) {
       const path = join(root, folder, output);
@@ -77,7 +85,9 @@ function assertFreshBuild(): void {
 /** Bare module names a built JavaScript file imports or requires. */
 function importedModules(text: string): Set<string> {
   const names = new Set<string>();
-  for (const match of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\(\s*)"([^".][^"]*)"/g)) {
+  // A module name has no spaces or parentheses: that keeps a string literal "from" followed by
+  // code (an object key, an argument) from reading as an import.
+  for (const match of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\(\s*)"([^".\s()][^"\s()]*)"/g)) {
     const spec = match[1]!;
     const parts = spec.split('/');
     names.add(spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!);
@@ -128,6 +138,12 @@ describe('the packed packages installed into an empty project', () => {
       const files = filesOf(name);
       expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']));
       expect(files.filter((path) => !path.startsWith('dist/') && !['package.json', 'README.md'].includes(path))).toEqual([]);
+      expect(files.filter((path) => path.endsWith('.tsbuildinfo') || path.endsWith('.d.ts.map'))).toEqual([]);
+    }
+    for (const { name } of ESM_ONLY) {
+      const files = filesOf(name);
+      expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'public/index.html', 'public/app.js']));
+      expect(files.filter((path) => !path.startsWith('dist/') && !path.startsWith('public/') && !['package.json', 'README.md'].includes(path))).toEqual([]);
       expect(files.filter((path) => path.endsWith('.tsbuildinfo') || path.endsWith('.d.ts.map'))).toEqual([]);
     }
     expect(filesOf(CLI.name)).toEqual([...Object.values(CLI.bin!).map((path) => path.replace(/^\.\//, '')), 'package.json'].sort());
@@ -185,5 +201,24 @@ describe('the packed packages installed into an empty project', () => {
 
   it('install a kelp command that runs', async () => {
     await expect(run(join(app, 'node_modules', '.bin', 'kelp'), ['--version'], app, 20_000)).resolves.toBe(`kelp ${CLI.version}\n`);
+  });
+
+  it('install a kelp dashboard that serves its page and chart library from the installed packages', async () => {
+    const child = spawn(join(app, 'node_modules', '.bin', 'kelp'), ['dashboard', 'memory://', '--json'], { cwd: app, env });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+        });
+        child.once('exit', (code) => reject(new Error(`kelp dashboard exited with ${code}`)));
+      });
+      const { url } = JSON.parse(line) as { url: string };
+      const statuses = await Promise.all(['/', '/assets/app.js', '/assets/uplot.js', '/assets/uplot.css'].map(async (path) => (await fetch(new URL(path, url))).status));
+      expect(statuses).toEqual([200, 200, 200, 200]);
+    } finally {
+      child.kill('SIGINT');
+    }
   });
 });

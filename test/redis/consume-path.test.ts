@@ -51,7 +51,7 @@ describe('pop-and-record reply', () => {
     await fx.redis.lpush('pr-b', envelope('pr-1', 'pr-b', 1));
     defineScripts(fx.redis);
     const pairs = [['pr-a', `pr-a${SEP}dead`], ['pr-b', `pr-b${SEP}dead`], ['pr-c', `pr-c${SEP}dead`]] as const;
-    const raw = await call(fx.redis, 'popAndRecord', popAndRecordArgs({ unacked: 'unacked', unackedIndex: 'unacked_index', queues: pairs }, { now: 1, limit: 1, record: true }));
+    const raw = await call(fx.redis, 'popAndRecord', popAndRecordArgs({ unacked: 'unacked', unackedIndex: 'unacked_index', expiredDropped: 'dropped-expired', queues: pairs }, { now: 1, limit: 1, record: true }));
     const result = parsePopResult(raw);
     // pr-a was empty; pr-b gave the one message the limit allowed; pr-c was never looked at.
     expect([result.exhausted, result.entries.map((e) => e.key)]).toEqual([1, ['pr-b']]);
@@ -63,10 +63,10 @@ describe('pop-and-record reply', () => {
     await fx.redis.lpush('pr-x', envelope('x-1', 'pr-x', 1), 'not json', envelope('x-2', 'pr-x', 2));
     await fx.redis.lpush('pr-y', envelope('y-1', 'pr-y', 1), envelope('y-2', 'pr-y', 2));
     const pairs = [['pr-x', `pr-x${SEP}dead`], ['pr-y', `pr-y${SEP}dead`]] as const;
-    const pop = () => call(fx.redis, 'popAndRecord', popAndRecordArgs({ unacked: 'unacked', unackedIndex: 'unacked_index', queues: pairs }, { now: 1, limit: 4, record: true }));
+    const pop = () => call(fx.redis, 'popAndRecord', popAndRecordArgs({ unacked: 'unacked', unackedIndex: 'unacked_index', expiredDropped: 'dropped-expired', queues: pairs }, { now: 1, limit: 4, record: true }));
     const first = parsePopResult(await pop());
     const second = parsePopResult(await pop());
-    const view = (r: typeof first) => [r.exhausted, r.entries.map((e) => `${e.key}:${e.kind === 'message' ? e.deliveryTag : e.reason}`)];
+    const view = (r: typeof first) => [r.exhausted, r.entries.map((e) => `${e.key}:${e.kind === 'message' ? e.deliveryTag : e.kind === 'dead' ? e.reason : e.kind}`)];
     expect([view(first), view(second), await fx.redis.llen(`pr-x${SEP}dead`)]).toEqual([
       [1, ['pr-x:x-1', 'pr-x:payload is not a JSON object', 'pr-x:x-2', 'pr-y:y-1']],
       [2, ['pr-y:y-2']],
@@ -76,7 +76,7 @@ describe('pop-and-record reply', () => {
 
   it('reads no key, so tracking does not follow unacked (every ack would send an invalidation)', async () => {
     const names = await invalidationsAfter(
-      (popper) => call(popper, 'popAndRecord', popAndRecordArgs({ unacked: 'trk-unacked', unackedIndex: 'trk-index', queues: [['trk-q', `trk-q${SEP}dead`]] }, { now: 1, limit: 5, record: true })),
+      (popper) => call(popper, 'popAndRecord', popAndRecordArgs({ unacked: 'trk-unacked', unackedIndex: 'trk-index', expiredDropped: 'dropped-expired', queues: [['trk-q', `trk-q${SEP}dead`]] }, { now: 1, limit: 5, record: true })),
       ['trk-q', 'trk-unacked'],
     );
     expect(names).toEqual([]);

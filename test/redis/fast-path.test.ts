@@ -249,11 +249,11 @@ describe('batched pop-and-record', () => {
     await redis.lpush('bigq', ...tags.map(envelope));
     const got = await popAndRecord(
       redis,
-      { unacked: 'big_unacked', unackedIndex: 'big_unacked_index', queues: [['bigq', `bigq${SEP}dead`]] },
+      { unacked: 'big_unacked', unackedIndex: 'big_unacked_index', expiredDropped: 'dropped-expired', queues: [['bigq', `bigq${SEP}dead`]] },
       { now: 1795287474.5, limit: 2000, record: true },
     );
     expect([got.length, await redis.hlen('big_unacked'), await redis.zcard('big_unacked_index'), await redis.exists('bigq')]).toEqual([1500, 1500, 1500, 0]);
-    expect(got.slice(0, 2).map((e) => (e.kind === 'message' ? e.deliveryTag : e.reason))).toEqual(['b-0', 'b-1']);
+    expect(got.slice(0, 2).map((e) => (e.kind === 'message' ? e.deliveryTag : e.kind === 'dead' ? e.reason : e.kind))).toEqual(['b-0', 'b-1']);
     expect(await redis.hget('big_unacked', 'b-1499')).toBe(`[${envelope('b-1499')}, "fx", "rk"]`);
   });
 });

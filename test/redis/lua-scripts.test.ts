@@ -42,7 +42,7 @@ describe('pop-and-record', () => {
     await redis.lpush(`pq2${SEP}3`, envelope('b-1'));
     await redis.lpush('pq2', envelope('a-1'), envelope('a-2'));
     const got = await popAndRecord(redis, popKeys(['pq2', `pq2${SEP}3`]), { now: 1, limit: 5, record: false });
-    expect(got.map((e) => (e.kind === 'message' ? e.deliveryTag : e.reason))).toEqual(['a-1', 'a-2', 'b-1']);
+    expect(got.map((e) => (e.kind === 'message' ? e.deliveryTag : e.kind === 'dead' ? e.reason : e.kind))).toEqual(['a-1', 'a-2', 'b-1']);
     expect(await redis.hexists('unacked', 'a-1')).toBe(0);
   });
 

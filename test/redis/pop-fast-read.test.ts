@@ -31,7 +31,7 @@ const kombuEnvelope = (tag: string) =>
   `{"body": "eyJoZWxsbyI6ICJ3b3JsZCIsICJuIjogMX0=", "content-encoding": "utf-8", "content-type": "application/json", "headers": {"x-custom": "h1"}, "properties": {"correlation_id": "corr-1", "reply_to": "replyq", "delivery_mode": 2, "expiration": "30000", "delivery_info": {"exchange": "myex", "routing_key": "myrk"}, "priority": 0, "body_encoding": "base64", "delivery_tag": "${tag}"}}`;
 
 const pop = (queue: string, record = true, limit = 10) =>
-  popAndRecord(fx.redis, { unacked: 'unacked', unackedIndex: 'unacked_index', queues: [[queue, `${queue}${SEP}dead`]] }, { now: 7, limit, record });
+  popAndRecord(fx.redis, { unacked: 'unacked', unackedIndex: 'unacked_index', expiredDropped: 'dropped-expired', queues: [[queue, `${queue}${SEP}dead`]] }, { now: 7, limit, record });
 
 describe('pop-and-record reads the delivery fields as cjson would', () => {
   const cases: [string, string, string, string, string][] = [

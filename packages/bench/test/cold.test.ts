@@ -37,9 +37,10 @@ describe('cold compare figures', () => {
       comparison('rss-10000', { kelp: m(1, { peakRssMiB: 90 }), BullMQ: m(1, { peakRssMiB: 95 }) }),
     ]);
     const by = (what: RegExp) => checks.find((c) => what.test(c.what));
-    expect(by(/concurrency 50/)).toMatchObject({ value: 3, met: true });
+    expect(by(/concurrency 50/)).toMatchObject({ goal: '>= 3x', value: 3, met: true });
     expect(by(/concurrency 1, prefetch 1/)).toMatchObject({ value: 1.5, met: true });
-    expect(by(/client CPU/)).toMatchObject({ value: 0.75, met: false });
+    expect(by(/client CPU/)).toMatchObject({ goal: '<= 0.7x', value: 0.75, met: false });
+    expect(by(/100,000 messages/)?.goal).toBe('>= 40,000 msgs/s');
     expect(by(/p50/)).toMatchObject({ value: 2, met: false });
     // Kombu's side failed, so that ratio is not measured rather than guessed.
     expect(by(/p99/)?.value).toBeUndefined();

@@ -6,6 +6,7 @@ import { commandHelp, parseCommand } from './args.js';
 import type { Command } from './command.js';
 import { benchCommand } from './commands/bench.js';
 import { consumeCommand } from './commands/consume.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { deadLettersCommand } from './commands/dead-letters.js';
 import { demoCommand } from './commands/demo.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -24,6 +25,7 @@ export const commands: readonly Command[] = [
   inspectCommand,
   restoreCommand,
   deadLettersCommand,
+  dashboardCommand,
   benchCommand,
 ];
 

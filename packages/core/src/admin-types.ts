@@ -85,9 +85,98 @@ export interface DeadLetterEntry {
   /** The original bytes as stored: UTF-8 text when valid, else base64. */
   raw: string;
   rawEncoding: 'utf8' | 'base64';
+  /** Identifies this stored record for `requeueDeadLetter` / `deleteDeadLetter` (a digest of it). */
+  id?: string;
 }
 
-export interface TransportAdmin {
+/** Bytes as stored: UTF-8 text when valid, else base64. */
+export interface StoredBytes {
+  raw: string;
+  rawEncoding: 'utf8' | 'base64';
+}
+
+/** One waiting message, read without consuming it. */
+export interface WaitingMessage extends StoredBytes {
+  /** A digest of the stored bytes: what `deleteMessage` takes. Equal bytes share an id. */
+  id: string;
+  /** Place in the order asked for, from 0 (with `oldest`, 0 is the next to be consumed). */
+  position: number;
+}
+
+export interface MessagePageOptions {
+  /** The priority step whose sub-list to read (default the first step, 0). */
+  step?: number;
+  /** `oldest` first (next to be consumed first, the default) or `newest` first. */
+  order?: 'oldest' | 'newest';
+  offset?: number;
+  /** At most this many (default 50, at most 1000). */
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+export interface MessagePage {
+  queue: string;
+  step: number;
+  order: 'oldest' | 'newest';
+  offset: number;
+  /** Messages in this priority sub-list when it was read. */
+  total: number;
+  items: WaitingMessage[];
+}
+
+/** One unacked message: the envelope as delivered and where a restore would send it. */
+export interface UnackedMessage extends StoredBytes {
+  tag: string;
+  exchange: string;
+  routingKey: string;
+  /** The queues it is counted under (its route now, else the queue its routing key names). */
+  queues: string[];
+  /** Epoch seconds of its delivery (or due time), when known. */
+  since?: number;
+}
+
+export interface UnackedPage {
+  /** Unacked records in the whole db (every queue). */
+  total: number;
+  /** Oldest delivery first. */
+  items: UnackedMessage[];
+  /** Records read to fill the page (the page stops at `UNACKED_SCAN_LIMIT` of them). */
+  scanned: number;
+}
+
+/**
+ * The repair operations behind `kelp dashboard`. Optional: a transport may offer the reports and
+ * not these; every operation changes the broker in steps that are safe while consumers run.
+ */
+export interface TransportAdminRepair {
+  /** Waiting messages of one priority sub-list, without consuming them. */
+  messages(queue: string, options?: MessagePageOptions): Promise<MessagePage>;
+  /** Unacked messages, oldest delivery first, optionally only those counted under `queue`. */
+  unacked(options?: { queue?: string; offset?: number; limit?: number; signal?: AbortSignal }): Promise<UnackedPage>;
+  /**
+   * Deletes one waiting message of `queue` (priority sub-list `step`) by its id, looking at no
+   * more than `scanLimit` messages (default 100,000) from the oldest.
+   */
+  deleteMessage(queue: string, id: string, options?: { step?: number; scanLimit?: number; signal?: AbortSignal }): Promise<{ deleted: boolean }>;
+  /**
+   * Moves waiting messages, oldest first, to the back of `to` (same priority step), rewriting
+   * their route to `to` so a later restore brings them back there.
+   */
+  moveMessages(from: string, to: string, options?: { limit?: number; signal?: AbortSignal }): Promise<{ moved: number }>;
+  /** Removes every waiting message of `queue` (unacked ones are not touched). */
+  purge(queue: string, options?: { signal?: AbortSignal }): Promise<{ purged: number }>;
+  /**
+   * Restores one unacked message now, whatever its age (taking `unacked_mutex` as a restore
+   * does); `restored` false when it was acked or restored meanwhile.
+   */
+  restoreMessage(tag: string, options?: { signal?: AbortSignal }): Promise<{ restored: boolean; queues: string[]; deadLettered: boolean }>;
+  /** Puts one dead letter (by its `id`) back on its queue, when it is a valid envelope. */
+  requeueDeadLetter(queue: string, id: string, options?: { signal?: AbortSignal }): Promise<{ requeued: boolean; reason?: string }>;
+  /** Deletes one dead letter by its `id`. */
+  deleteDeadLetter(queue: string, id: string, options?: { signal?: AbortSignal }): Promise<{ deleted: boolean }>;
+}
+
+export interface TransportAdmin extends Partial<TransportAdminRepair> {
   inspect(options?: { signal?: AbortSignal }): Promise<InspectReport>;
   restore(options?: RestoreOptions): Promise<RestoreReport>;
   deadLetters(queue: string, options?: { limit?: number; signal?: AbortSignal }): Promise<DeadLetterEntry[]>;

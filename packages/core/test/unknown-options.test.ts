@@ -57,7 +57,7 @@ const entryPoints: Array<[entry: string, misspelt: string, meant: string, call: 
   ['Consumer', 'prefetch', 'prefetchCount', () => new Consumer(new FakeChannel(), new Queue('q'), { prefetch: 1 } as never)],
   ['Consumer', 'concurency', 'concurrency', () => new Consumer(new FakeChannel(), new Queue('q'), { concurency: 4 } as never)],
   ['Consumer.cancel', 'timeoutMs', 'timeout', () => new Consumer(new FakeChannel(), new Queue('q')).cancel({ timeoutMs: 1 } as never)],
-  ['processConcurrently', 'concurency', 'concurrency', () => processConcurrently([], () => {}, { concurency: 2 } as never)],
+  ['processConcurrently', 'concurency', 'concurrency', () => processConcurrently((async function* () {})(), () => {}, { concurency: 2 } as never)],
   ['Queue', 'autodelete', 'autoDelete', () => new Queue('q', { autodelete: true } as never)],
   ["Queue 'q' get", 'no_ack', 'noAck', () => new Queue('q', {}, new FakeChannel()).get({ no_ack: true } as never)],
   ["Queue 'q' delete", 'if_unused', 'ifUnused', () => new Queue('q', {}, new FakeChannel()).delete({ if_unused: true } as never)],

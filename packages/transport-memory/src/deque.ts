@@ -40,6 +40,21 @@ export class Deque<T> {
     return value;
   }
 
+  /** The item `index` places after the next to be consumed (0 = next); undefined past the end. */
+  at(index: number): T | undefined {
+    if (index < 0 || index >= this.count) return undefined;
+    return this.buffer[(this.head + index) % this.buffer.length];
+  }
+
+  /** Removes the item at `index` (0 = next to be consumed), keeping the order of the rest. */
+  removeAt(index: number): void {
+    if (index < 0 || index >= this.count) return;
+    const items = this.toArray();
+    items.splice(index, 1);
+    this.clear();
+    for (const item of items) this.pushBack(item);
+  }
+
   /** Items from next-to-consume to last. */
   toArray(): T[] {
     const out: T[] = [];

@@ -5,6 +5,7 @@
 import type { DeadLetterEntry as AdminDeadLetter } from '@kelp/core';
 import { throwIfAborted } from '@kelp/core';
 import { type AdminStorage, type RestoredMessage, planRestore } from '@kelp/virtual';
+import { memoryMessageHooks } from './memory-admin-messages.js';
 import type { DeadLetterEntry, MemoryBroker } from './memory-broker.js';
 
 export interface MemoryAdminContext {
@@ -16,6 +17,7 @@ export interface MemoryAdminContext {
 /** The admin hooks on `broker`; a dead letter's handle is its entry in the broker's list. */
 export function memoryAdminStorage({ broker, visibilityTimeout }: MemoryAdminContext): AdminStorage<DeadLetterEntry> {
   return {
+    ...memoryMessageHooks(broker),
     visibilityTimeout,
     now: () => broker.clock(),
     bindings: async (exchange) => broker.getTable(exchange),

@@ -542,6 +542,20 @@ export class MemoryBroker {
     return true;
   }
 
+  /** The `step` sub-list of `queue` (next to be consumed first), for the admin hooks. */
+  stepList(queue: string, step: number): Deque<string> | undefined {
+    return this.lists(queue, false)?.get(step);
+  }
+
+  /** Removes the dead letter `entry` of `queue`; false when it is no longer there. */
+  removeDeadLetter(queue: string, entry: DeadLetterEntry): boolean {
+    const list = this.deadLetters.get(queue);
+    const at = list?.indexOf(entry) ?? -1;
+    if (!list || at < 0) return false;
+    list.splice(at, 1);
+    return true;
+  }
+
   /** Wall-clock seconds of this broker's clock. */
   clock(): number {
     return this.now();

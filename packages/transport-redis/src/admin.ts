@@ -11,25 +11,16 @@ import { OperationalError, throwIfAborted } from '@kelp/core';
 import type { AdminStorage, BindingRow, RestoredMessage } from '@kelp/virtual';
 import { DELAYED_MOVE_BATCH, EXPIRED_REASON, MAXLEN_REASON } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
+import type { RedisAdminContext } from './admin-context.js';
+import { redisMessageHooks } from './admin-messages.js';
 import { readDeadLetterRecord } from './dead-letters.js';
-import { DEAD_LETTER_SUFFIX, type RedisKeys } from './keys.js';
-import type { RedisTransportOptions } from './options.js';
+import { DEAD_LETTER_SUFFIX } from './keys.js';
 import { RedisDelayed } from './redis-delayed.js';
 import { restoreInBatches } from './restore-batches.js';
 
 /** The reasons messages are dropped and counted for (RedisKeys.droppedKey). */
 const DROP_REASONS = [EXPIRED_REASON, MAXLEN_REASON] as const;
 
-export interface RedisAdminContext {
-  /** Connects the transport if needed and returns its command connection. */
-  client(): Promise<Redis>;
-  readonly keys: RedisKeys;
-  readonly options: RedisTransportOptions;
-  /** Wall clock in seconds. */
-  readonly wallClock: () => number;
-  /** The broker URL without its password, for error messages. */
-  readonly redactedUrl: string;
-}
 
 /** How long `restore` waits for a busy unacked_mutex before each batch. */
 const LOCK_WAIT_MS = 30_000;
@@ -79,6 +70,8 @@ function routeOfValue(value: string): { exchange: string; routingKey: string } |
   }
 }
 
+export type { RedisAdminContext } from './admin-context.js';
+
 /** The admin hooks on the db of `ctx.keys`; a dead letter's handle is its stored record. */
 export function redisAdminStorage(ctx: RedisAdminContext): AdminStorage<Buffer> {
   const { keys } = ctx;
@@ -94,6 +87,7 @@ export function redisAdminStorage(ctx: RedisAdminContext): AdminStorage<Buffer> 
   };
 
   return {
+    ...redisMessageHooks(ctx),
     visibilityTimeout: ctx.options.visibilityTimeout,
     now: ctx.wallClock,
     bindings,

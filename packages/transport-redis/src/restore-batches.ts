@@ -234,3 +234,33 @@ export async function restoreInBatches(client: Redis, keys: RedisKeys, options: 
   return { items, lockBusy: false };
 }
 
+
+/**
+ * Restores the one unacked entry `tag` now, whatever its age (the dashboard's "restore this
+ * message"): under `unacked_mutex` like a batch, with the same compare-and-swap, so a Python or
+ * kelp restorer running at the same time never pushes it twice. Undefined when the entry is gone
+ * (acked or restored meanwhile) or changed under us.
+ */
+export async function restoreOne(
+  client: Redis,
+  keys: RedisKeys,
+  tag: string,
+  options: Pick<BatchRestoreOptions, 'resolve' | 'target' | 'lock' | 'wallClock' | 'signal'>,
+): Promise<RestoredItem | undefined | 'busy'> {
+  throwIfAborted(options.signal);
+  const token = randomBytes(16).toString('hex');
+  if (!(await acquire(client, keys, token, { ...options, ceiling: 0 }))) return 'busy';
+  let released = false;
+  try {
+    const [value] = await client.hmgetBuffer(keys.unacked, tag);
+    if (value === null || value === undefined) return undefined;
+    const item = await plan(tag, value, keys, options, new Map());
+    if (item === 'skip') return undefined;
+    const statuses = await runBatch(client, keys, token, [item]);
+    released = true;
+    if (statuses === 'lost' || statuses[0] !== 1) return undefined;
+    return { tag, status: item.status, queues: item.queues, ...(item.reason === undefined ? {} : { reason: item.reason }) };
+  } finally {
+    if (!released) await releaseMutex(client, keys.unackedMutex, token).catch(() => undefined);
+  }
+}

@@ -20,7 +20,7 @@ function setup(options: VirtualTransportOptionsInput = {}, unacked: Partial<Unac
     storage,
     options: parseVirtualTransportOptions(options),
     brokerState,
-    reports: { reportDeadLettered: (info) => reported.push(info), reportError: (error) => errors.push(error) },
+    reports: { reportDeadLettered: (info) => reported.push(info), reportExpired: () => undefined, reportError: (error) => errors.push(error) },
   });
   return { store, admission, brokerState, reported, errors };
 }

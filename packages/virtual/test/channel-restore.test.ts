@@ -25,7 +25,7 @@ function setup(options: VirtualTransportOptionsInput = {}, change: (storage: Tes
     options: parseVirtualTransportOptions(options),
     brokerState,
     topicCache: new TopicPatternCache(),
-    reports: { wake: () => void wakes++, reportDeadLettered: (info) => reported.push(info), reportError: (error) => errors.push(error) },
+    reports: { wake: () => void wakes++, reportDeadLettered: (info) => reported.push(info), reportExpired: () => undefined, reportError: (error) => errors.push(error) },
     inflight,
     isOpen: () => open,
   });

@@ -18,13 +18,23 @@ export interface TargetCheck {
 
 type Lookup = (workload: string, side: string) => Measurement | undefined;
 
+/** The one statement of a target's threshold: its goal text and its check both come from it. */
+type Bound = { atLeast: number } | { atMost: number };
+
 interface Target {
   what: string;
-  goal: string;
+  bound: Bound;
   unit: 'x' | 'msgs/s';
   value(find: Lookup): number | undefined;
-  ok(value: number): boolean;
 }
+
+/** `>= 3x`, `<= 0.7x`, `>= 40,000 msgs/s`. */
+function goalText(bound: Bound, unit: Target['unit']): string {
+  const [sign, n] = 'atLeast' in bound ? ['>=', bound.atLeast] : ['<=', bound.atMost];
+  return unit === 'x' ? `${sign} ${n}x` : `${sign} ${n.toLocaleString('en-US')} ${unit}`;
+}
+
+const meets = (bound: Bound, value: number): boolean => ('atLeast' in bound ? value >= bound.atLeast : value <= bound.atMost);
 
 const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
 const rate = (find: Lookup, w: string, s: string): number | undefined => find(w, s)?.rate;
@@ -32,73 +42,63 @@ const rate = (find: Lookup, w: string, s: string): number | undefined => find(w,
 export const TARGETS: readonly Target[] = [
   {
     what: 'README-style consumer, concurrency 50, prefetch 100, awaited acks / BullMQ Worker concurrency 50',
-    goal: '>= 3x',
+    bound: { atLeast: 3 },
     unit: 'x',
     value: (f) => ratio(rate(f, 'consumer-c50', 'kelp'), rate(f, 'consumer-c50', 'BullMQ')),
-    ok: (v) => v >= 3,
   },
   {
     what: 'README-style consumer, concurrency 1, prefetch 1 / BullMQ Worker concurrency 1',
-    goal: '>= 1.5x',
+    bound: { atLeast: 1.5 },
     unit: 'x',
     value: (f) => ratio(rate(f, 'consumer-c1', 'kelp'), rate(f, 'consumer-c1', 'BullMQ')),
-    ok: (v) => v >= 1.5,
   },
   {
     what: "client CPU per message at concurrency 1 / BullMQ's",
-    goal: '<= 0.7x',
+    bound: { atMost: 0.7 },
     unit: 'x',
     value: (f) => ratio(f('consumer-c1', 'kelp')?.cpuUsPerMsg, f('consumer-c1', 'BullMQ')?.cpuUsPerMsg),
-    ok: (v) => v <= 0.7,
   },
   {
     what: 'publish awaited one at a time / BullMQ add()',
-    goal: '>= 1.5x',
+    bound: { atLeast: 1.5 },
     unit: 'x',
     value: (f) => ratio(rate(f, 'publish-serial', 'kelp'), rate(f, 'publish-serial', 'BullMQ add()')),
-    ok: (v) => v >= 1.5,
   },
   {
     what: 'publish awaited one at a time / raw ioredis LPUSH',
-    goal: '>= 0.8x',
+    bound: { atLeast: 0.8 },
     unit: 'x',
     value: (f) => ratio(rate(f, 'publish-serial', 'kelp'), rate(f, 'publish-serial', 'raw LPUSH')),
-    ok: (v) => v >= 0.8,
   },
   {
     what: 'paced 1,000 msgs/s, first 3 s, no warm-up: p50 / raw LPUSH->BRPOP p50',
-    goal: '<= 1.5x',
+    bound: { atMost: 1.5 },
     unit: 'x',
     value: (f) => ratio(f('paced-1000', 'kelp')?.latencyMs?.p50, f('paced-1000', 'raw LPUSH->BRPOP')?.latencyMs?.p50),
-    ok: (v) => v <= 1.5,
   },
   {
     what: "paced 1,000 msgs/s, first 3 s, no warm-up: p99 / Kombu's p99",
-    goal: '<= 1x',
+    bound: { atMost: 1 },
     unit: 'x',
     value: (f) => ratio(f('paced-1000', 'kelp')?.latencyMs?.p99, f('paced-1000', 'Kombu')?.latencyMs?.p99),
-    ok: (v) => v <= 1,
   },
   {
     what: '`kelp consume` to /dev/null / the Python Kombu consumer',
-    goal: '>= 20x',
+    bound: { atLeast: 20 },
     unit: 'x',
     value: (f) => ratio(rate(f, 'cli-consume', 'kelp CLI'), rate(f, 'cli-consume', 'Kombu consumer')),
-    ok: (v) => v >= 20,
   },
   {
     what: '`kelp consume` to /dev/null, 100,000 messages',
-    goal: '>= 40,000 msgs/s',
+    bound: { atLeast: 40_000 },
     unit: 'msgs/s',
     value: (f) => rate(f, 'cli-consume', 'kelp CLI'),
-    ok: (v) => v >= 40_000,
   },
   {
     what: 'memory:// consume+ack, prefetch 100 / the Redis transport',
-    goal: '>= 2x',
+    bound: { atLeast: 2 },
     unit: 'x',
     value: (f) => ratio(rate(f, 'memory-vs-redis', 'memory://'), rate(f, 'memory-vs-redis', 'redis')),
-    ok: (v) => v >= 2,
   },
 ];
 
@@ -108,10 +108,9 @@ function rssTargets(results: readonly WorkloadComparison[]): Target[] {
     .filter((r) => r.id.startsWith('rss-'))
     .map((r) => ({
       what: `consumer peak RSS, backlog ${r.id.slice('rss-'.length)} / BullMQ Worker's`,
-      goal: '<= 1x',
+      bound: { atMost: 1 },
       unit: 'x' as const,
       value: (f: Lookup) => ratio(f(r.id, 'kelp')?.peakRssMiB, f(r.id, 'BullMQ')?.peakRssMiB),
-      ok: (v: number) => v <= 1,
     }));
 }
 
@@ -120,10 +119,10 @@ export function checkTargets(results: readonly WorkloadComparison[]): TargetChec
   const find: Lookup = (workload, side) => results.find((r) => r.id === workload)?.sides.find((s) => s.name === side)?.median;
   return [...TARGETS, ...rssTargets(results)].map((t) => {
     const value = t.value(find);
-    const check: TargetCheck = { what: t.what, goal: t.goal, unit: t.unit };
+    const check: TargetCheck = { what: t.what, goal: goalText(t.bound, t.unit), unit: t.unit };
     if (value !== undefined) {
       check.value = value;
-      check.met = t.ok(value);
+      check.met = meets(t.bound, value);
     }
     return check;
   });

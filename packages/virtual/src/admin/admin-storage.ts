@@ -4,7 +4,7 @@
  * a dead letter. Everything an operator sees (reports, routing, inspect rows) is built from these
  * in `virtual-admin.ts`, once for every transport.
  */
-import type { DeadLetterEntry } from '@kelp/core';
+import type { DeadLetterEntry, StoredBytes } from '@kelp/core';
 import type { RoutingSource } from './admin-routing.js';
 import type { RequeueableEnvelope } from './requeue.js';
 
@@ -34,6 +34,23 @@ export interface RestoredMessage {
   status: 'restored' | 'dead-lettered';
   /** The queues pushed to; for a dead letter, the queue whose dead-letter list took it. */
   queues: readonly string[];
+}
+
+/** One record of the unacked store, as the admin pages through it. */
+export interface UnackedRecord {
+  tag: string;
+  /** The envelope as delivered; undefined when the record is not `[envelope, exchange, routingKey]`. */
+  envelope: StoredBytes | undefined;
+  exchange: string;
+  routingKey: string;
+  /** Wall-clock seconds of its delivery (or due time); undefined when unknown. */
+  since: number | undefined;
+}
+
+/** One waiting message to move: as stored, and as it is pushed to the target. */
+export interface MoveStep {
+  stored: StoredBytes;
+  rewritten: StoredBytes;
 }
 
 /** A stored dead letter and the handle its storage moves it by. */
@@ -80,6 +97,33 @@ export interface AdminStorage<Handle = unknown> extends RoutingSource {
    * dead letter is no longer there.
    */
   moveDeadLetter(queue: string, handle: Handle, envelope: RequeueableEnvelope): Promise<boolean>;
+  /** Removes one dead letter; false when it is no longer there. */
+  removeDeadLetter(queue: string, handle: Handle): Promise<boolean>;
+
+  // ---- waiting messages, read and changed without consuming (the dashboard) ----
+
+  /** Messages waiting in the `step` sub-list of `queue`. */
+  stepLength(queue: string, step: number): Promise<number>;
+  /** `count` waiting messages from `offset`, counted from the next to be consumed (`oldest`) or the last published. */
+  waitingRange(queue: string, step: number, range: { order: 'oldest' | 'newest'; offset: number; count: number }): Promise<StoredBytes[]>;
+  /** Removes one waiting message with exactly these bytes; false when none is left. */
+  removeWaiting(queue: string, step: number, message: StoredBytes): Promise<boolean>;
+  /**
+   * Moves messages from the consuming end of `from`'s sub-list to the back of `to`'s, in order,
+   * each only if it is the next to be consumed when its turn comes (one a consumer took first is
+   * skipped); returns how many moved.
+   */
+  moveWaiting(from: string, to: string, step: number, messages: readonly MoveStep[]): Promise<number>;
+  /** Removes every waiting message of `queue`; returns how many. */
+  purgeQueue(queue: string): Promise<number>;
+  /** Unacked records, oldest delivery first, from `offset`; `total` counts every record. */
+  unackedRange(offset: number, count: number): Promise<{ total: number; records: UnackedRecord[] }>;
+  /**
+   * Restores the unacked message `tag` now, as an expired one would be (taking the restore lock
+   * where the storage has one); undefined when it is no longer unacked.
+   */
+  restoreTag(tag: string, route: (exchange: string, routingKey: string) => Promise<readonly string[]>, signal?: AbortSignal): Promise<RestoredMessage | undefined>;
+
   /** The delayed sets (countdown / eta), when the storage keeps them. */
   readonly delayed?: AdminDelayed;
 }

@@ -5,6 +5,10 @@
  */
 import type {
   DeadLetterEntry,
+  MessagePage,
+  MessagePageOptions,
+  TransportAdminRepair,
+  UnackedPage,
   InspectExchange,
   InspectQueue,
   InspectReport,
@@ -15,6 +19,7 @@ import type {
 import { ConfigurationError, throwIfAborted } from '@kelp/core';
 import type { BindingRow } from '../exchange.js';
 import type { AdminStorage, RestoredMessage } from './admin-storage.js';
+import { AdminRepair, deadLetterId } from './admin-repair.js';
 import { AdminRouter, impliedExchangeType } from './admin-routing.js';
 import { requeueableEnvelope } from './requeue.js';
 
@@ -23,8 +28,12 @@ interface UnackedStats {
   oldest: number | undefined;
 }
 
-export class VirtualAdmin<Handle = unknown> implements TransportAdmin {
-  constructor(private readonly storage: AdminStorage<Handle>) {}
+export class VirtualAdmin<Handle = unknown> implements TransportAdmin, TransportAdminRepair {
+  readonly #repair: AdminRepair<Handle>;
+
+  constructor(private readonly storage: AdminStorage<Handle>) {
+    this.#repair = new AdminRepair(storage);
+  }
 
   async inspect(options: { signal?: AbortSignal } = {}): Promise<InspectReport> {
     const { storage } = this;
@@ -120,7 +129,7 @@ export class VirtualAdmin<Handle = unknown> implements TransportAdmin {
   /** The dead letters of `queue`, oldest first. */
   async deadLetters(queue: string, options: { limit?: number; signal?: AbortSignal } = {}): Promise<DeadLetterEntry[]> {
     throwIfAborted(options.signal);
-    return (await this.storage.deadLetters(queue, options)).map(({ entry }) => entry);
+    return (await this.storage.deadLetters(queue, options)).map(({ entry }) => ({ ...entry, id: deadLetterId(entry) }));
   }
 
   /**
@@ -141,6 +150,38 @@ export class VirtualAdmin<Handle = unknown> implements TransportAdmin {
       else if (await this.storage.moveDeadLetter(queue, handle, envelope)) requeued++;
     }
     return { requeued, skipped };
+  }
+
+  messages(queue: string, options?: MessagePageOptions): Promise<MessagePage> {
+    return this.#repair.messages(queue, options);
+  }
+
+  unacked(options?: { queue?: string; offset?: number; limit?: number; signal?: AbortSignal }): Promise<UnackedPage> {
+    return this.#repair.unacked(options);
+  }
+
+  deleteMessage(queue: string, id: string, options?: { step?: number; scanLimit?: number; signal?: AbortSignal }): Promise<{ deleted: boolean }> {
+    return this.#repair.deleteMessage(queue, id, options);
+  }
+
+  moveMessages(from: string, to: string, options?: { limit?: number; signal?: AbortSignal }): Promise<{ moved: number }> {
+    return this.#repair.moveMessages(from, to, options);
+  }
+
+  purge(queue: string, options?: { signal?: AbortSignal }): Promise<{ purged: number }> {
+    return this.#repair.purge(queue, options);
+  }
+
+  restoreMessage(tag: string, options?: { signal?: AbortSignal }): Promise<{ restored: boolean; queues: string[]; deadLettered: boolean }> {
+    return this.#repair.restoreMessage(tag, options);
+  }
+
+  requeueDeadLetter(queue: string, id: string, options?: { signal?: AbortSignal }): Promise<{ requeued: boolean; reason?: string }> {
+    return this.#repair.requeueDeadLetter(queue, id, options);
+  }
+
+  deleteDeadLetter(queue: string, id: string, options?: { signal?: AbortSignal }): Promise<{ deleted: boolean }> {
+    return this.#repair.deleteDeadLetter(queue, id, options);
   }
 }
 
