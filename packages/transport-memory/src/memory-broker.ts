@@ -22,6 +22,7 @@ import {
   readAckInfo,
   withDeadline,
 } from '@kelp/virtual';
+import { DelayedSets, type DelayedEntry } from './delayed-sets.js';
 import { Deque } from './deque.js';
 
 export interface MemoryBrokerOptions {
@@ -48,13 +49,6 @@ export interface DeadLetterEntry {
   at: number;
 }
 
-/** A delayed message waiting for its due time. */
-export interface DelayedEntry {
-  dueAt: number;
-  payload: string;
-  priority: number;
-}
-
 /** A queue's lists, one per priority step, read in ascending step order. */
 type QueueLists = Map<number, Deque<string>>;
 
@@ -79,7 +73,7 @@ export class MemoryBroker {
   private readonly expires = new Map<string, number>();
   private readonly lastUsed = new Map<string, number>();
   /** Delayed messages per queue, earliest due first (the Redis transport's `_kelp.delayed.<q>`). */
-  private readonly delayed = new Map<string, DelayedEntry[]>();
+  private readonly delayed = new DelayedSets();
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.name = options.name ?? 'default';
@@ -312,17 +306,7 @@ export class MemoryBroker {
 
   /** Keeps `payload` for every queue in `queues` until `dueAt` (epoch ms). */
   putDelayed(queues: readonly string[], payload: string, priority: number, dueAt: number): void {
-    for (const queue of queues) {
-      let entries = this.delayed.get(queue);
-      if (!entries) {
-        entries = [];
-        this.delayed.set(queue, entries);
-      }
-      // After the last entry due at or before dueAt: equal due times keep publish order.
-      let at = entries.length;
-      while (at > 0 && (entries[at - 1] as DelayedEntry).dueAt > dueAt) at--;
-      entries.splice(at, 0, { dueAt, payload, priority });
-    }
+    for (const queue of queues) this.delayed.add(queue, { dueAt, payload, priority });
   }
 
   /**
@@ -334,19 +318,12 @@ export class MemoryBroker {
     this.expireIdle();
     let moved = 0;
     while (moved < max) {
-      let first: [string, DelayedEntry[]] | undefined;
-      for (const pair of this.delayed) {
-        const head = pair[1][0];
-        if (head && head.dueAt <= nowMs && (!first || head.dueAt < (first[1][0] as DelayedEntry).dueAt)) first = pair;
-      }
-      if (!first) break;
-      const [queue, entries] = first;
-      const entry = entries.shift() as DelayedEntry;
-      if (entries.length === 0) this.delayed.delete(queue);
-      this.moveOne(queue, entry);
+      const due = this.delayed.takeDue(nowMs);
+      if (!due) break;
+      this.moveOne(due.queue, due.entry);
       moved++;
     }
-    return { moved, nextDueAt: this.nextDueAt() };
+    return { moved, nextDueAt: this.delayed.nextDueAt() };
   }
 
   private moveOne(queue: string, entry: DelayedEntry): void {
@@ -359,31 +336,25 @@ export class MemoryBroker {
     }
   }
 
-  /** Delayed messages of `queue` not yet due (or due and not yet moved). */
+  /** Delayed messages of `queue` not yet moved into it. */
   delayedCount(queue: string): number {
-    return this.delayed.get(queue)?.length ?? 0;
+    return this.delayed.count(queue);
   }
 
   /** Delayed messages of `queue` due at `nowMs`. */
   dueCount(queue: string, nowMs: number): number {
-    return this.delayed.get(queue)?.filter((entry) => entry.dueAt <= nowMs).length ?? 0;
+    return this.delayed.dueCount(queue, nowMs);
   }
 
   /** The earliest due time (epoch ms) of `queue`'s delayed messages, or of every queue's. */
   nextDueAt(queue?: string): number | undefined {
-    if (queue !== undefined) return this.delayed.get(queue)?.[0]?.dueAt;
-    let next: number | undefined;
-    for (const entries of this.delayed.values()) {
-      const due = entries[0]?.dueAt;
-      if (due !== undefined && (next === undefined || due < next)) next = due;
-    }
-    return next;
+    return this.delayed.nextDueAt(queue);
   }
 
   /** Queues with delayed messages. */
   delayedQueues(): string[] {
     this.expireIdle();
-    return [...this.delayed.keys()];
+    return this.delayed.queues();
   }
 
   // ---- bindings --------------------------------------------------------------------------------
