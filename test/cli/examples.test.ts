@@ -46,6 +46,8 @@ const EXAMPLES: ReadonlyArray<[string, RegExp]> = [
   ['celery-task.mjs', /sent tasks\.add\(2, 3\) id=[0-9a-f-]{36}: routed to celery\nworker would see: task=tasks\.add id matches=true argsrepr=\(2, 3\)\nbody: \[\[2,3\],\{\},\{"callbacks":null,"errbacks":null,"chain":null,"chord":null\}\] content type: application\/json/],
   ['length-limits.mjs', /latest-readings kept 3, 4, 5; dropped: \{"maxlen":2\}\norders-capped publishes: routed, routed, rejected/],
   ['message-ttl.mjs', /expired event: reminders \(dead-lettered\)\nexpired event: reminders \(dead-lettered\)\ndelivered \{ note: 'fresh' \}\ndead letters: expired, expired/],
+  ['delayed-delivery.mjs', /waiting: 0, delayed: 3\ndelivered: invoice \(not early\), reminder \(not early\)\npurged 1 \(the report, still delayed\)/],
+  ['queue-expiry.mjs', /after 1\.8 s: scratch deleted, busy exists \(read 1, 2, 3, 4, 5, 6\)/],
   ['hub-timers.mjs', /published 5 ticks, consumed 1, 2, 3, 4, 5; the loop stopped 1 time\(s\)/],
   ['sentinel-failover.mjs', /published 10 ticks, consumed 10 \(none lost\)/],
   ['redis-cluster.mjs', /published 10 ticks, consumed 10 \(none lost\)/],
