@@ -73,7 +73,7 @@ describe('bench workloads on Redis', () => {
   });
 
   it('compares polling strategies with commands per message for each', async () => {
-    const report = await runPollingBench({ url: ctx.url, queues: 3, messages: 90, rate: 2000, pacedMessages: 20, interval: 0.002, timeoutMs: 20_000, loads: ['even'], warmup: false, ...(ctx.probe ? { probe: ctx.probe } : {}) });
+    const report = await runPollingBench({ url: ctx.url, queues: 3, messages: 90, rate: 2000, pacedMessages: 20, interval: 0.002, windowMs: 20, timeoutMs: 20_000, loads: ['even'], warmup: false, ...(ctx.probe ? { probe: ctx.probe } : {}) });
     expect(report.results).toHaveLength(9);
     expect(report.results.filter((r) => r.error)).toEqual([]);
     for (const r of report.results) expect(r.commandsPerMsg).toBeGreaterThan(0);

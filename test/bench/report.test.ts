@@ -35,7 +35,7 @@ function syntheticReport(): PollingReport {
           throughput: 1000 * (i + 1),
           latencyMs: { count: 100, p50: 0.1 + i / 100, p90: 0.5, p99: 1 + i / 10, max: 3, mean: 0.2 },
           jain: 1 / (1 + (i % 3)),
-          longestWaitMs: 5 + i,
+          jainMin: 0.5, jainWindows: 4, starvationMs: 5 + i,
           commandsPerMsg: 0.05 * (i + 1),
           roundTripsPerMsg: 0.01 * (i + 1),
           cpuUsPerMsg: 10 + i,
@@ -43,7 +43,7 @@ function syntheticReport(): PollingReport {
       }
     }
   }
-  return { url: 'redis://127.0.0.1:6379/0', queues: 10, messages: 1000, rate: 1000, interval: 0.01, startedAt: '2026-11-21T20:00:00.000Z', results };
+  return { url: 'redis://127.0.0.1:6379/0', queues: 10, messages: 1000, rate: 1000, interval: 0.01, windowMs: 20, startedAt: '2026-11-21T20:00:00.000Z', results };
 }
 
 interface Bar {
@@ -79,8 +79,8 @@ describe('polling report in headless Chromium', () => {
     for (const load of loads) {
       expect(charts.get(`Throughput, ${load} load`)).toHaveLength(9);
       expect(charts.get(`Latency p50 / p99, ${load} load`)).toHaveLength(18);
-      expect(charts.get(`Fairness (Jain's index), ${load} load`)).toHaveLength(9);
-      expect(charts.get(`Longest wait of a non-empty queue, ${load} load`)).toHaveLength(9);
+      expect(charts.get(`Fairness (Jain's index over 20 ms windows), ${load} load`)).toHaveLength(9);
+      expect(charts.get(`Starvation (longest a non-empty queue went unserved), ${load} load`)).toHaveLength(9);
       expect(charts.get(`Redis commands per message, ${load} load`)).toHaveLength(9);
       expect(charts.get(`Consumer CPU per message, ${load} load`)).toHaveLength(9);
     }
@@ -105,7 +105,7 @@ describe('polling report in headless Chromium', () => {
   });
 
   it('renders a report measured on memory:// with every configuration charted', async () => {
-    const measured = await runPollingBench({ url: 'memory://', queues: 3, messages: 60, rate: 2000, pacedMessages: 20, interval: 0.002, timeoutMs: 20_000 });
+    const measured = await runPollingBench({ url: 'memory://', queues: 3, messages: 60, rate: 2000, pacedMessages: 20, interval: 0.002, windowMs: 20, timeoutMs: 20_000 });
     expect(measured.results.filter((r) => r.error).map((r) => r.error)).toEqual([]);
     const measuredFile = join(dir, 'measured.html');
     writeFileSync(measuredFile, renderPollingReport(measured));

@@ -9,7 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { backlogRssWorkload, endToEndWorkload, type ProcessContext } from './e2e.js';
 import { pollingTable, workloadTable } from './format.js';
 import type { WorkloadResult } from './measure.js';
-import { CYCLES, LOADS, POLL_MODES, runPollingBench, type Cycle, type Load, type PollMode } from './polling.js';
+import { CYCLES, DEFAULT_WINDOW_MS, LOADS, POLL_MODES, runPollingBench, type Cycle, type Load, type PollMode } from './polling.js';
 import { RedisInfoProbe } from './redis-info.js';
 import { WORKER_SCRIPT } from './paths.js';
 import { renderPollingReport } from './report-html.js';
@@ -29,7 +29,7 @@ class BenchUsageError extends Error {
 
 export const BENCH_USAGE = `usage:
   kelp bench [URL] [--workloads LIST|all] [--messages N] [--concurrency N] [--backlogs N,N] [--timeout SECONDS] [--json]
-  kelp bench polling URL [--queues N] [--messages N] [--rate N] [--paced N] [--interval SECONDS]
+  kelp bench polling URL [--queues N] [--messages N] [--rate N] [--paced N] [--interval SECONDS] [--window MS]
                          [--cycles LIST] [--modes LIST] [--loads LIST] [--json] [--report path.html]
 workloads: ${[...WORKLOAD_IDS, 'e2e-saturated', 'e2e-paced', 'rss-backlog'].join(', ')}
 URL defaults to memory:// (the end-to-end and RSS workloads need a redis:// URL).`;
@@ -142,6 +142,7 @@ async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<
     rate: { type: 'string' },
     paced: { type: 'string' },
     interval: { type: 'string' },
+    window: { type: 'string' },
     cycles: { type: 'string' },
     modes: { type: 'string' },
     loads: { type: 'string' },
@@ -167,6 +168,7 @@ async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<
       rate: positiveNumber('rate', str(values, 'rate'), 1000),
       pacedMessages: positiveInt('paced', str(values, 'paced'), Math.min(messages, 1000)),
       interval: positiveNumber('interval', str(values, 'interval'), 0.01),
+      windowMs: positiveNumber('window', str(values, 'window'), DEFAULT_WINDOW_MS),
       timeoutMs: positiveNumber('timeout', str(values, 'timeout'), 120) * 1000,
       ...(cycles ? { cycles } : {}),
       ...(modes ? { modes } : {}),

@@ -55,10 +55,10 @@ export function workloadTable(results: readonly WorkloadResult[]): string {
 }
 
 export function pollingTable(results: readonly PollingResult[]): string {
-  const headers = ['<load', '<cycle', '<mode', 'msgs/s', 'p50 ms', 'p99 ms', 'Jain', 'max wait ms', 'cmds/msg', 'trips/msg', 'CPU us/msg', '<note'];
+  const headers = ['<load', '<cycle', '<mode', 'msgs/s', 'p50 ms', 'p99 ms', 'Jain', 'windows', 'starved ms', 'cmds/msg', 'trips/msg', 'CPU us/msg', '<note'];
   const rows = results.map((r) =>
     r.error
-      ? [r.load, r.cycle, r.mode, '-', '-', '-', '-', '-', '-', '-', '-', `failed: ${r.error}`]
+      ? [r.load, r.cycle, r.mode, '-', '-', '-', '-', '-', '-', '-', '-', '-', `failed: ${r.error}`]
       : [
           r.load,
           r.cycle,
@@ -67,7 +67,8 @@ export function pollingTable(results: readonly PollingResult[]): string {
           num(r.latencyMs?.p50),
           num(r.latencyMs?.p99),
           num(r.jain, 2),
-          num(r.longestWaitMs),
+          String(r.jainWindows),
+          num(r.starvationMs),
           num(r.commandsPerMsg),
           num(r.roundTripsPerMsg),
           num(r.cpuUsPerMsg),

@@ -35,7 +35,8 @@ import {
 } from './harness.js';
 import { measurePhase } from './measure.js';
 import type { RedisInfoProbe } from './redis-info.js';
-import { distribute, drainFairness, summarizeLatency, type LatencySummary, type ServiceEvent } from './stats.js';
+import { measureFairness, type Delivery } from './fairness.js';
+import { distribute, summarizeLatency, type LatencySummary } from './stats.js';
 
 export const CYCLES = ['round_robin', 'priority', 'sorted'] as const;
 export type Cycle = (typeof CYCLES)[number];
@@ -43,6 +44,13 @@ export const POLL_MODES = ['blocking', 'batched', 'interval'] as const;
 export type PollMode = (typeof POLL_MODES)[number];
 export const LOADS = ['skewed', 'even'] as const;
 export type Load = (typeof LOADS)[number];
+
+/**
+ * Jain's window: long enough to hold a few pops of every queue at the rates measured here (a
+ * batched pop takes up to 100 messages of one queue at once, so a window of one pop would call
+ * any batching unfair), short enough to give a drain of a few thousand messages several windows.
+ */
+export const DEFAULT_WINDOW_MS = 20;
 
 export interface PollingOptions {
   url: string;
@@ -53,6 +61,8 @@ export interface PollingOptions {
   pacedMessages: number;
   /** Interval mode: seconds to sleep after a cycle of gets that found nothing. */
   interval: number;
+  /** Length of the fixed time windows Jain's index is computed over (ms). */
+  windowMs: number;
   timeoutMs: number;
   cycles?: readonly Cycle[];
   modes?: readonly PollMode[];
@@ -71,8 +81,14 @@ export interface PollingResult {
   messages: number;
   throughput: number;
   latencyMs?: LatencySummary;
+  /** Jain's index over fixed windows while two or more queues held messages (fairness.ts). */
   jain: number;
-  longestWaitMs: number;
+  /** The lowest window's index. */
+  jainMin: number;
+  /** How many windows the index is over (0: the drain never had two busy queues for a window). */
+  jainWindows: number;
+  /** Longest time any queue holding messages went unserved (ms). */
+  starvationMs: number;
   commandsPerMsg?: number;
   roundTripsPerMsg?: number;
   cpuUsPerMsg: number;
@@ -85,6 +101,7 @@ export interface PollingReport {
   messages: number;
   rate: number;
   interval: number;
+  windowMs: number;
   startedAt: string;
   results: PollingResult[];
 }
@@ -194,7 +211,7 @@ function consumeOrderFor(count: number): number[] {
 }
 
 async function runOne(options: PollingOptions, cycle: Cycle, mode: PollMode, load: Load): Promise<PollingResult> {
-  const base: PollingResult = { cycle, mode, load, messages: 0, throughput: 0, jain: Number.NaN, longestWaitMs: Number.NaN, cpuUsPerMsg: Number.NaN };
+  const base: PollingResult = { cycle, mode, load, messages: 0, throughput: 0, jain: Number.NaN, jainMin: Number.NaN, jainWindows: 0, starvationMs: Number.NaN, cpuUsPerMsg: Number.NaN };
   const connection = openConnection(options.url, { transportOptions: transportOptionsFor(cycle, mode) });
   try {
     const publisher = await connection.channel();
@@ -207,7 +224,7 @@ async function runOne(options: PollingOptions, cycle: Cycle, mode: PollMode, loa
     await publishWindowed(producer, interleavedSpecs(topology.names, backlog), 500);
 
     const order = consumeOrderFor(options.queues);
-    const events: ServiceEvent[] = [];
+    const deliveries: Delivery[] = [];
     const latencies: number[] = [];
     let served = 0;
     let phaseStart = 0;
@@ -219,7 +236,8 @@ async function runOne(options: PollingOptions, cycle: Cycle, mode: PollMode, loa
           const latency = latencyOf(message, now);
           if (latency !== undefined) latencies.push(latency);
         } else {
-          events.push({ queue, at: now - phaseStart });
+          const age = latencyOf(message, now);
+          deliveries.push({ queue, publishedAt: age === undefined ? phaseStart : now - age, servedAt: now });
         }
       },
     };
@@ -236,7 +254,8 @@ async function runOne(options: PollingOptions, cycle: Cycle, mode: PollMode, loa
       drained = await poller.waitFor(() => served >= options.messages, options.timeoutMs);
     });
     if (!drained) throw new Error(`drain timed out after ${options.timeoutMs} ms (${served}/${options.messages})`);
-    const fairness = drainFairness(backlog, events);
+    // The backlog was all published before the drain: the timeline starts with the drain.
+    const fairness = measureFairness(deliveries, { queues: options.queues, windowMs: options.windowMs, start: phaseStart });
 
     // Paced phase: the same poller keeps running while a producer publishes at a fixed rate.
     collectLatency = true;
@@ -255,7 +274,9 @@ async function runOne(options: PollingOptions, cycle: Cycle, mode: PollMode, loa
       throughput: options.messages / phase.seconds,
       latencyMs: summarizeLatency(latencies),
       jain: fairness.jain,
-      longestWaitMs: fairness.longestWaitMs,
+      jainMin: fairness.jainMin,
+      jainWindows: fairness.windows,
+      starvationMs: fairness.starvationMs,
       cpuUsPerMsg: phase.cpuUs / options.messages,
     };
     if (phase.redis) {
@@ -291,6 +312,7 @@ export async function runPollingBench(options: PollingOptions): Promise<PollingR
     messages: options.messages,
     rate: options.rate,
     interval: options.interval,
+    windowMs: options.windowMs,
     startedAt: new Date().toISOString(),
     results: [],
   };

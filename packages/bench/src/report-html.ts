@@ -35,20 +35,20 @@ function latencyChart(load: Load, results: readonly PollingResult[], cycles: rea
   return barChart({ title: `Latency p50 / p99, ${load} load`, unit: 'ms', series, groups });
 }
 
-function loadSection(load: Load, results: readonly PollingResult[]): string {
+function loadSection(load: Load, results: readonly PollingResult[], windowMs: number): string {
   const cycles = unique(results.map((r) => r.cycle));
   const modes = unique(results.map((r) => r.mode));
   const charts = [
     barChart({ title: `Throughput, ${load} load`, unit: 'msgs/s', series: modes, groups: chartGroups(results, cycles, modes, (r) => r.throughput) }),
     latencyChart(load, results, cycles, modes),
     barChart({
-      title: `Fairness (Jain's index), ${load} load`,
+      title: `Fairness (Jain's index over ${windowMs} ms windows), ${load} load`,
       unit: '1 = equal service',
       series: modes,
       groups: chartGroups(results, cycles, modes, (r) => r.jain),
       reference: { value: 1, label: 'perfectly fair' },
     }),
-    barChart({ title: `Longest wait of a non-empty queue, ${load} load`, unit: 'ms', series: modes, groups: chartGroups(results, cycles, modes, (r) => r.longestWaitMs) }),
+    barChart({ title: `Starvation (longest a non-empty queue went unserved), ${load} load`, unit: 'ms', series: modes, groups: chartGroups(results, cycles, modes, (r) => r.starvationMs) }),
     barChart({ title: `Redis commands per message, ${load} load`, unit: 'commands', series: modes, groups: chartGroups(results, cycles, modes, (r) => r.commandsPerMsg) }),
     barChart({ title: `Consumer CPU per message, ${load} load`, unit: 'us', series: modes, groups: chartGroups(results, cycles, modes, (r) => r.cpuUsPerMsg) }),
   ];
@@ -56,9 +56,9 @@ function loadSection(load: Load, results: readonly PollingResult[]): string {
 }
 
 function resultsTable(results: readonly PollingResult[]): string {
-  const head = ['load', 'cycle', 'mode', 'msgs/s', 'p50 ms', 'p99 ms', 'Jain', 'max wait ms', 'cmds/msg', 'trips/msg', 'CPU us/msg', 'error'];
+  const head = ['load', 'cycle', 'mode', 'msgs/s', 'p50 ms', 'p99 ms', 'Jain', 'Jain min', 'windows', 'starved ms', 'cmds/msg', 'trips/msg', 'CPU us/msg', 'error'];
   const rows = results.map((r) =>
-    [r.load, r.cycle, r.mode, num(r.throughput), num(r.latencyMs?.p50), num(r.latencyMs?.p99), num(r.jain, 2), num(r.longestWaitMs), num(r.commandsPerMsg), num(r.roundTripsPerMsg), num(r.cpuUsPerMsg), r.error ?? '']
+    [r.load, r.cycle, r.mode, num(r.throughput), num(r.latencyMs?.p50), num(r.latencyMs?.p99), num(r.jain, 2), num(r.jainMin, 2), String(r.jainWindows), num(r.starvationMs), num(r.commandsPerMsg), num(r.roundTripsPerMsg), num(r.cpuUsPerMsg), r.error ?? '']
       .map((cell) => `<td>${escapeXml(cell)}</td>`)
       .join(''),
   );
@@ -79,6 +79,7 @@ export function renderPollingReport(report: PollingReport, commandLine?: string)
     ['messages per drain', String(report.messages)],
     ['paced rate', `${report.rate} msgs/s`],
     ['interval polling sleep', `${report.interval} s`],
+    ['fairness window', `${report.windowMs} ms`],
     ['started', report.startedAt],
   ];
   if (commandLine) params.push(['command', commandLine]);
@@ -89,9 +90,11 @@ export function renderPollingReport(report: PollingReport, commandLine?: string)
 <p class="note">Cycles: round_robin moves the queue that delivered to the back; priority keeps the consume order (queues handed over in reverse order here); sorted orders by name.
 Modes: blocking = one message per atomic pop, waiting for a key-change wake-up when empty (Kombu's one-BRPOP-per-message shape); batched = up to 100 messages per atomic pop; both consume at prefetch 100;
 interval = queue.get() in cycle order, sleeping after an empty cycle. Throughput, fairness, commands and CPU come from draining a prefilled backlog;
-latency from a paced stream. Jain's index is computed while every queue still held messages; the longest wait is the longest gap any queue with messages went unserved.</p>
+latency from a paced stream.
+Jain's index: the drain is cut into fixed windows of ${report.windowMs} ms; a window counts when at least two queues held messages through all of it, and its index is (&Sigma;x)&sup2; / (n &Sigma;x&sup2;) over the deliveries x of those n queues in it (1 = equal service, 1/n = one queue served). The figure is the mean over counted windows weighted by their deliveries; "Jain min" is the lowest window, "windows" how many counted.
+Starvation: the longest time any queue that held messages went without a delivery, over the drain.</p>
 ${resultsTable(report.results)}
-${loads.map((load) => loadSection(load, report.results.filter((r) => r.load === load))).join('\n')}
+${loads.map((load) => loadSection(load, report.results.filter((r) => r.load === load), report.windowMs)).join('\n')}
 </body></html>
 `;
 }

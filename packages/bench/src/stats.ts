@@ -1,7 +1,7 @@
 /**
- * Small statistics used by every benchmark: percentiles over latency samples, Jain's fairness
- * index and the longest wait of a queue that still held messages. Pure functions, so the report
- * numbers can be unit-tested without a broker.
+ * Small statistics used by every benchmark: percentiles over latency samples and Jain's fairness
+ * index (fairness.ts applies it over time windows). Pure functions, so the report numbers can be
+ * unit-tested without a broker.
  */
 
 /** The p-th percentile (0-100) by nearest rank on a copy of `samples`; NaN when empty. */
@@ -56,68 +56,6 @@ export function jainIndex(service: readonly number[]): number {
     squares += x * x;
   }
   return squares === 0 ? 1 : (sum * sum) / (service.length * squares);
-}
-
-/** One delivery in a drain: which queue served it and when (ms since the drain started). */
-export interface ServiceEvent {
-  queue: number;
-  at: number;
-}
-
-export interface FairnessResult {
-  /** Jain's index over per-queue deliveries while every queue still held messages. */
-  jain: number;
-  /** Deliveries in that window (so a reader can judge how much the index says). */
-  window: number;
-  /** Longest time (ms) any queue that still held messages went without being served. */
-  longestWaitMs: number;
-  /** The queue that waited longest. */
-  longestWaitQueue: number;
-}
-
-/**
- * Fairness of a backlog drain. `backlog[i]` is how many messages queue i held when the drain
- * started (nothing was added during it), so queue i is non-empty until its backlog[i]-th delivery.
- * The Jain window ends when the first queue runs dry, because after that equal service is no
- * longer possible and the index would punish a strategy for the load's shape, not its choices.
- */
-export function drainFairness(backlog: readonly number[], events: readonly ServiceEvent[]): FairnessResult {
-  const n = backlog.length;
-  const served = new Array<number>(n).fill(0);
-  const lastServed = new Array<number>(n).fill(0);
-  const windowCounts = new Array<number>(n).fill(0);
-  let windowOpen = backlog.every((b) => b > 0);
-  let window = 0;
-  let longestWaitMs = 0;
-  let longestWaitQueue = -1;
-  for (const event of events) {
-    const q = event.queue;
-    if (q < 0 || q >= n) continue;
-    const wait = event.at - (lastServed[q] as number);
-    if (wait > longestWaitMs) {
-      longestWaitMs = wait;
-      longestWaitQueue = q;
-    }
-    lastServed[q] = event.at;
-    served[q] = (served[q] as number) + 1;
-    if (windowOpen) {
-      windowCounts[q] = (windowCounts[q] as number) + 1;
-      window += 1;
-      if ((served[q] as number) >= (backlog[q] as number)) windowOpen = false;
-    }
-  }
-  // A queue never served at all while holding messages waited for the whole drain.
-  const end = events.length > 0 ? (events[events.length - 1] as ServiceEvent).at : 0;
-  for (let q = 0; q < n; q += 1) {
-    if ((backlog[q] as number) > (served[q] as number)) {
-      const wait = end - (lastServed[q] as number);
-      if (wait > longestWaitMs) {
-        longestWaitMs = wait;
-        longestWaitQueue = q;
-      }
-    }
-  }
-  return { jain: jainIndex(windowCounts), window, longestWaitMs, longestWaitQueue };
 }
 
 /** Splits `total` messages over `queues` queues: evenly, or Zipf-skewed (queue i ~ 1/(i+1)). */

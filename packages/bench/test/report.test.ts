@@ -13,7 +13,7 @@ function result(cycle: PollingResult['cycle'], mode: PollingResult['mode'], load
     throughput,
     latencyMs: { count: 10, p50: 0.2, p90: 0.5, p99: 0.9, max: 1, mean: 0.3 },
     jain: 0.8,
-    longestWaitMs: 12,
+    jainMin: 0.7, jainWindows: 3, starvationMs: 12,
     commandsPerMsg: 0.05,
     roundTripsPerMsg: 0.02,
     cpuUsPerMsg: 9,
@@ -26,6 +26,7 @@ const report: PollingReport = {
   messages: 100,
   rate: 1000,
   interval: 0.01,
+  windowMs: 20,
   startedAt: '2026-11-21T20:00:00.000Z',
   results: [result('round_robin', 'blocking', 'even', 1000), result('round_robin', 'batched', 'even', 5000), result('sorted', 'batched', 'even', 4000)],
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distribute, drainFairness, jainIndex, LatencyRecorder, percentile, summarizeLatency } from '../src/stats.js';
+import { distribute, jainIndex, LatencyRecorder, percentile, summarizeLatency } from '../src/stats.js';
 
 describe('bench statistics', () => {
   it('takes nearest-rank percentiles', () => {
@@ -34,45 +34,6 @@ describe('bench statistics', () => {
     expect(skewed).toEqual([480, 240, 160, 120]);
   });
 
-  it('computes fairness only while every queue still holds messages', () => {
-    // Queue 1 runs dry at its 2nd delivery; what queue 0 gets afterwards is outside the window.
-    const events = [
-      { queue: 0, at: 1 },
-      { queue: 1, at: 2 },
-      { queue: 0, at: 3 },
-      { queue: 1, at: 4 },
-      { queue: 0, at: 5 },
-      { queue: 0, at: 6 },
-    ];
-    const result = drainFairness([4, 2], events);
-    expect(result.window).toBe(4);
-    expect(result.jain).toBe(1);
-  });
-
-  it('reports the longest gap a non-empty queue went unserved', () => {
-    const events = [
-      { queue: 0, at: 1 },
-      { queue: 0, at: 2 },
-      { queue: 0, at: 3 },
-      { queue: 1, at: 10 },
-    ];
-    const result = drainFairness([3, 1], events);
-    expect(result.longestWaitMs).toBe(10);
-    expect(result.longestWaitQueue).toBe(1);
-    expect(result.jain).toBe(0.5);
-  });
-
-  it('counts a queue that was never served as waiting for the whole drain', () => {
-    const result = drainFairness([2, 5], [
-      { queue: 0, at: 4 },
-      { queue: 0, at: 9 },
-    ]);
-    expect(result.longestWaitMs).toBe(9);
-    expect(result.longestWaitQueue).toBe(1);
-  });
-});
-
-describe('latency recorder', () => {
   it('keeps every sample while under capacity, so percentiles are exact', () => {
     const recorder = new LatencyRecorder(10);
     for (const v of [5, 1, 4, 2, 3]) recorder.record(v);

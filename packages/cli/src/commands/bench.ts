@@ -20,6 +20,7 @@ const options: Record<string, OptionSpec> = {
   rate: value('polling: paced phase rate in msgs/s (1000)'),
   paced: value('polling: messages in the paced phase (1000)'),
   interval: value('polling: interval mode sleep after an empty cycle (0.01)', 'SECONDS'),
+  window: value('polling: length of the windows Jain\'s fairness index is computed over (20)', 'MS'),
   cycles: value('polling: round_robin,priority,sorted', 'LIST'),
   modes: value('polling: blocking,batched,interval', 'LIST'),
   loads: value('polling: skewed,even', 'LIST'),
