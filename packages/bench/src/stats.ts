@@ -14,7 +14,9 @@ export function percentile(samples: readonly number[], p: number): number {
 /** Nearest-rank percentile on already sorted samples (avoids re-sorting for p50 and p99). */
 export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((Math.min(Math.max(p, 0), 100) / 100) * sorted.length);
+  // The epsilon keeps float error from moving an exact rank up one: 99.9 / 100 * 2000 is
+  // 1998.0000000000002 in doubles, and the 99.9th percentile of 2,000 samples is the 1,998th.
+  const rank = Math.ceil((Math.min(Math.max(p, 0), 100) * sorted.length) / 100 - 1e-9);
   return sorted[Math.max(rank - 1, 0)] as number;
 }
 
@@ -23,6 +25,8 @@ export interface LatencySummary {
   p50: number;
   p90: number;
   p99: number;
+  /** p99.9: with fewer than 1,000 samples this is the maximum. */
+  p999: number;
   max: number;
   mean: number;
 }
@@ -37,6 +41,7 @@ export function summarizeLatency(samples: readonly number[]): LatencySummary {
     p50: percentileOfSorted(sorted, 50),
     p90: percentileOfSorted(sorted, 90),
     p99: percentileOfSorted(sorted, 99),
+    p999: percentileOfSorted(sorted, 99.9),
     max: sorted.length > 0 ? (sorted[sorted.length - 1] as number) : Number.NaN,
     mean: sorted.length > 0 ? sum / sorted.length : Number.NaN,
   };
@@ -67,6 +72,21 @@ export function distribute(total: number, queues: number, shape: 'even' | 'skewe
   let rest = total - counts.reduce((a, b) => a + b, 0);
   for (let i = 0; rest > 0; i = (i + 1) % queues, rest -= 1) counts[i] = (counts[i] as number) + 1;
   return counts;
+}
+
+/** The median and the range of repeated measurements of one figure (NaN values left out). */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  /** Measurements that had a value. */
+  n: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  const finite = values.filter((v) => Number.isFinite(v));
+  if (finite.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN, n: 0 };
+  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite), n: finite.length };
 }
 
 /** Median of a few repeated measurements (the runners report medians of 3). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distribute, jainIndex, LatencyRecorder, percentile, summarizeLatency } from '../src/stats.js';
+import { distribute, jainIndex, spread, LatencyRecorder, percentile, summarizeLatency } from '../src/stats.js';
 
 describe('bench statistics', () => {
   it('takes nearest-rank percentiles', () => {
@@ -17,7 +17,19 @@ describe('bench statistics', () => {
 
   it('summarizes latency with p50, p99, max and mean', () => {
     const summary = summarizeLatency([4, 1, 3, 2]);
-    expect(summary).toEqual({ count: 4, p50: 2, p90: 4, p99: 4, max: 4, mean: 2.5 });
+    expect(summary).toEqual({ count: 4, p50: 2, p90: 4, p99: 4, p999: 4, max: 4, mean: 2.5 });
+  });
+
+  it('takes p99.9 by nearest rank: the 1,999th of 2,000 samples', () => {
+    // 1..2000 shuffled: rank ceil(0.999 * 2000) = 1998 -> 1998; p99 rank 1980 -> 1980.
+    const samples = Array.from({ length: 2000 }, (_, i) => ((i * 7919) % 2000) + 1);
+    const summary = summarizeLatency(samples);
+    expect([summary.p50, summary.p99, summary.p999, summary.max]).toEqual([1000, 1980, 1998, 2000]);
+  });
+
+  it('gives the median and range of repeated figures, leaving out runs without one', () => {
+    expect(spread([30, 10, 20, Number.NaN])).toEqual({ median: 20, min: 10, max: 30, n: 3 });
+    expect(spread([]).median).toBeNaN();
   });
 
   it('gives Jain index 1 for equal service and 1/n when one queue gets everything', () => {

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { compareFigure, comparePollingReports } from '../src/polling-compare.js';
+import { medianOf, type PollingReport, type PollingResult } from '../src/polling.js';
+
+function run(throughput: number, p99: number): PollingResult {
+  return {
+    consumer: 'kelp',
+    cycle: 'round_robin',
+    mode: 'batched',
+    load: 'even',
+    messages: 100,
+    throughput,
+    latencyMs: { count: 10, p50: 1, p90: 2, p99, p999: p99, max: p99, mean: 1 },
+    jain: 0.9,
+    jainMin: 0.8,
+    jainWindows: 4,
+    starvationMs: 10,
+    cpuUsPerMsg: 20,
+  };
+}
+
+function reportOf(results: PollingResult[]): PollingReport {
+  return { url: 'redis://x', queues: 2, messages: 100, rate: 1000, pacedMessages: 10, interval: 0.01, windowMs: 20, repeat: 3, warmup: 'none', startedAt: 't', loads: [], results, runs: [] };
+}
+
+describe('repeats and A/B comparison', () => {
+  it('takes the median of each figure with its min and max', () => {
+    const row = medianOf([run(1000, 5), run(3000, 1), run(2000, 9)]);
+    expect(row.throughput).toBe(2000);
+    expect(row.latencyMs?.p99).toBe(5);
+    expect(row.spread?.throughput).toEqual({ median: 2000, min: 1000, max: 3000, n: 3 });
+    expect(row.repeats).toBe(3);
+  });
+
+  it('finds no difference beyond the noise when a run is compared with itself', () => {
+    const report = reportOf([medianOf([run(1000, 5), run(3000, 1), run(2000, 9)])]);
+    const comparison = comparePollingReports(report, JSON.parse(JSON.stringify(report)) as PollingReport);
+    const verdicts = new Set(comparison.rows.flatMap((r) => r.figures.map((f) => f.verdict)));
+    expect([...verdicts].filter((v) => v !== 'missing')).toEqual(['within noise']);
+    expect(comparison.rows[0]?.figures.find((f) => f.figure === 'throughput')?.changePct).toBe(0);
+  });
+
+  it('calls a change better or worse only when the ranges do not overlap', () => {
+    const a = { median: 1000, min: 900, max: 1100, n: 3 };
+    expect(compareFigure('throughput', a, { median: 1500, min: 1400, max: 1600, n: 3 }).verdict).toBe('better');
+    expect(compareFigure('p99', a, { median: 1500, min: 1400, max: 1600, n: 3 }).verdict).toBe('worse');
+    expect(compareFigure('throughput', a, { median: 1150, min: 1050, max: 1300, n: 3 }).verdict).toBe('within noise');
+    expect(compareFigure('throughput', { median: 1000, min: 1000, max: 1000, n: 1 }, { median: 1500, min: 1500, max: 1500, n: 1 }).verdict).toBe('no spread');
+    expect(compareFigure('throughput', a, { median: 1500, min: 1400, max: 1600, n: 3 }).changePct).toBe(50);
+  });
+});
