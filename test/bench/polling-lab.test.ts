@@ -97,7 +97,7 @@ describe('kelp bench polling as a lab', () => {
   it('shows a queue starved on purpose in the starvation figure and a low Jain index, and an even run near 1', async () => {
     // priority never rotates: the first queue in consume order is drained before the others
     // get anything. round_robin with one message per pop takes the queues in turn.
-    const { code, out } = await lab([server.url, '--cycles', 'priority,round_robin', '--modes', 'blocking', '--loads', 'even', '--queues', '3', '--messages', '1200', '--paced', '30', '--window', '5']);
+    const { code, out } = await lab([server.url, '--cycles', 'priority,round_robin', '--modes', 'blocking', '--loads', 'even', '--queues', '3', '--messages', '1200', '--paced', '30', '--window', '50']);
     expect(code).toBe(0);
     const starved = row(out, 'kelp', 'priority', 'blocking');
     const fair = row(out, 'kelp', 'round_robin', 'blocking');
