@@ -379,6 +379,7 @@ export class RedisTransport extends VirtualTransport {
         healthTimeoutMs: this.healthTimeoutMs,
         batchSize: this.redisOptions.batchSize ?? 100,
         blockingWait: this.redisOptions.blockingWait,
+        clientTracking: this.redisOptions.clientTracking,
         serversMayDiffer: this.ioredisOptions.sentinels !== undefined,
         wallClock: this.wallClock,
       },
