@@ -94,6 +94,19 @@ describe('kelp bench polling as a lab', () => {
     expect(out.environment?.['kombu']).toMatch(/^5\.2\.4/);
   });
 
+  it('measures wake-ups by tracking on and off: without tracking an idle consumer waits for its poll timer', async () => {
+    const { code, out } = await lab([server.url, '--tracking', 'on,off', '--cycles', 'round_robin', '--modes', 'batched,interval', '--loads', 'even', '--queues', '2', '--messages', '100', '--paced', '20']);
+    expect(code).toBe(0);
+    // interval polling has no consumer to wake: it runs once.
+    expect(out.results.map((r) => `${r.mode}/${r.tracking ?? 'on'}`)).toEqual(['batched/on', 'batched/off', 'interval/on']);
+    const on = out.results[0] as PollingResult;
+    const off = out.results[1] as PollingResult;
+    expect(total(off)).toBe(100);
+    expect(off.latencyMs?.count).toBe(20);
+    // The paced messages land while the untracked consumer sleeps on its 1 s timer.
+    expect(off.latencyMs?.p50).toBeGreaterThan(10 * (on.latencyMs?.p50 ?? Infinity));
+  });
+
   it('shows a queue starved on purpose in the starvation figure and a low Jain index, and an even run near 1', async () => {
     // priority never rotates: the first queue in consume order is drained before the others
     // get anything. round_robin with one message per pop takes the queues in turn.

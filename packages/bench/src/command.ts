@@ -9,7 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { backlogRssWorkload, endToEndWorkload, type ProcessContext } from './e2e.js';
 import { comparisonTable, pollingTable, rowLabel, workloadTable } from './format.js';
 import type { WorkloadResult } from './measure.js';
-import { BASELINES, DEFAULT_WINDOW_MS, POLL_MODES, runPollingBench, type Baseline, type PollMode } from './polling.js';
+import { BASELINES, DEFAULT_WINDOW_MS, POLL_MODES, runPollingBench, TRACKING, type Baseline, type PollMode, type Tracking } from './polling.js';
 import { comparePollingReports, readPollingReport } from './polling-compare.js';
 import { kombuVersion } from './polling-consumers.js';
 import { environmentOf } from './polling-environment.js';
@@ -36,7 +36,7 @@ export const BENCH_USAGE = `usage:
   kelp bench [URL] [--workloads LIST|all] [--messages N] [--concurrency N] [--backlogs N,N] [--timeout SECONDS] [--json]
   kelp bench polling URL [--queues N] [--messages N] [--rate N] [--paced N] [--interval SECONDS] [--window MS]
                          [--cycles NAMES,MODULE-PATHS] [--modes LIST] [--loads LIST] [--zipf S] [--load path.json]
-                         [--baseline kombu,raw] [--repeat N] [--json] [--report path.html]
+                         [--tracking on,off] [--baseline kombu,raw] [--repeat N] [--json] [--report path.html]
   kelp bench polling --compare a.json b.json [--report path.html] [--json]
 workloads: ${[...WORKLOAD_IDS, 'e2e-saturated', 'e2e-paced', 'rss-backlog'].join(', ')}
 URL defaults to memory:// (the end-to-end and RSS workloads need a redis:// URL).`;
@@ -176,6 +176,7 @@ async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<
     load: { type: 'string' },
     zipf: { type: 'string' },
     baseline: { type: 'string' },
+    tracking: { type: 'string' },
     repeat: { type: 'string' },
     compare: { type: 'boolean' },
     report: { type: 'string' },
@@ -195,6 +196,7 @@ async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<
   const cycles = cycleItems === undefined || cycleItems === 'all' ? undefined : await resolveCycles(cycleItems.split(',').map((c) => c.trim()).filter(Boolean));
   const modes = listOf<PollMode>('modes', str(values, 'modes'), POLL_MODES);
   const baselines = listOf<Baseline>('baseline', str(values, 'baseline'), BASELINES);
+  const tracking = listOf<Tracking>('tracking', str(values, 'tracking'), TRACKING);
   const probe = await RedisInfoProbe.open(url);
   try {
     const commandLine = ['kelp', 'bench', 'polling', ...argv].join(' ');
@@ -211,6 +213,7 @@ async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<
       ...(cycles ? { cycles } : {}),
       ...(modes ? { modes } : {}),
       ...(baselines ? { baselines } : {}),
+      ...(tracking ? { tracking } : {}),
       ...(probe ? { probe } : {}),
       onResult: (r) => {
         if (!values['json']) io.stderr(`  ${r.load} ${rowLabel(r)}: ${r.error ? `failed (${r.error})` : `${Math.round(r.throughput)} msgs/s`}\n`);

@@ -58,8 +58,8 @@ export function workloadTable(results: readonly WorkloadResult[]): string {
 }
 
 /** How a polling row is named: `round_robin batched`, `kombu BRPOP`, `raw BRPOP`. */
-export function rowLabel(r: Pick<PollingResult, 'consumer' | 'cycle' | 'mode'>): string {
-  return r.consumer === 'kelp' ? `${r.cycle} ${r.mode}` : `${r.consumer} BRPOP`;
+export function rowLabel(r: Pick<PollingResult, 'consumer' | 'cycle' | 'mode' | 'tracking'>): string {
+  return r.consumer === 'kelp' ? `${r.cycle} ${r.mode}${r.tracking === 'off' ? ' (no tracking)' : ''}` : `${r.consumer} BRPOP`;
 }
 
 /** A median with its min-max when there were repeats: `1,234 (1,100-1,300)`. */

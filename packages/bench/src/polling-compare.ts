@@ -35,7 +35,7 @@ export interface PollingComparison {
 const HIGHER_IS_BETTER: ReadonlySet<Figure> = new Set(['throughput', 'jain', 'jainMin']);
 
 export function rowKey(r: PollingResult): string {
-  return `${r.load} | ${r.consumer === 'kelp' ? '' : `${r.consumer} `}${r.cycle} ${r.mode}`;
+  return `${r.load} | ${r.consumer === 'kelp' ? '' : `${r.consumer} `}${r.cycle} ${r.mode}${r.tracking === 'off' ? ' (no tracking)' : ''}`;
 }
 
 function spreadOf(r: PollingResult, figure: Figure): Spread | undefined {

@@ -30,6 +30,9 @@ export type Cycle = string;
 export const POLL_MODES = ['blocking', 'batched', 'interval'] as const;
 export type PollMode = (typeof POLL_MODES)[number];
 export const BASELINES = ['kombu', 'raw'] as const;
+/** Wake-ups of an idle kelp consumer: CLIENT TRACKING invalidations, or the timer alone. */
+export const TRACKING = ['on', 'off'] as const;
+export type Tracking = (typeof TRACKING)[number];
 export type Baseline = (typeof BASELINES)[number];
 
 /**
@@ -56,6 +59,8 @@ export interface PollingOptions {
   cycles?: readonly Cycle[];
   modes?: readonly PollMode[];
   baselines?: readonly Baseline[];
+  /** Wake-ups of kelp's consumer modes (default: on only). */
+  tracking?: readonly Tracking[];
   /** Runs of every row (default 1). */
   repeat?: number;
   probe?: RedisInfoProbe;
@@ -87,6 +92,8 @@ export interface PollingResult {
   cycle: Cycle;
   /** kelp's mode; `brpop` for the baselines. */
   mode: PollMode | 'brpop';
+  /** Wake-ups by CLIENT TRACKING (`on`) or the brpopTimeout timer alone (`off`); kelp's consumer modes only. */
+  tracking?: Tracking;
   load: string;
   messages: number;
   throughput: number;
@@ -135,8 +142,10 @@ export interface PollingReport {
 }
 
 /** The transport options of one configuration (`batchSize`: Redis's name, memory:// takes it too). */
-export function transportOptionsFor(cycle: Cycle, mode: PollMode): Record<string, unknown> {
-  return { queueOrderStrategy: cycle, batchSize: mode === 'blocking' ? 1 : CONSUMER_PREFETCH };
+export function transportOptionsFor(cycle: Cycle, mode: PollMode, tracking: Tracking = 'on'): Record<string, unknown> {
+  const options: Record<string, unknown> = { queueOrderStrategy: cycle, batchSize: mode === 'blocking' ? 1 : CONSUMER_PREFETCH };
+  if (tracking === 'off') options['clientTracking'] = false;
+  return options;
 }
 
 /** The order queues are handed to the consumer: reversed, so `priority` (declaration order) differs from `sorted`. */
@@ -149,12 +158,24 @@ export interface Row {
   consumer: 'kelp' | Baseline;
   cycle: Cycle;
   mode: PollMode | 'brpop';
+  tracking?: Tracking;
 }
 
-/** kelp's rows (strategy x mode) and then the baselines'. */
-export function rowsOf(options: Pick<PollingOptions, 'cycles' | 'modes' | 'baselines'>): Row[] {
+/**
+ * kelp's rows (strategy x mode x wake-ups) and then the baselines'. The interval mode has no
+ * consumer to wake, so it runs once whatever `tracking` says.
+ */
+export function rowsOf(options: Pick<PollingOptions, 'cycles' | 'modes' | 'baselines' | 'tracking'>): Row[] {
   const rows: Row[] = [];
-  for (const cycle of options.cycles ?? CYCLES) for (const mode of options.modes ?? POLL_MODES) rows.push({ consumer: 'kelp', cycle, mode });
+  for (const cycle of options.cycles ?? CYCLES) {
+    for (const mode of options.modes ?? POLL_MODES) {
+      if (mode === 'interval') {
+        rows.push({ consumer: 'kelp', cycle, mode });
+        continue;
+      }
+      for (const tracking of options.tracking ?? ['on']) rows.push(tracking === 'on' ? { consumer: 'kelp', cycle, mode } : { consumer: 'kelp', cycle, mode, tracking });
+    }
+  }
   for (const baseline of options.baselines ?? []) rows.push({ consumer: baseline, cycle: 'round_robin', mode: 'brpop' });
   return rows;
 }
@@ -175,7 +196,7 @@ async function runOne(options: PollingOptions, load: LoadSpec, row: Row): Promis
   const base: PollingResult = { ...row, load: load.name, messages: 0, throughput: 0, jain: Number.NaN, jainMin: Number.NaN, jainWindows: 0, starvationMs: Number.NaN, cpuUsPerMsg: Number.NaN };
   if (row.consumer !== 'kelp' && isMemoryUrl(options.url)) return { ...base, error: `--baseline ${row.consumer} needs a redis:// URL` };
   if (row.consumer === 'raw' && usesPriorities(load)) return { ...base, error: 'raw BRPOP reads only the lists without priority' };
-  const connection = openConnection(options.url, row.consumer === 'kelp' ? { transportOptions: transportOptionsFor(row.cycle, row.mode as PollMode) } : {});
+  const connection = openConnection(options.url, row.consumer === 'kelp' ? { transportOptions: transportOptionsFor(row.cycle, row.mode as PollMode, row.tracking) } : {});
   let consumer: LabConsumer | undefined;
   let topology: BenchTopology | undefined;
   try {
@@ -326,7 +347,7 @@ export function medianOf(runs: readonly PollingResult[]): PollingResult {
   return result;
 }
 
-const keyOf = (load: string, row: Row): string => `${load}\u0000${row.consumer}\u0000${row.cycle}\u0000${row.mode}`;
+const keyOf = (load: string, row: Row): string => `${load}\u0000${row.consumer}\u0000${row.cycle}\u0000${row.mode}\u0000${row.tracking ?? 'on'}`;
 
 /** Runs every (load, row) `repeat` times, alternating the row order between repeats. */
 export async function runPollingBench(options: PollingOptions): Promise<PollingReport> {

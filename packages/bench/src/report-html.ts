@@ -18,7 +18,7 @@ function unique<T>(values: readonly T[]): T[] {
 /** The chart group of a row: its strategy, or the baseline's name. */
 const groupOf = (r: PollingResult): string => (r.consumer === 'kelp' ? r.cycle : r.consumer);
 /** The chart series of a row: its mode (`brpop` for the baselines). */
-const seriesOf = (r: PollingResult): string => r.mode;
+const seriesOf = (r: PollingResult): string => (r.tracking === 'off' ? `${r.mode}, no tracking` : r.mode);
 
 function rangeOf(r: PollingResult, figure: Figure): [number, number] | undefined {
   const s = r.spread?.[figure];

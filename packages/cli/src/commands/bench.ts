@@ -26,6 +26,7 @@ const options: Record<string, OptionSpec> = {
   loads: value('polling: skewed,even,bursty,priority (default skewed,even)', 'LIST'),
   zipf: value('polling: skew exponent of the skewed load, queue i gets 1/(i+1)^S (1)', 'S'),
   load: value('polling: a JSON load file: {"queues": [{"weight" or "rate", "priority"?}, ...]}', 'PATH'),
+  tracking: value('polling: wake-ups of the blocking and batched modes: on (CLIENT TRACKING), off (the poll timer alone), or on,off (on)', 'LIST'),
   baseline: value('polling: kombu (Python Kombu 5.2.4 consumer), raw (bare BRPOP), comma-separated', 'LIST'),
   repeat: value('polling: runs of every row; figures are medians with min-max (1)'),
   compare: { type: 'boolean', description: 'polling: compare two saved --json runs: kelp bench polling --compare a.json b.json' },
