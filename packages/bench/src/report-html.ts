@@ -50,7 +50,7 @@ function latencyChart(load: string, results: readonly PollingResult[]): string {
     xTitle: 'strategy and mode',
     unit: 'ms',
     scale: 'log',
-    width: Math.max(720, 90 * ok.length),
+    width: Math.max(900, 110 * ok.length),
     series: ['p50', 'p99', 'p99.9'],
     groups: ok.map((r) => ({
       label: rowLabel(r),
@@ -69,7 +69,7 @@ function redisCostChart(load: string, results: readonly PollingResult[]): string
     xTitle: 'strategy and mode',
     unit: 'count',
     scale: 'log',
-    width: Math.max(720, 90 * ok.length),
+    width: Math.max(900, 110 * ok.length),
     series: ['commands', 'round trips'],
     groups: ok.map((r) => ({
       label: rowLabel(r),

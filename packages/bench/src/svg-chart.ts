@@ -55,10 +55,10 @@ export function niceMax(value: number): number {
 }
 
 export function barChart(spec: BarChartSpec): string {
-  const width = spec.width ?? 720;
-  const height = spec.height ?? 300;
+  const width = spec.width ?? 900;
+  const height = spec.height ?? 320;
   const legendRows = Math.ceil(spec.series.length / Math.max(1, Math.floor((width - 64) / LEGEND_STEP)));
-  const margin = { top: 36, right: 16, bottom: 64 + 16 * legendRows, left: 76 };
+  const margin = { top: 36, right: 16, bottom: 74 + 16 * legendRows, left: 76 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const finite = spec.groups.flatMap((g) => g.values.filter((v): v is number => v !== undefined && Number.isFinite(v)));
@@ -81,13 +81,13 @@ export function barChart(spec: BarChartSpec): string {
     `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(spec.title)}">`,
   );
   parts.push(`<title>${escapeXml(spec.title)}</title>`);
-  parts.push(`<text class="chart-title" x="${margin.left}" y="20" font-size="14" font-weight="600">${escapeXml(spec.title)} (${escapeXml(spec.unit)}${log ? ', log scale' : ''})</text>`);
+  parts.push(`<text class="chart-title" x="8" y="20" font-size="13" font-weight="600">${escapeXml(spec.title)} (${escapeXml(spec.unit)}${log ? ', log scale' : ''})</text>`);
   const yTitle = `${spec.yTitle ?? spec.title} (${spec.unit}${log ? ', log scale' : ''})`;
   parts.push(
     `<text class="axis-title y" x="14" y="${(margin.top + plotH / 2).toFixed(1)}" font-size="11" text-anchor="middle" transform="rotate(-90 14 ${(margin.top + plotH / 2).toFixed(1)})">${escapeXml(yTitle)}</text>`,
   );
   if (spec.xTitle) {
-    parts.push(`<text class="axis-title x" x="${(margin.left + plotW / 2).toFixed(1)}" y="${margin.top + plotH + 34}" font-size="11" text-anchor="middle">${escapeXml(spec.xTitle)}</text>`);
+    parts.push(`<text class="axis-title x" x="${(margin.left + plotW / 2).toFixed(1)}" y="${margin.top + plotH + 44}" font-size="11" text-anchor="middle">${escapeXml(spec.xTitle)}</text>`);
   }
   // Axis: five ticks, or one per decade on a log axis.
   const ticks = log ? Array.from({ length: decades + 1 }, (_, i) => bottom * 10 ** i) : [0, 1, 2, 3, 4].map((i) => (top * i) / 4);
@@ -117,7 +117,19 @@ export function barChart(spec: BarChartSpec): string {
       }
     });
     const lx = margin.left + gi * groupW + groupW / 2;
-    parts.push(`<text x="${lx.toFixed(1)}" y="${height - margin.bottom + 16}" font-size="11" text-anchor="middle">${escapeXml(group.label)}</text>`);
+    // A label wider than its group goes on two lines, split at the space nearest its middle.
+    const words = group.label.split(' ');
+    let lines = [group.label];
+    if (group.label.length * 6.2 > groupW && words.length > 1) {
+      let best = 1;
+      for (let k = 1; k < words.length; k += 1) {
+        const a = words.slice(0, k).join(' ').length;
+        if (Math.abs(a - group.label.length / 2) < Math.abs(words.slice(0, best).join(' ').length - group.label.length / 2)) best = k;
+      }
+      lines = [words.slice(0, best).join(' '), words.slice(best).join(' ')];
+    }
+    const tspans = lines.map((line, li) => `<tspan x="${lx.toFixed(1)}" dy="${li === 0 ? 0 : 12}">${escapeXml(line)}</tspan>`).join('');
+    parts.push(`<text class="group-label" x="${lx.toFixed(1)}" y="${margin.top + plotH + 14}" font-size="11" text-anchor="middle">${tspans}</text>`);
   });
   if (spec.reference) {
     const ry = y(spec.reference.value).toFixed(1);
