@@ -283,6 +283,7 @@ async function exitCode(io: BenchIo, run: () => Promise<number>): Promise<number
   } catch (error) {
     const text = error instanceof Error ? error.message.split('\n')[0] : String(error);
     io.stderr(`kelp: error: ${text}\n`);
-    return error instanceof BenchUsageError ? 2 : 1;
+    // The lab's modules throw their own usage errors (a bad load file, an unknown strategy).
+    return error instanceof BenchUsageError || (error instanceof Error && error.name === 'UsageError') ? 2 : 1;
   }
 }

@@ -5,7 +5,7 @@
  * of one queue at a time) and `priority` (even shares, message priorities 0/3/6/9 mixed). Or a
  * JSON file (`--load path.json`) giving each queue's weight or rate and priority:
  *
- *   { "name": "orders", "queues": [ { "weight": 5, "priority": 9 }, { "rate": 50 }, { "weight": 1 } ] }
+ *   { "name": "orders", "queues": [ { "weight": 5, "priority": 9 }, { "weight": 2 }, { "weight": 1 } ] }
  *
  * A queue with `rate` (msgs/s) has that as its weight, and when every queue has one, their sum
  * is the paced phase's rate. The plan is deterministic, so two runs publish the same sequence.
@@ -76,7 +76,7 @@ const FILE_KEYS = ['name', 'queues', 'burst'];
 const QUEUE_KEYS = ['weight', 'rate', 'priority'];
 
 /** The closest allowed key, for "did you mean". */
-function closest(key: string, allowed: readonly string[]): string {
+export function closest(key: string, allowed: readonly string[]): string {
   const distance = (a: string, b: string): number => {
     const row = Array.from({ length: b.length + 1 }, (_, j) => j);
     for (let i = 1; i <= a.length; i += 1) {

@@ -8,6 +8,7 @@
 import { queueOrderStrategies, type QueueCycle } from '@kelp/virtual';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { closest } from './polling-loads.js';
 
 export const BUILTIN_CYCLES = ['round_robin', 'priority', 'sorted'] as const;
 
@@ -29,7 +30,8 @@ export async function resolveCycles(items: readonly string[], cwd = process.cwd(
   for (const item of items) {
     if (!isModulePath(item)) {
       if (!queueOrderStrategies.has(item)) {
-        throw new StrategyError(`--cycles: unknown strategy ${JSON.stringify(item)}; use ${queueOrderStrategies.names().join(', ')} or a path to a module that calls registerQueueOrderStrategy`);
+        const known = queueOrderStrategies.names();
+        throw new StrategyError(`--cycles: unknown strategy ${JSON.stringify(item)}; did you mean ${closest(item, known)}? (use ${known.join(', ')} or a path to a module that calls registerQueueOrderStrategy)`);
       }
       names.push(item);
       continue;

@@ -57,3 +57,23 @@ describe('polling loads', () => {
     expect(() => loadFromFile(file('{not json'))).toThrow(/--load/);
   });
 });
+
+describe('polling strategies on the command line', () => {
+  it('suggests the closest strategy for a misspelt name', async () => {
+    const { resolveCycles } = await import('../src/polling-strategies.js');
+    await expect(resolveCycles(['round_robbin'])).rejects.toThrow(/unknown strategy "round_robbin"; did you mean round_robin\?/);
+    await expect(resolveCycles(['sorted', 'priority'])).resolves.toEqual(['sorted', 'priority']);
+  });
+});
+
+describe('kelp bench polling usage errors', () => {
+  it('exits 2 with what to fix for a bad load file or an unknown strategy', async () => {
+    const { runBenchCommand } = await import('../src/command.js');
+    let stderr = '';
+    const io = { stdout: () => undefined, stderr: (t: string) => (stderr += t) };
+    expect(await runBenchCommand(['polling', 'memory://', '--load', file({ queues: [{ wieght: 1 }] })], io)).toBe(2);
+    expect(stderr).toMatch(/did you mean weight\?/);
+    expect(await runBenchCommand(['polling', 'memory://', '--cycles', 'sortd'], io)).toBe(2);
+    expect(stderr).toMatch(/did you mean sorted\?/);
+  });
+});
