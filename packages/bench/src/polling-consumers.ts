@@ -168,8 +168,12 @@ export async function startRawConsumer(url: string, topology: BenchTopology, ord
 /** The Kombu version a ready Kombu child reported, for the report's environment. */
 export let kombuVersion: string | undefined;
 
-/** Python Kombu in a child process (peers/kombu_polling.py); resolves once it is ready and consuming. */
-export async function startKombuConsumer(url: string, prefix: string, queues: number, sink: Sink, python = '/usr/bin/python3'): Promise<LabConsumer> {
+/**
+ * Python Kombu in a child process (peers/kombu_polling.py); resolves once it is ready and
+ * consuming. `beforeGo` runs between its start-up (interpreter, imports, declares) and its first
+ * BRPOP, so what is measured from there on is the consuming alone.
+ */
+export async function startKombuConsumer(url: string, prefix: string, queues: number, sink: Sink, beforeGo: () => Promise<void>, python = '/usr/bin/python3'): Promise<LabConsumer> {
   const child: ChildProcessWithoutNullStreams = spawn(python, [KOMBU_POLLING_SCRIPT, url, prefix, String(queues)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
@@ -210,6 +214,7 @@ export async function startKombuConsumer(url: string, prefix: string, queues: nu
   });
   ready.catch(() => undefined);
   await ready;
+  await beforeGo();
   child.stdin.write('go\n');
   return {
     waitFor: (expected, timeoutMs) => pollUntil(expected, () => failure, timeoutMs),

@@ -231,7 +231,7 @@ async function runOne(options: PollingOptions, load: LoadSpec, row: Row): Promis
       },
     };
     const order = consumeOrderFor(queues);
-    const before = options.probe ? await options.probe.read() : undefined;
+    let before = options.probe ? await options.probe.read() : undefined;
     collected.phase = 'drain';
     phaseStart = wallNow();
     if (row.consumer === 'kelp') {
@@ -243,19 +243,27 @@ async function runOne(options: PollingOptions, load: LoadSpec, row: Row): Promis
     } else if (row.consumer === 'raw') {
       consumer = await startRawConsumer(options.url, topology, order, sink);
     } else {
-      consumer = await startKombuConsumer(options.url, prefix, queues, sink);
-      // Kombu's start-up (interpreter, imports, declares) happened before it said ready.
-      phaseStart = wallNow();
+      // Kombu's start-up (interpreter, imports, declares) is left out: the counters and the
+      // clock start again once it is ready, right before its first BRPOP.
+      consumer = await startKombuConsumer(options.url, prefix, queues, sink, async () => {
+        before = options.probe ? await options.probe.read() : undefined;
+        phaseStart = wallNow();
+      });
     }
     const drained = await consumer.waitFor(() => collected.drain.length >= options.messages, options.timeoutMs);
     const drainEnd = wallNow();
     const cpuUs = consumer.cpuUs();
     const after = options.probe ? await options.probe.read() : undefined;
     if (!drained) throw new Error(`drain timed out after ${options.timeoutMs} ms (${collected.drain.length}/${options.messages})`);
-    // The consumer's own clock on the last delivery ends the drain (Kombu's is another process).
-    const lastServed = collected.drain.reduce((m, d) => Math.max(m, d.servedAt), phaseStart);
-    const seconds = (Math.max(lastServed, phaseStart) - phaseStart) / 1000 || (drainEnd - phaseStart) / 1000;
-    const fairness = measureFairness(collected.drain, { queues, windowMs: options.windowMs, start: phaseStart });
+    // The drain is timed from its first delivery to its last, on the consumer's own clock: the
+    // consumer's connection set-up (tens of ms for a drain of a few hundred messages) is not
+    // what a row compares, and Kombu's clock is another process's.
+    const servedTimes = collected.drain.map((d) => d.servedAt);
+    const firstServed = servedTimes.reduce((m, t) => Math.min(m, t), Number.POSITIVE_INFINITY);
+    const lastServed = servedTimes.reduce((m, t) => Math.max(m, t), Number.NEGATIVE_INFINITY);
+    const seconds = options.messages > 1 && lastServed > firstServed ? (lastServed - firstServed) / 1000 : (drainEnd - phaseStart) / 1000;
+    const deliveries = options.messages > 1 ? options.messages - 1 : options.messages;
+    const fairness = measureFairness(collected.drain, { queues, windowMs: options.windowMs, start: Number.isFinite(firstServed) ? firstServed : phaseStart });
     const servedByQueue = new Array<number>(queues).fill(0);
     for (const d of collected.drain) if (d.queue >= 0) servedByQueue[d.queue] = (servedByQueue[d.queue] as number) + 1;
 
@@ -276,7 +284,7 @@ async function runOne(options: PollingOptions, load: LoadSpec, row: Row): Promis
     const result: PollingResult = {
       ...base,
       messages: options.messages,
-      throughput: seconds > 0 ? options.messages / seconds : Number.NaN,
+      throughput: seconds > 0 ? deliveries / seconds : Number.NaN,
       latencyMs: summarizeLatency(latencies),
       perQueue,
       jain: fairness.jain,
