@@ -17,6 +17,7 @@ import type { PollingReport, PollingResult } from '../../packages/bench/src/poll
 import { requirePython } from '../setup/prerequisites.js';
 import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
 import { buildBenchPackage } from './build-bench.js';
+import { dumpDom } from './chromium.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kelp-lab-'));
@@ -145,7 +146,7 @@ describe('kelp bench polling as a lab', () => {
 
   it('writes the HTML report with the environment, the definitions and charts carrying the measured values', async () => {
     const html = join(dir, 'lab.html');
-    const { code, out } = await lab([server.url, '--cycles', 'round_robin', '--modes', 'batched,interval', '--loads', 'even', '--queues', '2', '--messages', '100', '--paced', '20', '--report', html]);
+    const { code, out } = await lab([server.url, '--cycles', 'round_robin', '--modes', 'batched,interval', '--loads', 'even', '--queues', '2', '--messages', '300', '--paced', '20', '--window', '5', '--report', html]);
     expect(code).toBe(0);
     const page = readFileSync(html, 'utf8');
     expect(page).toContain(`<dt>node</dt><dd>${process.version}</dd>`);
@@ -155,5 +156,14 @@ describe('kelp bench polling as a lab', () => {
     const batched = row(out, 'kelp', 'round_robin', 'batched');
     expect(page).toContain(`data-group="round_robin" data-value="${batched.throughput}"`);
     expect(batched.redisCpuUsPerMsg).toBeGreaterThan(0);
+    // Chromium parses the page, and each chart of the load carries bars with the measured data.
+    const dom = await dumpDom(html);
+    const charts = dom.split('<svg').slice(1);
+    expect(charts).toHaveLength(7);
+    for (const chart of charts) {
+      const values = [...chart.matchAll(/<rect class="bar"[^>]* data-value="([^"]+)"/g)].map((m) => Number(m[1]));
+      expect(values.length).toBeGreaterThan(0);
+      for (const value of values) expect(value).toBeGreaterThan(0);
+    }
   });
 });
