@@ -142,6 +142,12 @@ async function runWorkloadsCommand(argv: readonly string[], io: BenchIo): Promis
   return results.some((r) => r.error) ? 1 : 0;
 }
 
+/** `--rate`: msgs/s of the paced phase, or 0 for a saturating producer. */
+function rateOf(value: string | undefined): number {
+  if (value === '0') return 0;
+  return positiveNumber('rate', value, 1000);
+}
+
 /** Loads from `--loads` (built-in names) and `--load` (a file), over `queues` queues. */
 function pollingLoads(values: Record<string, unknown>, queues: number): LoadSpec[] {
   const zipf = positiveNumber('zipf', str(values, 'zipf'), 1);
@@ -204,7 +210,7 @@ async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<
       url,
       messages,
       loads,
-      rate: positiveNumber('rate', str(values, 'rate'), 1000),
+      rate: rateOf(str(values, 'rate')),
       pacedMessages: positiveInt('paced', str(values, 'paced'), Math.min(messages, 1000)),
       interval: positiveNumber('interval', str(values, 'interval'), 0.01),
       windowMs: positiveNumber('window', str(values, 'window'), DEFAULT_WINDOW_MS),

@@ -47,7 +47,10 @@ const WARMUP_MESSAGES = 500;
 export interface PollingOptions {
   url: string;
   messages: number;
-  /** Paced phase: messages per second (a load file with rates overrides it) and how many messages. */
+  /**
+   * Paced phase: messages per second (a load file with rates overrides it; 0 = the producer
+   * saturates) and how many messages.
+   */
   rate: number;
   pacedMessages: number;
   /** Interval mode: seconds to sleep after a cycle of gets that found nothing. */
@@ -271,7 +274,9 @@ async function runOne(options: PollingOptions, load: LoadSpec, row: Row): Promis
     collected.phase = 'paced';
     const pacedRate = load.rate ?? options.rate;
     const pacing = startProducer(job(planMessages(load, options.pacedMessages), pacedRate, options.messages), inProcess, options.timeoutMs).done;
-    const paced = await consumer.waitFor(() => collected.paced.length >= options.pacedMessages, options.timeoutMs + (options.pacedMessages / pacedRate) * 1000);
+    // Rate 0: the producer saturates, so the latency is that of a consumer under full load.
+    const publishMs = pacedRate > 0 ? (options.pacedMessages / pacedRate) * 1000 : 0;
+    const paced = await consumer.waitFor(() => collected.paced.length >= options.pacedMessages, options.timeoutMs + publishMs);
     await pacing;
     if (!paced) throw new Error(`paced phase timed out (${collected.paced.length}/${options.pacedMessages})`);
     collected.phase = 'idle';

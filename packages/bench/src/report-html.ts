@@ -164,7 +164,7 @@ export function renderPollingReport(report: PollingReport, commandLine?: string)
   const params: Array<[string, string]> = [
     ['broker', report.url],
     ['messages per drain', String(report.messages)],
-    ['paced phase', `${report.pacedMessages ?? '-'} messages at ${report.rate} msgs/s (unless the load file gives rates)`],
+    ['paced phase', report.rate > 0 ? `${report.pacedMessages ?? '-'} messages at ${report.rate} msgs/s (unless the load file gives rates)` : `${report.pacedMessages ?? '-'} messages, the producer saturating`],
     ['interval polling sleep', `${report.interval} s`],
     ['fairness window', `${report.windowMs} ms`],
     ['runs per row', `${report.repeat ?? 1} (row order alternated between repeats)`],

@@ -75,5 +75,7 @@ describe('kelp bench polling usage errors', () => {
     expect(stderr).toMatch(/did you mean weight\?/);
     expect(await runBenchCommand(['polling', 'memory://', '--cycles', 'sortd'], io)).toBe(2);
     expect(stderr).toMatch(/did you mean sorted\?/);
+    expect(await runBenchCommand(['polling', 'memory://', '--rate=-1'], io)).toBe(2);
+    expect(stderr).toMatch(/--rate must be a positive number/);
   });
 });

@@ -17,7 +17,7 @@ const options: Record<string, OptionSpec> = {
   backlogs: value('Backlog sizes for the consumer RSS workload (10000,100000)', 'N,N'),
   timeout: value('Seconds one phase may take before it fails (120)', 'SECONDS'),
   queues: value('polling: number of queues (10)'),
-  rate: value('polling: paced phase rate in msgs/s (1000)'),
+  rate: value('polling: paced phase rate in msgs/s, 0 for a saturating producer (1000)'),
   paced: value('polling: messages in the paced phase (1000)'),
   interval: value('polling: interval mode sleep after an empty cycle (0.01)', 'SECONDS'),
   window: value('polling: length of the windows Jain\'s fairness index is computed over (20)', 'MS'),
