@@ -49,3 +49,20 @@ describe('repeats and A/B comparison', () => {
     expect(compareFigure('throughput', a, { median: 1500, min: 1400, max: 1600, n: 3 }).changePct).toBe(50);
   });
 });
+
+describe('lab rows', () => {
+  it('crosses strategies, modes and wake-ups, runs interval once, and puts the baselines last', async () => {
+    const { rowsOf } = await import('../src/polling.js');
+    const rows = rowsOf({ cycles: ['round_robin', 'mine'], modes: ['batched', 'interval'], tracking: ['on', 'off'], baselines: ['kombu', 'raw'] });
+    expect(rows.map((r) => `${r.consumer}/${r.cycle}/${r.mode}/${r.tracking ?? 'on'}`)).toEqual([
+      'kelp/round_robin/batched/on',
+      'kelp/round_robin/batched/off',
+      'kelp/round_robin/interval/on',
+      'kelp/mine/batched/on',
+      'kelp/mine/batched/off',
+      'kelp/mine/interval/on',
+      'kombu/round_robin/brpop/on',
+      'raw/round_robin/brpop/on',
+    ]);
+  });
+});
