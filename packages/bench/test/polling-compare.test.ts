@@ -66,3 +66,32 @@ describe('lab rows', () => {
     ]);
   });
 });
+
+describe('repeats on memory://', () => {
+  it('alternates the row order between repeats and reports the median of each row', async () => {
+    const { runPollingBench } = await import('../src/polling.js');
+    const { builtinLoad } = await import('../src/polling-loads.js');
+    const order: string[] = [];
+    const report = await runPollingBench({
+      url: 'memory://',
+      loads: [builtinLoad('even', 2)],
+      cycles: ['round_robin', 'sorted'],
+      modes: ['batched'],
+      messages: 40,
+      rate: 2000,
+      pacedMessages: 4,
+      interval: 0.002,
+      windowMs: 5,
+      timeoutMs: 5000,
+      repeat: 2,
+      warmup: false,
+      onResult: (r) => order.push(r.cycle),
+    });
+    expect(order).toEqual(['round_robin', 'sorted', 'sorted', 'round_robin']);
+    expect(report.runs).toHaveLength(4);
+    expect(report.results.map((r) => [r.cycle, r.repeats, r.error])).toEqual([
+      ['round_robin', 2, undefined],
+      ['sorted', 2, undefined],
+    ]);
+  });
+});
