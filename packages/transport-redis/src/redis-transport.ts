@@ -390,6 +390,7 @@ export class RedisTransport extends VirtualTransport {
         healthTimeoutMs: this.healthTimeoutMs,
         batchSize: this.redisOptions.batchSize ?? 100,
         blockingWait: this.redisOptions.blockingWait,
+        clientTracking: this.redisOptions.clientTracking,
         serversMayDiffer: locatesMaster(this.ioredisOptions),
         wallClock: this.wallClock,
       },
