@@ -20,7 +20,8 @@ const allowed = {
   virtual: ['core', 'hub', 'zod'],
   'transport-memory': ['virtual', 'core'],
   'transport-redis': ['virtual', 'core', 'hub', 'ioredis', 'zod'],
-  kelp: ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis'],
+  celery: ['core', 'hub', 'ioredis', 'zod'],
+  kelp: ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis', 'celery'],
   cli: ['kelp'],
   // Private: its micro-suites time virtual's codec, and its runners bundle the test suite's
   // redis-server helper with esbuild.
@@ -40,6 +41,7 @@ const workspaceName = {
   virtual: '@kelp/virtual',
   'transport-memory': '@kelp/transport-memory',
   'transport-redis': '@kelp/transport-redis',
+  celery: '@kelp/celery',
   kelp: 'kelp',
   cli: '@kelp/cli',
   bench: '@kelp/bench',
