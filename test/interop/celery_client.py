@@ -3,9 +3,14 @@
   send  {"name", "args", "kwargs", "options"}            -> {"id"} (the task is only sent)
   call  {"name", "args", "kwargs", "options", "timeout"} -> {"ok": value} or {"error": {...}}
   get   {"id", "timeout"}                                -> {"ok": value} or {"error": {...}}
+  ping  {"destination"}                                  -> app.control.ping's replies
+  inspect {"destination", "method"}                      -> app.control.inspect().<method>()
+  revoke {"id"}                                          -> {} (app.control.revoke)
+  events {"seconds"}                                     -> every event received meanwhile (celery events' Receiver)
 """
 import json
 import sys
+import time
 
 from celery_app import app
 
@@ -28,6 +33,30 @@ def main():
         print(json.dumps({'id': result.id, **outcome(result, spec.get('timeout', 30))}))
     elif command == 'get':
         print(json.dumps(outcome(app.AsyncResult(spec['id']), spec.get('timeout', 30))))
+    elif command == 'ping':
+        print(json.dumps(app.control.ping(destination=spec['destination'], timeout=spec.get('timeout', 3))))
+    elif command == 'inspect':
+        inspect = app.control.inspect(destination=spec['destination'], timeout=spec.get('timeout', 3))
+        print(json.dumps(getattr(inspect, spec['method'])()))
+    elif command == 'revoke':
+        app.control.revoke(spec['id'])
+        print(json.dumps({}))
+    elif command == 'events':
+        events = []
+        deadline = time.time() + spec['seconds']
+
+        def on_event(event):
+            events.append(event)
+            if time.time() > deadline:
+                receiver.should_stop = True
+
+        with app.connection_for_read() as connection:
+            receiver = app.events.Receiver(connection, handlers={'*': on_event})
+            try:
+                receiver.capture(limit=None, timeout=spec['seconds'], wakeup=False)
+            except Exception:  # socket.timeout: no event for `seconds`
+                pass
+        print(json.dumps(events))
     else:
         raise SystemExit(f'unknown command {command}')
 

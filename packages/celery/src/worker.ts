@@ -12,7 +12,7 @@
  * A task message it cannot read is acked and reported to `onError`; nothing crashes the worker.
  */
 import { hostname as osHostname } from 'node:os';
-import { Connection, Consumer, ConsumerWorker, parseOptions, Queue, Exchange, type Message } from '@kelp/core';
+import { Connection, Consumer, ConsumerWorker, parseOptions, Queue, Exchange, type HeaderValue, type Message, type Producer } from '@kelp/core';
 import type { AsyncResult } from './async-result.js';
 import { CanvasRunner } from './canvas-runner.js';
 import { MaxRetriesExceededError } from './errors.js';
@@ -70,8 +70,9 @@ export class CeleryWorker {
   /** Task ids revoked by a `revoke` broadcast (Celery keeps them in memory too). */
   readonly revoked = new Set<string>();
   /** The requests running now (for `inspect active`). */
-  readonly active = new Map<string, TaskRequest & { started: number }>();
+  readonly active = new Map<string, TaskRequest & { started: number; deliveryInfo: Record<string, HeaderValue> }>();
   #consumer: Consumer | undefined;
+  #producer: Producer | undefined;
   #prefetch: number;
   #held = 0;
   #running: Promise<void> | undefined;
@@ -89,8 +90,9 @@ export class CeleryWorker {
     this.#queues = (this.#options.queues ?? [app.defaultQueue]).map((name) => new Queue(name, { exchange: new Exchange(name, { type: 'direct' }), routingKey: name }));
     this.#prefetch = this.#options.prefetchCount ?? this.#options.concurrency * 4;
     this.connection = new Connection(app.broker, app.connectionOptionsForWorker ?? {});
-    this.#events = new WorkerEvents(this.connection, { enabled: this.#options.events, hostname: this.hostname, app, heartbeatInterval: this.#options.heartbeatInterval, worker: this });
-    this.#control = this.#options.remoteControl ? new RemoteControl(this.connection, { hostname: this.hostname, app, worker: this, onError: (error) => this.#report(error) }) : undefined;
+    const producer = () => (this.#producer ??= this.connection.Producer());
+    this.#events = new WorkerEvents({ enabled: this.#options.events, hostname: this.hostname, app, heartbeatInterval: this.#options.heartbeatInterval, worker: this, producer, onError: (error) => this.#report(error) });
+    this.#control = this.#options.remoteControl ? new RemoteControl({ hostname: this.hostname, app, worker: this, producer, onError: (error) => this.#report(error) }) : undefined;
     this.#canvas = new CanvasRunner(app);
     this.#worker = new ConsumerWorker<Consumer>(this.connection, {
       getConsumers: (channel) => {
@@ -105,7 +107,7 @@ export class CeleryWorker {
             await message.ack();
           },
         });
-        return [this.#consumer];
+        return this.#control ? [this.#consumer, this.#control.consumer(channel)] : [this.#consumer];
       },
       onConnectionError: (error) => this.#report(error),
     });
@@ -141,7 +143,6 @@ export class CeleryWorker {
       this.#running.finally(() => clearInterval(poll)).catch(() => undefined);
     });
     await ready;
-    await this.#control?.start();
     await this.#events.start();
     return this;
   }
@@ -151,7 +152,6 @@ export class CeleryWorker {
     if (this.#state === 'stopped' || this.#state === 'stopping') return;
     this.#state = 'stopping';
     await this.#events.stop();
-    await this.#control?.stop();
     await this.#worker.stop(options);
     this.#stop.abort(new Error('worker stopped'));
     await this.#running?.catch(() => undefined);
@@ -239,7 +239,8 @@ export class CeleryWorker {
   async #execute(request: TaskRequest, task: ResolvedTask, message: Message): Promise<void> {
     const acksLate = task.acksLate;
     if (!acksLate) await message.ack();
-    this.active.set(request.id, { ...request, started: Date.now() });
+    const info = message.deliveryInfo;
+    this.active.set(request.id, { ...request, started: Date.now(), deliveryInfo: { exchange: info.exchange, routing_key: info.routingKey, priority: request.priority ?? 0, redelivered: info.redelivered } });
     this.#events.taskStarted(request);
     const started = performance.now();
     const outcome = await runWithLimits(
