@@ -68,7 +68,7 @@ export async function startPythonWorker(celery: CeleryEnv, queues: string[], arg
 }
 
 /** Runs one celery_client.py command and parses its JSON answer. */
-export function pythonClient<T = Record<string, unknown>>(celery: CeleryEnv, command: 'send' | 'call' | 'get' | 'ping' | 'inspect' | 'revoke' | 'events', spec: Record<string, unknown>): Promise<T> {
+export function pythonClient<T = Record<string, unknown>>(celery: CeleryEnv, command: 'send' | 'call' | 'get' | 'ping' | 'inspect' | 'revoke' | 'events' | 'canvas', spec: Record<string, unknown>): Promise<T> {
   return new Promise((resolve, reject) => {
     execFile(PYTHON, ['celery_client.py', command, JSON.stringify(spec)], { cwd: here, env: env(celery), timeout: 60_000 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`celery_client.py ${command} failed: ${error.message}\n${stderr}`));

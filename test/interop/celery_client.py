@@ -6,21 +6,39 @@
   ping  {"destination"}                                  -> app.control.ping's replies
   inspect {"destination", "method"}                      -> app.control.inspect().<method>()
   revoke {"id"}                                          -> {} (app.control.revoke)
+  canvas {"kind": "chain"|"group"|"chord", "tasks": [sig], "body": sig, "timeout"} -> {"ok": value} or {"error": {...}}
+         (sig: {"name", "args", "queue", "immutable"})
   events {"seconds"}                                     -> every event received meanwhile (celery events' Receiver)
 """
 import json
 import sys
 import time
 
+from celery import chain, chord, group
+
 from celery_app import app
 
 
 def outcome(result, timeout):
     try:
-        return {'ok': result.get(timeout=timeout), 'state': result.state}
+        return {'ok': result.get(timeout=timeout), 'state': getattr(result, 'state', None)}
     except Exception as exc:  # the test compares what Celery raised
         return {'error': {'type': type(exc).__name__, 'module': type(exc).__module__, 'args': [str(a) for a in exc.args]},
-                'state': result.state, 'traceback': result.traceback}
+                'state': getattr(result, 'state', None), 'traceback': getattr(result, 'traceback', None)}
+
+
+def to_signature(sig):
+    make = app.signature(sig['name'], args=tuple(sig.get('args', [])), immutable=sig.get('immutable', False))
+    return make.set(queue=sig['queue']) if 'queue' in sig else make
+
+
+def build_canvas(spec):
+    tasks = [to_signature(sig) for sig in spec['tasks']]
+    if spec['kind'] == 'chain':
+        return chain(*tasks)
+    if spec['kind'] == 'group':
+        return group(tasks)
+    return chord(tasks, to_signature(spec['body']))
 
 
 def main():
@@ -33,6 +51,9 @@ def main():
         print(json.dumps({'id': result.id, **outcome(result, spec.get('timeout', 30))}))
     elif command == 'get':
         print(json.dumps(outcome(app.AsyncResult(spec['id']), spec.get('timeout', 30))))
+    elif command == 'canvas':
+        result = build_canvas(spec).apply_async()
+        print(json.dumps({'id': result.id, **outcome(result, spec.get('timeout', 30))}))
     elif command == 'ping':
         print(json.dumps(app.control.ping(destination=spec['destination'], timeout=spec.get('timeout', 3))))
     elif command == 'inspect':

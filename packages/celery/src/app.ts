@@ -19,6 +19,7 @@ import { broadcast } from './pidbox.js';
 import { RedisResultBackend } from './redis-backend.js';
 import { lookupRoute, type TaskRoutes } from './routes.js';
 import { buildTaskMessage, EMPTY_EMBED, type TaskEmbed } from './task-message.js';
+import { Signature, type SignatureOptions } from './signature.js';
 import { TaskHandle } from './task-handle.js';
 import { CeleryWorker, type WorkerOptions } from './worker.js';
 
@@ -132,6 +133,11 @@ export class Celery implements ResultHost {
     });
     this.#declared.add(queueName);
     return new AsyncResult<R>(message.id, this);
+  }
+
+  /** A signature of task `name` for canvas (Celery's `app.signature`). */
+  signature<R = unknown>(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: SignatureOptions = {}): Signature<R> {
+    return new Signature<R>(this, name, args, kwargs, options);
   }
 
   /** A handle on the result of task `id`. */

@@ -12,10 +12,16 @@ import type { TaskSerializer } from './options.js';
 import { decodeMeta, encodeMeta, READY_STATES, type ResultMeta } from './result-meta.js';
 
 export const TASK_KEY_PREFIX = 'celery-task-meta-';
+export const GROUP_KEY_PREFIX = 'celery-taskset-meta-';
 
 /** The key (and channel) a task's result lives under. */
 export function taskKey(taskId: string): string {
   return `${TASK_KEY_PREFIX}${taskId}`;
+}
+
+/** A group's key, with Celery's suffixes for chords: `.j` (results zset), `.t` (size change), `.s` (size). */
+export function groupKey(groupId: string, suffix: '' | '.j' | '.t' | '.s' = ''): string {
+  return `${GROUP_KEY_PREFIX}${groupId}${suffix}`;
 }
 
 export interface WaitForOptions {
@@ -58,11 +64,15 @@ export class RedisResultBackend {
     const key = taskKey(meta.task_id);
     const current = await this.client.getBuffer(key);
     if (current !== null && decodeMeta(current).status === 'SUCCESS') return;
-    const payload = encodeMeta(meta, this.serializer);
+    await this.set(key, encodeMeta(meta, this.serializer));
+  }
+
+  /** Celery's backend `set`: SETEX (or SET without expiry) and PUBLISH of the value, in one transaction. */
+  async set(key: string, value: string | Buffer): Promise<void> {
     const multi = this.client.multi();
-    if (this.expires > 0) multi.setex(key, Math.round(this.expires), payload);
-    else multi.set(key, payload);
-    multi.publish(key, payload);
+    if (this.expires > 0) multi.setex(key, Math.round(this.expires), value);
+    else multi.set(key, value);
+    multi.publish(key, value);
     await multi.exec();
   }
 

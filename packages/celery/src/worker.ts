@@ -33,6 +33,7 @@ export type { WorkerOptions } from './worker-options.js';
 /** What the worker needs of its app (the Celery class). */
 export interface WorkerHost {
   readonly broker: string;
+  readonly oid: string;
   readonly defaultQueue: string;
   readonly hasBackend: boolean;
   readonly connectionOptionsForWorker: ConstructorParameters<typeof Connection>[1];
@@ -253,14 +254,15 @@ export class CeleryWorker {
     try {
       if (outcome.ok) {
         this.#events.taskSucceeded(request, outcome.value, runtime);
+        // As Celery's tracer: callbacks and the next chain step go out before the result is stored.
+        await this.#canvas.onSuccess(request, outcome.value).catch((error: unknown) => this.#report(error));
         if (!(task.ignoreResult || request.ignoreResult) && this.#app.hasBackend) await this.#store(request, 'SUCCESS', outcome.value, null);
-        await this.#canvas.onSuccess(request, outcome.value);
       } else if (outcome.error instanceof Retry) {
         this.#events.taskRetried(request, outcome.error);
       } else {
         this.#events.taskFailed(request, outcome.error);
         await this.#storeFailure(request, outcome.error, 'FAILURE', tracebackOf(outcome.error));
-        await this.#canvas.onFailure(request, outcome.error);
+        await this.#canvas.onFailure(request).catch((error: unknown) => this.#report(error));
       }
     } finally {
       this.#processed += 1;
