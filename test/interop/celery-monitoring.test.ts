@@ -1,7 +1,8 @@
 /**
  * A kelp worker seen by Celery's tools: `celery inspect ping` and `app.control.inspect().active()`
  * answer for it through `celery.pidbox`, a Python revoke reaches it, and Celery's event Receiver
- * (what `celery events` and Flower use) sees its worker-online / heartbeat and task events.
+ * (what `celery events` and Flower use) sees its worker-online / heartbeat and task events, and the
+ * client's task-sent.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,7 @@ beforeAll(async () => {
   requireCelery();
   const [brokerDb, backendDb] = [await freshDb(), await freshDb()];
   env = { broker: brokerDb.url, backend: backendDb.url };
-  app = new Celery({ broker: env.broker, backend: env.backend, defaultQueue: 'monitored' });
+  app = new Celery({ broker: env.broker, backend: env.backend, defaultQueue: 'monitored', sendSentEvent: true });
   worker = app.worker({
     hostname: HOSTNAME,
     events: true,
@@ -87,5 +88,8 @@ describe('events', () => {
     expect([received?.['name'], received?.['args'], received?.['kwargs']]).toEqual(['tasks.add', '(2, 3)', '{}']);
     expect(mine.find((e) => e['uuid'] === ok.id && e['type'] === 'task-succeeded')?.['result']).toBe('5');
     expect(mine.find((e) => e['uuid'] === failed.id && e['type'] === 'task-failed')?.['exception']).toBe("ValueError('boom')");
+    // The client's task-sent (sendSentEvent, Celery's task_send_sent_event), from its origin.
+    const sent = events.find((e) => e['uuid'] === ok.id && e['type'] === 'task-sent');
+    expect([sent?.['hostname'], sent?.['name'], sent?.['args'], sent?.['queue'], sent?.['routing_key']]).toEqual([app.origin, 'tasks.add', '(2, 3)', 'monitored', 'monitored']);
   });
 });

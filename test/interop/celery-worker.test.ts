@@ -129,6 +129,29 @@ describe('Python client -> Node worker', () => {
     expect(value.ranAt).toBeGreaterThanOrEqual(Date.parse(value.eta));
   });
 
+  it('runs a task Python sent with msgpack', async () => {
+    const outcome = await call('tasks.add', [20, 22], { serializer: 'msgpack' });
+    expect([outcome.ok, outcome.state]).toEqual([42, 'SUCCESS']);
+  });
+
+  it('stopping a worker that holds an ETA task gives the task back to the queue', async () => {
+    const holder = app.worker({ queues: ['eta-q'], tasks: { 'tasks.add': (x: number, y: number) => x + y } });
+    await holder.start();
+    const broker = new Redis(env.broker);
+    try {
+      const { id } = await pythonClient<{ id: string }>(env, 'send', { name: 'tasks.add', args: [1, 2], options: { queue: 'eta-q', countdown: 60 } });
+      const deadline = Date.now() + 10_000;
+      while ((await broker.hlen('unacked')) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await broker.llen('eta-q')).toBe(0); // held by the worker, unacked
+      await holder.stop();
+      const back = await broker.lrange('eta-q', 0, -1);
+      expect(back.map((raw) => (JSON.parse(raw) as { headers: { id: string } }).headers.id)).toEqual([id]);
+      expect(await broker.hexists('unacked', (JSON.parse(back[0] as string) as { properties: { delivery_tag: string } }).properties.delivery_tag)).toBe(0);
+    } finally {
+      broker.disconnect();
+    }
+  });
+
   it('an expired task is stored as REVOKED, as a Celery worker does', async () => {
     const outcome = await call('tasks.add', [1, 2], { expires: -1 });
     expect([outcome.state, outcome.error?.type, outcome.error?.args]).toEqual(['REVOKED', 'TaskRevokedError', ['expired']]);

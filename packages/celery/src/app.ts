@@ -16,6 +16,7 @@ import { ConfigurationError, Connection, Exchange, parseOptions, Queue, throwIfA
 import { AsyncResult, type ResultHost, type RevokeOptions } from './async-result.js';
 import { CELERY_OPTION_NAMES, celeryOptionsSchema, SEND_TASK_OPTION_NAMES, sendTaskOptionsSchema, type CeleryOptions, type SendTaskOptions, type TaskSerializer } from './options.js';
 import { broadcast } from './pidbox.js';
+import { publishEvent } from './events.js';
 import { RedisResultBackend } from './redis-backend.js';
 import { lookupRoute, type TaskRoutes } from './routes.js';
 import { buildTaskMessage, EMPTY_EMBED, type TaskEmbed } from './task-message.js';
@@ -32,6 +33,8 @@ export class Celery implements ResultHost {
   /** Seconds a stored result lives (Celery's `result_expires`). */
   readonly resultExpires: number;
   readonly routes: TaskRoutes | undefined;
+  /** Whether a `task-sent` event follows every task sent (Celery's `task_send_sent_event`). */
+  readonly sendSentEvent: boolean;
   /** The `origin` header of the tasks this app sends. */
   readonly origin: string;
   /** The `reply_to` of the tasks this app sends (Celery's `thread_oid`: one id per app). */
@@ -53,6 +56,7 @@ export class Celery implements ResultHost {
     this.resultSerializer = parsed.resultSerializer;
     this.resultExpires = parsed.resultExpires;
     this.routes = routes;
+    this.sendSentEvent = parsed.sendSentEvent;
     this.origin = parsed.origin ?? `node${process.pid}@${hostname()}`;
     this.#connectionOptions = connectionOptions;
   }
@@ -132,6 +136,18 @@ export class Celery implements ResultHost {
       ...(signal ? { signal } : {}),
     });
     this.#declared.add(queueName);
+    if (this.sendSentEvent) {
+      const h = message.headers;
+      await publishEvent(this.producer(), {
+        hostname: this.origin,
+        clock: this.tick(),
+        type: 'task-sent',
+        fields: {
+          uuid: message.id, root_id: h['root_id'], parent_id: h['parent_id'], name, args: h['argsrepr'], kwargs: h['kwargsrepr'],
+          retries: h['retries'], eta: h['eta'], expires: h['expires'], queue: queueName, exchange, routing_key: routingKey,
+        },
+      });
+    }
     return new AsyncResult<R>(message.id, this);
   }
 

@@ -25,13 +25,15 @@ export interface CeleryOptions {
   routes?: TaskRoutes;
   /** The `origin` header (default `<pid>@<hostname>`, as Celery's `anon_nodename`). */
   origin?: string;
+  /** Send a `task-sent` event for every task sent (Celery's `task_send_sent_event`), default false. */
+  sendSentEvent?: boolean;
   /** Options for the broker `Connection`. */
   connectionOptions?: ConnectionOptions;
 }
 
 export const CELERY_OPTION_NAMES = OptionNames.of<CeleryOptions>({
   broker: true, backend: true, defaultQueue: true, taskSerializer: true, resultSerializer: true, resultExpires: true,
-  routes: true, origin: true, connectionOptions: true,
+  routes: true, origin: true, sendSentEvent: true, connectionOptions: true,
 });
 
 const serializerSchema = z.enum(['json', 'msgpack']);
@@ -44,6 +46,7 @@ export const celeryOptionsSchema = z.object({
   resultSerializer: serializerSchema.default('json'),
   resultExpires: z.number().finite().min(0).default(86_400),
   origin: z.string().min(1).optional(),
+  sendSentEvent: z.boolean().default(false),
 });
 
 /** What `sendTask` / `applyAsync` accept, as Celery's `apply_async` in camelCase. */

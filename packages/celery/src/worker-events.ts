@@ -9,13 +9,12 @@
  * publish is reported to the worker's `onError`, never fails a task.
  */
 import { loadavg } from 'node:os';
-import { Exchange, type Message, type Producer } from '@kelp/core';
+import type { Message, Producer } from '@kelp/core';
+import { publishEvent } from './events.js';
 import { exceptionInfo, tracebackOf } from './exception-info.js';
-import { pyJsonDumps } from './py-json.js';
 import { repr } from './py-repr.js';
 import type { TaskRequest } from './task-request.js';
 
-export const EVENT_EXCHANGE = 'celeryev';
 /** What `sw_ident` / `sw_ver` tell Flower about the worker. */
 const SW_IDENT = 'kelp';
 const SW_VER = '0.1.0';
@@ -32,7 +31,6 @@ export interface WorkerEventsOptions {
 
 export class WorkerEvents {
   readonly #options: WorkerEventsOptions;
-  readonly #exchange = new Exchange(EVENT_EXCHANGE, { type: 'fanout', durable: true, deliveryMode: 1 });
   #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: WorkerEventsOptions) {
@@ -100,25 +98,8 @@ export class WorkerEvents {
 
   async #send(type: string, fields: Record<string, unknown>): Promise<void> {
     if (!this.enabled) return;
-    const body = {
-      hostname: this.#options.hostname,
-      utcoffset: Math.round(new Date().getTimezoneOffset() / 60),
-      pid: process.pid,
-      clock: this.#options.app.tick(),
-      ...fields,
-      timestamp: Date.now() / 1000,
-      type,
-    };
     try {
-      await this.#options.producer().publish(pyJsonDumps(body), {
-        exchange: this.#exchange,
-        routingKey: type.replace(/-/g, '.'),
-        contentType: 'application/json',
-        contentEncoding: 'utf-8',
-        headers: { hostname: this.#options.hostname },
-        deliveryMode: 1,
-        declare: [this.#exchange],
-      });
+      await publishEvent(this.#options.producer(), { hostname: this.#options.hostname, clock: this.#options.app.tick(), type, fields });
     } catch (error) {
       this.#options.onError(error);
     }

@@ -77,6 +77,7 @@ export class CeleryWorker {
   #prefetch: number;
   #held = 0;
   #running: Promise<void> | undefined;
+  #onReady: (() => void) | undefined;
   #state: CeleryWorkerState = 'idle';
   #processed = 0;
 
@@ -111,6 +112,7 @@ export class CeleryWorker {
         return this.#control ? [this.#consumer, this.#control.consumer(channel)] : [this.#consumer];
       },
       onConnectionError: (error) => this.#report(error),
+      onConsumeReady: () => this.#onReady?.(),
     });
   }
 
@@ -133,15 +135,10 @@ export class CeleryWorker {
     if (this.#state !== 'idle') return this;
     this.#state = 'running';
     const ready = new Promise<void>((resolve, reject) => {
+      this.#onReady = resolve;
       this.#running = this.#worker.run({ signal: this.#stop.signal });
+      // run() ends only when stopped, or with an error that is not a connection error.
       this.#running.then(() => resolve(), reject);
-      const poll = setInterval(() => {
-        if (this.#consumer?.consuming) {
-          clearInterval(poll);
-          resolve();
-        }
-      }, 10);
-      this.#running.finally(() => clearInterval(poll)).catch(() => undefined);
     });
     await ready;
     await this.#events.start();
