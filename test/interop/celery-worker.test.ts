@@ -134,6 +134,25 @@ describe('Python client -> Node worker', () => {
     expect([outcome.ok, outcome.state]).toEqual([42, 'SUCCESS']);
   });
 
+  it('stores and reads msgpack results (resultSerializer) and keeps the first SUCCESS of a task stored twice', async () => {
+    const mp = new Celery({ broker: env.broker, backend: env.backend, resultSerializer: 'msgpack', defaultQueue: 'mp-q' });
+    const mpWorker = mp.worker({ tasks: { 'tasks.echo': (value: unknown) => value } });
+    await mpWorker.start();
+    try {
+      const result = await mp.sendTask('tasks.echo', [{ nested: [1, 'two', null] }]);
+      expect(await result.get({ timeout: 10 })).toEqual({ nested: [1, 'two', null] });
+      const raw = (await backend.getBuffer(`celery-task-meta-${result.id}`)) as Buffer;
+      expect(raw[0]! & 0xf0).toBe(0x80); // a msgpack fixmap, not JSON
+      // The same task id run again (a redelivery) does not replace the stored success.
+      await mp.sendTask('tasks.echo', ['second run'], {}, { taskId: result.id });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await mp.AsyncResult(result.id).get({ timeout: 1 })).toEqual({ nested: [1, 'two', null] });
+    } finally {
+      await mpWorker.stop();
+      await mp.close();
+    }
+  });
+
   it('stopping a worker that holds an ETA task gives the task back to the queue', async () => {
     const holder = app.worker({ queues: ['eta-q'], tasks: { 'tasks.add': (x: number, y: number) => x + y } });
     await holder.start();

@@ -24,6 +24,33 @@ export function groupKey(groupId: string, suffix: '' | '.j' | '.t' | '.s' = ''):
   return `${GROUP_KEY_PREFIX}${groupId}${suffix}`;
 }
 
+/**
+ * KEYS[1] the result key; ARGV[1] the payload (JSON or msgpack), ARGV[2] the expiry in seconds
+ * (0: none). Returns 0 when a SUCCESS is already stored (nothing written), else 1.
+ */
+const STORE_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, meta = pcall(function()
+    if string.sub(current, 1, 1) == '{' then return cjson.decode(current) end
+    return cmsgpack.unpack(current)
+  end)
+  if ok and type(meta) == 'table' and meta['status'] == 'SUCCESS' then return 0 end
+end
+local expires = tonumber(ARGV[2])
+if expires > 0 then
+  redis.call('SETEX', KEYS[1], expires, ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return 1
+`;
+
+interface StoreCommand {
+  kelpCeleryStore(key: string, payload: string | Buffer, expires: number): Promise<number>;
+}
+
 export interface WaitForOptions {
   /** Seconds to wait; undefined waits for ever. */
   timeout?: number | undefined;
@@ -49,6 +76,8 @@ export class RedisResultBackend {
     this.expires = options.expires;
     this.serializer = options.serializer;
     this.client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null });
+    // EVALSHA with a fallback to EVAL, as ioredis does for every defined command.
+    this.client.defineCommand('kelpCeleryStore', { numberOfKeys: 1, lua: STORE_SCRIPT });
   }
 
   async getMeta(taskId: string): Promise<ResultMeta | undefined> {
@@ -59,12 +88,12 @@ export class RedisResultBackend {
   /**
    * Stores and publishes a result, unless the task already has a SUCCESS stored: Celery 5.2 keeps
    * the first success, so a task that ran twice (a worker lost before its ack) is stored once.
+   * One script does the check, the SETEX and the PUBLISH, so two workers finishing the same task
+   * at once cannot both store it, and a result costs one round trip.
    */
   async store(meta: ResultMeta): Promise<void> {
     const key = taskKey(meta.task_id);
-    const current = await this.client.getBuffer(key);
-    if (current !== null && decodeMeta(current).status === 'SUCCESS') return;
-    await this.set(key, encodeMeta(meta, this.serializer));
+    await (this.client as Redis & StoreCommand).kelpCeleryStore(key, encodeMeta(meta, this.serializer), Math.round(this.expires));
   }
 
   /** Celery's backend `set`: SETEX (or SET without expiry) and PUBLISH of the value, in one transaction. */
