@@ -25,7 +25,7 @@ const allowed = {
   cli: ['kelp'],
   // Private: its micro-suites time virtual's codec, and its runners bundle the test suite's
   // redis-server helper with esbuild.
-  bench: ['kelp', 'virtual', 'ioredis', 'tinybench', 'bullmq', 'esbuild'],
+  bench: ['kelp', 'virtual', 'ioredis', 'tinybench', 'bullmq', 'esbuild', 'celery-node'],
 };
 /** Packages a package may load only through a dynamic `import()`, never as a dependency. */
 const lazy = {

@@ -118,7 +118,10 @@ export class Celery implements ResultHost {
       replyTo: this.oid,
       serializer: parsed.serializer ?? this.taskSerializer,
     });
-    const queue = new Queue(queueName, { exchange: new Exchange(queueName, { type: 'direct' }), routingKey: queueName });
+    // Declared by the first send to a queue only, even when many are in flight at once: delivery
+    // through the anonymous exchange does not need the binding, Celery workers declare it too.
+    const declare = this.#declared.has(queueName) ? undefined : [new Queue(queueName, { exchange: new Exchange(queueName, { type: 'direct' }), routingKey: queueName })];
+    this.#declared.add(queueName);
     await this.producer().publish(message.body, {
       exchange,
       routingKey,
@@ -131,11 +134,10 @@ export class Celery implements ResultHost {
       ...(priority === undefined ? {} : { priority }),
       // No `expiration` property, unlike Celery: kelp's transport would drop the message once it
       // is due, and a worker could no longer store the REVOKED state Celery's `expires` asks for.
-      ...(this.#declared.has(queueName) ? {} : { declare: [queue] }),
+      ...(declare ? { declare } : {}),
       retry: true,
       ...(signal ? { signal } : {}),
     });
-    this.#declared.add(queueName);
     if (this.sendSentEvent) {
       const h = message.headers;
       await publishEvent(this.producer(), {

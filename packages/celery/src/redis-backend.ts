@@ -75,7 +75,7 @@ export class RedisResultBackend {
     this.url = url;
     this.expires = options.expires;
     this.serializer = options.serializer;
-    this.client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null });
+    this.client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null, enableAutoPipelining: true });
     // EVALSHA with a fallback to EVAL, as ioredis does for every defined command.
     this.client.defineCommand('kelpCeleryStore', { numberOfKeys: 1, lua: STORE_SCRIPT });
   }
@@ -157,7 +157,7 @@ export class RedisResultBackend {
 
   #subscriberConnection(): Redis {
     if (this.#subscriber) return this.#subscriber;
-    const subscriber = new Redis(this.url, { maxRetriesPerRequest: null, autoResubscribe: false });
+    const subscriber = new Redis(this.url, { maxRetriesPerRequest: null, autoResubscribe: false, enableAutoPipelining: true });
     let connectedBefore = false;
     subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#deliver(channel.toString(), message));
     subscriber.on('ready', () => {
