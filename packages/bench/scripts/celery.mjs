@@ -7,9 +7,12 @@
 //   kelp's client and worker (`app.worker`, concurrency 10, its own process),
 //   celery-node 0.5.9's client and worker (its own process),
 //   kelp's and celery-node's clients with a Python Celery 5.2 worker (prefork, -c 2).
-// Each pair gets its own databases and queue and 20 warm-up calls. Writes
+// Each pair gets its own databases and queue and 20 warm-up calls. CPU per task (the client
+// process, and the worker with its child processes, from /proc) is the figure a busy machine
+// disturbs least. Writes
 // packages/bench/results/<time>-celery.json and .md.
 import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageDir } from './lib/load.mjs';
@@ -88,8 +91,30 @@ function celeryNodeClient(broker, backend, queue) {
   };
 }
 
-async function measure(client) {
+/** CPU seconds (user + system) of a process and its children, from /proc (Linux). */
+function processTreeCpu(pid) {
+  const tick = 100; // USER_HZ
+  const stat = (p) => {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      return { ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / tick };
+    } catch {
+      return undefined;
+    }
+  };
+  let total = stat(pid)?.cpu ?? 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const s = stat(entry);
+    if (s && s.ppid === pid) total += s.cpu;
+  }
+  return total;
+}
+
+async function measure(client, workerPid) {
   for (let i = 0; i < 20; i += 1) await client.get(await client.send(i));
+  const clientCpu = process.cpuUsage();
+  const workerCpu = processTreeCpu(workerPid);
   const started = performance.now();
   // Every call is made at once, as an application handling many requests would: each side's
   // send (kelp batches the publishes of one tick; celery-node publishes in the background) and
@@ -98,6 +123,9 @@ async function measure(client) {
   for (let i = 0; i < TASKS; i += 1) pending.push(client.send(i).then((r) => client.get(r)));
   const values = await Promise.all(pending);
   const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(clientCpu);
+  const clientUsPerTask = (used.user + used.system) / TASKS;
+  const workerUsPerTask = ((processTreeCpu(workerPid) - workerCpu) * 1e6) / TASKS;
   if (values.some((v, i) => v !== 2 * i)) throw new Error('a result did not match');
   const latencies = [];
   for (let i = 0; i < ROUND_TRIPS; i += 1) {
@@ -107,7 +135,7 @@ async function measure(client) {
   }
   latencies.sort((a, b) => a - b);
   const pick = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  return { tasksPerSecond: TASKS / seconds, p50Ms: pick(0.5), p95Ms: pick(0.95) };
+  return { tasksPerSecond: TASKS / seconds, p50Ms: pick(0.5), p95Ms: pick(0.95), clientUsPerTask, workerUsPerTask };
 }
 
 const workerScript = join(packageDir, 'children', 'celery-worker.mjs');
@@ -128,9 +156,9 @@ try {
       : await startWorker(process.execPath, [workerScript, side.worker, broker, backend, queue], {}, 'ready');
     const client = side.client(broker, backend, queue);
     try {
-      const figures = await measure(client);
+      const figures = await measure(client, worker.pid);
       results.push({ side: side.id, label: side.label, ...figures });
-      log(`${figures.tasksPerSecond.toFixed(0)} tasks/s, p50 ${figures.p50Ms.toFixed(1)} ms, p95 ${figures.p95Ms.toFixed(1)} ms\n`);
+      log(`${figures.tasksPerSecond.toFixed(0)} tasks/s, p50 ${figures.p50Ms.toFixed(1)} ms, p95 ${figures.p95Ms.toFixed(1)} ms, CPU per task: client ${figures.clientUsPerTask.toFixed(0)} us, worker ${figures.workerUsPerTask.toFixed(0)} us\n`);
     } finally {
       await client.close();
       await stopWorker(worker);
@@ -143,8 +171,8 @@ try {
 
 const machine = machineInfo({ redisUrl: redis.url, redisStartedByRunner: redis.started });
 const table = markdownTable(
-  ['client -> worker', 'tasks/s', 'round trip p50 (ms)', 'round trip p95 (ms)'],
-  results.map((r) => [r.label, r.tasksPerSecond.toFixed(0), r.p50Ms.toFixed(1), r.p95Ms.toFixed(1)]),
+  ['client -> worker', 'tasks/s', 'round trip p50 (ms)', 'round trip p95 (ms)', 'client CPU/task (us)', 'worker CPU/task (us)'],
+  results.map((r) => [r.label, r.tasksPerSecond.toFixed(0), r.p50Ms.toFixed(1), r.p95Ms.toFixed(1), r.clientUsPerTask.toFixed(0), r.workerUsPerTask.toFixed(0)]),
 );
 const markdown = `# Celery from Node\n\n\`${commandLine()}\`: ${TASKS} tasks, ${ROUND_TRIPS} round trips\n\n${table}\n\nMachine: ${JSON.stringify(machine)}\n`;
 const files = writeResults('celery', { command: commandLine(), tasks: TASKS, roundTrips: ROUND_TRIPS, machine, results }, markdown);
