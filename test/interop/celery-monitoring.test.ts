@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celery, type CeleryWorker } from 'kelp';
+import { Celery, type CeleryWorker, type TaskContext } from 'kelp';
 import { freshDb } from '../setup/fresh-db.js';
 import { PYTHON, pythonClient, requireCelery, type CeleryEnv } from './celery-support.js';
 
@@ -32,6 +32,14 @@ beforeAll(async () => {
         throw Object.assign(new Error(message), { excType: 'ValueError' });
       },
       'tasks.sleep': (seconds: number) => new Promise((r) => setTimeout(() => r(seconds), seconds * 1000)),
+      'tasks.wait': (ctx: TaskContext) =>
+        new Promise((resolve, reject) => {
+          const timer = setTimeout(() => resolve('finished'), 20_000);
+          ctx.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(ctx.signal.reason as Error);
+          }, { once: true });
+        }),
     },
   });
   await worker.start();
@@ -67,6 +75,16 @@ describe('remote control', () => {
     await pythonClient(env, 'revoke', { id: result.id });
     const error = await result.get({ timeout: 10 }).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'TaskRevokedError', excType: 'TaskRevokedError', excMessage: ['revoked'] });
+  });
+
+  it('revoke with terminate from Python aborts the running task, stored as REVOKED terminated', async () => {
+    const result = await app.sendTask('tasks.wait');
+    await new Promise((r) => setTimeout(r, 500)); // running by now
+    const started = Date.now();
+    await pythonClient(env, 'revoke', { id: result.id, terminate: true });
+    const error = await result.get({ timeout: 10 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'TaskRevokedError', excType: 'TaskRevokedError', excMessage: ['terminated'] });
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 });
 

@@ -5,7 +5,7 @@
   get   {"id", "timeout"}                                -> {"ok": value} or {"error": {...}}
   ping  {"destination"}                                  -> app.control.ping's replies
   inspect {"destination", "method"}                      -> app.control.inspect().<method>()
-  revoke {"id"}                                          -> {} (app.control.revoke)
+  revoke {"id", "terminate"}                             -> {} (app.control.revoke)
   canvas {"kind": "chain"|"group"|"chord", "tasks": [sig], "body": sig, "timeout"} -> {"ok": value} or {"error": {...}}
          (sig: {"name", "args", "queue", "immutable"})
   events {"seconds"}                                     -> every event received meanwhile (celery events' Receiver)
@@ -82,7 +82,7 @@ def main():
         inspect = app.control.inspect(destination=spec['destination'], timeout=spec.get('timeout', 3))
         print(json.dumps(getattr(inspect, spec['method'])()))
     elif command == 'revoke':
-        app.control.revoke(spec['id'])
+        app.control.revoke(spec['id'], terminate=spec.get('terminate', False))
         print(json.dumps({}))
     elif command == 'events':
         events = []

@@ -18,6 +18,7 @@ export interface RemoteControlOptions {
   app: { tick(): number; adjustClock(other: number): number };
   worker: {
     readonly revoked: Set<string>;
+    terminate(taskId: string): boolean;
     readonly registered: string[];
     readonly processed: number;
     readonly active: ReadonlyMap<string, TaskRequest & { started: number; deliveryInfo: Record<string, HeaderValue> }>;
@@ -87,6 +88,8 @@ export class RemoteControl {
       case 'revoke': {
         const ids = Array.isArray(args['task_id']) ? args['task_id'].map(String) : [String(args['task_id'])];
         for (const id of ids) worker.revoked.add(id);
+        const terminated = args['terminate'] === true ? ids.filter((id) => worker.terminate(id)) : [];
+        if (terminated.length > 0) return { ok: `terminate: tasks ${terminated.join(', ')} flagged as revoked` };
         return { ok: `tasks ${ids.join(', ')} flagged as revoked` };
       }
       case 'active':

@@ -13,8 +13,21 @@ export interface RunLimits {
   softTimeLimit: number | undefined;
 }
 
-export async function runWithLimits(run: (signal: AbortSignal) => unknown, limits: RunLimits, stopSignal: AbortSignal): Promise<RunOutcome> {
+/**
+ * `run` gets the signal to pass on and a function that aborts it and ends the run at once with the
+ * reason (a terminate), as the hard limit does.
+ */
+export async function runWithLimits(run: (signal: AbortSignal, abort: (reason: Error) => void) => unknown, limits: RunLimits, stopSignal: AbortSignal): Promise<RunOutcome> {
   const controller = new AbortController();
+  let terminate: ((reason: Error) => void) | undefined;
+  const terminated = new Promise<never>((_, reject) => {
+    terminate = reject;
+  });
+  terminated.catch(() => undefined);
+  const abort = (reason: Error) => {
+    controller.abort(reason);
+    terminate?.(reason);
+  };
   const onStop = () => controller.abort(stopSignal.reason);
   stopSignal.addEventListener('abort', onStop, { once: true });
   const timers: NodeJS.Timeout[] = [];
@@ -23,18 +36,21 @@ export async function runWithLimits(run: (signal: AbortSignal) => unknown, limit
       const soft = limits.softTimeLimit;
       timers.push(setTimeout(() => controller.abort(pythonError('SoftTimeLimitExceeded', `Soft time limit (${soft}s) exceeded`, [])), soft * 1000));
     }
-    const running = (async () => run(controller.signal))();
+    const running = (async () => run(controller.signal, abort))();
     // An abandoned run may still reject later; that outcome is no longer anyone's.
     running.catch(() => undefined);
     const hard = limits.timeLimit;
-    const outcome = hard === undefined
-      ? running
-      : Promise.race([
-          running,
-          new Promise<never>((_, reject) => {
-            timers.push(setTimeout(() => reject(pythonError('TimeLimitExceeded', `Time limit (${hard}s) exceeded`, [hard])), hard * 1000));
-          }),
-        ]);
+    const outcome = Promise.race([
+      running,
+      terminated,
+      ...(hard === undefined
+        ? []
+        : [
+            new Promise<never>((_, reject) => {
+              timers.push(setTimeout(() => reject(pythonError('TimeLimitExceeded', `Time limit (${hard}s) exceeded`, [hard])), hard * 1000));
+            }),
+          ]),
+    ]);
     return { ok: true, value: await outcome };
   } catch (error) {
     return { ok: false, error };

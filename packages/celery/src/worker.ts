@@ -70,9 +70,12 @@ export class CeleryWorker {
   readonly #canvas: CanvasRunner;
   /** Task ids revoked by a `revoke` broadcast (Celery keeps them in memory too). */
   readonly revoked = new Set<string>();
+  /** Aborts the run of a task revoked with `terminate` (its context's signal). */
+  readonly #terminators = new Map<string, (reason: Error) => void>();
   /** The requests running now (for `inspect active`). */
   readonly active = new Map<string, TaskRequest & { started: number; deliveryInfo: Record<string, HeaderValue> }>();
   #consumer: Consumer | undefined;
+  readonly #terminated = new Set<string>();
   #producer: Producer | undefined;
   #prefetch: number;
   #held = 0;
@@ -148,7 +151,13 @@ export class CeleryWorker {
   /** Stops consuming (waits up to `timeout` seconds for running tasks) and closes the connection. */
   async stop(options: { timeout?: number } = {}): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'stopping') return;
+    const wasRunning = this.#state === 'running';
     this.#state = 'stopping';
+    if (!wasRunning) {
+      await this.connection.close();
+      this.#state = 'stopped';
+      return;
+    }
     await this.#events.stop();
     await this.#worker.stop(options);
     this.#stop.abort(new Error('worker stopped'));
@@ -159,6 +168,19 @@ export class CeleryWorker {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+
+  /**
+   * Stops a running task for `revoke({ terminate: true })`: its context's signal aborts with a
+   * TaskRevokedError and, however its run ends, it is stored as REVOKED ('terminated'). A task
+   * that ignores its signal still runs on in the background (JavaScript cannot kill it).
+   */
+  terminate(taskId: string): boolean {
+    const abort = this.#terminators.get(taskId);
+    if (!abort) return false;
+    this.#terminated.add(taskId);
+    abort(pythonError('TaskRevokedError', 'terminated', ['terminated']));
+    return true;
   }
 
   #resolveTask(name: string, task: TaskFunction | TaskDefinition): ResolvedTask {
@@ -242,14 +264,21 @@ export class CeleryWorker {
     this.#events.taskStarted(request);
     const started = performance.now();
     const outcome = await runWithLimits(
-      (signal) => task.run(...([...request.args, this.#context(request, task, message, signal)] as never[])),
+      (signal, abort) => {
+        this.#terminators.set(request.id, abort);
+        return task.run(...([...request.args, this.#context(request, task, message, signal)] as never[]));
+      },
       { timeLimit: request.timeLimit ?? task.timeLimit, softTimeLimit: request.softTimeLimit ?? task.softTimeLimit },
       this.#stop.signal,
     );
     const runtime = (performance.now() - started) / 1000;
     this.active.delete(request.id);
+    this.#terminators.delete(request.id);
     try {
-      if (outcome.ok) {
+      if (this.#terminated.delete(request.id)) {
+        // Revoked with terminate while running: stored as REVOKED, as Celery does, whatever the run did.
+        await this.#store(request, 'REVOKED', exceptionInfo(pythonError('TaskRevokedError', 'terminated', ['terminated'])), null);
+      } else if (outcome.ok) {
         this.#events.taskSucceeded(request, outcome.value, runtime);
         // As Celery's tracer: callbacks and the next chain step go out before the result is stored.
         await this.#canvas.onSuccess(request, outcome.value).catch((error: unknown) => this.#report(error));
