@@ -199,6 +199,14 @@ describe('Python client -> Node worker', () => {
     // The raw text too: the same separators as Python's json.dumps.
     const raw = (await backend.get(`celery-task-meta-${node.id}`)) as string;
     expect(raw.startsWith('{"status": "SUCCESS", "result": 9, "traceback": null, "children": [], "date_done": "')).toBe(true);
+
+    // A failure too: the same keys, the exception dict in the same shape.
+    const nodeFail = await read((await call('tasks.fail', ['boom'])).id);
+    const pyFail = await read((await call('tasks.fail', ['boom'], { queue: 'py-worker' })).id);
+    expect(Object.keys(nodeFail)).toEqual(Object.keys(pyFail));
+    expect([nodeFail['status'], nodeFail['result']]).toEqual([pyFail['status'], pyFail['result']]);
+    expect(pyFail['result']).toEqual({ exc_type: 'ValueError', exc_message: ['boom'], exc_module: 'builtins' });
+    expect(typeof nodeFail['traceback']).toBe('string');
     expect(errors).toEqual([]);
   });
 });
