@@ -18,7 +18,7 @@ describe('Python text forms', () => {
     expect(argsRepr(['x'])).toBe("('x',)");
     expect(argsRepr([])).toBe('()');
     expect(kwargsRepr({ a: null, b: true, c: "it's", d: [1, { e: 'f' }] })).toBe("{'a': None, 'b': True, 'c': 'it\\'s', 'd': [1, {'e': 'f'}]}");
-    expect(argsRepr(['x'.repeat(2000)]).length).toBe(1027);
+    expect(argsRepr(['x'.repeat(2000)])).toBe(`('${'x'.repeat(1023)}...', ...`); // cut as Celery cuts it, the ')' lost with the rest
   });
 
   it('formats and parses times as Python isoformat()', () => {
