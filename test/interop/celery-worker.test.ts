@@ -42,6 +42,12 @@ beforeAll(async () => {
       'tasks.fail': (message: string) => {
         throw Object.assign(new Error(message), { excType: 'ValueError' });
       },
+      'tasks.nothing': () => undefined,
+      'tasks.circular': () => {
+        const value: Record<string, unknown> = {};
+        value['self'] = value;
+        return value;
+      },
       'tasks.jsfail': () => {
         throw new TypeError('not a number');
       },
@@ -100,6 +106,13 @@ describe('Python client -> Node worker', () => {
     expect(failed.traceback).toContain('Error: boom');
     const typeError = await call('tasks.jsfail');
     expect(typeError.error).toEqual({ type: 'TypeError', module: 'builtins', args: ['not a number'] });
+  });
+
+  it('a function returning nothing stores None; a result json cannot encode fails the task with EncodeError', async () => {
+    const nothing = await call('tasks.nothing');
+    expect([nothing.state, nothing.ok]).toEqual(['SUCCESS', null]);
+    const circular = await call('tasks.circular');
+    expect([circular.state, circular.error?.type, circular.error?.module]).toEqual(['FAILURE', 'EncodeError', 'kombu.exceptions']);
   });
 
   it('an unknown task name is rejected and stored as NotRegistered; the worker goes on', async () => {

@@ -33,7 +33,8 @@ export interface ResultMeta {
 export function resultMeta(taskId: string, status: TaskState, result: unknown, traceback: string | null, extra: { groupId?: string | null | undefined; parentId?: string | null | undefined } = {}): ResultMeta {
   const meta: ResultMeta = {
     status,
-    result,
+    // A function that returns nothing stores None, as a Python task returning nothing does.
+    result: result === undefined ? null : result,
     traceback,
     children: [],
     date_done: pyIsoformat(new Date(), false),

@@ -12,7 +12,7 @@
  * A task message it cannot read is acked and reported to `onError`; nothing crashes the worker.
  */
 import { hostname as osHostname } from 'node:os';
-import { Connection, Consumer, ConsumerWorker, parseOptions, Queue, Exchange, type HeaderValue, type Message, type Producer } from '@kelp/core';
+import { Connection, Consumer, ConsumerWorker, EncodeError, parseOptions, Queue, Exchange, type HeaderValue, type Message, type Producer } from '@kelp/core';
 import type { AsyncResult } from './async-result.js';
 import { CanvasRunner } from './canvas-runner.js';
 import { MaxRetriesExceededError } from './errors.js';
@@ -357,8 +357,16 @@ export class CeleryWorker {
 
   async #store(request: TaskRequest, state: TaskState, result: unknown, traceback: string | null): Promise<void> {
     try {
-      const meta = resultMeta(request.id, state, result, traceback, { groupId: request.groupId, parentId: request.parentId });
-      await this.#app.resultBackend().store(meta);
+      let meta = resultMeta(request.id, state, result, traceback, { groupId: request.groupId, parentId: request.parentId });
+      try {
+        await this.#app.resultBackend().store(meta);
+      } catch (error) {
+        if (!(error instanceof EncodeError) || state !== 'SUCCESS') throw error;
+        // A return value the result serializer cannot encode fails the task, as in Celery.
+        const failure = Object.assign(new Error(error.message), { excType: 'EncodeError', excModule: 'kombu.exceptions' });
+        meta = resultMeta(request.id, 'FAILURE', exceptionInfo(failure), tracebackOf(error), { groupId: request.groupId, parentId: request.parentId });
+        await this.#app.resultBackend().store(meta);
+      }
       if (request.embed.chord !== null && (state === 'SUCCESS' || state === 'FAILURE')) await this.#canvas.onChordPart(request, meta);
     } catch (error) {
       this.#report(error);
