@@ -11,7 +11,7 @@ export type TaskSerializer = 'json' | 'msgpack';
 export interface CeleryOptions {
   /** The broker URL (`redis://...`, or `memory://` for tests); Celery's `broker_url`. */
   broker: string;
-  /** The result backend URL (`redis://...`); Celery's `result_backend`. Without it results are not stored or read. */
+  /** The result backend URL (`redis://` or `rediss://`); Celery's `result_backend`. Without it results are not stored or read. */
   backend?: string;
   /** Celery's `task_default_queue` (default `celery`). */
   defaultQueue?: string;
@@ -40,7 +40,12 @@ const serializerSchema = z.enum(['json', 'msgpack']);
 
 export const celeryOptionsSchema = z.object({
   broker: z.string().min(1),
-  backend: z.string().min(1).optional(),
+  // ioredis opens the backend: a Redis URL (Celery's `redis://` / `rediss://` result backends).
+  backend: z
+    .string()
+    .regex(/^(redis|rediss|valkey|valkeys):\/\//, { message: 'must be a redis:// or rediss:// URL (the Redis result backend)' })
+    .transform((url) => url.replace(/^valkey(s?):/, 'redis$1:'))
+    .optional(),
   defaultQueue: z.string().min(1).default('celery'),
   taskSerializer: serializerSchema.default('json'),
   resultSerializer: serializerSchema.default('json'),
