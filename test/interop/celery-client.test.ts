@@ -4,7 +4,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celery, CeleryTaskError, ResultTimeoutError, TaskRevokedError } from 'kelp';
+import { Celery, CeleryTaskError, Connection, ResultTimeoutError, TaskRevokedError } from 'kelp';
 import { freshDb } from '../setup/fresh-db.js';
 import { pythonClient, startPythonWorker, type CeleryEnv, type PythonWorker } from './celery-support.js';
 
@@ -130,6 +130,32 @@ describe('Node client -> Python worker', () => {
     const echoed = await viaEta.get({ timeout: 30 });
     expect(Math.abs(Date.parse(echoed.eta) - at.getTime())).toBeLessThan(2);
     expect(echoed.ran_at * 1000).toBeGreaterThanOrEqual(at.getTime());
+  });
+
+  it("etaDelivery 'broker': the task waits in kelp's delayed set until a kelp hub moves it, then the Python worker runs it, not early", async () => {
+    const held = new Celery({ broker: env.broker, backend: env.backend, defaultQueue: 'node-to-py', etaDelivery: 'broker' });
+    const mover = new Connection(env.broker);
+    try {
+      const sent = Date.now();
+      const result = await held.sendTask<{ eta: string; ran_at: number }>('tasks.echo', [], {}, { countdown: 1 });
+      const where = async () => [await broker.llen('node-to-py'), await broker.zcard('_kelp.delayed.node-to-py')];
+      expect(await where()).toEqual([0, 1]);
+      // Due, but no kelp process runs a hub: the Python worker cannot see it.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await where()).toEqual([0, 1]);
+      // Any kelp process with a channel open and its hub running moves it.
+      await mover.channel();
+      mover.registerWithEventLoop(mover.hub);
+      const ran = result.get({ timeout: 30 });
+      await mover.hub.runUntil(() => false, { timeoutMs: 1500 }).catch(() => undefined);
+      const value = await ran;
+      expect(Date.parse(value.eta) - sent).toBeGreaterThanOrEqual(900);
+      expect(value.ran_at * 1000).toBeGreaterThanOrEqual(Date.parse(value.eta));
+      expect(await where()).toEqual([0, 0]);
+    } finally {
+      await held.close();
+      await mover.close();
+    }
   });
 
   it('an expired task is not run: the worker stores REVOKED and get() throws TaskRevokedError', async () => {

@@ -42,6 +42,8 @@ export class Celery implements ResultHost {
   readonly routes: TaskRoutes | undefined;
   /** Whether a `task-sent` event follows every task sent (Celery's `task_send_sent_event`). */
   readonly sendSentEvent: boolean;
+  /** Who holds a task with an ETA until it is due: its worker (Celery's way) or kelp's delayed set. */
+  readonly etaDelivery: 'worker' | 'broker';
   /** The `origin` header of the tasks this app sends. */
   readonly origin: string;
   /** The `reply_to` of the tasks this app sends (Celery's `thread_oid`: one id per app). */
@@ -64,6 +66,7 @@ export class Celery implements ResultHost {
     this.resultExpires = parsed.resultExpires;
     this.routes = routes;
     this.sendSentEvent = parsed.sendSentEvent;
+    this.etaDelivery = parsed.etaDelivery;
     this.origin = parsed.origin ?? `node${process.pid}@${hostname()}`;
     this.#connectionOptions = connectionOptions;
   }
@@ -143,6 +146,9 @@ export class Celery implements ResultHost {
       // No `expiration` property, unlike Celery: kelp's transport would drop the message once it
       // is due, and a worker could no longer store the REVOKED state Celery's `expires` asks for.
       ...(declare ? { declare } : {}),
+      // The eta header stays as Celery writes it: a worker that takes the task once it is due
+      // runs it at once, and one that takes it early (a kelp mover's clock ahead) still waits.
+      ...(this.etaDelivery === 'broker' && typeof message.headers['eta'] === 'string' ? { eta: message.headers['eta'] } : {}),
       retry: true,
       ...(signal ? { signal } : {}),
     });

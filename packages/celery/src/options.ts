@@ -27,13 +27,21 @@ export interface CeleryOptions {
   origin?: string;
   /** Send a `task-sent` event for every task sent (Celery's `task_send_sent_event`), default false. */
   sendSentEvent?: boolean;
+  /**
+   * Who holds a task with a `countdown` / `eta` until it is due. `worker` (the default, as Celery):
+   * it is queued at once and the worker that takes it keeps it in memory until then. `broker`:
+   * it waits in kelp's delayed set in Redis and is queued when due, moved by any running kelp
+   * process (a kelp worker, consumer or `kelp consume`); a Python worker sees it only once a kelp
+   * process has moved it (docs/celery.md#eta-tasks-held-by-the-broker).
+   */
+  etaDelivery?: 'worker' | 'broker';
   /** Options for the broker `Connection`. */
   connectionOptions?: ConnectionOptions;
 }
 
 export const CELERY_OPTION_NAMES = OptionNames.of<CeleryOptions>({
   broker: true, backend: true, defaultQueue: true, taskSerializer: true, resultSerializer: true, resultExpires: true,
-  routes: true, origin: true, sendSentEvent: true, connectionOptions: true,
+  routes: true, origin: true, sendSentEvent: true, etaDelivery: true, connectionOptions: true,
 });
 
 const serializerSchema = z.enum(['json', 'msgpack']);
@@ -52,6 +60,7 @@ export const celeryOptionsSchema = z.object({
   resultExpires: z.number().finite().min(0).default(86_400),
   origin: z.string().min(1).optional(),
   sendSentEvent: z.boolean().default(false),
+  etaDelivery: z.enum(['worker', 'broker']).default('worker'),
 });
 
 /** What `sendTask` / `applyAsync` accept, as Celery's `apply_async` in camelCase. */
