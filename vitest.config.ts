@@ -11,6 +11,7 @@ const alias = {
   '@kelp/virtual': src('virtual'),
   '@kelp/transport-memory': src('transport-memory'),
   '@kelp/transport-redis': src('transport-redis'),
+  '@kelp/celery': src('celery'),
   kelp: src('kelp'),
   '@kelp/dashboard': src('dashboard'),
   '@kelp/bench': src('bench'),

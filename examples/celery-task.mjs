@@ -1,52 +1,39 @@
-// Enqueue a Celery task from Node: a protocol-2 task message
-// (docs/wire-format.md#celery-task-messages) published with kelp's Producer on the anonymous
-// exchange ('') with the queue name as routing key, as Celery does.
-// On memory:// this example consumes the message back and prints what a worker would see.
-// With a redis:// URL shared with a Celery app, a real worker consuming the 'celery' queue runs
-// tasks.add(2, 3); the result lands in the result backend under celery-task-meta-<id>, which you
-// read with any Redis client (kelp has no result-backend API), e.g. `redis-cli GET celery-task-meta-<id>`.
-// Run: npm run build && node examples/celery-task.mjs [URL]
-import { randomUUID } from 'node:crypto';
-import { Connection, Queue } from 'kelp';
+// Call a Celery task from Node and await its result (docs/celery.md).
+// With Redis and a Python Celery worker that has tasks.add:
+//   node examples/celery-task.mjs redis://localhost:6379/0 redis://localhost:6379/1
+// sends tasks.add(2, 3) to the `celery` queue as Celery 5.2 would and prints the 5 the worker stores.
+// On memory:// (the default) there is no Python and no result backend: a kelp worker in this
+// process stands in for Celery and prints what it ran.
+// Run: npm run build && node examples/celery-task.mjs [BROKER_URL BACKEND_URL]
+import { Celery, CeleryTaskError } from 'kelp';
 
-const url = process.argv[2] ?? 'memory://';
-const conn = new Connection(url); // in TypeScript: `await using conn = ...` closes it for you
-const queueName = 'celery'; // Celery's default queue
+const [broker = 'memory://', backend] = process.argv.slice(2);
+const app = new Celery({ broker, ...(backend ? { backend } : {}) }); // in TypeScript: `await using app = ...`
 
-const id = randomUUID();
-const args = [2, 3];
-const kwargs = {};
-const headers = {
-  lang: 'js', task: 'tasks.add', id, root_id: id, parent_id: null, group: null, group_index: null,
-  shadow: null, eta: null, expires: null, retries: 0, timelimit: [null, null],
-  argsrepr: '(2, 3)', kwargsrepr: '{}', origin: `node@${process.pid}`, ignore_result: false,
-};
-// Protocol 2 body: [args, kwargs, embed]. Passing contentType means kelp sends the string as is.
-const body = JSON.stringify([args, kwargs, { callbacks: null, errbacks: null, chain: null, chord: null }]);
-
-const producer = conn.Producer();
-const result = await producer.publish(body, {
-  exchange: '', // the anonymous (default) exchange: routes to the queue named by the routing key
-  routingKey: queueName,
-  contentType: 'application/json',
-  contentEncoding: 'utf-8',
-  headers,
-  correlationId: id,
-  replyTo: '',
-  priority: 0, // on Redis 0 is served first (see "Working with Python Kombu and Celery")
-  deliveryMode: 2,
-  // Celery declares its queue; declaring here too makes the example self-contained.
-  declare: [new Queue(queueName)],
-});
-console.log(`sent tasks.add${headers.argsrepr} id=${id}: ${result.status} to ${result.queues.join(', ')}`);
-
-if (url.startsWith('memory://')) {
-  const message = await new Queue(queueName).bind(await conn.defaultChannel()).get();
-  const { task, id: taskId, argsrepr } = message.headers;
-  console.log(`worker would see: task=${task} id matches=${taskId === id} argsrepr=${argsrepr}`);
-  console.log('body:', JSON.stringify(message.decode()), 'content type:', message.contentType);
-  await message.ack();
-} else {
-  console.log(`a Celery worker on this broker stores the result at celery-task-meta-${id} in its result backend`);
+let standIn;
+if (!backend) {
+  standIn = app.worker({ tasks: { 'tasks.add': (x, y, ctx) => { console.log(`worker ran ${ctx.name}(${x}, ${y}) = ${x + y}`); return x + y; } } });
+  await standIn.start();
 }
-await conn.close();
+
+// A typed handle (in TypeScript: app.task<[number, number], number>('tasks.add')).
+const add = app.task('tasks.add');
+const result = await add.delay(2, 3);
+console.log(`sent tasks.add(2, 3) id=${result.id}`);
+// Options as Celery's apply_async: countdown, eta, expires, priority, queue, timeLimit, ...
+const later = await add.applyAsync([10, 20], {}, { countdown: 0.2, priority: 0 });
+
+if (backend) {
+  console.log('result:', await result.get({ timeout: 10 }));
+  console.log('later:', await later.get({ timeout: 10 }));
+  try {
+    await app.sendTask('tasks.missing', []).then((r) => r.get({ timeout: 10 }));
+  } catch (error) {
+    if (error instanceof CeleryTaskError) console.log(`failed as Python said: ${error.excType}`);
+    else throw error;
+  }
+} else {
+  await new Promise((resolve) => setTimeout(resolve, 500)); // the countdown task runs too
+  await standIn.stop();
+}
+await app.close();

@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const libraries = ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis', 'kelp'];
+const libraries = ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis', 'celery', 'kelp'];
 const dist = (name, ...path) => join(root, 'packages', name, 'dist', ...path);
 
 const common = {

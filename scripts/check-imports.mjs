@@ -20,13 +20,14 @@ const allowed = {
   virtual: ['core', 'hub', 'zod'],
   'transport-memory': ['virtual', 'core'],
   'transport-redis': ['virtual', 'core', 'hub', 'ioredis', 'zod'],
-  kelp: ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis'],
+  celery: ['core', 'hub', 'ioredis', 'zod'],
+  kelp: ['hub', 'core', 'virtual', 'transport-memory', 'transport-redis', 'celery'],
   // The page's HTTP server and the chart library it serves to the browser (never imported by Node).
   dashboard: ['kelp', 'hono', '@hono/node-server', 'uplot'],
   cli: ['kelp', 'dashboard'],
   // Private: its micro-suites time virtual's codec, and its runners bundle the test suite's
   // redis-server helper with esbuild.
-  bench: ['kelp', 'virtual', 'ioredis', 'tinybench', 'bullmq', 'esbuild'],
+  bench: ['kelp', 'virtual', 'ioredis', 'tinybench', 'bullmq', 'esbuild', 'celery-node'],
 };
 /** Packages a package may load only through a dynamic `import()`, never as a dependency. */
 const lazy = {
@@ -42,6 +43,7 @@ const workspaceName = {
   virtual: '@kelp/virtual',
   'transport-memory': '@kelp/transport-memory',
   'transport-redis': '@kelp/transport-redis',
+  celery: '@kelp/celery',
   kelp: 'kelp',
   dashboard: '@kelp/dashboard',
   cli: '@kelp/cli',

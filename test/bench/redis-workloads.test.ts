@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WORKER_SCRIPT } from '../../packages/bench/src/paths.js';
 import { endToEndWorkload, backlogRssWorkload, type ProcessContext } from '../../packages/bench/src/e2e.js';
+import { builtinLoad } from '../../packages/bench/src/polling-loads.js';
 import { runPollingBench } from '../../packages/bench/src/polling.js';
 import { RedisInfoProbe } from '../../packages/bench/src/redis-info.js';
 import { runWorkload } from '../../packages/bench/src/workloads.js';
@@ -73,7 +74,7 @@ describe('bench workloads on Redis', () => {
   });
 
   it('compares polling strategies with commands per message for each', async () => {
-    const report = await runPollingBench({ url: ctx.url, queues: 3, messages: 90, rate: 2000, pacedMessages: 20, interval: 0.002, timeoutMs: 20_000, loads: ['even'], warmup: false, ...(ctx.probe ? { probe: ctx.probe } : {}) });
+    const report = await runPollingBench({ url: ctx.url, messages: 90, rate: 2000, pacedMessages: 20, interval: 0.002, windowMs: 20, timeoutMs: 20_000, loads: [builtinLoad('even', 3)], warmup: false, ...(ctx.probe ? { probe: ctx.probe } : {}) });
     expect(report.results).toHaveLength(9);
     expect(report.results.filter((r) => r.error)).toEqual([]);
     for (const r of report.results) expect(r.commandsPerMsg).toBeGreaterThan(0);

@@ -22,6 +22,28 @@ const publish = (queue: string, ...rest: string[]): string[] => [
 ];
 
 describe('kelp publish, consume and purge on redis://', () => {
+  it('publishes with --countdown into the delayed set, and kelp consume moves it when due and prints it', { timeout: 30_000 }, async () => {
+    const before = Date.now();
+    const published = await kelp([...publish('later', '--json', '--countdown', '1.5'), '{"n":1}']);
+    expect([published.code, published.stderr]).toEqual([0, '']);
+    expect(jsonLines(published.stdout)[0]).toMatchObject({ published: 1, routed: 1, delayed: 1, queues: ['later'] });
+    expect([await redis.llen('later'), await redis.zcard('_kelp.delayed.later')]).toEqual([0, 1]);
+    const inspected = await kelp(['inspect', db.url]);
+    expect(inspected.stdout).toMatch(/^later\s.*\s1 \(in \d(\.\d)? s\)$/m);
+
+    const consumed = await kelp(['consume', db.url, '--queue', 'later', '--count', '1', '--timeout', '10', '--json']);
+    expect(consumed.code).toBe(0);
+    expect(jsonLines(consumed.stdout).map((m) => m['body'])).toEqual([{ n: 1 }]);
+    expect(Date.now() - before).toBeGreaterThanOrEqual(1500);
+    expect(await redis.exists('_kelp.delayed.later')).toBe(0);
+  });
+
+  it('refuses a bad --eta as bad usage (exit 2) before connecting', async () => {
+    const result = await kelp([...publish('badeta'), '--eta', 'tomorrow', 'x']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^kelp: error: --eta: eta must be a valid Date or an ISO 8601 string/);
+  });
+
   it('publishes one message per stdin line and a second process consumes exactly those, acked', async () => {
     const bodies = Array.from({ length: 100 }, (_, i) => `{"n":${i}}`);
     const published = await kelp([...publish('lines', '--json'), '-'], { input: `${bodies.join('\n')}\n` });

@@ -17,6 +17,7 @@ import { compressionTests } from './compression.js';
 import { consumeTests } from './consume.js';
 import { createSuiteContext, type ConformanceOptions } from './context.js';
 import { declarationTests } from './declarations.js';
+import { delayedTests } from './delayed.js';
 import { getPurgeTests } from './get-purge.js';
 import { lifecycleTests } from './lifecycle.js';
 import { limitTests } from './limits.js';
@@ -24,6 +25,7 @@ import { highLevelTests } from './high-level.js';
 import { prefetchTests } from './prefetch.js';
 import { priorityTests } from './priorities.js';
 import { propertyTests } from './properties.js';
+import { queueExpiryTests } from './queue-expiry.js';
 import { queueOrderTests } from './queue-order.js';
 import { routingTests } from './routing.js';
 import { serializationTests } from './serialization.js';
@@ -54,5 +56,7 @@ export function defineConformanceSuite(name: string, options: ConformanceOptions
     lifecycleTests(ctx);
     ttlTests(ctx);
     limitTests(ctx);
+    delayedTests(ctx);
+    queueExpiryTests(ctx);
   });
 }

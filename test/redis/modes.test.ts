@@ -91,3 +91,31 @@ describe('a server that forbids CLIENT (no tracking)', () => {
     expect([mode, got.map((d) => d.deliveryInfo.queue).sort()]).toEqual(['unsupported', ['nfq', 'plain']]);
   });
 });
+
+describe('clientTracking: false', () => {
+  let own: RedisFixture;
+  beforeAll(async () => {
+    // A db of its own: CLIENT LIST is read per db, and this file's other transports track.
+    own = await redisFixture();
+  });
+  afterAll(() => own.close());
+
+  it('leaves tracking off and finds a new message on the brpopTimeout timer', async () => {
+    const { channel, hub, transport } = await own.newTransport({ clientTracking: false, brpopTimeout: 0.2 });
+    const got: Delivery[] = [];
+    // Two queues, so no one-queue blocking wait stands in for the wake-up.
+    await channel.basicConsume('ct.a', { noAck: true, onDelivery: (d) => got.push(d) });
+    await channel.basicConsume('ct.b', { noAck: true, onDelivery: (d) => got.push(d) });
+    await spinUntil(hub, () => false, 300);
+    const clients = String(await own.redis.call('CLIENT', 'LIST'))
+      .split('\n')
+      .filter((line) => line.includes(` db=${own.db.db} `));
+    await own.redis.lpush('ct.b', JSON.stringify({ body: 'e30=', headers: {}, properties: { delivery_tag: 'ct-1', delivery_info: { exchange: '', routing_key: 'ct.b' }, body_encoding: 'base64' } }));
+    await spinUntil(hub, () => got.length > 0, 3000);
+    expect(transport.wakeMode(channel)).toBe('unsupported');
+    // The transport's connections are there, and none has tracking on (CLIENT LIST flag `t`).
+    expect(clients.length).toBeGreaterThanOrEqual(3);
+    expect(clients.filter((line) => / flags=\S*t/.test(line))).toEqual([]);
+    expect(got.map((d) => d.deliveryTag)).toEqual(['ct-1']);
+  });
+});

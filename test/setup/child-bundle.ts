@@ -21,6 +21,7 @@ const sourceAliases: Record<string, string> = {
   '@kelp/virtual': entry('virtual'),
   '@kelp/transport-memory': entry('transport-memory'),
   '@kelp/transport-redis': entry('transport-redis'),
+  '@kelp/celery': entry('celery'),
   kelp: entry('kelp'),
 };
 

@@ -8,12 +8,17 @@ import { redactUrl } from 'kelp';
 import { writeFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { backlogRssWorkload, endToEndWorkload, type ProcessContext } from './e2e.js';
-import { pollingTable, workloadTable } from './format.js';
+import { comparisonTable, pollingTable, rowLabel, workloadTable } from './format.js';
 import type { WorkloadResult } from './measure.js';
-import { CYCLES, LOADS, POLL_MODES, runPollingBench, type Cycle, type Load, type PollMode } from './polling.js';
+import { BASELINES, DEFAULT_WINDOW_MS, POLL_MODES, runPollingBench, TRACKING, type Baseline, type PollMode, type Tracking } from './polling.js';
+import { comparePollingReports, readPollingReport } from './polling-compare.js';
+import { kombuVersion } from './polling-consumers.js';
+import { environmentOf } from './polling-environment.js';
+import { BUILTIN_LOADS, builtinLoad, loadFromFile, type BuiltinLoad, type LoadSpec } from './polling-loads.js';
+import { resolveCycles } from './polling-strategies.js';
 import { RedisInfoProbe } from './redis-info.js';
 import { WORKER_SCRIPT } from './paths.js';
-import { renderPollingReport } from './report-html.js';
+import { renderComparisonReport, renderPollingReport } from './report-html.js';
 import { runWorker, type WorkerOptions } from './worker.js';
 import { addQueueRatios, runWorkload, WORKLOAD_IDS, type WorkloadId } from './workloads.js';
 
@@ -30,8 +35,10 @@ class BenchUsageError extends Error {
 
 export const BENCH_USAGE = `usage:
   kelp bench [URL] [--workloads LIST|all] [--messages N] [--concurrency N] [--backlogs N,N] [--timeout SECONDS] [--json]
-  kelp bench polling URL [--queues N] [--messages N] [--rate N] [--paced N] [--interval SECONDS]
-                         [--cycles LIST] [--modes LIST] [--loads LIST] [--json] [--report path.html]
+  kelp bench polling URL [--queues N] [--messages N] [--rate N] [--paced N] [--interval SECONDS] [--window MS]
+                         [--cycles NAMES,MODULE-PATHS] [--modes LIST] [--loads LIST] [--zipf S] [--load path.json]
+                         [--tracking on,off] [--baseline kombu,raw] [--repeat N] [--json] [--report path.html]
+  kelp bench polling --compare a.json b.json [--report path.html] [--json]
 workloads: ${[...WORKLOAD_IDS, 'e2e-saturated', 'e2e-paced', 'rss-backlog'].join(', ')}
 URL defaults to memory:// (the end-to-end and RSS workloads need a redis:// URL).`;
 
@@ -136,6 +143,32 @@ async function runWorkloadsCommand(argv: readonly string[], io: BenchIo): Promis
   return results.some((r) => r.error) ? 1 : 0;
 }
 
+/** `--rate`: msgs/s of the paced phase, or 0 for a saturating producer. */
+function rateOf(value: string | undefined): number {
+  if (value === '0') return 0;
+  return positiveNumber('rate', value, 1000);
+}
+
+/** Loads from `--loads` (built-in names) and `--load` (a file), over `queues` queues. */
+function pollingLoads(values: Record<string, unknown>, queues: number): LoadSpec[] {
+  const zipf = positiveNumber('zipf', str(values, 'zipf'), 1);
+  const file = str(values, 'load');
+  const named = listOf<BuiltinLoad>('loads', str(values, 'loads'), BUILTIN_LOADS);
+  const loads = (named ?? (file ? [] : ['skewed', 'even'])).map((name) => builtinLoad(name as BuiltinLoad, queues, zipf));
+  if (file) loads.push(loadFromFile(file));
+  return loads;
+}
+
+async function runPollingCompare(files: readonly string[], values: Record<string, unknown>, io: BenchIo): Promise<number> {
+  if (files.length !== 2) throw new BenchUsageError('--compare takes two saved runs: kelp bench polling --compare a.json b.json');
+  const [fa, fb] = files as [string, string];
+  const comparison = comparePollingReports(readPollingReport(fa), readPollingReport(fb), [fa, fb]);
+  const reportPath = str(values, 'report');
+  if (reportPath) writeFileSync(reportPath, renderComparisonReport(comparison));
+  io.stdout(values['json'] ? `${JSON.stringify(comparison, null, 2)}\n` : `${comparisonTable(comparison)}\n${reportPath ? `report: ${reportPath}\n` : ''}`);
+  return 0;
+}
+
 async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<number> {
   const { values, positionals } = parse(argv, {
     queues: { type: 'string' },
@@ -143,9 +176,16 @@ async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<
     rate: { type: 'string' },
     paced: { type: 'string' },
     interval: { type: 'string' },
+    window: { type: 'string' },
     cycles: { type: 'string' },
     modes: { type: 'string' },
     loads: { type: 'string' },
+    load: { type: 'string' },
+    zipf: { type: 'string' },
+    baseline: { type: 'string' },
+    tracking: { type: 'string' },
+    repeat: { type: 'string' },
+    compare: { type: 'boolean' },
     report: { type: 'string' },
     timeout: { type: 'string' },
   });
@@ -153,32 +193,42 @@ async function runPollingCommand(argv: readonly string[], io: BenchIo): Promise<
     io.stdout(`${BENCH_USAGE}\n`);
     return 0;
   }
+  if (values['compare']) return runPollingCompare(positionals, values, io);
   const url = positionals[0];
   if (!url) throw new BenchUsageError('kelp bench polling needs a broker URL, e.g. kelp bench polling redis://127.0.0.1:6379/0');
   const messages = positiveInt('messages', str(values, 'messages'), 5000);
-  const cycles = listOf<Cycle>('cycles', str(values, 'cycles'), CYCLES);
+  const queues = positiveInt('queues', str(values, 'queues'), 10);
+  const loads = pollingLoads(values, queues);
+  const cycleItems = str(values, 'cycles');
+  const cycles = cycleItems === undefined || cycleItems === 'all' ? undefined : await resolveCycles(cycleItems.split(',').map((c) => c.trim()).filter(Boolean));
   const modes = listOf<PollMode>('modes', str(values, 'modes'), POLL_MODES);
-  const loads = listOf<Load>('loads', str(values, 'loads'), LOADS);
+  const baselines = listOf<Baseline>('baseline', str(values, 'baseline'), BASELINES);
+  const tracking = listOf<Tracking>('tracking', str(values, 'tracking'), TRACKING);
   const probe = await RedisInfoProbe.open(url);
   try {
+    const commandLine = ['kelp', 'bench', 'polling', ...argv].join(' ');
     const report = await runPollingBench({
       url,
-      queues: positiveInt('queues', str(values, 'queues'), 10),
       messages,
-      rate: positiveNumber('rate', str(values, 'rate'), 1000),
+      loads,
+      rate: rateOf(str(values, 'rate')),
       pacedMessages: positiveInt('paced', str(values, 'paced'), Math.min(messages, 1000)),
       interval: positiveNumber('interval', str(values, 'interval'), 0.01),
+      windowMs: positiveNumber('window', str(values, 'window'), DEFAULT_WINDOW_MS),
       timeoutMs: positiveNumber('timeout', str(values, 'timeout'), 120) * 1000,
+      repeat: positiveInt('repeat', str(values, 'repeat'), 1),
       ...(cycles ? { cycles } : {}),
       ...(modes ? { modes } : {}),
-      ...(loads ? { loads } : {}),
+      ...(baselines ? { baselines } : {}),
+      ...(tracking ? { tracking } : {}),
       ...(probe ? { probe } : {}),
       onResult: (r) => {
-        if (!values['json']) io.stderr(`  ${r.load} ${r.cycle} ${r.mode}: ${r.error ? `failed (${r.error})` : `${Math.round(r.throughput)} msgs/s`}\n`);
+        if (!values['json']) io.stderr(`  ${r.load} ${rowLabel(r)}: ${r.error ? `failed (${r.error})` : `${Math.round(r.throughput)} msgs/s`}\n`);
       },
     });
+    report.environment = await environmentOf({ commandLine, ...(probe ? { probe } : {}), ...(kombuVersion ? { kombu: kombuVersion } : {}) });
     const reportPath = str(values, 'report');
-    if (reportPath) writeFileSync(reportPath, renderPollingReport(report, ['kelp', 'bench', 'polling', ...argv].join(' ')));
+    if (reportPath) writeFileSync(reportPath, renderPollingReport(report, commandLine));
     io.stdout(values['json'] ? `${JSON.stringify(report, null, 2)}\n` : `${pollingTable(report.results)}\n${reportPath ? `report: ${reportPath}\n` : ''}`);
     return report.results.some((r) => r.error) ? 1 : 0;
   } finally {
@@ -240,6 +290,7 @@ async function exitCode(io: BenchIo, run: () => Promise<number>): Promise<number
   } catch (error) {
     const text = error instanceof Error ? error.message.split('\n')[0] : String(error);
     io.stderr(`kelp: error: ${text}\n`);
-    return error instanceof BenchUsageError ? 2 : 1;
+    // The lab's modules throw their own usage errors (a bad load file, an unknown strategy).
+    return error instanceof BenchUsageError || (error instanceof Error && error.name === 'UsageError') ? 2 : 1;
   }
 }

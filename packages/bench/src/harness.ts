@@ -65,15 +65,16 @@ export async function declareDirect(
   channel: BenchChannel,
   prefix: string,
   count: number,
-  options: { maxPriority?: number } = {},
+  options: { maxPriority?: number; queueArguments?: Record<string, unknown> } = {},
 ): Promise<BenchTopology> {
   const exchange = new Exchange(`${prefix}.x`, { type: 'direct', durable: false });
   await exchange.bind(channel).declare();
   const names = Array.from({ length: count }, (_, i) => `${prefix}.q${String(i).padStart(4, "0")}`);
+  const extra = options.queueArguments === undefined ? {} : { queueArguments: options.queueArguments };
   const queues = names.map((name) =>
     options.maxPriority === undefined
-      ? new Queue(name, { exchange, routingKey: name, durable: false })
-      : new Queue(name, { exchange, routingKey: name, durable: false, maxPriority: options.maxPriority }),
+      ? new Queue(name, { exchange, routingKey: name, durable: false, ...extra })
+      : new Queue(name, { exchange, routingKey: name, durable: false, maxPriority: options.maxPriority, ...extra }),
   );
   for (const queue of queues) await queue.bind(channel).declare();
   return { exchange, queues, names };

@@ -3,11 +3,13 @@
  * and the repository's runners (`npm run bench`, `npm run bench:compare`).
  */
 export { runBenchCommand, runWorkerCommand, BENCH_USAGE, type BenchIo } from './command.js';
-export { WORKER_SCRIPT, CHILDREN_DIR, KOMBU_SCRIPT, LATENCY_FLOOR_SCRIPT, RESULTS_DIR } from './paths.js';
+export { WORKER_SCRIPT, POLLING_PRODUCER_SCRIPT, KOMBU_POLLING_SCRIPT, CHILDREN_DIR, KOMBU_SCRIPT, LATENCY_FLOOR_SCRIPT, RESULTS_DIR } from './paths.js';
 export { runWorkload, addQueueRatios, WORKLOAD_IDS, type BenchContext, type WorkloadId } from './workloads.js';
 export { endToEndWorkload, backlogRssWorkload, type ProcessContext } from './e2e.js';
-export { runPollingBench, CYCLES, POLL_MODES, LOADS, type PollingReport, type PollingResult } from './polling.js';
-export { renderPollingReport } from './report-html.js';
+export { runPollingBench, CYCLES, POLL_MODES, BASELINES, type PollingReport, type PollingResult } from './polling.js';
+export { runProducerChild } from './polling-producer.js';
+export { comparePollingReports, readPollingReport, type PollingComparison } from './polling-compare.js';
+export { renderPollingReport, renderComparisonReport } from './report-html.js';
 export { workloadTable, pollingTable, table, num } from './format.js';
 export { RedisInfoProbe, diffCounters, redisClientFor, type RedisCounters } from './redis-info.js';
 export type { WorkloadResult } from './measure.js';

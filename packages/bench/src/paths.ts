@@ -9,6 +9,10 @@ const inPackage = (path: string): string => fileURLToPath(new URL(`../${path}`, 
 
 /** The worker child of the end-to-end workloads; it loads this package's build (dist/). */
 export const WORKER_SCRIPT = inPackage('bin/worker.mjs');
+/** The producer process of `kelp bench polling`. */
+export const POLLING_PRODUCER_SCRIPT = inPackage('bin/polling-producer.mjs');
+/** The Python Kombu consumer of `kelp bench polling --baseline kombu`. */
+export const KOMBU_POLLING_SCRIPT = inPackage('peers/kombu_polling.py');
 /** The cold children of `npm run bench:compare` (kelp, BullMQ and raw ioredis programs). */
 export const CHILDREN_DIR = inPackage('children/');
 /** The Python Kombu peer. */

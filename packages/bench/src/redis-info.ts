@@ -1,5 +1,5 @@
 /**
- * Reads Redis `INFO commandstats` and `INFO stats` around a workload, over ioredis. The URL is
+ * Reads Redis `INFO commandstats`, `INFO stats` and `INFO cpu` around a workload, over ioredis. The URL is
  * read by kelp's own parser, so credentials, databases, sockets and TLS mean the same here as in
  * the workload being measured: a `rediss://` server's certificate is verified unless the URL
  * says `ssl_cert_reqs=none`. This is measurement, not messaging: it never touches a key.
@@ -16,6 +16,8 @@ export interface RedisCounters {
   reads: number;
   /** Commands the server processed in total. */
   commands: number;
+  /** CPU time the server used (INFO cpu: used_cpu_user + used_cpu_sys), in microseconds. */
+  cpuUs: number;
 }
 
 const REDIS_TRANSPORTS = new Set(['redis', 'rediss']);
@@ -55,6 +57,7 @@ export function parseInfo(text: string): RedisCounters {
   const calls: Record<string, number> = {};
   let reads = 0;
   let commands = 0;
+  let cpuUs = 0;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     const stat = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
@@ -66,8 +69,11 @@ export function parseInfo(text: string): RedisCounters {
     if (reads_) reads = Number(reads_[1]);
     const cmds = /^total_commands_processed:(\d+)/.exec(line);
     if (cmds) commands = Number(cmds[1]);
+    // used_cpu_sys/_user (seconds, 6 decimals); not the _children or _main_thread variants.
+    const cpu = /^used_cpu_(?:sys|user):([\d.]+)$/.exec(line);
+    if (cpu) cpuUs += Math.round(Number(cpu[1]) * 1e6);
   }
-  return { calls, reads, commands };
+  return { calls, reads, commands, cpuUs };
 }
 
 /** `after - before`, per command, dropping commands whose count did not change. */
@@ -77,7 +83,7 @@ export function diffCounters(before: RedisCounters, after: RedisCounters): Redis
     const delta = value - (before.calls[name] ?? 0);
     if (delta > 0) calls[name] = delta;
   }
-  return { calls, reads: after.reads - before.reads, commands: after.commands - before.commands };
+  return { calls, reads: after.reads - before.reads, commands: after.commands - before.commands, cpuUs: after.cpuUs - before.cpuUs };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
- * Small statistics used by every benchmark: percentiles over latency samples, Jain's fairness
- * index and the longest wait of a queue that still held messages. Pure functions, so the report
- * numbers can be unit-tested without a broker.
+ * Small statistics used by every benchmark: percentiles over latency samples and Jain's fairness
+ * index (fairness.ts applies it over time windows). Pure functions, so the report numbers can be
+ * unit-tested without a broker.
  */
 
 /** The p-th percentile (0-100) by nearest rank on a copy of `samples`; NaN when empty. */
@@ -14,7 +14,9 @@ export function percentile(samples: readonly number[], p: number): number {
 /** Nearest-rank percentile on already sorted samples (avoids re-sorting for p50 and p99). */
 export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((Math.min(Math.max(p, 0), 100) / 100) * sorted.length);
+  // The epsilon keeps float error from moving an exact rank up one: 99.9 / 100 * 2000 is
+  // 1998.0000000000002 in doubles, and the 99.9th percentile of 2,000 samples is the 1,998th.
+  const rank = Math.ceil((Math.min(Math.max(p, 0), 100) * sorted.length) / 100 - 1e-9);
   return sorted[Math.max(rank - 1, 0)] as number;
 }
 
@@ -23,6 +25,8 @@ export interface LatencySummary {
   p50: number;
   p90: number;
   p99: number;
+  /** p99.9: with fewer than 1,000 samples this is the maximum. */
+  p999: number;
   max: number;
   mean: number;
 }
@@ -37,6 +41,7 @@ export function summarizeLatency(samples: readonly number[]): LatencySummary {
     p50: percentileOfSorted(sorted, 50),
     p90: percentileOfSorted(sorted, 90),
     p99: percentileOfSorted(sorted, 99),
+    p999: percentileOfSorted(sorted, 99.9),
     max: sorted.length > 0 ? (sorted[sorted.length - 1] as number) : Number.NaN,
     mean: sorted.length > 0 ? sum / sorted.length : Number.NaN,
   };
@@ -58,68 +63,6 @@ export function jainIndex(service: readonly number[]): number {
   return squares === 0 ? 1 : (sum * sum) / (service.length * squares);
 }
 
-/** One delivery in a drain: which queue served it and when (ms since the drain started). */
-export interface ServiceEvent {
-  queue: number;
-  at: number;
-}
-
-export interface FairnessResult {
-  /** Jain's index over per-queue deliveries while every queue still held messages. */
-  jain: number;
-  /** Deliveries in that window (so a reader can judge how much the index says). */
-  window: number;
-  /** Longest time (ms) any queue that still held messages went without being served. */
-  longestWaitMs: number;
-  /** The queue that waited longest. */
-  longestWaitQueue: number;
-}
-
-/**
- * Fairness of a backlog drain. `backlog[i]` is how many messages queue i held when the drain
- * started (nothing was added during it), so queue i is non-empty until its backlog[i]-th delivery.
- * The Jain window ends when the first queue runs dry, because after that equal service is no
- * longer possible and the index would punish a strategy for the load's shape, not its choices.
- */
-export function drainFairness(backlog: readonly number[], events: readonly ServiceEvent[]): FairnessResult {
-  const n = backlog.length;
-  const served = new Array<number>(n).fill(0);
-  const lastServed = new Array<number>(n).fill(0);
-  const windowCounts = new Array<number>(n).fill(0);
-  let windowOpen = backlog.every((b) => b > 0);
-  let window = 0;
-  let longestWaitMs = 0;
-  let longestWaitQueue = -1;
-  for (const event of events) {
-    const q = event.queue;
-    if (q < 0 || q >= n) continue;
-    const wait = event.at - (lastServed[q] as number);
-    if (wait > longestWaitMs) {
-      longestWaitMs = wait;
-      longestWaitQueue = q;
-    }
-    lastServed[q] = event.at;
-    served[q] = (served[q] as number) + 1;
-    if (windowOpen) {
-      windowCounts[q] = (windowCounts[q] as number) + 1;
-      window += 1;
-      if ((served[q] as number) >= (backlog[q] as number)) windowOpen = false;
-    }
-  }
-  // A queue never served at all while holding messages waited for the whole drain.
-  const end = events.length > 0 ? (events[events.length - 1] as ServiceEvent).at : 0;
-  for (let q = 0; q < n; q += 1) {
-    if ((backlog[q] as number) > (served[q] as number)) {
-      const wait = end - (lastServed[q] as number);
-      if (wait > longestWaitMs) {
-        longestWaitMs = wait;
-        longestWaitQueue = q;
-      }
-    }
-  }
-  return { jain: jainIndex(windowCounts), window, longestWaitMs, longestWaitQueue };
-}
-
 /** Splits `total` messages over `queues` queues: evenly, or Zipf-skewed (queue i ~ 1/(i+1)). */
 export function distribute(total: number, queues: number, shape: 'even' | 'skewed'): number[] {
   const weights = Array.from({ length: queues }, (_, i) => (shape === 'even' ? 1 : 1 / (i + 1)));
@@ -129,6 +72,21 @@ export function distribute(total: number, queues: number, shape: 'even' | 'skewe
   let rest = total - counts.reduce((a, b) => a + b, 0);
   for (let i = 0; rest > 0; i = (i + 1) % queues, rest -= 1) counts[i] = (counts[i] as number) + 1;
   return counts;
+}
+
+/** The median and the range of repeated measurements of one figure (NaN values left out). */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  /** Measurements that had a value. */
+  n: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  const finite = values.filter((v) => Number.isFinite(v));
+  if (finite.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN, n: 0 };
+  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite), n: finite.length };
 }
 
 /** Median of a few repeated measurements (the runners report medians of 3). */

@@ -1,10 +1,11 @@
 /**
  * The in-process workloads: publish (awaited and concurrent), consume+ack at several prefetch
- * counts, many queues, fanout and priority mixes. Each one opens its own connection, declares
+ * counts, many queues, fanout and priority mixes, what TTL and length limits cost, and the
+ * delayed mover's throughput. Each one opens its own connection, declares
  * fresh queues under a unique prefix, measures one phase and cleans up, so results do not leak
  * into each other.
  */
-import type { Connection, Message, Producer } from 'kelp';
+import { Queue, type Connection, type Message, type Producer } from 'kelp';
 import { performance } from 'node:perf_hooks';
 import {
   AckCounter,
@@ -65,12 +66,16 @@ async function guarded(id: string, label: string, run: () => Promise<WorkloadRes
 }
 
 /** Publishes `ctx.messages` with `window` in flight (1 = each publish awaited before the next). */
-export function publishWorkload(ctx: BenchContext, window: number): Promise<WorkloadResult> {
-  const id = window <= 1 ? 'publish-serial' : 'publish-concurrent';
-  const label = window <= 1 ? 'publish, awaited one at a time' : `publish, ${window} in flight`;
+export function publishWorkload(
+  ctx: BenchContext,
+  window: number,
+  options: { id?: string; label?: string; queueArguments?: Record<string, unknown> } = {},
+): Promise<WorkloadResult> {
+  const id = options.id ?? (window <= 1 ? 'publish-serial' : 'publish-concurrent');
+  const label = options.label ?? (window <= 1 ? 'publish, awaited one at a time' : `publish, ${window} in flight`);
   return guarded(id, label, () =>
     withSession(ctx, async ({ publisher, prefix }) => {
-      const topology = await declareDirect(publisher, prefix, 1);
+      const topology = await declareDirect(publisher, prefix, 1, options.queueArguments ? { queueArguments: options.queueArguments } : {});
       const producer = makeProducer(publisher, topology.exchange);
       const specs = interleavedSpecs(topology.names, [ctx.messages]);
       const phase = await measurePhase(ctx.probe, () => publishWindowed(producer, specs, window));
@@ -86,14 +91,17 @@ export function publishWorkload(ctx: BenchContext, window: number): Promise<Work
  */
 export function consumeWorkload(
   ctx: BenchContext,
-  options: { prefetch: number; queues?: number; priorities?: readonly number[]; id?: string; label?: string },
+  options: { prefetch: number; queues?: number; priorities?: readonly number[]; id?: string; label?: string; queueArguments?: Record<string, unknown> },
 ): Promise<WorkloadResult> {
   const queueCount = options.queues ?? 1;
   const id = options.id ?? `consume-ack-p${options.prefetch}`;
   const label = options.label ?? `consume+ack, prefetch ${options.prefetch}`;
   return guarded(id, label, () =>
     withSession(ctx, async ({ connection, publisher, consumer, prefix }) => {
-      const declareOptions = options.priorities ? { maxPriority: 9 } : {};
+      const declareOptions = {
+        ...(options.priorities ? { maxPriority: 9 } : {}),
+        ...(options.queueArguments ? { queueArguments: options.queueArguments } : {}),
+      };
       const topology = await declareDirect(publisher, prefix, queueCount, declareOptions);
       const producer = makeProducer(publisher, topology.exchange);
       const counts = distribute(ctx.messages, queueCount, 'even');
@@ -196,6 +204,8 @@ export const WORKLOAD_IDS = [
   'queues-1000',
   'fanout-10',
   'priority-mix',
+  'arguments-cost',
+  'delayed-move',
 ] as const;
 
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
@@ -208,6 +218,8 @@ export function runWorkload(ctx: BenchContext, id: WorkloadId): Promise<Workload
   if (id === 'publish-serial') return publishWorkload(ctx, 1);
   if (id === 'publish-concurrent') return publishWorkload(ctx, ctx.concurrency);
   if (id === 'fanout-10') return fanoutWorkload(ctx, 10);
+  if (id === 'arguments-cost') return argumentsCostWorkload(ctx);
+  if (id === 'delayed-move') return delayedMoveWorkload(ctx);
   if (id === 'priority-mix') {
     return consumeWorkload(ctx, { prefetch: 100, priorities: PRIORITY_MIX, id, label: 'priority mix 0/3/6/9, prefetch 100' });
   }
@@ -227,5 +239,101 @@ export function addQueueRatios(results: WorkloadResult[]): void {
   for (const result of results) {
     if (!/^queues-\d+$/.test(result.id) || result.error) continue;
     result.extra = { ...result.extra, vsOneQueue: result.rate / base.rate };
+  }
+}
+
+// ---- issue 19: queue arguments and the delayed mover ------------------------------------------
+
+/** TTL and a length limit the workload never reaches: what every publish and pop then checks. */
+export const BENCH_QUEUE_ARGUMENTS = { 'x-message-ttl': 3_600_000, 'x-max-length': 100_000_000, 'x-overflow': 'drop-head' } as const;
+
+const ROUNDS = 2;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/**
+ * Publish (`ctx.concurrency` in flight) and consume+ack (prefetch 100) on a queue with TTL and a
+ * length limit and on one without, alternating off/on for {@link ROUNDS} rounds so drift in the
+ * machine's load hits both alike. The row's rate is the publish rate with the arguments on; the
+ * ratios (on / off, 1 = free) are in `extra`.
+ */
+export async function argumentsCostWorkload(ctx: BenchContext): Promise<WorkloadResult> {
+  const id = 'arguments-cost';
+  const label = 'TTL + length limit on vs off (publish, consume+ack)';
+  const rates = { publishOff: [] as number[], publishOn: [] as number[], consumeOff: [] as number[], consumeOn: [] as number[] };
+  let last: WorkloadResult | undefined;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const on of [false, true]) {
+      const args = on ? { queueArguments: { ...BENCH_QUEUE_ARGUMENTS } } : {};
+      const published = await publishWorkload(ctx, ctx.concurrency, { id, label, ...args });
+      const consumed = await consumeWorkload(ctx, { prefetch: 100, id, label, ...args });
+      const failed = published.error ?? consumed.error;
+      if (failed !== undefined) return failedResult(id, label, new Error(failed));
+      (on ? rates.publishOn : rates.publishOff).push(published.rate);
+      (on ? rates.consumeOn : rates.consumeOff).push(consumed.rate);
+      if (on) last = published;
+    }
+  }
+  const result = { ...(last as WorkloadResult), rate: median(rates.publishOn) };
+  result.extra = {
+    publishOff: Math.round(median(rates.publishOff)),
+    publishOn: Math.round(median(rates.publishOn)),
+    publishOnVsOff: Number((median(rates.publishOn) / median(rates.publishOff)).toFixed(3)),
+    consumeOff: Math.round(median(rates.consumeOff)),
+    consumeOn: Math.round(median(rates.consumeOn)),
+    consumeOnVsOff: Number((median(rates.consumeOn) / median(rates.consumeOff)).toFixed(3)),
+    rounds: ROUNDS,
+  };
+  return result;
+}
+
+/**
+ * The mover's throughput: `ctx.messages` delayed messages fall due together, then one mover
+ * step loop (the one `kelp restore` runs, batches of 500 as the hub's mover) moves them all;
+ * the rate is messages moved per second. The delayed publish rate is in `extra`.
+ */
+export async function delayedMoveWorkload(ctx: BenchContext): Promise<WorkloadResult> {
+  const id = 'delayed-move';
+  const label = 'delayed mover: due messages moved per second';
+  const connection = openConnection(ctx.url, ctx.transportOptions ? { transportOptions: ctx.transportOptions } : {});
+  try {
+    await connection.connect();
+    const admin = connection.transport.admin;
+    if (!admin) throw new Error(`the ${connection.transport.driverName} transport has no admin to move with`);
+    const queue = `bench-delayed-${process.pid}-${Date.now().toString(36)}`;
+    const producer = connection.Producer({ routingKey: queue });
+    const body = { kind: 'bench', text: 'x'.repeat(160) };
+    // Due a little after the last publish: estimated from a first slice, with room to spare.
+    const sample = Math.min(500, ctx.messages);
+    const probeStart = performance.now();
+    const dueAt = Date.now() + 60_000;
+    await Promise.all(Array.from({ length: sample }, () => producer.publish(body, { eta: new Date(dueAt) })));
+    const perMessageMs = (performance.now() - probeStart) / sample;
+    const restDue = Date.now() + Math.ceil(perMessageMs * (ctx.messages - sample) * 2) + 500;
+    const publishStart = performance.now();
+    for (let sent = sample; sent < ctx.messages; sent += ctx.concurrency) {
+      const n = Math.min(ctx.concurrency, ctx.messages - sent);
+      await Promise.all(Array.from({ length: n }, () => producer.publish(body, { eta: new Date(restDue) })));
+    }
+    const publishRate = (ctx.messages - sample) / ((performance.now() - publishStart) / 1000);
+    // The first slice (due in a minute) only timed the publishes; it stays out of the count.
+    const wait = restDue - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 5));
+    let moved = 0;
+    const phase = await measurePhase(ctx.probe, async () => {
+      moved = (await admin.restore()).delayedMoved ?? 0;
+    });
+    await new Queue(queue).bind(await connection.defaultChannel()).delete();
+    const result = resultFrom(id, label, moved, phase);
+    result.extra = { expected: ctx.messages - sample, delayedPublishRate: Math.round(publishRate) };
+    return result;
+  } catch (error) {
+    return failedResult(id, label, error);
+  } finally {
+    await closeConnection(connection);
   }
 }

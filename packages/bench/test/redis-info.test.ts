@@ -5,6 +5,11 @@ const INFO = [
   '# Stats',
   'total_commands_processed:120',
   'total_reads_processed:40',
+  '# CPU',
+  'used_cpu_sys:1.250000',
+  'used_cpu_user:0.500001',
+  'used_cpu_sys_children:9.000000',
+  'used_cpu_sys_main_thread:1.200000',
   '# Commandstats',
   'cmdstat_lpush:calls=100,usec=300,usec_per_call=3.00,rejected_calls=0,failed_calls=0',
   'cmdstat_evalsha:calls=5,usec=50,usec_per_call=10.00,rejected_calls=0,failed_calls=0',
@@ -12,14 +17,15 @@ const INFO = [
 ].join('\r\n');
 
 describe('Redis INFO probe', () => {
-  it('reads per-command calls, commands and reads from INFO text', () => {
-    expect(parseInfo(INFO)).toEqual({ calls: { lpush: 100, evalsha: 5, info: 2 }, reads: 40, commands: 120 });
+  it('reads per-command calls, commands, reads and server CPU from INFO text', () => {
+    // CPU: used_cpu_sys + used_cpu_user only (1.25 s + 0.500001 s), not children or main thread.
+    expect(parseInfo(INFO)).toEqual({ calls: { lpush: 100, evalsha: 5, info: 2 }, reads: 40, commands: 120, cpuUs: 1_750_001 });
   });
 
   it('diffs counters and drops commands that did not change', () => {
-    const before = { calls: { lpush: 100, rpop: 3 }, reads: 40, commands: 120 };
-    const after = { calls: { lpush: 150, rpop: 3, zadd: 7 }, reads: 45, commands: 180 };
-    expect(diffCounters(before, after)).toEqual({ calls: { lpush: 50, zadd: 7 }, reads: 5, commands: 60 });
+    const before = { calls: { lpush: 100, rpop: 3 }, reads: 40, commands: 120, cpuUs: 1000 };
+    const after = { calls: { lpush: 150, rpop: 3, zadd: 7 }, reads: 45, commands: 180, cpuUs: 4500 };
+    expect(diffCounters(before, after)).toEqual({ calls: { lpush: 50, zadd: 7 }, reads: 5, commands: 60, cpuUs: 3500 });
   });
 
   it('names the server and its version from INFO server, Valkey by valkey_version', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distribute, drainFairness, jainIndex, LatencyRecorder, percentile, summarizeLatency } from '../src/stats.js';
+import { distribute, jainIndex, spread, LatencyRecorder, percentile, summarizeLatency } from '../src/stats.js';
 
 describe('bench statistics', () => {
   it('takes nearest-rank percentiles', () => {
@@ -17,7 +17,19 @@ describe('bench statistics', () => {
 
   it('summarizes latency with p50, p99, max and mean', () => {
     const summary = summarizeLatency([4, 1, 3, 2]);
-    expect(summary).toEqual({ count: 4, p50: 2, p90: 4, p99: 4, max: 4, mean: 2.5 });
+    expect(summary).toEqual({ count: 4, p50: 2, p90: 4, p99: 4, p999: 4, max: 4, mean: 2.5 });
+  });
+
+  it('takes p99.9 by nearest rank: the 1,999th of 2,000 samples', () => {
+    // 1..2000 shuffled: rank ceil(0.999 * 2000) = 1998 -> 1998; p99 rank 1980 -> 1980.
+    const samples = Array.from({ length: 2000 }, (_, i) => ((i * 7919) % 2000) + 1);
+    const summary = summarizeLatency(samples);
+    expect([summary.p50, summary.p99, summary.p999, summary.max]).toEqual([1000, 1980, 1998, 2000]);
+  });
+
+  it('gives the median and range of repeated figures, leaving out runs without one', () => {
+    expect(spread([30, 10, 20, Number.NaN])).toEqual({ median: 20, min: 10, max: 30, n: 3 });
+    expect(spread([]).median).toBeNaN();
   });
 
   it('gives Jain index 1 for equal service and 1/n when one queue gets everything', () => {
@@ -34,45 +46,6 @@ describe('bench statistics', () => {
     expect(skewed).toEqual([480, 240, 160, 120]);
   });
 
-  it('computes fairness only while every queue still holds messages', () => {
-    // Queue 1 runs dry at its 2nd delivery; what queue 0 gets afterwards is outside the window.
-    const events = [
-      { queue: 0, at: 1 },
-      { queue: 1, at: 2 },
-      { queue: 0, at: 3 },
-      { queue: 1, at: 4 },
-      { queue: 0, at: 5 },
-      { queue: 0, at: 6 },
-    ];
-    const result = drainFairness([4, 2], events);
-    expect(result.window).toBe(4);
-    expect(result.jain).toBe(1);
-  });
-
-  it('reports the longest gap a non-empty queue went unserved', () => {
-    const events = [
-      { queue: 0, at: 1 },
-      { queue: 0, at: 2 },
-      { queue: 0, at: 3 },
-      { queue: 1, at: 10 },
-    ];
-    const result = drainFairness([3, 1], events);
-    expect(result.longestWaitMs).toBe(10);
-    expect(result.longestWaitQueue).toBe(1);
-    expect(result.jain).toBe(0.5);
-  });
-
-  it('counts a queue that was never served as waiting for the whole drain', () => {
-    const result = drainFairness([2, 5], [
-      { queue: 0, at: 4 },
-      { queue: 0, at: 9 },
-    ]);
-    expect(result.longestWaitMs).toBe(9);
-    expect(result.longestWaitQueue).toBe(1);
-  });
-});
-
-describe('latency recorder', () => {
   it('keeps every sample while under capacity, so percentiles are exact', () => {
     const recorder = new LatencyRecorder(10);
     for (const v of [5, 1, 4, 2, 3]) recorder.record(v);

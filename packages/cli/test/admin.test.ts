@@ -9,7 +9,10 @@ import { captureIo } from './helpers.js';
 const calls: { method: string; args: unknown[] }[] = [];
 const report: InspectReport = {
   exchanges: [{ name: 'tasks', type: 'direct', bindings: [{ queue: 'email', routingKey: 'email' }] }],
-  queues: [{ name: 'email', length: 12, priorityLengths: { '0': 10, '3': 2 }, unacked: 3, oldestUnackedAge: 42.5, deadLetters: 1, dropped: { expired: 4 } }],
+  queues: [
+    { name: 'email', length: 12, priorityLengths: { '0': 10, '3': 2 }, unacked: 3, oldestUnackedAge: 42.5, deadLetters: 1, dropped: { expired: 4 } },
+    { name: 'later', length: 0, priorityLengths: {}, unacked: 0, oldestUnackedAge: null, deadLetters: 0, delayed: 3, nextDueAt: Date.now() / 1000 + 3600 },
+  ],
   unackedTotal: 3,
   visibilityTimeout: 3600,
 };
@@ -52,7 +55,8 @@ describe('kelp inspect, restore and dead-letters through a transport admin', () 
     const result = await kelp(['inspect', 'adminmem://']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('tasks  direct  email -> email');
-    expect(result.stdout).toMatch(/^email\s+12\s+0:10 3:2\s+3\s+42\.5 s\s+1\s+expired:4$/m);
+    expect(result.stdout).toMatch(/^email\s+12\s+0:10 3:2\s+3\s+42\.5 s\s+1\s+expired:4\s+-$/m);
+    expect(result.stdout).toMatch(/^later\s+0\s+-\s+0\s+-\s+0\s+-\s+3 \(in 3,\d+(\.\d)? s\)$/m);
     expect(result.stdout).toContain('unacked: 3 (restored after a visibility timeout of 3,600 s)');
   });
 

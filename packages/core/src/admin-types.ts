@@ -34,6 +34,10 @@ export interface InspectQueue {
    * before a consumer took them). Omitted when none.
    */
   dropped?: Record<string, number>;
+  /** Delayed messages (`countdown` / `eta`) routed to this queue and not yet moved into it. Omitted when none. */
+  delayed?: number;
+  /** The earliest due time of those, epoch seconds. Omitted when none. */
+  nextDueAt?: number;
 }
 
 export interface InspectReport {
@@ -65,6 +69,11 @@ export interface RestoreReport {
    * of being dropped (not counted in `total`). Omitted when none.
    */
   deadLettered?: { queue: string; count: number }[];
+  /**
+   * Delayed messages (`countdown` / `eta`) already due that the restore moved into their queues
+   * (with `dryRun`: that it would move), as a running mover does. Omitted when none.
+   */
+  delayedMoved?: number;
 }
 
 export interface DeadLetterEntry {

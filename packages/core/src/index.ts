@@ -22,6 +22,7 @@ export {
   type ConfirmSettings,
   type PublishConfirm,
 } from './publish-confirm.js';
+export { parseDeliverAt, parseDelay } from './delivery-delay.js';
 export { Queue, type QueueOptions } from './queue.js';
 export type * from './retry-policy-types.js';
 export { jsonSerializer, msgpackSerializer, rawSerializer, textSerializer } from './serialization/builtins.js';

@@ -92,6 +92,11 @@ export interface PublishResult {
   /** The delivery tag given to the message. */
   deliveryTag: string;
   /**
+   * With `countdown` / `eta` (or `deliverAt`) in the future: the due time in epoch ms. The
+   * message waits in the delayed sets of `queues` until then.
+   */
+  deliverAt?: number;
+  /**
    * With `confirm`: how many replicas acknowledged the write (at least the number asked for).
    * Absent when nothing was stored to confirm (a fanout broadcast, an unroutable message).
    */

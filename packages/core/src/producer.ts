@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { defaultCompressors, type CompressionRegistry } from './compression/registry.js';
 import { AbortedError, ConfigurationError, EncodeError, throwIfAborted } from './errors.js';
 import { deliveryModeSchema, Exchange, resolveDeliveryMode, type DeliveryModeOption } from './exchange.js';
+import { parseDelay } from './delivery-delay.js';
 import { declaredEntities, maybeDeclare, type Declarable } from './maybe-declare.js';
 import type { Headers, HeaderValue, MessageProperties, OutboundMessage, PublishResult } from './message-types.js';
 import { OptionNames, parseOptions } from './option-parsing.js';
@@ -58,8 +59,19 @@ export interface PublishOptions {
   headers?: Headers;
   /** 0-9 (on Redis 0 is consumed first). */
   priority?: number;
-  /** Message TTL in seconds; stored as milliseconds (recorded, not enforced on Redis). */
+  /**
+   * Message TTL in seconds; stored as milliseconds. A delayed message's TTL counts from its due
+   * time (docs/wire-format.md#delayed-delivery).
+   */
   expiration?: number;
+  /**
+   * Delayed delivery: seconds from now until the message becomes visible in its queues. Routed
+   * now and kept in each queue's delayed set (not in any consumer's memory) until a kelp process
+   * running a hub moves it (docs/configuration.md#delayed-delivery). Not with `eta`.
+   */
+  countdown?: number;
+  /** Delayed delivery at a time: a Date or an ISO 8601 string (a time past publishes at once). Not with `countdown`. */
+  eta?: Date | string;
   deliveryMode?: DeliveryModeOption;
   /** Entities to declare (cached per connection) before publishing. */
   declare?: readonly Declarable[];
@@ -104,7 +116,7 @@ const PROPERTY_NAMES: ReadonlySet<string> = new Set(Object.keys(NAMED_PROPERTIES
 const PUBLISH_OPTION_NAMES = OptionNames.of<PublishOptions>({
   exchange: true, routingKey: true, serializer: true, compression: true, contentType: true, contentEncoding: true,
   headers: true, priority: true, expiration: true, deliveryMode: true, declare: true, retry: true, retryPolicy: true,
-  properties: true, signal: true, confirm: true, ...NAMED_PROPERTIES,
+  properties: true, signal: true, confirm: true, countdown: true, eta: true, ...NAMED_PROPERTIES,
 });
 
 function isHeaderValue(value: unknown): value is HeaderValue {
@@ -206,9 +218,11 @@ export class Producer {
       const routingKey = options.routingKey ?? this.routingKey;
       const entities = this.entitiesToDeclare(options.declare);
       const confirm = options.confirm === undefined ? this.confirm : parseConfirm(options.confirm, 'publish');
-      if (confirm === undefined) return this.send(message, exchangeName, routingKey, undefined, entities, options);
+      const deliverAt = options.countdown === undefined && options.eta === undefined ? undefined : parseDelay(options.countdown, options.eta, 'publish');
+      const publishOptions: BasicPublishOptions | undefined = deliverAt === undefined ? undefined : { deliverAt };
+      if (confirm === undefined) return this.send(message, exchangeName, routingKey, publishOptions, entities, options);
       // Waiting for replicas is the part of a publish that can take long: the signal ends the wait.
-      const sent = this.send(message, exchangeName, routingKey, { confirm }, entities, options);
+      const sent = this.send(message, exchangeName, routingKey, { ...publishOptions, confirm }, entities, options);
       return signal === undefined ? sent : abandonOnAbort(sent, signal);
     } catch (error) {
       return Promise.reject(error);

@@ -24,6 +24,12 @@ export interface BasicPublishOptions {
    * `PublishOptions.confirm`); rejects with `PublishNotConfirmedError` otherwise.
    */
   confirm?: ConfirmOption;
+  /**
+   * Delayed delivery: the time (epoch milliseconds) the message becomes visible in its queues.
+   * Routed now, stored in each queue's delayed set until then (docs/wire-format.md#delayed-delivery);
+   * a time not in the future publishes at once. `Producer.publish` sets it from `countdown` / `eta`.
+   */
+  deliverAt?: number;
 }
 
 /** A validated `confirm`: what the transport waits for. */
@@ -40,7 +46,7 @@ export interface PublishConfirm {
 export const DEFAULT_CONFIRM_TIMEOUT = 1;
 
 const CONFIRM_NAMES = OptionNames.of<ConfirmSettings>({ replicas: true, timeout: true });
-const BASIC_PUBLISH_NAMES = OptionNames.of<BasicPublishOptions>({ confirm: true });
+const BASIC_PUBLISH_NAMES = OptionNames.of<BasicPublishOptions>({ confirm: true, deliverAt: true });
 
 const confirmSchema = z.object({
   replicas: z.number().int().min(0).default(1),

@@ -23,6 +23,10 @@
  * }
  * ```
  *
+ * Celery's API comes with it (docs/celery.md): `new Celery({ broker, backend })`, `sendTask`,
+ * `app.task(name).delay()`, `AsyncResult.get()`, and `app.worker({ tasks })` running Node functions
+ * for tasks Python sends.
+ *
  * Durations in the messaging API are in seconds, as in Kombu; the event `Hub` uses milliseconds.
  * Other transports register themselves with {@link registerTransport}, and queue orders for the
  * `queueOrderStrategy` option with {@link registerQueueOrderStrategy}; those registries are the
@@ -32,6 +36,7 @@ import { registerTransport } from '@kelp/core';
 import { createMemoryTransport } from '@kelp/transport-memory';
 import { createRedisTransport } from '@kelp/transport-redis';
 
+export * from '@kelp/celery';
 export * from '@kelp/core';
 export * from '@kelp/hub';
 export {

@@ -23,8 +23,17 @@ export function memoryAdminStorage({ broker, visibilityTimeout }: MemoryAdminCon
     bindings: async (exchange) => broker.getTable(exchange),
     declaredType: (exchange) => broker.state.exchanges.get(exchange)?.type,
     exchangeNames: async () => new Set([...broker.state.exchanges.keys(), ...broker.boundExchanges()]),
-    queueNames: async () => [...broker.queueNames(), ...broker.deadLetterQueues()],
-    queueDepth: async (queue) => ({ steps: broker.stepSizes(queue), deadLetters: broker.deadLettered(queue).length, dropped: broker.droppedCounts(queue) }),
+    queueNames: async () => [...broker.queueNames(), ...broker.deadLetterQueues(), ...broker.delayedQueues()],
+    queueDepth: async (queue) => {
+      const nextDueAt = broker.nextDueAt(queue);
+      return {
+        steps: broker.stepSizes(queue),
+        deadLetters: broker.deadLettered(queue).length,
+        dropped: broker.droppedCounts(queue),
+        delayed: broker.delayedCount(queue),
+        ...(nextDueAt === undefined ? {} : { nextDueAt }),
+      };
+    },
     unackedMessages: async () =>
       broker.unackedEntries().map(([, entry]) => ({ exchange: entry.exchange, routingKey: entry.routingKey, since: entry.deliveredAt })),
     unackedTotal: async () => broker.unackedCount,
@@ -60,6 +69,11 @@ export function memoryAdminStorage({ broker, visibilityTimeout }: MemoryAdminCon
     },
 
     moveDeadLetter: async (queue, handle, envelope) => broker.requeueDeadLetter(queue, handle, envelope.json, envelope.priority),
+
+    delayed: {
+      countDue: async (nowMs) => broker.delayedQueues().reduce((sum, queue) => sum + broker.dueCount(queue, nowMs), 0),
+      moveDue: async (nowMs) => broker.moveDue(nowMs, Number.MAX_SAFE_INTEGER).moved,
+    },
   };
 }
 

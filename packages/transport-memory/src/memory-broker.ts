@@ -17,10 +17,12 @@ import {
   priorityStep,
   QueueLimitRefusal,
   queueLengthLimits,
+  queueExpires,
   queueMessageTtl,
   readAckInfo,
   withDeadline,
 } from '@kelp/virtual';
+import { DelayedSets, type DelayedEntry } from './delayed-sets.js';
 import { Deque } from './deque.js';
 
 export interface MemoryBrokerOptions {
@@ -67,6 +69,11 @@ export class MemoryBroker {
   /** Messages dropped per queue and reason (e.g. expired without dead-letter routing). */
   private readonly dropped = new Map<string, Map<string, number>>();
   private readonly listeners = new Set<() => void>();
+  /** `x-expires` (ms) of the queues declared with one, and when each was last used (epoch ms). */
+  private readonly expires = new Map<string, number>();
+  private readonly lastUsed = new Map<string, number>();
+  /** Delayed messages per queue, earliest due first (the Redis transport's `_kelp.delayed.<q>`). */
+  private readonly delayed = new DelayedSets();
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.name = options.name ?? 'default';
@@ -116,10 +123,19 @@ export class MemoryBroker {
    * declaration set; a declaration without arguments keeps them.
    */
   declareQueue(queue: string, args?: Readonly<Record<string, unknown>>): void {
+    this.expireIdle();
     this.lists(queue, true);
+    // A declaration is use of the queue (x-expires), as on RabbitMQ.
+    this.touch(queue);
     if (args === undefined || Object.keys(args).length === 0) return;
     const ttl = queueMessageTtl(args);
     const limits = queueLengthLimits(args);
+    const expires = queueExpires(args);
+    if (expires === undefined) this.expires.delete(queue);
+    else {
+      this.expires.set(queue, expires);
+      this.touch(queue);
+    }
     if (ttl === undefined) this.messageTtls.delete(queue);
     else this.messageTtls.set(queue, ttl);
     if (limits === undefined) this.limits.delete(queue);
@@ -127,12 +143,14 @@ export class MemoryBroker {
   }
 
   hasQueue(queue: string): boolean {
+    this.expireIdle();
     return this.queues.has(queue);
   }
 
   /** Stores at the back of the queue's priority list (Kombu `_put`, LPUSH). Creates the queue. */
   /** Throws QueueLimitRefusal when the queue is full and refuses publishes (`reject-publish`). */
   put(queue: string, payload: string, priority: number): void {
+    this.expireIdle();
     const ttl = this.messageTtls.get(queue);
     const stored = ttl === undefined ? payload : withDeadline(payload, this.now() * 1000 + ttl);
     const limits = this.limits.get(queue);
@@ -178,6 +196,7 @@ export class MemoryBroker {
    * Messages whose TTL has passed are settled on the way (`expiry`; dropped when absent).
    */
   get(queue: string, noAck: boolean, expiry?: ExpiryHandling): string | undefined {
+    this.expireIdle();
     const lists = this.lists(queue, false);
     if (!lists) return undefined;
     // The lists were created in ascending step order, so Map order is read order.
@@ -225,19 +244,46 @@ export class MemoryBroker {
   }
 
   size(queue: string): number {
+    this.expireIdle();
     let n = 0;
     for (const list of this.lists(queue, false)?.values() ?? []) n += list.length;
     return n;
   }
 
+  /** Empties the queue's lists and its delayed messages; resolves with how many went. */
   purge(queue: string): number {
-    const n = this.size(queue);
+    this.expireIdle();
+    const n = this.size(queue) + this.delayedCount(queue);
     for (const list of this.lists(queue, false)?.values() ?? []) list.clear();
+    this.delayed.delete(queue);
     return n;
   }
 
+  /** `queue` was used now (a get, a consumer): with x-expires it stays for that long again. */
+  touch(queue: string): void {
+    if (this.expires.has(queue)) this.lastUsed.set(queue, this.now() * 1000);
+  }
+
+  /**
+   * Deletes the queues declared with x-expires that nobody used for that long, with their
+   * messages, delayed messages, dead letters and arguments (bindings stay, as on Redis). Run
+   * lazily by every operation that reads a queue, so no timer is needed.
+   */
+  private expireIdle(): void {
+    if (this.expires.size === 0) return;
+    const now = this.now() * 1000;
+    for (const [queue, expires] of [...this.expires]) {
+      if ((this.lastUsed.get(queue) ?? now) + expires > now) continue;
+      this.deleteQueue(queue);
+      this.deadLetters.delete(queue);
+    }
+  }
+
   deleteQueue(queue: string): void {
+    this.expires.delete(queue);
+    this.lastUsed.delete(queue);
     this.queues.delete(queue);
+    this.delayed.delete(queue);
     this.messageTtls.delete(queue);
     this.limits.delete(queue);
     this.dropped.delete(queue);
@@ -245,13 +291,70 @@ export class MemoryBroker {
 
   /** The waiting payloads of `queue`, next-to-consume first, step by step (for tests and tools). */
   peek(queue: string): string[] {
+    this.expireIdle();
     const lists = this.lists(queue, false);
     if (!lists) return [];
     return [...lists.keys()].sort((a, b) => a - b).flatMap((step) => lists.get(step)?.toArray() ?? []);
   }
 
   queueNames(): string[] {
+    this.expireIdle();
     return [...this.queues.keys()];
+  }
+
+  // ---- delayed delivery ------------------------------------------------------------------------
+
+  /** Keeps `payload` for every queue in `queues` until `dueAt` (epoch ms). */
+  putDelayed(queues: readonly string[], payload: string, priority: number, dueAt: number): void {
+    for (const queue of queues) this.delayed.add(queue, { dueAt, payload, priority });
+  }
+
+  /**
+   * Moves up to `max` messages due at `nowMs` to the back of their queues, earliest due first,
+   * as a publish at this moment would store them (queue TTL, length limits: a queue that refuses
+   * it dead-letters or drops and counts it with the reason `maxlen`).
+   */
+  moveDue(nowMs: number, max: number): { moved: number; nextDueAt: number | undefined } {
+    this.expireIdle();
+    let moved = 0;
+    while (moved < max) {
+      const due = this.delayed.takeDue(nowMs);
+      if (!due) break;
+      this.moveOne(due.queue, due.entry);
+      moved++;
+    }
+    return { moved, nextDueAt: this.delayed.nextDueAt() };
+  }
+
+  private moveOne(queue: string, entry: DelayedEntry): void {
+    try {
+      this.put(queue, entry.payload, entry.priority);
+    } catch (error) {
+      if (!(error instanceof QueueLimitRefusal)) throw error;
+      if (this.limits.get(queue)?.deadLetter === true) this.deadLetter(queue, entry.payload, MAXLEN_REASON);
+      else this.countDropped(queue, MAXLEN_REASON);
+    }
+  }
+
+  /** Delayed messages of `queue` not yet moved into it. */
+  delayedCount(queue: string): number {
+    return this.delayed.count(queue);
+  }
+
+  /** Delayed messages of `queue` due at `nowMs`. */
+  dueCount(queue: string, nowMs: number): number {
+    return this.delayed.dueCount(queue, nowMs);
+  }
+
+  /** The earliest due time (epoch ms) of `queue`'s delayed messages, or of every queue's. */
+  nextDueAt(queue?: string): number | undefined {
+    return this.delayed.nextDueAt(queue);
+  }
+
+  /** Queues with delayed messages. */
+  delayedQueues(): string[] {
+    this.expireIdle();
+    return this.delayed.queues();
   }
 
   // ---- bindings --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /**
  * `MemoryStorage`: the {@link ChannelStorage} of `memory://`, on a {@link MemoryBroker}. Every
  * operation is synchronous underneath, so each pop-and-record and each restore is atomic for free.
- * Capabilities: visibility timeout and dead-lettering of unacked records. No broker-side fanout
+ * Capabilities: visibility timeout, dead-lettering of unacked records, delayed delivery. No broker-side fanout
  * (a fanout publish is stored in every bound queue), no batched gets, no head puts.
  */
 import type { QueueDeclareOptions } from '@kelp/core';
@@ -9,6 +9,8 @@ import type {
   BindingRow,
   ChannelStorage,
   DeadLetterOutcome,
+  DelayedDelivery,
+  QueueExpiry,
   GetOptions,
   GetResult,
   RestoreOptions,
@@ -20,11 +22,22 @@ import type { MemoryBroker } from './memory-broker.js';
 
 export class MemoryStorage implements ChannelStorage {
   readonly unacked: UnackedStore;
+  readonly delayed: DelayedDelivery;
+  readonly queueExpiry: QueueExpiry;
 
   constructor(
     private readonly broker: MemoryBroker,
     visibilityTimeout: number,
   ) {
+    this.queueExpiry = {
+      touch: async (queues) => {
+        for (const queue of queues) broker.touch(queue);
+      },
+    };
+    this.delayed = {
+      putDelayed: async (queues, envelopeJson, priority, dueAtMs) => broker.putDelayed(queues, envelopeJson, priority, dueAtMs),
+      moveDue: async (nowMs, max) => broker.moveDue(nowMs, max),
+    };
     this.unacked = {
       record: async (tag: string, envelopeJson: string, exchange: string, routingKey: string) =>
         broker.recordUnacked(tag, envelopeJson, exchange, routingKey),

@@ -10,4 +10,6 @@ export interface RedisAdminContext {
   readonly options: RedisTransportOptions;
   /** Wall clock in seconds. */
   readonly wallClock: () => number;
+  /** The broker URL without its password, for error messages. */
+  readonly redactedUrl: string;
 }

@@ -91,8 +91,11 @@ export function redisMessageHooks(ctx: RedisAdminContext): MessageHooks {
 
     async purgeQueue(queue) {
       const multi = (await ctx.client()).multi();
+      // The lists and the delayed set (countdown / eta), as the channel's purge: (count, DEL) pairs.
       for (const key of keys.queueKeys(queue)) multi.llen(key).del(key);
-      const replies = (await multi.exec()) ?? [];
+      multi.zcard(keys.delayedKey(queue)).del(keys.delayedKey(queue));
+      multi.zrem(keys.delayedIndex, queue);
+      const replies = ((await multi.exec()) ?? []).slice(0, -1);
       return replies.filter((_, i) => i % 2 === 0).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
     },
 

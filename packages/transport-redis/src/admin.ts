@@ -9,12 +9,13 @@
 import type { Buffer } from 'node:buffer';
 import { OperationalError, throwIfAborted } from '@kelp/core';
 import type { AdminStorage, BindingRow, RestoredMessage } from '@kelp/virtual';
-import { EXPIRED_REASON, MAXLEN_REASON } from '@kelp/virtual';
+import { DELAYED_MOVE_BATCH, EXPIRED_REASON, MAXLEN_REASON } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { RedisAdminContext } from './admin-context.js';
 import { redisMessageHooks } from './admin-messages.js';
 import { readDeadLetterRecord } from './dead-letters.js';
 import { DEAD_LETTER_SUFFIX } from './keys.js';
+import { RedisDelayed } from './redis-delayed.js';
 import { restoreInBatches } from './restore-batches.js';
 import { globEscape, scanKeys } from './scan-keys.js';
 
@@ -88,7 +89,9 @@ export function redisAdminStorage(ctx: RedisAdminContext): AdminStorage<Buffer> 
       const lists = await scanKeys(client, `${globEscape(keys.prefix)}*`, signal, 'list').catch(() => [] as string[]);
       // A queue whose messages all expired may have no list left; its drop count names it.
       const droppedFrom = (await Promise.all(DROP_REASONS.map((reason) => client.hkeys(keys.droppedKey(reason))))).flat();
-      return [...lists, ...droppedFrom].map((key) => {
+      // A queue whose messages are all still delayed has no list yet; the delayed index names it.
+      const delayed = (await client.zrange(keys.delayedIndex, 0, -1)).map((queue) => keys.queueKey(queue));
+      return [...lists, ...droppedFrom, ...delayed].map((key) => {
         const name = keys.stripPrefix(key);
         return name.endsWith(deadSuffix) ? name.slice(0, -deadSuffix.length) : keys.queueFromKey(key);
       });
@@ -99,7 +102,12 @@ export function redisAdminStorage(ctx: RedisAdminContext): AdminStorage<Buffer> 
       for (const step of keys.steps) pipeline.llen(keys.queueKey(queue, step));
       pipeline.llen(keys.deadLetterKey(queue));
       for (const reason of DROP_REASONS) pipeline.hget(keys.droppedKey(reason), keys.deadLetterKey(queue));
-      const replies = ((await pipeline.exec()) ?? []).map(([, n]) => Number(n ?? 0));
+      pipeline.zcard(keys.delayedKey(queue));
+      pipeline.zrange(keys.delayedKey(queue), 0, 0, 'WITHSCORES');
+      const raw = (await pipeline.exec()) ?? [];
+      const head = raw.pop()?.[1];
+      const nextDueAt = Array.isArray(head) && head[1] !== undefined ? Number(head[1]) : undefined;
+      const replies = raw.map(([, n]) => Number(n ?? 0));
       const dropped: Record<string, number> = {};
       DROP_REASONS.forEach((reason, i) => {
         const count = replies[keys.steps.length + 1 + i] ?? 0;
@@ -109,7 +117,31 @@ export function redisAdminStorage(ctx: RedisAdminContext): AdminStorage<Buffer> 
         steps: new Map(keys.steps.map((step, i) => [step, replies[i] ?? 0])),
         deadLetters: replies[keys.steps.length] ?? 0,
         dropped,
+        delayed: replies[keys.steps.length + 1 + DROP_REASONS.length] ?? 0,
+        ...(nextDueAt === undefined ? {} : { nextDueAt }),
       };
+    },
+
+    delayed: {
+      async countDue(nowMs, signal) {
+        const client = await ctx.client();
+        let due = 0;
+        for (const queue of await client.zrangebyscore(keys.delayedIndex, '-inf', nowMs)) {
+          throwIfAborted(signal);
+          due += await client.zcount(keys.delayedKey(queue), '-inf', nowMs);
+        }
+        return due;
+      },
+      async moveDue(nowMs, signal) {
+        const delayed = new RedisDelayed(await ctx.client(), keys, ctx.redactedUrl);
+        let total = 0;
+        for (;;) {
+          throwIfAborted(signal);
+          const { moved } = await delayed.moveDue(nowMs, DELAYED_MOVE_BATCH);
+          total += moved;
+          if (moved < DELAYED_MOVE_BATCH) return total;
+        }
+      },
     },
 
     async unackedMessages(signal) {

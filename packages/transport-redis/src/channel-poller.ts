@@ -132,6 +132,7 @@ export class ChannelPoller {
     this.blocking = new BlockingWait(pollClient, { unblock: (id) => host.unblockPoll(id) }, options.blockingWait);
     this.tracking = new InvalidationTracking(pollClient, subClient, {
       serversMayDiffer: options.serversMayDiffer,
+      enabled: options.clientTracking,
       onArmed: () => {
         // A poll that ran before tracking was on armed nothing: poll every list again to arm them.
         this.candidates.reset();

@@ -34,6 +34,8 @@ export interface InvalidationTrackingHost {
    * comparing peers could only go wrong (one name, two addresses).
    */
   readonly serversMayDiffer: boolean;
+  /** The clientTracking option: false starts (and stays) 'unsupported', the timer drives polling. */
+  readonly enabled?: boolean;
 }
 
 export class InvalidationTracking {
@@ -52,6 +54,7 @@ export class InvalidationTracking {
     private readonly subClient: Redis,
     private readonly host: InvalidationTrackingHost,
   ) {
+    if (host.enabled === false) this.tracking = 'unsupported';
     // The subscriber's client id dies with its connection. Forget it at once: a poll connection
     // that reconnects first must not redirect tracking to it (see enable). Writes from now on
     // are not announced, so nothing may be taken as empty any more.

@@ -232,6 +232,29 @@ export class RedisKeys {
   }
 
   /**
+   * Prefixed sorted set of a queue's delayed messages, `_kelp.delayed.<q>` (kelp's own,
+   * docs/wire-format.md#delayed-delivery): member `<priority step>|<envelope>`, score = due time
+   * in epoch ms. Kombu never reads it: a Python consumer sees the message once a kelp mover has
+   * pushed it to the queue's list.
+   */
+  delayedKey(queue: string): string {
+    return `${this.prefix}_kelp.delayed.${queue}`;
+  }
+
+  /**
+   * Prefixed sorted set `_kelp.delayed_index` (kelp's own): every queue with delayed messages,
+   * scored by its earliest due time (epoch ms), so a mover finds due queues without a SCAN.
+   */
+  get delayedIndex(): string {
+    return `${this.prefix}_kelp.delayed_index`;
+  }
+
+  /** The member of a delayed set: the priority step the message is pushed to, `|`, the envelope. */
+  delayedMember(envelope: string, priority: unknown): string {
+    return `${this.priorityStep(priority)}|${envelope}`;
+  }
+
+  /**
    * Prefixed hash counting messages dropped for `reason` (`expired`, `maxlen`), `_kelp.dropped.<reason>`
    * (kelp's own): field = the queue's {@link deadLetterKey}, the one key per queue the pop script
    * is given, value = count.

@@ -78,6 +78,13 @@ export const redisTransportOptionsSchema = z.object({
    * consumer in one hop instead of two (kelp's own; see blocking-wait.ts for its costs).
    */
   blockingWait: bool.default(true),
+  /**
+   * Wake-ups by CLIENT TRACKING invalidations (kelp's own). Off, an idle consumer of several
+   * queues finds new messages on the brpopTimeout timer alone, like a server without tracking:
+   * for measuring what the wake-ups buy (`kelp bench polling`), or where CLIENT is allowed but
+   * the redirect is not wanted.
+   */
+  clientTracking: bool.default(true),
   deadletterQueue: z.preprocess((v) => (v === null || v === '' ? undefined : v), z.string().optional()),
   ackEmulation: bool.default(true),
   /** Where restores push: 'bare' = the step-0 list (what 5.2.4 writes), 'priority' = the sub-list (HEAD). */

@@ -50,6 +50,8 @@ export interface ChannelPollerOptions {
   batchSize: number;
   /** Wait with a blocking command when one list is consumed (see blocking-wait.ts). */
   blockingWait: boolean;
+  /** Wake-ups by CLIENT TRACKING invalidations; false: the brpopTimeout timer alone. */
+  clientTracking: boolean;
   /** The poll and subscriber connections find the master each by itself (sentinel://). */
   serversMayDiffer: boolean;
   /** Wall clock in seconds for unacked_index scores (Kombu uses time.time()). */

@@ -2,10 +2,10 @@
  * `MultiChannelPoller`: the Redis transport's consume machinery on a Hub (Kombu's
  * MultiChannelPoller + `register_with_event_loop`, docs/kombu-compatibility.md#the-hub). Per
  * channel the real work is in {@link ChannelPoller}; this class drives them from the Hub's tick and
- * owns the timers: the startup + repeated visibility restore (throttled 1-in-N like Kombu) and the
- * subscriber health check.
+ * owns the timers: the startup + repeated visibility restore (throttled 1-in-N like Kombu), the
+ * subscriber health check and the delayed mover (due `countdown` / `eta` messages into their queues).
  */
-import type { EventLoopHub, HubTimer, PendingDelivery, Poller, VirtualChannel } from '@kelp/virtual';
+import { type DelayedDelivery, DelayedMover, QUEUE_TOUCH_INTERVAL_MS, type EventLoopHub, type HubTimer, type PendingDelivery, type Poller, type VirtualChannel } from '@kelp/virtual';
 import type { ChannelPoller } from './channel-poller.js';
 
 export interface MultiChannelPollerHost {
@@ -20,6 +20,10 @@ export interface MultiChannelPollerHost {
   queueFromKey(key: string): string;
   openChannels(): readonly VirtualChannel[];
   reportError(error: unknown): void;
+  /** Where the delayed mover moves due messages; without it this poller runs no mover. */
+  delayedStorage?(): DelayedDelivery | undefined;
+  /** Keeps the consumed queues in use (x-expires); called every QUEUE_TOUCH_INTERVAL_MS when given. */
+  touchConsumedQueues?(): void;
 }
 
 export class MultiChannelPoller implements Poller {
@@ -28,11 +32,25 @@ export class MultiChannelPoller implements Poller {
   private timers: HubTimer[] = [];
   private restoreCalls = 0;
   private sweeping: Promise<unknown> | undefined;
+  private readonly mover: DelayedMover | undefined;
 
   constructor(
     private readonly host: MultiChannelPollerHost,
     readonly hub: EventLoopHub,
-  ) {}
+  ) {
+    const delayedStorage = host.delayedStorage?.bind(host);
+    this.mover =
+      delayedStorage &&
+      new DelayedMover(
+        {
+          delayedStorage,
+          // A push to a list wakes the pollers through client tracking or their blocking wait.
+          moved: () => undefined,
+          reportError: (error) => host.reportError(error),
+        },
+        hub,
+      );
+  }
 
   start(): void {
     if (this.started) return;
@@ -50,6 +68,10 @@ export class MultiChannelPoller implements Poller {
     if (this.host.healthCheckIntervalMs > 0) {
       this.timers.push(this.hub.callRepeatedly(this.host.healthCheckIntervalMs, () => this.checkHealth()));
     }
+    // The delayed mover runs wherever the restore sweep does: in every process running a hub.
+    this.mover?.start();
+    const touch = this.host.touchConsumedQueues?.bind(this.host);
+    if (touch) this.timers.push(this.hub.callRepeatedly(QUEUE_TOUCH_INTERVAL_MS, touch));
     this.wake();
   }
 
@@ -60,7 +82,12 @@ export class MultiChannelPoller implements Poller {
     this.removeTick = undefined;
     for (const timer of this.timers) timer.cancel();
     this.timers = [];
+    this.mover?.stop();
     for (const poller of this.host.channelPollers()) poller.detach();
+  }
+
+  delayedStored(dueAtMs: number): void {
+    this.mover?.dueAt(dueAtMs);
   }
 
   /** Attaches a channel poller created after start. */

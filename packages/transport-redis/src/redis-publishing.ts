@@ -11,6 +11,7 @@ import { BoundedMemo } from './bounded-memo.js';
 import { wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
 import { PushBatcher } from './push-batcher.js';
+import { RedisDelayed } from './redis-delayed.js';
 
 export class RedisPublishing implements OneStepRouting, FanoutPublish, HeadPut {
   private pushBatcher: PushBatcher | undefined;
@@ -24,12 +25,17 @@ export class RedisPublishing implements OneStepRouting, FanoutPublish, HeadPut {
   /** Binding sets as last read, for putRouted (the push script checks them before using them). */
   private readonly tableCopies = new Map<string, { members: readonly string[]; rows: readonly BindingRow[] }>();
 
+  /** Delayed publishes (countdown / eta) on this publishing's connection. */
+  readonly delayed: RedisDelayed;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     /** The broker URL without its password, for error messages. */
     private readonly redactedUrl: string,
-  ) {}
+  ) {
+    this.delayed = new RedisDelayed(redis, keys, redactedUrl);
+  }
 
   /** LPUSH to the priority sub-list, batched with the tick's other pushes (PushBatcher). */
   put(queue: string, envelopeJson: string, priority: number): Promise<void> {

@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { QueueDeclareOptions } from '@kelp/core';
 import type { BindingRow, BatchGet, ChannelStorage, GetOptions, GetResult, ReplicaAcknowledgement } from '@kelp/virtual';
-import { EXPIRED_REASON, MAXLEN_REASON, queueLengthLimits, queueMessageTtl } from '@kelp/virtual';
+import { EXPIRED_REASON, MAXLEN_REASON, queueExpires, queueLengthLimits, queueMessageTtl } from '@kelp/virtual';
 import { moveTakenAside } from '@kelp/virtual/internal';
 import type { Redis } from 'ioredis';
 import { BoundedMemo } from './bounded-memo.js';
@@ -17,7 +17,9 @@ import { deadLetterRecord } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import { LocalUnackedStore } from './local-unacked.js';
 import type { RedisTransportOptions } from './options.js';
+import { RedisDelayed } from './redis-delayed.js';
 import { RedisPublishing } from './redis-publishing.js';
+import { RedisQueueExpiry } from './redis-queue-expiry.js';
 import { RedisUnackedStore } from './redis-unacked.js';
 import { expiredDeadLetterFlags, popAndRecord, type PoppedEntry } from './scripts.js';
 
@@ -46,6 +48,8 @@ export class RedisStorage implements ChannelStorage, BatchGet {
   readonly fanout: RedisPublishing;
   readonly routing: RedisPublishing;
   readonly headPut: RedisPublishing;
+  readonly delayed: RedisDelayed;
+  readonly queueExpiry: RedisQueueExpiry;
   readonly batchGet: BatchGet = this;
   readonly replication: ReplicaAcknowledgement;
   private readonly redis: Redis;
@@ -60,6 +64,8 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     this.keys = ctx.keys;
     this.publishing = new RedisPublishing(ctx.client, ctx.keys, ctx.redactedUrl);
     this.fanout = this.routing = this.headPut = this.publishing;
+    this.delayed = this.publishing.delayed;
+    this.queueExpiry = new RedisQueueExpiry(ctx.client, ctx.keys, ctx.redactedUrl);
     this.replication = ctx.replication;
     this.poppedKeyQueues = new BoundedMemo(10_000, (key) => ctx.keys.queueFromKey(key));
     if (ctx.options.ackEmulation) {
@@ -156,12 +162,16 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     return false;
   }
 
+  /** Empties the queue's lists and its delayed set (counted with them). */
   async purge(queue: string): Promise<number> {
     const multi = this.redis.multi();
     for (const key of this.keys.queueKeys(queue)) multi.llen(key).del(key);
+    const delayed = this.keys.delayedKey(queue);
+    multi.zcard(delayed).del(delayed).zrem(this.keys.delayedIndex, queue);
     const results = (await multi.exec()) ?? [];
     let removed = 0;
-    for (let i = 0; i < results.length; i += 2) removed += Number(results[i]?.[1] ?? 0);
+    // Pairs of (count, DEL) per list and for the delayed set; the trailing ZREM is not a count.
+    for (let i = 0; i + 1 < results.length; i += 2) removed += Number(results[i]?.[1] ?? 0);
     return removed;
   }
 
@@ -175,7 +185,8 @@ export class RedisStorage implements ChannelStorage, BatchGet {
   async deleteQueue(queue: string): Promise<void> {
     await this.redis
       .multi()
-      .del(...this.keys.queueKeys(queue), this.keys.queueArgumentsKey(queue))
+      .del(...this.keys.queueKeys(queue), this.keys.queueArgumentsKey(queue), this.keys.delayedKey(queue))
+      .zrem(this.keys.delayedIndex, queue)
       .hdel(this.keys.droppedKey(EXPIRED_REASON), this.keys.deadLetterKey(queue))
       .hdel(this.keys.droppedKey(MAXLEN_REASON), this.keys.deadLetterKey(queue))
       .exec();
@@ -195,11 +206,20 @@ export class RedisStorage implements ChannelStorage, BatchGet {
    * arguments replaces and one without leaves as it is.
    */
   async newQueue(queue: string, options: QueueDeclareOptions): Promise<void> {
+    await this.declareArguments(queue, options);
+    // A declaration is use of the queue (x-expires): its keys get their full expiry again.
+    await this.queueExpiry.touch([queue]);
+  }
+
+  private async declareArguments(queue: string, options: QueueDeclareOptions): Promise<void> {
     if (options.arguments === undefined || Object.keys(options.arguments).length === 0) return;
+    this.queueExpiry.forget(queue);
     const key = this.keys.queueArgumentsKey(queue);
     const ttl = queueMessageTtl(options.arguments);
     const limits = queueLengthLimits(options.arguments);
+    const expires = queueExpires(options.arguments);
     const fields: Record<string, string> = {};
+    if (expires !== undefined) fields['x-expires'] = String(expires);
     if (ttl !== undefined) fields['x-message-ttl'] = String(ttl);
     if (limits?.maxLength !== undefined) fields['x-max-length'] = String(limits.maxLength);
     if (limits?.maxLengthBytes !== undefined) fields['x-max-length-bytes'] = String(limits.maxLengthBytes);

@@ -129,6 +129,7 @@ export class RedisTransport extends VirtualTransport {
       keys: this.keys,
       options: this.redisOptions,
       wallClock: this.wallClock,
+      redactedUrl: this.redactedUrl,
     }));
     return this.adminTools;
   }
@@ -303,6 +304,10 @@ export class RedisTransport extends VirtualTransport {
         queueFromKey: (key) => this.keys.queueFromKey(key),
         openChannels: () => this.openChannels(),
         reportError: (error) => this.reportError(error),
+        delayedStorage: () => this.openChannels()[0]?.delayedDelivery,
+        touchConsumedQueues: () => {
+          for (const channel of this.openChannels()) channel.touchConsumedQueues().catch((error: unknown) => this.reportError(error));
+        },
       },
       hub,
     );
@@ -385,6 +390,7 @@ export class RedisTransport extends VirtualTransport {
         healthTimeoutMs: this.healthTimeoutMs,
         batchSize: this.redisOptions.batchSize ?? 100,
         blockingWait: this.redisOptions.blockingWait,
+        clientTracking: this.redisOptions.clientTracking,
         serversMayDiffer: locatesMaster(this.ioredisOptions),
         wallClock: this.wallClock,
       },

@@ -10,6 +10,7 @@ import { NotFoundError } from '@kelp/core';
 import type { ChannelStorage } from './channel-storage.js';
 import { type BrokerState, prepareBinding } from './exchange.js';
 import { queueMessageTtl } from './message-expiry.js';
+import { queueExpires } from './queue-expiry.js';
 import { queueLengthLimits } from './queue-limits.js';
 import { rememberQueueArguments } from './queue-arguments.js';
 
@@ -57,6 +58,7 @@ export class ChannelDeclarations {
       // Refused before anything is stored: a bad TTL must not half-declare the queue.
       queueMessageTtl(options.arguments);
       queueLengthLimits(options.arguments);
+      queueExpires(options.arguments);
       await storage.newQueue(name, options);
       if (options.autoDelete) brokerState.autoDeleteQueues.add(name);
       rememberQueueArguments(brokerState, name, options.arguments);

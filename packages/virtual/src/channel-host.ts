@@ -27,6 +27,8 @@ export interface ChannelHost<TChannel> extends ChannelReports {
   consumersChanged(channel: TChannel): void;
   /** Forgets the channel; resolves with messages a poller took for it and never delivered. */
   detachChannel(channel: TChannel): Promise<PendingDelivery[]>;
+  /** A delayed message due at `dueAtMs` was stored through `channel` (the mover may wake for it). */
+  delayedStored?(dueAtMs: number): void;
   /** Releases what the transport holds for `channel`, once its messages are back in storage. */
   releaseChannel(channel: TChannel): Promise<void>;
 }

@@ -25,6 +25,8 @@ function refusedAs(deliveryTag: string): (error: unknown) => PublishResult {
 
 export interface PublisherContext {
   readonly storage: ChannelStorage;
+  /** A delayed message due at `dueAtMs` was stored: the local mover may wake for it. */
+  readonly delayedStored?: (dueAtMs: number) => void;
   readonly options: VirtualTransportOptions;
   readonly brokerState: BrokerState;
   readonly topicCache: TopicPatternCache;
@@ -42,17 +44,11 @@ export class ChannelPublisher {
    * `replication.writes` and resolves once that many replicas hold what it stored. May throw
    * (encoding, a confirm this storage cannot meet); the channel turns that into a rejection.
    */
-  publish(message: OutboundMessage, exchange: string, routingKey: string, confirm?: PublishConfirm): Promise<PublishResult> {
+  publish(message: OutboundMessage, exchange: string, routingKey: string, confirm?: PublishConfirm, deliverAt?: number): Promise<PublishResult> {
+    if (deliverAt !== undefined && deliverAt > Date.now()) return this.publishDelayed(message, exchange, routingKey, deliverAt, confirm);
     if (confirm === undefined) return this.route(message, exchange, routingKey, this.storage);
-    const { replication } = this.storage;
-    if (!replication) {
-      // Refused before writing: waiting could never succeed, and nothing half-done is left behind.
-      throw new ConfigurationError(
-        `publish: confirm asks for ${confirm.replicas} replica(s), but this transport keeps no replicas; ` +
-          'drop confirm (or pass confirm: false) for this connection',
-        { option: 'confirm.replicas' },
-      );
-    }
+    // Refused before writing: waiting could never succeed, and nothing half-done is left behind.
+    const replication = this.replicationFor(confirm);
     if (confirm.timeout > replication.maxTimeout) {
       throw new ConfigurationError(
         `publish: confirm.timeout ${confirm.timeout} s is longer than this connection can wait (${replication.maxTimeout} s); ` +
@@ -61,6 +57,60 @@ export class ChannelPublisher {
       );
     }
     return this.route(message, exchange, routingKey, replication.writes).then((result) => this.confirmed(result, confirm, replication));
+  }
+
+  /** The storage's replication, or a ConfigurationError thrown before anything is written. */
+  private replicationFor(confirm: PublishConfirm): ReplicaAcknowledgement {
+    const { replication } = this.storage;
+    if (!replication) {
+      throw new ConfigurationError(
+        `publish: confirm asks for ${confirm.replicas} replica(s), but this transport keeps no replicas; ` +
+          'drop confirm (or pass confirm: false) for this connection',
+        { option: 'confirm.replicas' },
+      );
+    }
+    return replication;
+  }
+
+  /**
+   * A delayed publish (docs/wire-format.md#delayed-delivery): routed now, by the bindings as they
+   * are now, and stored in the delayed set of every queue reached, due at `deliverAt`. Queue
+   * arguments (TTL, length limits) apply when the mover puts it in its queue, as to a publish at
+   * that moment; a message TTL counts from the due time. Fanout exchanges are refused: on Redis
+   * they broadcast over pub/sub, which keeps nothing to deliver later.
+   */
+  private async publishDelayed(
+    message: OutboundMessage,
+    exchange: string,
+    routingKey: string,
+    deliverAt: number,
+    confirm: PublishConfirm | undefined,
+  ): Promise<PublishResult> {
+    const replication = confirm === undefined ? undefined : this.replicationFor(confirm);
+    const writes = replication?.writes ?? this.storage;
+    const delayed = writes.delayed;
+    if (!delayed) {
+      throw new ConfigurationError('publish: countdown / eta (delayed delivery) is not supported by this transport; publish without them', {
+        option: 'countdown',
+      });
+    }
+    const type = exchange === '' ? 'direct' : this.ctx.brokerState.typeOf(exchange);
+    if (type === 'fanout') {
+      throw new ConfigurationError(
+        `publish: countdown / eta cannot be used on the fanout exchange '${exchange}' (a broadcast is delivered to whoever listens at once); ` +
+          'publish to a direct or topic exchange, or to the queue by name',
+        { option: 'countdown' },
+      );
+    }
+    const deliveryTag = randomUUID();
+    const json = encodeEnvelope(message, exchange, routingKey, deliveryTag, { visibleAt: deliverAt });
+    const priority = clampPriority(message.properties.priority ?? 0);
+    const queues = exchange === '' ? [routingKey] : routeTable(type, await this.storage.getTable(exchange), routingKey, this.ctx.topicCache);
+    if (queues.length === 0) return this.unroutable(writes, json, priority, deliveryTag);
+    await delayed.putDelayed(queues, json, priority, deliverAt);
+    this.ctx.delayedStored?.(deliverAt);
+    const result: PublishResult = { status: 'routed', queues, deliveryTag, deliverAt };
+    return replication && confirm ? this.confirmed(result, confirm, replication) : result;
   }
 
   /**

@@ -42,10 +42,40 @@ export interface ChannelStorage {
   readonly headPut?: HeadPut;
   /** The broker keeps replicas and reports which hold a write; without it no publish can be confirmed by one. */
   readonly replication?: ReplicaAcknowledgement;
+  /** Delayed delivery (`countdown` / `eta`); without it such a publish is refused. */
+  readonly delayed?: DelayedDelivery;
+  /** Queue expiry (`x-expires`); without it the argument is accepted and does nothing. */
+  readonly queueExpiry?: QueueExpiry;
 }
 
-/** The writes of a publish: `put`, and the broker's own routing and fanout where it has them. */
-export type PublishWrites = Pick<ChannelStorage, 'put' | 'routing' | 'fanout'>;
+/** `x-expires` (queue-expiry.ts): what counts as use of a queue resets its idle clock. */
+export interface QueueExpiry {
+  /** `queues` were used now (a get, a consumer attached); those declared with `x-expires` stay for that long again. */
+  touch(queues: readonly string[]): Promise<void>;
+}
+
+/** The writes of a publish: `put`, and the broker's own routing, fanout and delayed sets where it has them. */
+export type PublishWrites = Pick<ChannelStorage, 'put' | 'routing' | 'fanout' | 'delayed'>;
+
+/**
+ * Per-queue delayed sets scored by due time (docs/wire-format.md#delayed-delivery): a delayed
+ * publish is routed at once and stored in the set of every queue it reaches; a mover (any
+ * process running a hub, delayed-mover.ts) later moves the due ones into their queues.
+ */
+export interface DelayedDelivery {
+  /**
+   * Stores `envelopeJson` (unique: it carries its delivery tag) in the delayed set of every
+   * queue in `queues`, due at `dueAtMs` (epoch ms), in one atomic step.
+   */
+  putDelayed(queues: readonly string[], envelopeJson: string, priority: number, dueAtMs: number): Promise<void>;
+  /**
+   * Moves up to `max` messages due at `nowMs` or earlier, over every queue, to the back of their
+   * queue's priority sub-list, each move atomic and applying the queue's arguments (TTL, length
+   * limits) as a publish at that moment would. Resolves with how many moved and the earliest due
+   * time still waiting (undefined when none).
+   */
+  moveDue(nowMs: number, max: number): Promise<{ moved: number; nextDueAt: number | undefined }>;
+}
 
 export interface ReplicaAcknowledgement {
   /** The longest `timeout` (seconds) this storage can wait; a publish asking for more is refused before it writes. */

@@ -39,6 +39,11 @@ export interface EncodeEnvelopeOptions {
    * Kombu reads either; this exists for byte-for-byte comparisons with captured traffic.
    */
   pythonSeparators?: boolean;
+  /**
+   * When the message becomes visible (epoch ms; a delayed message's due time): its `expiration`
+   * counts from then. Default: now.
+   */
+  visibleAt?: number;
 }
 
 /** The envelope object in Kombu's insertion order (docs/wire-format.md#json-layout). */
@@ -80,7 +85,7 @@ export function encodeEnvelope(
   const text = options?.pythonSeparators
     ? pythonJsonDumps(buildEnvelope(message, exchange, routingKey, deliveryTag))
     : (writeEnvelopeFast(message, exchange, routingKey, deliveryTag) ?? JSON.stringify(buildEnvelope(message, exchange, routingKey, deliveryTag)));
-  const deadline = expirationDeadline(message.properties.expiration);
+  const deadline = expirationDeadline(message.properties.expiration, options?.visibleAt);
   return deadline === undefined ? text : withDeadline(text, deadline);
 }
 
@@ -88,9 +93,9 @@ export function encodeEnvelope(
  * When a message published now with this `expiration` (milliseconds, Kombu's wire form) expires;
  * undefined without one. Only such messages carry the deadline (message-expiry.ts).
  */
-function expirationDeadline(expiration: string | undefined): number | undefined {
+function expirationDeadline(expiration: string | undefined, visibleAt: number | undefined): number | undefined {
   const ms = expirationMs(expiration);
-  return ms === undefined ? undefined : Date.now() + ms;
+  return ms === undefined ? undefined : (visibleAt ?? Date.now()) + ms;
 }
 
 /**

@@ -5,27 +5,13 @@
  * the contract requires. With nothing to read it stays idle until `wake()` (a put, an ack, a new
  * consumer) instead of polling in a busy loop. The Redis transport replaces it with its own poller.
  */
+import { DelayedMover } from './delayed-mover.js';
+import { QUEUE_TOUCH_INTERVAL_MS } from './queue-expiry.js';
+import type { EventLoopHub, HubTimer } from './event-loop-hub.js';
 import type { PendingDelivery } from './storage-types.js';
 import type { VirtualChannel } from './virtual-channel.js';
 
-/** A cancellable Hub timer (structural subset of `@kelp/hub`'s TimerHandle). */
-export interface HubTimer {
-  cancel(): void;
-}
-
-/** The part of `@kelp/hub`'s Hub a poller uses (kept structural so tests may pass a fake). */
-export interface EventLoopHub {
-  onTick(cb: () => void): () => void;
-  /** Called when a run loop returns; a fake without it gets no blocking waits (see the Redis poller). */
-  onStop?(cb: () => void): () => void;
-  callSoon(cb: () => void): HubTimer;
-  callRepeatedly(intervalMs: number, cb: () => void): HubTimer;
-  addReader(source: object, cb: (source: object) => void): void;
-  removeReader(source: object): void;
-  notifyReadable(source: object): void;
-  /** Lets a sleeping `runUntil` re-check its predicate: something settled outside the hub's callbacks. */
-  wake?(): void;
-}
+export type { EventLoopHub, HubTimer } from './event-loop-hub.js';
 
 /** What the transport offers its poller. */
 export interface PollerHost {
@@ -43,6 +29,8 @@ export interface Poller {
   wake(): void;
   /** Forgets `channel`; resolves with messages taken for it and not yet delivered. */
   detachChannel(channel: VirtualChannel): Promise<PendingDelivery[]>;
+  /** A delayed message due at `dueAtMs` was stored by this process (delayed-mover.ts). */
+  delayedStored?(dueAtMs: number): void;
 }
 
 export class GenericPoller implements Poller {
@@ -56,15 +44,32 @@ export class GenericPoller implements Poller {
   private started = false;
   private removeTick: (() => void) | undefined;
   private restoreTimer: HubTimer | undefined;
+  private touchTimer: HubTimer | undefined;
+  /** Moves due delayed messages into their queues while the poller runs, as the restore sweep does. */
+  private readonly mover: DelayedMover;
 
   constructor(
     private readonly host: PollerHost,
     private readonly hub: EventLoopHub,
-  ) {}
+  ) {
+    this.mover = new DelayedMover(
+      {
+        delayedStorage: () => this.host.openChannels().find((c) => c.state === 'open')?.delayedDelivery,
+        moved: () => this.wake(),
+        reportError: (error) => this.host.reportError(error),
+      },
+      hub,
+    );
+  }
 
   start(): void {
     if (this.started) return;
     this.started = true;
+    this.mover.start();
+    // Consumers keep their queues in use (x-expires), between the pops an idle queue never gets.
+    this.touchTimer = this.hub.callRepeatedly(QUEUE_TOUCH_INTERVAL_MS, () => {
+      for (const channel of this.host.openChannels()) channel.touchConsumedQueues().catch((error: unknown) => this.host.reportError(error));
+    });
     this.removeTick = this.hub.onTick(() => this.onTick());
     this.hub.addReader(this.source, () => this.deliverPending());
     if (this.host.capabilities.visibilityTimeout) {
@@ -82,7 +87,14 @@ export class GenericPoller implements Poller {
     this.removeTick = undefined;
     this.restoreTimer?.cancel();
     this.restoreTimer = undefined;
+    this.mover.stop();
+    this.touchTimer?.cancel();
+    this.touchTimer = undefined;
     this.hub.removeReader(this.source);
+  }
+
+  delayedStored(dueAtMs: number): void {
+    this.mover.dueAt(dueAtMs);
   }
 
   wake(): void {

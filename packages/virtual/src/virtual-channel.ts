@@ -18,14 +18,14 @@ import type {
   QueueDeclareOptions,
   QueueDeclareResult,
 } from '@kelp/core';
-import { ChannelClosedError, ChannelError, parseBasicPublishOptions } from '@kelp/core';
+import { ChannelClosedError, ChannelError, parseBasicPublishOptions, parseDeliverAt } from '@kelp/core';
 import { ChannelAdmission } from './channel-admission.js';
 import { ChannelConsumers } from './channel-consumers.js';
 import { ChannelDeclarations, type QueueDeleteOptions } from './channel-declarations.js';
 import type { ChannelHost } from './channel-host.js';
 import { ChannelPublisher } from './channel-publisher.js';
 import { ChannelRestorer } from './channel-restore.js';
-import type { ChannelStorage } from './channel-storage.js';
+import type { ChannelStorage, DelayedDelivery } from './channel-storage.js';
 import { createQueueCycle, type QueueCycle } from './cycle.js';
 import { envelopeToDelivery } from './envelope.js';
 import { InflightWork } from './inflight-work.js';
@@ -67,7 +67,13 @@ export class VirtualChannel implements Channel {
     this.cycle = createQueueCycle(options.queueOrderStrategy);
     this.consumers = new ChannelConsumers(this.cycle);
     this.declarations = new ChannelDeclarations({ storage, brokerState, consumerCount: (queue) => host.consumerCount(queue) });
-    this.publisher = new ChannelPublisher({ storage, options, brokerState, topicCache: this.topicCache });
+    this.publisher = new ChannelPublisher({
+      storage,
+      options,
+      brokerState,
+      topicCache: this.topicCache,
+      delayedStored: (dueAtMs) => host.delayedStored?.(dueAtMs),
+    });
     this.admission = new ChannelAdmission({ storage, options, brokerState, reports: host });
     this.restorer = new ChannelRestorer({
       storage,
@@ -87,6 +93,18 @@ export class VirtualChannel implements Channel {
   /** Queues with a consumer on this channel, in the cycle's polling order. */
   get consumedQueues(): string[] {
     return this.consumers.queues();
+  }
+
+  /** Keeps the queues this channel consumes in use (x-expires); the poller calls it every QUEUE_TOUCH_INTERVAL_MS. */
+  touchConsumedQueues(): Promise<void> {
+    const expiry = this.storage.queueExpiry;
+    if (!expiry || this.channelState !== 'open' || this.consumers.size === 0) return Promise.resolve();
+    return expiry.touch(this.consumers.queues());
+  }
+
+  /** The storage's delayed sets, for the transport's delayed mover (delayed-mover.ts). */
+  get delayedDelivery(): DelayedDelivery | undefined {
+    return this.storage.delayed;
   }
 
   get hasConsumers(): boolean {
@@ -155,7 +173,7 @@ export class VirtualChannel implements Channel {
   basicPublish(message: OutboundMessage, exchange: string, routingKey: string, options?: BasicPublishOptions): Promise<PublishResult> {
     try {
       this.assertOpen();
-      return this.publisher.publish(message, exchange, routingKey, parseBasicPublishOptions(options));
+      return this.publisher.publish(message, exchange, routingKey, parseBasicPublishOptions(options), parseDeliverAt(options?.deliverAt, 'basicPublish'));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -169,6 +187,8 @@ export class VirtualChannel implements Channel {
     // A malformed message is dead-lettered and the next one tried, so get never returns garbage.
     for (;;) {
       const result = await this.storage.get(queue, { noAck, expiry: this.expiry });
+      // A get is use of the queue (x-expires), found or not.
+      await this.storage.queueExpiry?.touch([queue]);
       if (!result) return undefined;
       const checked = this.admission.admit(result.queue, result.payload, noAck ? undefined : result.deliveryTag);
       if (!checked.ok) {

@@ -148,6 +148,11 @@ export abstract class VirtualTransport implements Transport, ChannelHost<Virtual
     this.poller?.wake();
   }
 
+  /** Tells the poller's delayed mover of a message due at `dueAtMs` stored by this process. @internal */
+  delayedStored(dueAtMs: number): void {
+    this.poller?.delayedStored?.(dueAtMs);
+  }
+
   /** @internal */
   notifyDelivery(delivery: Delivery): void {
     this.events.emit('delivery', delivery);

@@ -17,12 +17,19 @@ const options: Record<string, OptionSpec> = {
   backlogs: value('Backlog sizes for the consumer RSS workload (10000,100000)', 'N,N'),
   timeout: value('Seconds one phase may take before it fails (120)', 'SECONDS'),
   queues: value('polling: number of queues (10)'),
-  rate: value('polling: paced phase rate in msgs/s (1000)'),
+  rate: value('polling: paced phase rate in msgs/s, 0 for a saturating producer (1000)'),
   paced: value('polling: messages in the paced phase (1000)'),
   interval: value('polling: interval mode sleep after an empty cycle (0.01)', 'SECONDS'),
-  cycles: value('polling: round_robin,priority,sorted', 'LIST'),
+  window: value('polling: length of the windows Jain\'s fairness index is computed over (20)', 'MS'),
+  cycles: value('polling: strategies, comma-separated: round_robin, priority, sorted, names a module registered, or paths to modules that call registerQueueOrderStrategy', 'LIST'),
   modes: value('polling: blocking,batched,interval', 'LIST'),
-  loads: value('polling: skewed,even', 'LIST'),
+  loads: value('polling: skewed,even,bursty,priority (default skewed,even)', 'LIST'),
+  zipf: value('polling: skew exponent of the skewed load, queue i gets 1/(i+1)^S (1)', 'S'),
+  load: value('polling: a JSON load file: {"queues": [{"weight" or "rate", "priority"?}, ...]}', 'PATH'),
+  tracking: value('polling: wake-ups of the blocking and batched modes: on (CLIENT TRACKING), off (the poll timer alone), or on,off (on)', 'LIST'),
+  baseline: value('polling: kombu (Python Kombu 5.2.4 consumer), raw (bare BRPOP), comma-separated', 'LIST'),
+  repeat: value('polling: runs of every row; figures are medians with min-max (1)'),
+  compare: { type: 'boolean', description: 'polling: compare two saved --json runs: kelp bench polling --compare a.json b.json' },
   report: value('polling: write a self-contained HTML report with charts', 'PATH'),
 };
 
@@ -52,16 +59,21 @@ export const benchCommand: Command = {
     brief: 'benchmark a broker: throughput, latency, polling strategies',
     summary:
       'Benchmarks kelp on a broker: the workloads (publish, consume+ack at several prefetch counts, many queues, fanout, priorities; with a redis:// URL also two-process end-to-end runs and consumer peak RSS), or `polling` to compare queue cycles and polling modes. URL defaults to memory://. Needs the repository\'s benchmark package (@kelp/bench).',
-    usage: 'kelp bench [URL] [options] | kelp bench polling URL [options]',
+    usage: 'kelp bench [URL] [options] | kelp bench polling URL [options] | kelp bench polling --compare A.json B.json',
     positionals: [
       { name: 'SUITE', required: false, description: 'polling, or a broker URL for the workloads (default memory://)' },
-      { name: 'URL', required: false, description: 'Broker URL (for polling)' },
+      { name: 'URL', required: false, description: 'Broker URL (for polling), or with --compare the first of two saved runs' },
+      { name: 'B', required: false, description: 'With --compare: the second saved run' },
     ],
     options,
   },
   run: async ({ io, args }) => {
     const argv: string[] = [...args.positionals];
-    for (const name of Object.keys(options)) {
+    for (const [name, spec] of Object.entries(options)) {
+      if (spec.type === 'boolean') {
+        if (args.has(name)) argv.push(`--${name}`);
+        continue;
+      }
       const given = args.string(name);
       if (given !== undefined) argv.push(`--${name}`, given);
     }

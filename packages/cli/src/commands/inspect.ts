@@ -11,7 +11,8 @@ export const inspectCommand: Command = {
     brief: 'list exchanges, bindings, queue lengths and unacked messages',
     summary:
       'Lists exchanges with their bindings and every queue with its length (priority sub-lists summed),\n' +
-      'unacked count, oldest unacked age and dead letters. Works on keys written by Python Kombu/Celery.',
+      'unacked count, oldest unacked age, dead letters, drops and delayed messages (countdown / eta) with\n' +
+      'the next due time. Works on keys written by Python Kombu/Celery.',
     usage: 'kelp inspect URL [--json]',
     positionals: [{ name: 'URL', required: true, description: 'Broker URL, e.g. redis://localhost:6379/0' }],
     options: {},
@@ -25,6 +26,14 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
   const report = await withConnection(url, signal, (connection) => requireAdmin(connection, 'inspect').inspect({ signal }));
   io.stdout.write(args.json ? jsonLine(report) : renderInspect(report));
   return 0;
+}
+
+/** `3 (in 12 s)`: delayed messages and when the next is due (`due` once its time has come). */
+function delayedCell(delayed: number | undefined, nextDueAt: number | undefined, now: number): string {
+  if (!delayed) return '-';
+  if (nextDueAt === undefined) return String(delayed);
+  const wait = nextDueAt - now;
+  return `${formatNumber(delayed)} (${wait > 0 ? `in ${formatNumber(Math.round(wait * 10) / 10)} s` : 'due'})`;
 }
 
 export function renderInspect(report: InspectReport): string {
@@ -42,7 +51,8 @@ export function renderInspect(report: InspectReport): string {
   out.push('Queues');
   if (report.queues.length === 0) out.push('  (none)\n');
   else {
-    const rows: (string | number)[][] = [['queue', 'ready', 'by priority', 'unacked', 'oldest unacked', 'dead letters', 'dropped']];
+    const rows: (string | number)[][] = [['queue', 'ready', 'by priority', 'unacked', 'oldest unacked', 'dead letters', 'dropped', 'delayed (next due)']];
+    const now = Date.now() / 1000;
     for (const queue of report.queues) {
       const byPriority = Object.entries(queue.priorityLengths ?? {})
         .filter(([, n]) => n > 0)
@@ -58,6 +68,7 @@ export function renderInspect(report: InspectReport): string {
         Object.entries(queue.dropped ?? {})
           .map(([reason, n]) => `${reason}:${n}`)
           .join(' ') || '-',
+        delayedCell(queue.delayed, queue.nextDueAt, now),
       ]);
     }
     out.push(table(rows));

@@ -1,5 +1,5 @@
 /** `kelp publish URL --exchange X --routing-key K [...] BODY`: publishes one or many messages. */
-import { DEFAULT_CONFIRM_TIMEOUT, Exchange, Producer, PublishNotConfirmedError, Queue } from 'kelp';
+import { ConfigurationError, DEFAULT_CONFIRM_TIMEOUT, Exchange, parseDelay, Producer, PublishNotConfirmedError, Queue } from 'kelp';
 import type { PublishOptions, PublishResult } from 'kelp';
 import { UsageError, CommandFailed } from '../errors.js';
 import { jsonLine } from '../output.js';
@@ -35,11 +35,14 @@ export const publishCommand: Command = {
       count: { type: 'string', value: 'N', description: 'Publish each body N times (default 1)' },
       confirm: { type: 'string', value: 'N', description: 'Wait until N Redis replicas hold each message (WAIT)' },
       'confirm-timeout': { type: 'string', value: 'S', description: 'Seconds to wait for them (default 1; with --confirm)' },
+      countdown: { type: 'string', value: 'S', description: 'Delayed delivery: visible in its queue S seconds from now' },
+      eta: { type: 'string', value: 'TIME', description: 'Delayed delivery at an ISO 8601 time, e.g. 2030-01-31T12:00:00Z' },
     },
     examples: [
       'kelp publish memory:// --exchange tasks --routing-key email --queue email \'{"to":"a@b.c"}\'',
       'seq 1 1000 | kelp publish redis://localhost/0 --exchange tasks --routing-key n --queue numbers -',
       'kelp publish redis://localhost/0 --exchange tasks --routing-key email --confirm 1 \'{"to":"a@b.c"}\'',
+      'kelp publish redis://localhost/0 --exchange \'\' --routing-key reminders --countdown 3600 \'{"call":"back"}\'',
     ],
   },
   run,
@@ -58,6 +61,8 @@ interface Tally {
   lastDeliveryTag: string | undefined;
   /** Stored, but fewer replicas than --confirm asked for acknowledged them in time. */
   unconfirmed: number;
+  /** Routed into delayed sets (--countdown / --eta in the future). */
+  delayed: number;
 }
 
 async function run({ io, args, signal }: CommandContext): Promise<number> {
@@ -73,6 +78,7 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
   const headers = parseHeaders(args.strings('header'));
   const count = args.int('count', { min: 1 }, 1);
   const confirm = confirmOption(args);
+  const delay = delayOption(args);
   if (body === '-' && !io.stdin) throw new UsageError('BODY "-" needs standard input to read bodies from');
 
   const tally: Tally = {
@@ -86,6 +92,7 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
     subscribers: undefined,
     lastDeliveryTag: undefined,
     unconfirmed: 0,
+    delayed: 0,
   };
 
   await withConnection(url, signal, async (connection) => {
@@ -106,6 +113,7 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
       headers,
       ...(compression !== undefined ? { compression } : {}),
       ...(priority !== undefined ? { priority } : {}),
+      ...delay,
     };
     let inFlight: Promise<void>[] = [];
     const publishOne = async (text: string): Promise<void> => {
@@ -157,6 +165,7 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
 function record(tally: Tally, result: PublishResult): void {
   tally.published += 1;
   tally.lastDeliveryTag = result.deliveryTag;
+  if (result.deliverAt !== undefined) tally.delayed += 1;
   if (result.status === 'routed') tally.routed += 1;
   else if (result.status === 'dead-lettered') tally.deadLettered += 1;
   else if (result.status === 'rejected') {
@@ -165,6 +174,20 @@ function record(tally: Tally, result: PublishResult): void {
   } else tally.unroutable += 1;
   for (const queue of result.queues) tally.queues.add(queue);
   if (result.subscribers !== undefined) tally.subscribers = (tally.subscribers ?? 0) + result.subscribers;
+}
+
+/** `--countdown S` or `--eta TIME` as publish options, checked before connecting (bad usage exits 2). */
+function delayOption(args: CommandContext['args']): { countdown: number } | { eta: string } | Record<string, never> {
+  const countdown = args.seconds('countdown');
+  const eta = args.string('eta');
+  try {
+    parseDelay(countdown, eta, 'kelp publish');
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw new UsageError(`--${error.option ?? 'eta'}: ${error.message.replace(/^kelp publish: /, '')}`);
+    throw error;
+  }
+  if (countdown !== undefined) return { countdown };
+  return eta === undefined ? {} : { eta };
 }
 
 /** `--confirm N [--confirm-timeout S]` as a publish `confirm`. */
@@ -198,6 +221,7 @@ function report(
         deadLettered: tally.deadLettered,
         unroutable: tally.unroutable,
         ...(tally.rejected > 0 ? { rejected: tally.rejected } : {}),
+        ...(tally.delayed > 0 ? { delayed: tally.delayed } : {}),
         queues,
         ...(tally.subscribers !== undefined ? { subscribers: tally.subscribers } : {}),
         ...(confirm !== undefined ? { unconfirmed: tally.unconfirmed } : {}),
@@ -211,6 +235,7 @@ function report(
   if (tally.deadLettered > 0) parts.push(`${tally.deadLettered} dead-lettered`);
   if (tally.unroutable > 0) parts.push(`${tally.unroutable} unroutable`);
   if (tally.rejected > 0) parts.push(`${tally.rejected} rejected by a full queue`);
+  if (tally.delayed > 0) parts.push(`${tally.delayed} delayed (visible once due and moved by a kelp process running a hub)`);
   if (tally.unconfirmed > 0) parts.push(`${tally.unconfirmed} not confirmed by ${confirm?.replicas} replica(s)`);
   const where = queues.length > 0 ? ` to ${queues.join(', ')}` : '';
   const subs = tally.subscribers !== undefined ? ` (${tally.subscribers} subscriber deliveries)` : '';

@@ -11,7 +11,9 @@ export const restoreCommand: Command = {
     brief: 'put unacked messages back on their queues',
     summary:
       'Restores unacked messages to the head of their queues, marked redelivered. By default only those\n' +
-      'unacked for longer than the visibility timeout. Safe to run while consumers (kelp or Kombu) are running.',
+      'unacked for longer than the visibility timeout. Also moves delayed messages (countdown / eta) that are\n' +
+      'already due into their queues, as a running kelp consumer would. Safe to run while consumers (kelp or\n' +
+      'Kombu) are running.',
     usage: 'kelp restore URL [--older-than SECONDS] [--queue Q] [--dry-run] [--json]',
     positionals: [{ name: 'URL', required: true, description: 'Broker URL, e.g. redis://localhost:6379/0' }],
     options: {
@@ -53,6 +55,9 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
   if (deadLettered.length > 0) {
     const moved = deadLettered.map((d) => `${d.queue}: ${formatNumber(d.count)}`).join(', ');
     io.stdout.write(`${report.dryRun ? 'would dead-letter' : 'dead-lettered'} (no route any more): ${moved}\n`);
+  }
+  if (report.delayedMoved !== undefined) {
+    io.stdout.write(`${report.dryRun ? 'would move' : 'moved'} ${formatNumber(report.delayedMoved)} delayed message(s) already due into their queues\n`);
   }
   return 0;
 }

@@ -28,7 +28,10 @@
     message is reported rejected; otherwise (drop-head) the push is made and the next messages to
     be consumed (RPOP of the lowest sub-list first) go until the queue fits: to its dead-letter
     list with the reason "maxlen" when `x-dead-letter` is "1", else counted in the drop-count hash
-    (field = the dead-letter key). Such queues get one LPUSH per envelope.
+    (field = the dead-letter key). Such queues get one LPUSH per envelope;
+  - `x-expires`: a publish is not use of the queue (RabbitMQ), so it never extends a list's
+    expiry, but a list the push creates gets one (PEXPIRE when it has none), else a queue
+    emptied and then published to would never expire (docs/wire-format.md#queue-expiry).
 
   No KEYS (the queues are only known after the lookup; Kombu's layout is not cluster-friendly).
   ARGV[1]  global key prefix ("" when none), prepended to queue names
@@ -121,10 +124,10 @@ local policies = {}
 local function policy_of(queue)
   local policy = policies[queue]
   if policy == nil then
-    local v = redis.call("HMGET", arguments_prefix .. queue, "x-message-ttl", "x-max-length", "x-max-length-bytes", "x-overflow", "x-dead-letter")
+    local v = redis.call("HMGET", arguments_prefix .. queue, "x-message-ttl", "x-max-length", "x-max-length-bytes", "x-overflow", "x-dead-letter", "x-expires")
     policy = false
-    if v[1] or v[2] or v[3] then
-      policy = {ttl = tonumber(v[1]), max_len = tonumber(v[2]), max_bytes = tonumber(v[3]), reject = v[4] == "reject-publish", dead = v[5] == "1"}
+    if v[1] or v[2] or v[3] or v[6] then
+      policy = {ttl = tonumber(v[1]), max_len = tonumber(v[2]), max_bytes = tonumber(v[3]), reject = v[4] == "reject-publish", dead = v[5] == "1", expires = tonumber(v[6])}
       policy.limited = policy.max_len ~= nil or policy.max_bytes ~= nil
     end
     policies[queue] = policy
@@ -170,6 +173,11 @@ local function level_of(queue, policy)
   return level
 end
 
+-- x-expires: a list without an expiry (just created by the push) gets the queue's.
+local function keep_expiring(key, policy)
+  if policy.expires and redis.call("PTTL", key) == -1 then redis.call("PEXPIRE", key, policy.expires) end
+end
+
 local function over(policy, level, count, bytes)
   return (policy.max_len and level.count + count > policy.max_len) or (policy.max_bytes and level.bytes + bytes > policy.max_bytes)
 end
@@ -181,6 +189,7 @@ local function push_limited(queue, key, envelope, policy)
   if policy.reject and over(policy, level, 1, #envelope) then return false end
   local reply = redis.pcall("LPUSH", key, envelope)
   if type(reply) == "table" and reply.err then return reply end
+  keep_expiring(key, policy)
   level.count = level.count + 1
   level.bytes = level.bytes + #envelope
   while not policy.reject and over(policy, level, 0, 0) do
@@ -208,7 +217,9 @@ local function push_one(queue, key, envelope)
   if not policy then return redis.pcall("LPUSH", key, envelope) end
   if policy.ttl then envelope = with_deadline(envelope, policy.ttl) end
   if policy.limited then return push_limited(queue, key, envelope, policy) end
-  return redis.pcall("LPUSH", key, envelope)
+  local reply = redis.pcall("LPUSH", key, envelope)
+  if type(reply) ~= "table" then keep_expiring(key, policy) end
+  return reply
 end
 
 -- Decoded on first use: only topic publishes (mode t) need it.
@@ -321,6 +332,8 @@ local function push_all(queue, key, envelopes, failures, refusals)
     local reply = redis.pcall("LPUSH", key, unpack(envelopes, from, to))
     if type(reply) == "table" and reply.err then
       if not failures[from] then failures[from] = {to, reply} end
+    elseif policy then
+      keep_expiring(key, policy)
     end
   end
 end

@@ -59,6 +59,17 @@ export interface StoredDeadLetter<Handle> {
   handle: Handle;
 }
 
+/** One queue's waiting, dead-lettered, dropped and delayed messages. */
+export interface QueueDepth {
+  steps: ReadonlyMap<number, number>;
+  deadLetters: number;
+  dropped?: Readonly<Record<string, number>>;
+  /** Delayed messages not yet moved into the queue. */
+  delayed?: number;
+  /** The earliest due time of those, epoch ms. */
+  nextDueAt?: number;
+}
+
 export interface AdminStorage<Handle = unknown> extends RoutingSource {
   /** Seconds: restore's default threshold, and what inspect reports. */
   readonly visibilityTimeout: number;
@@ -69,7 +80,7 @@ export interface AdminStorage<Handle = unknown> extends RoutingSource {
   /** Queues the storage holds beyond those named by bindings and unacked messages. */
   queueNames(signal?: AbortSignal): Promise<Iterable<string>>;
   /** Waiting messages of `queue` per priority step, its dead-letter count and its drop counts by reason. */
-  queueDepth(queue: string): Promise<{ steps: ReadonlyMap<number, number>; deadLetters: number; dropped?: Readonly<Record<string, number>> }>;
+  queueDepth(queue: string): Promise<QueueDepth>;
   /** Every readable unacked message. */
   unackedMessages(signal?: AbortSignal): Promise<Iterable<UnackedView>>;
   /** How many unacked records there are, readable or not. */
@@ -112,4 +123,15 @@ export interface AdminStorage<Handle = unknown> extends RoutingSource {
    * where the storage has one); undefined when it is no longer unacked.
    */
   restoreTag(tag: string, route: (exchange: string, routingKey: string) => Promise<readonly string[]>, signal?: AbortSignal): Promise<RestoredMessage | undefined>;
+
+  /** The delayed sets (countdown / eta), when the storage keeps them. */
+  readonly delayed?: AdminDelayed;
+}
+
+/** What `restore` does with delayed messages: those already due are moved, as a running mover would. */
+export interface AdminDelayed {
+  /** How many delayed messages are due at `nowMs` (epoch ms), over every queue. */
+  countDue(nowMs: number, signal?: AbortSignal): Promise<number>;
+  /** Moves the messages due at `nowMs` into their queues in bounded atomic batches; resolves with how many. */
+  moveDue(nowMs: number, signal?: AbortSignal): Promise<number>;
 }

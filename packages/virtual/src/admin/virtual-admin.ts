@@ -70,6 +70,8 @@ export class VirtualAdmin<Handle = unknown> implements TransportAdmin, Transport
         oldestUnackedAge: stats?.oldest === undefined ? null : Math.max(0, now - stats.oldest),
         deadLetters: depth.deadLetters,
         ...(depth.dropped && Object.keys(depth.dropped).length > 0 ? { dropped: { ...depth.dropped } } : {}),
+        ...(depth.delayed ? { delayed: depth.delayed } : {}),
+        ...(depth.delayed && depth.nextDueAt !== undefined ? { nextDueAt: depth.nextDueAt / 1000 } : {}),
       });
     }
     return { exchanges, queues, unackedTotal: await storage.unackedTotal(), visibilityTimeout: storage.visibilityTimeout };
@@ -115,7 +117,13 @@ export class VirtualAdmin<Handle = unknown> implements TransportAdmin, Transport
       ...(options.queue === undefined ? {} : { queue: options.queue }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
-    return restoreReport(dryRun, olderThan, moved);
+    const report = restoreReport(dryRun, olderThan, moved);
+    // Delayed messages already due wait only for a mover; a restore is one (of every queue's).
+    const { delayed } = this.storage;
+    if (!delayed) return report;
+    const nowMs = this.storage.now() * 1000;
+    const due = dryRun ? await delayed.countDue(nowMs, options.signal) : await delayed.moveDue(nowMs, options.signal);
+    return due > 0 ? { ...report, delayedMoved: due } : report;
   }
 
   /** The dead letters of `queue`, oldest first. */

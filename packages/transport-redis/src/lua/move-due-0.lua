@@ -1,0 +1,168 @@
+--[[
+  move-due: the delayed mover's step (docs/wire-format.md#delayed-delivery). Moves up to `max`
+  delayed messages whose due time has come into their queues, each removed from its delayed set
+  and pushed in this one atomic call, so a crash before, during or after it neither loses nor
+  duplicates a message, and two movers never move the same one.
+
+  A message goes to the BACK of its priority sub-list (LPUSH, as a publish at its due time would
+  store it), and the queue's kelp arguments apply then, exactly as route-and-push-0.lua applies
+  them to a publish (this script repeats its policy functions: scripts cannot share code):
+  `x-expires` gives a list the move creates the queue's expiry; `x-message-ttl` stamps the deadline (the TTL counts from the due time); a length limit with
+  `x-overflow` reject-publish refuses a message that does not fit, which is dead-lettered with the
+  reason "maxlen" on x-dead-letter queues, else dropped and counted; drop-head pushes and drops the
+  head until the queue fits. A member not in kelp's "<step>|<envelope>" form, or a push that
+  fails (a key of the wrong type), goes to the queue's dead-letter list with the reason.
+
+  Queues are found through the delayed index (queue scored by its earliest due time), which is
+  set to the queue's new earliest due time, or cleared, after each queue's batch.
+
+  No KEYS (the queues are read from the index; Kombu's layout is not cluster-friendly).
+  ARGV[1]   global key prefix ("" when none)
+  ARGV[2]   sep (priority sub-list suffix of step s > 0 is sep .. s)
+  ARGV[3]   the delayed index key (prefixed)
+  ARGV[4]   prefix of the delayed sets (RedisKeys.delayedKey without the queue)
+  ARGV[5]   now, epoch milliseconds (the client's clock, as the publish's due time)
+  ARGV[6]   max messages to move in this call
+  ARGV[7]   prefix of the queue argument hashes (RedisKeys.queueArgumentsKey without the queue)
+  ARGV[8]   dead-letter list suffix (RedisKeys.deadLetterKey is prefix .. queue .. this)
+  ARGV[9]   prefix of the drop-count hashes (RedisKeys.droppedKey without the reason)
+  ARGV[10]  JSON array of the priority sub-list suffixes in consume order ("" first)
+
+  Returns {moved, next}: how many messages left a delayed set, and the earliest due time still
+  in the index (epoch ms, as text) or "" when nothing waits.
+]]
+local prefix, sep, index, delayed_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now_ms, max = tonumber(ARGV[5]), tonumber(ARGV[6])
+local arguments_prefix, dead_suffix, dropped_prefix = ARGV[7], ARGV[8], ARGV[9]
+
+local function dead_letter(queue, payload, reason)
+  redis.call("LPUSH", prefix .. queue .. dead_suffix, cjson.encode({reason = reason, queue = queue, payload = payload, time = now_ms / 1000}))
+end
+
+-- As route-and-push-0.lua: each queue's enforced arguments, or false when it has none.
+local policies = {}
+local function policy_of(queue)
+  local policy = policies[queue]
+  if policy == nil then
+    local v = redis.call("HMGET", arguments_prefix .. queue, "x-message-ttl", "x-max-length", "x-max-length-bytes", "x-overflow", "x-dead-letter", "x-expires")
+    policy = false
+    if v[1] or v[2] or v[3] or v[6] then
+      policy = {ttl = tonumber(v[1]), max_len = tonumber(v[2]), max_bytes = tonumber(v[3]), reject = v[4] == "reject-publish", dead = v[5] == "1", expires = tonumber(v[6])}
+      policy.limited = policy.max_len ~= nil or policy.max_bytes ~= nil
+    end
+    policies[queue] = policy
+  end
+  return policy
+end
+
+-- As route-and-push-0.lua: the deadline as the envelope's first member, the earlier kept.
+local STAMP = '{"x-kelp-expires-at":'
+local function with_deadline(envelope, ttl)
+  local at = string.format("%.0f", now_ms + ttl)
+  local current = string.match(envelope, '^{"x%-kelp%-expires%-at":(%d+),')
+  if current then
+    if tonumber(current) <= tonumber(at) then return envelope end
+    return STAMP .. at .. string.sub(envelope, #STAMP + #current + 1)
+  end
+  local rest = string.match(envelope, "^{%s*(.*)$")
+  if not rest or string.sub(rest, 1, 1) == "}" then return envelope end
+  return STAMP .. at .. "," .. rest
+end
+
+-- As route-and-push-0.lua: a limited queue's lists, waiting messages and their bytes.
+local suffixes = nil
+local levels = {}
+local function level_of(queue, policy)
+  local level = levels[queue]
+  if level then return level end
+  suffixes = suffixes or cjson.decode(ARGV[10])
+  level = {count = 0, bytes = 0, keys = {}}
+  for n, suffix in ipairs(suffixes) do
+    local key = prefix .. queue .. suffix
+    level.keys[n] = key
+    if policy.max_bytes then
+      for _, envelope in ipairs(redis.call("LRANGE", key, 0, -1)) do
+        level.count = level.count + 1
+        level.bytes = level.bytes + #envelope
+      end
+    else
+      level.count = level.count + redis.call("LLEN", key)
+    end
+  end
+  levels[queue] = level
+  return level
+end
+
+local function over(policy, level, count, bytes)
+  return (policy.max_len and level.count + count > policy.max_len) or (policy.max_bytes and level.bytes + bytes > policy.max_bytes)
+end
+
+local function drop(queue, policy, payload)
+  if policy.dead then
+    dead_letter(queue, payload, "maxlen")
+  else
+    redis.call("HINCRBY", dropped_prefix .. "maxlen", prefix .. queue .. dead_suffix, 1)
+  end
+end
+
+-- Pushes one due envelope to key (queue's sub-list) under the queue's arguments.
+local function move_one(queue, key, envelope)
+  local policy = policy_of(queue)
+  if policy and policy.ttl then envelope = with_deadline(envelope, policy.ttl) end
+  local level = nil
+  if policy and policy.limited then
+    level = level_of(queue, policy)
+    if policy.reject and over(policy, level, 1, #envelope) then
+      drop(queue, policy, envelope)
+      return
+    end
+  end
+  local reply = redis.pcall("LPUSH", key, envelope)
+  if type(reply) == "table" and reply.err then
+    dead_letter(queue, envelope, "delayed message could not be moved: " .. reply.err)
+    return
+  end
+  -- x-expires: a list the move creates gets the queue's expiry (a move is not use of the queue).
+  if policy and policy.expires and redis.call("PTTL", key) == -1 then redis.call("PEXPIRE", key, policy.expires) end
+  if not level then return end
+  level.count = level.count + 1
+  level.bytes = level.bytes + #envelope
+  while not policy.reject and over(policy, level, 0, 0) do
+    local head = nil
+    for _, list in ipairs(level.keys) do
+      head = redis.call("RPOP", list)
+      if head then break end
+    end
+    if not head then break end
+    level.count = level.count - 1
+    level.bytes = level.bytes - #head
+    drop(queue, policy, head)
+  end
+end
+
+local moved = 0
+for _, queue in ipairs(redis.call("ZRANGEBYSCORE", index, "-inf", now_ms, "LIMIT", 0, max)) do
+  if moved >= max then break end
+  local set = delayed_prefix .. queue
+  for _, member in ipairs(redis.call("ZRANGEBYSCORE", set, "-inf", now_ms, "LIMIT", 0, max - moved)) do
+    redis.call("ZREM", set, member)
+    moved = moved + 1
+    local bar = string.find(member, "|", 1, true)
+    local step = bar and string.sub(member, 1, bar - 1)
+    if step and string.match(step, "^%d+$") then
+      local suffix = ""
+      if step ~= "0" then suffix = sep .. step end
+      move_one(queue, prefix .. queue .. suffix, string.sub(member, bar + 1))
+    else
+      dead_letter(queue, member, "delayed entry is not <step>|<envelope>")
+    end
+  end
+  local head = redis.call("ZRANGE", set, 0, 0, "WITHSCORES")
+  if head[2] then
+    redis.call("ZADD", index, head[2], queue)
+  else
+    redis.call("ZREM", index, queue)
+  end
+end
+local next_due = redis.call("ZRANGE", index, 0, 0, "WITHSCORES")
+return {moved, next_due[2] or ""}
