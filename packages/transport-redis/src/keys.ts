@@ -232,13 +232,14 @@ export class RedisKeys {
   }
 
   /**
-   * Prefixed sorted set of a queue's delayed messages, `_kelp.delayed.<q>` (kelp's own,
+   * Prefixed sorted set of a queue's delayed messages, `_kelp.delayed.<q>` (`_kelp.delayed.{<q>}`
+   * in the sharded layout, in the queue's slot) (kelp's own,
    * docs/wire-format.md#delayed-delivery): member `<priority step>|<envelope>`, score = due time
    * in epoch ms. Kombu never reads it: a Python consumer sees the message once a kelp mover has
    * pushed it to the queue's list.
    */
   delayedKey(queue: string): string {
-    return `${this.prefix}_kelp.delayed.${queue}`;
+    return `${this.prefix}_kelp.delayed.${this.shardName(queue)}`;
   }
 
   /**

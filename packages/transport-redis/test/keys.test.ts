@@ -113,6 +113,7 @@ describe('RedisKeys, sharded layout', () => {
       ...k.queueKeys(queue),
       k.deadLetterKey(queue),
       k.queueArgumentsKey(queue),
+      k.delayedKey(queue),
       unacked.unacked,
       unacked.unackedIndex,
       unacked.unackedMutex,
@@ -130,6 +131,7 @@ describe('RedisKeys, sharded layout', () => {
       `app:{orders}${SEP}9`,
       `app:{orders}${SEP}dead`,
       'app:_kelp.queue.{orders}',
+      'app:_kelp.delayed.{orders}',
       `app:{orders}${SEP}unacked`,
       `app:{orders}${SEP}unacked_index`,
       `app:{orders}${SEP}unacked_mutex`,
@@ -189,10 +191,11 @@ describe('RedisKeys, sharded layout', () => {
   it('leaves the flat layout unchanged: one global unacked trio, and no tag', () => {
     const k = keys({ globalKeyprefix: '{kelp}:' });
     expect(k.unackedKeys('orders')).toEqual({ unacked: '{kelp}:unacked', unackedIndex: '{kelp}:unacked_index', unackedMutex: '{kelp}:unacked_mutex' });
-    expect([k.queueKey('orders', 3), k.deadLetterKey('orders'), k.queueArgumentsKey('orders'), k.droppedKeyOf('orders', 'expired')]).toEqual([
+    expect([k.queueKey('orders', 3), k.deadLetterKey('orders'), k.queueArgumentsKey('orders'), k.delayedKey('orders'), k.droppedKeyOf('orders', 'expired')]).toEqual([
       `{kelp}:orders${SEP}3`,
       `{kelp}:orders${SEP}dead`,
       '{kelp}:_kelp.queue.orders',
+      '{kelp}:_kelp.delayed.orders',
       '{kelp}:_kelp.dropped.expired',
     ]);
     expect(k.queueFromKey(`{kelp}:orders${SEP}9`)).toBe('orders');
