@@ -36,6 +36,12 @@ export interface ClusterTopologyOptions {
    * ones. The plain ports stay for the harness's readiness PING only.
    */
   tls?: TestCertificates;
+  /**
+   * This many masters and no replicas, the slots split evenly among them (CLUSTER ADDSLOTSRANGE,
+   * joined with CLUSTER MEET, since `redis-cli --cluster create` needs three masters): for
+   * measuring how a load spreads over 1, 2 or 3 masters. Unset: three masters with a replica each.
+   */
+  masters?: number;
 }
 
 export interface ClusterSlotOwner {
@@ -110,7 +116,8 @@ export async function startClusterTopology(options: ClusterTopologyOptions = {})
   /** Nodes by the port they announce (their TLS port with `tls`). */
   const nodes = new Map<number, RedisServerHandle>();
   try {
-    for (let i = 0; i < 6; i++) {
+    if (options.masters !== undefined && tls) throw new Error('cluster topology: masters without replicas is not offered with TLS');
+    for (let i = 0; i < (options.masters ?? 6); i++) {
       const tlsPort = tls ? await freePort() : undefined;
       const tlsArgs = tls
         ? ['--tls-port', String(tlsPort), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile,
@@ -171,6 +178,21 @@ export async function startClusterTopology(options: ClusterTopologyOptions = {})
   };
 
   try {
+    if (options.masters !== undefined) {
+      const count = options.masters;
+      for (const [i, port] of ports.entries()) {
+        const [from, to] = [Math.floor((i * SLOTS) / count), Math.floor(((i + 1) * SLOTS) / count) - 1];
+        await withClient(port, (client) => client.call('CLUSTER', 'ADDSLOTSRANGE', from, to));
+        if (i > 0) await withClient(port, (client) => client.call('CLUSTER', 'MEET', '127.0.0.1', ports[0] as number));
+      }
+      await waitUntil(`cluster_state:ok on every node of ${count} masters`, 30_000, () => settled([0, SLOTS / 2, SLOTS - 1]));
+    } else await createWithReplicas();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  async function createWithReplicas(): Promise<void> {
     await redisCli(['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], 60_000, tls);
     // Each master has its replica synced, and every node sees the whole cluster ok.
     await waitUntil('cluster_state:ok on every node with every replica synced', 30_000, async () => {
@@ -179,9 +201,6 @@ export async function startClusterTopology(options: ClusterTopologyOptions = {})
       const replicas = replications.filter((text) => text.includes('role:slave'));
       return replicas.length === 3 && replicas.every((text) => text.includes('master_link_status:up'));
     });
-  } catch (error) {
-    await stop();
-    throw error;
   }
 
   const firstLive = () => {

@@ -17,6 +17,7 @@ import { readDeadLetterRecord } from './dead-letters.js';
 import { DEAD_LETTER_SUFFIX } from './keys.js';
 import { RedisDelayed } from './redis-delayed.js';
 import { restoreInBatches } from './restore-batches.js';
+import { globEscape, scanKeys } from './scan-keys.js';
 
 /** The reasons messages are dropped and counted for (RedisKeys.droppedKey). */
 const DROP_REASONS = [EXPIRED_REASON, MAXLEN_REASON] as const;
@@ -25,26 +26,6 @@ const DROP_REASONS = [EXPIRED_REASON, MAXLEN_REASON] as const;
 /** How long `restore` waits for a busy unacked_mutex before each batch. */
 const LOCK_WAIT_MS = 30_000;
 const SCAN_COUNT = 1000;
-
-/** Escapes Redis glob metacharacters so a prefix or name matches literally. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-}
-
-async function scanKeys(client: Redis, pattern: string, signal?: AbortSignal, type?: 'list'): Promise<string[]> {
-  const found = new Set<string>();
-  let cursor = '0';
-  do {
-    throwIfAborted(signal);
-    const [next, keys] =
-      type === undefined
-        ? await client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
-        : await client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT, 'TYPE', type);
-    for (const key of keys) found.add(key);
-    cursor = next;
-  } while (cursor !== '0');
-  return [...found];
-}
 
 /** Every field and value (or member and score) of a hash or zset, read with HSCAN / ZSCAN. */
 async function scanPairs(scan: (cursor: string) => Promise<[string, string[]]>, signal?: AbortSignal): Promise<Map<string, string>> {

@@ -53,6 +53,43 @@ export function masterOfSlot(reply: unknown, slot: number): { master: ClusterNod
 
 type ConnectorOptions = RedisOptions & { host?: string; port?: number };
 
+/** What a `CLUSTER SLOTS` lookup takes from the transport's connection options. */
+export type LookupCredentials = Pick<RedisOptions, 'username' | 'password' | 'tls'>;
+
+/**
+ * `CLUSTER SLOTS` of one node, over a short-lived connection with the transport's credentials
+ * and TLS; rejects with the node's own reason (WRONGPASS, a refused certificate) when it has one.
+ */
+export async function queryClusterSlots(node: ClusterNodeAddress, credentials: LookupCredentials, timeoutMs: number): Promise<unknown> {
+  const client = new Redis({
+    host: node.host,
+    port: node.port,
+    ...(credentials.username ? { username: credentials.username } : {}),
+    ...(credentials.password ? { password: credentials.password } : {}),
+    ...(credentials.tls ? { tls: credentials.tls } : {}),
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    connectionName: 'kelp-cluster-lookup',
+    lazyConnect: true,
+    enableReadyCheck: false,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  // Why a connect failed comes as an 'error' event; the connect() promise itself only says
+  // "Connection is closed.".
+  let reported: Error | undefined;
+  client.on('error', (error: Error) => (reported ??= error));
+  try {
+    await client.connect();
+    return await client.call('CLUSTER', 'SLOTS');
+  } catch (error) {
+    throw reported ?? error;
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** The connector class ioredis instantiates with each client's options (`Connector` option). */
 export function clusterSlotConnector(target: ClusterTarget): new (options: unknown) => AbstractConnector {
   /**
@@ -110,35 +147,8 @@ export function clusterSlotConnector(target: ClusterTarget): new (options: unkno
     }
 
     /** `CLUSTER SLOTS` of one node, over a short-lived connection with the transport's credentials and TLS. */
-    private async query(node: ClusterNodeAddress): Promise<unknown> {
-      const timeout = target.queryTimeoutMs;
-      const client = new Redis({
-        host: node.host,
-        port: node.port,
-        ...(this.options.username ? { username: this.options.username } : {}),
-        ...(this.options.password ? { password: this.options.password } : {}),
-        ...(this.options.tls ? { tls: this.options.tls } : {}),
-        connectTimeout: timeout,
-        commandTimeout: timeout,
-        connectionName: 'kelp-cluster-lookup',
-        lazyConnect: true,
-        enableReadyCheck: false,
-        enableOfflineQueue: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      // Why a connect failed (WRONGPASS, a refused certificate) comes as an 'error' event; the
-      // connect() promise itself only says "Connection is closed.".
-      let reported: Error | undefined;
-      client.on('error', (error: Error) => (reported ??= error));
-      try {
-        await client.connect();
-        return await client.call('CLUSTER', 'SLOTS');
-      } catch (error) {
-        throw reported ?? error;
-      } finally {
-        client.disconnect();
-      }
+    private query(node: ClusterNodeAddress): Promise<unknown> {
+      return queryClusterSlots(node, this.options, target.queryTimeoutMs);
     }
 
     private dial(master: ClusterNodeAddress): Socket {

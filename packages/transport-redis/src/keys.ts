@@ -3,7 +3,21 @@
  * is a wire fact shared with Python Kombu 5.2.4 (docs/wire-format.md#keys); changing one silently
  * splits kelp from Celery workers, so each builder cites the rule it follows.
  */
+import { ConfigurationError } from '@kelp/core';
 import { clampPriority, priorityStep } from '@kelp/virtual';
+import { keySlot } from './cluster-slot.js';
+
+/**
+ * How queue key names are laid out:
+ * - `flat` (Kombu's, and single-slot mode's): `<prefix><q>`, one global `unacked` hash and
+ *   index; the names every Kombu process reads and writes.
+ * - `sharded` (kelp-only, for a Redis Cluster spread over its masters): every key of a queue
+ *   carries the queue's hash tag, `<prefix>{<q>}...`, so they share one slot; the queue's own
+ *   `unacked` hash and index sit in that slot too, and its pop-and-record stays one script on one
+ *   node. Kombu cannot read it (docs/redis-cluster.md#sharded-layout-in-progress).
+ */
+export const KEY_LAYOUTS = ['flat', 'sharded'] as const;
+export type KeyLayout = (typeof KEY_LAYOUTS)[number];
 
 /** What decides key names; a subset of the validated transport options plus the db number. */
 export interface KeyOptions {
@@ -23,6 +37,18 @@ export interface KeyOptions {
    * its channels there are `/{db}.<exchange>` (docs/wire-format.md#fanout-channels).
    */
   literalFanoutDb?: boolean;
+  /** `flat` (the default) or `sharded`; see {@link KeyLayout}. */
+  layout?: KeyLayout;
+}
+
+/** The keys a queue's deliveries are recorded under until acked. */
+export interface UnackedKeys {
+  /** Hash: tag -> `[envelope, exchange, routingKey]`. */
+  unacked: string;
+  /** Zset: tag scored by delivery time in Unix seconds. */
+  unackedIndex: string;
+  /** Lock taken by a restore of these keys. */
+  unackedMutex: string;
 }
 
 /** The names the publish script needs to apply queue arguments (route-and-push-0.lua ARGV 4, 6-8). */
@@ -53,8 +79,25 @@ export class RedisKeys {
   /** The fanout prefix with `{db}` substituted (`/0.` by default). */
   readonly fanoutPrefix: string;
   readonly fanoutPatterns: boolean;
+  readonly layout: KeyLayout;
+  /**
+   * The queue whose own unacked keys {@link unacked} and its siblings are in a view made by
+   * {@link scopedToQueue}; undefined for the global trio.
+   */
+  readonly unackedOwner: string | undefined = undefined;
+  /** The unprefixed names of the unacked trio (the sharded layout appends them to each queue's tag). */
+  readonly unackedNames: { readonly unacked: string; readonly index: string; readonly mutex: string };
 
   constructor(options: KeyOptions) {
+    this.layout = options.layout ?? 'flat';
+    if (this.layout === 'sharded' && /[{}]/.test(options.globalKeyprefix)) {
+      // A brace in the prefix would decide the hash tag of every key: all of them in one slot.
+      throw new ConfigurationError(
+        `globalKeyprefix ${JSON.stringify(options.globalKeyprefix)} holds a brace; the sharded layout gives each queue its own hash tag, so the prefix must have none`,
+        { option: 'transportOptions.globalKeyprefix' },
+      );
+    }
+    this.unackedNames = { unacked: options.unackedKey, index: options.unackedIndexKey, mutex: options.unackedMutexKey };
     this.sep = options.sep;
     this.steps = [...options.prioritySteps].sort((a, b) => a - b);
     this.prefix = options.globalKeyprefix;
@@ -82,9 +125,59 @@ export class RedisKeys {
     return priorityStep(clampPriority(priority), this.steps);
   }
 
-  /** Unprefixed list name of a queue at a step: bare name for step 0, else `<q><sep><step>`. */
+  /** Unprefixed list name of a queue at a step: bare name for step 0, else `<q><sep><step>` (`{<q>}...` when sharded). */
   queueName(queue: string, step = 0): string {
-    return step === 0 ? queue : `${queue}${this.sep}${step}`;
+    return this.shardName(queue) + this.stepSuffix(step);
+  }
+
+  /** What a step appends to a queue's list name: nothing for step 0, else `<sep><step>`. */
+  stepSuffix(step: number): string {
+    return step === 0 ? '' : `${this.sep}${step}`;
+  }
+
+  /**
+   * The queue's name as its keys spell it: the name itself (flat), or `{<q>}` (sharded), whose
+   * hash tag puts every key of the queue in one slot. A sharded name must be non-empty and free
+   * of braces: an empty tag or one cut short by a `}` would hash each key whole, scattering the
+   * queue's keys over slots.
+   */
+  shardName(queue: string): string {
+    if (this.layout === 'flat') return queue;
+    if (queue === '' || /[{}]/.test(queue)) {
+      throw new ConfigurationError(`queue name ${JSON.stringify(queue)}: the sharded cluster layout needs a non-empty queue name without braces`, { option: 'queue' });
+    }
+    return `{${queue}}`;
+  }
+
+  /**
+   * The keys recording a queue's unacked deliveries: the global {@link unacked} trio (flat), or
+   * the queue's own `<prefix>{<q>}<sep>unacked` ... (sharded), in the queue's slot.
+   */
+  unackedKeys(queue: string): UnackedKeys {
+    if (this.layout === 'flat') return { unacked: this.unacked, unackedIndex: this.unackedIndex, unackedMutex: this.unackedMutex };
+    const base = `${this.prefix}${this.shardName(queue)}${this.sep}`;
+    return { unacked: base + this.unackedNames.unacked, unackedIndex: base + this.unackedNames.index, unackedMutex: base + this.unackedNames.mutex };
+  }
+
+  /**
+   * These names with the queue's own unacked trio in place of the global one (sharded): what
+   * the restore code, written for one trio, works on when it restores one queue's records.
+   */
+  scopedToQueue(queue: string): RedisKeys {
+    const own = this.unackedKeys(queue);
+    const scoped = Object.create(this) as RedisKeys;
+    Object.defineProperties(scoped, {
+      unacked: { value: own.unacked },
+      unackedIndex: { value: own.unackedIndex },
+      unackedMutex: { value: own.unackedMutex },
+      unackedOwner: { value: queue },
+    });
+    return scoped;
+  }
+
+  /** The cluster hash slot every key of the queue is in (sharded; flat keys hash per key, or by the prefix's tag). */
+  queueSlot(queue: string): number {
+    return keySlot(this.queueKey(queue));
   }
 
   /** Prefixed list key of a queue at a step. */
@@ -115,7 +208,7 @@ export class RedisKeys {
 
   /** Prefixed dead-letter list of a queue: `<q><sep>dead` (kelp's own; Kombu never reads it). */
   deadLetterKey(queue: string): string {
-    return `${this.prefix}${queue}${this.sep}${DEAD_LETTER_SUFFIX}`;
+    return `${this.prefix}${this.shardName(queue)}${this.sep}${DEAD_LETTER_SUFFIX}`;
   }
 
   /**
@@ -125,27 +218,28 @@ export class RedisKeys {
    * `x-overflow`, `x-dead-letter`).
    */
   queueArgumentsKey(queue: string): string {
-    return `${this.prefix}_kelp.queue.${queue}`;
+    return `${this.prefix}_kelp.queue.${this.shardName(queue)}`;
   }
 
   /** The publish script's names for applying queue arguments (built here, like every key name). */
   queuePolicyNames(): QueuePolicyNames {
     return {
-      argumentsPrefix: this.queueArgumentsKey(''),
-      stepSuffixes: JSON.stringify(this.steps.map((step) => this.queueName('', step))),
-      deadLetterSuffix: this.deadLetterKey('').slice(this.prefix.length),
+      argumentsPrefix: `${this.prefix}_kelp.queue.`,
+      stepSuffixes: JSON.stringify(this.steps.map((step) => this.stepSuffix(step))),
+      deadLetterSuffix: `${this.sep}${DEAD_LETTER_SUFFIX}`,
       droppedPrefix: this.droppedKey(''),
     };
   }
 
   /**
-   * Prefixed sorted set of a queue's delayed messages, `_kelp.delayed.<q>` (kelp's own,
+   * Prefixed sorted set of a queue's delayed messages, `_kelp.delayed.<q>` (`_kelp.delayed.{<q>}`
+   * in the sharded layout, in the queue's slot) (kelp's own,
    * docs/wire-format.md#delayed-delivery): member `<priority step>|<envelope>`, score = due time
    * in epoch ms. Kombu never reads it: a Python consumer sees the message once a kelp mover has
    * pushed it to the queue's list.
    */
   delayedKey(queue: string): string {
-    return `${this.prefix}_kelp.delayed.${queue}`;
+    return `${this.prefix}_kelp.delayed.${this.shardName(queue)}`;
   }
 
   /**
@@ -171,12 +265,23 @@ export class RedisKeys {
   }
 
   /**
+   * The drop-count hash a queue's drops for `reason` are counted in: {@link droppedKey} (flat), or
+   * the queue's own `<prefix>_kelp.dropped.<reason>.{<q>}` (sharded), in the queue's slot so the
+   * pop script may count there. The field is the queue's {@link deadLetterKey} in both.
+   */
+  droppedKeyOf(queue: string, reason: string): string {
+    return this.layout === 'flat' ? this.droppedKey(reason) : `${this.droppedKey(reason)}.${this.shardName(queue)}`;
+  }
+
+  /**
    * The queue a popped key belongs to: strips the global prefix and a trailing `<sep><step>`.
    * Kombu right-splits on sep unconditionally; we only strip a suffix that is a configured step,
    * so a queue name that itself contains sep survives.
    */
   queueFromKey(key: string): string {
     const name = this.stripPrefix(key);
+    // Sharded names are `{<q>}<suffix>` and <q> holds no brace: the queue is the tag.
+    if (this.layout === 'sharded' && name.startsWith('{')) return name.slice(1, name.indexOf('}'));
     const at = name.lastIndexOf(this.sep);
     if (at >= 0) {
       const suffix = name.slice(at + this.sep.length);

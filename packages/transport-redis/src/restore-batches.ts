@@ -117,8 +117,8 @@ async function plan(
   }
   if (!Array.isArray(entry) || typeof entry[0] !== 'object' || entry[0] === null) {
     // Not Kombu's [envelope, exchange, routing_key]: never drop it, keep it aside under the
-    // unacked key's name so an operator can look at it.
-    const queue = keys.stripPrefix(keys.unacked);
+    // unacked key's name (a queue's own records: that queue's) so an operator can look at it.
+    const queue = keys.unackedOwner ?? keys.stripPrefix(keys.unacked);
     if (options.queue !== undefined && options.queue !== queue) return 'skip';
     const reason = 'unacked entry is not [envelope, exchange, routing_key]';
     const value_ = deadLetterRecord({ reason, queue, time: now, deliveryTag: tag, payload: value });

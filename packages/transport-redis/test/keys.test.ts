@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RedisKeys, type KeyOptions } from '../src/keys.js';
+import { ConfigurationError } from '@kelp/core';
+import { keySlot } from '../src/cluster-slot.js';
 
 const SEP = '\x06\x16';
 const defaults: KeyOptions = {
@@ -99,5 +101,103 @@ describe('RedisKeys', () => {
 
   it('names the dead-letter list after the queue', () => {
     expect(keys({ globalKeyprefix: 'p:' }).deadLetterKey('q')).toBe(`p:q${SEP}dead`);
+  });
+});
+
+describe('RedisKeys, sharded layout', () => {
+  const sharded = (over: Partial<KeyOptions> = {}) => keys({ layout: 'sharded', globalKeyprefix: 'app:', ...over });
+  /** Every key a queue owns in the sharded layout. */
+  const queueOwned = (k: RedisKeys, queue: string) => {
+    const unacked = k.unackedKeys(queue);
+    return [
+      ...k.queueKeys(queue),
+      k.deadLetterKey(queue),
+      k.queueArgumentsKey(queue),
+      k.delayedKey(queue),
+      unacked.unacked,
+      unacked.unackedIndex,
+      unacked.unackedMutex,
+      k.droppedKeyOf(queue, 'expired'),
+      k.droppedKeyOf(queue, 'maxlen'),
+    ];
+  };
+
+  it("wraps the queue in a hash tag in every key the queue owns", () => {
+    const k = sharded();
+    expect(queueOwned(k, 'orders')).toEqual([
+      'app:{orders}',
+      `app:{orders}${SEP}3`,
+      `app:{orders}${SEP}6`,
+      `app:{orders}${SEP}9`,
+      `app:{orders}${SEP}dead`,
+      'app:_kelp.queue.{orders}',
+      'app:_kelp.delayed.{orders}',
+      `app:{orders}${SEP}unacked`,
+      `app:{orders}${SEP}unacked_index`,
+      `app:{orders}${SEP}unacked_mutex`,
+      'app:_kelp.dropped.expired.{orders}',
+      'app:_kelp.dropped.maxlen.{orders}',
+    ]);
+  });
+
+  it('puts all of a queue\'s keys in one slot, and 100 queues over many slots on every third of the slot range', () => {
+    const k = sharded();
+    const queues = Array.from({ length: 100 }, (_, i) => `q.${i}`);
+    for (const queue of queues) {
+      const slots = new Set(queueOwned(k, queue).map((key) => keySlot(key)));
+      expect(slots).toEqual(new Set([k.queueSlot(queue)]));
+    }
+    const slots = queues.map((queue) => k.queueSlot(queue));
+    expect(new Set(slots).size).toBeGreaterThan(95);
+    // redis-cli --cluster create gives 3 masters a third of the slots each.
+    const thirds = [0, 0, 0];
+    for (const slot of slots) thirds[Math.min(2, Math.floor(slot / 5462))]! += 1;
+    for (const count of thirds) expect(count).toBeGreaterThan(20);
+  });
+
+  it('reads the queue back from any of its keys', () => {
+    const k = sharded();
+    const unacked = k.unackedKeys('a.b');
+    for (const key of [k.queueKey('a.b'), k.queueKey('a.b', 6), k.deadLetterKey('a.b'), unacked.unacked]) expect(k.queueFromKey(key)).toBe('a.b');
+  });
+
+  it('orders pop keys by step first, as the flat layout does', () => {
+    expect(sharded({ globalKeyprefix: '' }).popKeys(['qc', 'qa']).slice(0, 4)).toEqual(['{qc}', '{qa}', `{qc}${SEP}3`, `{qa}${SEP}3`]);
+  });
+
+  it('gives the publish script the same policy names as the flat layout (the queue names it is sent carry the tag)', () => {
+    expect(sharded().queuePolicyNames()).toEqual(keys({ globalKeyprefix: 'app:' }).queuePolicyNames());
+  });
+
+  it('refuses a queue name that would not be one hash tag, and a prefix with a brace', () => {
+    const k = sharded();
+    for (const bad of ['', 'a}b', '}', 'a{b']) expect(() => k.queueKey(bad)).toThrow(ConfigurationError);
+    expect(() => sharded({ globalKeyprefix: '{kelp}:' })).toThrow(/holds a brace/);
+  });
+
+  it('scopes the unacked trio to one queue for the restore code, leaving the rest of the names as they are', () => {
+    const k = sharded();
+    const scoped = k.scopedToQueue('orders');
+    expect([scoped.unacked, scoped.unackedIndex, scoped.unackedMutex, scoped.unackedOwner]).toEqual([
+      `app:{orders}${SEP}unacked`,
+      `app:{orders}${SEP}unacked_index`,
+      `app:{orders}${SEP}unacked_mutex`,
+      'orders',
+    ]);
+    expect([scoped.queueKey('orders', 3), scoped.deadLetterKey('orders')]).toEqual([k.queueKey('orders', 3), k.deadLetterKey('orders')]);
+    expect([k.unacked, k.unackedOwner]).toEqual(['app:unacked', undefined]);
+  });
+
+  it('leaves the flat layout unchanged: one global unacked trio, and no tag', () => {
+    const k = keys({ globalKeyprefix: '{kelp}:' });
+    expect(k.unackedKeys('orders')).toEqual({ unacked: '{kelp}:unacked', unackedIndex: '{kelp}:unacked_index', unackedMutex: '{kelp}:unacked_mutex' });
+    expect([k.queueKey('orders', 3), k.deadLetterKey('orders'), k.queueArgumentsKey('orders'), k.delayedKey('orders'), k.droppedKeyOf('orders', 'expired')]).toEqual([
+      `{kelp}:orders${SEP}3`,
+      `{kelp}:orders${SEP}dead`,
+      '{kelp}:_kelp.queue.orders',
+      '{kelp}:_kelp.delayed.orders',
+      '{kelp}:_kelp.dropped.expired',
+    ]);
+    expect(k.queueFromKey(`{kelp}:orders${SEP}9`)).toBe('orders');
   });
 });

@@ -1,0 +1,88 @@
+/**
+ * The write side of the sharded cluster layout (keys.ts): each queue on the master of its own
+ * slot, reached through the per-master pool (cluster-node-pool.ts).
+ *
+ * Routing reads the exchange's binding set on its master at every publish (`SMEMBERS`), never a
+ * cached copy, then pushes to each destination queue on that queue's master with the existing
+ * route-and-push script in its single-queue form (one PushBatcher per master, so a master's
+ * pushes of one tick still travel in one call). So a publish cannot miss a queue whose binding
+ * (`SADD`, from any process) was answered before the publish was sent: the set is one key on one
+ * master, which serves its commands in order. What it gives up against single-slot mode: the
+ * lookup and the pushes are no longer one atomic step, and a publish costs one more round trip.
+ *
+ * Fanout uses sharded pub/sub: `SPUBLISH` on the exchange's channel, on the master of the
+ * channel's slot (subscribers `SSUBSCRIBE` there; there is no pattern form).
+ */
+import type { BindingRow, FanoutPublish, HeadPut, OneStepRouting } from '@kelp/virtual';
+import type { Redis } from 'ioredis';
+import type { ClusterNodePool } from './cluster-node-pool.js';
+import { wrapRedisError } from './errors.js';
+import type { RedisKeys } from './keys.js';
+import { PushBatcher } from './push-batcher.js';
+
+export class ShardedPublishing implements OneStepRouting, FanoutPublish, HeadPut {
+  /** One batcher per master connection: a master's pushes of one tick go in one script call. */
+  private readonly batchers = new WeakMap<Redis, PushBatcher>();
+
+  constructor(
+    private readonly pool: ClusterNodePool,
+    private readonly keys: RedisKeys,
+    /** The broker URL without its password, for error messages. */
+    private readonly redactedUrl: string,
+  ) {}
+
+  /** LPUSH to the queue's priority sub-list on its master, batched with that master's other pushes. */
+  async put(queue: string, envelopeJson: string, priority: number): Promise<void> {
+    const client = await this.pool.forSlot(this.keys.queueSlot(queue));
+    await this.batcherOf(client).push(this.keys.shardName(queue), this.stepSuffix(priority), envelopeJson);
+  }
+
+  /** RPUSH: back to the head of the queue (the next RPOP), on its master. */
+  async putFront(queue: string, envelopeJson: string, priority: number): Promise<void> {
+    const client = await this.pool.forSlot(this.keys.queueSlot(queue));
+    await client.rpush(this.keys.queueKeyForPriority(queue, priority), envelopeJson);
+  }
+
+  /** A direct-exchange publish: every queue whose binding key equals `routingKey`, de-duplicated in table order. */
+  putDirect(exchange: string, routingKey: string, envelopeJson: string, priority: number): Promise<string[]> {
+    return this.putRouted(exchange, envelopeJson, priority, (table) => {
+      const queues = new Set<string>();
+      for (const row of table) if (row.routingKey === routingKey) queues.add(row.queue);
+      return [...queues];
+    });
+  }
+
+  /** Reads the binding set now, routes with `route`, and pushes to each queue on its master. */
+  async putRouted(exchange: string, envelopeJson: string, priority: number, route: (table: readonly BindingRow[]) => string[]): Promise<string[]> {
+    const bindingKey = this.keys.bindingKey(exchange);
+    const members = await (await this.pool.forKey(bindingKey)).smembers(bindingKey);
+    const rows: BindingRow[] = [];
+    for (const member of members) {
+      const row = this.keys.parseBindingMember(member);
+      if (row) rows.push(row);
+    }
+    const queues = route(rows);
+    await Promise.all(queues.map((queue) => this.put(queue, envelopeJson, priority)));
+    return queues;
+  }
+
+  /** `SPUBLISH` on the exchange's shard channel, on the master of its slot; resolves with the receivers. */
+  async putFanout(exchange: string, envelopeJson: string, routingKey: string): Promise<number> {
+    const channel = this.keys.fanoutChannel(exchange, routingKey);
+    const client = await this.pool.forKey(channel);
+    return Number(await client.call('SPUBLISH', channel, envelopeJson));
+  }
+
+  private batcherOf(client: Redis): PushBatcher {
+    let batcher = this.batchers.get(client);
+    if (batcher === undefined) {
+      batcher = new PushBatcher(client, this.keys.prefix, this.keys.sep, this.keys.queuePolicyNames(), (error) => wrapRedisError(error, this.redactedUrl, 'lpush'));
+      this.batchers.set(client, batcher);
+    }
+    return batcher;
+  }
+
+  private stepSuffix(priority: number): string {
+    return this.keys.stepSuffix(this.keys.priorityStep(priority));
+  }
+}
