@@ -5,6 +5,7 @@
  * client's task-sent.
  */
 import { execFile } from 'node:child_process';
+import { Redis } from 'ioredis';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery, type CeleryWorker, type TaskContext } from 'kelp';
@@ -15,11 +16,14 @@ const HOSTNAME = `kelp-node-${process.pid}@test`;
 let env: CeleryEnv;
 let app: Celery;
 let worker: CeleryWorker;
+/** A plain client on the broker's server, to see subscriptions. */
+let probe: Redis;
 
 beforeAll(async () => {
   requireCelery();
   const [brokerDb, backendDb] = [await freshDb(), await freshDb()];
   env = { broker: brokerDb.url, backend: backendDb.url };
+  probe = new Redis(brokerDb.url);
   app = new Celery({ broker: env.broker, backend: env.backend, defaultQueue: 'monitored', sendSentEvent: true });
   worker = app.worker({
     hostname: HOSTNAME,
@@ -48,6 +52,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.stop();
   await app?.close();
+  probe?.disconnect();
 });
 
 describe('remote control', () => {
@@ -90,8 +95,17 @@ describe('remote control', () => {
 
 describe('events', () => {
   it("Celery's event receiver sees the worker's heartbeats and the task events of its tasks", async () => {
-    const capture = pythonClient<Array<Record<string, unknown>>>(env, 'events', { seconds: 4 });
-    await new Promise((r) => setTimeout(r, 1500)); // the receiver is subscribed by then
+    // The receiver's pattern subscription, counted on the server: a cold Python process on a busy
+    // machine can take seconds to import Celery, and events sent before it subscribed are gone.
+    // Clients of this db holding pattern subscriptions (other test files share the server).
+    const db = new URL(env.broker).pathname.slice(1);
+    const patterns = async () =>
+      String(await probe.call('CLIENT', 'LIST')).split('\n').filter((l) => l.includes(` db=${db} `) && /\bpsub=[1-9]/.test(l)).length;
+    const before = await patterns();
+    const capture = pythonClient<Array<Record<string, unknown>>>(env, 'events', { seconds: 8 });
+    const deadline = Date.now() + 20_000;
+    while ((await patterns()) <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await patterns()).toBeGreaterThan(before);
     const ok = await app.sendTask('tasks.add', [2, 3]);
     const failed = await app.sendTask('tasks.fail', ['boom']);
     await ok.get({ timeout: 10 });
