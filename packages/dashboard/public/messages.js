@@ -160,7 +160,7 @@ async function purge(queue) {
 async function move(queue) {
   const to = prompt(`Move waiting messages of ${queue} to which queue?`);
   if (!to) return;
-  const count = prompt('How many (oldest first)? Leave empty for all.', '');
+  const count = prompt('How many (oldest first)? Leave empty for all those waiting now.', '');
   if (count === null) return;
   await act('move', { from: queue, to, ...(count.trim() ? { limit: Number(count) } : {}) });
   showMessages();

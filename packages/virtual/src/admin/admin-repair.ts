@@ -137,19 +137,25 @@ export class AdminRepair<Handle> {
     if (to === '') throw new ConfigurationError('moveMessages: to must name a queue', { option: 'to' });
     let remaining = checkCount(options.limit, 'limit', Number.MAX_SAFE_INTEGER);
     let moved = 0;
-    for (const step of await this.steps(from, undefined)) {
+    const steps = await this.steps(from, undefined);
+    // Each step moves at most the length it has when the move starts: producers that keep up
+    // with the move would otherwise keep it going for ever.
+    const lengths = await Promise.all(steps.map((step) => this.storage.stepLength(from, step)));
+    for (const [i, step] of steps.entries()) {
+      let stepRemaining = Math.min(remaining, lengths[i] ?? 0);
       // A batch that moves nothing found other messages at the consuming end every time (a
       // restore pushed there, or consumers drain faster than we read): after ten in a row the
       // move stops rather than race them.
       let misses = 0;
-      while (remaining > 0 && misses < 10) {
+      while (stepRemaining > 0 && misses < 10) {
         throwIfAborted(options.signal);
-        const batch = await this.storage.waitingRange(from, step, { order: 'oldest', offset: 0, count: Math.min(MOVE_BATCH, remaining) });
+        const batch = await this.storage.waitingRange(from, step, { order: 'oldest', offset: 0, count: Math.min(MOVE_BATCH, stepRemaining) });
         if (batch.length === 0) break;
         const steps: MoveStep[] = batch.map((stored) => ({ stored, rewritten: rerouted(stored, to) }));
         const done = await this.storage.moveWaiting(from, to, step, steps);
         moved += done;
         remaining -= done;
+        stepRemaining -= done;
         misses = done === 0 ? misses + 1 : 0;
       }
     }
