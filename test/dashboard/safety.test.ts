@@ -60,7 +60,7 @@ describe('binding', () => {
       expect((await fetch(new URL('/api/config', address))).status).toBe(401);
       const wrong = await fetch(new URL('/api/config', address), { headers: { Authorization: `Basic ${Buffer.from('x:nope').toString('base64')}` } });
       expect(wrong.status).toBe(401);
-      const right = await fetch(new URL('/api/config', address), { headers: { Authorization: `Basic ${Buffer.from('ops:open-sesame-1').toString('base64')}` } });
+      const right = await fetch(new URL('/api/config', address), { headers: { Authorization: `Basic ${Buffer.from('ops:open-sesame-1').toString('base64')}`, 'X-Kelp-Token': open.token } });
       expect(right.status).toBe(200);
     } finally {
       await open.close();
@@ -86,6 +86,22 @@ describe('actions', () => {
     const origin = await act(dashboard, 'restore', restore, { Origin: 'http://evil.example' });
     const site = await act(dashboard, 'restore', restore, { 'Sec-Fetch-Site': 'cross-site' });
     expect([origin.status, site.status]).toEqual([403, 403]);
+  });
+
+  it('refuse a bulk restore with olderThan 0 (it would restore messages being processed) unless all: true is sent', async () => {
+    const envelope = JSON.stringify({ body: 'e30=', 'content-encoding': 'utf-8', 'content-type': 'application/json', headers: {}, properties: { delivery_info: { exchange: '', routing_key: 'busy.q' }, body_encoding: 'base64', delivery_tag: 'busy-1' } });
+    await redis.hset('unacked', 'busy-1', `[${envelope}, "", "busy.q"]`);
+    await redis.zadd('unacked_index', Date.now() / 1000, 'busy-1');
+    const zero = await act(dashboard, 'restore', { olderThan: 0 });
+    const both = await act(dashboard, 'restore', { olderThan: 5, all: true });
+    const notTrue = await act(dashboard, 'restore', { all: 'yes' });
+    expect([zero.status, both.status, notTrue.status]).toEqual([400, 400, 400]);
+    expect(zero.body['error']).toMatch(/all: true/);
+    expect([await redis.hlen('unacked'), await redis.llen('busy.q')]).toEqual([1, 0]);
+    const all = await act<{ total: number }>(dashboard, 'restore', { all: true });
+    expect([all.status, all.body.total]).toEqual([200, 1]);
+    expect([await redis.hlen('unacked'), await redis.llen('busy.q')]).toEqual([0, 1]);
+    await redis.del('busy.q');
   });
 
   it('refuse a body over 16 KiB', async () => {
@@ -118,6 +134,20 @@ describe('actions', () => {
 });
 
 describe('reads', () => {
+  it('are refused without the token, or with a wrong one, even on loopback; the page itself loads without it', async () => {
+    const paths = ['/api/config', '/api/overview', '/api/history', '/api/queues/safe.q/messages', '/api/unacked', '/api/queues/safe.q/dead-letters', '/api/search?text=plain'];
+    for (const path of paths) {
+      const none = await getJson(dashboard, path, { headers: { 'X-Kelp-Token': '' } });
+      const wrong = await getJson(dashboard, path, { headers: { 'X-Kelp-Token': `${TOKEN}x` } });
+      expect([path, none.status, wrong.status]).toEqual([path, 403, 403]);
+      expect(none.text).not.toContain('plain message');
+      expect(none.body['error']).toMatch(/token/);
+    }
+    const withToken = await getJson<{ items: unknown[] }>(dashboard, '/api/queues/safe.q/messages');
+    expect([withToken.status, withToken.body.items.length]).toEqual([200, 1]);
+    for (const path of ['/', '/assets/app.js']) expect([path, (await fetch(new URL(path, dashboard.url))).status]).toEqual([path, 200]);
+  });
+
   it('are refused when the browser says another site asks (a page cannot make the dashboard search for it)', async () => {
     const cross = await getJson(dashboard, '/api/search?text=plain', { headers: { 'Sec-Fetch-Site': 'cross-site' } });
     const same = await getJson(dashboard, '/api/overview', { headers: { 'Sec-Fetch-Site': 'same-origin' } });
