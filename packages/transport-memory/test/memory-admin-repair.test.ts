@@ -95,6 +95,22 @@ describe('memory admin repair', () => {
     expect(broker.size('work')).toBe(published);
   });
 
+  it('refuses an unknown option name of every repair method with a did-you-mean, changing nothing', async () => {
+    const { admin, broker } = await setup();
+    const calls: [string, () => Promise<unknown>][] = [
+      ['offset', () => admin.messages('work', { offest: 1 } as never)],
+      ['queue', () => admin.unacked({ queu: 'work' } as never)],
+      ['scanLimit', () => admin.deleteMessage('work', 'x', { scanlimit: 5 } as never)],
+      ['limit', () => admin.moveMessages('work', 'parked', { limt: 1 } as never)],
+      ['signal', () => admin.purge('work', { signl: undefined } as never)],
+      ['signal', () => admin.restoreMessage('tag', { sigal: undefined } as never)],
+      ['signal', () => admin.requeueDeadLetter('work', 'x', { signa: undefined } as never)],
+      ['signal', () => admin.deleteDeadLetter('work', 'x', { sinal: undefined } as never)],
+    ];
+    for (const [suggested, call] of calls) await expect(call()).rejects.toThrow(new RegExp(`Unknown option .*did you mean \`${suggested}\``));
+    expect([broker.size('work'), broker.size('parked')]).toEqual([3, 0]);
+  });
+
   it('leaves a message where it was when the target queue refuses it', async () => {
     const { admin, channel, broker } = await setup();
     await channel.queueDeclare('full', { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
