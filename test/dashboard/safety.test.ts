@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { finished, startKelp } from '../cli/kelp-process.js';
 import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
-import { act, dashboardFor, getJson, TOKEN } from './helpers.js';
+import { act, dashboardFor, getJson, search, TOKEN } from './helpers.js';
 
 const PASSWORD = 'hunter2-secret-Zq9';
 let server: RedisServerHandle;
@@ -220,5 +220,25 @@ describe('message bodies', () => {
       ['text', 'y'.repeat(30), true],
       ['text', '<script>alert(1)</script><img ', false],
     ]);
+  });
+});
+
+describe('byte bounds', () => {
+  it('cut a list page short once it holds 4 MiB of messages, and say so', async () => {
+    const big = 'b'.repeat(200 * 1024);
+    await redis.lpush('bytes.q', ...Array.from({ length: 30 }, (_, i) => `${i}:${big}`));
+    const { body } = await getJson<{ total: number; items: { position: number }[]; limitedByBytes: boolean }>(dashboard, '/api/queues/bytes.q/messages?limit=200');
+    expect([body.total, body.items.length, body.limitedByBytes, body.items.at(-1)?.position]).toEqual([30, 25, true, 24]);
+    const next = await getJson<{ items: { position: number }[]; limitedByBytes: boolean }>(dashboard, '/api/queues/bytes.q/messages?limit=200&offset=25');
+    expect([next.body.items.length, next.body.limitedByBytes, next.body.items[0]?.position]).toEqual([5, false, 25]);
+    await redis.del('bytes.q');
+  });
+
+  it('match a message on its first MiB only', async () => {
+    const filler = 'f'.repeat(1024 * 1024);
+    await redis.lpush('match.q', `early-needle ${filler}`, `${filler} late-needle`);
+    const found = async (text: string) => (await search(dashboard, { text, queue: 'match.q' })).filter((line) => line['type'] === 'match').length;
+    expect([await found('early-needle'), await found('late-needle')]).toEqual([1, 0]);
+    await redis.del('match.q');
   });
 });
