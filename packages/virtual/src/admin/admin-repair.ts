@@ -11,6 +11,7 @@ import { ConfigurationError, OptionNames, throwIfAborted } from '@kelp/core';
 import { AdminRouter } from './admin-routing.js';
 import type { AdminStorage, MoveStep, StoredDeadLetter } from './admin-storage.js';
 import { requeueableEnvelope } from './requeue.js';
+import { rerouteText } from './reroute-text.js';
 
 /** Records one unacked page reads at most before it answers with what it found. */
 export const UNACKED_SCAN_LIMIT = 100_000;
@@ -53,13 +54,16 @@ function checkCount(value: number | undefined, name: string, fallback: number, m
 /**
  * The message as it is pushed to `to`: its route rewritten to the default exchange and `to`,
  * so a restore after a crash brings it back to `to`. A message that is not a JSON envelope moves
- * as it is.
+ * as it is; an envelope without a `properties` object gets one through JSON.parse/stringify.
  */
 export function rerouted(message: StoredBytes, to: string): StoredBytes {
   if (message.rawEncoding !== 'utf8') return message;
   try {
     const envelope: unknown = JSON.parse(message.raw);
     if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) return message;
+    // Rewritten in the text, so integers beyond 2^53 elsewhere in the envelope keep every digit.
+    const text = rerouteText(message.raw, to);
+    if (text !== undefined) return { raw: text, rawEncoding: 'utf8' };
     const record = envelope as Record<string, unknown>;
     const properties = typeof record['properties'] === 'object' && record['properties'] !== null ? (record['properties'] as Record<string, unknown>) : {};
     const info = typeof properties['delivery_info'] === 'object' && properties['delivery_info'] !== null ? (properties['delivery_info'] as Record<string, unknown>) : {};
