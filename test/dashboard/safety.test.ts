@@ -1,6 +1,6 @@
 /**
  * What keeps the dashboard from being a hole: loopback by default, a password for any other
- * bind, the action token, the same-origin check, read-only, the Host check, the CSP, and the
+ * bind, the per-run token (reads and actions), the same-origin check, read-only, the Host check, the CSP, and the
  * broker password never leaving the server. Run against a Redis that requires a password.
  */
 import { startDashboard, type Dashboard } from '@kelp/dashboard';

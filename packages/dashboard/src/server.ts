@@ -1,6 +1,6 @@
 /**
  * `startDashboard`: connects to the broker, starts the sampler and serves the page and its API.
- * The returned object says where it listens and the action token, and closes everything.
+ * The returned object says where it listens and the per-run token, and closes everything.
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
