@@ -83,6 +83,14 @@ describe('the dashboard page in Chromium', () => {
     writeFileSync(`${ARTIFACTS}overview.png`, await page.screenshot());
   });
 
+  it('refuses a restore of every queue when the seconds prompt is cleared, restoring nothing', async () => {
+    await page.waitFor(`document.querySelector('button[data-action="restore-all"]')`);
+    page.promptAnswer = '';
+    await page.evaluate(`document.querySelector('button[data-action="restore-all"]').click()`);
+    await page.waitFor(`document.getElementById('status').innerText.includes('give a number of seconds above 0')`);
+    expect([await redis.hlen('unacked'), await redis.llen('celery')]).toEqual([1, 2]);
+  });
+
   it('finds a waiting task by its id header', async () => {
     await page.evaluate(`location.hash = '#search'`);
     await page.waitFor(`document.getElementById('search-text')`);

@@ -1,6 +1,6 @@
 /**
  * Starting a dashboard in the test process and calling it the way the page does: reads with
- * fetch, actions as JSON POSTs carrying the token and this origin.
+ * fetch carrying the token, actions as JSON POSTs carrying the token and this origin.
  */
 import { startDashboard, type Dashboard, type DashboardOptions } from '@kelp/dashboard';
 
@@ -11,7 +11,7 @@ export function dashboardFor(url: string, options: Omit<DashboardOptions, 'url'>
 }
 
 export async function getJson<T = Record<string, unknown>>(dashboard: Dashboard, path: string, init: RequestInit = {}): Promise<{ status: number; body: T; text: string }> {
-  const response = await fetch(new URL(path, dashboard.url), init);
+  const response = await fetch(new URL(path, dashboard.url), { ...init, headers: { 'X-Kelp-Token': TOKEN, ...(init.headers as Record<string, string> | undefined) } });
   const text = await response.text();
   let body: unknown;
   try {
@@ -33,7 +33,7 @@ export function act<T = Record<string, unknown>>(dashboard: Dashboard, name: str
 
 /** The NDJSON lines of a search. */
 export async function search(dashboard: Dashboard, params: Record<string, string>): Promise<Record<string, unknown>[]> {
-  const response = await fetch(new URL(`/api/search?${new URLSearchParams(params)}`, dashboard.url));
+  const response = await fetch(new URL(`/api/search?${new URLSearchParams(params)}`, dashboard.url), { headers: { 'X-Kelp-Token': TOKEN } });
   const text = await response.text();
   return text
     .split('\n')

@@ -7,7 +7,7 @@ import type { Dashboard } from '@kelp/dashboard';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
-import { dashboardFor, getJson, search } from './helpers.js';
+import { dashboardFor, getJson, search, TOKEN } from './helpers.js';
 
 const COUNT = 1_000_000;
 const FILL = `
@@ -68,7 +68,7 @@ describe('a queue of 1,000,000 messages', () => {
   it('stops reading Redis once the client leaves a search', async () => {
     const lranges = async () => Number(/cmdstat_lrange:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
     const controller = new AbortController();
-    const response = await fetch(new URL('/api/search?text=nowhere&queue=big', dashboard.url), { signal: controller.signal });
+    const response = await fetch(new URL('/api/search?text=nowhere&queue=big', dashboard.url), { signal: controller.signal, headers: { 'X-Kelp-Token': TOKEN } });
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();
     controller.abort();

@@ -1,6 +1,6 @@
 /**
  * What keeps the dashboard from being a hole: loopback by default, a password for any other
- * bind, the action token, the same-origin check, read-only, the Host check, the CSP, and the
+ * bind, the per-run token (reads and actions), the same-origin check, read-only, the Host check, the CSP, and the
  * broker password never leaving the server. Run against a Redis that requires a password.
  */
 import { startDashboard, type Dashboard } from '@kelp/dashboard';
@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { finished, startKelp } from '../cli/kelp-process.js';
 import { startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
-import { act, dashboardFor, getJson, TOKEN } from './helpers.js';
+import { act, dashboardFor, getJson, search, TOKEN } from './helpers.js';
 
 const PASSWORD = 'hunter2-secret-Zq9';
 let server: RedisServerHandle;
@@ -60,7 +60,7 @@ describe('binding', () => {
       expect((await fetch(new URL('/api/config', address))).status).toBe(401);
       const wrong = await fetch(new URL('/api/config', address), { headers: { Authorization: `Basic ${Buffer.from('x:nope').toString('base64')}` } });
       expect(wrong.status).toBe(401);
-      const right = await fetch(new URL('/api/config', address), { headers: { Authorization: `Basic ${Buffer.from('ops:open-sesame-1').toString('base64')}` } });
+      const right = await fetch(new URL('/api/config', address), { headers: { Authorization: `Basic ${Buffer.from('ops:open-sesame-1').toString('base64')}`, 'X-Kelp-Token': open.token } });
       expect(right.status).toBe(200);
     } finally {
       await open.close();
@@ -86,6 +86,22 @@ describe('actions', () => {
     const origin = await act(dashboard, 'restore', restore, { Origin: 'http://evil.example' });
     const site = await act(dashboard, 'restore', restore, { 'Sec-Fetch-Site': 'cross-site' });
     expect([origin.status, site.status]).toEqual([403, 403]);
+  });
+
+  it('refuse a bulk restore with olderThan 0 (it would restore messages being processed) unless all: true is sent', async () => {
+    const envelope = JSON.stringify({ body: 'e30=', 'content-encoding': 'utf-8', 'content-type': 'application/json', headers: {}, properties: { delivery_info: { exchange: '', routing_key: 'busy.q' }, body_encoding: 'base64', delivery_tag: 'busy-1' } });
+    await redis.hset('unacked', 'busy-1', `[${envelope}, "", "busy.q"]`);
+    await redis.zadd('unacked_index', Date.now() / 1000, 'busy-1');
+    const zero = await act(dashboard, 'restore', { olderThan: 0 });
+    const both = await act(dashboard, 'restore', { olderThan: 5, all: true });
+    const notTrue = await act(dashboard, 'restore', { all: 'yes' });
+    expect([zero.status, both.status, notTrue.status]).toEqual([400, 400, 400]);
+    expect(zero.body['error']).toMatch(/all: true/);
+    expect([await redis.hlen('unacked'), await redis.llen('busy.q')]).toEqual([1, 0]);
+    const all = await act<{ total: number }>(dashboard, 'restore', { all: true });
+    expect([all.status, all.body.total]).toEqual([200, 1]);
+    expect([await redis.hlen('unacked'), await redis.llen('busy.q')]).toEqual([0, 1]);
+    await redis.del('busy.q');
   });
 
   it('refuse a body over 16 KiB', async () => {
@@ -118,6 +134,20 @@ describe('actions', () => {
 });
 
 describe('reads', () => {
+  it('are refused without the token, or with a wrong one, even on loopback; the page itself loads without it', async () => {
+    const paths = ['/api/config', '/api/overview', '/api/history', '/api/queues/safe.q/messages', '/api/unacked', '/api/queues/safe.q/dead-letters', '/api/search?text=plain'];
+    for (const path of paths) {
+      const none = await getJson(dashboard, path, { headers: { 'X-Kelp-Token': '' } });
+      const wrong = await getJson(dashboard, path, { headers: { 'X-Kelp-Token': `${TOKEN}x` } });
+      expect([path, none.status, wrong.status]).toEqual([path, 403, 403]);
+      expect(none.text).not.toContain('plain message');
+      expect(none.body['error']).toMatch(/token/);
+    }
+    const withToken = await getJson<{ items: unknown[] }>(dashboard, '/api/queues/safe.q/messages');
+    expect([withToken.status, withToken.body.items.length]).toEqual([200, 1]);
+    for (const path of ['/', '/assets/app.js']) expect([path, (await fetch(new URL(path, dashboard.url))).status]).toEqual([path, 200]);
+  });
+
   it('are refused when the browser says another site asks (a page cannot make the dashboard search for it)', async () => {
     const cross = await getJson(dashboard, '/api/search?text=plain', { headers: { 'Sec-Fetch-Site': 'cross-site' } });
     const same = await getJson(dashboard, '/api/overview', { headers: { 'Sec-Fetch-Site': 'same-origin' } });
@@ -190,5 +220,25 @@ describe('message bodies', () => {
       ['text', 'y'.repeat(30), true],
       ['text', '<script>alert(1)</script><img ', false],
     ]);
+  });
+});
+
+describe('byte bounds', () => {
+  it('cut a list page short once it holds 4 MiB of messages, and say so', async () => {
+    const big = 'b'.repeat(200 * 1024);
+    await redis.lpush('bytes.q', ...Array.from({ length: 30 }, (_, i) => `${i}:${big}`));
+    const { body } = await getJson<{ total: number; items: { position: number }[]; limitedByBytes: boolean }>(dashboard, '/api/queues/bytes.q/messages?limit=200');
+    expect([body.total, body.items.length, body.limitedByBytes, body.items.at(-1)?.position]).toEqual([30, 25, true, 24]);
+    const next = await getJson<{ items: { position: number }[]; limitedByBytes: boolean }>(dashboard, '/api/queues/bytes.q/messages?limit=200&offset=25');
+    expect([next.body.items.length, next.body.limitedByBytes, next.body.items[0]?.position]).toEqual([5, false, 25]);
+    await redis.del('bytes.q');
+  });
+
+  it('match a message on its first MiB only', async () => {
+    const filler = 'f'.repeat(1024 * 1024);
+    await redis.lpush('match.q', `early-needle ${filler}`, `${filler} late-needle`);
+    const found = async (text: string) => (await search(dashboard, { text, queue: 'match.q' })).filter((line) => line['type'] === 'match').length;
+    expect([await found('early-needle'), await found('late-needle')]).toEqual([1, 0]);
+    await redis.del('match.q');
   });
 });

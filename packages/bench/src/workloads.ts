@@ -242,7 +242,7 @@ export function addQueueRatios(results: WorkloadResult[]): void {
   }
 }
 
-// ---- issue 19: queue arguments and the delayed mover ------------------------------------------
+// ---- what queue arguments (TTL, length limit) cost per message, and how fast due delayed messages move
 
 /** TTL and a length limit the workload never reaches: what every publish and pop then checks. */
 export const BENCH_QUEUE_ARGUMENTS = { 'x-message-ttl': 3_600_000, 'x-max-length': 100_000_000, 'x-overflow': 'drop-head' } as const;

@@ -26,12 +26,12 @@ function route() {
 
 async function start() {
   state.refresh = refresh;
+  if (!state.token) throw new Error('open the page URL kelp dashboard prints (it ends with #token=...): the API needs its token');
   state.config = await api('/api/config');
   document.getElementById('broker').textContent = `${state.config.broker} (${state.config.transport})`;
   const mode = document.getElementById('mode');
-  mode.textContent = state.config.readOnly ? 'read-only' : state.token ? 'actions enabled' : 'actions need the token URL';
+  mode.textContent = state.config.readOnly ? 'read-only' : 'actions enabled';
   mode.className = state.config.readOnly ? 'badge ro' : 'badge';
-  if (!state.token) state.config.readOnly = true;
   window.addEventListener('hashchange', route);
   route();
   // The overview follows the broker; the other views change only when asked.

@@ -3,7 +3,7 @@
 // value, never as markup.
 export const state = { config: null, token: '', view: 'overview', timer: null, charts: [], search: null, generation: 0 };
 
-// The action token arrives in the URL fragment (never sent to a server); keep it for this tab.
+// The per-run token arrives in the URL fragment (never sent to a server); keep it for this tab.
 {
   const match = /(?:^#|&)token=([\w-]+)/.exec(location.hash);
   if (match) {
@@ -39,7 +39,9 @@ export function status(text, kind = '') {
 }
 
 export async function api(path, init = {}) {
-  const response = await fetch(path, { credentials: 'same-origin', ...init });
+  // Every API request carries the token: reads show message bodies too.
+  const headers = { 'X-Kelp-Token': state.token, ...(init.headers ?? {}) };
+  const response = await fetch(path, { credentials: 'same-origin', ...init, headers });
   const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
   if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`);
   return body;

@@ -93,7 +93,7 @@ export async function showMessages() {
             showMessages();
           } }, 'delete'))),
       ))));
-    list.append(pager(page.total));
+    list.append(pager(page.total, page.items.length));
   } else if (browse.source === 'unacked') {
     const page = await api(`/api/unacked?queue=${q}&offset=${browse.offset}&limit=${browse.limit}`);
     if (stale()) return;
@@ -110,7 +110,7 @@ export async function showMessages() {
         } }, 'restore')),
       ))));
     // The total is not known per queue without reading every record: next is offered while pages are full.
-    list.append(pager(page.items.length === browse.limit ? browse.offset + browse.limit + 1 : browse.offset + page.items.length));
+    list.append(pager(page.items.length === browse.limit || page.limitedByBytes ? browse.offset + page.items.length + 1 : browse.offset + page.items.length, page.items.length));
   } else {
     const page = await api(`/api/queues/${q}/dead-letters?limit=100`);
     if (stale()) return;
@@ -134,10 +134,11 @@ export async function showMessages() {
   }
 }
 
-function pager(total) {
+// A page of large messages is cut short by the server's byte bound: next starts after what it showed.
+function pager(total, shown) {
   return el('div', { className: 'controls' },
     el('button', { disabled: browse.offset === 0, onclick: () => { browse.offset = Math.max(0, browse.offset - browse.limit); showMessages(); } }, '‹ previous'),
-    el('button', { disabled: browse.offset + browse.limit >= total, onclick: () => { browse.offset += browse.limit; showMessages(); } }, 'next ›'));
+    el('button', { disabled: browse.offset + shown >= total, onclick: () => { browse.offset += shown; showMessages(); } }, 'next ›'));
 }
 
 async function showOne(item) {
@@ -160,7 +161,7 @@ async function purge(queue) {
 async function move(queue) {
   const to = prompt(`Move waiting messages of ${queue} to which queue?`);
   if (!to) return;
-  const count = prompt('How many (oldest first)? Leave empty for all.', '');
+  const count = prompt('How many (oldest first)? Leave empty for all those waiting now.', '');
   if (count === null) return;
   await act('move', { from: queue, to, ...(count.trim() ? { limit: Number(count) } : {}) });
   showMessages();

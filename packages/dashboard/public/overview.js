@@ -1,6 +1,6 @@
 // The overview: queues, bindings, and the rate charts with what each measures.
 import uPlot from './uplot.js';
-import { act, age, api, canAct, el, fmt, main, state } from './dom.js';
+import { act, age, api, canAct, el, fmt, main, state, status } from './dom.js';
 import { openMessages } from './messages.js';
 
 const CHARTS = [
@@ -127,8 +127,9 @@ export async function showOverview() {
             'data-action': 'restore-all',
             onclick: async () => {
               const answer = prompt('Restore the unacked messages of every queue unacked for more than how many seconds?', String(report.visibilityTimeout));
-              if (answer === null) return;
-              await act('restore', { olderThan: Number(answer) });
+              const olderThan = secondsFrom(answer);
+              if (olderThan === undefined) return;
+              await act('restore', { olderThan });
               state.refresh();
             },
           }, 'restore unacked of every queue…')
@@ -155,6 +156,18 @@ export async function showOverview() {
   drawCharts(charts, history);
 }
 
+// A cleared or mistyped answer must never become 0 (Number('') is 0): 0 would restore messages
+// workers are processing right now, and they would run twice.
+function secondsFrom(answer) {
+  if (answer === null) return undefined;
+  const seconds = answer.trim() === '' ? NaN : Number(answer);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    status('restore: give a number of seconds above 0', 'error');
+    return undefined;
+  }
+  return seconds;
+}
+
 function queueActions(q, visibilityTimeout) {
   if (!canAct()) return '';
   const buttons = [];
@@ -164,8 +177,9 @@ function queueActions(q, visibilityTimeout) {
         'data-action': 'restore',
         onclick: async () => {
           const answer = prompt(`Restore unacked messages of ${q.name} unacked for more than how many seconds?`, String(visibilityTimeout));
-          if (answer === null) return;
-          await act('restore', { queue: q.name, olderThan: Number(answer) });
+          const olderThan = secondsFrom(answer);
+          if (olderThan === undefined) return;
+          await act('restore', { queue: q.name, olderThan });
           state.refresh();
         },
       }, 'restore unacked…'),

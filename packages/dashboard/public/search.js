@@ -22,7 +22,7 @@ async function runSearch(text, queue, results, progress) {
   const controller = new AbortController();
   state.search = controller;
   const params = new URLSearchParams({ text, ...(queue ? { queue } : {}) });
-  const response = await fetch(`/api/search?${params}`, { signal: controller.signal });
+  const response = await fetch(`/api/search?${params}`, { signal: controller.signal, headers: { 'X-Kelp-Token': state.token } });
   if (!response.ok || !response.body) {
     progress.textContent = `search failed: HTTP ${response.status}`;
     return;

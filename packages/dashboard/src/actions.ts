@@ -17,6 +17,24 @@ function optionalStep(body: Record<string, unknown>): number | undefined {
   return step;
 }
 
+/**
+ * The age bound of a bulk restore. A message a worker is processing right now is unacked too, so
+ * restoring it duplicates it: `olderThan` must be above 0, and restoring every unacked message
+ * whatever its age takes `all: true` instead (with no `olderThan`). Without either, the
+ * transport's visibility timeout applies.
+ */
+function restoreAge(body: Record<string, unknown>): number | undefined {
+  const all = body['all'];
+  if (all !== undefined && all !== true) throw new BadRequest('all must be true or left out');
+  const olderThan = optionalNumber(body, 'olderThan', 0);
+  if (all === true) {
+    if (olderThan !== undefined) throw new BadRequest('restore takes olderThan or all: true, not both');
+    return 0;
+  }
+  if (olderThan === 0) throw new BadRequest('olderThan must be above 0 (restoring messages being processed duplicates them); send all: true to restore every unacked message');
+  return olderThan;
+}
+
 export function actionRoutes(app: Hono, ctx: AppContext): void {
   const repair = () => repairOf(ctx.admin, ctx.transportName);
 
@@ -33,7 +51,7 @@ export function actionRoutes(app: Hono, ctx: AppContext): void {
       return c.json({ action: 'restore', tag, ...result, summary });
     }
     const queue = optionalString(body, 'queue');
-    const olderThan = optionalNumber(body, 'olderThan', 0);
+    const olderThan = restoreAge(body);
     const report = await ctx.admin.restore({
       signal: c.req.raw.signal,
       ...(queue === undefined ? {} : { queue }),

@@ -12,7 +12,7 @@ import { BadRequest, queryInt } from './http-input.js';
 import { viewMessage } from './message-view.js';
 import { LIST_LIMIT } from './limits.js';
 import { readRoutes } from './reads.js';
-import { actionGuard, basicAuth, hostCheck, sameSiteReads, securityHeaders } from './safety.js';
+import { actionGuard, apiToken, basicAuth, hostCheck, sameSiteReads, securityHeaders } from './safety.js';
 
 
 
@@ -27,6 +27,7 @@ export function createApp(ctx: AppContext): Hono {
   }
 
   app.use('/api/*', sameSiteReads());
+  app.use('/api/*', apiToken(ctx.token));
   app.get('/api/config', (c) =>
     c.json({ broker: ctx.scrubber.shownUrl, transport: ctx.transportName, readOnly: ctx.readOnly, searchLimit: ctx.searchLimit }),
   );

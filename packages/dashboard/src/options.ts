@@ -16,7 +16,7 @@ export interface DashboardOptions {
   readOnly?: boolean;
   /** HTTP basic-auth password (any user name). Required for a non-loopback `host`. */
   password?: string;
-  /** The per-run action token; default 24 random bytes (base64url). Tests pass their own. */
+  /** The per-run token every API request carries (reads and actions); default 24 random bytes (base64url). Tests pass their own. */
   token?: string;
   /** Seconds between two samples of the overview charts (default 5). */
   sampleInterval?: number;

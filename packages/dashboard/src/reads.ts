@@ -2,10 +2,32 @@
 import type { Hono } from 'hono';
 import type { AppContext } from './context.js';
 import { BadRequest, queryChoice, queryInt } from './http-input.js';
-import { DETAIL_LIMIT, LIST_LIMIT } from './limits.js';
+import { DETAIL_LIMIT, LIST_CHUNK, LIST_LIMIT, LIST_PAGE_BYTES } from './limits.js';
 import { viewMessage } from './message-view.js';
 import { repairOf } from './repair.js';
 import { runSearch } from './search.js';
+
+/**
+ * Reads up to `limit` items in chunks of LIST_CHUNK, stopping once LIST_PAGE_BYTES of stored
+ * messages are held: a page of large messages comes back shorter, with `limitedByBytes`.
+ */
+async function readByBytes<P extends { items: { raw: string }[] }>(
+  offset: number,
+  limit: number,
+  read: (offset: number, count: number) => Promise<P>,
+): Promise<{ page: P; items: P['items']; limitedByBytes: boolean }> {
+  const items: P['items'] = [];
+  let bytes = 0;
+  let page: P | undefined;
+  for (;;) {
+    const count = Math.min(LIST_CHUNK, limit - items.length);
+    page = await read(offset + items.length, count);
+    items.push(...page.items);
+    for (const item of page.items) bytes += item.raw.length;
+    if (page.items.length < count || items.length >= limit) return { page, items, limitedByBytes: false };
+    if (bytes >= LIST_PAGE_BYTES) return { page, items, limitedByBytes: true };
+  }
+}
 
 export function readRoutes(app: Hono, ctx: AppContext): void {
   app.get('/api/queues/:queue/messages', async (c) => {
@@ -13,33 +35,33 @@ export function readRoutes(app: Hono, ctx: AppContext): void {
     const limit = queryInt(c, 'limit', 25, { min: 1, max: 200 });
     // One message (or a few) may be shown whole; a list shows the start of each body.
     const full = c.req.query('full') === '1' && limit <= 5;
-    const page = await admin.messages(c.req.param('queue'), {
-      step: queryInt(c, 'step', 0, { min: 0, max: 255 }),
-      order: queryChoice(c, 'order', ['oldest', 'newest'] as const, 'oldest'),
-      offset: queryInt(c, 'offset', 0, { min: 0, max: Number.MAX_SAFE_INTEGER }),
-      limit,
-      signal: c.req.raw.signal,
-    });
+    const step = queryInt(c, 'step', 0, { min: 0, max: 255 });
+    const order = queryChoice(c, 'order', ['oldest', 'newest'] as const, 'oldest');
+    const offset = queryInt(c, 'offset', 0, { min: 0, max: Number.MAX_SAFE_INTEGER });
+    const queue = c.req.param('queue');
+    const signal = c.req.raw.signal;
+    const { page, items, limitedByBytes } = await readByBytes(offset, limit, (from, count) => admin.messages(queue, { step, order, offset: from, limit: count, signal }));
     return c.json({
       ...page,
-      items: page.items.map((item) => ({ id: item.id, position: item.position, view: viewMessage(item.raw, item.rawEncoding, full ? DETAIL_LIMIT : LIST_LIMIT) })),
+      offset,
+      limitedByBytes,
+      items: items.map((item) => ({ id: item.id, position: item.position, view: viewMessage(item.raw, item.rawEncoding, full ? DETAIL_LIMIT : LIST_LIMIT) })),
     });
   });
 
   app.get('/api/unacked', async (c) => {
     const admin = repairOf(ctx.admin, ctx.transportName);
     const queue = c.req.query('queue');
-    const page = await admin.unacked({
-      ...(queue ? { queue } : {}),
-      offset: queryInt(c, 'offset', 0, { min: 0, max: Number.MAX_SAFE_INTEGER }),
-      limit: queryInt(c, 'limit', 25, { min: 1, max: 200 }),
-      signal: c.req.raw.signal,
-    });
+    const offset = queryInt(c, 'offset', 0, { min: 0, max: Number.MAX_SAFE_INTEGER });
+    const limit = queryInt(c, 'limit', 25, { min: 1, max: 200 });
+    const signal = c.req.raw.signal;
+    const { page, items, limitedByBytes } = await readByBytes(offset, limit, (from, count) => admin.unacked({ ...(queue ? { queue } : {}), offset: from, limit: count, signal }));
     const now = Date.now() / 1000;
     return c.json({
       total: page.total,
       scanned: page.scanned,
-      items: page.items.map((item) => ({
+      limitedByBytes,
+      items: items.map((item) => ({
         tag: item.tag,
         queues: item.queues,
         exchange: item.exchange,

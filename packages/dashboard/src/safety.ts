@@ -6,6 +6,9 @@
  * - the Host header must name the address the dashboard listens on, which defeats DNS
  *   rebinding (a hostile name resolved to 127.0.0.1 would otherwise be same-origin);
  * - with a password, every request needs HTTP basic auth;
+ * - every API request, reads included, needs the per-run token in `X-Kelp-Token`: message bodies
+ *   are data another local user must not read; the page itself (HTML, script, style) loads
+ *   without it and takes the token from its URL fragment;
  * - a state-changing request needs the per-run token in `X-Kelp-Token` (a cross-site page
  *   cannot read it), a JSON body (a form cannot send one) and, when the browser says where it
  *   comes from (`Origin`, `Sec-Fetch-Site`), this origin;
@@ -51,6 +54,37 @@ export function securityHeaders(): MiddlewareHandler {
 }
 
 /**
+ * The Host header values a bind answers to. A loopback bind pins them to its address and port;
+ * until the port is known (port 0 is chosen by `listen`) it answers to none, so no request is
+ * ever served unchecked. Another bind answers to names the operator chooses (a proxy, a DNS
+ * name) and is guarded by its password instead: `allowed()` is then undefined.
+ */
+export class HostPin {
+  #allowed: ReadonlySet<string> | undefined;
+
+  constructor(
+    private readonly shownHost: string,
+    private readonly loopback: boolean,
+    port: number,
+  ) {
+    this.#allowed = loopback ? (port > 0 ? this.hostsFor(port) : new Set()) : undefined;
+  }
+
+  private hostsFor(port: number): ReadonlySet<string> {
+    return new Set([`${this.shownHost}:${port}`, `localhost:${port}`].map((h) => h.toLowerCase()));
+  }
+
+  /** Called with the port the server listens on. */
+  listening(port: number): void {
+    if (this.loopback) this.#allowed = this.hostsFor(port);
+  }
+
+  allowed(): ReadonlySet<string> | undefined {
+    return this.#allowed;
+  }
+}
+
+/**
  * Refuses a Host header other than the names this server answers to. `allowed()` is read per
  * request because the port is known only once the server listens.
  */
@@ -87,6 +121,16 @@ export function sameSiteReads(): MiddlewareHandler {
   return async (c, next) => {
     const site = c.req.header('sec-fetch-site');
     if (site !== undefined && site !== 'same-origin' && site !== 'none') return refuse(c, 403, `cross-origin request refused (Sec-Fetch-Site: ${site.slice(0, 40)})`);
+    return next();
+  };
+}
+
+/** Refuses an API request without the per-run token: reads show message bodies. */
+export function apiToken(token: string): MiddlewareHandler {
+  return async (c, next) => {
+    if (!sameSecret(c.req.header(TOKEN_HEADER) ?? '', token)) {
+      return refuse(c, 403, 'missing or wrong token: the API needs the X-Kelp-Token header (the token kelp dashboard prints at start)');
+    }
     return next();
   };
 }

@@ -3,10 +3,12 @@
  * at most `limit` messages in all (oldest first in each list), streams each match as one NDJSON
  * line as soon as it is found, reports progress, and stops as soon as the client goes away.
  * A body is matched decoded (Kombu stores bodies base64-encoded), headers as their JSON text.
+ * Bytes are bounded too: a page holds about SEARCH_PAGE_BYTES of messages, and a message is
+ * matched on its first SEARCH_MATCH_CHARS characters only.
  */
 import { Buffer } from 'node:buffer';
 import type { StoredBytes, TransportAdmin, TransportAdminRepair } from 'kelp';
-import { LIST_LIMIT } from './limits.js';
+import { LIST_LIMIT, SEARCH_MATCH_CHARS, SEARCH_PAGE_BYTES } from './limits.js';
 import { viewMessage } from './message-view.js';
 
 export interface SearchRequest {
@@ -17,12 +19,16 @@ export interface SearchRequest {
 }
 
 const PAGE = 1000;
+/** The first page's count, before any message size is known. */
+const FIRST_PAGE = 10;
 const PROGRESS_EVERY = 5000;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The text a search looks in: the stored text, and the body decoded when it is base64. */
 export function searchableText(message: StoredBytes): string {
-  if (message.rawEncoding !== 'utf8') return Buffer.from(message.raw, 'base64').toString('latin1');
+  if (message.rawEncoding !== 'utf8') return Buffer.from(message.raw.slice(0, Math.ceil((SEARCH_MATCH_CHARS * 4) / 3)), 'base64').toString('latin1');
+  // Beyond the bound only the start of the stored text is matched (its body is not decoded).
+  if (message.raw.length > SEARCH_MATCH_CHARS) return message.raw.slice(0, SEARCH_MATCH_CHARS);
   const raw = message.raw;
   try {
     const envelope = JSON.parse(raw) as { body?: unknown; properties?: { body_encoding?: unknown } };
@@ -50,6 +56,12 @@ export async function* runSearch(admin: TransportAdmin & TransportAdminRepair, r
   let found = 0;
   let nextProgress = PROGRESS_EVERY;
   const budget = () => request.limit - scanned;
+  // Pages are sized by bytes: SEARCH_PAGE_BYTES over the largest message seen so far.
+  let largest = 0;
+  const pageSize = () => Math.min(PAGE, budget(), largest === 0 ? FIRST_PAGE : Math.max(1, Math.floor(SEARCH_PAGE_BYTES / largest)));
+  const measure = (items: readonly StoredBytes[]) => {
+    for (const item of items) largest = Math.max(largest, item.raw.length);
+  };
   const progress = function* (): Generator<Line> {
     if (scanned >= nextProgress) {
       nextProgress = scanned + PROGRESS_EVERY;
@@ -62,9 +74,11 @@ export async function* runSearch(admin: TransportAdmin & TransportAdminRepair, r
 
   for (const queue of queues) {
     for (const step of Object.keys(queue.priorityLengths ?? {}).map(Number)) {
-      for (let offset = 0; budget() > 0; offset += PAGE) {
+      for (let offset = 0; budget() > 0; ) {
         signal.throwIfAborted();
-        const page = await admin.messages(queue.name, { step, order: 'oldest', offset, limit: Math.min(PAGE, budget()), signal });
+        const page = await admin.messages(queue.name, { step, order: 'oldest', offset, limit: pageSize(), signal });
+        offset += page.items.length;
+        measure(page.items);
         scanned += page.items.length;
         for (const item of page.items) {
           if (!matches(item)) continue;
@@ -72,16 +86,19 @@ export async function* runSearch(admin: TransportAdmin & TransportAdminRepair, r
           yield { type: 'match', source: 'waiting', queue: queue.name, step, position: item.position, id: item.id, view: viewMessage(item.raw, item.rawEncoding, LIST_LIMIT) };
         }
         yield* progress();
-        if (page.items.length === 0 || offset + page.items.length >= page.total) break;
+        if (page.items.length === 0 || offset >= page.total) break;
       }
     }
   }
 
   // Unacked records are read unfiltered, oldest first, and matched to the queue here: the
   // offset is then a count of records read, and each is read once.
-  for (let offset = 0; budget() > 0; offset += PAGE) {
+  for (let offset = 0; budget() > 0; ) {
     signal.throwIfAborted();
-    const page = await admin.unacked({ offset, limit: Math.min(PAGE, budget()), signal });
+    const asked = pageSize();
+    const page = await admin.unacked({ offset, limit: asked, signal });
+    offset += page.items.length;
+    measure(page.items);
     scanned += page.items.length;
     for (const item of page.items) {
       if (request.queue !== undefined && !item.queues.includes(request.queue)) continue;
@@ -90,7 +107,7 @@ export async function* runSearch(admin: TransportAdmin & TransportAdminRepair, r
       yield { type: 'match', source: 'unacked', queue: item.queues.join(', '), tag: item.tag, view: viewMessage(item.raw, item.rawEncoding, LIST_LIMIT) };
     }
     yield* progress();
-    if (page.items.length < Math.min(PAGE, budget() + page.items.length)) break;
+    if (page.items.length < asked) break;
   }
 
   for (const queue of queues) {

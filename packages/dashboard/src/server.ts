@@ -1,6 +1,6 @@
 /**
  * `startDashboard`: connects to the broker, starts the sampler and serves the page and its API.
- * The returned object says where it listens and the action token, and closes everything.
+ * The returned object says where it listens and the per-run token, and closes everything.
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,7 @@ import { Connection, OperationalError } from 'kelp';
 import { createApp } from './app.js';
 import { loadAssets } from './assets.js';
 import { type DashboardOptions, isLoopback, resolveOptions } from './options.js';
+import { HostPin } from './safety.js';
 import { Sampler } from './sampler.js';
 import { scrubberFor } from './secrets.js';
 
@@ -41,7 +42,8 @@ export async function startDashboard(options: DashboardOptions, signal?: AbortSi
     if (!admin) throw new OperationalError(`the ${connection.transport.driverName} transport has no admin tools: the dashboard cannot read it`);
     sampler = new Sampler(admin, resolved.sampleInterval, resolved.historySize, scrubber.scrub);
     const token = resolved.token ?? randomBytes(24).toString('base64url');
-    let allowed: ReadonlySet<string> | undefined;
+    const shownHost = hostForUrl(resolved.host);
+    const pin = new HostPin(shownHost, isLoopback(resolved.host), resolved.port);
     const app = createApp({
       admin,
       scrubber,
@@ -52,17 +54,14 @@ export async function startDashboard(options: DashboardOptions, signal?: AbortSi
       password: resolved.password,
       transportName: connection.transport.driverName,
       searchLimit: resolved.searchLimit,
-      allowedHosts: () => allowed,
+      allowedHosts: () => pin.allowed(),
     });
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const started = serve({ fetch: app.fetch, hostname: resolved.host, port: resolved.port }, () => resolve(started));
       started.once('error', reject);
     });
     const { port } = server.address() as AddressInfo;
-    const shownHost = hostForUrl(resolved.host);
-    // Only a loopback bind pins the Host header; another bind answers to names the operator
-    // chooses (a proxy, a DNS name) and is guarded by its password instead.
-    if (isLoopback(resolved.host)) allowed = new Set([`${shownHost}:${port}`, `localhost:${port}`].map((h) => h.toLowerCase()));
+    pin.listening(port);
     sampler.start();
     const url = `http://${shownHost}:${port}/`;
     let closing: Promise<void> | undefined;

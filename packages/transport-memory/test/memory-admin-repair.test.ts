@@ -77,6 +77,40 @@ describe('memory admin repair', () => {
     expect((JSON.parse(parked[2] as string) as { properties: { delivery_info: unknown } }).properties.delivery_info).toEqual({ exchange: '', routing_key: 'parked' });
   });
 
+  it('moves at most the length the queue had when the move started, while a producer keeps publishing', async () => {
+    const { admin, channel, broker } = await setup();
+    let moving = true;
+    let published = 0;
+    const move = admin.moveMessages('work', 'parked');
+    // The producer starts once the first batch has moved, so the length at the start is 3.
+    const producer = (async () => {
+      while (moving && broker.size('parked') === 0) await Promise.resolve();
+      while (moving && published < 5000) await channel.basicPublish(msg(`late-${published++}`), '', 'work');
+    })();
+    const result = await move;
+    moving = false;
+    await producer;
+    expect(published).toBeGreaterThan(0);
+    expect([result.moved, broker.peek('parked').map(bodyOf)]).toEqual([3, ['a', 'b', 'c']]);
+    expect(broker.size('work')).toBe(published);
+  });
+
+  it('refuses an unknown option name of every repair method with a did-you-mean, changing nothing', async () => {
+    const { admin, broker } = await setup();
+    const calls: [string, () => Promise<unknown>][] = [
+      ['offset', () => admin.messages('work', { offest: 1 } as never)],
+      ['queue', () => admin.unacked({ queu: 'work' } as never)],
+      ['scanLimit', () => admin.deleteMessage('work', 'x', { scanlimit: 5 } as never)],
+      ['limit', () => admin.moveMessages('work', 'parked', { limt: 1 } as never)],
+      ['signal', () => admin.purge('work', { signl: undefined } as never)],
+      ['signal', () => admin.restoreMessage('tag', { sigal: undefined } as never)],
+      ['signal', () => admin.requeueDeadLetter('work', 'x', { signa: undefined } as never)],
+      ['signal', () => admin.deleteDeadLetter('work', 'x', { sinal: undefined } as never)],
+    ];
+    for (const [suggested, call] of calls) await expect(call()).rejects.toThrow(new RegExp(`Unknown option .*did you mean \`${suggested}\``));
+    expect([broker.size('work'), broker.size('parked')]).toEqual([3, 0]);
+  });
+
   it('leaves a message where it was when the target queue refuses it', async () => {
     const { admin, channel, broker } = await setup();
     await channel.queueDeclare('full', { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });

@@ -95,15 +95,30 @@ export function reconnectOnRelocation(error: Error): boolean {
   return RELOCATE_CODES.has(replyCode(error) ?? '') || isClusterScriptRefusal(error);
 }
 
-/** Every seed of the URL list: the first URL's host and port, then each alternate's. */
+/**
+ * Every seed of the URL list: the first URL's host and port, then each alternate's. Every seed
+ * is dialled with the first URL's TLS setting and password, so a list that mixes TLS and
+ * plaintext URLs is refused: it would send the password in clear to a node meant for TLS.
+ */
 function seedNodes(params: ConnectionParams): ClusterNodeAddress[] {
   const first = { host: params.hostname || '127.0.0.1', port: params.port ?? 6379 };
+  // The first URL's own TLS (its scheme or ?ssl_* query), without the Connection's tls option,
+  // which applies to every seed alike.
+  const firstUrl = params.redactedUrl.split(';')[0] ?? params.redactedUrl;
+  const firstTls = parseUrl(firstUrl).tls !== undefined;
   const others = params.alternates.map((url) => {
     const alternate = parseUrl(url);
     if (alternate.transport !== CLUSTER_TRANSPORT) {
       throw new ConfigurationError(`${params.redactedUrl}: every URL of a cluster list must be a cluster URL (${CLUSTER_SCHEMES.join('://, ')}://), not ${alternate.redactedUrl}`, {
         option: 'url',
       });
+    }
+    if ((alternate.tls !== undefined) !== firstTls) {
+      const [tls, plain] = firstTls ? [firstUrl, alternate.redactedUrl] : [alternate.redactedUrl, firstUrl];
+      throw new ConfigurationError(
+        `a cluster list mixes TLS and plaintext URLs: ${tls} uses TLS, ${plain} does not; every seed is dialled alike, so use rediss+cluster:// for all of them or for none`,
+        { option: 'url' },
+      );
     }
     return { host: alternate.hostname || '127.0.0.1', port: alternate.port ?? 6379 };
   });

@@ -50,7 +50,7 @@ describe('cluster URLs', () => {
   });
 
   it('connect through a slot connector with the URL user and password, TLS and db 0', () => {
-    const o = build('rediss+cluster://alice:pw@h1:7000;rediscluster://h2:7001', { globalKeyprefix: '{kelp}:' });
+    const o = build('rediss+cluster://alice:pw@h1:7000;rediss+cluster://h2:7001', { globalKeyprefix: '{kelp}:' });
     expect([o.username, o.password, o.db, typeof o.Connector, o.tls?.rejectUnauthorized]).toEqual(['alice', 'pw', 0, 'function', true]);
   });
 
@@ -77,6 +77,22 @@ describe('cluster URLs', () => {
     expect(() => build('rediscluster://h1:7000/3', { globalKeyprefix: '{kelp}:' })).toThrow(/database 0 only/);
     expect(() => build('rediscluster://h1:7000', { globalKeyprefix: '{kelp}:', clusterLayout: 'spread' })).toThrow(/clusterLayout.*single_slot, sharded/);
     expect(() => build('rediscluster://h1:7000;redis://h2', { globalKeyprefix: '{kelp}:' })).toThrow(/every URL of a cluster list/);
+  });
+
+  it('refuse a list that mixes TLS and plaintext URLs, naming both without the password', () => {
+    for (const [list, tls, plain] of [
+      ['rediscluster://:s3cret@a:7000;rediss+cluster://:s3cret@b:7001', 'rediss+cluster://:**@b:7001', 'rediscluster://:**@a:7000'],
+      ['rediss+cluster://:s3cret@a:7000;redis+cluster://:s3cret@b:7001', 'rediss+cluster://:**@a:7000', 'redis+cluster://:**@b:7001'],
+      ['rediscluster://:s3cret@a:7000;rediscluster://:s3cret@b:7001?ssl_cert_reqs=required', 'rediscluster://:**@b:7001?ssl_cert_reqs=required', 'rediscluster://:**@a:7000'],
+    ] as const) {
+      const attempt = () => build(list, { globalKeyprefix: '{kelp}:' });
+      expect(attempt).toThrow(ConfigurationError);
+      expect(attempt).toThrow(`${tls} uses TLS, ${plain} does not`);
+      expect(attempt).not.toThrow(/s3cret/);
+    }
+    // The Connection's tls option applies to every seed: plaintext URLs with it are not mixed.
+    const params = parseUrl('rediscluster://a:7000;rediscluster://b:7001', { tls: true, transportOptions: { globalKeyprefix: '{kelp}:' } });
+    expect(toIoredisOptions(params, parseRedisTransportOptions(params.transportOptions)).tls?.rejectUnauthorized).toBe(true);
   });
 
   it('suggest the right name for a misspelt cluster_layout', () => {

@@ -1,6 +1,6 @@
 /**
- * The targets of issue 12 ("Targets", ratios measured in one run, cold processes), checked
- * against a compare run. Each target names the workload rows and sides it reads, so a reader can
+ * The performance targets kelp holds itself to (ratios over the peer measured in one run, cold
+ * processes), checked against a compare run. Each target names the workload rows and sides it reads, so a reader can
  * find both numbers in the table above it.
  */
 import type { Measurement } from './child.js';

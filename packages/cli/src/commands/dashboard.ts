@@ -1,6 +1,6 @@
 /**
  * `kelp dashboard URL`: serves the web dashboard (@kelp/dashboard) until interrupted. It prints
- * where the page is and the per-run action token; the broker password never appears.
+ * where the page is and the per-run token (reads and actions need it); the broker password never appears.
  */
 import { startDashboard } from '@kelp/dashboard';
 import { jsonLine } from '../output.js';
@@ -18,7 +18,7 @@ export const dashboardCommand: Command = {
       'Serves a web page for the broker: exchanges and bindings, queues with ready (per priority step), unacked\n' +
       'and dead-letter counts and rate charts; waiting, unacked and dead-letter messages paged and searched without\n' +
       'consuming them; restore, requeue, delete, move and purge. Listens on 127.0.0.1 unless --host says otherwise\n' +
-      `(then a password is required: --password or ${PASSWORD_ENV}). Actions need the token printed at start.`,
+      `(then a password is required: --password or ${PASSWORD_ENV}). The API (reads and actions) needs the token printed at start.`,
     usage: 'kelp dashboard URL [--host 127.0.0.1] [--port N] [--read-only] [--password P]',
     positionals: [{ name: 'URL', required: true, description: 'Broker URL, e.g. redis://localhost:6379/0 or memory://' }],
     options: {
@@ -55,7 +55,7 @@ async function run({ io, args, signal }: CommandContext): Promise<number> {
       io.stdout.write(
         `kelp dashboard for ${dashboard.broker} at ${dashboard.url}${dashboard.readOnly ? ' (read-only)' : ''}\n` +
           `open ${dashboard.pageUrl}\n` +
-          (dashboard.readOnly ? '' : `action token: ${dashboard.token}\n`) +
+          `token (X-Kelp-Token, for reads and actions): ${dashboard.token}\n` +
           'stop with Ctrl-C\n',
       );
     }

@@ -7,10 +7,11 @@
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { DeadLetterEntry, MessagePage, MessagePageOptions, StoredBytes, UnackedMessage, UnackedPage } from '@kelp/core';
-import { ConfigurationError, throwIfAborted } from '@kelp/core';
+import { ConfigurationError, OptionNames, throwIfAborted } from '@kelp/core';
 import { AdminRouter } from './admin-routing.js';
 import type { AdminStorage, MoveStep, StoredDeadLetter } from './admin-storage.js';
 import { requeueableEnvelope } from './requeue.js';
+import { rerouteText } from './reroute-text.js';
 
 /** Records one unacked page reads at most before it answers with what it found. */
 export const UNACKED_SCAN_LIMIT = 100_000;
@@ -18,6 +19,19 @@ export const UNACKED_SCAN_LIMIT = 100_000;
 export const DELETE_SCAN_LIMIT = 100_000;
 const PAGE = 500;
 const MOVE_BATCH = 100;
+
+type Signal = { signal?: AbortSignal };
+type UnackedOptions = { queue?: string; offset?: number; limit?: number } & Signal;
+type DeleteOptions = { step?: number; scanLimit?: number } & Signal;
+type MoveOptions = { limit?: number } & Signal;
+
+// Each method refuses option names it does not know, with a did-you-mean: `count` for `limit`
+// would otherwise move every message.
+const MESSAGES_NAMES = OptionNames.of<MessagePageOptions>({ step: true, order: true, offset: true, limit: true, signal: true });
+const UNACKED_NAMES = OptionNames.of<UnackedOptions>({ queue: true, offset: true, limit: true, signal: true });
+const DELETE_NAMES = OptionNames.of<DeleteOptions>({ step: true, scanLimit: true, signal: true });
+const MOVE_NAMES = OptionNames.of<MoveOptions>({ limit: true, signal: true });
+const SIGNAL_NAMES = OptionNames.of<Signal>({ signal: true });
 
 const bytesOf = (message: StoredBytes): Buffer => Buffer.from(message.raw, message.rawEncoding === 'base64' ? 'base64' : 'utf8');
 
@@ -40,13 +54,16 @@ function checkCount(value: number | undefined, name: string, fallback: number, m
 /**
  * The message as it is pushed to `to`: its route rewritten to the default exchange and `to`,
  * so a restore after a crash brings it back to `to`. A message that is not a JSON envelope moves
- * as it is.
+ * as it is; an envelope without a `properties` object gets one through JSON.parse/stringify.
  */
 export function rerouted(message: StoredBytes, to: string): StoredBytes {
   if (message.rawEncoding !== 'utf8') return message;
   try {
     const envelope: unknown = JSON.parse(message.raw);
     if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) return message;
+    // Rewritten in the text, so integers beyond 2^53 elsewhere in the envelope keep every digit.
+    const text = rerouteText(message.raw, to);
+    if (text !== undefined) return { raw: text, rawEncoding: 'utf8' };
     const record = envelope as Record<string, unknown>;
     const properties = typeof record['properties'] === 'object' && record['properties'] !== null ? (record['properties'] as Record<string, unknown>) : {};
     const info = typeof properties['delivery_info'] === 'object' && properties['delivery_info'] !== null ? (properties['delivery_info'] as Record<string, unknown>) : {};
@@ -62,6 +79,7 @@ export class AdminRepair<Handle> {
   constructor(private readonly storage: AdminStorage<Handle>) {}
 
   async messages(queue: string, options: MessagePageOptions = {}): Promise<MessagePage> {
+    MESSAGES_NAMES.check(options, 'admin.messages');
     throwIfAborted(options.signal);
     const step = checkCount(options.step, 'step', 0, 255);
     const order = options.order ?? 'oldest';
@@ -75,7 +93,8 @@ export class AdminRepair<Handle> {
     return { queue, step, order, offset, total, items: stored.map((message, i) => ({ ...message, id: messageId(message), position: offset + i })) };
   }
 
-  async unacked(options: { queue?: string; offset?: number; limit?: number; signal?: AbortSignal } = {}): Promise<UnackedPage> {
+  async unacked(options: UnackedOptions = {}): Promise<UnackedPage> {
+    UNACKED_NAMES.check(options, 'admin.unacked');
     const offset = checkCount(options.offset, 'offset', 0);
     const limit = checkCount(options.limit, 'limit', 50, 1000);
     const router = new AdminRouter(this.storage);
@@ -117,7 +136,8 @@ export class AdminRepair<Handle> {
     return [...(await this.storage.queueDepth(queue)).steps.keys()].sort((a, b) => a - b);
   }
 
-  async deleteMessage(queue: string, id: string, options: { step?: number; scanLimit?: number; signal?: AbortSignal } = {}): Promise<{ deleted: boolean }> {
+  async deleteMessage(queue: string, id: string, options: DeleteOptions = {}): Promise<{ deleted: boolean }> {
+    DELETE_NAMES.check(options, 'admin.deleteMessage');
     const scanLimit = checkCount(options.scanLimit, 'scanLimit', DELETE_SCAN_LIMIT);
     for (const step of await this.steps(queue, options.step)) {
       for (let offset = 0; offset < scanLimit; offset += PAGE) {
@@ -132,36 +152,45 @@ export class AdminRepair<Handle> {
     return { deleted: false };
   }
 
-  async moveMessages(from: string, to: string, options: { limit?: number; signal?: AbortSignal } = {}): Promise<{ moved: number }> {
+  async moveMessages(from: string, to: string, options: MoveOptions = {}): Promise<{ moved: number }> {
+    MOVE_NAMES.check(options, 'admin.moveMessages');
     if (from === to) throw new ConfigurationError('moveMessages: from and to are the same queue', { option: 'to' });
     if (to === '') throw new ConfigurationError('moveMessages: to must name a queue', { option: 'to' });
     let remaining = checkCount(options.limit, 'limit', Number.MAX_SAFE_INTEGER);
     let moved = 0;
-    for (const step of await this.steps(from, undefined)) {
+    const steps = await this.steps(from, undefined);
+    // Each step moves at most the length it has when the move starts: producers that keep up
+    // with the move would otherwise keep it going for ever.
+    const lengths = await Promise.all(steps.map((step) => this.storage.stepLength(from, step)));
+    for (const [i, step] of steps.entries()) {
+      let stepRemaining = Math.min(remaining, lengths[i] ?? 0);
       // A batch that moves nothing found other messages at the consuming end every time (a
       // restore pushed there, or consumers drain faster than we read): after ten in a row the
       // move stops rather than race them.
       let misses = 0;
-      while (remaining > 0 && misses < 10) {
+      while (stepRemaining > 0 && misses < 10) {
         throwIfAborted(options.signal);
-        const batch = await this.storage.waitingRange(from, step, { order: 'oldest', offset: 0, count: Math.min(MOVE_BATCH, remaining) });
+        const batch = await this.storage.waitingRange(from, step, { order: 'oldest', offset: 0, count: Math.min(MOVE_BATCH, stepRemaining) });
         if (batch.length === 0) break;
         const steps: MoveStep[] = batch.map((stored) => ({ stored, rewritten: rerouted(stored, to) }));
         const done = await this.storage.moveWaiting(from, to, step, steps);
         moved += done;
         remaining -= done;
+        stepRemaining -= done;
         misses = done === 0 ? misses + 1 : 0;
       }
     }
     return { moved };
   }
 
-  async purge(queue: string, options: { signal?: AbortSignal } = {}): Promise<{ purged: number }> {
+  async purge(queue: string, options: Signal = {}): Promise<{ purged: number }> {
+    SIGNAL_NAMES.check(options, 'admin.purge');
     throwIfAborted(options.signal);
     return { purged: await this.storage.purgeQueue(queue) };
   }
 
-  async restoreMessage(tag: string, options: { signal?: AbortSignal } = {}): Promise<{ restored: boolean; queues: string[]; deadLettered: boolean }> {
+  async restoreMessage(tag: string, options: Signal = {}): Promise<{ restored: boolean; queues: string[]; deadLettered: boolean }> {
+    SIGNAL_NAMES.check(options, 'admin.restoreMessage');
     throwIfAborted(options.signal);
     const router = new AdminRouter(this.storage);
     const result = await this.storage.restoreTag(tag, (exchange, routingKey) => router.route(exchange, routingKey), options.signal);
@@ -175,7 +204,8 @@ export class AdminRepair<Handle> {
     return stored.find(({ entry }) => deadLetterId(entry) === id);
   }
 
-  async requeueDeadLetter(queue: string, id: string, options: { signal?: AbortSignal } = {}): Promise<{ requeued: boolean; reason?: string }> {
+  async requeueDeadLetter(queue: string, id: string, options: Signal = {}): Promise<{ requeued: boolean; reason?: string }> {
+    SIGNAL_NAMES.check(options, 'admin.requeueDeadLetter');
     const found = await this.findDeadLetter(queue, id, options.signal);
     if (!found) return { requeued: false, reason: 'no such dead letter (requeued or deleted meanwhile)' };
     const envelope = requeueableEnvelope(found.entry);
@@ -183,7 +213,8 @@ export class AdminRepair<Handle> {
     return { requeued: await this.storage.moveDeadLetter(queue, found.handle, envelope) };
   }
 
-  async deleteDeadLetter(queue: string, id: string, options: { signal?: AbortSignal } = {}): Promise<{ deleted: boolean }> {
+  async deleteDeadLetter(queue: string, id: string, options: Signal = {}): Promise<{ deleted: boolean }> {
+    SIGNAL_NAMES.check(options, 'admin.deleteDeadLetter');
     const found = await this.findDeadLetter(queue, id, options.signal);
     return { deleted: found !== undefined && (await this.storage.removeDeadLetter(queue, found.handle)) };
   }
