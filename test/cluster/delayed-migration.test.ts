@@ -4,7 +4,7 @@
  * keeps what the script wrote before. The mover and the delayed publish probe every key a message
  * needs before their first write for it, so a refusal moves or stores nothing, loses nothing.
  */
-import { parseUrl } from '@kelp/core';
+import { parseUrl, type OutboundMessage } from '@kelp/core';
 import { Hub } from '@kelp/hub';
 import { RedisTransport, type RedisChannel } from '@kelp/transport-redis';
 import type { Redis } from 'ioredis';
@@ -57,6 +57,13 @@ async function stable(): Promise<void> {
   await target.cluster('SETSLOT', slot, 'STABLE');
 }
 
+const outbound = (id: string): OutboundMessage => ({
+  body: new TextEncoder().encode(JSON.stringify(id)),
+  contentType: 'application/json',
+  contentEncoding: 'utf-8',
+  headers: {},
+  properties: { messageId: id },
+});
 const envelope = (id: string) => JSON.stringify({ body: id, properties: { message_id: id, delivery_tag: id } });
 
 describe('delayed delivery during a slot migration', () => {
@@ -106,5 +113,31 @@ describe('delayed delivery during a slot migration', () => {
     await delayed.putDelayed(['pa', 'pb'], envelope('p2'), 0, due);
     expect(await source.zcard(`${PREFIX}_kelp.delayed.pa`)).toBe(2);
     expect(await source.zcard(`${PREFIX}_kelp.delayed.pb`)).toBe(2);
+  }, 30_000);
+
+  it('a publish routed to two queues with arguments, one list missing on the source, stores nothing', async () => {
+    const ttl = { 'x-message-ttl': 60_000 };
+    await channel.exchangeDeclare('rx', { type: 'direct' });
+    for (const queue of ['ra', 'rb']) {
+      await channel.queueDeclare(queue, { arguments: ttl });
+      await channel.queueBind(queue, 'rx', 'r');
+    }
+    await channel.basicPublish(outbound('r1'), '', 'ra');
+    expect(await source.exists(`${PREFIX}rb`)).toBe(0);
+    await migrating();
+    let refusal: unknown;
+    try {
+      refusal = await channel.basicPublish(outbound('r2'), 'rx', 'r').catch((error: unknown) => error);
+    } finally {
+      await stable();
+    }
+    expect(refusal).toBeInstanceOf(Error);
+    // Rejected, so nothing may be stored: a push to ra before the refusal on rb would be a duplicate on retry.
+    const ids = async (queue: string) => (await source.lrange(`${PREFIX}${queue}`, 0, -1)).map((e) => JSON.parse(e).properties.message_id);
+    expect(await ids('ra')).toEqual(['r1']);
+    expect(await ids('rb')).toEqual([]);
+    await channel.basicPublish(outbound('r2'), 'rx', 'r');
+    expect(await ids('ra')).toEqual(['r2', 'r1']);
+    expect(await ids('rb')).toEqual(['r2']);
   }, 30_000);
 });
