@@ -186,9 +186,10 @@ export class VirtualChannel implements Channel {
     const noAck = options.noAck ?? false;
     // A malformed message is dead-lettered and the next one tried, so get never returns garbage.
     for (;;) {
-      const result = await this.storage.get(queue, { noAck, expiry: this.expiry });
-      // A get is use of the queue (x-expires), found or not.
+      // A get is use of the queue (x-expires), found or not. Touched before the pop: a touch
+      // that fails after it would reject a get whose message was already taken (lost with noAck).
       await this.storage.queueExpiry?.touch([queue]);
+      const result = await this.storage.get(queue, { noAck, expiry: this.expiry });
       if (!result) return undefined;
       const checked = this.admission.admit(result.queue, result.payload, noAck ? undefined : result.deliveryTag);
       if (!checked.ok) {
