@@ -42,6 +42,8 @@ export class VirtualChannel implements Channel {
   private closedAt: string | undefined;
   private closing: Promise<void> | undefined;
   private consumerSeq = 0;
+  /** The periodic touch of the consumed queues in flight (x-expires). */
+  private touching: Promise<void> | undefined;
   private readonly topicCache = new TopicPatternCache();
   private readonly inflight = new InflightWork();
   private readonly consumers: ChannelConsumers;
@@ -95,11 +97,18 @@ export class VirtualChannel implements Channel {
     return this.consumers.queues();
   }
 
-  /** Keeps the queues this channel consumes in use (x-expires); the poller calls it every QUEUE_TOUCH_INTERVAL_MS. */
+  /**
+   * Keeps the queues this channel consumes in use (x-expires); the poller calls it every
+   * QUEUE_TOUCH_TICK_MS. While one touch is in flight the next call joins it, so a slow server
+   * never has touches pile up.
+   */
   touchConsumedQueues(): Promise<void> {
     const expiry = this.storage.queueExpiry;
     if (!expiry || this.channelState !== 'open' || this.consumers.size === 0) return Promise.resolve();
-    return expiry.touch(this.consumers.queues());
+    this.touching ??= expiry.touch(this.consumers.queues(), { periodic: true }).finally(() => {
+      this.touching = undefined;
+    });
+    return this.touching;
   }
 
   /** The storage's delayed sets, for the transport's delayed mover (delayed-mover.ts). */
@@ -206,6 +215,9 @@ export class VirtualChannel implements Channel {
   }
 
   async basicConsume(queue: string, options: BasicConsumeOptions): Promise<string> {
+    this.assertOpen();
+    // Consuming is use of the queue (x-expires) from its start, before the first periodic touch.
+    await this.storage.queueExpiry?.touch([queue]);
     this.assertOpen();
     const tag = options.consumerTag ?? `ctag-${this.channelId}-${++this.consumerSeq}-${randomUUID().slice(0, 8)}`;
     if (this.consumers.has(tag)) {
