@@ -112,11 +112,16 @@ local function drop(queue, policy, payload)
 end
 
 -- The refusal of the first key of `keys` the node will not serve, or nil: a read of each, so a
--- member is refused before its first write (see the header).
+-- member is refused before its first write (see the header). Once the node has served a key it
+-- does not hold, the slot is not migrating (it refuses exactly those), and cannot start to within
+-- this call: every key (all in the prefix's one slot) is served, and the probes stop.
+local slot_open = false
 local function refused(keys)
+  if slot_open then return nil end
   for _, key in ipairs(keys) do
     local reply = redis.pcall("EXISTS", key)
     if type(reply) == "table" and reply.err then return reply.err end
+    if reply == 0 then slot_open = true end
   end
   return nil
 end

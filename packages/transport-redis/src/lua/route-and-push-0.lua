@@ -371,12 +371,16 @@ end
 
 -- Before the first push: every key the call may write is read, so a refusal (see the header)
 -- leaves nothing written. Each key once; the argument hashes are read (and kept) by policy_of.
-local probed = {}
+-- Once the node has served a key it does not hold, the slot is not migrating (it refuses exactly
+-- those) and cannot start to within this call: every key (all in the prefix's one slot) is
+-- served, and the probes stop.
+local probed, slot_open = {}, false
 local function refused(key)
-  if probed[key] then return nil end
+  if slot_open or probed[key] then return nil end
   probed[key] = true
   local reply = redis.pcall("EXISTS", key)
   if type(reply) == "table" and reply.err then return reply.err end
+  if reply == 0 then slot_open = true end
   return nil
 end
 for d in string.gmatch(ARGV[FIRST + destinations * 4], "(%d+),%d+") do
