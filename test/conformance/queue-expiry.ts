@@ -70,9 +70,34 @@ export function queueExpiryTests(ctx: SuiteContext): void {
       expect(await queue.get({ noAck: true })).toBeDefined();
     });
 
-    it('refuses an x-expires that is not a whole number of milliseconds above 0', async () => {
+    it('keeps a consumed queue while the program works between two drainEvents() (touches need no running hub)', async () => {
       const conn = await ctx.connection();
-      for (const value of [0, -5, 1.5, '10s']) {
+      const name = ctx.name('qexp');
+      await declareQueue(conn, name, { queueArguments: { 'x-expires': EXPIRES_MS } });
+      for (let id = 1; id <= 6; id++) await publish(conn, { id }, { exchange: '', routingKey: name });
+      const consuming = await ctx.connection();
+      const handled: unknown[] = [];
+      const consumer = new Consumer(consuming, [new Queue(name)], {
+        prefetchCount: 1,
+        callbacks: [
+          async (body, message) => {
+            await message.ack();
+            handled.push(body);
+          },
+        ],
+      });
+      await consumer.consume();
+      await consuming.drainEvents({ timeout: 5 });
+      // Work without the hub for twice x-expires: the consumer is still there, so is its queue.
+      await sleep(IDLE_MS);
+      while (handled.length < 6) await consuming.drainEvents({ timeout: 2 });
+      expect(handled).toEqual([1, 2, 3, 4, 5, 6].map((id) => ({ id })));
+      await consumer.cancel();
+    });
+
+    it('refuses an x-expires below 1000 ms or not a whole number of milliseconds', async () => {
+      const conn = await ctx.connection();
+      for (const value of [0, -5, 1.5, '10s', 999, 800]) {
         const error = await caught(() => declareQueue(conn, ctx.name('qexp'), { queueArguments: { 'x-expires': value } }));
         expect(error).toBeInstanceOf(ConfigurationError);
         expect((error as ConfigurationError).option).toBe('x-expires');

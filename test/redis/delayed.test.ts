@@ -5,6 +5,7 @@
  * sub-list in bounded batches, applying the queue's arguments, never twice.
  */
 import type { DelayedDelivery } from '@kelp/virtual';
+import { luaScripts } from '../../packages/transport-redis/src/lua-scripts.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEP, message, redisFixture, type RedisFixture } from './helpers.js';
 
@@ -40,6 +41,13 @@ describe('a delayed publish', () => {
     expect(JSON.parse((members[0] as string).slice(2)).properties.message_id).toBe('early');
     expect(await fx.redis.zscore('_kelp.delayed_index', 'dl.keys')).toBe(String(due));
     expect(await fx.redis.exists('dl.keys', `dl.keys${SEP}9`)).toBe(0);
+    // A later message never raises the queue's next due time.
+    await publish('dl.keys', 'later', due + 5000, 0);
+    expect(await fx.redis.zscore('_kelp.delayed_index', 'dl.keys')).toBe(String(due));
+  });
+
+  it('runs on servers older than 6.2: no ZADD LT/GT in the delayed scripts (the README promises older servers)', () => {
+    for (const script of [luaScripts.delay, luaScripts.moveDue]) expect(script.lua).not.toMatch(/"ZADD",[^)]*"(LT|GT)"/);
   });
 });
 

@@ -5,7 +5,7 @@
  * owns the timers: the startup + repeated visibility restore (throttled 1-in-N like Kombu), the
  * subscriber health check and the delayed mover (due `countdown` / `eta` messages into their queues).
  */
-import { type DelayedDelivery, DelayedMover, QUEUE_TOUCH_INTERVAL_MS, type EventLoopHub, type HubTimer, type PendingDelivery, type Poller, type VirtualChannel } from '@kelp/virtual';
+import { type DelayedDelivery, DelayedMover, startQueueTouches, type EventLoopHub, type HubTimer, type PendingDelivery, type Poller, type VirtualChannel } from '@kelp/virtual';
 import type { ChannelPoller } from './channel-poller.js';
 
 export interface MultiChannelPollerHost {
@@ -22,7 +22,7 @@ export interface MultiChannelPollerHost {
   reportError(error: unknown): void;
   /** Where the delayed mover moves due messages; without it this poller runs no mover. */
   delayedStorage?(): DelayedDelivery | undefined;
-  /** Keeps the consumed queues in use (x-expires); called every QUEUE_TOUCH_INTERVAL_MS when given. */
+  /** Keeps the consumed queues in use (x-expires); called every QUEUE_TOUCH_TICK_MS when given. */
   touchConsumedQueues?(): void;
 }
 
@@ -30,6 +30,7 @@ export class MultiChannelPoller implements Poller {
   private started = false;
   private removeTick: (() => void) | undefined;
   private timers: HubTimer[] = [];
+  private stopTouches: (() => void) | undefined;
   private restoreCalls = 0;
   private sweeping: Promise<unknown> | undefined;
   private readonly mover: DelayedMover | undefined;
@@ -70,8 +71,9 @@ export class MultiChannelPoller implements Poller {
     }
     // The delayed mover runs wherever the restore sweep does: in every process running a hub.
     this.mover?.start();
+    // A Node interval, not a hub timer: the touches go on while the hub is not run (queue-expiry.ts).
     const touch = this.host.touchConsumedQueues?.bind(this.host);
-    if (touch) this.timers.push(this.hub.callRepeatedly(QUEUE_TOUCH_INTERVAL_MS, touch));
+    if (touch) this.stopTouches = startQueueTouches(touch);
     this.wake();
   }
 
@@ -82,6 +84,8 @@ export class MultiChannelPoller implements Poller {
     this.removeTick = undefined;
     for (const timer of this.timers) timer.cancel();
     this.timers = [];
+    this.stopTouches?.();
+    this.stopTouches = undefined;
     this.mover?.stop();
     for (const poller of this.host.channelPollers()) poller.detach();
   }

@@ -24,8 +24,17 @@ export class RedisDelayed implements DelayedDelivery {
     if (queues.length === 0) return;
     const { keys } = this;
     const sets = queues.map((queue) => keys.delayedKey(queue));
+    const argumentHashes = queues.map((queue) => keys.queueArgumentsKey(queue));
     try {
-      await call(this.redis, 'delay', [sets.length + 1, keys.delayedIndex, ...sets, String(Math.trunc(dueAtMs)), keys.delayedMember(envelopeJson, priority), keys.queueArgumentsKey(''), ...queues]);
+      await call(this.redis, 'delay', [
+        sets.length * 2 + 1,
+        keys.delayedIndex,
+        ...sets,
+        ...argumentHashes,
+        String(Math.trunc(dueAtMs)),
+        keys.delayedMember(envelopeJson, priority),
+        ...queues,
+      ]);
     } catch (error) {
       throw wrapRedisError(error, this.redactedUrl, 'delayed publish');
     }

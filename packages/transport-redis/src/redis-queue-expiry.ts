@@ -6,7 +6,7 @@
  * argument hash by the script; a queue found without one is not asked about again for a second,
  * so gets on ordinary queues cost no extra round trip.
  */
-import type { QueueExpiry } from '@kelp/virtual';
+import { QUEUE_TOUCH_TICK_MS, queueTouchInterval, type QueueExpiry } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import { wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
@@ -18,6 +18,8 @@ const NEGATIVE_CACHE_MS = 1000;
 export class RedisQueueExpiry implements QueueExpiry {
   /** Queue -> until when (epoch ms) it is known to have no x-expires. */
   private readonly without = new Map<string, number>();
+  /** Queue with x-expires -> from when (epoch ms) a consumer's periodic touch is due again. */
+  private readonly periodicDue = new Map<string, number>();
 
   constructor(
     private readonly redis: Redis,
@@ -26,9 +28,10 @@ export class RedisQueueExpiry implements QueueExpiry {
     private readonly redactedUrl: string,
   ) {}
 
-  async touch(queues: readonly string[]): Promise<void> {
+  async touch(queues: readonly string[], options: { periodic?: boolean } = {}): Promise<void> {
     const now = Date.now();
-    const asked = queues.filter((queue) => (this.without.get(queue) ?? 0) <= now);
+    const periodic = options.periodic === true;
+    const asked = queues.filter((queue) => (this.without.get(queue) ?? 0) <= now && (!periodic || (this.periodicDue.get(queue) ?? 0) <= now));
     if (asked.length === 0) return;
     const { keys } = this;
     const names = keys.queuePolicyNames();
@@ -40,14 +43,24 @@ export class RedisQueueExpiry implements QueueExpiry {
     }
     const expires = Array.isArray(reply) ? (reply as unknown[]) : [];
     if (this.without.size > 10_000) this.without.clear();
+    if (this.periodicDue.size > 10_000) this.periodicDue.clear();
     asked.forEach((queue, i) => {
-      if (Number(expires[i] ?? 0) > 0) this.without.delete(queue);
-      else this.without.set(queue, now + NEGATIVE_CACHE_MS);
+      const ms = Number(expires[i] ?? 0);
+      if (ms > 0) {
+        this.without.delete(queue);
+        // `now` is before the touch ran, and the next is asked on the first tick from then on:
+        // a tick early, so two touches are at most queueTouchInterval apart.
+        this.periodicDue.set(queue, now + queueTouchInterval(ms) - QUEUE_TOUCH_TICK_MS);
+      } else {
+        this.without.set(queue, now + NEGATIVE_CACHE_MS);
+        this.periodicDue.delete(queue);
+      }
     });
   }
 
   /** A declaration changed the queue's arguments: ask again next time. */
   forget(queue: string): void {
     this.without.delete(queue);
+    this.periodicDue.delete(queue);
   }
 }

@@ -50,8 +50,12 @@ export interface ChannelStorage {
 
 /** `x-expires` (queue-expiry.ts): what counts as use of a queue resets its idle clock. */
 export interface QueueExpiry {
-  /** `queues` were used now (a get, a consumer attached); those declared with `x-expires` stay for that long again. */
-  touch(queues: readonly string[]): Promise<void>;
+  /**
+   * `queues` were used now (a get, a consumer attached); those declared with `x-expires` stay for
+   * that long again. `periodic`: a consumer's regular touch, which may skip a queue touched less
+   * than min(1000 ms, x-expires / 3) ago (queueTouchInterval).
+   */
+  touch(queues: readonly string[], options?: { periodic?: boolean }): Promise<void>;
 }
 
 /** The writes of a publish: `put`, and the broker's own routing, fanout and delayed sets where it has them. */

@@ -6,7 +6,7 @@
  * consumer) instead of polling in a busy loop. The Redis transport replaces it with its own poller.
  */
 import { DelayedMover } from './delayed-mover.js';
-import { QUEUE_TOUCH_INTERVAL_MS } from './queue-expiry.js';
+import { startQueueTouches } from './queue-expiry.js';
 import type { EventLoopHub, HubTimer } from './event-loop-hub.js';
 import type { PendingDelivery } from './storage-types.js';
 import type { VirtualChannel } from './virtual-channel.js';
@@ -44,7 +44,7 @@ export class GenericPoller implements Poller {
   private started = false;
   private removeTick: (() => void) | undefined;
   private restoreTimer: HubTimer | undefined;
-  private touchTimer: HubTimer | undefined;
+  private stopTouches: (() => void) | undefined;
   /** Moves due delayed messages into their queues while the poller runs, as the restore sweep does. */
   private readonly mover: DelayedMover;
 
@@ -67,7 +67,7 @@ export class GenericPoller implements Poller {
     this.started = true;
     this.mover.start();
     // Consumers keep their queues in use (x-expires), between the pops an idle queue never gets.
-    this.touchTimer = this.hub.callRepeatedly(QUEUE_TOUCH_INTERVAL_MS, () => {
+    this.stopTouches = startQueueTouches(() => {
       for (const channel of this.host.openChannels()) channel.touchConsumedQueues().catch((error: unknown) => this.host.reportError(error));
     });
     this.removeTick = this.hub.onTick(() => this.onTick());
@@ -88,8 +88,8 @@ export class GenericPoller implements Poller {
     this.restoreTimer?.cancel();
     this.restoreTimer = undefined;
     this.mover.stop();
-    this.touchTimer?.cancel();
-    this.touchTimer = undefined;
+    this.stopTouches?.();
+    this.stopTouches = undefined;
     this.hub.removeReader(this.source);
   }
 

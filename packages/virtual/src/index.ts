@@ -36,7 +36,7 @@ export {
 } from './envelope.js';
 export { BrokerState, prepareBinding, routeTable, type BindingRow, type ExchangeDeclaration, type LocalBinding } from './exchange.js';
 export type { EventLoopHub, HubTimer, Poller, PollerHost } from './generic-poller.js';
-export { QUEUE_TOUCH_INTERVAL_MS, queueExpires } from './queue-expiry.js';
+export { MIN_QUEUE_EXPIRES_MS, QUEUE_TOUCH_INTERVAL_MS, QUEUE_TOUCH_TICK_MS, queueExpires, queueTouchInterval, startQueueTouches } from './queue-expiry.js';
 export { DELAYED_MOVE_BATCH, DELAYED_SWEEP_INTERVAL_MS, DELAYED_WAKE_GAP_MS, DelayedMover, type DelayedMoverHost } from './delayed-mover.js';
 export {
   deadLetterOptionsShape,

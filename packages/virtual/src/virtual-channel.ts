@@ -42,6 +42,8 @@ export class VirtualChannel implements Channel {
   private closedAt: string | undefined;
   private closing: Promise<void> | undefined;
   private consumerSeq = 0;
+  /** The periodic touch of the consumed queues in flight (x-expires). */
+  private touching: Promise<void> | undefined;
   private readonly topicCache = new TopicPatternCache();
   private readonly inflight = new InflightWork();
   private readonly consumers: ChannelConsumers;
@@ -95,11 +97,18 @@ export class VirtualChannel implements Channel {
     return this.consumers.queues();
   }
 
-  /** Keeps the queues this channel consumes in use (x-expires); the poller calls it every QUEUE_TOUCH_INTERVAL_MS. */
+  /**
+   * Keeps the queues this channel consumes in use (x-expires); the poller calls it every
+   * QUEUE_TOUCH_TICK_MS. While one touch is in flight the next call joins it, so a slow server
+   * never has touches pile up.
+   */
   touchConsumedQueues(): Promise<void> {
     const expiry = this.storage.queueExpiry;
     if (!expiry || this.channelState !== 'open' || this.consumers.size === 0) return Promise.resolve();
-    return expiry.touch(this.consumers.queues());
+    this.touching ??= expiry.touch(this.consumers.queues(), { periodic: true }).finally(() => {
+      this.touching = undefined;
+    });
+    return this.touching;
   }
 
   /** The storage's delayed sets, for the transport's delayed mover (delayed-mover.ts). */
@@ -186,9 +195,10 @@ export class VirtualChannel implements Channel {
     const noAck = options.noAck ?? false;
     // A malformed message is dead-lettered and the next one tried, so get never returns garbage.
     for (;;) {
-      const result = await this.storage.get(queue, { noAck, expiry: this.expiry });
-      // A get is use of the queue (x-expires), found or not.
+      // A get is use of the queue (x-expires), found or not. Touched before the pop: a touch
+      // that fails after it would reject a get whose message was already taken (lost with noAck).
       await this.storage.queueExpiry?.touch([queue]);
+      const result = await this.storage.get(queue, { noAck, expiry: this.expiry });
       if (!result) return undefined;
       const checked = this.admission.admit(result.queue, result.payload, noAck ? undefined : result.deliveryTag);
       if (!checked.ok) {
@@ -205,6 +215,9 @@ export class VirtualChannel implements Channel {
   }
 
   async basicConsume(queue: string, options: BasicConsumeOptions): Promise<string> {
+    this.assertOpen();
+    // Consuming is use of the queue (x-expires) from its start, before the first periodic touch.
+    await this.storage.queueExpiry?.touch([queue]);
     this.assertOpen();
     const tag = options.consumerTag ?? `ctag-${this.channelId}-${++this.consumerSeq}-${randomUUID().slice(0, 8)}`;
     if (this.consumers.has(tag)) {

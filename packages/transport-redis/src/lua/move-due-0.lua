@@ -16,7 +16,12 @@
   Queues are found through the delayed index (queue scored by its earliest due time), which is
   set to the queue's new earliest due time, or cleared, after each queue's batch.
 
-  No KEYS (the queues are read from the index; Kombu's layout is not cluster-friendly).
+  No KEYS (the queues are read from the index; Kombu's layout is not cluster-friendly). So on a
+  Redis Cluster whose slot is MIGRATING, the node refuses a command on a key it does not hold
+  ("non local key") in the middle of the script, and keeps what the script wrote before. Each
+  member is therefore moved as: every key it may write is read first (redis.pcall), a refusal
+  ends the call with an error before any write for it; then the push; the ZREM from the delayed
+  set last. Members moved before a refusal are complete; the rest wait for the next call.
   ARGV[1]   global key prefix ("" when none)
   ARGV[2]   sep (priority sub-list suffix of step s > 0 is sep .. s)
   ARGV[3]   the delayed index key (prefixed)
@@ -44,7 +49,8 @@ local policies = {}
 local function policy_of(queue)
   local policy = policies[queue]
   if policy == nil then
-    local v = redis.call("HMGET", arguments_prefix .. queue, "x-message-ttl", "x-max-length", "x-max-length-bytes", "x-overflow", "x-dead-letter", "x-expires")
+    local v = redis.pcall("HMGET", arguments_prefix .. queue, "x-message-ttl", "x-max-length", "x-max-length-bytes", "x-overflow", "x-dead-letter", "x-expires")
+    if v.err then return nil, v.err end
     policy = false
     if v[1] or v[2] or v[3] or v[6] then
       policy = {ttl = tonumber(v[1]), max_len = tonumber(v[2]), max_bytes = tonumber(v[3]), reject = v[4] == "reject-publish", dead = v[5] == "1", expires = tonumber(v[6])}
@@ -105,9 +111,24 @@ local function drop(queue, policy, payload)
   end
 end
 
--- Pushes one due envelope to key (queue's sub-list) under the queue's arguments.
-local function move_one(queue, key, envelope)
-  local policy = policy_of(queue)
+-- The refusal of the first key of `keys` the node will not serve, or nil: a read of each, so a
+-- member is refused before its first write (see the header). Once the node has served a key it
+-- does not hold, the slot is not migrating (it refuses exactly those), and cannot start to within
+-- this call: every key (all in the prefix's one slot) is served, and the probes stop.
+local slot_open = false
+local function refused(keys)
+  if slot_open then return nil end
+  for _, key in ipairs(keys) do
+    local reply = redis.pcall("EXISTS", key)
+    if type(reply) == "table" and reply.err then return reply.err end
+    if reply == 0 then slot_open = true end
+  end
+  return nil
+end
+
+-- Pushes one due envelope to key (queue's sub-list) under the queue's arguments; every key it
+-- writes was probed by the caller.
+local function move_one(queue, key, envelope, policy)
   if policy and policy.ttl then envelope = with_deadline(envelope, policy.ttl) end
   local level = nil
   if policy and policy.limited then
@@ -130,7 +151,9 @@ local function move_one(queue, key, envelope)
   while not policy.reject and over(policy, level, 0, 0) do
     local head = nil
     for _, list in ipairs(level.keys) do
-      head = redis.call("RPOP", list)
+      -- pcall: a sub-list this loop emptied is gone, and a migrating node refuses a missing key.
+      head = redis.pcall("RPOP", list)
+      if type(head) ~= "string" then head = nil end
       if head then break end
     end
     if not head then break end
@@ -140,29 +163,57 @@ local function move_one(queue, key, envelope)
   end
 end
 
+-- Every key one member of `queue` may write: its sub-list, the dead-letter list, the drop
+-- counter, and a limited queue's other sub-lists (drop-head pops them).
+local function keys_of(queue, target, policy)
+  local keys = {target, prefix .. queue .. dead_suffix, dropped_prefix .. "maxlen"}
+  if policy and policy.limited then
+    suffixes = suffixes or cjson.decode(ARGV[10])
+    for _, suffix in ipairs(suffixes) do keys[#keys + 1] = prefix .. queue .. suffix end
+  end
+  return keys
+end
+
 local moved = 0
+local function refusal(err)
+  return redis.error_reply("delayed move refused before its first write (moved " .. moved .. " this call): " .. err)
+end
+
 for _, queue in ipairs(redis.call("ZRANGEBYSCORE", index, "-inf", now_ms, "LIMIT", 0, max)) do
   if moved >= max then break end
   local set = delayed_prefix .. queue
-  for _, member in ipairs(redis.call("ZRANGEBYSCORE", set, "-inf", now_ms, "LIMIT", 0, max - moved)) do
-    redis.call("ZREM", set, member)
-    moved = moved + 1
+  local members = redis.pcall("ZRANGEBYSCORE", set, "-inf", now_ms, "LIMIT", 0, max - moved)
+  if members.err then return refusal(members.err) end
+  for _, member in ipairs(members) do
+    local policy, err = policy_of(queue)
+    if err then return refusal(err) end
     local bar = string.find(member, "|", 1, true)
     local step = bar and string.sub(member, 1, bar - 1)
+    local target = nil
     if step and string.match(step, "^%d+$") then
       local suffix = ""
       if step ~= "0" then suffix = sep .. step end
-      move_one(queue, prefix .. queue .. suffix, string.sub(member, bar + 1))
+      target = prefix .. queue .. suffix
+    end
+    err = refused(keys_of(queue, target or (prefix .. queue), policy))
+    if err then return refusal(err) end
+    if target then
+      move_one(queue, target, string.sub(member, bar + 1), policy)
     else
       dead_letter(queue, member, "delayed entry is not <step>|<envelope>")
     end
+    -- Last: until here a refusal or a crash leaves the member where it was.
+    redis.call("ZREM", set, member)
+    moved = moved + 1
   end
-  local head = redis.call("ZRANGE", set, 0, 0, "WITHSCORES")
-  if head[2] then
+  -- pcall: a set this call emptied is gone, and a migrating node refuses a missing key.
+  local head = redis.pcall("ZRANGE", set, 0, 0, "WITHSCORES")
+  if type(head) == "table" and head[2] then
     redis.call("ZADD", index, head[2], queue)
   else
-    redis.call("ZREM", index, queue)
+    redis.pcall("ZREM", index, queue)
   end
 end
-local next_due = redis.call("ZRANGE", index, 0, 0, "WITHSCORES")
+local next_due = redis.pcall("ZRANGE", index, 0, 0, "WITHSCORES")
+if type(next_due) ~= "table" or next_due.err then next_due = {} end
 return {moved, next_due[2] or ""}

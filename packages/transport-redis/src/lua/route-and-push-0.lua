@@ -34,6 +34,13 @@
     emptied and then published to would never expire (docs/wire-format.md#queue-expiry).
 
   No KEYS (the queues are only known after the lookup; Kombu's layout is not cluster-friendly).
+  So on a Redis Cluster whose slot is MIGRATING, the node refuses a command on a key it does not
+  hold ("non local key") in the middle of the script and keeps what was written before. Both
+  paths therefore read every key the call may write before the first push: the single publish
+  reads each queue's argument hash (redis.call: a refusal ends the call with nothing written);
+  the general path reads (redis.pcall) each queue's argument hash, sub-list and, for a queue with
+  arguments, its dead-letter list, drop counter and other sub-lists, and answers an error reply
+  before any push when one is refused, so a publish is never partly stored and then rejected.
   ARGV[1]  global key prefix ("" when none), prepended to queue names
   ARGV[2]  sep (binding members are <rk> sep <pattern> sep <queue>)
   ARGV[3]  JSON object: prefixed binding set key -> the members the client routed with (mode t)
@@ -124,7 +131,8 @@ local policies = {}
 local function policy_of(queue)
   local policy = policies[queue]
   if policy == nil then
-    local v = redis.call("HMGET", arguments_prefix .. queue, "x-message-ttl", "x-max-length", "x-max-length-bytes", "x-overflow", "x-dead-letter", "x-expires")
+    local v = redis.pcall("HMGET", arguments_prefix .. queue, "x-message-ttl", "x-max-length", "x-max-length-bytes", "x-overflow", "x-dead-letter", "x-expires")
+    if v.err then return nil, v.err end
     policy = false
     if v[1] or v[2] or v[3] or v[6] then
       policy = {ttl = tonumber(v[1]), max_len = tonumber(v[2]), max_bytes = tonumber(v[3]), reject = v[4] == "reject-publish", dead = v[5] == "1", expires = tonumber(v[6])}
@@ -195,7 +203,9 @@ local function push_limited(queue, key, envelope, policy)
   while not policy.reject and over(policy, level, 0, 0) do
     local head = nil
     for _, list in ipairs(level.keys) do
-      head = redis.call("RPOP", list)
+      -- pcall: a sub-list this loop emptied is gone, and a migrating node refuses a missing key.
+      head = redis.pcall("RPOP", list)
+      if type(head) ~= "string" then head = nil end
       if head then break end
     end
     if not head then break end
@@ -356,6 +366,37 @@ for d = 1, destinations do
   else
     queues_of[d] = route(target, rk)
     results[d] = queues_of[d]
+  end
+end
+
+-- Before the first push: every key the call may write is read, so a refusal (see the header)
+-- leaves nothing written. Each key once; the argument hashes are read (and kept) by policy_of.
+-- Once the node has served a key it does not hold, the slot is not migrating (it refuses exactly
+-- those) and cannot start to within this call: every key (all in the prefix's one slot) is
+-- served, and the probes stop.
+local probed, slot_open = {}, false
+local function refused(key)
+  if slot_open or probed[key] then return nil end
+  probed[key] = true
+  local reply = redis.pcall("EXISTS", key)
+  if type(reply) == "table" and reply.err then return reply.err end
+  if reply == 0 then slot_open = true end
+  return nil
+end
+for d in string.gmatch(ARGV[FIRST + destinations * 4], "(%d+),%d+") do
+  d = tonumber(d)
+  local suffix = ARGV[FIRST + (d - 1) * 4 + 3]
+  for _, queue in ipairs(queues_of[d]) do
+    local policy, err = policy_of(queue)
+    err = err or refused(prefix .. queue .. suffix)
+    if policy and not err then
+      err = refused(prefix .. queue .. dead_suffix) or refused(dropped_prefix .. "maxlen")
+      if policy.limited then
+        suffixes = suffixes or cjson.decode(ARGV[6])
+        for _, other in ipairs(suffixes) do err = err or refused(prefix .. queue .. other) end
+      end
+    end
+    if err then return redis.error_reply("publish refused before its first write: " .. err) end
   end
 end
 
