@@ -17,6 +17,7 @@ import { AsyncResult, type ResultHost, type RevokeOptions } from './async-result
 import { CELERY_OPTION_NAMES, celeryOptionsSchema, SEND_TASK_OPTION_NAMES, sendTaskOptionsSchema, type CeleryOptions, type SendTaskOptions, type TaskSerializer } from './options.js';
 import { broadcast } from './pidbox.js';
 import { publishEvent } from './events.js';
+import { backendTarget } from './backend-url.js';
 import { RedisResultBackend } from './redis-backend.js';
 import { lookupRoute, type TaskRoutes } from './routes.js';
 import { buildTaskMessage, EMPTY_EMBED, type TaskEmbed } from './task-message.js';
@@ -52,11 +53,12 @@ export class Celery implements ResultHost {
   #connection: Connection | undefined;
   #producer: Producer | undefined;
   #backend: RedisResultBackend | undefined;
+  readonly #onError: ((error: Error) => void) | undefined;
   #clock = 0;
   readonly #declared = new Set<string>();
 
   constructor(options: CeleryOptions) {
-    const { routes, connectionOptions, ...rest } = options;
+    const { routes, connectionOptions, onError, ...rest } = options;
     const parsed = parseOptions(celeryOptionsSchema, rest, 'Celery', CELERY_OPTION_NAMES);
     this.broker = parsed.broker;
     this.backendUrl = parsed.backend;
@@ -69,6 +71,9 @@ export class Celery implements ResultHost {
     this.etaDelivery = parsed.etaDelivery;
     this.origin = parsed.origin ?? `node${process.pid}@${hostname()}`;
     this.#connectionOptions = connectionOptions;
+    this.#onError = onError;
+    // Parsed now so that a bad backend URL fails here, not at the first get().
+    if (this.backendUrl !== undefined) backendTarget(this.backendUrl);
   }
 
   /** The options the app's and its workers' broker connections are opened with. */
@@ -192,7 +197,7 @@ export class Celery implements ResultHost {
     if (this.backendUrl === undefined) {
       throw new ConfigurationError('This Celery app has no result backend: pass `backend: "redis://..."` to new Celery()', { option: 'backend' });
     }
-    this.#backend ??= new RedisResultBackend(this.backendUrl, { expires: this.resultExpires, serializer: this.resultSerializer });
+    this.#backend ??= new RedisResultBackend(this.backendUrl, { expires: this.resultExpires, serializer: this.resultSerializer, onError: this.#onError });
     return this.#backend;
   }
 

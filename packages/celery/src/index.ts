@@ -10,7 +10,7 @@ export { Celery } from './app.js';
 export { AsyncResult, type GetOptions, type RevokeOptions } from './async-result.js';
 export { Chain, Chord, Group, GroupResult, chain, chord, group } from './canvas.js';
 export { Signature, type SignatureDict, type SignatureOptions } from './signature.js';
-export { CeleryTaskError, MaxRetriesExceededError, ResultTimeoutError, TaskRevokedError, type ExceptionInfo } from './errors.js';
+export { CeleryTaskError, MaxRetriesExceededError, ResultBackendClosedError, ResultTimeoutError, TaskRevokedError, type ExceptionInfo } from './errors.js';
 export type { CeleryOptions, SendTaskOptions, TaskSerializer } from './options.js';
 export { READY_STATES, type ResultMeta, type TaskState } from './result-meta.js';
 export type { TaskRoute, TaskRouter, TaskRoutes } from './routes.js';
