@@ -10,13 +10,12 @@ export interface LongTimeout {
 }
 
 /** Calls `fn` once `ms` milliseconds have passed (by the clock, checked at each hop). */
-export function setLongTimeout(fn: () => void, ms: number, options: { unref?: boolean } = {}): LongTimeout {
+export function setLongTimeout(fn: () => void, ms: number): LongTimeout {
   const due = Date.now() + Math.max(0, ms);
   let timer: NodeJS.Timeout | undefined;
   let cleared = false;
   const arm = (delay: number) => {
     timer = setTimeout(hop, Math.min(Math.max(0, delay), MAX_TIMER_MS));
-    if (options.unref) timer.unref();
   };
   const hop = () => {
     if (cleared) return;

@@ -16,6 +16,7 @@ import { Connection, Consumer, ConsumerWorker, EncodeError, parseOptions, Queue,
 import type { AsyncResult } from './async-result.js';
 import { CanvasRunner } from './canvas-runner.js';
 import { MaxRetriesExceededError } from './errors.js';
+import { setLongTimeout } from './long-timeout.js';
 import { exceptionInfo, pythonError, tracebackOf } from './exception-info.js';
 import type { SendTaskOptions } from './options.js';
 import { type RedisResultBackend } from './redis-backend.js';
@@ -231,15 +232,18 @@ export class CeleryWorker {
   #hold(request: TaskRequest, task: ResolvedTask, message: Message): void {
     this.#held += 1;
     this.#setPrefetch();
-    const timer = setTimeout(() => {
+    // A long timer: an ETA more than 24.8 days ahead would fire at once with setTimeout.
+    const timer = setLongTimeout(() => {
       this.#stop.signal.removeEventListener('abort', onStop);
       this.#held -= 1;
       this.#setPrefetch();
       if (this.revoked.has(request.id)) this.#revoke(request, message, 'revoked').catch((error) => this.#report(error));
+      // As Celery 5.2: an ETA task whose `expires` passed while it was held is revoked, not run.
+      else if (request.expires !== undefined && request.expires <= Date.now()) this.#revoke(request, message, 'expired').catch((error) => this.#report(error));
       else this.#execute(request, task, message).catch((error) => this.#report(error));
-    }, Math.max(0, (request.eta ?? 0) - Date.now()));
+    }, (request.eta ?? 0) - Date.now());
     // On stop the message stays unacked: the channel gives it back for another worker.
-    const onStop = () => clearTimeout(timer);
+    const onStop = () => timer.clear();
     this.#stop.signal.addEventListener('abort', onStop, { once: true });
   }
 
