@@ -70,6 +70,7 @@ beforeAll(async () => {
         };
       },
       'tasks.counted': (ctx: TaskContext) => runs.set(ctx.id, 1),
+      'tasks.badretry': (countdown: unknown, ctx: TaskContext) => ctx.retry(countdown === null ? ({ countdow: 5 } as never) : { countdown: countdown as number }),
       'tasks.sleep': { run: (seconds: number) => new Promise((r) => setTimeout(() => r(seconds), seconds * 1000)), timeLimit: 0.5 },
       'tasks.soft': {
         softTimeLimit: 0.2,
@@ -133,6 +134,14 @@ describe('Python client -> Node worker', () => {
   it('past maxRetries the exc given to retry() is what fails the task', async () => {
     const outcome = await call('tasks.giveup');
     expect([outcome.state, outcome.error?.type, outcome.error?.args]).toEqual(['FAILURE', 'RuntimeError', ['gave up']]);
+  });
+
+  it('retry() with a misspelt or invalid option fails the task with a did-you-mean instead of retrying in 180 s', async () => {
+    const misspelt = await call('tasks.badretry', [null]);
+    expect([misspelt.state, misspelt.error?.type]).toEqual(['FAILURE', 'ConfigurationError']);
+    expect(misspelt.error?.args.join(' ')).toMatch(/did you mean `countdown`/);
+    const negative = await call('tasks.badretry', [-5]);
+    expect([negative.state, negative.error?.type]).toEqual(['FAILURE', 'ConfigurationError']);
   });
 
   it('holds a countdown task until its eta', async () => {

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ConfigurationError, Connection, Exchange, parseOptions, Queue, throwIfAborted, type Producer } from '@kelp/core';
-import { AsyncResult, type ResultHost, type RevokeOptions } from './async-result.js';
+import { AsyncResult, REVOKE_OPTION_NAMES, revokeOptionsSchema, type ResultHost, type RevokeOptions } from './async-result.js';
 import { CELERY_OPTION_NAMES, celeryOptionsSchema, SEND_TASK_OPTION_NAMES, sendTaskOptionsSchema, type CeleryOptions, type SendTaskOptions, type TaskSerializer } from './options.js';
 import { broadcast } from './pidbox.js';
 import { publishEvent } from './events.js';
@@ -184,7 +184,8 @@ export class Celery implements ResultHost {
 
   /** Broadcasts Celery's `revoke` for `taskId`; workers then skip it (stored as REVOKED). */
   async revoke(taskId: string | readonly string[], options: RevokeOptions = {}): Promise<void> {
-    await broadcast(this.producer(), 'revoke', { task_id: typeof taskId === 'string' ? taskId : [...taskId], terminate: options.terminate ?? false, signal: options.signal ?? 'SIGTERM' }, { clock: this.tick() });
+    const { terminate, signal } = parseOptions(revokeOptionsSchema, options, 'revoke', REVOKE_OPTION_NAMES);
+    await broadcast(this.producer(), 'revoke', { task_id: typeof taskId === 'string' ? taskId : [...taskId], terminate, signal }, { clock: this.tick() });
   }
 
   /** A worker that runs Node functions for the tasks named in `options.tasks`. */

@@ -30,6 +30,12 @@ export interface RevokeOptions {
   signal?: string;
 }
 
+export const REVOKE_OPTION_NAMES = OptionNames.of<RevokeOptions>({ terminate: true, signal: true });
+export const revokeOptionsSchema = z.object({
+  terminate: z.boolean().default(false),
+  signal: z.string().regex(/^SIG[A-Z0-9]+$/, { message: 'must be a signal name such as SIGTERM or SIGKILL' }).default('SIGTERM'),
+});
+
 const GET_OPTION_NAMES = OptionNames.of<GetOptions>({ timeout: true, signal: true, propagate: true });
 const getOptionsSchema = z.object({ timeout: z.number().finite().min(0).optional(), propagate: z.boolean().default(true) });
 

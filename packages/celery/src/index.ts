@@ -16,4 +16,4 @@ export { READY_STATES, type ResultMeta, type TaskState } from './result-meta.js'
 export type { TaskRoute, TaskRouter, TaskRoutes } from './routes.js';
 export { Retry, type RetryOptions, type TaskContext, type TaskDefinition, type TaskFunction } from './task-context.js';
 export { TaskHandle } from './task-handle.js';
-export { CeleryWorker, type CeleryWorkerState, type WorkerOptions } from './worker.js';
+export { CeleryWorker, type CeleryWorkerState, type WorkerOptions, type WorkerStopOptions } from './worker.js';

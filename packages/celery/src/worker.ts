@@ -25,11 +25,11 @@ import { Retry, type RetryOptions, type TaskContext, type TaskDefinition, type T
 import type { TaskEmbed } from './task-message.js';
 import { readTaskRequest, type TaskRequest } from './task-request.js';
 import { runWithLimits } from './task-runner.js';
-import { taskDefinitionSchema, TASK_DEFINITION_NAMES, WORKER_OPTION_NAMES, workerOptionsSchema, type WorkerOptions } from './worker-options.js';
+import { RETRY_OPTION_NAMES, retryOptionsSchema, taskDefinitionSchema, TASK_DEFINITION_NAMES, WORKER_OPTION_NAMES, WORKER_STOP_OPTION_NAMES, workerOptionsSchema, workerStopOptionsSchema, type WorkerOptions, type WorkerStopOptions } from './worker-options.js';
 import { WorkerEvents } from './worker-events.js';
 import { RemoteControl } from './remote-control.js';
 
-export type { WorkerOptions } from './worker-options.js';
+export type { WorkerOptions, WorkerStopOptions } from './worker-options.js';
 
 /** What the worker needs of its app (the Celery class). */
 export interface WorkerHost {
@@ -150,7 +150,8 @@ export class CeleryWorker {
   }
 
   /** Stops consuming (waits up to `timeout` seconds for running tasks) and closes the connection. */
-  async stop(options: { timeout?: number } = {}): Promise<void> {
+  async stop(options: WorkerStopOptions = {}): Promise<void> {
+    const parsed = parseOptions(workerStopOptionsSchema, options, 'worker.stop', WORKER_STOP_OPTION_NAMES);
     if (this.#state === 'stopped' || this.#state === 'stopping') return;
     const wasRunning = this.#state === 'running';
     this.#state = 'stopping';
@@ -160,7 +161,7 @@ export class CeleryWorker {
       return;
     }
     await this.#events.stop();
-    await this.#worker.stop(options);
+    await this.#worker.stop(parsed.timeout === undefined ? {} : { timeout: parsed.timeout });
     this.#stop.abort(new Error('worker stopped'));
     await this.#running?.catch(() => undefined);
     await this.connection.close();
@@ -321,7 +322,10 @@ export class CeleryWorker {
   }
 
   /** Celery's Task.retry: the same task again with retries + 1, the RETRY state stored. */
-  async #retry(request: TaskRequest, task: ResolvedTask, message: Message, options: RetryOptions): Promise<never> {
+  async #retry(request: TaskRequest, task: ResolvedTask, message: Message, given: RetryOptions): Promise<never> {
+    // A misspelt option (`countdow`) would otherwise fall back to the 180 s default unseen.
+    const { exc, ...checked } = given;
+    const options: RetryOptions = { ...parseOptions(retryOptionsSchema, checked, 'retry', RETRY_OPTION_NAMES), ...(exc === undefined ? {} : { exc }) };
     const maxRetries = options.maxRetries ?? task.maxRetries;
     if (request.retries >= maxRetries) {
       if (options.exc !== undefined) throw options.exc;
