@@ -34,7 +34,9 @@ function isEmpty(object: object): boolean {
 
 export class Celery implements ResultHost {
   readonly broker: string;
+  /** The result backend URL, its password replaced by `**`. */
   readonly backendUrl: string | undefined;
+  readonly #backendUrl: string | undefined;
   readonly defaultQueue: string;
   readonly taskSerializer: TaskSerializer;
   readonly resultSerializer: TaskSerializer;
@@ -61,7 +63,9 @@ export class Celery implements ResultHost {
     const { routes, connectionOptions, onError, ...rest } = options;
     const parsed = parseOptions(celeryOptionsSchema, rest, 'Celery', CELERY_OPTION_NAMES);
     this.broker = parsed.broker;
-    this.backendUrl = parsed.backend;
+    this.#backendUrl = parsed.backend;
+    // Parsed now so that a bad backend URL fails here, not at the first get().
+    this.backendUrl = parsed.backend === undefined ? undefined : backendTarget(parsed.backend).redacted;
     this.defaultQueue = parsed.defaultQueue;
     this.taskSerializer = parsed.taskSerializer;
     this.resultSerializer = parsed.resultSerializer;
@@ -72,8 +76,6 @@ export class Celery implements ResultHost {
     this.origin = parsed.origin ?? `node${process.pid}@${hostname()}`;
     this.#connectionOptions = connectionOptions;
     this.#onError = onError;
-    // Parsed now so that a bad backend URL fails here, not at the first get().
-    if (this.backendUrl !== undefined) backendTarget(this.backendUrl);
   }
 
   /** The options the app's and its workers' broker connections are opened with. */
@@ -198,7 +200,7 @@ export class Celery implements ResultHost {
     if (this.backendUrl === undefined) {
       throw new ConfigurationError('This Celery app has no result backend: pass `backend: "redis://..."` to new Celery()', { option: 'backend' });
     }
-    this.#backend ??= new RedisResultBackend(this.backendUrl, { expires: this.resultExpires, serializer: this.resultSerializer, onError: this.#onError });
+    this.#backend ??= new RedisResultBackend(this.#backendUrl ?? '', { expires: this.resultExpires, serializer: this.resultSerializer, onError: this.#onError });
     return this.#backend;
   }
 

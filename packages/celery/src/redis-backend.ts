@@ -135,6 +135,7 @@ export class RedisResultBackend {
     let waiter: Waiter | undefined;
     let timer: LongTimeout | undefined;
     let onAbort: (() => void) | undefined;
+    let onDown: (() => void) | undefined;
     try {
       return await new Promise<ResultMeta>((resolve, reject) => {
         waiter = { resolve, reject };
@@ -143,7 +144,10 @@ export class RedisResultBackend {
         this.#waiters.set(key, set);
         const timedOut = () => new ResultTimeoutError(`The result of task ${taskId} did not arrive within ${options.timeout} s from the backend ${this.url}; raise \`timeout\` or leave it out to wait for ever`, { cause: this.#lastError });
         if (options.timeout === 0) {
-          // One read, no wait: the stored result if it is ready, else a timeout at once.
+          // One read, no wait: the stored result if it is ready, else a timeout at once; a
+          // connection error means the read cannot be made now, which is a timeout too.
+          onDown = () => reject(timedOut());
+          this.client.once('error', onDown);
           this.#check(key).then(() => reject(timedOut()), reject);
           return;
         }
@@ -157,6 +161,7 @@ export class RedisResultBackend {
       });
     } finally {
       timer?.clear();
+      if (onDown) this.client.off('error', onDown);
       if (onAbort) options.signal?.removeEventListener('abort', onAbort);
       const set = this.#waiters.get(key);
       if (waiter) set?.delete(waiter);
@@ -173,7 +178,8 @@ export class RedisResultBackend {
     const error = closedError();
     for (const set of this.#waiters.values()) for (const waiter of set) waiter.reject(error);
     this.#subscriber?.disconnect();
-    if (this.client.status !== 'wait' && this.client.status !== 'end') await this.client.quit().catch(() => this.client.disconnect());
+    // QUIT only on a live connection: on one that is reconnecting it would wait for ever.
+    if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect());
     else this.client.disconnect();
   }
 

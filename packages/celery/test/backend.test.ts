@@ -70,6 +70,11 @@ describe('result backend URL', () => {
       expect(reported.length).toBeGreaterThan(0);
       expect(String(reported[0])).toContain('ECONNREFUSED');
       expect(inspect(reported, { depth: 10 })).not.toContain('s3cretpw');
+      // One read, no wait, and the backend down: a timeout at once, not a wait for the connection.
+      const zero = Date.now();
+      await expect(app.AsyncResult('some-task').get({ timeout: 0 })).rejects.toBeInstanceOf(ResultTimeoutError);
+      expect(Date.now() - zero).toBeLessThan(2_000);
+      expect(app.backendUrl).toBe(`valkey://:**@127.0.0.1:${port}/1`);
     } finally {
       await app.close();
       process.stderr.write = write;
