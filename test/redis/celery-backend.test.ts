@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { inspect } from 'node:util';
 import { join } from 'node:path';
 import { Celery, ResultTimeoutError } from '@kelp/celery';
 import { Redis } from 'ioredis';
@@ -103,6 +104,37 @@ describe('a rediss:// result backend', () => {
     try {
       await expect(app.AsyncResult('t1').get({ timeout: 1 })).rejects.toBeInstanceOf(ResultTimeoutError);
       expect(String(errors[0])).toMatch(/certificate/i);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('a result backend that refuses the password', () => {
+  let server: RedisServerHandle;
+
+  beforeAll(async () => {
+    server = await startRedisServer({ extraArgs: ['--requirepass', 'the-right-one'] });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('reports the AUTH failure through onError and get() with the password scrubbed', async () => {
+    const errors: Error[] = [];
+    const url = `redis://kelpuser:wr0ng-s3cret@127.0.0.1:${server.port}/3`;
+    const app = new Celery({ broker: 'memory://', backend: url, onError: (error) => errors.push(error) });
+    try {
+      const error = await app.AsyncResult('a1').get({ timeout: 1 }).catch((e: unknown) => e);
+      expect(inspect(error)).toMatch(/WRONGPASS/);
+      expect(errors.length).toBeGreaterThan(0);
+      expect(inspect(errors, { depth: 10 })).toMatch(/WRONGPASS|NOAUTH|invalid username-password/);
+      expect(inspect([error, errors], { depth: 10 })).not.toContain('wr0ng-s3cret');
+      expect(JSON.stringify([error, ...errors].map((e) => ({ ...(e as object) })))).not.toContain('wr0ng-s3cret');
+      const stored = await app.resultBackend().store({ status: 'SUCCESS', result: 1, traceback: null, children: [], date_done: null, task_id: 'a1' }).catch((e: unknown) => e);
+      expect(inspect(stored)).toMatch(/WRONGPASS/);
+      expect(inspect(stored, { depth: 10 })).not.toContain('wr0ng-s3cret');
     } finally {
       await app.close();
     }

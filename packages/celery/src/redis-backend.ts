@@ -99,7 +99,7 @@ export class RedisResultBackend {
   }
 
   async getMeta(taskId: string): Promise<ResultMeta | undefined> {
-    const bytes = await this.client.getBuffer(taskKey(taskId));
+    const bytes = await this.client.getBuffer(taskKey(taskId)).catch((error: unknown) => this.#rethrow(error));
     return bytes === null ? undefined : decodeMeta(bytes);
   }
 
@@ -111,7 +111,7 @@ export class RedisResultBackend {
    */
   async store(meta: ResultMeta): Promise<void> {
     const key = taskKey(meta.task_id);
-    await (this.client as Redis & StoreCommand).kelpCeleryStore(key, encodeMeta(meta, this.serializer), this.#ttl);
+    await (this.client as Redis & StoreCommand).kelpCeleryStore(key, encodeMeta(meta, this.serializer), this.#ttl).catch((error: unknown) => this.#rethrow(error));
   }
 
   /** Celery's backend `set`: SETEX (or SET without expiry) and PUBLISH of the value, in one transaction. */
@@ -120,11 +120,11 @@ export class RedisResultBackend {
     if (this.#ttl > 0) multi.setex(key, this.#ttl, value);
     else multi.set(key, value);
     multi.publish(key, value);
-    await multi.exec();
+    await multi.exec().catch((error: unknown) => this.#rethrow(error));
   }
 
   async forget(taskId: string): Promise<void> {
-    await this.client.del(taskKey(taskId));
+    await this.client.del(taskKey(taskId)).catch((error: unknown) => this.#rethrow(error));
   }
 
   /** Resolves with the result once the task is in a ready state (SUCCESS, FAILURE, REVOKED). */
@@ -148,7 +148,7 @@ export class RedisResultBackend {
           // connection error means the read cannot be made now, which is a timeout too.
           onDown = () => reject(timedOut());
           this.client.once('error', onDown);
-          this.#check(key).then(() => reject(timedOut()), reject);
+          this.#check(key).then(() => reject(timedOut()), (error: unknown) => reject(this.#scrub(error)));
           return;
         }
         if (options.timeout !== undefined) timer = setLongTimeout(() => reject(timedOut()), options.timeout * 1000);
@@ -157,7 +157,7 @@ export class RedisResultBackend {
           options.signal.addEventListener('abort', onAbort, { once: true });
         }
         // Subscribe first, then read: a result stored in between is caught by one or the other.
-        this.#subscribe(key).then(() => this.#check(key)).catch(reject);
+        this.#subscribe(key).then(() => this.#check(key)).catch((error: unknown) => reject(this.#scrub(error)));
       });
     } finally {
       timer?.clear();
@@ -212,9 +212,18 @@ export class RedisResultBackend {
    * An 'error' listener on a client: without one ioredis prints every connection error to stderr.
    * The error goes to `onError` with the password scrubbed; ioredis reconnects on its own.
    */
+  /** A driver error with the password scrubbed (ioredis keeps AUTH's arguments on the error). */
+  #scrub(error: unknown): Error {
+    return sanitizeError(error, this.#target.secrets);
+  }
+
+  #rethrow(error: unknown): never {
+    throw this.#scrub(error);
+  }
+
   #watch(client: Redis): Redis {
     client.on('error', (error: unknown) => {
-      const clean = sanitizeError(error, this.#target.secrets);
+      const clean = this.#scrub(error);
       this.#lastError = clean;
       try {
         this.#onError?.(clean);
