@@ -10,6 +10,8 @@ import { inspect } from 'node:util';
 import { join } from 'node:path';
 import { Celery, ResultTimeoutError } from '@kelp/celery';
 import { Redis } from 'ioredis';
+import { chordPartReturn } from '../../packages/celery/src/chord-join.js';
+import { RedisResultBackend } from '../../packages/celery/src/redis-backend.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDb, type FreshDb } from '../setup/fresh-db.js';
 import { requireCommand } from '../setup/prerequisites.js';
@@ -58,6 +60,13 @@ describe('the Celery result backend', () => {
       const ttl = await redis.pttl('celery-task-meta-e1');
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(1_000);
+      // The chord join's keys too.
+      const meta = { status: 'SUCCESS' as const, result: 1, traceback: null, children: [], date_done: null, task_id: 'e2' };
+      const backend = new RedisResultBackend(db.url, { expires: 0.3, serializer: 'json' });
+      await chordPartReturn(backend, { taskId: 'e2', groupId: 'g-e', groupIndex: 0, meta }, 'body-e').finally(() => backend.close());
+      const joinTtl = await redis.pttl('celery-taskset-meta-g-e.j');
+      expect(joinTtl).toBeGreaterThan(0);
+      expect(joinTtl).toBeLessThanOrEqual(1_000);
     } finally {
       await app.close();
     }

@@ -98,6 +98,11 @@ export class RedisResultBackend {
     this.client.defineCommand('kelpCeleryStore', { numberOfKeys: 1, lua: STORE_SCRIPT });
   }
 
+  /** `expires` in whole seconds as SETEX / EXPIRE take it: 0 for none, else at least 1. */
+  get ttl(): number {
+    return this.#ttl;
+  }
+
   async getMeta(taskId: string): Promise<ResultMeta | undefined> {
     const bytes = await this.client.getBuffer(taskKey(taskId)).catch((error: unknown) => this.#rethrow(error));
     return bytes === null ? undefined : decodeMeta(bytes);
@@ -148,7 +153,7 @@ export class RedisResultBackend {
           // connection error means the read cannot be made now, which is a timeout too.
           onDown = () => reject(timedOut());
           this.client.once('error', onDown);
-          this.#check(key).then(() => reject(timedOut()), (error: unknown) => reject(this.#scrub(error)));
+          this.#check(key).then(() => reject(timedOut()), (error: unknown) => reject(this.scrub(error)));
           return;
         }
         if (options.timeout !== undefined) timer = setLongTimeout(() => reject(timedOut()), options.timeout * 1000);
@@ -157,7 +162,7 @@ export class RedisResultBackend {
           options.signal.addEventListener('abort', onAbort, { once: true });
         }
         // Subscribe first, then read: a result stored in between is caught by one or the other.
-        this.#subscribe(key).then(() => this.#check(key)).catch((error: unknown) => reject(this.#scrub(error)));
+        this.#subscribe(key).then(() => this.#check(key)).catch((error: unknown) => reject(this.scrub(error)));
       });
     } finally {
       timer?.clear();
@@ -213,17 +218,17 @@ export class RedisResultBackend {
    * The error goes to `onError` with the password scrubbed; ioredis reconnects on its own.
    */
   /** A driver error with the password scrubbed (ioredis keeps AUTH's arguments on the error). */
-  #scrub(error: unknown): Error {
+  scrub(error: unknown): Error {
     return sanitizeError(error, this.#target.secrets);
   }
 
   #rethrow(error: unknown): never {
-    throw this.#scrub(error);
+    throw this.scrub(error);
   }
 
   #watch(client: Redis): Redis {
     client.on('error', (error: unknown) => {
-      const clean = this.#scrub(error);
+      const clean = this.scrub(error);
       this.#lastError = clean;
       try {
         this.#onError?.(clean);
