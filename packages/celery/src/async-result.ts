@@ -33,7 +33,8 @@ export interface RevokeOptions {
 export const REVOKE_OPTION_NAMES = OptionNames.of<RevokeOptions>({ terminate: true, signal: true });
 export const revokeOptionsSchema = z.object({
   terminate: z.boolean().default(false),
-  signal: z.string().regex(/^SIG[A-Z0-9]+$/, { message: 'must be a signal name such as SIGTERM or SIGKILL' }).default('SIGTERM'),
+  // Celery's `signum()` takes an upper-case name, with or without `SIG`.
+  signal: z.string().regex(/^[A-Z][A-Z0-9]*$/, { message: 'must be an upper-case signal name such as SIGTERM, SIGKILL or KILL' }).default('SIGTERM'),
 });
 
 const GET_OPTION_NAMES = OptionNames.of<GetOptions>({ timeout: true, signal: true, propagate: true });

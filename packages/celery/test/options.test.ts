@@ -9,7 +9,7 @@ describe('option names with a did-you-mean', () => {
     await expect(app.revoke('id-1', { terminated: true } as never)).rejects.toThrow(/did you mean `terminate`/);
     await expect(app.AsyncResult('id-1').revoke({ terminated: true } as never)).rejects.toThrow(ConfigurationError);
     await expect(app.revoke('id-1', { terminate: 'yes' } as never)).rejects.toThrow(ConfigurationError);
-    await expect(app.revoke('id-1', { signal: 'TERM' })).rejects.toThrow(/signal name/);
+    await expect(app.revoke('id-1', { signal: 'sigterm' })).rejects.toThrow(/signal name/);
   });
 
   it('refuses a misspelt or invalid worker.stop option', async () => {
