@@ -69,6 +69,8 @@ beforeAll(async () => {
           ranAt: Date.now(),
         };
       },
+      'tasks.counted': (ctx: TaskContext) => runs.set(ctx.id, 1),
+      'tasks.badretry': (countdown: unknown, ctx: TaskContext) => ctx.retry(countdown === null ? ({ countdow: 5 } as never) : { countdown: countdown as number }),
       'tasks.sleep': { run: (seconds: number) => new Promise((r) => setTimeout(() => r(seconds), seconds * 1000)), timeLimit: 0.5 },
       'tasks.soft': {
         softTimeLimit: 0.2,
@@ -134,6 +136,14 @@ describe('Python client -> Node worker', () => {
     expect([outcome.state, outcome.error?.type, outcome.error?.args]).toEqual(['FAILURE', 'RuntimeError', ['gave up']]);
   });
 
+  it('retry() with a misspelt or invalid option fails the task with a did-you-mean instead of retrying in 180 s', async () => {
+    const misspelt = await call('tasks.badretry', [null]);
+    expect([misspelt.state, misspelt.error?.type]).toEqual(['FAILURE', 'ConfigurationError']);
+    expect(misspelt.error?.args.join(' ')).toMatch(/did you mean `countdown`/);
+    const negative = await call('tasks.badretry', [-5]);
+    expect([negative.state, negative.error?.type]).toEqual(['FAILURE', 'ConfigurationError']);
+  });
+
   it('holds a countdown task until its eta', async () => {
     const sent = Date.now();
     const outcome = await call('tasks.echo', [], { countdown: 1.5 });
@@ -187,6 +197,32 @@ describe('Python client -> Node worker', () => {
   it('an expired task is stored as REVOKED, as a Celery worker does', async () => {
     const outcome = await call('tasks.add', [1, 2], { expires: -1 });
     expect([outcome.state, outcome.error?.type, outcome.error?.args]).toEqual(['REVOKED', 'TaskRevokedError', ['expired']]);
+  });
+
+  it('an ETA task whose expires passes before its eta is stored as REVOKED (expired) and not run, as Celery 5.2', async () => {
+    const before = runs.size;
+    const sent = Date.now();
+    const outcome = await call('tasks.counted', [], { countdown: 2, expires: 1 });
+    expect([outcome.state, outcome.error?.type, outcome.error?.args]).toEqual(['REVOKED', 'TaskRevokedError', ['expired']]);
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(1_900); // revoked when its eta came, not on receipt
+    expect(runs.size).toBe(before);
+  });
+
+  it('holds a task with an eta 30 days ahead (past the 2^31-1 ms timer limit) instead of running it at once', async () => {
+    const holder = app.worker({ queues: ['far-eta-q'], tasks: { 'tasks.counted': (ctx: TaskContext) => runs.set(ctx.id, 1) } });
+    await holder.start();
+    const broker = new Redis(env.broker);
+    try {
+      const { id } = await pythonClient<{ id: string }>(env, 'send', { name: 'tasks.counted', args: [], options: { queue: 'far-eta-q', countdown: 30 * 86_400 } });
+      const deadline = Date.now() + 10_000;
+      while ((await broker.hlen('unacked')) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(runs.has(id)).toBe(false);
+      expect(await backend.exists(`celery-task-meta-${id}`)).toBe(0);
+    } finally {
+      await holder.stop();
+      broker.disconnect();
+    }
   });
 
   it('the hard time limit fails the task with TimeLimitExceeded, the soft one aborts ctx.signal', async () => {

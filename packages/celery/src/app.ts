@@ -13,10 +13,11 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ConfigurationError, Connection, Exchange, parseOptions, Queue, throwIfAborted, type Producer } from '@kelp/core';
-import { AsyncResult, type ResultHost, type RevokeOptions } from './async-result.js';
+import { AsyncResult, REVOKE_OPTION_NAMES, revokeOptionsSchema, type ResultHost, type RevokeOptions } from './async-result.js';
 import { CELERY_OPTION_NAMES, celeryOptionsSchema, SEND_TASK_OPTION_NAMES, sendTaskOptionsSchema, type CeleryOptions, type SendTaskOptions, type TaskSerializer } from './options.js';
 import { broadcast } from './pidbox.js';
 import { publishEvent } from './events.js';
+import { backendTarget } from './backend-url.js';
 import { RedisResultBackend } from './redis-backend.js';
 import { lookupRoute, type TaskRoutes } from './routes.js';
 import { buildTaskMessage, EMPTY_EMBED, type TaskEmbed } from './task-message.js';
@@ -33,7 +34,9 @@ function isEmpty(object: object): boolean {
 
 export class Celery implements ResultHost {
   readonly broker: string;
+  /** The result backend URL, its password replaced by `**`. */
   readonly backendUrl: string | undefined;
+  readonly #backendUrl: string | undefined;
   readonly defaultQueue: string;
   readonly taskSerializer: TaskSerializer;
   readonly resultSerializer: TaskSerializer;
@@ -52,14 +55,17 @@ export class Celery implements ResultHost {
   #connection: Connection | undefined;
   #producer: Producer | undefined;
   #backend: RedisResultBackend | undefined;
+  readonly #onError: ((error: Error) => void) | undefined;
   #clock = 0;
   readonly #declared = new Set<string>();
 
   constructor(options: CeleryOptions) {
-    const { routes, connectionOptions, ...rest } = options;
+    const { routes, connectionOptions, onError, ...rest } = options;
     const parsed = parseOptions(celeryOptionsSchema, rest, 'Celery', CELERY_OPTION_NAMES);
     this.broker = parsed.broker;
-    this.backendUrl = parsed.backend;
+    this.#backendUrl = parsed.backend;
+    // Parsed now so that a bad backend URL fails here, not at the first get().
+    this.backendUrl = parsed.backend === undefined ? undefined : backendTarget(parsed.backend).redacted;
     this.defaultQueue = parsed.defaultQueue;
     this.taskSerializer = parsed.taskSerializer;
     this.resultSerializer = parsed.resultSerializer;
@@ -69,6 +75,7 @@ export class Celery implements ResultHost {
     this.etaDelivery = parsed.etaDelivery;
     this.origin = parsed.origin ?? `node${process.pid}@${hostname()}`;
     this.#connectionOptions = connectionOptions;
+    this.#onError = onError;
   }
 
   /** The options the app's and its workers' broker connections are opened with. */
@@ -179,7 +186,8 @@ export class Celery implements ResultHost {
 
   /** Broadcasts Celery's `revoke` for `taskId`; workers then skip it (stored as REVOKED). */
   async revoke(taskId: string | readonly string[], options: RevokeOptions = {}): Promise<void> {
-    await broadcast(this.producer(), 'revoke', { task_id: typeof taskId === 'string' ? taskId : [...taskId], terminate: options.terminate ?? false, signal: options.signal ?? 'SIGTERM' }, { clock: this.tick() });
+    const { terminate, signal } = parseOptions(revokeOptionsSchema, options, 'revoke', REVOKE_OPTION_NAMES);
+    await broadcast(this.producer(), 'revoke', { task_id: typeof taskId === 'string' ? taskId : [...taskId], terminate, signal }, { clock: this.tick() });
   }
 
   /** A worker that runs Node functions for the tasks named in `options.tasks`. */
@@ -192,7 +200,7 @@ export class Celery implements ResultHost {
     if (this.backendUrl === undefined) {
       throw new ConfigurationError('This Celery app has no result backend: pass `backend: "redis://..."` to new Celery()', { option: 'backend' });
     }
-    this.#backend ??= new RedisResultBackend(this.backendUrl, { expires: this.resultExpires, serializer: this.resultSerializer });
+    this.#backend ??= new RedisResultBackend(this.#backendUrl ?? '', { expires: this.resultExpires, serializer: this.resultSerializer, onError: this.#onError });
     return this.#backend;
   }
 

@@ -30,6 +30,13 @@ export interface RevokeOptions {
   signal?: string;
 }
 
+export const REVOKE_OPTION_NAMES = OptionNames.of<RevokeOptions>({ terminate: true, signal: true });
+export const revokeOptionsSchema = z.object({
+  terminate: z.boolean().default(false),
+  // Celery's `signum()` takes an upper-case name, with or without `SIG`.
+  signal: z.string().regex(/^[A-Z][A-Z0-9]*$/, { message: 'must be an upper-case signal name such as SIGTERM, SIGKILL or KILL' }).default('SIGTERM'),
+});
+
 const GET_OPTION_NAMES = OptionNames.of<GetOptions>({ timeout: true, signal: true, propagate: true });
 const getOptionsSchema = z.object({ timeout: z.number().finite().min(0).optional(), propagate: z.boolean().default(true) });
 

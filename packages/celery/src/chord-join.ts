@@ -27,13 +27,20 @@ export type ChordOutcome = { complete: false } | { complete: true; results: unkn
 
 /** Records one header result; when it completes the chord, returns the results (or the failure to store for the body). */
 export async function chordPartReturn(backend: RedisResultBackend, part: ChordPart, bodyId: string): Promise<ChordOutcome> {
+  // A driver error may carry the backend's password (AUTH's arguments): scrubbed before it leaves.
+  return joinPart(backend, part, bodyId).catch((error: unknown) => {
+    throw backend.scrub(error);
+  });
+}
+
+async function joinPart(backend: RedisResultBackend, part: ChordPart, bodyId: string): Promise<ChordOutcome> {
   const jkey = groupKey(part.groupId, '.j');
   const tkey = groupKey(part.groupId, '.t');
   const skey = groupKey(part.groupId, '.s');
   const encoded = pyJsonDumps([1, part.taskId, part.meta.status, part.meta.result]);
   const multi = backend.client.multi().zadd(jkey, part.groupIndex === null ? '+inf' : String(part.groupIndex), encoded).zcount(jkey, '-inf', '+inf').get(tkey).get(skey);
-  if (backend.expires > 0) {
-    const seconds = Math.round(backend.expires);
+  if (backend.ttl > 0) {
+    const seconds = backend.ttl;
     multi.expire(jkey, seconds).expire(tkey, seconds).expire(skey, seconds);
   }
   const replies = (await multi.exec()) ?? [];

@@ -64,3 +64,6 @@ function describeArgs(message: unknown): string {
   if (Array.isArray(message)) return message.map((item) => (typeof item === 'string' ? `'${item}'` : JSON.stringify(item))).join(', ');
   return typeof message === 'string' ? `'${message}'` : JSON.stringify(message);
 }
+
+/** The result backend was closed (`app.close()`) while a `get()` was waiting on it. */
+export class ResultBackendClosedError extends KelpError {}

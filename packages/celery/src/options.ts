@@ -11,8 +11,17 @@ export type TaskSerializer = 'json' | 'msgpack';
 export interface CeleryOptions {
   /** The broker URL (`redis://...`, or `memory://` for tests); Celery's `broker_url`. */
   broker: string;
-  /** The result backend URL (`redis://` or `rediss://`); Celery's `result_backend`. Without it results are not stored or read. */
+  /**
+   * The result backend URL, Celery's `result_backend`: `redis://`, `rediss://` (TLS), `valkey://`,
+   * `valkeys://` or `redis+socket://`, with the broker URLs' syntax (user, password, db, `ssl_*`
+   * keys). Without it results are not stored or read.
+   */
   backend?: string;
+  /**
+   * Receives the result backend's connection errors (password scrubbed) while ioredis reconnects;
+   * without it they are only the `cause` of a `get()` that times out. Never printed.
+   */
+  onError?: (error: Error) => void;
   /** Celery's `task_default_queue` (default `celery`). */
   defaultQueue?: string;
   /** Celery's `task_serializer`: `json` (default) or `msgpack`. */
@@ -41,7 +50,7 @@ export interface CeleryOptions {
 
 export const CELERY_OPTION_NAMES = OptionNames.of<CeleryOptions>({
   broker: true, backend: true, defaultQueue: true, taskSerializer: true, resultSerializer: true, resultExpires: true,
-  routes: true, origin: true, sendSentEvent: true, etaDelivery: true, connectionOptions: true,
+  routes: true, origin: true, sendSentEvent: true, etaDelivery: true, connectionOptions: true, onError: true,
 });
 
 const serializerSchema = z.enum(['json', 'msgpack']);
@@ -49,10 +58,11 @@ const serializerSchema = z.enum(['json', 'msgpack']);
 export const celeryOptionsSchema = z.object({
   broker: z.string().min(1),
   // ioredis opens the backend: a Redis URL (Celery's `redis://` / `rediss://` result backends).
+  // Parsed as broker URLs are (backend-url.ts) when the backend is first opened; checked for its
+  // scheme here, so a wrong one fails at `new Celery()`.
   backend: z
     .string()
-    .regex(/^(redis|rediss|valkey|valkeys):\/\//, { message: 'must be a redis:// or rediss:// URL (the Redis result backend)' })
-    .transform((url) => url.replace(/^valkey(s?):/, 'redis$1:'))
+    .regex(/^(redis|rediss|valkey|valkeys|redis\+socket|unix):\/\//i, { message: 'must be a redis://, rediss://, valkey://, valkeys:// or redis+socket:// URL (the Redis result backend)' })
     .optional(),
   defaultQueue: z.string().min(1).default('celery'),
   taskSerializer: serializerSchema.default('json'),

@@ -5,6 +5,7 @@
  * abandoned one may go on in the background; its late outcome is ignored.
  */
 import { pythonError } from './exception-info.js';
+import { setLongTimeout, type LongTimeout } from './long-timeout.js';
 
 export type RunOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -30,11 +31,11 @@ export async function runWithLimits(run: (signal: AbortSignal, abort: (reason: E
   };
   const onStop = () => controller.abort(stopSignal.reason);
   stopSignal.addEventListener('abort', onStop, { once: true });
-  const timers: NodeJS.Timeout[] = [];
+  const timers: LongTimeout[] = [];
   try {
     if (limits.softTimeLimit !== undefined) {
       const soft = limits.softTimeLimit;
-      timers.push(setTimeout(() => controller.abort(pythonError('SoftTimeLimitExceeded', `Soft time limit (${soft}s) exceeded`, [])), soft * 1000));
+      timers.push(setLongTimeout(() => controller.abort(pythonError('SoftTimeLimitExceeded', `Soft time limit (${soft}s) exceeded`, [])), soft * 1000));
     }
     const running = (async () => run(controller.signal, abort))();
     // An abandoned run may still reject later; that outcome is no longer anyone's.
@@ -47,7 +48,7 @@ export async function runWithLimits(run: (signal: AbortSignal, abort: (reason: E
         ? []
         : [
             new Promise<never>((_, reject) => {
-              timers.push(setTimeout(() => reject(pythonError('TimeLimitExceeded', `Time limit (${hard}s) exceeded`, [hard])), hard * 1000));
+              timers.push(setLongTimeout(() => reject(pythonError('TimeLimitExceeded', `Time limit (${hard}s) exceeded`, [hard])), hard * 1000));
             }),
           ]),
     ]);
@@ -55,7 +56,7 @@ export async function runWithLimits(run: (signal: AbortSignal, abort: (reason: E
   } catch (error) {
     return { ok: false, error };
   } finally {
-    for (const timer of timers) clearTimeout(timer);
+    for (const timer of timers) timer.clear();
     stopSignal.removeEventListener('abort', onStop);
   }
 }

@@ -1,7 +1,7 @@
 /** The options of `app.worker()`, their names and validation. */
 import { OptionNames } from '@kelp/core';
 import { z } from 'zod';
-import type { TaskDefinition, TaskFunction } from './task-context.js';
+import type { RetryOptions, TaskDefinition, TaskFunction } from './task-context.js';
 
 export interface WorkerOptions {
   /** Task name -> function (or definition) this worker runs; other names are refused as unregistered. */
@@ -59,4 +59,23 @@ export const taskDefinitionSchema = z.object({
   maxRetries: z.number().int().min(0).default(3),
   defaultRetryDelay: z.number().min(0).default(180),
   ignoreResult: z.boolean().default(false),
+});
+
+/** What `CeleryWorker.stop()` accepts. */
+export interface WorkerStopOptions {
+  /** Seconds to wait for running tasks before closing (default: the consumer's stop timeout). */
+  timeout?: number;
+}
+
+export const WORKER_STOP_OPTION_NAMES = OptionNames.of<WorkerStopOptions>({ timeout: true });
+export const workerStopOptionsSchema = z.object({ timeout: z.number().finite().min(0).optional() });
+
+export const RETRY_OPTION_NAMES = OptionNames.of<RetryOptions>({ countdown: true, eta: true, maxRetries: true, exc: true, args: true, kwargs: true });
+// `exc` is anything the task caught; it is passed through as it is.
+export const retryOptionsSchema = z.object({
+  countdown: z.number().finite().min(0).optional(),
+  eta: z.date().refine((date) => !Number.isNaN(date.getTime()), 'must be a valid Date').optional(),
+  maxRetries: z.number().int().min(0).optional(),
+  args: z.array(z.unknown()).optional(),
+  kwargs: z.record(z.string(), z.unknown()).optional(),
 });

@@ -16,6 +16,7 @@ import { Connection, Consumer, ConsumerWorker, EncodeError, parseOptions, Queue,
 import type { AsyncResult } from './async-result.js';
 import { CanvasRunner } from './canvas-runner.js';
 import { MaxRetriesExceededError } from './errors.js';
+import { setLongTimeout } from './long-timeout.js';
 import { exceptionInfo, pythonError, tracebackOf } from './exception-info.js';
 import type { SendTaskOptions } from './options.js';
 import { type RedisResultBackend } from './redis-backend.js';
@@ -24,11 +25,11 @@ import { Retry, type RetryOptions, type TaskContext, type TaskDefinition, type T
 import type { TaskEmbed } from './task-message.js';
 import { readTaskRequest, type TaskRequest } from './task-request.js';
 import { runWithLimits } from './task-runner.js';
-import { taskDefinitionSchema, TASK_DEFINITION_NAMES, WORKER_OPTION_NAMES, workerOptionsSchema, type WorkerOptions } from './worker-options.js';
+import { RETRY_OPTION_NAMES, retryOptionsSchema, taskDefinitionSchema, TASK_DEFINITION_NAMES, WORKER_OPTION_NAMES, WORKER_STOP_OPTION_NAMES, workerOptionsSchema, workerStopOptionsSchema, type WorkerOptions, type WorkerStopOptions } from './worker-options.js';
 import { WorkerEvents } from './worker-events.js';
 import { RemoteControl } from './remote-control.js';
 
-export type { WorkerOptions } from './worker-options.js';
+export type { WorkerOptions, WorkerStopOptions } from './worker-options.js';
 
 /** What the worker needs of its app (the Celery class). */
 export interface WorkerHost {
@@ -149,7 +150,8 @@ export class CeleryWorker {
   }
 
   /** Stops consuming (waits up to `timeout` seconds for running tasks) and closes the connection. */
-  async stop(options: { timeout?: number } = {}): Promise<void> {
+  async stop(options: WorkerStopOptions = {}): Promise<void> {
+    const parsed = parseOptions(workerStopOptionsSchema, options, 'worker.stop', WORKER_STOP_OPTION_NAMES);
     if (this.#state === 'stopped' || this.#state === 'stopping') return;
     const wasRunning = this.#state === 'running';
     this.#state = 'stopping';
@@ -159,7 +161,7 @@ export class CeleryWorker {
       return;
     }
     await this.#events.stop();
-    await this.#worker.stop(options);
+    await this.#worker.stop(parsed.timeout === undefined ? {} : { timeout: parsed.timeout });
     this.#stop.abort(new Error('worker stopped'));
     await this.#running?.catch(() => undefined);
     await this.connection.close();
@@ -231,15 +233,18 @@ export class CeleryWorker {
   #hold(request: TaskRequest, task: ResolvedTask, message: Message): void {
     this.#held += 1;
     this.#setPrefetch();
-    const timer = setTimeout(() => {
+    // A long timer: an ETA more than 24.8 days ahead would fire at once with setTimeout.
+    const timer = setLongTimeout(() => {
       this.#stop.signal.removeEventListener('abort', onStop);
       this.#held -= 1;
       this.#setPrefetch();
       if (this.revoked.has(request.id)) this.#revoke(request, message, 'revoked').catch((error) => this.#report(error));
+      // As Celery 5.2: an ETA task whose `expires` passed while it was held is revoked, not run.
+      else if (request.expires !== undefined && request.expires <= Date.now()) this.#revoke(request, message, 'expired').catch((error) => this.#report(error));
       else this.#execute(request, task, message).catch((error) => this.#report(error));
-    }, Math.max(0, (request.eta ?? 0) - Date.now()));
+    }, (request.eta ?? 0) - Date.now());
     // On stop the message stays unacked: the channel gives it back for another worker.
-    const onStop = () => clearTimeout(timer);
+    const onStop = () => timer.clear();
     this.#stop.signal.addEventListener('abort', onStop, { once: true });
   }
 
@@ -317,7 +322,10 @@ export class CeleryWorker {
   }
 
   /** Celery's Task.retry: the same task again with retries + 1, the RETRY state stored. */
-  async #retry(request: TaskRequest, task: ResolvedTask, message: Message, options: RetryOptions): Promise<never> {
+  async #retry(request: TaskRequest, task: ResolvedTask, message: Message, given: RetryOptions): Promise<never> {
+    // A misspelt option (`countdow`) would otherwise fall back to the 180 s default unseen.
+    const { exc, ...checked } = given;
+    const options: RetryOptions = { ...parseOptions(retryOptionsSchema, checked, 'retry', RETRY_OPTION_NAMES), ...(exc === undefined ? {} : { exc }) };
     const maxRetries = options.maxRetries ?? task.maxRetries;
     if (request.retries >= maxRetries) {
       if (options.exc !== undefined) throw options.exc;

@@ -70,7 +70,7 @@ describe('option validation', () => {
     await expect(app.sendTask('t', [], {}, { priority: 12 })).rejects.toThrow(ConfigurationError);
     expect(() => app.worker({ tasks: {}, concurency: 2 } as never)).toThrow(/did you mean `concurrency`/);
     expect(() => app.resultBackend()).toThrow(/backend/);
-    expect(() => new Celery({ broker: 'memory://', backend: 'db+sqlite:///results.db' })).toThrow(/option `backend` is invalid: must be a redis:\/\/ or rediss:\/\/ URL/);
+    expect(() => new Celery({ broker: 'memory://', backend: 'db+sqlite:///results.db' })).toThrow(/option `backend` is invalid: must be a redis:\/\/, rediss:\/\/, valkey:\/\//);
     await app.close();
   });
 });

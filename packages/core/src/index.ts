@@ -38,5 +38,6 @@ export type { FailoverIterator, FailoverStrategy } from './failover.js';
 export { DEFAULT_RETRY_POLICY, retryOver, sleep, type RetryOverOptions } from './retry.js';
 export { TransportRegistry, defaultRegistry, registerTransport } from './transport-registry.js';
 export { parseUrl, redactUrl, splitUrls, type ParseUrlOptions } from './url.js';
+export { sanitizeError, secretVariants } from './redaction.js';
 export { ConnectionPool, DEFAULT_POOL_LIMIT, PoolGroup, ProducerPool, ResourcePool, pools, type AcquireOptions, type ConnectionPoolOptions, type ProducerPoolOptions, type ResourcePoolOptions } from './pools.js';
 export { ConsumerWorker, type ConsumerWorkerOptions, type ConsumerWorkerState, type WorkerConsumer } from './worker.js';
