@@ -67,6 +67,24 @@ describe('memory admin repair', () => {
     expect(await admin.deleteMessage('work', middle?.id ?? '')).toEqual({ deleted: false });
   });
 
+  it('deletes the newest message by id while a consumer drains the other end of a long queue', async () => {
+    const { admin, channel, broker } = await setup();
+    for (let n = 0; n < 3000; n++) await channel.basicPublish(msg(`m-${n}`), '', 'work');
+    const [newest] = (await admin.messages('work', { order: 'newest', limit: 1 })).items;
+    let deleting = true;
+    // Takes from the consuming end between any two steps of the delete's scan.
+    const consumer = (async () => {
+      while (deleting) {
+        for (let i = 0; i < 500; i++) broker.get('work', true);
+        await Promise.resolve();
+      }
+    })();
+    const result = await admin.deleteMessage('work', newest?.id ?? '');
+    deleting = false;
+    await consumer;
+    expect([result, broker.peek('work').map(bodyOf).includes('m-2999')]).toEqual([{ deleted: true }, false]);
+  });
+
   it('moves messages oldest first to the back of another queue with their route rewritten', async () => {
     const { admin, broker } = await setup();
     broker.put('parked', broker.peek('work')[0] as string, 0);

@@ -142,7 +142,10 @@ export class AdminRepair<Handle> {
     for (const step of await this.steps(queue, options.step)) {
       for (let offset = 0; offset < scanLimit; offset += PAGE) {
         throwIfAborted(options.signal);
-        const page = await this.storage.waitingRange(queue, step, { order: 'oldest', offset, count: Math.min(PAGE, scanLimit - offset) });
+        // From the newest end: consumers pop (and restores push) at the oldest end, which would
+        // shift the offsets of an oldest-first scan under it and skip the message; pushes at the
+        // newest end only make this scan read a few messages twice.
+        const page = await this.storage.waitingRange(queue, step, { order: 'newest', offset, count: Math.min(PAGE, scanLimit - offset) });
         const found = page.find((message) => messageId(message) === id);
         // Equal bytes are the same message: removing any copy is removing it.
         if (found) return { deleted: await this.storage.removeWaiting(queue, step, found) };
