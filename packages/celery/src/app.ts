@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ConfigurationError, Connection, Exchange, parseOptions, Queue, throwIfAborted, type Producer } from '@kelp/core';
+import { ConfigurationError, Connection, Exchange, parseOptions, Queue, redactUrl, throwIfAborted, type Producer } from '@kelp/core';
 import { AsyncResult, REVOKE_OPTION_NAMES, revokeOptionsSchema, type ResultHost, type RevokeOptions } from './async-result.js';
 import { CELERY_OPTION_NAMES, celeryOptionsSchema, SEND_TASK_OPTION_NAMES, sendTaskOptionsSchema, type CeleryOptions, type SendTaskOptions, type TaskSerializer } from './options.js';
 import { broadcast } from './pidbox.js';
@@ -33,7 +33,9 @@ function isEmpty(object: object): boolean {
 }
 
 export class Celery implements ResultHost {
+  /** The broker URL, its passwords replaced by `**` (the app keeps the real one to itself). */
   readonly broker: string;
+  readonly #broker: string;
   /** The result backend URL, its password replaced by `**`. */
   readonly backendUrl: string | undefined;
   readonly #backendUrl: string | undefined;
@@ -62,7 +64,8 @@ export class Celery implements ResultHost {
   constructor(options: CeleryOptions) {
     const { routes, connectionOptions, onError, ...rest } = options;
     const parsed = parseOptions(celeryOptionsSchema, rest, 'Celery', CELERY_OPTION_NAMES);
-    this.broker = parsed.broker;
+    this.#broker = parsed.broker;
+    this.broker = redactUrl(parsed.broker);
     this.#backendUrl = parsed.backend;
     // Parsed now so that a bad backend URL fails here, not at the first get().
     this.backendUrl = parsed.backend === undefined ? undefined : backendTarget(parsed.backend).redacted;
@@ -78,14 +81,15 @@ export class Celery implements ResultHost {
     this.#onError = onError;
   }
 
-  /** The options the app's and its workers' broker connections are opened with. */
-  get connectionOptionsForWorker(): CeleryOptions['connectionOptions'] {
-    return this.#connectionOptions;
+
+  /** A new Connection to the broker with the app's options (the worker opens its own). */
+  openBrokerConnection(): Connection {
+    return new Connection(this.#broker, this.#connectionOptions ?? {});
   }
 
   /** The broker connection tasks are sent on (opened on first use). */
   get connection(): Connection {
-    this.#connection ??= new Connection(this.broker, this.#connectionOptions ?? {});
+    this.#connection ??= this.openBrokerConnection();
     return this.#connection;
   }
 

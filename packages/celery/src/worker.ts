@@ -33,11 +33,13 @@ export type { WorkerOptions, WorkerStopOptions } from './worker-options.js';
 
 /** What the worker needs of its app (the Celery class). */
 export interface WorkerHost {
+  /** The broker URL without passwords. */
   readonly broker: string;
+  /** A new Connection to the broker (the real URL stays inside the app). */
+  openBrokerConnection(): Connection;
   readonly oid: string;
   readonly defaultQueue: string;
   readonly hasBackend: boolean;
-  readonly connectionOptionsForWorker: ConstructorParameters<typeof Connection>[1];
   resultBackend(): RedisResultBackend;
   sendTask(name: string, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>, options: SendTaskOptions, embed?: TaskEmbed): Promise<AsyncResult>;
   tick(): number;
@@ -95,7 +97,7 @@ export class CeleryWorker {
     for (const [name, task] of Object.entries(tasks ?? {})) this.#tasks.set(name, this.#resolveTask(name, task));
     this.#queues = (this.#options.queues ?? [app.defaultQueue]).map((name) => new Queue(name, { exchange: new Exchange(name, { type: 'direct' }), routingKey: name }));
     this.#prefetch = this.#options.prefetchCount ?? this.#options.concurrency * 4;
-    this.connection = new Connection(app.broker, app.connectionOptionsForWorker ?? {});
+    this.connection = app.openBrokerConnection();
     const producer = () => (this.#producer ??= this.connection.Producer());
     this.#events = new WorkerEvents({ enabled: this.#options.events, hostname: this.hostname, app, heartbeatInterval: this.#options.heartbeatInterval, worker: this, producer, onError: (error) => this.#report(error) });
     this.#control = this.#options.remoteControl ? new RemoteControl({ hostname: this.hostname, app, worker: this, producer, onError: (error) => this.#report(error) }) : undefined;

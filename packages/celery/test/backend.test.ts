@@ -102,3 +102,15 @@ describe('result backend URL', () => {
     await expect(backend.waitFor('c')).rejects.toBeInstanceOf(ResultBackendClosedError);
   });
 });
+
+describe('the broker URL', () => {
+  it('is shown without its password, on the app and in its inspection', async () => {
+    const app = new Celery({ broker: 'redis://:s3cretpw@127.0.0.1:1/0' });
+    try {
+      expect(app.broker).toBe('redis://:**@127.0.0.1:1/0');
+      expect(inspect(app, { depth: 5 })).not.toContain('s3cretpw');
+    } finally {
+      await app.close();
+    }
+  });
+});
