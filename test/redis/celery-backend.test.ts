@@ -3,19 +3,15 @@
  * (valkey:// with a db, rediss:// with a CA), `get({ timeout: 0 })` as one read, and a fractional
  * `resultExpires` that must never become "keep for ever".
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { inspect } from 'node:util';
-import { join } from 'node:path';
 import { Celery, ResultTimeoutError } from '@kelp/celery';
 import { Redis } from 'ioredis';
 import { chordPartReturn } from '../../packages/celery/src/chord-join.js';
 import { RedisResultBackend } from '../../packages/celery/src/redis-backend.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDb, type FreshDb } from '../setup/fresh-db.js';
-import { requireCommand } from '../setup/prerequisites.js';
 import { freePort, startRedisServer, type RedisServerHandle } from '../setup/redis-server.js';
+import { makeTestCertificates, tlsServerArgs, type TestCertificates } from '../faults/support/tls.js';
 
 const meta = (id: string, result: unknown) => JSON.stringify({ status: 'SUCCESS', result, traceback: null, children: [], date_done: '2026-12-07T20:00:00.000000', task_id: id });
 
@@ -74,30 +70,23 @@ describe('the Celery result backend', () => {
 });
 
 describe('a rediss:// result backend', () => {
-  let dir: string;
+  let certs: TestCertificates;
   let server: RedisServerHandle;
   let tlsPort: number;
-  const openssl = (...args: string[]) => execFileSync(requireCommand('openssl', ['version'], 'openssl'), args, { cwd: dir, stdio: 'ignore' });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'kelp-celery-tls-'));
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=kelp-test-ca');
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-    execFileSync('sh', ['-c', "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1' > ext.cnf"], { cwd: dir });
-    openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'ext.cnf');
+    certs = makeTestCertificates();
     tlsPort = await freePort();
-    server = await startRedisServer({
-      extraArgs: ['--tls-port', String(tlsPort), '--tls-cert-file', join(dir, 'server.crt'), '--tls-key-file', join(dir, 'server.key'), '--tls-ca-cert-file', join(dir, 'ca.crt'), '--tls-auth-clients', 'no'],
-    });
+    server = await startRedisServer({ extraArgs: tlsServerArgs(certs, tlsPort) });
   });
 
   afterAll(async () => {
     await server?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    certs?.remove();
   });
 
   it('stores and reads a result over TLS, verifying the server with the CA from ssl_ca_certs', async () => {
-    const ca = encodeURIComponent(join(dir, 'ca.crt'));
+    const ca = encodeURIComponent(certs.caFile);
     const app = new Celery({ broker: 'memory://', backend: `rediss://127.0.0.1:${tlsPort}/2?ssl_ca_certs=${ca}` });
     try {
       await app.resultBackend().store({ status: 'SUCCESS', result: 'over tls', traceback: null, children: [], date_done: null, task_id: 't1' });
