@@ -20,6 +20,12 @@ async function publishIds(conn: Connection, queue: string, ids: readonly number[
   return statuses;
 }
 
+/** Publishes ids all at once (one burst, which a transport may store in one step); resolves with each status. */
+async function publishBurst(conn: Connection, queue: string, ids: readonly number[]): Promise<string[]> {
+  const results = await Promise.all(ids.map((id) => publish(conn, { id }, { exchange: '', routingKey: queue, messageId: `m-${id}` })));
+  return results.map((result) => result.status);
+}
+
 /**
  * The stored size in bytes of a message `publishIds` writes to `queue` (the routing key, here the
  * queue name, is part of the envelope): one is published to a queue of a name as long that holds
@@ -84,6 +90,34 @@ export function limitTests(ctx: SuiteContext): void {
       const result = await publish(conn, { id: 1 }, { exchange, routingKey: 'k' });
       expect([result.status, result.queues, result.rejected]).toEqual(['rejected', [open], [full]]);
       expect(await drainQueue(other)).toEqual([{ id: 1 }]);
+    });
+
+    it('stores a burst that fits under the limit whole and in order', async () => {
+      const conn = await ctx.connection();
+      const name = ctx.name('maxlen');
+      const queue = await declareQueue(conn, name, { queueArguments: { 'x-max-length': 5, 'x-message-ttl': 60_000 } });
+      expect(await publishBurst(conn, name, [1, 2, 3, 4, 5])).toEqual(['routed', 'routed', 'routed', 'routed', 'routed']);
+      expect(await drainQueue(queue)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }, { id: 5 }]);
+      expect(await droppedOf(conn, name)).toEqual({});
+    });
+
+    it('drops the oldest with drop-head when a burst goes over the limit', async () => {
+      const conn = await ctx.connection();
+      const name = ctx.name('maxlen');
+      const queue = await declareQueue(conn, name, { queueArguments: { 'x-max-length': 3 } });
+      await publishIds(conn, name, [1]);
+      expect(await publishBurst(conn, name, [2, 3, 4, 5])).toEqual(['routed', 'routed', 'routed', 'routed']);
+      expect(await drainQueue(queue)).toEqual([{ id: 3 }, { id: 4 }, { id: 5 }]);
+      expect(await droppedOf(conn, name)).toEqual({ maxlen: 2 });
+    });
+
+    it('refuses the part of a burst past the limit with reject-publish', async () => {
+      const conn = await ctx.connection();
+      const name = ctx.name('maxlen');
+      const queue = await declareQueue(conn, name, { queueArguments: { 'x-max-length': 3, 'x-overflow': 'reject-publish' } });
+      await publishIds(conn, name, [1]);
+      expect(await publishBurst(conn, name, [2, 3, 4, 5])).toEqual(['routed', 'routed', 'rejected', 'rejected']);
+      expect(await drainQueue(queue)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
     });
 
     it('refuses an x-overflow it does not know with a ConfigurationError naming it', async () => {

@@ -138,6 +138,25 @@ export function ttlTests(ctx: SuiteContext): void {
       expect((await queueRow(conn, name)).dropped).toEqual({ expired: 1 });
     });
 
+    it('lets the shorter TTL apply to each message of a burst (one publish step), the others kept', async () => {
+      const conn = await ctx.connection();
+      const name = ctx.name('qttl');
+      const queue = await declareQueue(conn, name, { queueArguments: { 'x-message-ttl': 60_000 } });
+      await Promise.all([
+        publish(conn, { id: 1 }, { exchange: '', routingKey: name }),
+        publish(conn, { id: 'short' }, { exchange: '', routingKey: name, expiration: 1 }),
+        publish(conn, { id: 3 }, { exchange: '', routingKey: name }),
+      ]);
+      await sleep(PAST_ONE_SECOND_MS);
+      const kept = [];
+      for (let message = await queue.get(); message; message = await queue.get()) {
+        kept.push(message.payload);
+        await message.ack();
+      }
+      expect(kept).toEqual([{ id: 1 }, { id: 3 }]);
+      expect((await queueRow(conn, name)).dropped).toEqual({ expired: 1 });
+    });
+
     it('refuses an x-message-ttl that is not a whole number of milliseconds with a ConfigurationError', async () => {
       const conn = await ctx.connection();
       const error = await caught(() => declareQueue(conn, ctx.name('qttl'), { queueArguments: { 'x-message-ttl': '1s' } }));

@@ -28,7 +28,8 @@
     message is reported rejected; otherwise (drop-head) the push is made and the next messages to
     be consumed (RPOP of the lowest sub-list first) go until the queue fits: to its dead-letter
     list with the reason "maxlen" when `x-dead-letter` is "1", else counted in the drop-count hash
-    (field = the dead-letter key). Such queues get one LPUSH per envelope;
+    (field = the dead-letter key). A run that fits whole is pushed as to any queue (one LPUSH);
+    one that does not, one LPUSH per envelope;
   - `x-expires`: a publish is not use of the queue (RabbitMQ), so it never extends a list's
     expiry, but a list the push creates gets one (PEXPIRE when it has none), else a queue
     emptied and then published to would never expire (docs/wire-format.md#queue-expiry).
@@ -145,8 +146,18 @@ end
 
 -- message-expiry.ts withDeadline: the deadline as the envelope's first member, the earlier kept.
 local STAMP = '{"x-kelp-expires-at":'
+-- now + ttl as the stamp writes it, once per TTL and call.
+local deadlines = {}
+local function deadline_of(ttl)
+  local at = deadlines[ttl]
+  if not at then
+    at = string.format("%.0f", now_ms + ttl)
+    deadlines[ttl] = at
+  end
+  return at
+end
 local function with_deadline(envelope, ttl)
-  local at = string.format("%.0f", now_ms + ttl)
+  local at = deadline_of(ttl)
   local current = string.match(envelope, '^{"x%-kelp%-expires%-at":(%d+),')
   if current then
     if tonumber(current) <= tonumber(at) then return envelope end
@@ -315,36 +326,82 @@ local function split(count, payload)
   return envelopes
 end
 
--- Pushes every envelope to queue's key; records failed ranges in failures (first error per range)
--- and the envelopes a limited queue refused in refusals (index -> queues).
-local function push_all(queue, key, envelopes, failures, refusals)
-  local policy = policy_of(queue)
-  if policy and policy.limited then
-    for n, envelope in ipairs(envelopes) do
-      local reply = push_one(queue, key, envelope)
-      if reply == false then
-        refusals[n] = refusals[n] or {}
-        table.insert(refusals[n], queue)
-      elseif type(reply) == "table" and reply.err and not failures[n] then
-        failures[n] = {n, reply}
+-- A run of several envelopes, as the client sent it (joined by "\n"), split when first needed.
+local function envelopes_of(run)
+  run.envelopes = run.envelopes or split(run.count, run.payload)
+  return run.envelopes
+end
+
+-- The run's envelopes, each with the deadline now + ttl. Cut out of the joined text with the
+-- stamp in front (two new strings per envelope, where splitting and then with_deadline make
+-- three) when every envelope starts `{"` and none carries a deadline yet; otherwise one by one
+-- with with_deadline, so that an earlier deadline stays.
+local function stamped_run(run, ttl)
+  local payload, count = run.payload, run.count
+  if not string.find(payload, STAMP, 1, true) then
+    local head = STAMP .. deadline_of(ttl) .. ","
+    local stamped, pos = {}, 1
+    for n = 1, count do
+      if string.byte(payload, pos) ~= 123 or string.byte(payload, pos + 1) ~= 34 then
+        stamped = nil
+        break
       end
+      local nl = n < count and string.find(payload, "\n", pos, true) or #payload + 1
+      stamped[n] = head .. string.sub(payload, pos + 1, nl - 1)
+      pos = nl + 1
     end
-    return
+    if stamped then return stamped end
   end
+  local stamped = {}
+  for n, envelope in ipairs(envelopes_of(run)) do stamped[n] = with_deadline(envelope, ttl) end
+  return stamped
+end
+
+-- Pushes every envelope of the run to queue's key; records failed ranges in failures (first
+-- error per range) and the envelopes a limited queue refused in refusals (index -> queues).
+local function push_all(queue, key, run, failures, refusals)
+  local policy = policy_of(queue)
+  local stored
   if policy and policy.ttl then
-    local stamped = {}
-    for n, envelope in ipairs(envelopes) do stamped[n] = with_deadline(envelope, policy.ttl) end
-    envelopes = stamped
+    stored = stamped_run(run, policy.ttl)
+  else
+    stored = envelopes_of(run)
   end
-  local n = #envelopes
+  local level, bytes = nil, 0
+  if policy and policy.limited then
+    if policy.max_bytes then
+      for _, envelope in ipairs(stored) do bytes = bytes + #envelope end
+    end
+    level = level_of(queue, policy)
+    if over(policy, level, #stored, bytes) then
+      -- Some of the run is refused or pushes older messages out: message by message.
+      for n, envelope in ipairs(stored) do
+        local reply = push_one(queue, key, envelope)
+        if reply == false then
+          refusals[n] = refusals[n] or {}
+          table.insert(refusals[n], queue)
+        elseif type(reply) == "table" and reply.err and not failures[n] then
+          failures[n] = {n, reply}
+        end
+      end
+      return
+    end
+    -- The whole run fits: pushed as for a queue without a limit.
+  end
+  local n, failed = #stored, false
   for from = 1, n, PUSH_CHUNK do
     local to = math.min(n, from + PUSH_CHUNK - 1)
-    local reply = redis.pcall("LPUSH", key, unpack(envelopes, from, to))
+    local reply = redis.pcall("LPUSH", key, unpack(stored, from, to))
     if type(reply) == "table" and reply.err then
+      failed = true
       if not failures[from] then failures[from] = {to, reply} end
     elseif policy then
       keep_expiring(key, policy)
     end
+  end
+  if level and not failed then
+    level.count = level.count + n
+    level.bytes = level.bytes + bytes
   end
 end
 
@@ -427,9 +484,9 @@ for d, count in string.gmatch(ARGV[plan_at], "(%d+),(%d+)") do
     end
     if failed then fail(before + 1, before + 1, failed) end
   elseif #queues > 0 then
-    local envelopes = split(count, ARGV[payload_at])
+    local run = {payload = ARGV[payload_at], count = count}
     local failures, refusals = {}, {}
-    for _, queue in ipairs(queues) do push_all(queue, prefix .. queue .. suffix, envelopes, failures, refusals) end
+    for _, queue in ipairs(queues) do push_all(queue, prefix .. queue .. suffix, run, failures, refusals) end
     for from = 1, count do
       local failed = failures[from]
       if failed then fail(before + from, before + failed[1], failed[2]) end
