@@ -20,6 +20,7 @@ import {
   queueExpires,
   queueMessageTtl,
   readAckInfo,
+  readDeliveryTag,
   withDeadline,
 } from '@kelp/virtual';
 import { DelayedSets, type DelayedEntry } from './delayed-sets.js';
@@ -43,6 +44,34 @@ export interface MemoryUnackedEntry {
   deliveredAt: number;
 }
 
+/**
+ * What the broker keeps per unacked message. The route is read from the envelope when a restore
+ * or the admin first asks for it, not on every delivery (a delivery needs only the tag).
+ */
+interface UnackedRecord {
+  envelope: string;
+  deliveredAt: number;
+  route?: { exchange: string; routingKey: string };
+}
+
+function routeOf(record: UnackedRecord): { exchange: string; routingKey: string } {
+  if (record.route === undefined) {
+    const info = readAckInfo(record.envelope);
+    record.route = { exchange: info?.exchange ?? '', routingKey: info?.routingKey ?? '' };
+  }
+  return record.route;
+}
+
+function toEntry(record: UnackedRecord): MemoryUnackedEntry {
+  return { envelope: record.envelope, ...routeOf(record), deliveredAt: record.deliveredAt };
+}
+
+/** A message taken from a queue, with the tag it was recorded under (none when noAck or tagless). */
+export interface TakenMessage {
+  payload: string;
+  deliveryTag?: string;
+}
+
 export interface DeadLetterEntry {
   payload: string;
   reason: string;
@@ -60,7 +89,7 @@ export class MemoryBroker {
   private readonly now: () => number;
   private readonly queues = new Map<string, QueueLists>();
   private readonly bindings = new Map<string, Map<string, BindingRow>>();
-  private readonly unacked = new Map<string, MemoryUnackedEntry>();
+  private readonly unacked = new Map<string, UnackedRecord>();
   private readonly deadLetters = new Map<string, DeadLetterEntry[]>();
   /** `x-message-ttl` (ms) of the queues declared with one. */
   private readonly messageTtls = new Map<string, number>();
@@ -196,6 +225,11 @@ export class MemoryBroker {
    * Messages whose TTL has passed are settled on the way (`expiry`; dropped when absent).
    */
   get(queue: string, noAck: boolean, expiry?: ExpiryHandling): string | undefined {
+    return this.take(queue, noAck, expiry)?.payload;
+  }
+
+  /** {@link get}, also saying which tag the message was recorded under. */
+  take(queue: string, noAck: boolean, expiry?: ExpiryHandling): TakenMessage | undefined {
     this.expireIdle();
     const lists = this.lists(queue, false);
     if (!lists) return undefined;
@@ -207,12 +241,12 @@ export class MemoryBroker {
         payload = list.popFront();
       }
       if (payload === undefined) continue;
-      if (!noAck) {
-        const info = readAckInfo(payload);
-        // Without a tag the message cannot be acked; the channel dead-letters it.
-        if (info) this.recordUnacked(info.deliveryTag, payload, info.exchange, info.routingKey);
-      }
-      return payload;
+      if (noAck) return { payload };
+      const deliveryTag = readDeliveryTag(payload);
+      // Without a tag the message cannot be acked; the channel dead-letters it.
+      if (deliveryTag === undefined) return { payload };
+      this.unacked.set(deliveryTag, { envelope: payload, deliveredAt: this.now() });
+      return { payload, deliveryTag };
     }
     return undefined;
   }
@@ -381,7 +415,7 @@ export class MemoryBroker {
   // ---- unacked store ---------------------------------------------------------------------------
 
   recordUnacked(tag: string, envelope: string, exchange: string, routingKey: string): void {
-    this.unacked.set(tag, { envelope, exchange, routingKey, deliveredAt: this.now() });
+    this.unacked.set(tag, { envelope, deliveredAt: this.now(), route: { exchange, routingKey } });
   }
 
   ack(tags: readonly string[]): void {
@@ -389,8 +423,8 @@ export class MemoryBroker {
   }
 
   unackedEntry(tag: string): MemoryUnackedEntry | undefined {
-    const entry = this.unacked.get(tag);
-    return entry && { ...entry };
+    const record = this.unacked.get(tag);
+    return record && toEntry(record);
   }
 
   get unackedCount(): number {
@@ -409,20 +443,21 @@ export class MemoryBroker {
    * at the back when `leftmost`, else at the head. The priority sub-list is kept (Kombu HEAD).
    */
   async restore(tag: string, leftmost: boolean, resolve: RouteResolver): Promise<RestoreOutcome> {
-    const entry = this.unacked.get(tag);
-    if (!entry) return { status: 'missing', deliveryTag: tag };
+    const record = this.unacked.get(tag);
+    if (!record) return { status: 'missing', deliveryTag: tag };
     this.unacked.delete(tag);
-    const marked = markRedelivered(entry.envelope);
+    const marked = markRedelivered(record.envelope);
+    const { exchange, routingKey } = routeOf(record);
     let queues: readonly string[];
     try {
-      queues = await resolve(entry.exchange, entry.routingKey, marked);
+      queues = await resolve(exchange, routingKey, marked);
     } catch (error) {
       // The lookup failed: keep the message unacked so a later restore can try again.
-      this.unacked.set(tag, entry);
+      this.unacked.set(tag, record);
       throw error;
     }
     if (queues.length === 0) {
-      return { status: 'unroutable', deliveryTag: tag, envelope: marked, exchange: entry.exchange, routingKey: entry.routingKey };
+      return { status: 'unroutable', deliveryTag: tag, envelope: marked, exchange, routingKey };
     }
     const priority = readAckInfo(marked)?.priority ?? 0;
     for (const queue of queues) {
@@ -470,11 +505,12 @@ export class MemoryBroker {
    * key, else the exchange, of its envelope); undefined when there is no record.
    */
   deadLetterUnacked(tag: string, queue: string | undefined, reason: string): { queue: string } | undefined {
-    const entry = this.unacked.get(tag);
-    if (!entry) return undefined;
+    const record = this.unacked.get(tag);
+    if (!record) return undefined;
     this.unacked.delete(tag);
-    const target = queue ?? (entry.routingKey || entry.exchange);
-    this.deadLetter(target, entry.envelope, reason);
+    const route = queue === undefined ? routeOf(record) : undefined;
+    const target = queue ?? (route?.routingKey || route?.exchange || '');
+    this.deadLetter(target, record.envelope, reason);
     return { queue: target };
   }
 
@@ -482,7 +518,7 @@ export class MemoryBroker {
 
   /** Every unacked entry with its tag. */
   unackedEntries(): Array<[string, MemoryUnackedEntry]> {
-    return [...this.unacked].map(([tag, entry]) => [tag, { ...entry }]);
+    return [...this.unacked].map(([tag, record]) => [tag, toEntry(record)]);
   }
 
   /** Exchanges that have at least one binding row. */

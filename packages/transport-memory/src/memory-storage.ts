@@ -61,8 +61,10 @@ export class MemoryStorage implements ChannelStorage {
   }
 
   async get(queue: string, options: GetOptions): Promise<GetResult | undefined> {
-    const payload = this.broker.get(queue, options.noAck, options.expiry);
-    return payload === undefined ? undefined : { queue, payload };
+    const taken = this.broker.take(queue, options.noAck, options.expiry);
+    if (taken === undefined) return undefined;
+    // The tag it was recorded under: the channel checks the envelope's against it.
+    return taken.deliveryTag === undefined ? { queue, payload: taken.payload } : { queue, payload: taken.payload, deliveryTag: taken.deliveryTag };
   }
 
   async purge(queue: string): Promise<number> {

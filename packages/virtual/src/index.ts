@@ -28,6 +28,7 @@ export {
   markRedeliveredInPlace,
   parseEnvelope,
   readAckInfo,
+  readDeliveryTag,
   type EncodeEnvelopeOptions,
   type EnvelopeAckInfo,
   type EnvelopeDeliveryContext,

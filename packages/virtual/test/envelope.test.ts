@@ -7,6 +7,7 @@ import {
   markRedelivered,
   parseEnvelope,
   readAckInfo,
+  readDeliveryTag,
   stampedDeadline,
 } from '../src/index.js';
 import { pythonJsonDumps } from '../src/python-json.js';
@@ -216,6 +217,31 @@ describe('readAckInfo', () => {
 
   it('returns undefined for a payload without a delivery tag', () => {
     expect(readAckInfo('{"properties": {"delivery_info": {}}}')).toBeUndefined();
+  });
+});
+
+describe('readDeliveryTag', () => {
+  it("reads the tag of Kombu's layout and of kelp's compact one", () => {
+    expect(readDeliveryTag(CAPTURED)).toBe(TAG);
+    const compact = encodeEnvelope(capturedInputs(), 'myex', 'myrk', TAG);
+    expect(readDeliveryTag(compact)).toBe(TAG);
+  });
+
+  it('reads the properties tag, as a parse does, when a header has the same name', () => {
+    const withHeader = CAPTURED.replace('"headers": {"x-custom": "h1"}', '"headers": {"delivery_tag": "from-a-header"}');
+    expect(readDeliveryTag(withHeader)).toBe(TAG);
+  });
+
+  it('reads a tag with an escape as a parse does', () => {
+    const escaped = CAPTURED.replace(`"delivery_tag": "${TAG}"`, '"delivery_tag": "a\\"b"');
+    expect(JSON.parse(escaped).properties.delivery_tag).toBe('a"b');
+    expect(readDeliveryTag(escaped)).toBe('a"b');
+  });
+
+  it('finds no tag where there is none, or one that is empty', () => {
+    expect(readDeliveryTag('{"properties": {"delivery_info": {}}}')).toBeUndefined();
+    expect(readDeliveryTag(CAPTURED.replace(`"delivery_tag": "${TAG}"`, '"delivery_tag": ""'))).toBeUndefined();
+    expect(readDeliveryTag('not json "delivery_tag": 5')).toBeUndefined();
   });
 });
 
