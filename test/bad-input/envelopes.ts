@@ -121,6 +121,40 @@ export function defineEnvelopeSuite(name: string, options: EnvelopeSuiteOptions)
         expect(got.map((m) => m.payload)).toEqual([1, 2]);
         expect(dead.map((d) => d.queue)).toEqual([queue.name]);
       });
+
+      it('dead-letters once, leaving no unacked record, an envelope whose only delivery_tag is a header', async () => {
+        const { conn, queue, dead } = await setup();
+        const admin = conn.transport.admin;
+        if (!admin) throw new Error(`the ${conn.transport.driverName} transport has no admin`);
+        const unackedBefore = (await admin.inspect()).unackedTotal;
+        await options.inject(
+          queue.name,
+          envelope(queue.name, (e) => {
+            delete e.properties.delivery_tag;
+            e.headers = { delivery_tag: 'from-a-header' };
+          }),
+        );
+        await publishGood(conn, queue.name, { after: 'bad' });
+        const got: unknown[] = [];
+        const consumer = new Consumer(await conn.channel(), [new Queue(queue.name)], {
+          onMessage: async (message) => {
+            got.push(message.payload);
+            await message.ack();
+          },
+        });
+        await consumer.consume();
+        const deadline = Date.now() + 5000;
+        // The dead-letter is reported once its write is answered, which can come after the delivery.
+        while ((got.length < 1 || dead.length < 1) && Date.now() < deadline) {
+          await conn.drainEvents({ timeout: 1 }).catch((error: unknown) => {
+            if (!(error instanceof OperationTimeoutError)) throw error;
+          });
+        }
+        await consumer.cancel();
+        expect(got).toEqual([{ after: 'bad' }]);
+        expect(dead.map((d) => d.queue)).toEqual([queue.name]);
+        expect((await admin.inspect()).unackedTotal).toBe(unackedBefore);
+      });
     });
 
     describe('envelopes Python Kombu accepts (docs/wire-format.md#required-fields)', () => {

@@ -85,7 +85,9 @@ export class ChannelRestorer {
     for (const item of [...items].reverse()) {
       try {
         const info = readAckInfo(item.payload);
-        if (item.recorded && info) await this.restoreTag(info.deliveryTag, false, item.queue);
+        // The tag the storage recorded, where it said: the envelope's own could differ.
+        const tag = item.deliveryTag ?? info?.deliveryTag;
+        if (item.recorded && tag !== undefined) await this.restoreTag(tag, false, item.queue);
         else if (storage.headPut) await storage.headPut.putFront(item.queue, markRedelivered(item.payload), info?.priority ?? 0);
         else await storage.put(item.queue, markRedelivered(item.payload), info?.priority ?? 0);
       } catch (error) {

@@ -80,6 +80,8 @@ export interface PendingDelivery {
   payload: string;
   /** True when the storage already holds the unacked record (popped with `noAck: false`). */
   recorded: boolean;
+  /** The tag of that record, when the storage says (see GetResult.deliveryTag). */
+  deliveryTag?: string;
 }
 
 export interface IncomingOptions {

@@ -272,7 +272,11 @@ export class VirtualChannel implements Channel {
         if (noAck === undefined) continue;
         const result = await this.storage.get(queue, { noAck, expiry: this.expiry });
         if (!result) continue;
-        out.push({ queue: result.queue, payload: result.payload, recorded: !noAck });
+        out.push(
+          !noAck && result.deliveryTag !== undefined
+            ? { queue: result.queue, payload: result.payload, recorded: true, deliveryTag: result.deliveryTag }
+            : { queue: result.queue, payload: result.payload, recorded: !noAck },
+        );
         this.cycle.rotate(queue);
         hit = true;
         break;
@@ -304,7 +308,9 @@ export class VirtualChannel implements Channel {
     const env = checked.envelope;
     const consumer = this.channelState === 'open' ? this.consumers.receiverOf(queue) : undefined;
     if (!consumer) {
-      await this.restorer.requeueUndeliverable({ queue, payload, recorded: options.recorded });
+      await this.restorer.requeueUndeliverable(
+        options.deliveryTag === undefined ? { queue, payload, recorded: options.recorded } : { queue, payload, recorded: options.recorded, deliveryTag: options.deliveryTag },
+      );
       return;
     }
     if (!consumer.noAck) {
