@@ -150,10 +150,37 @@ export function defineEnvelopeSuite(name: string, options: EnvelopeSuiteOptions)
             if (!(error instanceof OperationTimeoutError)) throw error;
           });
         }
+        // Once more, for a second report that should not come.
+        await conn.drainEvents({ timeout: 0.3 }).catch((error: unknown) => {
+          if (!(error instanceof OperationTimeoutError)) throw error;
+        });
         await consumer.cancel();
         expect(got).toEqual([{ after: 'bad' }]);
         expect(dead.map((d) => d.queue)).toEqual([queue.name]);
         expect((await admin.inspect()).unackedTotal).toBe(unackedBefore);
+      });
+
+      it("keeps the record of a message in flight when a malformed envelope names its tag in a header", async () => {
+        const { conn, queue, dead } = await setup();
+        await publishGood(conn, queue.name, { id: 'held' });
+        const holder = new Connection(await options.url(), { transportOptions: options.transportOptions ?? {} });
+        open.push(holder);
+        const held = await new Queue(queue.name).bind(await holder.defaultChannel()).get();
+        expect(held?.payload).toEqual({ id: 'held' });
+        await options.inject(
+          queue.name,
+          envelope(queue.name, (e) => {
+            delete e.properties.delivery_tag;
+            e.headers = { delivery_tag: held?.deliveryTag };
+          }),
+        );
+        expect(await queue.get()).toBeUndefined();
+        expect(dead.map((d) => d.queue)).toEqual([queue.name]);
+        // The holder goes away without acking: its message must come back.
+        open = open.filter((c) => c !== holder);
+        await holder.close();
+        const back = await queue.get({ noAck: true });
+        expect([back?.payload, back?.deliveryTag]).toEqual([{ id: 'held' }, held?.deliveryTag]);
       });
     });
 

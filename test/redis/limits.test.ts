@@ -52,3 +52,34 @@ describe('publishes of one tick', () => {
     expect(dead.map((r) => [r.reason, r.queue, JSON.parse(r.payload).properties.message_id])).toEqual([['maxlen', 'lim.prio', 'first-step-0']]);
   });
 });
+
+describe('runs of one call to a limited queue', () => {
+  it('counts what an earlier run of the same call stored: a later run that goes over drops', async () => {
+    const { channel } = await fx.newTransport();
+    await channel.queueDeclare('lim.runs', { arguments: { 'x-max-length': 3 } });
+    await channel.queueDeclare('lim.runs.other', {});
+    // One tick: runs [a-1, a-2], [b-1], [a-3, a-4] of one script call.
+    const plan: Array<[string, string]> = [['lim.runs', 'a-1'], ['lim.runs', 'a-2'], ['lim.runs.other', 'b-1'], ['lim.runs', 'a-3'], ['lim.runs', 'a-4']];
+    const results = await Promise.all(plan.map(([queue, id]) => channel.basicPublish(message({ id }, { messageId: id }), '', queue)));
+    expect(results.map((r) => r.status)).toEqual(['routed', 'routed', 'routed', 'routed', 'routed']);
+    expect(await idsIn('lim.runs')).toEqual(['a-2', 'a-3', 'a-4']);
+    expect(await idsIn('lim.runs.other')).toEqual(['b-1']);
+    expect(await fx.redis.hget('_kelp.dropped.maxlen', `lim.runs${SEP}dead`)).toBe('1');
+  });
+
+  it('fails only the publishes to a limited queue whose list is of another type, not the whole call', async () => {
+    const { channel } = await fx.newTransport();
+    await channel.queueDeclare('lim.wrong', { arguments: { 'x-max-length': 5 } });
+    await channel.queueDeclare('lim.fine', {});
+    await fx.redis.set('lim.wrong', 'not a list');
+    const [fine, wrong] = await Promise.allSettled([
+      channel.basicPublish(message({ id: 'f-1' }, { messageId: 'f-1' }), '', 'lim.fine'),
+      channel.basicPublish(message({ id: 'w-1' }, { messageId: 'w-1' }), '', 'lim.wrong'),
+    ]);
+    expect(fine.status === 'fulfilled' ? fine.value.status : fine.reason).toBe('routed');
+    expect(wrong.status).toBe('rejected');
+    expect(String((wrong as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    expect(await idsIn('lim.fine')).toEqual(['f-1']);
+    expect(await fx.redis.get('lim.wrong')).toBe('not a list');
+  });
+});

@@ -242,7 +242,11 @@ export class MemoryBroker {
       }
       if (payload === undefined) continue;
       if (noAck) return { payload };
-      const deliveryTag = readDeliveryTag(payload);
+      let deliveryTag = readDeliveryTag(payload);
+      // A record already held under that tag is another delivery's (or another copy of this
+      // message's): read the tag in full before writing over it, so a malformed envelope naming
+      // someone else's tag cannot take that record away.
+      if (deliveryTag !== undefined && this.unacked.has(deliveryTag)) deliveryTag = readAckInfo(payload)?.deliveryTag;
       // Without a tag the message cannot be acked; the channel dead-letters it.
       if (deliveryTag === undefined) return { payload };
       this.unacked.set(deliveryTag, { envelope: payload, deliveredAt: this.now() });

@@ -110,7 +110,8 @@ export class MultiChannelPoller implements Poller {
     const out: PendingDelivery[] = [];
     for (const { entry, recorded } of poller.takeUndelivered()) {
       if (entry.kind !== 'message') continue;
-      out.push({ queue: this.host.queueFromKey(entry.key), payload: entry.payload, recorded });
+      const queue = this.host.queueFromKey(entry.key);
+      out.push(recorded ? { queue, payload: entry.payload, recorded, deliveryTag: entry.deliveryTag } : { queue, payload: entry.payload, recorded });
     }
     return out;
   }

@@ -241,18 +241,30 @@ export function readAckInfo(json: string): EnvelopeAckInfo | undefined {
 }
 
 const TAG_KEY = '"delivery_tag":';
+const INFO_KEY = '"delivery_info":';
+
+/** Where the one `key` token of `json` is, or -1 when it is missing, repeated or escaped. */
+function uniqueKey(json: string, key: string): number {
+  const at = json.indexOf(key);
+  if (at <= 0 || json.charCodeAt(at - 1) === 92 || json.indexOf(key, at + key.length) >= 0) return -1;
+  return at;
+}
 
 /**
  * The delivery tag alone, cut out of the text when the envelope is laid out as Kombu and kelp
- * write it (`"delivery_tag":"<tag>"` or with a space after the colon, the key once, the value
- * without escapes), else read by {@link readAckInfo}. What a broker needs to record a delivery,
- * at a fraction of a parse: a `"delivery_tag":` not preceded by a backslash can only be a key,
- * and a single one is the one JSON.parse would read. Whatever it misreads, the channel's parse
- * catches (the envelope's tag must be the one recorded).
+ * write it, else read by {@link readAckInfo}: what a broker needs to record a delivery, at a
+ * fraction of a parse. The layout: `"delivery_info":` once and `"delivery_tag":"<tag>"` once after
+ * it (both write properties.delivery_info before properties.delivery_tag; a space after the colon
+ * allowed), the value without escapes. A key token not preceded by a backslash can only be a key,
+ * so a tag key anywhere else (a header of that name, say) sends the envelope to the full read.
+ * What is left (a nested object inside properties holding such a key) the channel catches by
+ * comparing the envelope's tag with the recorded one, and brokers check before recording over a
+ * record already held (see MemoryBroker.take).
  */
 export function readDeliveryTag(json: string): string | undefined {
-  const at = json.indexOf(TAG_KEY);
-  if (at > 0 && json.charCodeAt(at - 1) !== 92 && json.indexOf(TAG_KEY, at + TAG_KEY.length) < 0) {
+  const info = uniqueKey(json, INFO_KEY);
+  const at = info < 0 ? -1 : uniqueKey(json, TAG_KEY);
+  if (at > info) {
     let start = at + TAG_KEY.length;
     if (json.charCodeAt(start) === 32) start += 1;
     if (json.charCodeAt(start) === 34) {

@@ -260,7 +260,11 @@ export class VirtualChannel implements Channel {
     if (batchGet && queues.length > 0 && modes.size === 1) {
       const noAck = this.noAckFor(queues[0] as string) ?? false;
       for (const result of await batchGet.getMany(queues, max, { noAck, expiry: this.expiry })) {
-        out.push({ queue: result.queue, payload: result.payload, recorded: !noAck });
+        out.push(
+          !noAck && result.deliveryTag !== undefined
+            ? { queue: result.queue, payload: result.payload, recorded: true, deliveryTag: result.deliveryTag }
+            : { queue: result.queue, payload: result.payload, recorded: !noAck },
+        );
         this.cycle.rotate(result.queue);
       }
       return out;

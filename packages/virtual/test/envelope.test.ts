@@ -232,6 +232,12 @@ describe('readDeliveryTag', () => {
     expect(readDeliveryTag(withHeader)).toBe(TAG);
   });
 
+  it('finds no tag when the only delivery_tag key is a header, as a parse finds none in properties', () => {
+    const headerOnly = CAPTURED.replace('"headers": {"x-custom": "h1"}', '"headers": {"delivery_tag": "from-a-header"}').replace(`, "delivery_tag": "${TAG}"`, '');
+    expect(JSON.parse(headerOnly).properties.delivery_tag).toBeUndefined();
+    expect(readDeliveryTag(headerOnly)).toBeUndefined();
+  });
+
   it('reads a tag with an escape as a parse does', () => {
     const escaped = CAPTURED.replace(`"delivery_tag": "${TAG}"`, '"delivery_tag": "a\\"b"');
     expect(JSON.parse(escaped).properties.delivery_tag).toBe('a"b');

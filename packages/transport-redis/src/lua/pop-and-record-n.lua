@@ -97,7 +97,7 @@ end
 -- The fast reading of an envelope: delivery_tag and delivery_info's exchange and routing_key
 -- cut straight out of the text, a fraction of what valid_utf8 + cjson.decode cost. It answers
 -- only for the layouts Kombu and kelp write (`"key": "value"` or `"key":"value"`, plain values
--- without escapes), and only when each key occurs exactly once:
+-- without escapes, delivery_info before delivery_tag), and only when each key occurs exactly once:
 -- in valid JSON a `"delivery_tag"` not preceded by a backslash is a string token, so a single
 -- one followed by ":" is the key cjson would have read. Anything else returns nil and the full
 -- inspection below decides. It does not check that the whole payload is valid JSON or UTF-8:
@@ -128,12 +128,14 @@ local function unique_key(s, head, tail)
 end
 
 local function read_fast(payload)
-  local at = unique_key(payload, '"delivery', '_tag"')
-  if not at then return nil end
-  local tag = string.match(payload, TAG, at + 1)
+  local tag_at = unique_key(payload, '"delivery', '_tag"')
+  if not tag_at then return nil end
+  local tag = string.match(payload, TAG, tag_at + 1)
   if not tag then return nil end
-  at = unique_key(payload, '"delivery', '_info"')
-  if not at then return nil end
+  local at = unique_key(payload, '"delivery', '_info"')
+  -- Both write properties.delivery_info before properties.delivery_tag: a tag key before it (a
+  -- header of that name, with none in properties) is not the one cjson would read.
+  if not at or at > tag_at then return nil end
   local ex, rk, after = string.match(payload, ROUTE, at + 1)
   if not ex then return nil end
   -- `}`, or the flag a restore adds (true or false; anything else is left to cjson).

@@ -168,7 +168,8 @@ local function with_deadline(envelope, ttl)
   return STAMP .. at .. "," .. rest
 end
 
--- A limited queue's lists (consume order), waiting messages and their bytes, kept current.
+-- A limited queue's lists (consume order), waiting messages and their bytes, kept current; or
+-- nil and the error reply (a sub-list of another type), which fails only that queue's pushes.
 local suffixes = nil
 local levels = {}
 local function level_of(queue, policy)
@@ -180,12 +181,16 @@ local function level_of(queue, policy)
     local key = prefix .. queue .. suffix
     level.keys[n] = key
     if policy.max_bytes then
-      for _, envelope in ipairs(redis.call("LRANGE", key, 0, -1)) do
+      local envelopes = redis.pcall("LRANGE", key, 0, -1)
+      if envelopes.err then return nil, envelopes end
+      for _, envelope in ipairs(envelopes) do
         level.count = level.count + 1
         level.bytes = level.bytes + #envelope
       end
     else
-      level.count = level.count + redis.call("LLEN", key)
+      local length = redis.pcall("LLEN", key)
+      if type(length) == "table" then return nil, length end
+      level.count = level.count + length
     end
   end
   levels[queue] = level
@@ -204,7 +209,8 @@ end
 -- Pushes one (stored) envelope to key of a limited queue: true, false when refused
 -- (reject-publish), or the error reply of the push.
 local function push_limited(queue, key, envelope, policy)
-  local level = level_of(queue, policy)
+  local level, err = level_of(queue, policy)
+  if not level then return err end
   if policy.reject and over(policy, level, 1, #envelope) then return false end
   local reply = redis.pcall("LPUSH", key, envelope)
   if type(reply) == "table" and reply.err then return reply end
@@ -372,7 +378,12 @@ local function push_all(queue, key, run, failures, refusals)
     if policy.max_bytes then
       for _, envelope in ipairs(stored) do bytes = bytes + #envelope end
     end
-    level = level_of(queue, policy)
+    local err
+    level, err = level_of(queue, policy)
+    if not level then
+      if not failures[1] then failures[1] = {#stored, err} end
+      return
+    end
     if over(policy, level, #stored, bytes) then
       -- Some of the run is refused or pushes older messages out: message by message.
       for n, envelope in ipairs(stored) do
@@ -388,20 +399,19 @@ local function push_all(queue, key, run, failures, refusals)
     end
     -- The whole run fits: pushed as for a queue without a limit.
   end
-  local n, failed = #stored, false
+  local n = #stored
   for from = 1, n, PUSH_CHUNK do
     local to = math.min(n, from + PUSH_CHUNK - 1)
     local reply = redis.pcall("LPUSH", key, unpack(stored, from, to))
     if type(reply) == "table" and reply.err then
-      failed = true
       if not failures[from] then failures[from] = {to, reply} end
     elseif policy then
       keep_expiring(key, policy)
+      if level then
+        level.count = level.count + (to - from + 1)
+        for k = from, to do level.bytes = level.bytes + #stored[k] end
+      end
     end
-  end
-  if level and not failed then
-    level.count = level.count + n
-    level.bytes = level.bytes + bytes
   end
 end
 
