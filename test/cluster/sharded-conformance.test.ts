@@ -15,8 +15,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => topology?.stop());
 
-const NO_ADMIN = "needs transport.admin (kelp inspect / dead letters), which the sharded layout's transport does not offer yet";
-
 defineConformanceSuite('rediscluster (sharded)', {
   url: () => topology.url(),
   // A short poll timer keeps "nothing more arrives" checks quick (this layout polls on it).
@@ -24,12 +22,6 @@ defineConformanceSuite('rediscluster (sharded)', {
   supportsVisibilityTimeout: true,
   idleSeconds: 0.5,
   unsupported: [
-    { test: 'message TTL > dead-letters with reason expired', reason: NO_ADMIN },
-    { test: 'message TTL > drops and counts an expired message', reason: NO_ADMIN },
-    { test: 'message TTL > gives a consumer only the messages whose TTL has not passed', reason: NO_ADMIN },
-    { test: 'x-message-ttl > dead-letters with reason expired', reason: NO_ADMIN },
-    { test: 'x-message-ttl > applies to a consumer on another connection', reason: NO_ADMIN },
-    { test: 'x-message-ttl > lets the shorter of the message and queue TTLs apply', reason: NO_ADMIN },
     ...[
       'x-max-length > drops the oldest waiting messages past the limit',
       'x-max-length > dead-letters the dropped heads with reason maxlen',

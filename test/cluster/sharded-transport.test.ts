@@ -168,6 +168,41 @@ describe('the sharded layout through Connection, Producer and Consumer', () => {
   });
 });
 
+describe('transport.admin in the sharded layout', () => {
+  it('inspects and restores the unacked messages of queues on every master, each to its own queue', async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `adm.${i}`);
+    const holder = open();
+    const channel = await holder.channel();
+    const producer = new Producer(channel);
+    const queues = [];
+    for (const name of names) {
+      const queue = new Queue(name).bind(channel);
+      await queue.declare();
+      await producer.publish({ id: name }, { exchange: '', routingKey: name });
+      queues.push(queue);
+    }
+    // Taken with acks and never settled: 30 unacked records, in 30 queues' own keys.
+    for (const queue of queues) expect((await queue.get())?.payload).toEqual({ id: queue.name });
+    const masters = new Set<number>();
+    for (const name of names) masters.add((await topology.ownerOf(keySlot(keys.queueKey(name)))).master);
+    expect(masters.size).toBe(3);
+
+    const admin = open().transport.admin;
+    if (!admin) throw new Error('the sharded transport has no admin');
+    const before = await admin.inspect();
+    const rows = before.queues.filter((row) => names.includes(row.name));
+    expect(rows.map((row) => [row.name, row.length, row.unacked])).toEqual([...names].sort().map((name) => [name, 0, 1]));
+    expect(rows.every((row) => row.oldestUnackedAge !== null)).toBe(true);
+
+    const report = await admin.restore({ olderThan: 0 });
+    expect(report.total).toBe(30);
+    expect(report.restored).toEqual([...names].sort().map((queue) => ({ queue, count: 1 })));
+    const after = (await admin.inspect()).queues.filter((row) => names.includes(row.name));
+    expect(after.map((row) => [row.name, row.length, row.unacked])).toEqual([...names].sort().map((name) => [name, 1, 0]));
+    expect(await admin.deadLetters(names[0] as string)).toEqual([]);
+  });
+});
+
 describe('features the sharded layout refuses, naming the layout', () => {
   const namesLayout = (error: unknown) => {
     expect(error).toBeInstanceOf(ConfigurationError);

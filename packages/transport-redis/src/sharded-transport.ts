@@ -18,6 +18,7 @@ import { closeClient, connectClient, createClient, type ConnectionRole } from '.
 import { isRedisChannelError, isRedisConnectionError, safeRedisCause } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
+import { ShardedAdmin } from './sharded-admin.js';
 import { ShardedFanoutBridge } from './sharded-fanout-bridge.js';
 import { ShardedPoller } from './sharded-poller.js';
 import { ShardedPublishing } from './sharded-publishing.js';
@@ -95,6 +96,22 @@ export class ShardedRedisTransport extends VirtualTransport {
     // Throws for a brace in globalKeyprefix: it would put every queue in one slot.
     this.keys = new RedisKeys({ ...options, fanoutPatterns: false, db: 0, layout: 'sharded' });
     this.seeds = seedNodes(params);
+  }
+
+  private adminTools: ShardedAdmin | undefined;
+
+  /** inspect / restore / dead letters over every master (connects on first use). */
+  get admin(): ShardedAdmin {
+    this.adminTools ??= new ShardedAdmin({
+      pool: async () => {
+        await this.connect();
+        return this.nodePool;
+      },
+      keys: this.keys,
+      options: this.redisOptions,
+      wallClock: this.wallClock,
+    });
+    return this.adminTools;
   }
 
   /** The per-master connections (after connect). */
