@@ -15,7 +15,7 @@ import type { ClusterNodeAddress } from './cluster-connector.js';
 import { ClusterNodePool } from './cluster-node-pool.js';
 import { seedNodes } from './cluster-options.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
-import { isRedisChannelError, isRedisConnectionError, safeRedisCause } from './errors.js';
+import { isClusterScriptRefusal, isRedisChannelError, isRedisConnectionError, safeRedisCause } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { ShardedAdmin } from './sharded-admin.js';
@@ -122,7 +122,21 @@ export class ShardedRedisTransport extends VirtualTransport {
 
   private newClient(role: ConnectionRole, node: ClusterNodeAddress): Redis {
     const client = createClient(role, {
-      base: { ...this.ioredisOptions, host: node.host, port: node.port },
+      base: {
+        ...this.ioredisOptions,
+        host: node.host,
+        port: node.port,
+        // Every reply error passes here: a MOVED (resharding, failover) points the pool at the
+        // slot's new master for the next command, whoever sent this one (a publisher that never
+        // polls learns too); the publish script, which declares no keys, meets "non local key"
+        // instead, which names no node: the whole map is reloaded. The command itself is not
+        // resent (false): neither reply means it ran.
+        reconnectOnError: (error: Error) => {
+          const pool = this.pool;
+          if (pool && !pool.followRedirect(error) && isClusterScriptRefusal(error)) pool.refresh().catch(() => undefined);
+          return false;
+        },
+      },
       onError: (error) => {
         this.lastRedisError = safeRedisCause(error);
       },
@@ -147,15 +161,16 @@ export class ShardedRedisTransport extends VirtualTransport {
       queryTimeoutMs: socketConnectTimeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : Math.round(socketConnectTimeout * 1000),
       connect: (node) => this.newClient('command', node),
     });
+    this.pool = pool;
     try {
       // Every master answers before the transport counts as connected: a queue may be on any.
       await Promise.all((await pool.everyMaster()).map((client) => client.ping()));
     } catch (error) {
+      this.pool = undefined;
       pool.close();
       const message = error instanceof Error ? error.message : String(error);
       throw new OperationalError(`Cannot connect to redis cluster at ${this.redactedUrl}: ${message}`, { cause: safeRedisCause(error) });
     }
-    this.pool = pool;
     const publishing = new ShardedPublishing(pool, this.keys, this.redactedUrl);
     this.fanout = new ShardedFanoutBridge({
       pool,
