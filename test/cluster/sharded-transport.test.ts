@@ -7,7 +7,7 @@
  * yet are refused with a ConfigurationError naming the layout, before anything is written.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigurationError, Connection, Consumer, Exchange, Producer, Queue, type Message } from 'kelp';
+import { ConfigurationError, Connection, Consumer, Exchange, OperationalError, Producer, Queue, type Message } from 'kelp';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
 import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
 import { startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
@@ -270,6 +270,9 @@ describe('a resharding under the sharded transport', () => {
           break;
         } catch (error) {
           refused++;
+          // Typed and retryable, naming the URL without its password.
+          expect(error).toBeInstanceOf(OperationalError);
+          expect((error as Error).message).not.toMatch(/cluster-secret/);
           if (attempt > 0) throw error;
         }
       }

@@ -15,7 +15,7 @@ import type { ClusterNodeAddress } from './cluster-connector.js';
 import { ClusterNodePool } from './cluster-node-pool.js';
 import { seedNodes } from './cluster-options.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
-import { isClusterScriptRefusal, isRedisChannelError, isRedisConnectionError, safeRedisCause } from './errors.js';
+import { guardClient, isClusterScriptRefusal, isRedisChannelError, isRedisConnectionError, safeRedisCause } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { ShardedAdmin } from './sharded-admin.js';
@@ -159,7 +159,8 @@ export class ShardedRedisTransport extends VirtualTransport {
         ...(this.ioredisOptions.tls === undefined ? {} : { tls: this.ioredisOptions.tls }),
       },
       queryTimeoutMs: socketConnectTimeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : Math.round(socketConnectTimeout * 1000),
-      connect: (node) => this.newClient('command', node),
+      // Guarded: every command rejects with a kelp error naming the redacted URL, as on redis://.
+      connect: (node) => guardClient(this.newClient('command', node), this.redactedUrl),
     });
     this.pool = pool;
     try {
