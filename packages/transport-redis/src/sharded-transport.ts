@@ -141,6 +141,22 @@ export class ShardedRedisTransport extends VirtualTransport {
         this.lastRedisError = safeRedisCause(error);
       },
     });
+    // A master that went away (killed, demoted by a failover) answers nothing, so no MOVED
+    // tells the pool: every reconnect attempt of a connection reloads the slot map (one reload
+    // in flight at a time). Once a replica is promoted, the reload points the slots at it and
+    // closes the connection to the node that serves none any more, failing what waited on it,
+    // so the next poll or publish goes to the new master instead of waiting out commandTimeout.
+    client.on('reconnecting', () => {
+      if (this.state === 'closing' || this.state === 'closed') return;
+      this.pool?.refresh().catch(() => undefined);
+    });
+    // Once connected, a command sent while the node is unreachable fails at once instead of
+    // waiting in ioredis's offline queue: a queue that ioredis does not flush when the pool
+    // closes the connection of a master that was failed over (its disconnect during a reconnect
+    // wait leaves the queue to commandTimeout, 30 s). The caller's retry finds the new master.
+    client.once('ready', () => {
+      client.options.enableOfflineQueue = false;
+    });
     connectClient(client).catch((error: unknown) => {
       this.lastRedisError = safeRedisCause(error);
     });
