@@ -16,6 +16,8 @@ import { caught, drainUntil } from '../conformance/context.js';
 const PREFIX = 'spread:';
 const QUEUES = Array.from({ length: 100 }, (_, i) => `sq.${i}`);
 const PER_QUEUE = 10;
+/** Commands the test harness sends (stats, topology); not kelp's work. */
+const HARNESS_COMMANDS = new Set(['config', 'info', 'cluster', 'client', 'auth', 'hello', 'ping', 'select', 'command', 'readonly']);
 
 const keys = new RedisKeys({
   sep: '\x06\x16',
@@ -61,7 +63,10 @@ describe('the sharded layout through Connection, Producer and Consumer', () => {
   it('spreads 100 queues over 3 masters and acks every published id once, with no CROSSSLOT', async () => {
     const masters = await topology.masters();
     expect(masters).toHaveLength(3);
-    for (const port of topology.ports) await topology.nodeClient(port).config('RESETSTAT').catch(() => undefined);
+    for (const port of topology.ports) {
+      const node = topology.nodeClient(port);
+      await node.config('RESETSTAT').finally(() => node.disconnect());
+    }
 
     const producerConn = open();
     const channel = await producerConn.channel();
@@ -129,18 +134,30 @@ describe('the sharded layout through Connection, Producer and Consumer', () => {
       }
     }
 
-    // Every master ran pops and acks (scripts), and no node ever answered CROSSSLOT.
+    // Every master ran pops and acks (scripts), each master's share of kelp's commands is within
+    // 25% of an even share, and no node ever answered CROSSSLOT.
+    const calls = new Map<number, number>();
     for (const port of masters) {
       const stats = await info(port, 'commandstats');
-      const scripts = Number(/calls=(\d+)/.exec(stats.get('cmdstat_evalsha') ?? '')?.[1] ?? 0) + Number(/calls=(\d+)/.exec(stats.get('cmdstat_eval') ?? '')?.[1] ?? 0);
-      expect(scripts, `scripts on master ${port}`).toBeGreaterThan(0);
+      const count = (name: string) => Number(/calls=(\d+)/.exec(stats.get(`cmdstat_${name}`) ?? '')?.[1] ?? 0);
+      expect(count('evalsha') + count('eval'), `scripts on master ${port}`).toBeGreaterThan(0);
+      let total = 0;
+      for (const [name, value] of stats) {
+        if (!HARNESS_COMMANDS.has(name.replace(/^cmdstat_/, '').split('|')[0] as string)) total += Number(/calls=(\d+)/.exec(value)?.[1] ?? 0);
+      }
+      calls.set(port, total);
     }
+    const even = [...calls.values()].reduce((a, b) => a + b, 0) / calls.size;
+    const shares = [...calls].map(([port, n]) => [port, n / even] as const);
+    for (const [port, share] of shares) expect(Math.abs(share - 1), `master ${port}: ${share.toFixed(2)} of an even share`).toBeLessThanOrEqual(0.25);
     for (const port of topology.ports) {
       const errors = await info(port, 'errorstats');
       expect(errors.get('errorstat_CROSSSLOT'), `CROSSSLOT on ${port}`).toBeUndefined();
       expect(errors.get('errorstat_MOVED'), `MOVED on ${port}`).toBeUndefined();
     }
-    console.info(`[cluster] sharded spread: queues per master ${[...owners].map(([port, n]) => `${port}=${n}`).join(' ')}, ${published.size} ids acked once`);
+    console.info(
+      `[cluster] sharded transport spread: ${[...owners].map(([port, n]) => `${port}: ${n} queues, ${calls.get(port)} commands (${((calls.get(port) ?? 0) / even).toFixed(2)} of an even share)`).join('; ')}; ${published.size} ids acked once`,
+    );
   }, 120_000);
 
   it('delivers a fanout publish over sharded pub/sub to the consumer of every bound queue', async () => {

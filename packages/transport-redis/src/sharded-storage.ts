@@ -104,30 +104,13 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
   /**
    * Up to `max` messages over `queues`: the lengths of every queue's lists, one pipeline per
    * master (all masters at once), then `max` shared out one message at a time over the non-empty
-   * queues in the given order, and one pop-and-record per queue on its master.
+   * queues in the given order, and one pop-and-record per queue on its master. A single queue
+   * skips the lengths.
    */
   private async take(queues: readonly string[], max: number, options: GetOptions): Promise<{ results: GetResult[]; taken: number }> {
     if (max <= 0 || queues.length === 0) return { results: [], taken: 0 };
-    const groups = await this.ctx.pool.group(queues, (queue) => this.keys.queueSlot(queue));
-    const lengths = new Map<string, number>();
-    await Promise.all(
-      [...groups].map(async ([client, group]) => {
-        const pipeline = client.pipeline();
-        for (const queue of group) for (const key of this.keys.queueKeys(queue)) pipeline.llen(key);
-        const replies = (await pipeline.exec()) ?? [];
-        const steps = this.keys.steps.length;
-        group.forEach((queue, i) => {
-          let sum = 0;
-          for (let s = 0; s < steps; s++) {
-            const [error, value] = replies[i * steps + s] ?? [null, 0];
-            if (error) throw this.follow(error);
-            sum += Number(value);
-          }
-          lengths.set(queue, sum);
-        });
-      }),
-    );
-    const limits = shareOut(queues, lengths, max);
+    // One queue needs no share-out: its pop takes up to `max` itself (one round trip, not two).
+    const limits = queues.length === 1 ? new Map([[queues[0] as string, max]]) : await this.shareRoom(queues, max);
     const record = !options.noAck;
     const popped = await Promise.all(
       [...limits].map(async ([queue, limit]) => ({ queue, entries: await this.popQueue(queue, limit, record, options) })),
@@ -151,6 +134,30 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
       }
     }
     return { results, taken };
+  }
+
+  /** The lengths of every queue's lists, one pipeline per master (all at once), shared out by {@link shareOut}. */
+  private async shareRoom(queues: readonly string[], max: number): Promise<Map<string, number>> {
+    const groups = await this.ctx.pool.group(queues, (queue) => this.keys.queueSlot(queue));
+    const lengths = new Map<string, number>();
+    await Promise.all(
+      [...groups].map(async ([client, group]) => {
+        const pipeline = client.pipeline();
+        for (const queue of group) for (const key of this.keys.queueKeys(queue)) pipeline.llen(key);
+        const replies = (await pipeline.exec()) ?? [];
+        const steps = this.keys.steps.length;
+        group.forEach((queue, i) => {
+          let sum = 0;
+          for (let s = 0; s < steps; s++) {
+            const [error, value] = replies[i * steps + s] ?? [null, 0];
+            if (error) throw this.follow(error);
+            sum += Number(value);
+          }
+          lengths.set(queue, sum);
+        });
+      }),
+    );
+    return shareOut(queues, lengths, max);
   }
 
   /** Pop-and-record on one queue's lists and its own unacked keys, on its master. */
