@@ -1,6 +1,6 @@
 /**
  * The sharded layout's storage on a real six-node cluster (issue 15, item 3), below the transport
- * (which does not offer the layout yet): 100 queues in the sharded key layout, pushed, popped and
+ * (sharded-transport.test.ts runs the transport itself): 100 queues in the sharded key layout, pushed, popped and
  * recorded, and acked on the master of each queue's slot through the per-node connection pool.
  * Measures the spread (each master's share of the commands within 25% of an even share, from
  * INFO commandstats) and counts CROSSSLOT errors (INFO errorstats), and follows a queue's slot

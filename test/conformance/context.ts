@@ -31,6 +31,18 @@ export interface ConformanceOptions {
    * limits, cancelled consumers). Default 0.3; a remote broker may need more.
    */
   idleSeconds?: number;
+  /**
+   * Tests this transport (in this mode) does not pass by design, each matched by a part of its
+   * full name, with the reason. They are reported as skipped with `unsupported: <reason>` as
+   * their note, never silently.
+   */
+  unsupported?: readonly UnsupportedCase[];
+}
+
+export interface UnsupportedCase {
+  /** A substring of the test's full name (describe blocks and title), or a pattern. */
+  test: string | RegExp;
+  reason: string;
 }
 
 export interface SuiteContext {
@@ -50,8 +62,13 @@ export function createSuiteContext(options: ConformanceOptions): SuiteContext {
   let counter = 0;
   let open: Connection[] = [];
 
-  beforeEach(() => {
+  const unsupported = options.unsupported ?? [];
+  beforeEach((context) => {
     open = [];
+    const fullName = context.task.fullName;
+    const entry = unsupported.find((each) => (typeof each.test === 'string' ? fullName.includes(each.test) : each.test.test(fullName)));
+    if (entry === undefined) return;
+    context.skip(`unsupported: ${entry.reason}`);
   });
 
   afterEach(async () => {

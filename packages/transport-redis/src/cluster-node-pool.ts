@@ -103,9 +103,14 @@ export class ClusterNodePool {
     return this.owners[slot];
   }
 
-  /** The connection to the master of `slot` (the map is loaded first when it never was). */
+  /**
+   * The connection to the master of `slot` (the map is loaded first when it never was; a reload
+   * in flight, started by a MOVED or a refused script, is waited for, so the command after the
+   * refused one goes to the new master).
+   */
   async forSlot(slot: number): Promise<Redis> {
     if (!this.loaded) await this.refresh();
+    else if (this.loading) await this.loading.catch(() => undefined);
     let master = this.owners[slot];
     if (master === undefined) {
       await this.refresh();

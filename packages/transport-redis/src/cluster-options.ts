@@ -5,9 +5,11 @@
  *
  * - every URL of the list (or array) is a seed node (default port 6379); user and password come
  *   from the first URL and are every node's (ACL user or `requirepass`);
- * - the layout (`clusterLayout` / `cluster_layout`) is `single_slot`: `globalKeyprefix` must hold
- *   a hash tag (`{kelp}:`), so every key kelp (or a Kombu process with the same
- *   `global_keyprefix`) writes is in that tag's slot, on one master;
+ * - the layout (`clusterLayout` / `cluster_layout`) is `single_slot` (the default):
+ *   `globalKeyprefix` must hold a hash tag (`{kelp}:`), so every key kelp (or a Kombu process
+ *   with the same `global_keyprefix`) writes is in that tag's slot, on one master; or `sharded`:
+ *   each queue's keys carry the queue's own tag and the transport dials every master
+ *   (sharded-transport.ts);
  * - a Redis Cluster has db 0 only.
  *
  * Following the slot: each connection looks the master up at every connect, refuses a node whose
@@ -45,28 +47,35 @@ export interface ClusterTransportOptions {
   socketConnectTimeout?: number | undefined;
 }
 
-/** The ioredis options that make a client find and follow the master of the prefix's slot. */
+/**
+ * The ioredis options that make a client find and follow the master of the prefix's slot
+ * (single_slot), or the options every per-master connection of the sharded layout shares.
+ */
 export function clusterOptions(params: ConnectionParams, options: ClusterTransportOptions, db: number): Partial<RedisOptions> {
+  if (db !== 0) {
+    throw new ConfigurationError(`${params.redactedUrl}: a Redis Cluster has database 0 only, not ${db}; drop the /${db} from the URL`, {
+      option: 'virtualHost',
+    });
+  }
+  // Sharded: the transport dials each master itself through its node pool (cluster-node-pool.ts),
+  // so the options carry the first seed, TLS and reconnect policy, and no slot connector.
   if (options.clusterLayout === 'sharded') {
-    throw new ConfigurationError(
-      `${params.redactedUrl}: clusterLayout 'sharded' (cluster_layout=sharded) is not supported yet; use the default ` +
-        "'single_slot' with a hash tag in globalKeyprefix, e.g. globalKeyprefix: '{kelp}:'",
-      { option: 'transportOptions.clusterLayout' },
-    );
+    seedNodes(params);
+    return {
+      host: params.hostname || '127.0.0.1',
+      port: params.port ?? 6379,
+      retryStrategy: (attempt: number) => Math.min(attempt * 50, MAX_RECONNECT_DELAY_MS),
+      ...(params.tls === undefined ? {} : { tls: ioredisTls(params.tls) }),
+    };
   }
   const tag = prefixHashTag(options.globalKeyprefix);
   if (tag === undefined) {
     throw new ConfigurationError(
       `${params.redactedUrl}: a Redis Cluster URL needs every key in one hash slot or queues spread over the masters. ` +
         "Either put a hash tag in the key prefix, globalKeyprefix: '{kelp}:' (Kombu's global_keyprefix, ?global_keyprefix=%7Bkelp%7D:), " +
-        "or choose clusterLayout: 'sharded' (cluster_layout=sharded; not supported yet)",
+        "or choose clusterLayout: 'sharded' (cluster_layout=sharded: queues spread over the masters, not readable by Kombu)",
       { option: 'transportOptions.globalKeyprefix' },
     );
-  }
-  if (db !== 0) {
-    throw new ConfigurationError(`${params.redactedUrl}: a Redis Cluster has database 0 only, not ${db}; drop the /${db} from the URL`, {
-      option: 'virtualHost',
-    });
   }
   return {
     host: params.hostname || '127.0.0.1',
@@ -100,7 +109,7 @@ export function reconnectOnRelocation(error: Error): boolean {
  * is dialled with the first URL's TLS setting and password, so a list that mixes TLS and
  * plaintext URLs is refused: it would send the password in clear to a node meant for TLS.
  */
-function seedNodes(params: ConnectionParams): ClusterNodeAddress[] {
+export function seedNodes(params: ConnectionParams): ClusterNodeAddress[] {
   const first = { host: params.hostname || '127.0.0.1', port: params.port ?? 6379 };
   // The first URL's own TLS (its scheme or ?ssl_* query), without the Connection's tls option,
   // which applies to every seed alike.

@@ -14,7 +14,10 @@
  * `rediscluster://[user:password@]h1:7000;rediscluster://h2:7001` (or an array; alias
  * `redis+cluster://`, TLS with `rediss+cluster://`): seed nodes of a Redis Cluster, with a hash
  * tag in `globalKeyprefix` (`{kelp}:`) so every key is in one slot, whose master the connections
- * find and follow by themselves (cluster-options.ts; Kombu-compatible).
+ * find and follow by themselves (cluster-options.ts; Kombu-compatible); or with
+ * `clusterLayout: 'sharded'` each queue in a slot of its own, spread over the masters
+ * (sharded-transport.ts; kelp-only, no delayed delivery, confirm, x-max-length, x-expires or
+ * fanoutPatterns yet).
  *
  * Options (camelCase; snake_case in URLs): visibilityTimeout (3600), queueOrderStrategy,
  * prioritySteps ([0,3,6,9]), sep ('\x06\x16'), globalKeyprefix, fanoutPrefix, fanoutPatterns,
@@ -33,8 +36,10 @@
 import type { ConnectionParams, TransportDefinition } from '@kelp/core';
 import { REDIS_OPTION_NAMES } from './options.js';
 import { RedisTransport } from './redis-transport.js';
+import { isShardedCluster, ShardedRedisTransport } from './sharded-transport.js';
 
 export { type RedisChannel, RedisTransport, type RedisTransportInit } from './redis-transport.js';
+export { ShardedRedisTransport } from './sharded-transport.js';
 export { RedisKeys, DEAD_LETTER_SUFFIX, type KeyOptions, type BindingMember } from './keys.js';
 export {
   parseRedisTransportOptions,
@@ -55,6 +60,6 @@ export function createRedisTransport(): TransportDefinition {
     aliases: REDIS_ALIASES,
     defaultPort: 6379,
     optionNames: REDIS_OPTION_NAMES,
-    create: (params: ConnectionParams) => new RedisTransport(params),
+    create: (params: ConnectionParams) => (isShardedCluster(params) ? new ShardedRedisTransport(params) : new RedisTransport(params)),
   };
 }

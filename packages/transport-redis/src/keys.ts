@@ -14,7 +14,7 @@ import { keySlot } from './cluster-slot.js';
  * - `sharded` (kelp-only, for a Redis Cluster spread over its masters): every key of a queue
  *   carries the queue's hash tag, `<prefix>{<q>}...`, so they share one slot; the queue's own
  *   `unacked` hash and index sit in that slot too, and its pop-and-record stays one script on one
- *   node. Kombu cannot read it (docs/redis-cluster.md#sharded-layout-in-progress).
+ *   node. Kombu cannot read it (docs/redis-cluster.md#sharded-layout).
  */
 export const KEY_LAYOUTS = ['flat', 'sharded'] as const;
 export type KeyLayout = (typeof KEY_LAYOUTS)[number];

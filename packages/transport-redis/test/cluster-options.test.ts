@@ -4,7 +4,7 @@ import { masterOfSlot } from '../src/cluster-connector.js';
 import { crc16, keySlot, prefixHashTag } from '../src/cluster-slot.js';
 import { isRedisConnectionError } from '../src/errors.js';
 import { parseRedisTransportOptions, toIoredisOptions } from '../src/options.js';
-import { createRedisTransport } from '../src/index.js';
+import { createRedisTransport, ShardedRedisTransport } from '../src/index.js';
 import { TransportRegistry } from '@kelp/core';
 
 const cluster = (url: string, options: Record<string, unknown> = {}): ConnectionParams => parseUrl(url, { transportOptions: options });
@@ -69,8 +69,16 @@ describe('cluster URLs', () => {
     expect(attempt).not.toThrow(/secret/);
   });
 
-  it('refuse the sharded layout as not supported yet', () => {
-    expect(() => build('rediscluster://h1:7000', { globalKeyprefix: '{kelp}:', cluster_layout: 'sharded' })).toThrow(/sharded.*not supported yet/);
+  it('take the sharded layout: no slot connector (the transport dials each master), a prefix without a brace', () => {
+    const options = build('rediscluster://:pw@h1:7000;rediscluster://h2:7001', { globalKeyprefix: 'kelp:', cluster_layout: 'sharded' });
+    expect(options.Connector).toBeUndefined();
+    expect([options.host, options.port, options.password]).toEqual(['h1', 7000, 'pw']);
+    const registry = new TransportRegistry();
+    registry.register(createRedisTransport());
+    const sharded = new Connection('rediscluster://h1:7000', { registry, transportOptions: { clusterLayout: 'sharded' } });
+    expect(sharded.transport).toBeInstanceOf(ShardedRedisTransport);
+    const braced = new Connection('rediscluster://h1:7000', { registry, transportOptions: { clusterLayout: 'sharded', globalKeyprefix: '{kelp}:' } });
+    expect(() => braced.transport).toThrow(/holds a brace/);
   });
 
   it('refuse a db other than 0, an unknown layout, and a mixed list', () => {

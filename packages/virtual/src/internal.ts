@@ -4,3 +4,4 @@
  */
 export { RecycleCounter } from './recycle-counter.js';
 export { moveTakenAside } from './channel-admission.js';
+export { GenericPoller } from './generic-poller.js';

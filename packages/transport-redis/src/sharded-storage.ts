@@ -1,0 +1,308 @@
+/**
+ * `ShardedStorage`: the {@link ChannelStorage} of the sharded cluster layout (keys.ts): every
+ * key of a queue carries the queue's hash tag, so each command or script names the keys of one
+ * queue and goes to the master of that queue's slot (cluster-node-pool.ts); a binding set goes
+ * to the master of its own key. Nothing here ever names two queues in one command, so no
+ * `CROSSSLOT` can happen.
+ *
+ * Takes (`getMany`, the poller's path) group the queues by master; on each master one pipeline
+ * reads the lists' lengths, and then one pop-and-record per non-empty queue (its own unacked
+ * keys) is sent, the channel's room shared out over them in turn, so a poll never takes more
+ * than the prefetch allows. Publishing is ShardedPublishing; acks ShardedUnackedStore. What the
+ * layout does not offer yet (delayed delivery, confirmed publishes, some queue arguments) is
+ * refused before anything is written (sharded-refusals.ts).
+ */
+import { isUtf8 } from 'node:buffer';
+import type { QueueDeclareOptions } from '@kelp/core';
+import type { BatchGet, BindingRow, ChannelStorage, DelayedDelivery, GetOptions, GetResult, ReplicaAcknowledgement } from '@kelp/virtual';
+import { EXPIRED_REASON, MAXLEN_REASON, queueMessageTtl } from '@kelp/virtual';
+import { moveTakenAside } from '@kelp/virtual/internal';
+import type { Redis } from 'ioredis';
+import type { ClusterNodePool } from './cluster-node-pool.js';
+import { deadLetterRecord } from './dead-letters.js';
+import type { RedisKeys } from './keys.js';
+import type { RedisTransportOptions } from './options.js';
+import { mayNotBeStoredBytes } from './redis-storage.js';
+import { expiredDeadLetterFlags, parsePopReply, popAndRecordArgs, call, type PoppedEntry } from './scripts.js';
+import { ShardedPublishing } from './sharded-publishing.js';
+import { refuseUnsupportedQueueArguments, shardedUnsupported } from './sharded-refusals.js';
+import { ShardedUnackedStore } from './sharded-unacked.js';
+
+export interface ShardedStorageContext {
+  readonly pool: ClusterNodePool;
+  readonly keys: RedisKeys;
+  readonly redactedUrl: string;
+  readonly options: RedisTransportOptions;
+  /** Wall clock in seconds (Kombu's time.time()). */
+  readonly wallClock: () => number;
+  /** The pop script dead-lettered a malformed entry, or a popped payload was not valid UTF-8. */
+  reportDeadLettered(info: { queue: string; reason: string }): void;
+}
+
+/** Delayed delivery needs one delayed index per master (keys.ts); refused until it has one. */
+const NO_DELAYED: DelayedDelivery = {
+  putDelayed: () => Promise.reject(shardedUnsupported('publish with countdown / eta (delayed delivery)', 'countdown')),
+  moveDue: () => Promise.resolve({ moved: 0, nextDueAt: undefined }),
+};
+
+/** Confirmed publishes need a WAIT on every master a publish wrote to; refused until then. */
+const NO_REPLICATION: ReplicaAcknowledgement = {
+  maxTimeout: Number.POSITIVE_INFINITY,
+  get writes(): never {
+    throw shardedUnsupported('publish with confirm (WAIT for replicas)', 'confirm');
+  },
+  waitForReplicas: () => Promise.reject(shardedUnsupported('publish with confirm (WAIT for replicas)', 'confirm')),
+};
+
+export class ShardedStorage implements ChannelStorage, BatchGet {
+  readonly unacked: ShardedUnackedStore;
+  readonly fanout: ShardedPublishing;
+  readonly routing: ShardedPublishing;
+  readonly headPut: ShardedPublishing;
+  readonly batchGet: BatchGet = this;
+  readonly delayed: DelayedDelivery = NO_DELAYED;
+  readonly replication: ReplicaAcknowledgement = NO_REPLICATION;
+  private readonly keys: RedisKeys;
+  private readonly publishing: ShardedPublishing;
+
+  constructor(private readonly ctx: ShardedStorageContext) {
+    this.keys = ctx.keys;
+    this.publishing = new ShardedPublishing(ctx.pool, ctx.keys, ctx.redactedUrl);
+    this.fanout = this.routing = this.headPut = this.publishing;
+    this.unacked = new ShardedUnackedStore({
+      pool: ctx.pool,
+      keys: ctx.keys,
+      options: ctx.options,
+      wallClock: ctx.wallClock,
+      clientOf: (queue) => this.clientOf(queue),
+    });
+  }
+
+  /** The connection to the master of `queue`'s slot. */
+  clientOf(queue: string): Promise<Redis> {
+    return this.ctx.pool.forSlot(this.keys.queueSlot(queue));
+  }
+
+  // ---- queues ----------------------------------------------------------------------------------
+
+  put(queue: string, envelopeJson: string, priority: number): Promise<void> {
+    return this.publishing.put(queue, envelopeJson, priority);
+  }
+
+  /** One message of `queue`; pops again past dead-lettered entries, as RedisStorage.get does. */
+  async get(queue: string, options: GetOptions): Promise<GetResult | undefined> {
+    for (;;) {
+      const { results, taken } = await this.take([queue], 1, options);
+      if (results.length > 0 || taken === 0) return results[0];
+    }
+  }
+
+  async getMany(queues: readonly string[], max: number, options: GetOptions): Promise<GetResult[]> {
+    return (await this.take(queues, max, options)).results;
+  }
+
+  /**
+   * Up to `max` messages over `queues`: the lengths of every queue's lists, one pipeline per
+   * master (all masters at once), then `max` shared out one message at a time over the non-empty
+   * queues in the given order, and one pop-and-record per queue on its master. A single queue
+   * skips the lengths.
+   */
+  private async take(queues: readonly string[], max: number, options: GetOptions): Promise<{ results: GetResult[]; taken: number }> {
+    if (max <= 0 || queues.length === 0) return { results: [], taken: 0 };
+    // One queue needs no share-out: its pop takes up to `max` itself (one round trip, not two).
+    const limits = queues.length === 1 ? new Map([[queues[0] as string, max]]) : await this.shareRoom(queues, max);
+    const record = !options.noAck;
+    const popped = await Promise.all(
+      [...limits].map(async ([queue, limit]) => ({ queue, entries: await this.popQueue(queue, limit, record, options) })),
+    );
+    const results: GetResult[] = [];
+    let taken = 0;
+    for (const { queue, entries } of popped) {
+      taken += entries.length;
+      for (const entry of entries) {
+        if (entry.kind === 'dead') {
+          this.ctx.reportDeadLettered({ queue, reason: entry.reason });
+          continue;
+        }
+        if (entry.kind === 'expired') {
+          options.expiry?.report({ queue, deadLettered: entry.deadLettered });
+          continue;
+        }
+        if (record) this.unacked.remember(entry.deliveryTag, queue);
+        if (record && !(await this.storedAsText(queue, entry))) continue;
+        results.push({ queue, payload: entry.payload, deliveryTag: entry.deliveryTag });
+      }
+    }
+    return { results, taken };
+  }
+
+  /** The lengths of every queue's lists, one pipeline per master (all at once), shared out by {@link shareOut}. */
+  private async shareRoom(queues: readonly string[], max: number): Promise<Map<string, number>> {
+    const groups = await this.ctx.pool.group(queues, (queue) => this.keys.queueSlot(queue));
+    const lengths = new Map<string, number>();
+    await Promise.all(
+      [...groups].map(async ([client, group]) => {
+        const pipeline = client.pipeline();
+        for (const queue of group) for (const key of this.keys.queueKeys(queue)) pipeline.llen(key);
+        const replies = (await pipeline.exec()) ?? [];
+        const steps = this.keys.steps.length;
+        group.forEach((queue, i) => {
+          let sum = 0;
+          for (let s = 0; s < steps; s++) {
+            const [error, value] = replies[i * steps + s] ?? [null, 0];
+            if (error) throw this.follow(error);
+            sum += Number(value);
+          }
+          lengths.set(queue, sum);
+        });
+      }),
+    );
+    return shareOut(queues, lengths, max);
+  }
+
+  /** Pop-and-record on one queue's lists and its own unacked keys, on its master. */
+  private async popQueue(queue: string, limit: number, record: boolean, options: GetOptions): Promise<PoppedEntry[]> {
+    const { keys } = this;
+    const own = keys.unackedKeys(queue);
+    const dead = keys.deadLetterKey(queue);
+    const pairs = keys.queueKeys(queue).map((key) => [key, dead] as const);
+    const { expiry } = options;
+    const args = popAndRecordArgs(
+      { unacked: own.unacked, unackedIndex: own.unackedIndex, queues: pairs, expiredDropped: keys.droppedKeyOf(queue, EXPIRED_REASON) },
+      {
+        now: this.ctx.wallClock(),
+        limit,
+        record,
+        deadLetterFlags: expiredDeadLetterFlags(pairs, expiry && (() => expiry.deadLetters(queue))),
+      },
+    );
+    const client = await this.clientOf(queue);
+    try {
+      return parsePopReply(await call(client, 'popAndRecord', args));
+    } catch (error) {
+      throw this.follow(error);
+    }
+  }
+
+  /** A MOVED reply points the pool at the slot's new master; the error goes on to the caller (not resent). */
+  private follow(error: unknown): unknown {
+    this.ctx.pool.followRedirect(error);
+    return error;
+  }
+
+  /** As RedisStorage.storedAsText, on the queue's own unacked hash. */
+  private async storedAsText(queue: string, entry: PoppedEntry & { kind: 'message' }): Promise<boolean> {
+    if (!mayNotBeStoredBytes(entry.payload)) return true;
+    const stored = await (await this.clientOf(queue)).hgetBuffer(this.keys.unackedKeys(queue).unacked, entry.deliveryTag);
+    if (stored === null) return false;
+    if (isUtf8(stored)) return true;
+    const reason = 'payload is not valid UTF-8';
+    await moveTakenAside(this, { queue, payload: entry.payload, reason, tag: entry.deliveryTag });
+    this.ctx.reportDeadLettered({ queue, reason });
+    return false;
+  }
+
+  async purge(queue: string): Promise<number> {
+    const multi = (await this.clientOf(queue)).multi();
+    for (const key of this.keys.queueKeys(queue)) multi.llen(key).del(key);
+    const results = (await multi.exec()) ?? [];
+    let removed = 0;
+    for (let i = 0; i + 1 < results.length; i += 2) removed += Number(results[i]?.[1] ?? 0);
+    return removed;
+  }
+
+  async size(queue: string): Promise<number> {
+    const multi = (await this.clientOf(queue)).multi();
+    for (const key of this.keys.queueKeys(queue)) multi.llen(key);
+    const results = (await multi.exec()) ?? [];
+    return results.reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+  }
+
+  /** Every key of the queue but its unacked records and dead letters (as on redis://), in one slot. */
+  async deleteQueue(queue: string): Promise<void> {
+    const { keys } = this;
+    await (await this.clientOf(queue)).del(
+      ...keys.queueKeys(queue),
+      keys.queueArgumentsKey(queue),
+      keys.droppedKeyOf(queue, EXPIRED_REASON),
+      keys.droppedKeyOf(queue, MAXLEN_REASON),
+    );
+  }
+
+  async hasQueue(queue: string): Promise<boolean> {
+    return (await (await this.clientOf(queue)).exists(...this.keys.queueKeys(queue))) > 0;
+  }
+
+  /**
+   * Checks the name fits the layout (no brace) and writes the arguments the publish script
+   * applies (`x-message-ttl`, `x-dead-letter`) to the queue's argument hash, in its slot.
+   */
+  async newQueue(queue: string, options: QueueDeclareOptions): Promise<void> {
+    this.keys.shardName(queue);
+    refuseUnsupportedQueueArguments(queue, options.arguments);
+    if (options.arguments === undefined || Object.keys(options.arguments).length === 0) return;
+    const key = this.keys.queueArgumentsKey(queue);
+    const fields: Record<string, string> = {};
+    const ttl = queueMessageTtl(options.arguments);
+    if (ttl !== undefined) fields['x-message-ttl'] = String(ttl);
+    if (options.arguments['x-dead-letter'] === true) fields['x-dead-letter'] = '1';
+    const multi = (await this.clientOf(queue)).multi().del(key);
+    if (Object.keys(fields).length > 0) multi.hset(key, fields);
+    await multi.exec();
+  }
+
+  async countDropped(queue: string, reason: string): Promise<void> {
+    await (await this.clientOf(queue)).hincrby(this.keys.droppedKeyOf(queue, reason), this.keys.deadLetterKey(queue), 1);
+  }
+
+  async deadLetter(queue: string, rawPayload: string, reason: string): Promise<void> {
+    const record = deadLetterRecord({ reason, queue, payload: rawPayload, time: this.ctx.wallClock() });
+    await (await this.clientOf(queue)).lpush(this.keys.deadLetterKey(queue), record);
+  }
+
+  // ---- bindings (one set per exchange, on the master of its own key) ---------------------------
+
+  async getTable(exchange: string): Promise<BindingRow[]> {
+    const key = this.keys.bindingKey(exchange);
+    const rows: BindingRow[] = [];
+    for (const member of await (await this.ctx.pool.forKey(key)).smembers(key)) {
+      const row = this.keys.parseBindingMember(member);
+      if (row) rows.push(row);
+    }
+    return rows;
+  }
+
+  async addBinding(exchange: string, row: BindingRow): Promise<void> {
+    const key = this.keys.bindingKey(exchange);
+    await (await this.ctx.pool.forKey(key)).sadd(key, this.keys.bindingMember(row));
+  }
+
+  async removeBinding(exchange: string, row: BindingRow): Promise<void> {
+    const key = this.keys.bindingKey(exchange);
+    await (await this.ctx.pool.forKey(key)).srem(key, this.keys.bindingMember(row));
+  }
+}
+
+/**
+ * `max` shared out over the non-empty queues one message at a time in the given order (the
+ * channel's fair cycle), never more than a queue holds: queue -> how many to pop there.
+ */
+export function shareOut(queues: readonly string[], lengths: ReadonlyMap<string, number>, max: number): Map<string, number> {
+  const left = new Map<string, number>();
+  for (const queue of queues) {
+    const length = lengths.get(queue) ?? 0;
+    if (length > 0 && !left.has(queue)) left.set(queue, length);
+  }
+  const limits = new Map<string, number>();
+  let room = max;
+  while (room > 0 && left.size > 0) {
+    for (const [queue, length] of left) {
+      if (room === 0) break;
+      limits.set(queue, (limits.get(queue) ?? 0) + 1);
+      room--;
+      if (length === 1) left.delete(queue);
+      else left.set(queue, length - 1);
+    }
+  }
+  return limits;
+}

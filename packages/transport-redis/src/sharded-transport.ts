@@ -1,0 +1,255 @@
+/**
+ * `ShardedRedisTransport`: a cluster URL with `clusterLayout: 'sharded'` (docs/redis-cluster.md#sharded-layout).
+ * Each queue's keys carry its own hash tag (keys.ts), so queues spread over the masters; the
+ * transport keeps one command connection per master in use (ClusterNodePool), channels store
+ * through ShardedStorage, consumers are fed by ShardedPoller (per-master pipelined
+ * pop-and-record), fanout goes over sharded pub/sub (ShardedPublishing.putFanout,
+ * ShardedFanoutBridge), and the visibility sweep visits every master (restoreEveryShard).
+ * Python Kombu cannot read this layout.
+ */
+import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
+import { OperationalError, throwIfAborted } from '@kelp/core';
+import { type EventLoopHub, type Poller, VirtualChannel, VirtualTransport } from '@kelp/virtual';
+import type { Redis, RedisOptions } from 'ioredis';
+import type { ClusterNodeAddress } from './cluster-connector.js';
+import { ClusterNodePool } from './cluster-node-pool.js';
+import { seedNodes } from './cluster-options.js';
+import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
+import { guardClient, isClusterScriptRefusal, isRedisChannelError, isRedisConnectionError, safeRedisCause } from './errors.js';
+import { RedisKeys } from './keys.js';
+import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
+import { ShardedAdmin } from './sharded-admin.js';
+import { ShardedFanoutBridge } from './sharded-fanout-bridge.js';
+import { ShardedPoller } from './sharded-poller.js';
+import { ShardedPublishing } from './sharded-publishing.js';
+import { shardedUnsupported } from './sharded-refusals.js';
+import { ShardedStorage } from './sharded-storage.js';
+
+/** How long one seed may take to answer `CLUSTER SLOTS` before the next is asked (socketConnectTimeout overrides). */
+const DEFAULT_QUERY_TIMEOUT_MS = 2000;
+
+/** Whether `params` asks for the sharded layout (a cluster URL with clusterLayout / cluster_layout sharded). */
+export function isShardedCluster(params: ConnectionParams): boolean {
+  if (params.transport !== 'rediscluster') return false;
+  const options = params.transportOptions;
+  return (options['clusterLayout'] ?? options['cluster_layout']) === 'sharded';
+}
+
+/**
+ * Transport options this layout cannot honour yet, refused when the connection is created.
+ * `fanoutPatterns` is on by default (Kombu's default) and simply off here; only asking for it
+ * explicitly is refused, since sharded pub/sub has no pattern subscription.
+ */
+function refuseUnsupportedOptions(params: ConnectionParams, options: RedisTransportOptions): void {
+  if (!options.ackEmulation) throw shardedUnsupported('ackEmulation: false', 'transportOptions.ackEmulation');
+  const raw = params.transportOptions;
+  const patterns = raw['fanoutPatterns'] ?? raw['fanout_patterns'];
+  if (patterns === true || patterns === 'true' || patterns === '1') {
+    throw shardedUnsupported('fanoutPatterns (sharded pub/sub has no pattern subscription)', 'transportOptions.fanoutPatterns');
+  }
+}
+
+export class ShardedRedisTransport extends VirtualTransport {
+  readonly driverName = 'redis';
+  readonly capabilities: TransportCapabilities = {
+    exchangeTypes: ['direct', 'topic', 'fanout'],
+    priority: true,
+    visibilityTimeout: true,
+    remote: true,
+  };
+  readonly redisOptions: RedisTransportOptions;
+  readonly keys: RedisKeys;
+  readonly redactedUrl: string;
+  private readonly ioredisOptions: RedisOptions & { db: number };
+  private readonly seeds: ClusterNodeAddress[];
+  private readonly wallClock: () => number;
+  private pool: ClusterNodePool | undefined;
+  private fanout: ShardedFanoutBridge | undefined;
+  /** The subscriber connections, closed with the transport. */
+  private readonly subscribers = new Set<Redis>();
+  /** The last ioredis error, without its command arguments (diagnostics). */
+  lastRedisError: Error | undefined;
+
+  constructor(params: ConnectionParams, init: { wallClock?: () => number } = {}) {
+    const options = parseRedisTransportOptions(params.transportOptions);
+    const ioredisOptions = toIoredisOptions(params, options);
+    super({
+      options: {
+        visibilityTimeout: options.visibilityTimeout,
+        queueOrderStrategy: options.queueOrderStrategy,
+        prioritySteps: options.prioritySteps,
+        sep: options.sep,
+        ...(options.deadletterQueue === undefined ? {} : { deadletterQueue: options.deadletterQueue }),
+        unackedRestoreInterval: options.unackedRestoreInterval > 0 ? options.unackedRestoreInterval : 10,
+        pollBatchSize: options.batchSize ?? 100,
+        ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
+        ...(options.deadLetterQueues === undefined ? {} : { deadLetterQueues: options.deadLetterQueues }),
+        ...(options.maxRedeliveries === undefined ? {} : { maxRedeliveries: options.maxRedeliveries }),
+      },
+      virtualHost: '0',
+    });
+    refuseUnsupportedOptions(params, options);
+    this.redisOptions = options;
+    this.ioredisOptions = ioredisOptions;
+    this.redactedUrl = params.redactedUrl;
+    this.wallClock = init.wallClock ?? (() => Date.now() / 1000);
+    // Throws for a brace in globalKeyprefix: it would put every queue in one slot.
+    this.keys = new RedisKeys({ ...options, fanoutPatterns: false, db: 0, layout: 'sharded' });
+    this.seeds = seedNodes(params);
+  }
+
+  private adminTools: ShardedAdmin | undefined;
+
+  /** inspect / restore / dead letters over every master (connects on first use). */
+  get admin(): ShardedAdmin {
+    this.adminTools ??= new ShardedAdmin({
+      pool: async () => {
+        await this.connect();
+        return this.nodePool;
+      },
+      keys: this.keys,
+      options: this.redisOptions,
+      wallClock: this.wallClock,
+    });
+    return this.adminTools;
+  }
+
+  /** The per-master connections (after connect). */
+  get nodePool(): ClusterNodePool {
+    if (!this.pool) throw new OperationalError(`redis transport for ${this.redactedUrl} is not connected; call connect() first`);
+    return this.pool;
+  }
+
+  private newClient(role: ConnectionRole, node: ClusterNodeAddress): Redis {
+    const client = createClient(role, {
+      base: {
+        ...this.ioredisOptions,
+        host: node.host,
+        port: node.port,
+        // Every reply error passes here: a MOVED (resharding, failover) points the pool at the
+        // slot's new master for the next command, whoever sent this one (a publisher that never
+        // polls learns too); the publish script, which declares no keys, meets "non local key"
+        // instead, which names no node: the whole map is reloaded. The command itself is not
+        // resent (false): neither reply means it ran.
+        reconnectOnError: (error: Error) => {
+          const pool = this.pool;
+          if (pool && !pool.followRedirect(error) && isClusterScriptRefusal(error)) pool.refresh().catch(() => undefined);
+          return false;
+        },
+      },
+      onError: (error) => {
+        this.lastRedisError = safeRedisCause(error);
+      },
+    });
+    // A master that went away (killed, demoted by a failover) answers nothing, so no MOVED
+    // tells the pool: every reconnect attempt of a connection reloads the slot map (one reload
+    // in flight at a time). Once a replica is promoted, the reload points the slots at it and
+    // closes the connection to the node that serves none any more, failing what waited on it,
+    // so the next poll or publish goes to the new master instead of waiting out commandTimeout.
+    client.on('reconnecting', () => {
+      if (this.state === 'closing' || this.state === 'closed') return;
+      this.pool?.refresh().catch(() => undefined);
+    });
+    // Once connected, a command sent while the node is unreachable fails at once instead of
+    // waiting in ioredis's offline queue: a queue that ioredis does not flush when the pool
+    // closes the connection of a master that was failed over (its disconnect during a reconnect
+    // wait leaves the queue to commandTimeout, 30 s). The caller's retry finds the new master.
+    client.once('ready', () => {
+      client.options.enableOfflineQueue = false;
+    });
+    connectClient(client).catch((error: unknown) => {
+      this.lastRedisError = safeRedisCause(error);
+    });
+    return client;
+  }
+
+  protected async establish(signal?: AbortSignal): Promise<void> {
+    throwIfAborted(signal);
+    this.lastRedisError = undefined;
+    const { socketConnectTimeout } = this.redisOptions;
+    const pool = new ClusterNodePool({
+      seeds: this.seeds,
+      credentials: {
+        ...(this.ioredisOptions.username === undefined ? {} : { username: this.ioredisOptions.username }),
+        ...(this.ioredisOptions.password === undefined ? {} : { password: this.ioredisOptions.password }),
+        ...(this.ioredisOptions.tls === undefined ? {} : { tls: this.ioredisOptions.tls }),
+      },
+      queryTimeoutMs: socketConnectTimeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : Math.round(socketConnectTimeout * 1000),
+      // Guarded: every command rejects with a kelp error naming the redacted URL, as on redis://.
+      connect: (node) => guardClient(this.newClient('command', node), this.redactedUrl),
+    });
+    this.pool = pool;
+    try {
+      // Every master answers before the transport counts as connected: a queue may be on any.
+      await Promise.all((await pool.everyMaster()).map((client) => client.ping()));
+    } catch (error) {
+      this.pool = undefined;
+      pool.close();
+      const message = error instanceof Error ? error.message : String(error);
+      throw new OperationalError(`Cannot connect to redis cluster at ${this.redactedUrl}: ${message}`, { cause: safeRedisCause(error) });
+    }
+    const publishing = new ShardedPublishing(pool, this.keys, this.redactedUrl);
+    this.fanout = new ShardedFanoutBridge({
+      pool,
+      keys: this.keys,
+      brokerState: this.brokerState,
+      connect: (node) => {
+        const subscriber = this.newClient('subscriber', node);
+        this.subscribers.add(subscriber);
+        return subscriber;
+      },
+      openChannels: () => this.openChannels(),
+      store: (queue, payload, priority) => publishing.put(queue, payload, priority),
+      wake: () => this.wake(),
+      reportError: (error) => this.reportError(error),
+    });
+  }
+
+  protected async teardown(): Promise<void> {
+    this.fanout?.close();
+    this.fanout = undefined;
+    await Promise.allSettled([...this.subscribers].map((client) => closeClient(client)));
+    this.subscribers.clear();
+    const connections = this.pool?.connections() ?? [];
+    this.pool?.close();
+    this.pool = undefined;
+    await Promise.allSettled(connections.map((client) => closeClient(client)));
+  }
+
+  private storageContext(pool: ClusterNodePool) {
+    return {
+      pool,
+      keys: this.keys,
+      redactedUrl: this.redactedUrl,
+      options: this.redisOptions,
+      wallClock: this.wallClock,
+      reportDeadLettered: (info: { queue: string; reason: string }) => this.reportDeadLettered(info),
+    };
+  }
+
+  protected openChannel(channelId: number): VirtualChannel {
+    return new VirtualChannel(this, channelId, new ShardedStorage(this.storageContext(this.nodePool)));
+  }
+
+  protected override createPoller(hub: EventLoopHub): Poller {
+    return new ShardedPoller(this, hub, {
+      pollIntervalMs: Math.max(10, this.redisOptions.brpopTimeout * 1000),
+      onStart: () => void this.fanout?.sync(),
+    });
+  }
+
+  /** A channel's consumed queues changed: its fanout exchanges are subscribed or dropped, and the loop polls. @internal */
+  override consumersChanged(channel: VirtualChannel): void {
+    void this.fanout?.sync();
+    super.consumersChanged(channel);
+    this.wake();
+  }
+
+  override isConnectionError(error: unknown): boolean {
+    return isRedisConnectionError(error);
+  }
+
+  override isChannelError(error: unknown): boolean {
+    return isRedisChannelError(error);
+  }
+}
