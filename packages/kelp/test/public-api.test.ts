@@ -40,6 +40,6 @@ describe('public entries', () => {
   });
 
   it('the shared helpers stay reachable for kelp packages through @kelp/virtual/internal', () => {
-    expect(Object.keys(virtualInternal)).toEqual(['RecycleCounter', 'moveTakenAside']);
+    expect(Object.keys(virtualInternal)).toEqual(['RecycleCounter', 'moveTakenAside', 'GenericPoller']);
   });
 });
