@@ -64,10 +64,12 @@ describe('a consumer finishes the checks the fast reading skipped', () => {
     const queue = 'fr-consume';
     const good = kelpEnvelope('ok-1', { note: 'keeps a real U+FFFD: \ufffd' });
     const notJson = `${kelpEnvelope('bad-json')}}`;
-    // The only "delivery_tag" key is a header's: the script records under it, properties has none.
+    // The only "delivery_tag" key is a header's, before delivery_info: the script reads it in full,
+    // finds no properties.delivery_tag and dead-letters it without a record.
     const tagInHeaders = kelpEnvelope('x').replace('"delivery_tag":"x"', '"correlation_id":"x"').replace('"headers":{}', '"headers":{"delivery_tag":"bad-tag"}');
-    // properties.delivery_tag spelled with a JSON escape: the script's only token is the header's.
-    const escapedKey = kelpEnvelope('real-tag').replace('"delivery_tag"', '"delivery\\u005ftag"').replace('"headers":{}', '"headers":{"delivery_tag":"other-tag"}');
+    // properties.delivery_tag spelled with a JSON escape, and the script's only token inside an
+    // object of properties after delivery_info: the script records under that one's value.
+    const escapedKey = kelpEnvelope('real-tag').replace('"delivery_tag"', '"delivery\\u005ftag"').replace('"priority":', '"x":{"delivery_tag":"other-tag"},"priority":');
     const plain = kelpEnvelope('bad-utf8', { note: 'caf\u00e9' });
     const at = Buffer.from(plain).indexOf(Buffer.from('caf\u00e9'));
     const notUtf8 = Buffer.concat([Buffer.from(plain).subarray(0, at), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0xff]), Buffer.from(plain).subarray(at + 5)]);
@@ -82,9 +84,9 @@ describe('a consumer finishes the checks the fast reading skipped', () => {
     expect(got.map((d) => d.deliveryTag)).toEqual(['ok-1']);
     expect(got[0]?.headers['note']).toBe('keeps a real U+FFFD: \ufffd');
     const dead = (await fx.redis.lrange(`${queue}${SEP}dead`, 0, -1)).map((r) => JSON.parse(r) as { reason: string; deliveryTag?: string });
-    expect(dead.map((r) => [r.deliveryTag, r.reason.split(':')[0]]).sort()).toEqual([
+    expect(dead.map((r) => [r.deliveryTag ?? '-', r.reason.split(':')[0]]).sort()).toEqual([
+      ['-', 'properties.delivery_tag missing'],
       ['bad-json', 'envelope is not JSON'],
-      ['bad-tag', 'invalid envelope at properties.delivery_tag'],
       ['bad-utf8', 'payload is not valid UTF-8'],
       ['other-tag', 'properties.delivery_tag is not the tag the message was recorded under (other-tag)'],
     ]);
