@@ -157,6 +157,21 @@ export function ttlTests(ctx: SuiteContext): void {
       expect((await queueRow(conn, name)).dropped).toEqual({ expired: 1 });
     });
 
+    it('keeps taking publishes on a queue with a TTL that holds messages and dead letters', async () => {
+      const conn = await ctx.connection();
+      const name = ctx.name('qttl');
+      const queue = await declareQueue(conn, name, { queueArguments: { 'x-message-ttl': 60_000, 'x-dead-letter': true } });
+      await publish(conn, { id: 'late' }, { exchange: '', routingKey: name, expiration: 1 });
+      await sleep(PAST_ONE_SECOND_MS);
+      expect(await queue.get()).toBeUndefined();
+      expect((await queueRow(conn, name)).deadLetters).toBe(1);
+      expect((await publish(conn, { id: 1 }, { exchange: '', routingKey: name })).status).toBe('routed');
+      expect((await publish(conn, { id: 2 }, { exchange: '', routingKey: name })).status).toBe('routed');
+      const first = await queue.get();
+      await first?.ack();
+      expect(first?.payload).toEqual({ id: 1 });
+    });
+
     it('refuses an x-message-ttl that is not a whole number of milliseconds with a ConfigurationError', async () => {
       const conn = await ctx.connection();
       const error = await caught(() => declareQueue(conn, ctx.name('qttl'), { queueArguments: { 'x-message-ttl': '1s' } }));

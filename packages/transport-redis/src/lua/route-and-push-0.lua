@@ -440,7 +440,9 @@ end
 -- leaves nothing written. Each key once; the argument hashes are read (and kept) by policy_of.
 -- Once the node has served a key it does not hold, the slot is not migrating (it refuses exactly
 -- those) and cannot start to within this call: every key (all in the prefix's one slot) is
--- served, and the probes stop.
+-- served, and the probes stop. In the sharded cluster layout a call's queues may sit in several
+-- slots of one master; the publisher sends it only unlimited queues (length limits are refused
+-- there), whose pushes are pcalls: a refused one fails only the publishes it carried.
 local probed, slot_open = {}, false
 local function refused(key)
   if slot_open or probed[key] then return nil end
@@ -456,12 +458,13 @@ for d in string.gmatch(ARGV[FIRST + destinations * 4], "(%d+),%d+") do
   for _, queue in ipairs(queues_of[d]) do
     local policy, err = policy_of(queue)
     err = err or refused(prefix .. queue .. suffix)
-    if policy and not err then
+    -- Only a length limit makes this call write the dead-letter list, the drop counter and the
+    -- other sub-lists (push_limited); a TTL or an expiry writes the list alone. (In the sharded
+    -- cluster layout the global drop counter is in another slot, and probing it is refused.)
+    if policy and policy.limited and not err then
       err = refused(prefix .. queue .. dead_suffix) or refused(dropped_prefix .. "maxlen")
-      if policy.limited then
-        suffixes = suffixes or cjson.decode(ARGV[6])
-        for _, other in ipairs(suffixes) do err = err or refused(prefix .. queue .. other) end
-      end
+      suffixes = suffixes or cjson.decode(ARGV[6])
+      for _, other in ipairs(suffixes) do err = err or refused(prefix .. queue .. other) end
     end
     if err then return redis.error_reply("publish refused before its first write: " .. err) end
   end
