@@ -3,10 +3,12 @@
  * lives in two queues, on a real six-node cluster (issue 15 review): messages another master
  * popped and recorded are delivered, not stranded in unacked until the visibility timeout; one
  * publish routed to two queues on different masters is acked in both; a delivery the pop did not
- * record is recorded in its queue's own keys.
+ * record is recorded in its queue's own keys; an ack sent on a stale slot map meets MOVED and is
+ * sent once more to the right master.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection, Consumer, Exchange, Producer, Queue, type Message } from 'kelp';
+import { queryClusterSlots } from '../../packages/transport-redis/src/cluster-connector.js';
 import { ClusterNodePool } from '../../packages/transport-redis/src/cluster-node-pool.js';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
 import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
@@ -65,7 +67,53 @@ async function unackedOf(queue: string): Promise<{ records: number; index: numbe
   }
 }
 
+/** A CLUSTER SLOTS reply that names `wrongPort` as the master of every slot. */
+function wrongMap(wrongPort: number): unknown[] {
+  return [[0, 16383, ['127.0.0.1', wrongPort, 'stale']]];
+}
+
 describe('sharded pops, acks and records under faults', () => {
+  it('sends an ack that met MOVED once more to the master the reply names', async () => {
+    const queue = 'fault.moved';
+    const right = await masterOf(queue);
+    const wrong = (await topology.masters()).find((port) => port !== right) as number;
+    const seed = { host: '127.0.0.1', port: right };
+    let lookups = 0;
+    // The first lookup is stale (every slot on the wrong master), as after a resharding; later
+    // lookups ask the cluster itself.
+    const pool = new ClusterNodePool({
+      seeds: [seed],
+      credentials: { password: CLUSTER_PASSWORD },
+      queryTimeoutMs: 2000,
+      connect: (node) => {
+        const client = topology.nodeClient(node.port);
+        defineScripts(client);
+        return client;
+      },
+      query: async (node, credentials, timeoutMs) => (lookups++ === 0 ? wrongMap(wrong) : await queryClusterSlots(node, credentials, timeoutMs)),
+    });
+    const store = new ShardedUnackedStore({
+      pool,
+      keys,
+      options: parseRedisTransportOptions({ clusterLayout: 'sharded', globalKeyprefix: PREFIX }),
+      wallClock: () => Date.now() / 1000,
+      clientOf: (name) => pool.forSlot(keys.queueSlot(name)),
+    });
+    const node = topology.nodeClient(right);
+    try {
+      const own = keys.unackedKeys(queue);
+      await node.zadd(own.unackedIndex, Date.now() / 1000, 'tag-moved-1');
+      await node.hset(own.unacked, 'tag-moved-1', '[{}, "", "fault.moved"]');
+      store.remember('tag-moved-1', queue);
+      await store.ack(['tag-moved-1']);
+      expect(lookups).toBeGreaterThanOrEqual(2);
+      expect(await unackedOf(queue)).toEqual({ records: 0, index: 0 });
+    } finally {
+      node.disconnect();
+      pool.close();
+    }
+  }, 60_000);
+
   it("delivers what one master's pop took when another master's pop fails in the same take", async () => {
     const good = 'fault.good';
     const bad = await queueAwayFrom(good, 'fault.bad');
