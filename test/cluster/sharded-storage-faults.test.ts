@@ -97,7 +97,6 @@ describe('sharded pops, acks and records under faults', () => {
       keys,
       options: parseRedisTransportOptions({ clusterLayout: 'sharded', globalKeyprefix: PREFIX }),
       wallClock: () => Date.now() / 1000,
-      clientOf: (name) => pool.forSlot(keys.queueSlot(name)),
     });
     const node = topology.nodeClient(right);
     try {
@@ -186,7 +185,6 @@ describe('sharded pops, acks and records under faults', () => {
       keys,
       options: parseRedisTransportOptions({ clusterLayout: 'sharded', globalKeyprefix: PREFIX }),
       wallClock: () => Date.now() / 1000,
-      clientOf: (name) => pool.forSlot(keys.queueSlot(name)),
     });
     try {
       const envelope = JSON.stringify({ body: 'e30=', properties: { delivery_tag: 'tag-record-1' } });

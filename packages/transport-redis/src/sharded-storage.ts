@@ -76,7 +76,6 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
       keys: ctx.keys,
       options: ctx.options,
       wallClock: ctx.wallClock,
-      clientOf: (queue) => this.clientOf(queue),
     });
   }
 

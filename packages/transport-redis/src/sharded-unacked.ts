@@ -41,8 +41,6 @@ export interface ShardedUnackedContext {
   readonly options: RedisTransportOptions;
   /** Wall clock in seconds (Kombu's time.time()). */
   readonly wallClock: () => number;
-  /** The queue's command connection; a MOVED reply is learned by the pool before it rejects. */
-  clientOf(queue: string): Promise<Redis>;
 }
 
 export class ShardedUnackedStore implements UnackedStore, VisibilityTimeout, UnackedDeadLetters {
