@@ -8,9 +8,9 @@
  * The slot map comes from `CLUSTER SLOTS` (the seeds first, then the nodes an earlier answer
  * named) and is followed on `MOVED`: {@link ClusterNodePool.followRedirect} points the slot at
  * the node the reply names at once and reloads the whole map in the background (a resharding
- * or a failover moves whole ranges). The command that met `MOVED` is not resent here: `MOVED`
- * means it did not run, but whether to send it again is the caller's retry policy, as
- * everywhere in kelp. A connection whose node no longer serves any slot is closed at the next
+ * or a failover moves whole ranges). {@link ClusterNodePool.onSlot} sends a command that met
+ * `MOVED` once more to the new master: `MOVED` means it did not run, so a pop or ack is not lost
+ * to a resharding; a lost reply is never resent (the command may have run). A connection whose node no longer serves any slot is closed at the next
  * reload.
  *
  * Why not ioredis's `Cluster`: kelp's pollers need a blocking connection and client tracking on
@@ -159,6 +159,26 @@ export class ClusterNodePool {
     // A failed reload leaves the map as MOVED set it; the next MOVED or lookup tries again.
     this.refresh().catch(() => undefined);
     return true;
+  }
+
+  /**
+   * `send` on the master of `slot`; when it meets `MOVED` (so it did not run) the redirect is
+   * followed and it is sent once more to the new master. Any other failure, a lost reply
+   * included, is the caller's: the command may have run, and running it twice is not this
+   * pool's call.
+   */
+  async onSlot<T>(slot: number, send: (client: Redis) => Promise<T>): Promise<T> {
+    try {
+      return await send(await this.forSlot(slot));
+    } catch (error) {
+      if (!this.followRedirect(error)) throw error;
+    }
+    try {
+      return await send(await this.forSlot(slot));
+    } catch (error) {
+      this.followRedirect(error);
+      throw error;
+    }
   }
 
   /** The connections open now, one per master used. */

@@ -64,6 +64,8 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
   readonly replication: ReplicaAcknowledgement = NO_REPLICATION;
   private readonly keys: RedisKeys;
   private readonly publishing: ShardedPublishing;
+  /** The first error of a take that still handed out what its other pops took; thrown by the next take. */
+  private failedPop: { error: unknown } | undefined;
 
   constructor(private readonly ctx: ShardedStorageContext) {
     this.keys = ctx.keys;
@@ -74,7 +76,6 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
       keys: ctx.keys,
       options: ctx.options,
       wallClock: ctx.wallClock,
-      clientOf: (queue) => this.clientOf(queue),
     });
   }
 
@@ -108,16 +109,31 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
    * skips the lengths.
    */
   private async take(queues: readonly string[], max: number, options: GetOptions): Promise<{ results: GetResult[]; taken: number }> {
+    // A pop that failed beside others that succeeded: its error is reported now, before anything
+    // more is popped, and the others' messages went out with the take before.
+    const failed = this.failedPop;
+    if (failed !== undefined) {
+      this.failedPop = undefined;
+      throw failed.error;
+    }
     if (max <= 0 || queues.length === 0) return { results: [], taken: 0 };
     // One queue needs no share-out: its pop takes up to `max` itself (one round trip, not two).
     const limits = queues.length === 1 ? new Map([[queues[0] as string, max]]) : await this.shareRoom(queues, max);
     const record = !options.noAck;
-    const popped = await Promise.all(
+    // Settled, not Promise.all: a pop that ran on one master took its messages (and recorded them)
+    // whatever another master answered, so they are handed out even when a sibling pop failed.
+    const settled = await Promise.allSettled(
       [...limits].map(async ([queue, limit]) => ({ queue, entries: await this.popQueue(queue, limit, record, options) })),
     );
     const results: GetResult[] = [];
     let taken = 0;
-    for (const { queue, entries } of popped) {
+    let firstError: { error: unknown } | undefined;
+    for (const outcome of settled) {
+      if (outcome.status === 'rejected') {
+        firstError ??= { error: outcome.reason };
+        continue;
+      }
+      const { queue, entries } = outcome.value;
       taken += entries.length;
       for (const entry of entries) {
         if (entry.kind === 'dead') {
@@ -129,11 +145,32 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
           continue;
         }
         if (record) this.unacked.remember(entry.deliveryTag, queue);
-        if (record && !(await this.storedAsText(queue, entry))) continue;
         results.push({ queue, payload: entry.payload, deliveryTag: entry.deliveryTag });
       }
     }
-    return { results, taken };
+    const checked = record ? await this.keepText(results) : results;
+    if (firstError !== undefined) {
+      if (checked.length === 0 && taken === 0) throw firstError.error;
+      this.failedPop = firstError;
+    }
+    return { results: checked, taken };
+  }
+
+  /**
+   * The results whose stored bytes are text (storedAsText), checked together. A check that fails
+   * keeps its message: it is popped and recorded, and holding it back would strand it until the
+   * visibility timeout; the error is reported at the next take.
+   */
+  private async keepText(results: readonly GetResult[]): Promise<GetResult[]> {
+    const checks = await Promise.allSettled(
+      results.map((result) => this.storedAsText(result.queue, result.payload, result.deliveryTag as string)),
+    );
+    const kept: GetResult[] = [];
+    checks.forEach((check, i) => {
+      if (check.status === 'rejected') this.failedPop ??= { error: check.reason };
+      if (check.status === 'rejected' || check.value) kept.push(results[i] as GetResult);
+    });
+    return kept;
   }
 
   /** The lengths of every queue's lists, one pipeline per master (all at once), shared out by {@link shareOut}. */
@@ -176,12 +213,8 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
         deadLetterFlags: expiredDeadLetterFlags(pairs, expiry && (() => expiry.deadLetters(queue))),
       },
     );
-    const client = await this.clientOf(queue);
-    try {
-      return parsePopReply(await call(client, 'popAndRecord', args));
-    } catch (error) {
-      throw this.follow(error);
-    }
+    // Resent once on MOVED (the pop did not run there), never on a lost reply (it may have run).
+    return parsePopReply(await this.ctx.pool.onSlot(keys.queueSlot(queue), (client) => call(client, 'popAndRecord', args)));
   }
 
   /** A MOVED reply points the pool at the slot's new master; the error goes on to the caller (not resent). */
@@ -191,13 +224,13 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
   }
 
   /** As RedisStorage.storedAsText, on the queue's own unacked hash. */
-  private async storedAsText(queue: string, entry: PoppedEntry & { kind: 'message' }): Promise<boolean> {
-    if (!mayNotBeStoredBytes(entry.payload)) return true;
-    const stored = await (await this.clientOf(queue)).hgetBuffer(this.keys.unackedKeys(queue).unacked, entry.deliveryTag);
+  private async storedAsText(queue: string, payload: string, tag: string): Promise<boolean> {
+    if (!mayNotBeStoredBytes(payload)) return true;
+    const stored = await (await this.clientOf(queue)).hgetBuffer(this.keys.unackedKeys(queue).unacked, tag);
     if (stored === null) return false;
     if (isUtf8(stored)) return true;
     const reason = 'payload is not valid UTF-8';
-    await moveTakenAside(this, { queue, payload: entry.payload, reason, tag: entry.deliveryTag });
+    await moveTakenAside(this, { queue, payload, reason, tag });
     this.ctx.reportDeadLettered({ queue, reason });
     return false;
   }

@@ -102,3 +102,34 @@ describe('ClusterNodePool', () => {
     await expect(partial.instance.forSlot(9000)).rejects.toBeInstanceOf(OperationalError);
   });
 });
+
+describe('ClusterNodePool.onSlot', () => {
+  const MOVED_SLOT_3 = [[0, 5460, ['127.0.0.1', 7001, 'b']], ...THREE_MASTERS.slice(1)];
+
+  it('sends a command that met MOVED once more, to the node the reply names', async () => {
+    const { instance, nameOf, answer } = pool([THREE_MASTERS]);
+    await instance.refresh();
+    answer(MOVED_SLOT_3);
+    const sentTo: string[] = [];
+    const result = await instance.onSlot(3, async (client) => {
+      sentTo.push(nameOf(client));
+      if (sentTo.length === 1) throw replyError('MOVED 3 127.0.0.1:7001');
+      return 'ran';
+    });
+    expect(result).toBe('ran');
+    expect(sentTo).toEqual(['127.0.0.1:7000', '127.0.0.1:7001']);
+  });
+
+  it('never resends on any other failure (a lost reply may have run), and at most once on MOVED', async () => {
+    const { instance, answer } = pool([THREE_MASTERS]);
+    await instance.refresh();
+    let sends = 0;
+    const lost = new Error('Connection is closed.');
+    await expect(instance.onSlot(3, () => (sends++, Promise.reject(lost)))).rejects.toBe(lost);
+    expect(sends).toBe(1);
+    answer(MOVED_SLOT_3);
+    sends = 0;
+    await expect(instance.onSlot(3, () => (sends++, Promise.reject(replyError('MOVED 3 127.0.0.1:7001'))))).rejects.toThrow(/MOVED/);
+    expect(sends).toBe(2);
+  });
+});

@@ -100,8 +100,12 @@ export interface ReplicaAcknowledgement {
 
 /** Kombu's ack emulation: the records of delivered messages, and putting them back (restore). */
 export interface UnackedStore {
-  /** Records a delivery that did not come through `get` with noAck false (e.g. pub/sub). */
-  record(tag: string, envelopeJson: string, exchange: string, routingKey: string): Promise<void>;
+  /**
+   * Records a delivery that did not come through `get` with noAck false (e.g. pub/sub, or a
+   * message popped for a noAck consumer and delivered to an ack-mode one); `queue` is the queue it
+   * is delivered from (a store that keeps records per queue writes them there).
+   */
+  record(tag: string, envelopeJson: string, exchange: string, routingKey: string, queue?: string): Promise<void>;
   /** Deletes the records of `tags` (ack, or reject without requeue). */
   ack(tags: readonly string[]): Promise<void>;
   /**

@@ -318,7 +318,7 @@ export class VirtualChannel implements Channel {
       return;
     }
     if (!consumer.noAck) {
-      if (!options.recorded) await this.storage.unacked.record(env.deliveryTag, payload, env.exchange, env.routingKey);
+      if (!options.recorded) await this.storage.unacked.record(env.deliveryTag, payload, env.exchange, env.routingKey, queue);
       this.qos.append(env.deliveryTag, queue);
       this.admission.holdUntilEta(env);
     } else if (options.recorded) {

@@ -119,6 +119,24 @@ describe('consuming through the generic poller', () => {
     expect(channel.qos.size).toBe(1);
   });
 
+  it('records a message popped for a noAck consumer and delivered to an ack-mode one under the queue it came from', async () => {
+    const { channel, store } = await setup();
+    const { got, onDelivery } = collector();
+    await channel.basicConsume('q', { noAck: true, onDelivery: () => undefined, consumerTag: 'fast' });
+    await channel.basicPublish(message('switched'), '', 'q');
+    const taken = await channel.fetch(1);
+    expect(taken.map((item) => item.recorded)).toEqual([false]);
+    // The consumer is replaced between the pop and the delivery.
+    await channel.basicCancel('fast');
+    await channel.basicConsume('q', { onDelivery });
+    await channel.handleIncoming('q', taken[0]?.payload ?? '', { recorded: false });
+    const tag = got[0]?.deliveryTag ?? '';
+    expect(got.map(bodyOf)).toEqual(['switched']);
+    expect(store.unacked.has(tag)).toBe(true);
+    // A store keeping records per queue (the sharded cluster layout) writes it in that queue's keys.
+    expect(store.recordedFrom.get(tag)).toBe('q');
+  });
+
   it('keeps delivering when a consumer callback throws, reporting the error', async () => {
     const { channel, hub, transport } = await setup();
     const errors: Error[] = [];

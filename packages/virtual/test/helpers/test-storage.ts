@@ -28,6 +28,8 @@ export class TestStore {
   readonly queues = new Map<string, string[]>();
   readonly tables = new Map<string, BindingRow[]>();
   readonly unacked = new Map<string, [string, string, string]>();
+  /** Tag -> the queue `record` was told the delivery came from. */
+  readonly recordedFrom = new Map<string, string | undefined>();
   readonly dead: { queue: string; payload: string; reason: string }[] = [];
   /** Dropped messages per `<queue> <reason>`. */
   readonly dropped = new Map<string, number>();
@@ -66,8 +68,9 @@ export class TestStorage implements ChannelStorage {
     features: TestFeatures = {},
   ) {
     this.unacked = {
-      record: async (tag, json, exchange, routingKey) => {
+      record: async (tag, json, exchange, routingKey, queue) => {
         store.unacked.set(tag, [json, exchange, routingKey]);
+        store.recordedFrom.set(tag, queue);
       },
       ack: async (tags) => {
         for (const tag of tags) store.unacked.delete(tag);
