@@ -54,6 +54,18 @@ export class ShardedFanoutSubscriptions {
     if (subscriber) await subscriber.sunsubscribe(channel);
   }
 
+  /** Whether `channel` is subscribed (or being subscribed) on a subscriber now. */
+  isPlaced(channel: string): boolean {
+    return this.placed.has(channel);
+  }
+
+  /** Channels wanted but on no subscriber now (a subscribe that failed, a reconnect not placed again yet). */
+  unplacedCount(): number {
+    let count = 0;
+    for (const channel of this.channels) if (!this.placed.has(channel)) count++;
+    return count;
+  }
+
   /** The channels subscribed and the port of the master each is on now. */
   placements(): Map<string, number | undefined> {
     return new Map([...this.placed].map(([channel, subscriber]) => [channel, subscriber.options.port]));

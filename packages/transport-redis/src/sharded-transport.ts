@@ -235,6 +235,8 @@ export class ShardedRedisTransport extends VirtualTransport {
     return new ShardedPoller(this, hub, {
       pollIntervalMs: Math.max(10, this.redisOptions.brpopTimeout * 1000),
       onStart: () => void this.fanout?.sync(),
+      // A bind or unbind after consuming started changes the exchanges to subscribe.
+      onTick: () => this.fanout?.maybeSync(),
     });
   }
 
