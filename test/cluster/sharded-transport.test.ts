@@ -239,6 +239,34 @@ describe('the sharded layout through Connection, Producer and Consumer', () => {
     const node = topology.nodeClient((await topology.ownerOf(keySlot(keys.queueKey(unbound.name)))).master);
     expect(await node.llen(keys.queueKey(unbound.name)).finally(() => node.disconnect())).toBe(0);
   });
+
+  it('subscribes the fanout exchanges again after the node closed the subscriber connection', async () => {
+    const conn = open();
+    const channel = await conn.channel();
+    const exchange = new Exchange('sx.killed', { type: 'fanout' });
+    await exchange.bind(channel).declare();
+    const got: string[] = [];
+    const consumer = new Consumer(await conn.channel(), [new Queue('killed.q', { exchange, routingKey: '' })], {
+      onMessage: (message: Message) => {
+        got.push((message.payload as { id: string }).id);
+        void message.ack();
+      },
+    });
+    await consumer.consume();
+    await waitForSubscribers(conn, 'sx.killed', (count) => count > 0);
+    const producer = new Producer(channel);
+    await producer.publish({ id: 'before' }, { exchange, routingKey: '' });
+    await drainUntil(conn, () => got.length === 1, 10);
+
+    const master = (await topology.ownerOf(keySlot(keys.fanoutChannel('sx.killed', '')))).master;
+    const node = topology.nodeClient(master);
+    const killed = Number(await node.client('KILL', 'TYPE', 'pubsub').finally(() => node.disconnect()));
+    expect(killed).toBeGreaterThan(0);
+    await waitForSubscribers(conn, 'sx.killed', (count) => count > 0);
+    await producer.publish({ id: 'after' }, { exchange, routingKey: '' });
+    await drainUntil(conn, () => got.length === 2, 10);
+    expect(got).toEqual(['before', 'after']);
+  });
 });
 
 describe('transport.admin in the sharded layout', () => {

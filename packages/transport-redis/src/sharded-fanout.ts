@@ -101,6 +101,21 @@ export class ShardedFanoutSubscriptions {
     if (subscriber) return subscriber;
     const created = this.options.connect(master);
     created.on('smessage', (channel: string, message: string) => this.options.onMessage(channel, message));
+    // Subscribers do not resubscribe by themselves (autoResubscribe is off for the role, see
+    // connections.ts): after each reconnect, the channels this one carried are placed again, on
+    // the slot's master now (the node may have lost its slots while the link was down).
+    let connectedBefore = false;
+    created.on('ready', () => {
+      if (!connectedBefore) {
+        connectedBefore = true;
+        return;
+      }
+      for (const [channel, subscriber] of [...this.placed]) {
+        if (subscriber !== created) continue;
+        this.placed.delete(channel);
+        void this.replace(channel);
+      }
+    });
     created.on('error', (error: unknown) => {
       const channel = endedShardChannel(error);
       if (channel === undefined || this.placed.get(channel) !== created) return;
