@@ -34,12 +34,15 @@ const nodeKey = (node: ClusterNodeAddress): string => `${node.host}:${node.port}
 
 export class ShardedFanoutSubscriptions {
   private readonly channels = new Set<string>();
-  private readonly subscribers = new Map<string, Redis>();
+  private readonly subscribers = new Map<string, { node: ClusterNodeAddress; client: Redis }>();
   /** The subscriber each channel is subscribed on now. */
   private readonly placed = new Map<string, Redis>();
   private closed = false;
+  private readonly removeReloadListener: () => void;
 
-  constructor(private readonly options: ShardedFanoutOptions) {}
+  constructor(private readonly options: ShardedFanoutOptions) {
+    this.removeReloadListener = options.pool.onReload(() => this.dropStaleSubscribers());
+  }
 
   /** Subscribes `channel` on the master of its slot; resolves once the node confirmed it. */
   async subscribe(channel: string): Promise<void> {
@@ -73,7 +76,8 @@ export class ShardedFanoutSubscriptions {
 
   close(): void {
     this.closed = true;
-    for (const subscriber of this.subscribers.values()) subscriber.disconnect();
+    this.removeReloadListener();
+    for (const { client } of this.subscribers.values()) client.disconnect();
     this.subscribers.clear();
     this.placed.clear();
   }
@@ -97,8 +101,8 @@ export class ShardedFanoutSubscriptions {
 
   private subscriberOf(master: ClusterNodeAddress): Redis {
     const key = nodeKey(master);
-    let subscriber = this.subscribers.get(key);
-    if (subscriber) return subscriber;
+    const existing = this.subscribers.get(key)?.client;
+    if (existing) return existing;
     const created = this.options.connect(master);
     created.on('smessage', (channel: string, message: string) => this.options.onMessage(channel, message));
     // Subscribers do not resubscribe by themselves (autoResubscribe is off for the role, see
@@ -122,8 +126,27 @@ export class ShardedFanoutSubscriptions {
       this.placed.delete(channel);
       void this.replace(channel);
     });
-    this.subscribers.set(key, created);
+    this.subscribers.set(key, { node: master, client: created });
     return created;
+  }
+
+  /**
+   * After a reload of the slot map: the subscriber of a node that serves no slot any more (a
+   * master demoted by a failover, a removed node) is closed, so its reconnects (each reloading
+   * the map) stop, and its channels are placed on their slot's master now.
+   */
+  private dropStaleSubscribers(): void {
+    if (this.closed) return;
+    for (const [key, { node, client }] of [...this.subscribers]) {
+      if (this.options.pool.serves(node)) continue;
+      this.subscribers.delete(key);
+      client.disconnect();
+      for (const [channel, subscriber] of [...this.placed]) {
+        if (subscriber !== client) continue;
+        this.placed.delete(channel);
+        this.place(channel).catch((error: unknown) => this.options.onError?.(error));
+      }
+    }
   }
 
   /** Subscribes a channel whose node ended its subscription again, on the slot's master now. */

@@ -50,6 +50,8 @@ function setup() {
     masterOf: () => node,
     followRedirect: () => false,
     refresh: async () => undefined,
+    onReload: () => () => undefined,
+    serves: () => true,
   } as unknown as ClusterNodePool;
   const brokerState = new BrokerState('0');
   const consumed = new Set<string>();
