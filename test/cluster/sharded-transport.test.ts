@@ -59,6 +59,24 @@ async function info(port: number, section: string): Promise<Map<string, string>>
   }
 }
 
+/**
+ * Waits until the node serving `exchange`'s shard channel counts subscribers that `wanted`
+ * accepts (PUBSUB SHARDNUMSUB), running `conn`'s loop meanwhile: its ticks place the
+ * subscriptions. A pub/sub publish before that reaches nobody.
+ */
+async function waitForSubscribers(conn: Connection, exchange: string, wanted: (count: number) => boolean, timeoutSeconds = 10): Promise<void> {
+  const name = keys.fanoutChannel(exchange, '');
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    const node = topology.nodeClient((await topology.ownerOf(keySlot(name))).master);
+    const reply = (await node.call('PUBSUB', 'SHARDNUMSUB', name).finally(() => node.disconnect())) as [string, number];
+    const count = Number(reply[1]);
+    if (wanted(count)) return;
+    if (Date.now() > deadline) throw new Error(`shard channel ${name} has ${count} subscribers after ${timeoutSeconds} s`);
+    await drainUntil(conn, () => false, 0.1).catch(() => undefined);
+  }
+}
+
 describe('the sharded layout through Connection, Producer and Consumer', () => {
   it('spreads 100 queues over 3 masters and acks every published id once, with no CROSSSLOT', async () => {
     const masters = await topology.masters();
@@ -178,10 +196,76 @@ describe('the sharded layout through Connection, Producer and Consumer', () => {
       await consumer.consume();
     }
     // The subscriptions are placed asynchronously; a publish before them reaches nobody (pub/sub).
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await waitForSubscribers(conn, 'sx.fanout', (count) => count > 0);
     await new Producer(channel).publish({ id: 'news' }, { exchange, routingKey: '' });
     await drainUntil(conn, () => names.every((name) => got.get(name)?.length === 1), 10);
     expect(Object.fromEntries(got)).toEqual({ 'fan.a': ['news'], 'fan.b': ['news'], 'fan.c': ['news'] });
+  });
+
+  it('follows a bind and an unbind made after consuming started: the bound queue gets copies, the unbound one none', async () => {
+    const conn = open();
+    const channel = await conn.channel();
+    const exchange = new Exchange('sx.late', { type: 'fanout' });
+    await exchange.bind(channel).declare();
+    const names = ['late.a', 'late.b'];
+    const got = new Map<string, string[]>(names.map((name) => [name, []]));
+    const consuming = await conn.channel();
+    const queues = names.map((name) => new Queue(name).bind(consuming));
+    for (const queue of queues) await queue.declare();
+    for (const queue of queues) {
+      const consumer = new Consumer(consuming, [queue], {
+        onMessage: (message: Message) => {
+          got.get(queue.name)?.push((message.payload as { id: string }).id);
+          void message.ack();
+        },
+      });
+      await consumer.consume();
+    }
+    await drainUntil(conn, () => false, 0.3).catch(() => undefined);
+    for (const queue of queues) await queue.bindTo(exchange, '', { channel: consuming });
+    await waitForSubscribers(conn, 'sx.late', (count) => count > 0);
+    const producer = new Producer(channel);
+    await producer.publish({ id: 'one' }, { exchange, routingKey: '' });
+    await drainUntil(conn, () => names.every((name) => got.get(name)?.length === 1), 10);
+
+    const unbound = queues[1] as Queue;
+    await unbound.unbindFrom(exchange, '', { channel: consuming });
+    // The bridge re-syncs on the loop's next tick; the channel stays subscribed for late.a.
+    await drainUntil(conn, () => false, 0.5).catch(() => undefined);
+    await producer.publish({ id: 'two' }, { exchange, routingKey: '' });
+    await drainUntil(conn, () => got.get('late.a')?.length === 2, 10);
+    await drainUntil(conn, () => false, 0.5).catch(() => undefined);
+    expect(Object.fromEntries(got)).toEqual({ 'late.a': ['one', 'two'], 'late.b': ['one'] });
+    const node = topology.nodeClient((await topology.ownerOf(keySlot(keys.queueKey(unbound.name)))).master);
+    expect(await node.llen(keys.queueKey(unbound.name)).finally(() => node.disconnect())).toBe(0);
+  });
+
+  it('subscribes the fanout exchanges again after the node closed the subscriber connection', async () => {
+    const conn = open();
+    const channel = await conn.channel();
+    const exchange = new Exchange('sx.killed', { type: 'fanout' });
+    await exchange.bind(channel).declare();
+    const got: string[] = [];
+    const consumer = new Consumer(await conn.channel(), [new Queue('killed.q', { exchange, routingKey: '' })], {
+      onMessage: (message: Message) => {
+        got.push((message.payload as { id: string }).id);
+        void message.ack();
+      },
+    });
+    await consumer.consume();
+    await waitForSubscribers(conn, 'sx.killed', (count) => count > 0);
+    const producer = new Producer(channel);
+    await producer.publish({ id: 'before' }, { exchange, routingKey: '' });
+    await drainUntil(conn, () => got.length === 1, 10);
+
+    const master = (await topology.ownerOf(keySlot(keys.fanoutChannel('sx.killed', '')))).master;
+    const node = topology.nodeClient(master);
+    const killed = Number(await node.client('KILL', 'TYPE', 'pubsub').finally(() => node.disconnect()));
+    expect(killed).toBeGreaterThan(0);
+    await waitForSubscribers(conn, 'sx.killed', (count) => count > 0);
+    await producer.publish({ id: 'after' }, { exchange, routingKey: '' });
+    await drainUntil(conn, () => got.length === 2, 10);
+    expect(got).toEqual(['before', 'after']);
   });
 });
 

@@ -76,6 +76,14 @@ export interface ClusterNodePoolOptions {
 
 const nodeKey = (node: ClusterNodeAddress): string => `${node.host}:${node.port}`;
 
+/**
+ * How old the slot map may be for {@link ClusterNodePool.everyMaster} to use it as is. MOVED,
+ * script refusals and reconnects reload it as they happen; this bounds what none of them sees
+ * (slots moved to a node no command of this process went to) for the restore sweep and inspect,
+ * at one `CLUSTER SLOTS` lookup, over a short-lived connection, per this interval at most.
+ */
+export const EVERY_MASTER_MAP_MAX_AGE_MS = 60_000;
+
 export class ClusterNodePool {
   /** Slot -> its master, as last learned; undefined until the first lookup (or for an unserved slot). */
   private readonly owners: (ClusterNodeAddress | undefined)[] = new Array<ClusterNodeAddress | undefined>(CLUSTER_SLOTS);
@@ -84,7 +92,10 @@ export class ClusterNodePool {
   private learned: ClusterNodeAddress[] = [];
   private loading: Promise<void> | undefined;
   private loaded = false;
+  /** When the map was last loaded (performance.now() ms). */
+  private loadedAtMs = 0;
   private closed = false;
+  private readonly reloadListeners = new Set<() => void>();
 
   constructor(private readonly options: ClusterNodePoolOptions) {}
 
@@ -140,9 +151,14 @@ export class ClusterNodePool {
     return groups;
   }
 
-  /** A connection to every master serving a slot now (the restore sweep and inspect visit each). */
+  /**
+   * A connection to every master serving a slot (the restore sweep and inspect visit each). The
+   * map is reloaded first only when it is older than EVERY_MASTER_MAP_MAX_AGE_MS: a sweep every
+   * few seconds would otherwise open a lookup connection each time.
+   */
   async everyMaster(): Promise<Redis[]> {
-    await this.refresh();
+    if (!this.loaded || performance.now() - this.loadedAtMs > EVERY_MASTER_MAP_MAX_AGE_MS) await this.refresh();
+    else if (this.loading) await this.loading.catch(() => undefined);
     const masters = new Map<string, ClusterNodeAddress>();
     for (const master of this.owners) if (master) masters.set(nodeKey(master), master);
     return [...masters.values()].map((master) => this.clientOf(master));
@@ -181,6 +197,17 @@ export class ClusterNodePool {
     }
   }
 
+  /** Whether `node` serves a slot in the map as last learned. */
+  serves(node: ClusterNodeAddress): boolean {
+    return this.owners.some((master) => master !== undefined && master.port === node.port && master.host === node.host);
+  }
+
+  /** Calls `listener` after each reload of the map (connections outside the pool follow it); returns the remover. */
+  onReload(listener: () => void): () => void {
+    this.reloadListeners.add(listener);
+    return () => this.reloadListeners.delete(listener);
+  }
+
   /** The connections open now, one per master used. */
   connections(): Redis[] {
     return [...this.clients.values()];
@@ -188,6 +215,7 @@ export class ClusterNodePool {
 
   close(): void {
     this.closed = true;
+    this.reloadListeners.clear();
     for (const client of this.clients.values()) client.disconnect();
     this.clients.clear();
   }
@@ -219,7 +247,9 @@ export class ClusterNodePool {
         this.owners.fill(undefined);
         for (const { start, end, master } of ranges) this.owners.fill(master, start, end + 1);
         this.loaded = true;
+        this.loadedAtMs = performance.now();
         this.prune();
+        for (const listener of this.reloadListeners) listener();
         return;
       } catch (error) {
         lastError = error;

@@ -40,11 +40,19 @@ function priorityOf(payload: string): number {
   }
 }
 
+/** How long after a failed subscribe or unsubscribe the next tick tries again. */
+const RETRY_AFTER_MS = 250;
+
 export class ShardedFanoutBridge {
   private readonly subscriptions: ShardedFanoutSubscriptions;
-  /** Shard channel -> the consumed queues bound to its exchange. */
-  private routes = new Map<string, Set<string>>();
+  /** Shard channel -> the consumed queues bound to its exchange; only channels the node confirmed. */
+  private readonly routes = new Map<string, Set<string>>();
   private syncing: Promise<void> = Promise.resolve();
+  private running = false;
+  /** The bindings revision the last sync applied (undefined: none ran, or a consumer changed). */
+  private syncedRevision: number | undefined;
+  /** A subscribe failed (a reconnect, a move): the next tick after this instant tries again. */
+  private retryAtMs: number | undefined;
 
   constructor(private readonly host: ShardedFanoutBridgeHost) {
     this.subscriptions = new ShardedFanoutSubscriptions({
@@ -57,8 +65,23 @@ export class ShardedFanoutBridge {
 
   /** Subscribes the exchanges consumed queues are bound to now and drops the others (serialised). */
   sync(): Promise<void> {
-    this.syncing = this.syncing.then(() => this.apply()).catch((error: unknown) => this.host.reportError(error));
-    return this.syncing;
+    this.syncedRevision = undefined;
+    return this.enqueue();
+  }
+
+  /**
+   * Called on every poller tick: syncs when a binding or exchange changed since the last sync
+   * (as redis:// does against the same revision), when a subscription failed, or when a
+   * subscriber lost a channel (a reconnect it could not place again). Cheap when nothing changed.
+   */
+  maybeSync(): void {
+    if (this.running) return;
+    if (this.syncedRevision !== this.host.brokerState.revision) {
+      void this.enqueue();
+      return;
+    }
+    const lost = this.retryAtMs !== undefined || this.subscriptions.unplacedCount() > 0;
+    if (lost && Date.now() >= (this.retryAtMs ?? 0)) void this.enqueue();
   }
 
   close(): void {
@@ -66,8 +89,19 @@ export class ShardedFanoutBridge {
     this.routes.clear();
   }
 
+  private enqueue(): Promise<void> {
+    this.running = true;
+    this.syncing = this.syncing
+      .then(() => this.apply())
+      .catch((error: unknown) => this.host.reportError(error))
+      .finally(() => (this.running = false));
+    return this.syncing;
+  }
+
   private async apply(): Promise<void> {
     const { brokerState, keys } = this.host;
+    const revision = brokerState.revision;
+    this.retryAtMs = undefined;
     const wanted = new Map<string, Set<string>>();
     for (const channel of this.host.openChannels()) {
       if (!channel.hasConsumers) continue;
@@ -81,19 +115,36 @@ export class ShardedFanoutBridge {
         }
       }
     }
-    const previous = this.routes;
-    this.routes = wanted;
-    for (const name of previous.keys()) if (!wanted.has(name)) await this.subscriptions.unsubscribe(name);
-    for (const name of wanted.keys()) {
-      if (previous.has(name)) continue;
+    let failed = false;
+    // Routes go first: from here on nothing is copied into a queue no longer bound, even when
+    // the node does not confirm the unsubscribe (the channel then only reaches a route-less bridge).
+    for (const name of [...this.routes.keys()]) {
+      if (wanted.has(name)) continue;
+      this.routes.delete(name);
       try {
-        await this.subscriptions.subscribe(name);
+        await this.subscriptions.unsubscribe(name);
       } catch (error) {
-        // Not subscribed: the next sync (a consumer change) tries again.
-        this.routes.delete(name);
-        throw error;
+        this.host.reportError(error);
       }
     }
+    // One failure does not hold up the other exchanges; a channel gets its route only once the
+    // node confirmed it, so the next sync tries the ones that failed again.
+    for (const [name, queues] of wanted) {
+      if (this.routes.has(name) && this.subscriptions.isPlaced(name)) {
+        this.routes.set(name, queues);
+        continue;
+      }
+      try {
+        await this.subscriptions.subscribe(name);
+        this.routes.set(name, queues);
+      } catch (error) {
+        failed = true;
+        this.routes.delete(name);
+        this.host.reportError(error);
+      }
+    }
+    this.syncedRevision = revision;
+    if (failed) this.retryAtMs = Date.now() + RETRY_AFTER_MS;
   }
 
   private onMessage(channel: string, payload: string): void {

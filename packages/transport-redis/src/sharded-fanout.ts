@@ -34,12 +34,15 @@ const nodeKey = (node: ClusterNodeAddress): string => `${node.host}:${node.port}
 
 export class ShardedFanoutSubscriptions {
   private readonly channels = new Set<string>();
-  private readonly subscribers = new Map<string, Redis>();
+  private readonly subscribers = new Map<string, { node: ClusterNodeAddress; client: Redis }>();
   /** The subscriber each channel is subscribed on now. */
   private readonly placed = new Map<string, Redis>();
   private closed = false;
+  private readonly removeReloadListener: () => void;
 
-  constructor(private readonly options: ShardedFanoutOptions) {}
+  constructor(private readonly options: ShardedFanoutOptions) {
+    this.removeReloadListener = options.pool.onReload(() => this.dropStaleSubscribers());
+  }
 
   /** Subscribes `channel` on the master of its slot; resolves once the node confirmed it. */
   async subscribe(channel: string): Promise<void> {
@@ -54,6 +57,18 @@ export class ShardedFanoutSubscriptions {
     if (subscriber) await subscriber.sunsubscribe(channel);
   }
 
+  /** Whether `channel` is subscribed (or being subscribed) on a subscriber now. */
+  isPlaced(channel: string): boolean {
+    return this.placed.has(channel);
+  }
+
+  /** Channels wanted but on no subscriber now (a subscribe that failed, a reconnect not placed again yet). */
+  unplacedCount(): number {
+    let count = 0;
+    for (const channel of this.channels) if (!this.placed.has(channel)) count++;
+    return count;
+  }
+
   /** The channels subscribed and the port of the master each is on now. */
   placements(): Map<string, number | undefined> {
     return new Map([...this.placed].map(([channel, subscriber]) => [channel, subscriber.options.port]));
@@ -61,7 +76,8 @@ export class ShardedFanoutSubscriptions {
 
   close(): void {
     this.closed = true;
-    for (const subscriber of this.subscribers.values()) subscriber.disconnect();
+    this.removeReloadListener();
+    for (const { client } of this.subscribers.values()) client.disconnect();
     this.subscribers.clear();
     this.placed.clear();
   }
@@ -85,18 +101,52 @@ export class ShardedFanoutSubscriptions {
 
   private subscriberOf(master: ClusterNodeAddress): Redis {
     const key = nodeKey(master);
-    let subscriber = this.subscribers.get(key);
-    if (subscriber) return subscriber;
+    const existing = this.subscribers.get(key)?.client;
+    if (existing) return existing;
     const created = this.options.connect(master);
     created.on('smessage', (channel: string, message: string) => this.options.onMessage(channel, message));
+    // Subscribers do not resubscribe by themselves (autoResubscribe is off for the role, see
+    // connections.ts): after each reconnect, the channels this one carried are placed again, on
+    // the slot's master now (the node may have lost its slots while the link was down).
+    let connectedBefore = false;
+    created.on('ready', () => {
+      if (!connectedBefore) {
+        connectedBefore = true;
+        return;
+      }
+      for (const [channel, subscriber] of [...this.placed]) {
+        if (subscriber !== created) continue;
+        this.placed.delete(channel);
+        void this.replace(channel);
+      }
+    });
     created.on('error', (error: unknown) => {
       const channel = endedShardChannel(error);
       if (channel === undefined || this.placed.get(channel) !== created) return;
       this.placed.delete(channel);
       void this.replace(channel);
     });
-    this.subscribers.set(key, created);
+    this.subscribers.set(key, { node: master, client: created });
     return created;
+  }
+
+  /**
+   * After a reload of the slot map: the subscriber of a node that serves no slot any more (a
+   * master demoted by a failover, a removed node) is closed, so its reconnects (each reloading
+   * the map) stop, and its channels are placed on their slot's master now.
+   */
+  private dropStaleSubscribers(): void {
+    if (this.closed) return;
+    for (const [key, { node, client }] of [...this.subscribers]) {
+      if (this.options.pool.serves(node)) continue;
+      this.subscribers.delete(key);
+      client.disconnect();
+      for (const [channel, subscriber] of [...this.placed]) {
+        if (subscriber !== client) continue;
+        this.placed.delete(channel);
+        this.place(channel).catch((error: unknown) => this.options.onError?.(error));
+      }
+    }
   }
 
   /** Subscribes a channel whose node ended its subscription again, on the slot's master now. */

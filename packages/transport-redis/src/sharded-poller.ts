@@ -19,11 +19,14 @@ export interface ShardedPollerOptions {
   /** Called once the loop runs, and on stop (fanout subscriptions follow the loop). */
   onStart?(): void;
   onStop?(): void;
+  /** Called on every hub tick while the loop runs (must be cheap: fanout re-syncs on a bindings change). */
+  onTick?(): void;
 }
 
 export class ShardedPoller implements Poller {
   private readonly generic: GenericPoller;
   private timer: HubTimer | undefined;
+  private removeTick: (() => void) | undefined;
 
   constructor(
     host: PollerHost,
@@ -37,12 +40,16 @@ export class ShardedPoller implements Poller {
     if (this.timer) return;
     this.generic.start();
     this.timer = this.hub.callRepeatedly(this.options.pollIntervalMs, () => this.generic.wake());
+    const onTick = this.options.onTick;
+    if (onTick) this.removeTick = this.hub.onTick(() => onTick());
     this.options.onStart?.();
   }
 
   stop(): void {
     this.timer?.cancel();
     this.timer = undefined;
+    this.removeTick?.();
+    this.removeTick = undefined;
     this.generic.stop();
     this.options.onStop?.();
   }

@@ -80,7 +80,9 @@ export class ShardedRedisTransport extends VirtualTransport {
         prioritySteps: options.prioritySteps,
         sep: options.sep,
         ...(options.deadletterQueue === undefined ? {} : { deadletterQueue: options.deadletterQueue }),
-        unackedRestoreInterval: options.unackedRestoreInterval > 0 ? options.unackedRestoreInterval : 10,
+        // The poller sweeps at start and then every interval; redis:// runs one call in
+        // unackedRestoreThrottle (Kombu's throttle), so the same period here is interval x throttle.
+        unackedRestoreInterval: (options.unackedRestoreInterval > 0 ? options.unackedRestoreInterval : 10) * Math.max(1, options.unackedRestoreThrottle),
         pollBatchSize: options.batchSize ?? 100,
         ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
         ...(options.deadLetterQueues === undefined ? {} : { deadLetterQueues: options.deadLetterQueues }),
@@ -196,6 +198,8 @@ export class ShardedRedisTransport extends VirtualTransport {
       connect: (node) => {
         const subscriber = this.newClient('subscriber', node);
         this.subscribers.add(subscriber);
+        // A subscriber the fanout dropped (its node serves no slot any more) is forgotten once closed.
+        subscriber.once('end', () => this.subscribers.delete(subscriber));
         return subscriber;
       },
       openChannels: () => this.openChannels(),
@@ -235,6 +239,8 @@ export class ShardedRedisTransport extends VirtualTransport {
     return new ShardedPoller(this, hub, {
       pollIntervalMs: Math.max(10, this.redisOptions.brpopTimeout * 1000),
       onStart: () => void this.fanout?.sync(),
+      // A bind or unbind after consuming started changes the exchanges to subscribe.
+      onTick: () => this.fanout?.maybeSync(),
     });
   }
 

@@ -1,8 +1,8 @@
 import { OperationalError } from '@kelp/core';
 import type { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ClusterNodeAddress } from '../src/cluster-connector.js';
-import { ClusterNodePool, movedTarget, slotOwners } from '../src/cluster-node-pool.js';
+import { ClusterNodePool, EVERY_MASTER_MAP_MAX_AGE_MS, movedTarget, slotOwners } from '../src/cluster-node-pool.js';
 
 const replyError = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
 
@@ -93,6 +93,35 @@ describe('ClusterNodePool', () => {
     expect(nameOf(await instance.forSlot(0))).toBe('127.0.0.1:7003');
     expect(closed).toEqual(['127.0.0.1:7000']);
     expect(instance.followRedirect(replyError('TRYAGAIN Multiple keys request during rehashing of slot'))).toBe(false);
+  });
+
+  it('visits every master on the map as loaded, reloading it only once it is older than the bound', async () => {
+    const { instance, asked, nameOf } = pool([THREE_MASTERS]);
+    expect((await instance.everyMaster()).map(nameOf)).toEqual(['127.0.0.1:7000', '127.0.0.1:7001', '127.0.0.1:7002']);
+    await instance.everyMaster();
+    await instance.everyMaster();
+    expect(asked).toHaveLength(1);
+    vi.spyOn(performance, 'now').mockReturnValue(performance.now() + EVERY_MASTER_MAP_MAX_AGE_MS + 1);
+    try {
+      await instance.everyMaster();
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(asked).toHaveLength(2);
+  });
+
+  it('tells the reload listeners after each reload, and which nodes serve a slot', async () => {
+    const { instance, answer } = pool([THREE_MASTERS]);
+    let reloads = 0;
+    const remove = instance.onReload(() => reloads++);
+    await instance.refresh();
+    expect([instance.serves({ host: '127.0.0.1', port: 7000 }), instance.serves({ host: '127.0.0.1', port: 7003 })]).toEqual([true, false]);
+    answer([[0, 5460, ['127.0.0.1', 7003, 'd']], ...THREE_MASTERS.slice(1)]);
+    await instance.refresh();
+    expect([instance.serves({ host: '127.0.0.1', port: 7000 }), instance.serves({ host: '127.0.0.1', port: 7003 })]).toEqual([false, true]);
+    remove();
+    await instance.refresh();
+    expect(reloads).toBe(2);
   });
 
   it('rejects with an OperationalError when no node answers, and when no master serves the slot', async () => {

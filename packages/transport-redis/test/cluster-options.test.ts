@@ -81,6 +81,17 @@ describe('cluster URLs', () => {
     expect(() => braced.transport).toThrow(/holds a brace/);
   });
 
+  it('sweep for expired unacked records in the sharded layout every unackedRestoreInterval x unackedRestoreThrottle, as redis:// does', () => {
+    const registry = new TransportRegistry();
+    registry.register(createRedisTransport());
+    const period = (transportOptions: Record<string, unknown>) =>
+      (new Connection('rediscluster://h1:7000', { registry, transportOptions: { clusterLayout: 'sharded', ...transportOptions } }).transport as ShardedRedisTransport).options
+        .unackedRestoreInterval;
+    expect(period({})).toBe(100);
+    expect(period({ unackedRestoreInterval: 2, unackedRestoreThrottle: 3 })).toBe(6);
+    expect(period({ unackedRestoreThrottle: 0 })).toBe(10);
+  });
+
   it('refuse a db other than 0, an unknown layout, and a mixed list', () => {
     expect(() => build('rediscluster://h1:7000/3', { globalKeyprefix: '{kelp}:' })).toThrow(/database 0 only/);
     expect(() => build('rediscluster://h1:7000', { globalKeyprefix: '{kelp}:', clusterLayout: 'spread' })).toThrow(/clusterLayout.*single_slot, sharded/);
