@@ -40,8 +40,12 @@ describe('bench workloads on Redis', () => {
   });
 
   it('delivers every fanout message to all ten subscribers', async () => {
-    const result = await runWorkload(ctx, 'fanout-10');
-    expect(result.extra).toMatchObject({ delivered: 3000, complete: true });
+    let result = await runWorkload(ctx, 'fanout-10');
+    // Fanout is at most once: a subscriber link replaced while the machine stalled (the full suite
+    // on two cores) misses what was published meanwhile. Such a run is tried once more; a loss
+    // with every link up fails at once.
+    if (result.extra?.['complete'] !== true && Number(result.extra?.['linksLost']) > 0) result = await runWorkload(ctx, 'fanout-10');
+    expect(result.extra).toMatchObject({ delivered: 3000, complete: true, linksLost: 0 });
   });
 
   it('moves every message from a producer process to a consumer process', async () => {

@@ -10,9 +10,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection, Consumer, Exchange, Producer, Queue, type Message } from 'kelp';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
-import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
 import { startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
 import { drainUntil, sleep } from '../conformance/context.js';
+import { shardedKeys } from './support/sharded-keys.js';
 
 const PREFIX = 'failover:';
 let topology: ClusterTopology;
@@ -86,18 +86,7 @@ describe('a master failover under the sharded transport', () => {
 });
 
 describe('fanout across a failover of the master of its shard channel', () => {
-  const keys = new RedisKeys({
-    sep: '\x06\x16',
-    prioritySteps: [0, 3, 6, 9],
-    globalKeyprefix: PREFIX,
-    unackedKey: 'unacked',
-    unackedIndexKey: 'unacked_index',
-    unackedMutexKey: 'unacked_mutex',
-    fanoutPrefix: true,
-    fanoutPatterns: false,
-    db: 0,
-    layout: 'sharded',
-  });
+  const keys = shardedKeys(PREFIX);
   /** The subscribers of `channel` on `port`, the loop of `conn` run meanwhile (its ticks place them). */
   async function waitForSubscriber(conn: Connection, channel: string, timeoutSeconds: number): Promise<number> {
     const deadline = Date.now() + timeoutSeconds * 1000;

@@ -10,32 +10,18 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterNodePool } from '../../packages/transport-redis/src/cluster-node-pool.js';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
-import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
 import { ShardedFanoutSubscriptions } from '../../packages/transport-redis/src/sharded-fanout.js';
 import { inspectEveryShard } from '../../packages/transport-redis/src/sharded-inspect.js';
 import { ShardedPublishing } from '../../packages/transport-redis/src/sharded-publishing.js';
 import { restoreEveryShard } from '../../packages/transport-redis/src/sharded-restore.js';
 import { ackTags, call, defineScripts, parsePopReply, popAndRecordArgs } from '../../packages/transport-redis/src/scripts.js';
 import { CLUSTER_PASSWORD, startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
+import { SEP, shardedKeys } from './support/sharded-keys.js';
 
-const SEP = '\x06\x16';
 const QUEUES = Array.from({ length: 100 }, (_, i) => `spread.${i}`);
 const PER_QUEUE = 10;
 /** Commands a test harness sends (stats, topology); not kelp's work. */
 const HARNESS_COMMANDS = new Set(['config', 'info', 'cluster', 'client', 'auth', 'hello', 'ping', 'select', 'command', 'readonly']);
-
-const shardedKeys = (globalKeyprefix: string) => new RedisKeys({
-  sep: SEP,
-  prioritySteps: [0, 3, 6, 9],
-  globalKeyprefix,
-  unackedKey: 'unacked',
-  unackedIndexKey: 'unacked_index',
-  unackedMutexKey: 'unacked_mutex',
-  fanoutPrefix: true,
-  fanoutPatterns: false,
-  db: 0,
-  layout: 'sharded',
-});
 const keys = shardedKeys('sh:');
 
 let topology: ClusterTopology;
@@ -307,8 +293,10 @@ describe('the sharded layout on a cluster', () => {
         return publishing.putFanout(exchange, text, '');
       }
     };
+    // Up to 20 s: on a loaded machine the node's sunsubscribe, the map reload and the new
+    // subscription have taken over 10 s between them.
     const waitFor = async (check: () => boolean) => {
-      for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < 400 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
       return check();
     };
     try {

@@ -10,26 +10,15 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ClusterNodePool } from '../../packages/transport-redis/src/cluster-node-pool.js';
-import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
 import { ackTags, call, defineScripts, parsePopReply, popAndRecordArgs } from '../../packages/transport-redis/src/scripts.js';
 import { CLUSTER_PASSWORD, startClusterTopology } from '../setup/cluster-topology.js';
+import { shardedKeys } from './support/sharded-keys.js';
 
 const QUEUES = Array.from({ length: 100 }, (_, i) => `rate.${i}`);
 const PER_QUEUE = 300;
 const BATCH = 100;
 
-const keys = new RedisKeys({
-  sep: '\x06\x16',
-  prioritySteps: [0, 3, 6, 9],
-  globalKeyprefix: 'rate:',
-  unackedKey: 'unacked',
-  unackedIndexKey: 'unacked_index',
-  unackedMutexKey: 'unacked_mutex',
-  fanoutPrefix: true,
-  fanoutPatterns: false,
-  db: 0,
-  layout: 'sharded',
-});
+const keys = shardedKeys('rate:');
 
 const envelope = (queue: string, n: number): string =>
   JSON.stringify({

@@ -11,26 +11,15 @@ import { Connection, Consumer, Exchange, Producer, Queue, type Message } from 'k
 import { queryClusterSlots } from '../../packages/transport-redis/src/cluster-connector.js';
 import { ClusterNodePool } from '../../packages/transport-redis/src/cluster-node-pool.js';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
-import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
 import { parseRedisTransportOptions } from '../../packages/transport-redis/src/options.js';
 import { defineScripts } from '../../packages/transport-redis/src/scripts.js';
 import { ShardedUnackedStore } from '../../packages/transport-redis/src/sharded-unacked.js';
 import { CLUSTER_PASSWORD, startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
 import { drainUntil } from '../conformance/context.js';
+import { shardedKeys } from './support/sharded-keys.js';
 
 const PREFIX = 'faults:';
-const keys = new RedisKeys({
-  sep: '\x06\x16',
-  prioritySteps: [0, 3, 6, 9],
-  globalKeyprefix: PREFIX,
-  unackedKey: 'unacked',
-  unackedIndexKey: 'unacked_index',
-  unackedMutexKey: 'unacked_mutex',
-  fanoutPrefix: true,
-  fanoutPatterns: false,
-  db: 0,
-  layout: 'sharded',
-});
+const keys = shardedKeys(PREFIX);
 
 let topology: ClusterTopology;
 const connections: Connection[] = [];

@@ -9,9 +9,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigurationError, Connection, Consumer, Exchange, OperationalError, Producer, Queue, type Message } from 'kelp';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
-import { RedisKeys } from '../../packages/transport-redis/src/keys.js';
 import { startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
 import { caught, drainUntil } from '../conformance/context.js';
+import { shardedKeys } from './support/sharded-keys.js';
 
 const PREFIX = 'spread:';
 const QUEUES = Array.from({ length: 100 }, (_, i) => `sq.${i}`);
@@ -19,18 +19,7 @@ const PER_QUEUE = 10;
 /** Commands the test harness sends (stats, topology); not kelp's work. */
 const HARNESS_COMMANDS = new Set(['config', 'info', 'cluster', 'client', 'auth', 'hello', 'ping', 'select', 'command', 'readonly']);
 
-const keys = new RedisKeys({
-  sep: '\x06\x16',
-  prioritySteps: [0, 3, 6, 9],
-  globalKeyprefix: PREFIX,
-  unackedKey: 'unacked',
-  unackedIndexKey: 'unacked_index',
-  unackedMutexKey: 'unacked_mutex',
-  fanoutPrefix: true,
-  fanoutPatterns: false,
-  db: 0,
-  layout: 'sharded',
-});
+const keys = shardedKeys(PREFIX);
 
 let topology: ClusterTopology;
 const connections: Connection[] = [];

@@ -143,6 +143,13 @@ export function fanoutWorkload(ctx: BenchContext, subscribers: number): Promise<
       }
       const producer = makeProducer(publisher, topology.exchange);
       await waitForSubscribers(connection, producer, subscribers, ctx.timeoutMs);
+      // Pub/sub keeps nothing: a subscriber link replaced meanwhile misses what was published
+      // while it was down (fanout is at most once), so the result says how many links went.
+      let linksLost = 0;
+      const onLost = (): void => {
+        linksLost += 1;
+      };
+      connection.on('connectionLost', onLost);
       const specs = interleavedSpecs([''], [ctx.messages]);
       const expected = ctx.messages * subscribers;
       let done = false;
@@ -154,10 +161,12 @@ export function fanoutWorkload(ctx: BenchContext, subscribers: number): Promise<
         publishSeconds = (performance.now() - started) / 1000;
         done = await consuming;
       });
+      connection.off('connectionLost', onLost);
       await counter.cancelAll();
       await dropTopology(publisher, topology);
       const result = resultFrom(id, label, counter.acked, phase);
       result.extra = {
+        linksLost,
         subscribers,
         published: ctx.messages,
         delivered: counter.acked,

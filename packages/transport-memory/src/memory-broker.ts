@@ -20,11 +20,13 @@ import {
   queueExpires,
   queueMessageTtl,
   readAckInfo,
-  readDeliveryTag,
   withDeadline,
 } from '@kelp/virtual';
 import { DelayedSets, type DelayedEntry } from './delayed-sets.js';
 import { Deque } from './deque.js';
+import { MemoryUnackedRecords, routeOf, type MemoryUnackedEntry } from './memory-unacked.js';
+
+export type { MemoryUnackedEntry } from './memory-unacked.js';
 
 export interface MemoryBrokerOptions {
   /** Broker name (the `memory://<name>` part); shown in NOT_FOUND messages. */
@@ -33,37 +35,6 @@ export interface MemoryBrokerOptions {
   prioritySteps?: readonly number[];
   /** Wall-clock seconds (like Redis's `unacked_index` scores). Tests pass a fake clock. */
   now?: () => number;
-}
-
-/** One unacked message: the Redis `unacked` hash value and its `unacked_index` score. */
-export interface MemoryUnackedEntry {
-  envelope: string;
-  exchange: string;
-  routingKey: string;
-  /** Delivery time in seconds; restored once older than the visibility timeout. */
-  deliveredAt: number;
-}
-
-/**
- * What the broker keeps per unacked message. The route is read from the envelope when a restore
- * or the admin first asks for it, not on every delivery (a delivery needs only the tag).
- */
-interface UnackedRecord {
-  envelope: string;
-  deliveredAt: number;
-  route?: { exchange: string; routingKey: string };
-}
-
-function routeOf(record: UnackedRecord): { exchange: string; routingKey: string } {
-  if (record.route === undefined) {
-    const info = readAckInfo(record.envelope);
-    record.route = { exchange: info?.exchange ?? '', routingKey: info?.routingKey ?? '' };
-  }
-  return record.route;
-}
-
-function toEntry(record: UnackedRecord): MemoryUnackedEntry {
-  return { envelope: record.envelope, ...routeOf(record), deliveredAt: record.deliveredAt };
 }
 
 /** A message taken from a queue, with the tag it was recorded under (none when noAck or tagless). */
@@ -89,7 +60,7 @@ export class MemoryBroker {
   private readonly now: () => number;
   private readonly queues = new Map<string, QueueLists>();
   private readonly bindings = new Map<string, Map<string, BindingRow>>();
-  private readonly unacked = new Map<string, UnackedRecord>();
+  private readonly unacked: MemoryUnackedRecords;
   private readonly deadLetters = new Map<string, DeadLetterEntry[]>();
   /** `x-message-ttl` (ms) of the queues declared with one. */
   private readonly messageTtls = new Map<string, number>();
@@ -108,6 +79,7 @@ export class MemoryBroker {
     this.name = options.name ?? 'default';
     this.prioritySteps = [...(options.prioritySteps ?? DEFAULT_PRIORITY_STEPS)].sort((a, b) => a - b);
     this.now = options.now ?? (() => Date.now() / 1000);
+    this.unacked = new MemoryUnackedRecords(this.now);
     this.state = new BrokerState(this.name);
   }
 
@@ -242,15 +214,9 @@ export class MemoryBroker {
       }
       if (payload === undefined) continue;
       if (noAck) return { payload };
-      let deliveryTag = readDeliveryTag(payload);
-      // A record already held under that tag is another delivery's (or another copy of this
-      // message's): read the tag in full before writing over it, so a malformed envelope naming
-      // someone else's tag cannot take that record away.
-      if (deliveryTag !== undefined && this.unacked.has(deliveryTag)) deliveryTag = readAckInfo(payload)?.deliveryTag;
+      const deliveryTag = this.unacked.recordTaken(payload);
       // Without a tag the message cannot be acked; the channel dead-letters it.
-      if (deliveryTag === undefined) return { payload };
-      this.unacked.set(deliveryTag, { envelope: payload, deliveredAt: this.now() });
-      return { payload, deliveryTag };
+      return deliveryTag === undefined ? { payload } : { payload, deliveryTag };
     }
     return undefined;
   }
@@ -419,16 +385,15 @@ export class MemoryBroker {
   // ---- unacked store ---------------------------------------------------------------------------
 
   recordUnacked(tag: string, envelope: string, exchange: string, routingKey: string): void {
-    this.unacked.set(tag, { envelope, deliveredAt: this.now(), route: { exchange, routingKey } });
+    this.unacked.record(tag, envelope, exchange, routingKey);
   }
 
   ack(tags: readonly string[]): void {
-    for (const tag of tags) this.unacked.delete(tag);
+    this.unacked.ack(tags);
   }
 
   unackedEntry(tag: string): MemoryUnackedEntry | undefined {
-    const record = this.unacked.get(tag);
-    return record && toEntry(record);
+    return this.unacked.entry(tag);
   }
 
   get unackedCount(): number {
@@ -437,8 +402,7 @@ export class MemoryBroker {
 
   /** Moves the entry's delivery time so it stays invisible for `seconds` more under `visibilityTimeout`. */
   extend(tag: string, seconds: number, visibilityTimeout: number): void {
-    const entry = this.unacked.get(tag);
-    if (entry) entry.deliveredAt = Math.max(entry.deliveredAt, this.now() + seconds - visibilityTimeout);
+    this.unacked.extend(tag, seconds, visibilityTimeout);
   }
 
   /**
@@ -447,9 +411,8 @@ export class MemoryBroker {
    * at the back when `leftmost`, else at the head. The priority sub-list is kept (Kombu HEAD).
    */
   async restore(tag: string, leftmost: boolean, resolve: RouteResolver): Promise<RestoreOutcome> {
-    const record = this.unacked.get(tag);
+    const record = this.unacked.remove(tag);
     if (!record) return { status: 'missing', deliveryTag: tag };
-    this.unacked.delete(tag);
     const marked = markRedelivered(record.envelope);
     const { exchange, routingKey } = routeOf(record);
     let queues: readonly string[];
@@ -457,7 +420,7 @@ export class MemoryBroker {
       queues = await resolve(exchange, routingKey, marked);
     } catch (error) {
       // The lookup failed: keep the message unacked so a later restore can try again.
-      this.unacked.set(tag, record);
+      this.unacked.putBack(tag, record);
       throw error;
     }
     if (queues.length === 0) {
@@ -478,11 +441,7 @@ export class MemoryBroker {
    * next in line.
    */
   async restoreVisible(visibilityTimeout: number, resolve: RouteResolver): Promise<RestoreOutcome[]> {
-    const ceiling = this.now() - visibilityTimeout;
-    const expired = [...this.unacked]
-      .filter(([, entry]) => entry.deliveredAt <= ceiling)
-      .sort(([, a], [, b]) => b.deliveredAt - a.deliveredAt)
-      .map(([tag]) => tag);
+    const expired = this.unacked.olderThan(visibilityTimeout);
     const outcomes: RestoreOutcome[] = [];
     for (const tag of expired) outcomes.push(await this.restore(tag, false, resolve));
     return outcomes;
@@ -509,9 +468,8 @@ export class MemoryBroker {
    * key, else the exchange, of its envelope); undefined when there is no record.
    */
   deadLetterUnacked(tag: string, queue: string | undefined, reason: string): { queue: string } | undefined {
-    const record = this.unacked.get(tag);
+    const record = this.unacked.remove(tag);
     if (!record) return undefined;
-    this.unacked.delete(tag);
     const route = queue === undefined ? routeOf(record) : undefined;
     const target = queue ?? (route?.routingKey || route?.exchange || '');
     this.deadLetter(target, record.envelope, reason);
@@ -522,7 +480,7 @@ export class MemoryBroker {
 
   /** Every unacked entry with its tag. */
   unackedEntries(): Array<[string, MemoryUnackedEntry]> {
-    return [...this.unacked].map(([tag, record]) => [tag, toEntry(record)]);
+    return this.unacked.entries();
   }
 
   /** Exchanges that have at least one binding row. */
