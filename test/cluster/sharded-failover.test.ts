@@ -7,29 +7,16 @@
  * fanout exchange's shard channel, and the consuming process subscribes the channel again on the
  * promoted replica by itself (its subscriber of the dead node is closed).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Connection, Consumer, Exchange, Producer, Queue, type Message } from 'kelp';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
-import { startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
 import { drainUntil, sleep } from '../conformance/context.js';
 import { shardedKeys } from './support/sharded-keys.js';
+import { useShardedCluster } from './support/sharded-cluster.js';
 
 const PREFIX = 'failover:';
-let topology: ClusterTopology;
-const connections: Connection[] = [];
-const open = (): Connection => {
-  const conn = new Connection(topology.url(), { transportOptions: { clusterLayout: 'sharded', globalKeyprefix: PREFIX, brpopTimeout: 0.1 } });
-  connections.push(conn);
-  return conn;
-};
-
-beforeAll(async () => {
-  topology = await startClusterTopology();
-}, 60_000);
-afterAll(async () => {
-  for (const conn of connections) await conn.close().catch(() => undefined);
-  await topology?.stop();
-});
+const cluster = useShardedCluster(PREFIX);
+const open = (extra: Record<string, unknown> = {}): Connection => cluster.open(extra);
 
 describe('a master failover under the sharded transport', () => {
   it('goes on publishing and consuming on the promoted replica without a restart', async () => {
@@ -52,7 +39,7 @@ describe('a master failover under the sharded transport', () => {
     for (const id of before) await producer.publish({ id }, { exchange: '', routingKey: name });
     await drainUntil(consumerConn, () => before.every((id) => acked.has(id)), 20);
 
-    const { port: oldMaster, killedAt } = await topology.killMasterOf(slot);
+    const { port: oldMaster, killedAt } = await cluster.topology.killMasterOf(slot);
     // Publishing goes on from the moment of the kill, as an application's would: the application
     // publishes again after a refusal (no confirm here), and the connections must reach the
     // promoted replica by themselves, never waiting out a command timeout on the dead node.
@@ -72,7 +59,7 @@ describe('a master failover under the sharded transport', () => {
         }
       }
     })();
-    const newMaster = await topology.waitForNewMaster(slot, oldMaster, 30_000);
+    const newMaster = await cluster.topology.waitForNewMaster(slot, oldMaster, 30_000);
     const promotedAfter = Date.now() - killedAt;
     await publishing;
     await drainUntil(consumerConn, () => after.every((id) => acked.has(id)), 30);
@@ -91,7 +78,7 @@ describe('fanout across a failover of the master of its shard channel', () => {
   async function waitForSubscriber(conn: Connection, channel: string, timeoutSeconds: number): Promise<number> {
     const deadline = Date.now() + timeoutSeconds * 1000;
     for (;;) {
-      const node = topology.nodeClient((await topology.ownerOf(keySlot(channel))).master);
+      const node = cluster.topology.nodeClient((await cluster.topology.ownerOf(keySlot(channel))).master);
       const reply = (await node.call('PUBSUB', 'SHARDNUMSUB', channel).catch(() => [channel, 0]).finally(() => node.disconnect())) as [string, number];
       if (Number(reply[1]) > 0) return Number(reply[1]);
       if (Date.now() > deadline) throw new Error(`no subscriber of ${channel} on its master within ${timeoutSeconds} s`);
@@ -101,10 +88,10 @@ describe('fanout across a failover of the master of its shard channel', () => {
 
   it("subscribes the exchange again on the promoted replica: a publish after the failover reaches the bound queue's consumer", async () => {
     // A master that still has a replica (the test above may have used one up).
-    const taken = (await topology.ownerOf(keySlot(`${PREFIX}{failing.q}`))).master;
+    const taken = (await cluster.topology.ownerOf(keySlot(`${PREFIX}{failing.q}`))).master;
     let exchangeName = '';
     for (let i = 0; exchangeName === ''; i++) {
-      if ((await topology.ownerOf(keySlot(keys.fanoutChannel(`fo.fan.${i}`, '')))).master !== taken) exchangeName = `fo.fan.${i}`;
+      if ((await cluster.topology.ownerOf(keySlot(keys.fanoutChannel(`fo.fan.${i}`, '')))).master !== taken) exchangeName = `fo.fan.${i}`;
     }
     const channelName = keys.fanoutChannel(exchangeName, '');
     const slot = keySlot(channelName);
@@ -125,12 +112,12 @@ describe('fanout across a failover of the master of its shard channel', () => {
     await producer.publish({ id: 'before' }, { exchange, routingKey: '' });
     await drainUntil(conn, () => got.length === 1, 10);
 
-    const { port: oldMaster } = await topology.killMasterOf(slot);
-    const newMaster = await topology.waitForNewMaster(slot, oldMaster, 30_000);
+    const { port: oldMaster } = await cluster.topology.killMasterOf(slot);
+    const newMaster = await cluster.topology.waitForNewMaster(slot, oldMaster, 30_000);
     // The subscriber of the dead master reconnects in vain; the map reload its attempts start
     // points the slot at the promoted replica, which is where the channel must be subscribed now.
     await waitForSubscriber(conn, channelName, 20);
-    expect((await topology.ownerOf(slot)).master).toBe(newMaster);
+    expect((await cluster.topology.ownerOf(slot)).master).toBe(newMaster);
     for (let attempt = 0; ; attempt++) {
       try {
         await producer.publish({ id: 'after' }, { exchange, routingKey: '' });

@@ -6,7 +6,7 @@
  * record is recorded in its queue's own keys; an ack sent on a stale slot map meets MOVED and is
  * sent once more to the right master.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Connection, Consumer, Exchange, Producer, Queue, type Message } from 'kelp';
 import { queryClusterSlots } from '../../packages/transport-redis/src/cluster-connector.js';
 import { ClusterNodePool } from '../../packages/transport-redis/src/cluster-node-pool.js';
@@ -14,30 +14,18 @@ import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
 import { parseRedisTransportOptions } from '../../packages/transport-redis/src/options.js';
 import { defineScripts } from '../../packages/transport-redis/src/scripts.js';
 import { ShardedUnackedStore } from '../../packages/transport-redis/src/sharded-unacked.js';
-import { CLUSTER_PASSWORD, startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
+import { CLUSTER_PASSWORD } from '../setup/cluster-topology.js';
 import { drainUntil } from '../conformance/context.js';
 import { shardedKeys } from './support/sharded-keys.js';
+import { useShardedCluster } from './support/sharded-cluster.js';
 
 const PREFIX = 'faults:';
 const keys = shardedKeys(PREFIX);
 
-let topology: ClusterTopology;
-const connections: Connection[] = [];
-const open = (): Connection => {
-  const conn = new Connection(topology.url(), { transportOptions: { clusterLayout: 'sharded', globalKeyprefix: PREFIX, brpopTimeout: 0.1 } });
-  connections.push(conn);
-  return conn;
-};
+const cluster = useShardedCluster(PREFIX);
+const open = (extra: Record<string, unknown> = {}): Connection => cluster.open(extra);
 
-beforeAll(async () => {
-  topology = await startClusterTopology();
-}, 60_000);
-afterAll(async () => {
-  for (const conn of connections) await conn.close().catch(() => undefined);
-  await topology?.stop();
-});
-
-const masterOf = async (queue: string): Promise<number> => (await topology.ownerOf(keySlot(keys.queueKey(queue)))).master;
+const masterOf = async (queue: string): Promise<number> => (await cluster.topology.ownerOf(keySlot(keys.queueKey(queue)))).master;
 
 /** A queue named `<stem>.<n>` whose master is not `other`'s. */
 async function queueAwayFrom(other: string, stem: string): Promise<string> {
@@ -47,7 +35,7 @@ async function queueAwayFrom(other: string, stem: string): Promise<string> {
 
 /** `queue`'s unacked records and index entries, on its master. */
 async function unackedOf(queue: string): Promise<{ records: number; index: number }> {
-  const node = topology.nodeClient(await masterOf(queue));
+  const node = cluster.topology.nodeClient(await masterOf(queue));
   try {
     const own = keys.unackedKeys(queue);
     return { records: await node.hlen(own.unacked), index: await node.zcard(own.unackedIndex) };
@@ -65,7 +53,7 @@ describe('sharded pops, acks and records under faults', () => {
   it('sends an ack that met MOVED once more to the master the reply names', async () => {
     const queue = 'fault.moved';
     const right = await masterOf(queue);
-    const wrong = (await topology.masters()).find((port) => port !== right) as number;
+    const wrong = (await cluster.topology.masters()).find((port) => port !== right) as number;
     const seed = { host: '127.0.0.1', port: right };
     let lookups = 0;
     // The first lookup is stale (every slot on the wrong master), as after a resharding; later
@@ -75,7 +63,7 @@ describe('sharded pops, acks and records under faults', () => {
       credentials: { password: CLUSTER_PASSWORD },
       queryTimeoutMs: 2000,
       connect: (node) => {
-        const client = topology.nodeClient(node.port);
+        const client = cluster.topology.nodeClient(node.port);
         defineScripts(client);
         return client;
       },
@@ -87,7 +75,7 @@ describe('sharded pops, acks and records under faults', () => {
       options: parseRedisTransportOptions({ clusterLayout: 'sharded', globalKeyprefix: PREFIX }),
       wallClock: () => Date.now() / 1000,
     });
-    const node = topology.nodeClient(right);
+    const node = cluster.topology.nodeClient(right);
     try {
       const own = keys.unackedKeys(queue);
       await node.zadd(own.unackedIndex, Date.now() / 1000, 'tag-moved-1');
@@ -113,7 +101,7 @@ describe('sharded pops, acks and records under faults', () => {
     await producer.publish({ id: 'bad-0' }, { exchange: '', routingKey: bad });
     // The bad queue's unacked index is a string: its pop script fails (WRONGTYPE) on its master
     // while the good queue's pop, on another master, takes and records its three messages.
-    const node = topology.nodeClient(await masterOf(bad));
+    const node = cluster.topology.nodeClient(await masterOf(bad));
     await node.set(keys.unackedKeys(bad).unackedIndex, 'not a sorted set');
     node.disconnect();
 
@@ -160,11 +148,11 @@ describe('sharded pops, acks and records under faults', () => {
   it("records a delivery the pop did not record in its queue's own keys, and acks it there", async () => {
     const queue = 'fault.record';
     const pool = new ClusterNodePool({
-      seeds: [{ host: '127.0.0.1', port: topology.ports[0] as number }],
+      seeds: [{ host: '127.0.0.1', port: cluster.topology.ports[0] as number }],
       credentials: { password: CLUSTER_PASSWORD },
       queryTimeoutMs: 2000,
       connect: (node) => {
-        const client = topology.nodeClient(node.port);
+        const client = cluster.topology.nodeClient(node.port);
         defineScripts(client);
         return client;
       },
@@ -178,7 +166,7 @@ describe('sharded pops, acks and records under faults', () => {
     try {
       const envelope = JSON.stringify({ body: 'e30=', properties: { delivery_tag: 'tag-record-1' } });
       await store.record('tag-record-1', envelope, '', queue, queue);
-      const node = topology.nodeClient(await masterOf(queue));
+      const node = cluster.topology.nodeClient(await masterOf(queue));
       const own = keys.unackedKeys(queue);
       expect(await node.hget(own.unacked, 'tag-record-1')).toBe(`[${envelope}, "", "${queue}"]`);
       expect(await node.zscore(own.unackedIndex, 'tag-record-1')).not.toBeNull();

@@ -6,40 +6,27 @@
  * no node ever answered CROSSSLOT (INFO errorstats). Then: the features the layout does not offer
  * yet are refused with a ConfigurationError naming the layout, before anything is written.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigurationError, Connection, Consumer, Exchange, OperationalError, Producer, Queue, type Message } from 'kelp';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
-import { startClusterTopology, type ClusterTopology } from '../setup/cluster-topology.js';
 import { caught, drainUntil } from '../conformance/context.js';
 import { shardedKeys } from './support/sharded-keys.js';
+import { useShardedCluster } from './support/sharded-cluster.js';
 
 const PREFIX = 'spread:';
 const QUEUES = Array.from({ length: 100 }, (_, i) => `sq.${i}`);
 const PER_QUEUE = 10;
-/** Commands the test harness sends (stats, topology); not kelp's work. */
+/** Commands the test harness sends (stats, cluster.topology); not kelp's work. */
 const HARNESS_COMMANDS = new Set(['config', 'info', 'cluster', 'client', 'auth', 'hello', 'ping', 'select', 'command', 'readonly']);
 
 const keys = shardedKeys(PREFIX);
 
-let topology: ClusterTopology;
-const connections: Connection[] = [];
-const open = (extra: Record<string, unknown> = {}): Connection => {
-  const conn = new Connection(topology.url(), { transportOptions: { clusterLayout: 'sharded', globalKeyprefix: PREFIX, brpopTimeout: 0.1, ...extra } });
-  connections.push(conn);
-  return conn;
-};
-
-beforeAll(async () => {
-  topology = await startClusterTopology();
-}, 60_000);
-afterAll(async () => {
-  for (const conn of connections) await conn.close().catch(() => undefined);
-  await topology?.stop();
-});
+const cluster = useShardedCluster(PREFIX);
+const open = (extra: Record<string, unknown> = {}): Connection => cluster.open(extra);
 
 /** One node's INFO section as name -> value. */
 async function info(port: number, section: string): Promise<Map<string, string>> {
-  const client = topology.nodeClient(port);
+  const client = cluster.topology.nodeClient(port);
   try {
     const text = await client.info(section);
     return new Map(text.split('\r\n').filter((line) => line.includes(':')).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)]));
@@ -57,7 +44,7 @@ async function waitForSubscribers(conn: Connection, exchange: string, wanted: (c
   const name = keys.fanoutChannel(exchange, '');
   const deadline = Date.now() + timeoutSeconds * 1000;
   for (;;) {
-    const node = topology.nodeClient((await topology.ownerOf(keySlot(name))).master);
+    const node = cluster.topology.nodeClient((await cluster.topology.ownerOf(keySlot(name))).master);
     const reply = (await node.call('PUBSUB', 'SHARDNUMSUB', name).finally(() => node.disconnect())) as [string, number];
     const count = Number(reply[1]);
     if (wanted(count)) return;
@@ -68,10 +55,10 @@ async function waitForSubscribers(conn: Connection, exchange: string, wanted: (c
 
 describe('the sharded layout through Connection, Producer and Consumer', () => {
   it('spreads 100 queues over 3 masters and acks every published id once, with no CROSSSLOT', async () => {
-    const masters = await topology.masters();
+    const masters = await cluster.topology.masters();
     expect(masters).toHaveLength(3);
-    for (const port of topology.ports) {
-      const node = topology.nodeClient(port);
+    for (const port of cluster.topology.ports) {
+      const node = cluster.topology.nodeClient(port);
       await node.config('RESETSTAT').finally(() => node.disconnect());
     }
 
@@ -104,7 +91,7 @@ describe('the sharded layout through Connection, Producer and Consumer', () => {
     // Where the queues live: every master holds some.
     const owners = new Map<number, number>();
     for (const name of QUEUES) {
-      const { master } = await topology.ownerOf(keySlot(keys.queueKey(name)));
+      const { master } = await cluster.topology.ownerOf(keySlot(keys.queueKey(name)));
       owners.set(master, (owners.get(master) ?? 0) + 1);
     }
     expect([...owners.keys()].sort()).toEqual([...masters].sort());
@@ -129,8 +116,8 @@ describe('the sharded layout through Connection, Producer and Consumer', () => {
 
     // Nothing waits or stays unacked in any queue's own keys, on its own master.
     for (const name of QUEUES) {
-      const { master } = await topology.ownerOf(keySlot(keys.queueKey(name)));
-      const client = topology.nodeClient(master);
+      const { master } = await cluster.topology.ownerOf(keySlot(keys.queueKey(name)));
+      const client = cluster.topology.nodeClient(master);
       try {
         const own = keys.unackedKeys(name);
         expect(await client.hlen(own.unacked), `${name} unacked`).toBe(0);
@@ -157,7 +144,7 @@ describe('the sharded layout through Connection, Producer and Consumer', () => {
     const even = [...calls.values()].reduce((a, b) => a + b, 0) / calls.size;
     const shares = [...calls].map(([port, n]) => [port, n / even] as const);
     for (const [port, share] of shares) expect(Math.abs(share - 1), `master ${port}: ${share.toFixed(2)} of an even share`).toBeLessThanOrEqual(0.25);
-    for (const port of topology.ports) {
+    for (const port of cluster.topology.ports) {
       const errors = await info(port, 'errorstats');
       expect(errors.get('errorstat_CROSSSLOT'), `CROSSSLOT on ${port}`).toBeUndefined();
       expect(errors.get('errorstat_MOVED'), `MOVED on ${port}`).toBeUndefined();
@@ -225,7 +212,7 @@ describe('the sharded layout through Connection, Producer and Consumer', () => {
     await drainUntil(conn, () => got.get('late.a')?.length === 2, 10);
     await drainUntil(conn, () => false, 0.5).catch(() => undefined);
     expect(Object.fromEntries(got)).toEqual({ 'late.a': ['one', 'two'], 'late.b': ['one'] });
-    const node = topology.nodeClient((await topology.ownerOf(keySlot(keys.queueKey(unbound.name)))).master);
+    const node = cluster.topology.nodeClient((await cluster.topology.ownerOf(keySlot(keys.queueKey(unbound.name)))).master);
     expect(await node.llen(keys.queueKey(unbound.name)).finally(() => node.disconnect())).toBe(0);
   });
 
@@ -247,8 +234,8 @@ describe('the sharded layout through Connection, Producer and Consumer', () => {
     await producer.publish({ id: 'before' }, { exchange, routingKey: '' });
     await drainUntil(conn, () => got.length === 1, 10);
 
-    const master = (await topology.ownerOf(keySlot(keys.fanoutChannel('sx.killed', '')))).master;
-    const node = topology.nodeClient(master);
+    const master = (await cluster.topology.ownerOf(keySlot(keys.fanoutChannel('sx.killed', '')))).master;
+    const node = cluster.topology.nodeClient(master);
     const killed = Number(await node.client('KILL', 'TYPE', 'pubsub').finally(() => node.disconnect()));
     expect(killed).toBeGreaterThan(0);
     await waitForSubscribers(conn, 'sx.killed', (count) => count > 0);
@@ -274,7 +261,7 @@ describe('transport.admin in the sharded layout', () => {
     // Taken with acks and never settled: 30 unacked records, in 30 queues' own keys.
     for (const queue of queues) expect((await queue.get())?.payload).toEqual({ id: queue.name });
     const masters = new Set<number>();
-    for (const name of names) masters.add((await topology.ownerOf(keySlot(keys.queueKey(name)))).master);
+    for (const name of names) masters.add((await cluster.topology.ownerOf(keySlot(keys.queueKey(name)))).master);
     expect(masters.size).toBe(3);
 
     const admin = open().transport.admin;
@@ -382,10 +369,10 @@ describe('a resharding under the sharded transport', () => {
     await consumer.consume();
     await drainUntil(consumerConn, () => acked.size >= 25, 20);
 
-    const from = (await topology.ownerOf(slot)).master;
-    const target = (await topology.masters()).find((port) => port !== from) as number;
-    await topology.reshard(slot, target);
-    expect((await topology.ownerOf(slot)).master).toBe(target);
+    const from = (await cluster.topology.ownerOf(slot)).master;
+    const target = (await cluster.topology.masters()).find((port) => port !== from) as number;
+    await cluster.topology.reshard(slot, target);
+    expect((await cluster.topology.ownerOf(slot)).master).toBe(target);
 
     for (let n = 50; n < 100; n++) await publish(n);
     expect(refused, 'publishes refused after the resharding').toBeLessThanOrEqual(1);
@@ -395,7 +382,7 @@ describe('a resharding under the sharded transport', () => {
     await drainUntil(consumerConn, () => published.every((id) => acked.has(id)), 30).catch(() => undefined);
     expect(published.filter((id) => !acked.has(id))).toEqual([]);
     await drainUntil(consumerConn, () => false, 0.5).catch(() => undefined);
-    const node = topology.nodeClient(target);
+    const node = cluster.topology.nodeClient(target);
     try {
       const own = keys.unackedKeys(name);
       expect({ records: await node.hlen(own.unacked), index: await node.zcard(own.unackedIndex) }).toEqual({ records: 0, index: 0 });
