@@ -216,7 +216,7 @@ export class MemoryBroker {
       if (noAck) return { payload };
       const deliveryTag = this.unacked.recordTaken(payload);
       // Without a tag the message cannot be acked; the channel dead-letters it.
-      return deliveryTag === undefined ? { payload } : { payload, deliveryTag };
+      return { payload, deliveryTag };
     }
     return undefined;
   }

@@ -64,7 +64,7 @@ export class MemoryStorage implements ChannelStorage {
     const taken = this.broker.take(queue, options.noAck, options.expiry);
     if (taken === undefined) return undefined;
     // The tag it was recorded under: the channel checks the envelope's against it.
-    return taken.deliveryTag === undefined ? { queue, payload: taken.payload } : { queue, payload: taken.payload, deliveryTag: taken.deliveryTag };
+    return { queue, payload: taken.payload, deliveryTag: taken.deliveryTag };
   }
 
   async purge(queue: string): Promise<number> {

@@ -53,7 +53,7 @@ export class ConsumeBridge {
       const queue = this.ctx.storage.queueOfKey(entry.key);
       if (entry.kind === 'dead') this.ctx.reportDeadLettered({ queue, reason: entry.reason });
       else if (entry.kind === 'expired') this.ctx.channel.expiry.report({ queue, deadLettered: entry.deadLettered });
-      else void this.ctx.channel.requeueUndeliverable(recorded ? { queue, payload: entry.payload, recorded, deliveryTag: entry.deliveryTag } : { queue, payload: entry.payload, recorded });
+      else void this.ctx.channel.requeueUndeliverable({ queue, payload: entry.payload, recorded, deliveryTag: entry.deliveryTag });
     }
   }
 

@@ -111,7 +111,7 @@ export class MultiChannelPoller implements Poller {
     for (const { entry, recorded } of poller.takeUndelivered()) {
       if (entry.kind !== 'message') continue;
       const queue = this.host.queueFromKey(entry.key);
-      out.push(recorded ? { queue, payload: entry.payload, recorded, deliveryTag: entry.deliveryTag } : { queue, payload: entry.payload, recorded });
+      out.push({ queue, payload: entry.payload, recorded, deliveryTag: entry.deliveryTag });
     }
     return out;
   }

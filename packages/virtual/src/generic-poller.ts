@@ -154,7 +154,7 @@ export class GenericPoller implements Poller {
     for (const [channel, items] of batches) {
       for (const item of items) {
         channel
-          .handleIncoming(item.queue, item.payload, item.deliveryTag === undefined ? { recorded: item.recorded } : { recorded: item.recorded, deliveryTag: item.deliveryTag })
+          .handleIncoming(item.queue, item.payload, { recorded: item.recorded, deliveryTag: item.deliveryTag })
           .catch((error: unknown) => this.host.reportError(error));
       }
     }

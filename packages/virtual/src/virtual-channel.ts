@@ -260,11 +260,7 @@ export class VirtualChannel implements Channel {
     if (batchGet && queues.length > 0 && modes.size === 1) {
       const noAck = this.noAckFor(queues[0] as string) ?? false;
       for (const result of await batchGet.getMany(queues, max, { noAck, expiry: this.expiry })) {
-        out.push(
-          !noAck && result.deliveryTag !== undefined
-            ? { queue: result.queue, payload: result.payload, recorded: true, deliveryTag: result.deliveryTag }
-            : { queue: result.queue, payload: result.payload, recorded: !noAck },
-        );
+        out.push({ queue: result.queue, payload: result.payload, recorded: !noAck, deliveryTag: result.deliveryTag });
         this.cycle.rotate(result.queue);
       }
       return out;
@@ -276,11 +272,7 @@ export class VirtualChannel implements Channel {
         if (noAck === undefined) continue;
         const result = await this.storage.get(queue, { noAck, expiry: this.expiry });
         if (!result) continue;
-        out.push(
-          !noAck && result.deliveryTag !== undefined
-            ? { queue: result.queue, payload: result.payload, recorded: true, deliveryTag: result.deliveryTag }
-            : { queue: result.queue, payload: result.payload, recorded: !noAck },
-        );
+        out.push({ queue: result.queue, payload: result.payload, recorded: !noAck, deliveryTag: result.deliveryTag });
         this.cycle.rotate(queue);
         hit = true;
         break;
@@ -312,9 +304,7 @@ export class VirtualChannel implements Channel {
     const env = checked.envelope;
     const consumer = this.channelState === 'open' ? this.consumers.receiverOf(queue) : undefined;
     if (!consumer) {
-      await this.restorer.requeueUndeliverable(
-        options.deliveryTag === undefined ? { queue, payload, recorded: options.recorded } : { queue, payload, recorded: options.recorded, deliveryTag: options.deliveryTag },
-      );
+      await this.restorer.requeueUndeliverable({ queue, payload, recorded: options.recorded, deliveryTag: options.deliveryTag });
       return;
     }
     if (!consumer.noAck) {
