@@ -41,7 +41,7 @@ export class MemoryUnackedRecords {
   constructor(private readonly now: () => number) {}
 
   /**
-   * Records a message just taken from a queue; resolves with its tag, or undefined when it has
+   * Records a message just taken from a queue; returns its tag, or undefined when it has
    * none (the channel dead-letters it). A record already held under the tag read from the text is
    * another delivery's (or another copy of this message's): the tag is read in full before writing
    * over it, so a malformed envelope naming someone else's tag cannot take that record away.
