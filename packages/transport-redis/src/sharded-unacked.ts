@@ -32,7 +32,7 @@ import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
 import { markRedeliveredObject, parseUnackedEntry } from './redis-unacked.js';
 import { restoreEveryShard } from './sharded-restore.js';
-import { ackTags, restoreByTag } from './scripts.js';
+import { ackTags, call, restoreByTag } from './scripts.js';
 import { shardedUnsupported } from './sharded-refusals.js';
 
 export interface ShardedUnackedContext {
@@ -79,18 +79,18 @@ export class ShardedUnackedStore implements UnackedStore, VisibilityTimeout, Una
 
   /**
    * Records a delivery the pop did not record (popped for a noAck consumer, delivered to an
-   * ack-mode one) in `queue`'s own keys, Kombu's `[envelope, exchange, routing_key]` value and
-   * ZADD then HSET as RecordBatcher writes them. Without its queue a record would land in no
-   * queue's keys, so that is refused (nothing in this layout records without one).
+   * ack-mode one) in `queue`'s own keys: Kombu's `[envelope, exchange, routing_key]` value and
+   * its index entry written by one script, so a crash or a lost connection cannot leave one
+   * without the other. Without its
+   * queue a record would land in no queue's keys, so that is refused (nothing in this layout
+   * records without one).
    */
   async record(tag: string, envelopeJson: string, exchange: string, routingKey: string, queue?: string): Promise<void> {
     if (queue === undefined) throw shardedUnsupported('recording a delivery without the queue it came from');
     const own = this.ctx.keys.unackedKeys(queue);
     const value = `[${envelopeJson}, ${JSON.stringify(exchange)}, ${JSON.stringify(routingKey)}]`;
     const score = this.ctx.wallClock().toFixed(6);
-    // Two idempotent writes, not a MULTI: each can be resent after MOVED on its own.
-    await this.onQueue(queue, (client) => client.zadd(own.unackedIndex, score, tag));
-    await this.onQueue(queue, (client) => client.hset(own.unacked, tag, value));
+    await this.onQueue(queue, (client) => call(client, 'record', [own.unacked, own.unackedIndex, score, tag, value]));
     this.remember(tag, queue);
   }
 
