@@ -326,8 +326,9 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
 /**
  * The expiry touch of the sharded layout: the queues grouped by slot (each queue's keys are in
  * its own), one touch-queues call per slot on its master, all at once, so no call names keys of
- * two slots; a call met by MOVED goes once more to the slot's new master (touching twice is
- * harmless, it only sets the expiry again).
+ * two slots. The script declares no keys, so a slot that moved answers "non local key", not
+ * MOVED: the touch fails (the transport reloads the slot map on that reply) and the queue's next
+ * use, or a consumer's next periodic touch, reaches the new master.
  */
 function touchPerSlot(pool: ClusterNodePool, keys: RedisKeys): TouchQueues {
   return async (queues) => {
@@ -341,7 +342,7 @@ function touchPerSlot(pool: ClusterNodePool, keys: RedisKeys): TouchQueues {
     const answers = new Map<string, unknown>();
     await Promise.all(
       [...bySlot].map(async ([slot, group]) => {
-        const reply = await pool.onSlot(slot, (client) => call(client, 'touchQueues', touchQueuesArgs(keys, group)));
+        const reply = await call(await pool.forSlot(slot), 'touchQueues', touchQueuesArgs(keys, group));
         const expires = Array.isArray(reply) ? (reply as unknown[]) : [];
         group.forEach((queue, i) => answers.set(queue, expires[i]));
       }),
