@@ -302,14 +302,6 @@ describe('features the sharded layout refuses, naming the layout', () => {
     expect(await queue.get({ noAck: true })).toBeUndefined();
   });
 
-  it.each(['x-max-length', 'x-max-length-bytes', 'x-expires'])('refuses a queue declared with %s', async (argument) => {
-    const conn = open();
-    const queue = new Queue(`refuse.${argument}`, { queueArguments: { [argument]: 1000 } }).bind(await conn.channel());
-    const error = await caught(() => queue.declare());
-    namesLayout(error);
-    expect((error as Error).message).toContain(argument);
-  });
-
   it('refuses a queue name with a brace, which would scatter its keys over slots', async () => {
     const conn = open();
     const error = await caught(async () => new Queue('bad{name}').bind(await conn.channel()).declare());

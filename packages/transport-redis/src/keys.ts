@@ -61,6 +61,11 @@ export interface QueuePolicyNames {
   deadLetterSuffix: string;
   /** {@link RedisKeys.droppedKey} without the reason. */
   droppedPrefix: string;
+  /**
+   * Set in the sharded layout only: each queue counts its drops in its own hash,
+   * `droppedPrefix + reason + this + {<q>}` ({@link RedisKeys.droppedKeyOf}), in its slot.
+   */
+  droppedQueueSeparator?: string;
 }
 
 export interface BindingMember {
@@ -71,6 +76,9 @@ export interface BindingMember {
 
 /** Suffix of the per-queue list where kelp moves envelopes it could not parse (not a Kombu key). */
 export const DEAD_LETTER_SUFFIX = 'dead';
+
+/** Between the reason and the queue's `{<q>}` in a sharded drop-count hash name (RedisKeys.droppedKeyOf). */
+const DROPPED_QUEUE_SEPARATOR = '.';
 
 export class RedisKeys {
   readonly sep: string;
@@ -228,7 +236,13 @@ export class RedisKeys {
       stepSuffixes: JSON.stringify(this.steps.map((step) => this.stepSuffix(step))),
       deadLetterSuffix: `${this.sep}${DEAD_LETTER_SUFFIX}`,
       droppedPrefix: this.droppedKey(''),
+      ...(this.layout === 'sharded' ? { droppedQueueSeparator: DROPPED_QUEUE_SEPARATOR } : {}),
     };
+  }
+
+  /** {@link delayedKey} without the queue's name (the expiry touch appends each queue's). */
+  get delayedPrefix(): string {
+    return `${this.prefix}_kelp.delayed.`;
   }
 
   /**
@@ -270,7 +284,7 @@ export class RedisKeys {
    * pop script may count there. The field is the queue's {@link deadLetterKey} in both.
    */
   droppedKeyOf(queue: string, reason: string): string {
-    return this.layout === 'flat' ? this.droppedKey(reason) : `${this.droppedKey(reason)}.${this.shardName(queue)}`;
+    return this.layout === 'flat' ? this.droppedKey(reason) : `${this.droppedKey(reason)}${DROPPED_QUEUE_SEPARATOR}${this.shardName(queue)}`;
   }
 
   /**

@@ -49,6 +49,8 @@ export class PushBatcher {
   private scheduled = false;
   /** Mode 't' of the pending call: binding set key -> the members its queues were matched with. */
   private tables = new Map<string, readonly string[]>();
+  /** The optional argument after the last payload: the drop-count separator (sharded layout only). */
+  private readonly perQueueDrops: readonly string[];
 
   constructor(
     private readonly client: Redis,
@@ -57,7 +59,9 @@ export class PushBatcher {
     /** What the script needs to apply queue arguments: RedisKeys.queuePolicyNames(). */
     private readonly policy: QueuePolicyNames,
     private readonly wrapError: (error: unknown) => Error,
-  ) {}
+  ) {
+    this.perQueueDrops = policy.droppedQueueSeparator === undefined ? [] : [policy.droppedQueueSeparator];
+  }
 
   /**
    * LPUSH `envelope` to `queue` + `suffix` (the priority sub-list). Any payload; `compact` says
@@ -119,7 +123,7 @@ export class PushBatcher {
       // burst to one queue or routing key. No index to build.
       const payload = items.length === 1 ? first.envelope : joinEnvelopes(items, 0, items.length);
       const plan = [1, items.length];
-      this.sendCall(items, [this.prefix, this.sep, tables, this.policy.argumentsPrefix, Date.now(), this.policy.stepSuffixes, this.policy.deadLetterSuffix, this.policy.droppedPrefix, 1, first.mode, first.target, first.routingKey, first.suffix, `1,${items.length}`, payload], plan, [0]);
+      this.sendCall(items, [this.prefix, this.sep, tables, this.policy.argumentsPrefix, Date.now(), this.policy.stepSuffixes, this.policy.deadLetterSuffix, this.policy.droppedPrefix, 1, first.mode, first.target, first.routingKey, first.suffix, `1,${items.length}`, payload, ...this.perQueueDrops], plan, [0]);
       return;
     }
     const destinations = new DestinationIndex();
@@ -142,7 +146,7 @@ export class PushBatcher {
       payloads.push(end - i === 1 ? first.envelope : joinEnvelopes(items, i, end));
       i = end;
     }
-    this.sendCall(items, [this.prefix, this.sep, tables, this.policy.argumentsPrefix, Date.now(), this.policy.stepSuffixes, this.policy.deadLetterSuffix, this.policy.droppedPrefix, destinations.size, ...fields, plan.join(','), ...payloads], plan, runDestinations);
+    this.sendCall(items, [this.prefix, this.sep, tables, this.policy.argumentsPrefix, Date.now(), this.policy.stepSuffixes, this.policy.deadLetterSuffix, this.policy.droppedPrefix, destinations.size, ...fields, plan.join(','), ...payloads, ...this.perQueueDrops], plan, runDestinations);
   }
 
   private sendCall(items: readonly PendingPush[], args: Arg[], plan: readonly number[], runDestinations: readonly number[]): void {

@@ -10,7 +10,27 @@ import { QUEUE_TOUCH_TICK_MS, queueTouchInterval, type QueueExpiry } from '@kelp
 import type { Redis } from 'ioredis';
 import { wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
-import { call } from './scripts.js';
+import { call, type Arg } from './scripts.js';
+
+/**
+ * Runs touch-queues-0.lua over `queues`; resolves with each queue's x-expires in ms, in their
+ * order (0 or missing: none). One call on a single node; the sharded layout runs one per slot.
+ */
+export type TouchQueues = (queues: readonly string[]) => Promise<readonly unknown[]>;
+
+/** The arguments of touch-queues-0.lua for `queues` (each named as its keys spell it). */
+export function touchQueuesArgs(keys: RedisKeys, queues: readonly string[]): Arg[] {
+  const names = keys.queuePolicyNames();
+  return [keys.prefix, names.argumentsPrefix, keys.delayedPrefix, names.deadLetterSuffix, names.stepSuffixes, ...queues.map((queue) => keys.shardName(queue))];
+}
+
+/** The touch of a single node (redis://, single-slot cluster): every queue in one call. */
+export function touchOnOneNode(redis: Redis, keys: RedisKeys): TouchQueues {
+  return async (queues) => {
+    const reply = await call(redis, 'touchQueues', touchQueuesArgs(keys, queues));
+    return Array.isArray(reply) ? (reply as unknown[]) : [];
+  };
+}
 
 /** How long a queue found without x-expires is not asked about again (ms). */
 const NEGATIVE_CACHE_MS = 1000;
@@ -22,8 +42,7 @@ export class RedisQueueExpiry implements QueueExpiry {
   private readonly periodicDue = new Map<string, number>();
 
   constructor(
-    private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    private readonly touchQueues: TouchQueues,
     /** The broker URL without its password, for error messages. */
     private readonly redactedUrl: string,
   ) {}
@@ -33,15 +52,12 @@ export class RedisQueueExpiry implements QueueExpiry {
     const periodic = options.periodic === true;
     const asked = queues.filter((queue) => (this.without.get(queue) ?? 0) <= now && (!periodic || (this.periodicDue.get(queue) ?? 0) <= now));
     if (asked.length === 0) return;
-    const { keys } = this;
-    const names = keys.queuePolicyNames();
-    let reply: unknown;
+    let expires: readonly unknown[];
     try {
-      reply = await call(this.redis, 'touchQueues', [keys.prefix, names.argumentsPrefix, keys.delayedKey(''), names.deadLetterSuffix, names.stepSuffixes, ...asked]);
+      expires = await this.touchQueues(asked);
     } catch (error) {
       throw wrapRedisError(error, this.redactedUrl, 'queue touch');
     }
-    const expires = Array.isArray(reply) ? (reply as unknown[]) : [];
     if (this.without.size > 10_000) this.without.clear();
     if (this.periodicDue.size > 10_000) this.periodicDue.clear();
     asked.forEach((queue, i) => {

@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { QueueDeclareOptions } from '@kelp/core';
 import type { BindingRow, BatchGet, ChannelStorage, GetOptions, GetResult, ReplicaAcknowledgement } from '@kelp/virtual';
-import { EXPIRED_REASON, MAXLEN_REASON, queueExpires, queueLengthLimits, queueMessageTtl } from '@kelp/virtual';
+import { EXPIRED_REASON, MAXLEN_REASON } from '@kelp/virtual';
 import { moveTakenAside } from '@kelp/virtual/internal';
 import type { Redis } from 'ioredis';
 import { BoundedMemo } from './bounded-memo.js';
@@ -18,8 +18,9 @@ import type { RedisKeys } from './keys.js';
 import { LocalUnackedStore } from './local-unacked.js';
 import type { RedisTransportOptions } from './options.js';
 import { RedisDelayed } from './redis-delayed.js';
+import { queueArgumentFields } from './queue-argument-fields.js';
 import { RedisPublishing } from './redis-publishing.js';
-import { RedisQueueExpiry } from './redis-queue-expiry.js';
+import { RedisQueueExpiry, touchOnOneNode } from './redis-queue-expiry.js';
 import { RedisUnackedStore } from './redis-unacked.js';
 import { expiredDeadLetterFlags, popAndRecord, type PoppedEntry } from './scripts.js';
 
@@ -65,7 +66,7 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     this.publishing = new RedisPublishing(ctx.client, ctx.keys, ctx.redactedUrl);
     this.fanout = this.routing = this.headPut = this.publishing;
     this.delayed = this.publishing.delayed;
-    this.queueExpiry = new RedisQueueExpiry(ctx.client, ctx.keys, ctx.redactedUrl);
+    this.queueExpiry = new RedisQueueExpiry(touchOnOneNode(ctx.client, ctx.keys), ctx.redactedUrl);
     this.replication = ctx.replication;
     this.poppedKeyQueues = new BoundedMemo(10_000, (key) => ctx.keys.queueFromKey(key));
     if (ctx.options.ackEmulation) {
@@ -215,16 +216,7 @@ export class RedisStorage implements ChannelStorage, BatchGet {
     if (options.arguments === undefined || Object.keys(options.arguments).length === 0) return;
     this.queueExpiry.forget(queue);
     const key = this.keys.queueArgumentsKey(queue);
-    const ttl = queueMessageTtl(options.arguments);
-    const limits = queueLengthLimits(options.arguments);
-    const expires = queueExpires(options.arguments);
-    const fields: Record<string, string> = {};
-    if (expires !== undefined) fields['x-expires'] = String(expires);
-    if (ttl !== undefined) fields['x-message-ttl'] = String(ttl);
-    if (limits?.maxLength !== undefined) fields['x-max-length'] = String(limits.maxLength);
-    if (limits?.maxLengthBytes !== undefined) fields['x-max-length-bytes'] = String(limits.maxLengthBytes);
-    if (limits) fields['x-overflow'] = limits.overflow;
-    if (limits?.deadLetter) fields['x-dead-letter'] = '1';
+    const fields = queueArgumentFields(options.arguments);
     const multi = this.redis.multi().del(key);
     if (Object.keys(fields).length > 0) multi.hset(key, fields);
     await multi.exec();

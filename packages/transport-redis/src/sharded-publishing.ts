@@ -13,7 +13,7 @@
  * Fanout uses sharded pub/sub: `SPUBLISH` on the exchange's channel, on the master of the
  * channel's slot (subscribers `SSUBSCRIBE` there; there is no pattern form).
  */
-import type { BindingRow, FanoutPublish, HeadPut, OneStepRouting } from '@kelp/virtual';
+import { QueueLimitRefusal, type BindingRow, type FanoutPublish, type HeadPut, type OneStepRouting } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { ClusterNodePool } from './cluster-node-pool.js';
 import { wrapRedisError } from './errors.js';
@@ -31,10 +31,21 @@ export class ShardedPublishing implements OneStepRouting, FanoutPublish, HeadPut
     private readonly redactedUrl: string,
   ) {}
 
-  /** LPUSH to the queue's priority sub-list on its master, batched with that master's other pushes. */
+  /**
+   * LPUSH to the queue's priority sub-list on its master, batched with that master's other pushes;
+   * the script applies the queue's arguments there (TTL, length limits, x-expires), all on keys of
+   * the queue's slot. A queue at its limit with reject-publish rejects with a QueueLimitRefusal
+   * naming it.
+   */
   async put(queue: string, envelopeJson: string, priority: number): Promise<void> {
     const client = await this.pool.forSlot(this.keys.queueSlot(queue));
-    await this.batcherOf(client).push(this.keys.shardName(queue), this.stepSuffix(priority), envelopeJson);
+    try {
+      await this.batcherOf(client).push(this.keys.shardName(queue), this.stepSuffix(priority), envelopeJson);
+    } catch (error) {
+      // The script names the queue as its keys spell it (`{<q>}`); the caller knows it by name.
+      if (error instanceof QueueLimitRefusal) throw new QueueLimitRefusal([], [queue]);
+      throw error;
+    }
   }
 
   /** RPUSH: back to the head of the queue (the next RPOP), on its master. */
@@ -52,7 +63,11 @@ export class ShardedPublishing implements OneStepRouting, FanoutPublish, HeadPut
     });
   }
 
-  /** Reads the binding set now, routes with `route`, and pushes to each queue on its master. */
+  /**
+   * Reads the binding set now, routes with `route`, and pushes to each queue on its master. Each
+   * queue stores or refuses on its own (length limits): the refusals are reported together, with
+   * the queues that stored it, as one routed publish to a single slot reports them.
+   */
   async putRouted(exchange: string, envelopeJson: string, priority: number, route: (table: readonly BindingRow[]) => string[]): Promise<string[]> {
     const bindingKey = this.keys.bindingKey(exchange);
     const members = await (await this.pool.forKey(bindingKey)).smembers(bindingKey);
@@ -62,7 +77,11 @@ export class ShardedPublishing implements OneStepRouting, FanoutPublish, HeadPut
       if (row) rows.push(row);
     }
     const queues = route(rows);
-    await Promise.all(queues.map((queue) => this.put(queue, envelopeJson, priority)));
+    const outcomes = await Promise.allSettled(queues.map((queue) => this.put(queue, envelopeJson, priority)));
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected' && !(outcome.reason instanceof QueueLimitRefusal));
+    if (failed) throw failed.reason;
+    const rejected = queues.filter((_, i) => outcomes[i]?.status === 'rejected');
+    if (rejected.length > 0) throw new QueueLimitRefusal(queues.filter((queue) => !rejected.includes(queue)), rejected);
     return queues;
   }
 

@@ -15,12 +15,3 @@ export function shardedUnsupported(feature: string, option?: string): Configurat
   );
 }
 
-/** Queue arguments whose scripts write keys outside the queue's slot (global drop counters, the expiry touch). */
-export const SHARDED_UNSUPPORTED_QUEUE_ARGUMENTS = ['x-max-length', 'x-max-length-bytes', 'x-expires'] as const;
-
-/** Throws for a queue declaration with an argument the layout cannot apply. */
-export function refuseUnsupportedQueueArguments(queue: string, args: Readonly<Record<string, unknown>> | undefined): void {
-  for (const name of SHARDED_UNSUPPORTED_QUEUE_ARGUMENTS) {
-    if (args?.[name] !== undefined) throw shardedUnsupported(`queue '${queue}': the queue argument ${name}`, `arguments.${name}`);
-  }
-}

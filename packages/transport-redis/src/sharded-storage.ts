@@ -8,24 +8,29 @@
  * Takes (`getMany`, the poller's path) group the queues by master; on each master one pipeline
  * reads the lists' lengths, and then one pop-and-record per non-empty queue (its own unacked
  * keys) is sent, the channel's room shared out over them in turn, so a poll never takes more
- * than the prefetch allows. Publishing is ShardedPublishing; acks ShardedUnackedStore. What the
- * layout does not offer yet (delayed delivery, confirmed publishes, some queue arguments) is
- * refused before anything is written (sharded-refusals.ts).
+ * than the prefetch allows. Publishing is ShardedPublishing; acks ShardedUnackedStore. Queue
+ * arguments live in the queue's argument hash and are applied by the scripts on the queue's
+ * master, on keys of its slot: length limits by the publish script (drops counted in the queue's
+ * own `_kelp.dropped.maxlen.{<q>}`), x-expires by the touch, one call per slot. What the layout
+ * does not offer yet (delayed delivery, confirmed publishes) is refused before anything is
+ * written (sharded-refusals.ts).
  */
 import { isUtf8 } from 'node:buffer';
 import type { QueueDeclareOptions } from '@kelp/core';
 import type { BatchGet, BindingRow, ChannelStorage, DelayedDelivery, GetOptions, GetResult, ReplicaAcknowledgement } from '@kelp/virtual';
-import { EXPIRED_REASON, MAXLEN_REASON, queueMessageTtl } from '@kelp/virtual';
+import { EXPIRED_REASON, MAXLEN_REASON } from '@kelp/virtual';
 import { moveTakenAside } from '@kelp/virtual/internal';
 import type { Redis } from 'ioredis';
 import type { ClusterNodePool } from './cluster-node-pool.js';
 import { deadLetterRecord } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
+import { queueArgumentFields } from './queue-argument-fields.js';
+import { RedisQueueExpiry, type TouchQueues, touchQueuesArgs } from './redis-queue-expiry.js';
 import { mayNotBeStoredBytes } from './redis-storage.js';
 import { expiredDeadLetterFlags, parsePopReply, popAndRecordArgs, call, type PoppedEntry } from './scripts.js';
 import { ShardedPublishing } from './sharded-publishing.js';
-import { refuseUnsupportedQueueArguments, shardedUnsupported } from './sharded-refusals.js';
+import { shardedUnsupported } from './sharded-refusals.js';
 import { ShardedUnackedStore } from './sharded-unacked.js';
 
 export interface ShardedStorageContext {
@@ -62,6 +67,7 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
   readonly batchGet: BatchGet = this;
   readonly delayed: DelayedDelivery = NO_DELAYED;
   readonly replication: ReplicaAcknowledgement = NO_REPLICATION;
+  readonly queueExpiry: RedisQueueExpiry;
   private readonly keys: RedisKeys;
   private readonly publishing: ShardedPublishing;
   /** The first error of a take that still handed out what its other pops took; thrown by the next take. */
@@ -71,6 +77,7 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
     this.keys = ctx.keys;
     this.publishing = new ShardedPublishing(ctx.pool, ctx.keys, ctx.redactedUrl);
     this.fanout = this.routing = this.headPut = this.publishing;
+    this.queueExpiry = new RedisQueueExpiry(touchPerSlot(ctx.pool, ctx.keys), ctx.redactedUrl);
     this.unacked = new ShardedUnackedStore({
       pool: ctx.pool,
       keys: ctx.keys,
@@ -267,21 +274,21 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
   }
 
   /**
-   * Checks the name fits the layout (no brace) and writes the arguments the publish script
-   * applies (`x-message-ttl`, `x-dead-letter`) to the queue's argument hash, in its slot.
+   * Checks the name fits the layout (no brace), writes the arguments the scripts apply
+   * (queue-argument-fields.ts) to the queue's argument hash in its slot, as on redis://, and
+   * touches the queue (a declaration is use of it, x-expires).
    */
   async newQueue(queue: string, options: QueueDeclareOptions): Promise<void> {
     this.keys.shardName(queue);
-    refuseUnsupportedQueueArguments(queue, options.arguments);
-    if (options.arguments === undefined || Object.keys(options.arguments).length === 0) return;
-    const key = this.keys.queueArgumentsKey(queue);
-    const fields: Record<string, string> = {};
-    const ttl = queueMessageTtl(options.arguments);
-    if (ttl !== undefined) fields['x-message-ttl'] = String(ttl);
-    if (options.arguments['x-dead-letter'] === true) fields['x-dead-letter'] = '1';
-    const multi = (await this.clientOf(queue)).multi().del(key);
-    if (Object.keys(fields).length > 0) multi.hset(key, fields);
-    await multi.exec();
+    if (options.arguments !== undefined && Object.keys(options.arguments).length > 0) {
+      const fields = queueArgumentFields(options.arguments);
+      this.queueExpiry.forget(queue);
+      const key = this.keys.queueArgumentsKey(queue);
+      const multi = (await this.clientOf(queue)).multi().del(key);
+      if (Object.keys(fields).length > 0) multi.hset(key, fields);
+      await multi.exec();
+    }
+    await this.queueExpiry.touch([queue]);
   }
 
   async countDropped(queue: string, reason: string): Promise<void> {
@@ -314,6 +321,34 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
     const key = this.keys.bindingKey(exchange);
     await (await this.ctx.pool.forKey(key)).srem(key, this.keys.bindingMember(row));
   }
+}
+
+/**
+ * The expiry touch of the sharded layout: the queues grouped by slot (each queue's keys are in
+ * its own), one touch-queues call per slot on its master, all at once, so no call names keys of
+ * two slots. The script declares no keys, so a slot that moved answers "non local key", not
+ * MOVED: the touch fails (the transport reloads the slot map on that reply) and the queue's next
+ * use, or a consumer's next periodic touch, reaches the new master.
+ */
+function touchPerSlot(pool: ClusterNodePool, keys: RedisKeys): TouchQueues {
+  return async (queues) => {
+    const bySlot = new Map<number, string[]>();
+    for (const queue of queues) {
+      const slot = keys.queueSlot(queue);
+      const group = bySlot.get(slot);
+      if (group) group.push(queue);
+      else bySlot.set(slot, [queue]);
+    }
+    const answers = new Map<string, unknown>();
+    await Promise.all(
+      [...bySlot].map(async ([slot, group]) => {
+        const reply = await call(await pool.forSlot(slot), 'touchQueues', touchQueuesArgs(keys, group));
+        const expires = Array.isArray(reply) ? (reply as unknown[]) : [];
+        group.forEach((queue, i) => answers.set(queue, expires[i]));
+      }),
+    );
+    return queues.map((queue) => answers.get(queue) ?? 0);
+  };
 }
 
 /**

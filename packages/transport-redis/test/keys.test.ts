@@ -165,8 +165,13 @@ describe('RedisKeys, sharded layout', () => {
     expect(sharded({ globalKeyprefix: '' }).popKeys(['qc', 'qa']).slice(0, 4)).toEqual(['{qc}', '{qa}', `{qc}${SEP}3`, `{qa}${SEP}3`]);
   });
 
-  it('gives the publish script the same policy names as the flat layout (the queue names it is sent carry the tag)', () => {
-    expect(sharded().queuePolicyNames()).toEqual(keys({ globalKeyprefix: 'app:' }).queuePolicyNames());
+  it('gives the publish script the policy names of the flat layout plus the per-queue drop-count separator', () => {
+    const flat = keys({ globalKeyprefix: 'app:' }).queuePolicyNames();
+    expect(flat.droppedQueueSeparator).toBeUndefined();
+    const names = sharded().queuePolicyNames();
+    expect(names).toEqual({ ...flat, droppedQueueSeparator: '.' });
+    // What the script builds from them (the queue names it is sent carry the tag) is droppedKeyOf.
+    expect(`${names.droppedPrefix}maxlen${names.droppedQueueSeparator}${sharded().shardName('q')}`).toBe(sharded().droppedKeyOf('q', 'maxlen'));
   });
 
   it('refuses a queue name that would not be one hash tag, and a prefix with a brace', () => {

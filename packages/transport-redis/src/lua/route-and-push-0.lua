@@ -42,6 +42,8 @@
   the general path reads (redis.pcall) each queue's argument hash, sub-list and, for a queue with
   arguments, its dead-letter list, drop counter and other sub-lists, and answers an error reply
   before any push when one is refused, so a publish is never partly stored and then rejected.
+  (In the sharded cluster layout, where one call's queues sit in several slots, a refusal fails
+  only the publishes to that queue, before any write to it: see the probes below.)
   ARGV[1]  global key prefix ("" when none), prepended to queue names
   ARGV[2]  sep (binding members are <rk> sep <pattern> sep <queue>)
   ARGV[3]  JSON object: prefixed binding set key -> the members the client routed with (mode t)
@@ -61,6 +63,10 @@
     count 1: the envelope; more: the envelopes joined by "\n" (the client joins only envelopes
     without a newline; compact JSON never has one outside its strings, and inside them JSON
     escapes it)
+  then, optionally (the sharded cluster layout only), the drop-count separator: each queue then
+  counts its drops in a hash of its own, ARGV[8] .. reason .. this .. queue (the queue name as its
+  keys spell it, `{<q>}`, so the hash is in the queue's slot), where without it every queue
+  counts in the one hash ARGV[8] .. reason (field = the dead-letter key in both)
 
   Returns {results, [from, to, error]...}: results holds one entry per destination, 1 (mode q),
   the array of queues reached (modes d, t; empty when nothing matched) or "stale" (mode t,
@@ -125,6 +131,15 @@ if ARGV[9] == "1" and ARGV[14] == "1,1" and (ARGV[10] == "q" or ARGV[10] == "d")
     if failed then return {{result}, 1, 1, failed} end
     return {{result}}
   end
+end
+
+-- The drop-count separator after the last payload (see the header), or nil: known once the
+-- plan is read, before the first probe or push.
+local drop_separator = nil
+-- The hash counting queue's maxlen drops: its own in the sharded layout, else the shared one.
+local function dropped_key(queue)
+  if drop_separator then return dropped_prefix .. "maxlen" .. drop_separator .. queue end
+  return dropped_prefix .. "maxlen"
 end
 
 -- Each queue's enforced arguments, or false when it has none: read once per call.
@@ -232,16 +247,21 @@ local function push_limited(queue, key, envelope, policy)
     if policy.dead then
       redis.call("LPUSH", dead_key, cjson.encode({reason = "maxlen", queue = queue, payload = head, time = now_ms / 1000}))
     else
-      redis.call("HINCRBY", dropped_prefix .. "maxlen", dead_key, 1)
+      redis.call("HINCRBY", dropped_key(queue), dead_key, 1)
     end
   end
   return true
 end
 
+-- Sharded layout: queue -> the refusal of one of its keys (see the probes below), which fails
+-- the publishes to that queue alone, as a refused push of a queue without arguments does.
+local blocked = {}
+
 -- Pushes envelope to queue's sub-list key: the LPUSH reply, or false when the queue refused it.
 local function push_one(queue, key, envelope)
   local policy = policy_of(queue)
   if not policy then return redis.pcall("LPUSH", key, envelope) end
+  if blocked[queue] then return blocked[queue] end
   if policy.ttl then envelope = with_deadline(envelope, policy.ttl) end
   if policy.limited then return push_limited(queue, key, envelope, policy) end
   local reply = redis.pcall("LPUSH", key, envelope)
@@ -367,6 +387,10 @@ end
 -- error per range) and the envelopes a limited queue refused in refusals (index -> queues).
 local function push_all(queue, key, run, failures, refusals)
   local policy = policy_of(queue)
+  if policy and blocked[queue] then
+    if not failures[1] then failures[1] = {run.count, blocked[queue]} end
+    return
+  end
   local stored
   if policy and policy.ttl then
     stored = stamped_run(run, policy.ttl)
@@ -436,20 +460,28 @@ for d = 1, destinations do
   end
 end
 
+local runs = 0
+for _ in string.gmatch(ARGV[FIRST + destinations * 4], "%d+,%d+") do runs = runs + 1 end
+drop_separator = ARGV[FIRST + destinations * 4 + runs + 1]
+
 -- Before the first push: every key the call may write is read, so a refusal (see the header)
 -- leaves nothing written. Each key once; the argument hashes are read (and kept) by policy_of.
 -- Once the node has served a key it does not hold, the slot is not migrating (it refuses exactly
--- those) and cannot start to within this call: every key (all in the prefix's one slot) is
--- served, and the probes stop. In the sharded cluster layout a call's queues may sit in several
--- slots of one master; the publisher sends it only unlimited queues (length limits are refused
--- there), whose pushes are pcalls: a refused one fails only the publishes it carried.
-local probed, slot_open = {}, false
-local function refused(key)
-  if slot_open or probed[key] then return nil end
+-- those) and cannot start to within this call: every key of that slot is served, and its probes
+-- stop. Flat, every key is in the prefix's one slot (or no cluster at all), so the first such
+-- answer ends every probe; in the sharded cluster layout (drop_separator set) a call's queues may
+-- sit in several slots of one master, each queue's keys in its own, so it ends that queue's.
+-- There only a queue with arguments is probed (a queue without has one write, its push, a pcall
+-- that fails only the publishes it carried), and a refusal fails that queue's publishes alone:
+-- the others of the call are in other slots, whose keys the node may well serve.
+local probed, open = {}, {}
+local function refused(key, queue)
+  local slot = drop_separator and queue or ""
+  if open[slot] or probed[key] then return nil end
   probed[key] = true
   local reply = redis.pcall("EXISTS", key)
   if type(reply) == "table" and reply.err then return reply.err end
-  if reply == 0 then slot_open = true end
+  if reply == 0 then open[slot] = true end
   return nil
 end
 for d in string.gmatch(ARGV[FIRST + destinations * 4], "(%d+),%d+") do
@@ -457,16 +489,19 @@ for d in string.gmatch(ARGV[FIRST + destinations * 4], "(%d+),%d+") do
   local suffix = ARGV[FIRST + (d - 1) * 4 + 3]
   for _, queue in ipairs(queues_of[d]) do
     local policy, err = policy_of(queue)
-    err = err or refused(prefix .. queue .. suffix)
+    if not err and (policy or not drop_separator) then err = refused(prefix .. queue .. suffix, queue) end
     -- Only a length limit makes this call write the dead-letter list, the drop counter and the
-    -- other sub-lists (push_limited); a TTL or an expiry writes the list alone. (In the sharded
-    -- cluster layout the global drop counter is in another slot, and probing it is refused.)
+    -- other sub-lists (push_limited); a TTL or an expiry writes the list alone.
     if policy and policy.limited and not err then
-      err = refused(prefix .. queue .. dead_suffix) or refused(dropped_prefix .. "maxlen")
+      err = refused(prefix .. queue .. dead_suffix, queue) or refused(dropped_key(queue), queue)
       suffixes = suffixes or cjson.decode(ARGV[6])
-      for _, other in ipairs(suffixes) do err = err or refused(prefix .. queue .. other) end
+      for _, other in ipairs(suffixes) do err = err or refused(prefix .. queue .. other, queue) end
     end
-    if err then return redis.error_reply("publish refused before its first write: " .. err) end
+    if err and drop_separator then
+      blocked[queue] = {err = err}
+    elseif err then
+      return redis.error_reply("publish refused before its first write: " .. err)
+    end
   end
 end
 

@@ -12,7 +12,8 @@
   ARGV[3]  prefix of the delayed sets (RedisKeys.delayedKey without the queue)
   ARGV[4]  dead-letter list suffix
   ARGV[5]  JSON array of the priority sub-list suffixes ("" first)
-  ARGV[6..] queue names
+  ARGV[6..] queue names, as their keys spell them (`{<q>}` in the sharded cluster layout, where
+            the caller sends one call per slot: every key a call names is in that slot)
 
   Returns one integer per queue: its x-expires in ms, or 0 when it has none (nothing touched).
 ]]

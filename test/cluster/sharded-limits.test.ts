@@ -1,0 +1,223 @@
+/**
+ * Queue arguments the scripts apply on the server, in the sharded cluster layout on a real
+ * six-node cluster (kelp issue 19): `x-max-length` / `x-max-length-bytes` drop heads into a
+ * drop-count hash of the queue's own slot (`_kelp.dropped.maxlen.{<q>}`, never the flat layout's
+ * global hash), dead-letter them on a queue with `x-dead-letter`, or refuse with reject-publish,
+ * also when one publish reaches queues on several masters or several slots of one master; and
+ * `x-expires` sets and resets each queue's expiry on its own master, so an unused queue goes
+ * while the consumed ones, touched one call per slot, stay.
+ */
+import { describe, expect, it } from 'vitest';
+import { Consumer, Exchange, Queue, type Connection, type Message } from 'kelp';
+import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
+import { adminOf, declareQueue, drainIdle, drainQueue, publish, sleep } from '../conformance/context.js';
+import { shardedKeys } from './support/sharded-keys.js';
+import { useShardedCluster } from './support/sharded-cluster.js';
+
+const PREFIX = 'limits:';
+const keys = shardedKeys(PREFIX);
+const cluster = useShardedCluster(PREFIX);
+
+const EXPIRES_MS = 1500;
+/** Past EXPIRES_MS with room for a loaded machine's timers. */
+const IDLE_MS = 3000;
+
+const masterOf = async (queue: string): Promise<number> => (await cluster.topology.ownerOf(keySlot(keys.queueKey(queue)))).master;
+
+/** A queue named `<stem>.<n>` whose master is (same) or is not (!same) `other`'s, in another slot. */
+async function queueBeside(other: string, stem: string, same: boolean): Promise<string> {
+  const master = await masterOf(other);
+  for (let n = 0; ; n++) {
+    const queue = `${stem}.${n}`;
+    if (keySlot(keys.queueKey(queue)) !== keySlot(keys.queueKey(other)) && ((await masterOf(queue)) === master) === same) return queue;
+  }
+}
+
+/** Runs `read` on a plain client of `queue`'s master. */
+async function onMasterOf<T>(queue: string, read: (node: ReturnType<typeof cluster.topology.nodeClient>) => Promise<T>): Promise<T> {
+  const node = cluster.topology.nodeClient(await masterOf(queue));
+  try {
+    return await read(node);
+  } finally {
+    node.disconnect();
+  }
+}
+
+/** The maxlen drop count of `queue` as stored: its own hash, on its master. */
+const maxlenCount = (queue: string): Promise<string | null> =>
+  onMasterOf(queue, (node) => node.hget(keys.droppedKeyOf(queue, 'maxlen'), keys.deadLetterKey(queue)));
+
+async function droppedOf(conn: Connection, queue: string): Promise<Record<string, number>> {
+  return (await adminOf(conn).inspect()).queues.find((row) => row.name === queue)?.dropped ?? {};
+}
+
+/** Publishes ids one at a time through `exchange` with `routingKey`; resolves with each result. */
+async function publishIds(conn: Connection, ids: readonly number[], exchange: Exchange | string, routingKey: string) {
+  const results = [];
+  for (const id of ids) results.push(await publish(conn, { id }, { exchange, routingKey, messageId: `m-${id}` }));
+  return results;
+}
+
+describe('length limits in the sharded layout', () => {
+  it("counts drop-head drops in a hash in the queue's slot (CLUSTER KEYSLOT), and in no global hash", async () => {
+    const conn = cluster.open();
+    const name = 'drops.counted';
+    const queue = await declareQueue(conn, name, { queueArguments: { 'x-max-length': 2 } });
+    const results = await publishIds(conn, [1, 2, 3, 4, 5], '', name);
+    expect(results.map((result) => result.status)).toEqual(['routed', 'routed', 'routed', 'routed', 'routed']);
+
+    const counter = keys.droppedKeyOf(name, 'maxlen');
+    expect(counter).toBe(`${PREFIX}_kelp.dropped.maxlen.{${name}}`);
+    expect(await cluster.topology.slotOf(counter)).toBe(await cluster.topology.slotOf(keys.queueKey(name)));
+    expect(await maxlenCount(name)).toBe('3');
+    expect(await droppedOf(conn, name)).toEqual({ maxlen: 3 });
+    // The flat layout's global hash (in a slot of its own) is not written.
+    const global = cluster.topology.nodeClient((await cluster.topology.ownerOf(keySlot(keys.droppedKey('maxlen')))).master);
+    try {
+      expect(await global.exists(keys.droppedKey('maxlen'))).toBe(0);
+    } finally {
+      global.disconnect();
+    }
+    expect(await drainQueue(queue)).toEqual([{ id: 4 }, { id: 5 }]);
+  });
+
+  it('applies the limits of two queues on different masters to each publish through a direct and a topic exchange', async () => {
+    const conn = cluster.open();
+    const counted = 'span.counted';
+    const dead = await queueBeside(counted, 'span.dead', false);
+    expect(await masterOf(dead)).not.toBe(await masterOf(counted));
+    const direct = new Exchange('span.direct', { type: 'direct' });
+    const topic = new Exchange('span.topic', { type: 'topic' });
+    const countedQueue = await declareQueue(conn, counted, { exchange: direct, routingKey: 'k', queueArguments: { 'x-max-length': 1 } });
+    const deadQueue = await declareQueue(conn, dead, { exchange: direct, routingKey: 'k', queueArguments: { 'x-max-length': 1, 'x-dead-letter': true } });
+    await new Queue(counted, { exchange: topic, routingKey: 'a.#' }).bind(await conn.defaultChannel()).declare();
+    await new Queue(dead, { exchange: topic, routingKey: 'a.#' }).bind(await conn.defaultChannel()).declare();
+
+    const results = [
+      ...(await publishIds(conn, [1], direct, 'k')),
+      ...(await publishIds(conn, [2], topic, 'a.b')),
+      ...(await publishIds(conn, [3], direct, 'k')),
+      ...(await publishIds(conn, [4], topic, 'a.c')),
+    ];
+    expect(results.map((result) => [result.status, [...result.queues].sort()])).toEqual(Array(4).fill(['routed', [counted, dead].sort()]));
+
+    expect(await maxlenCount(counted)).toBe('3');
+    expect(await maxlenCount(dead)).toBeNull();
+    const letters = await adminOf(conn).deadLetters(dead);
+    expect(letters.map((letter) => [letter.reason, (JSON.parse(letter.raw) as { properties: { message_id: string } }).properties.message_id])).toEqual([
+      ['maxlen', 'm-1'],
+      ['maxlen', 'm-2'],
+      ['maxlen', 'm-3'],
+    ]);
+    expect(await drainQueue(countedQueue)).toEqual([{ id: 4 }]);
+    expect(await drainQueue(deadQueue)).toEqual([{ id: 4 }]);
+  });
+
+  it('refuses with reject-publish only at the full queue of a routed publish spanning masters', async () => {
+    const conn = cluster.open();
+    const full = 'reject.full';
+    const open = await queueBeside(full, 'reject.open', false);
+    const topic = new Exchange('reject.topic', { type: 'topic' });
+    const fullQueue = await declareQueue(conn, full, { exchange: topic, routingKey: 'r.*', queueArguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+    const openQueue = await declareQueue(conn, open, { exchange: topic, routingKey: 'r.*' });
+    const [first, second] = await publishIds(conn, [1, 2], topic, 'r.x');
+    expect(first?.status).toBe('routed');
+    expect([second?.status, second?.queues, second?.rejected]).toEqual(['rejected', [open], [full]]);
+    expect(await drainQueue(fullQueue)).toEqual([{ id: 1 }]);
+    expect(await drainQueue(openQueue)).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(await maxlenCount(full)).toBeNull();
+  });
+
+  it('applies the limits of queues in two slots of one master pushed in one script call (a burst)', async () => {
+    const conn = cluster.open();
+    const first = 'burst.one';
+    const second = await queueBeside(first, 'burst.two', true);
+    const direct = new Exchange('burst.direct', { type: 'direct' });
+    const queues = [
+      await declareQueue(conn, first, { exchange: direct, routingKey: 'b', queueArguments: { 'x-max-length': 2 } }),
+      await declareQueue(conn, second, { exchange: direct, routingKey: 'b', queueArguments: { 'x-max-length': 1 } }),
+    ];
+    // Published in one tick: the master's pushes of that tick go in one call.
+    const results = await Promise.all([1, 2, 3, 4].map((id) => publish(conn, { id }, { exchange: direct, routingKey: 'b' })));
+    expect(results.map((result) => result.status)).toEqual(['routed', 'routed', 'routed', 'routed']);
+    expect(await drainQueue(queues[0] as Queue)).toEqual([{ id: 3 }, { id: 4 }]);
+    expect(await drainQueue(queues[1] as Queue)).toEqual([{ id: 4 }]);
+    expect([await maxlenCount(first), await maxlenCount(second)]).toEqual(['2', '3']);
+  });
+
+  it('fails only the publishes to a limited queue whose slot is migrating, not those of its call to another slot', async () => {
+    const conn = cluster.open();
+    const moving = 'migrating.limited';
+    const staying = await queueBeside(moving, 'migrating.other', true);
+    const movingQueue = await declareQueue(conn, moving, { queueArguments: { 'x-max-length': 1 } });
+    const stayingQueue = await declareQueue(conn, staying, { queueArguments: { 'x-max-length': 1 } });
+    const slot = keySlot(keys.queueKey(moving));
+    const owner = await masterOf(moving);
+    const target = (await cluster.topology.masters()).find((port) => port !== owner) as number;
+    const [node, other] = [cluster.topology.nodeClient(owner), cluster.topology.nodeClient(target)];
+    try {
+      const targetId = String(await other.call('CLUSTER', 'MYID'));
+      // MIGRATING: the owner still serves the queue's keys that exist and refuses the others
+      // (its empty dead-letter list, its drop counter) to a script.
+      await node.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', targetId);
+      try {
+        // One tick: both pushes go to that master in one script call.
+        const outcomes = await Promise.allSettled(
+          [1, 2].flatMap((id) => [moving, staying].map((queue) => publish(conn, { id }, { exchange: '', routingKey: queue }))),
+        );
+        expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.status : /non local key/.test(String(outcome.reason)) ? 'refused' : String(outcome.reason)))).toEqual([
+          'refused',
+          'routed',
+          'refused',
+          'routed',
+        ]);
+      } finally {
+        await node.call('CLUSTER', 'SETSLOT', String(slot), 'STABLE');
+      }
+    } finally {
+      node.disconnect();
+      other.disconnect();
+    }
+    expect(await drainQueue(movingQueue)).toEqual([]);
+    expect(await drainQueue(stayingQueue)).toEqual([{ id: 2 }]);
+    expect([await maxlenCount(moving), await maxlenCount(staying)]).toEqual([null, '1']);
+  });
+});
+
+describe('x-expires in the sharded layout', () => {
+  it("gives the queue's keys its expiry on its master and deletes the unused queue with them", async () => {
+    const conn = cluster.open();
+    const name = 'expires.unused';
+    await declareQueue(conn, name, { queueArguments: { 'x-expires': EXPIRES_MS } });
+    await publishIds(conn, [1, 2], '', name);
+    const [listTtl, argumentsTtl] = await onMasterOf(name, async (node) => [await node.pttl(keys.queueKey(name)), await node.pttl(keys.queueArgumentsKey(name))]);
+    expect(listTtl).toBeGreaterThan(0);
+    expect(listTtl).toBeLessThanOrEqual(EXPIRES_MS);
+    expect(argumentsTtl).toBeGreaterThan(0);
+    await sleep(IDLE_MS);
+    expect(await onMasterOf(name, (node) => node.exists(keys.queueKey(name), keys.queueArgumentsKey(name)))).toBe(0);
+    const queue = new Queue(name).bind(await conn.defaultChannel());
+    expect(await queue.get({ noAck: true })).toBeUndefined();
+  });
+
+  it('keeps two consumed queues on different masters and lets the unconsumed one go', async () => {
+    const conn = cluster.open();
+    const first = 'expires.kept';
+    const second = await queueBeside(first, 'expires.also', false);
+    const unused = 'expires.gone';
+    for (const name of [first, second, unused]) {
+      await declareQueue(conn, name, { queueArguments: { 'x-expires': EXPIRES_MS } });
+      await publishIds(conn, [1, 2], '', name);
+    }
+    const consuming = cluster.open();
+    const held: Message[] = [];
+    // prefetch 1 and no ack: each queue keeps a waiting message, only the touches keep the queues.
+    const consumer = new Consumer(await consuming.channel(), [new Queue(first), new Queue(second)], { prefetchCount: 1, onMessage: (m) => void held.push(m) });
+    await consumer.consume();
+    await drainIdle(consuming, IDLE_MS / 1000);
+    expect(held.length).toBe(1);
+    const waiting = async (name: string) => onMasterOf(name, (node) => node.llen(keys.queueKey(name)));
+    expect([await waiting(first) + await waiting(second), await waiting(unused)]).toEqual([3, 0]);
+    expect(await onMasterOf(unused, (node) => node.exists(keys.queueArgumentsKey(unused)))).toBe(0);
+  });
+});
