@@ -25,7 +25,6 @@ defineConformanceSuite('rediscluster (sharded)', {
   unsupported: [
     { test: 'x-max-length > ', reason: 'x-max-length / x-max-length-bytes are refused in the sharded layout (drop-head counts in a key of another slot)' },
     { test: 'x-max-length-bytes > ', reason: 'x-max-length / x-max-length-bytes are refused in the sharded layout (drop-head counts in a key of another slot)' },
-    { test: 'delayed delivery > ', reason: 'countdown / eta is refused in the sharded layout (the delayed index is one key, in one slot)' },
     { test: 'x-expires > ', reason: 'x-expires is refused in the sharded layout (the expiry touch names many queues in one script)' },
   ],
 });

@@ -8,9 +8,10 @@
  * Takes (`getMany`, the poller's path) group the queues by master; on each master one pipeline
  * reads the lists' lengths, and then one pop-and-record per non-empty queue (its own unacked
  * keys) is sent, the channel's room shared out over them in turn, so a poll never takes more
- * than the prefetch allows. Publishing is ShardedPublishing; acks ShardedUnackedStore. What the
- * layout does not offer yet (delayed delivery, confirmed publishes, some queue arguments) is
- * refused before anything is written (sharded-refusals.ts).
+ * than the prefetch allows. Publishing is ShardedPublishing; acks ShardedUnackedStore; delayed
+ * delivery the transport's ShardedDelayed (one per transport, so the mover knows what every
+ * channel stored). What the layout does not offer yet (confirmed publishes, some queue
+ * arguments) is refused before anything is written (sharded-refusals.ts).
  */
 import { isUtf8 } from 'node:buffer';
 import type { QueueDeclareOptions } from '@kelp/core';
@@ -19,6 +20,7 @@ import { EXPIRED_REASON, MAXLEN_REASON, queueMessageTtl } from '@kelp/virtual';
 import { moveTakenAside } from '@kelp/virtual/internal';
 import type { Redis } from 'ioredis';
 import type { ClusterNodePool } from './cluster-node-pool.js';
+import type { ShardedDelayed } from './sharded-delayed.js';
 import { deadLetterRecord } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
@@ -35,15 +37,11 @@ export interface ShardedStorageContext {
   readonly options: RedisTransportOptions;
   /** Wall clock in seconds (Kombu's time.time()). */
   readonly wallClock: () => number;
+  /** The transport's delayed delivery (shared by its channels and its mover). */
+  readonly delayed: ShardedDelayed;
   /** The pop script dead-lettered a malformed entry, or a popped payload was not valid UTF-8. */
   reportDeadLettered(info: { queue: string; reason: string }): void;
 }
-
-/** Delayed delivery needs one delayed index per master (keys.ts); refused until it has one. */
-const NO_DELAYED: DelayedDelivery = {
-  putDelayed: () => Promise.reject(shardedUnsupported('publish with countdown / eta (delayed delivery)', 'countdown')),
-  moveDue: () => Promise.resolve({ moved: 0, nextDueAt: undefined }),
-};
 
 /** Confirmed publishes need a WAIT on every master a publish wrote to; refused until then. */
 const NO_REPLICATION: ReplicaAcknowledgement = {
@@ -60,7 +58,7 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
   readonly routing: ShardedPublishing;
   readonly headPut: ShardedPublishing;
   readonly batchGet: BatchGet = this;
-  readonly delayed: DelayedDelivery = NO_DELAYED;
+  readonly delayed: DelayedDelivery;
   readonly replication: ReplicaAcknowledgement = NO_REPLICATION;
   private readonly keys: RedisKeys;
   private readonly publishing: ShardedPublishing;
@@ -69,6 +67,7 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
 
   constructor(private readonly ctx: ShardedStorageContext) {
     this.keys = ctx.keys;
+    this.delayed = ctx.delayed;
     this.publishing = new ShardedPublishing(ctx.pool, ctx.keys, ctx.redactedUrl);
     this.fanout = this.routing = this.headPut = this.publishing;
     this.unacked = new ShardedUnackedStore({
@@ -235,11 +234,16 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
     return false;
   }
 
+  /** Empties the queue's lists and its delayed set (counted with them) and drops its delayed index, in its slot. */
   async purge(queue: string): Promise<number> {
+    const { keys } = this;
     const multi = (await this.clientOf(queue)).multi();
-    for (const key of this.keys.queueKeys(queue)) multi.llen(key).del(key);
+    for (const key of keys.queueKeys(queue)) multi.llen(key).del(key);
+    const delayed = keys.delayedKey(queue);
+    multi.zcard(delayed).del(delayed).del(keys.delayedIndexOf(queue));
     const results = (await multi.exec()) ?? [];
     let removed = 0;
+    // Pairs of (count, DEL) per list and for the delayed set; the trailing DEL is not a count.
     for (let i = 0; i + 1 < results.length; i += 2) removed += Number(results[i]?.[1] ?? 0);
     return removed;
   }
@@ -251,12 +255,14 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
     return results.reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
   }
 
-  /** Every key of the queue but its unacked records and dead letters (as on redis://), in one slot. */
+  /** Every key of the queue but its unacked records and dead letters (as on redis://), delayed ones included, in one slot. */
   async deleteQueue(queue: string): Promise<void> {
     const { keys } = this;
     await (await this.clientOf(queue)).del(
       ...keys.queueKeys(queue),
       keys.queueArgumentsKey(queue),
+      keys.delayedKey(queue),
+      keys.delayedIndexOf(queue),
       keys.droppedKeyOf(queue, EXPIRED_REASON),
       keys.droppedKeyOf(queue, MAXLEN_REASON),
     );
