@@ -145,4 +145,43 @@ describe('delayed delivery in the sharded layout', () => {
     expect((got?.payload as { id: string } | undefined)?.id).toBe('soon');
     await onMasterOf(names[0], async (client) => expect(await client.exists(keys.delayedKey(names[0]), keys.delayedIndexOf(names[0]))).toBe(0));
   }, 30_000);
+
+  it("applies a length limit at the move with the queue's own drop counter and dead-letter list, in its slot", async () => {
+    const [counted, deadLettered] = await onTwoMasters('lq');
+    const conn = cluster.open();
+    const channel = await conn.channel();
+    for (const name of [counted, deadLettered]) await new Queue(name).bind(channel).declare();
+    // The argument hash as a declaration with x-max-length 1, reject-publish writes it (the
+    // declaration itself is still refused in this layout; the move applies what the hash says).
+    for (const [name, dead] of [[counted, false], [deadLettered, true]] as const) {
+      await onMasterOf(name, (client) =>
+        client.hset(keys.queueArgumentsKey(name), { 'x-max-length': '1', 'x-overflow': 'reject-publish', ...(dead ? { 'x-dead-letter': '1' } : {}) }),
+      );
+    }
+    const producer = new Producer(channel);
+    for (const name of [counted, deadLettered]) {
+      for (const id of ['first', 'second']) await producer.publish({ id }, { exchange: '', routingKey: name, countdown: 0.1 });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const admin = conn.transport.admin;
+    if (!admin) throw new Error('the sharded transport has no admin');
+    expect((await admin.restore({ olderThan: 0 })).delayedMoved).toBe(4);
+
+    for (const name of [counted, deadLettered]) {
+      await onMasterOf(name, async (client) => {
+        expect(await client.llen(keys.queueKey(name)), name).toBe(1);
+        expect(await client.exists(keys.delayedKey(name), keys.delayedIndexOf(name))).toBe(0);
+        const drops = keys.droppedKeyOf(name, 'maxlen');
+        expect(Number(await client.call('CLUSTER', 'KEYSLOT', drops))).toBe(keys.queueSlot(name));
+        expect(await client.hget(drops, keys.deadLetterKey(name))).toBe(name === counted ? '1' : null);
+        expect(await client.llen(keys.deadLetterKey(name))).toBe(name === counted ? 0 : 1);
+      });
+    }
+    // No global drop counter was written: every drop is counted in the queue's slot.
+    const global = cluster.topology.nodeClient((await cluster.topology.ownerOf(keySlot(keys.droppedKey('maxlen')))).master);
+    expect(await global.exists(keys.droppedKey('maxlen')).finally(() => global.disconnect())).toBe(0);
+    const letters = await admin.deadLetters(deadLettered);
+    expect(letters.map((entry) => [entry.queue, entry.reason])).toEqual([[deadLettered, 'maxlen']]);
+    expect(JSON.parse(letters[0]?.raw ?? '{}')).toMatchObject({ body: expect.any(String) });
+  }, 30_000);
 });
