@@ -13,9 +13,15 @@ import { drainUntil } from '../conformance/context.js';
 import { shardedKeys } from './support/sharded-keys.js';
 import { useShardedCluster } from './support/sharded-cluster.js';
 
-const PREFIX = 'delayed:';
-const keys = shardedKeys(PREFIX);
-const cluster = useShardedCluster(PREFIX);
+// Each test has a prefix of its own, so what one leaves behind is not counted by the next (a
+// restore moves the due messages of every queue with the transport's prefix).
+const cluster = useShardedCluster('delayed:');
+let keys = shardedKeys('delayed:');
+/** A connection with `prefix`, which the helpers below then read the keys of. */
+function openWithPrefix(prefix: string): Connection {
+  keys = shardedKeys(prefix);
+  return cluster.open({ globalKeyprefix: prefix });
+}
 
 /** Two queue names `<base>.<n>` whose slots are served by two different masters. */
 async function onTwoMasters(base: string): Promise<[string, string]> {
@@ -39,11 +45,11 @@ async function onMasterOf<T>(queue: string, read: (client: ReturnType<typeof clu
 
 describe('delayed delivery in the sharded layout', () => {
   it('delivers a delayed publish routed to queues on two masters to both, after its delay and not before', async () => {
+    const producerConn = openWithPrefix('delayed.two:');
     const names = await onTwoMasters('dq');
     const masters = await Promise.all(names.map(async (name) => (await cluster.topology.ownerOf(keys.queueSlot(name))).master));
     expect(new Set(masters).size).toBe(2);
 
-    const producerConn = cluster.open();
     const channel = await producerConn.channel();
     const exchange = new Exchange('dx', { type: 'direct' });
     await exchange.bind(channel).declare();
@@ -74,7 +80,7 @@ describe('delayed delivery in the sharded layout', () => {
     }
 
     // A consumer on another connection (its mover knows of no delayed store: it scans the masters).
-    const consumerConn = cluster.open();
+    const consumerConn = cluster.open({ globalKeyprefix: 'delayed.two:' });
     const received: { queue: string; id: string; at: number }[] = [];
     const consumer = new Consumer(await consumerConn.channel(), queues, {
       prefetchCount: 20,
@@ -110,8 +116,8 @@ describe('delayed delivery in the sharded layout', () => {
   }, 30_000);
 
   it('inspect counts delayed messages per queue; restore moves the due ones into their queues', async () => {
+    const conn = openWithPrefix('delayed.admin:');
     const names = await onTwoMasters('iq');
-    const conn = cluster.open();
     const channel = await conn.channel();
     for (const name of names) await new Queue(name).bind(channel).declare();
     const producer = new Producer(channel);
@@ -147,8 +153,8 @@ describe('delayed delivery in the sharded layout', () => {
   }, 30_000);
 
   it("applies a length limit at the move with the queue's own drop counter and dead-letter list, in its slot", async () => {
+    const conn = openWithPrefix('delayed.limit:');
     const [counted, deadLettered] = await onTwoMasters('lq');
-    const conn = cluster.open();
     const channel = await conn.channel();
     for (const name of [counted, deadLettered]) await new Queue(name).bind(channel).declare();
     // The argument hash as a declaration with x-max-length 1, reject-publish writes it (the
