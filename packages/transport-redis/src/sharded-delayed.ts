@@ -43,9 +43,12 @@ export class ShardedDelayed implements DelayedDelivery {
    * queue found by a scan, whose due time the next move call learns.
    */
   private readonly known = new Map<string, number>();
-  /** Queue -> the number of its last delayed store by this process (see {@link settle}). */
-  private readonly notes = new Map<string, number>();
-  private noteCount = 0;
+  /**
+   * Queue -> the earliest due time this process stored in it while a move of it was in flight
+   * (+Infinity for none yet): that move may have run before the store, so its answer alone
+   * would forget the queue or name a later time.
+   */
+  private readonly storedDuringMove = new Map<string, number>();
   private lastScanAt = Number.NEGATIVE_INFINITY;
   private readonly keys: RedisKeys;
 
@@ -94,12 +97,14 @@ export class ShardedDelayed implements DelayedDelivery {
     const due = [...this.known].filter(([, at]) => at <= nowMs).sort((a, b) => a[1] - b[1]);
     for (const [queue] of due) {
       if (moved >= max) break;
-      const note = this.notes.get(queue);
+      this.storedDuringMove.set(queue, Number.POSITIVE_INFINITY);
       try {
         const result = await this.moveQueue(queue, nowMs, max - moved);
         moved += result.moved;
-        this.settle(queue, note, result.nextDueAt);
+        this.settle(queue, result.nextDueAt);
       } catch (error) {
+        // The queue stays known as it was (no later than anything stored meanwhile).
+        this.storedDuringMove.delete(queue);
         failure ??= { error };
       }
     }
@@ -186,25 +191,17 @@ export class ShardedDelayed implements DelayedDelivery {
 
   /** A message due at `dueAtMs` was stored in `queue`'s set: the queue is due by then at the latest. */
   private noteDue(queue: string, dueAtMs: number): void {
-    this.notes.set(queue, ++this.noteCount);
     const known = this.known.get(queue);
     if (known === undefined || dueAtMs < known) this.known.set(queue, dueAtMs);
+    const during = this.storedDuringMove.get(queue);
+    if (during !== undefined && dueAtMs < during) this.storedDuringMove.set(queue, dueAtMs);
   }
 
-  /**
-   * After a move of `queue` begun when its last store was `note`: the queue's next due time, or
-   * forgotten when its set is empty; unless a delayed store of this process came meanwhile (the
-   * move may have run before it), whose due time stays known, with the earlier of the two.
-   */
-  private settle(queue: string, note: number | undefined, nextDueAt: number | undefined): void {
-    const latest = this.notes.get(queue);
-    if (latest !== note) {
-      const noted = this.known.get(queue) ?? Number.POSITIVE_INFINITY;
-      this.known.set(queue, Math.min(noted, nextDueAt ?? Number.POSITIVE_INFINITY));
-      return;
-    }
-    this.notes.delete(queue);
-    if (nextDueAt === undefined) this.known.delete(queue);
-    else this.known.set(queue, nextDueAt);
+  /** After a move of `queue`: its next due time, with what this process stored meanwhile, or forgotten when none. */
+  private settle(queue: string, nextDueAt: number | undefined): void {
+    const next = Math.min(nextDueAt ?? Number.POSITIVE_INFINITY, this.storedDuringMove.get(queue) ?? Number.POSITIVE_INFINITY);
+    this.storedDuringMove.delete(queue);
+    if (next === Number.POSITIVE_INFINITY) this.known.delete(queue);
+    else this.known.set(queue, next);
   }
 }
