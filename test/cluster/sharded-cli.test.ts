@@ -1,7 +1,7 @@
 /**
  * The `kelp` command on a cluster URL in the sharded layout (`?cluster_layout=sharded`): publish,
- * inspect (every queue on every master), consume, restore, dead letters and bench workloads
- * (publish, consume+ack, 100 queues; not fanout-10, whose wait for 10 subscribers counts
+ * inspect (every queue on every master, delayed messages too), consume, restore, dead letters and
+ * bench workloads (publish, consume+ack, 100 queues, delayed-move; not fanout-10, whose wait for 10 subscribers counts
  * subscriptions, and a process subscribes once per exchange in this layout), printing no password.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,11 +40,23 @@ describe('the kelp command on a sharded cluster URL', () => {
     expect([restored.code, restored.stderr]).toEqual([0, '']);
     const deadLetters = await kelp(['dead-letters', url, '--queue', 'cli.b', '--json']);
     expect(deadLetters.code).toBe(0);
-    const bench = await kelp(['bench', url, '--workloads', 'publish-serial,consume-ack-p100,queues-100', '--messages', '2000', '--json'], { timeoutMs: 90_000 });
+    // A delayed publish: stored in the queue's delayed set on its master, shown by inspect.
+    const delayed = await kelp(['publish', url, '--exchange', 'cli-later', '--routing-key', 'cli.later', '--queue', 'cli.later', '--countdown', '600', 'job', '--json']);
+    expect([delayed.code, delayed.stderr]).toEqual([0, '']);
+    const later = await kelp(['inspect', url, '--json']);
+    expect([later.code, later.stderr]).toEqual([0, '']);
+    const laterRow = (JSON.parse(later.stdout) as { queues: { name: string; length: number; delayed?: number; nextDueAt?: number }[] }).queues.find((q) => q.name === 'cli.later');
+    expect([laterRow?.length, laterRow?.delayed]).toEqual([0, 1]);
+    expect(laterRow?.nextDueAt).toBeGreaterThan(Date.now() / 1000 + 500);
+
+    const bench = await kelp(['bench', url, '--workloads', 'publish-serial,consume-ack-p100,queues-100,delayed-move', '--messages', '2000', '--json'], { timeoutMs: 90_000 });
     expect([bench.code, bench.stderr]).toEqual([0, '']);
-    const { results } = JSON.parse(bench.stdout) as { results: { id: string; rate: number; cpuUsPerMsg?: number }[] };
-    expect(results.map((r) => r.id)).toEqual(['publish-serial', 'consume-ack-p100', 'queues-100']);
+    const { results } = JSON.parse(bench.stdout) as { results: { id: string; rate: number; messages: number; error?: string; extra?: Record<string, unknown> }[] };
+    expect(results.map((r) => r.id)).toEqual(['publish-serial', 'consume-ack-p100', 'queues-100', 'delayed-move']);
+    // The mover moved every due message of the workload (the one due in 600 s stays).
+    const move = results.find((r) => r.id === 'delayed-move');
+    expect([move?.error, move?.messages]).toEqual([undefined, move?.extra?.['expected']]);
     console.info(`[cluster] sharded bench (2,000 messages): ${results.map((r) => `${r.id} ${Math.round(r.rate)}/s`).join(', ')}`);
-    for (const run of [inspected, consumed, restored, deadLetters, bench]) expect(`${run.stdout}${run.stderr}`).not.toMatch(secrets);
+    for (const run of [inspected, consumed, restored, deadLetters, delayed, later, bench]) expect(`${run.stdout}${run.stderr}`).not.toMatch(secrets);
   });
 });

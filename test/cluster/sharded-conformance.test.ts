@@ -21,10 +21,4 @@ defineConformanceSuite('rediscluster (sharded)', {
   transportOptions: { brpopTimeout: 0.2, clusterLayout: 'sharded', globalKeyprefix: 'conformance:' },
   supportsVisibilityTimeout: true,
   idleSeconds: 0.5,
-  // Whole describe blocks: a case added to one of them later is covered without a new line here.
-  unsupported: [
-    { test: 'delayed delivery > ', reason: 'countdown / eta is refused in the sharded layout (the delayed index is one key, in one slot)' },
-    // The one x-expires case that also publishes with countdown.
-    { test: 'x-expires > deletes a queue nobody used for x-expires, with its waiting and delayed messages', reason: 'it publishes with countdown, refused in the sharded layout' },
-  ],
 });

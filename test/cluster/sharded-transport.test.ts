@@ -286,14 +286,6 @@ describe('features the sharded layout refuses, naming the layout', () => {
     expect((error as Error).message).toMatch(/sharded cluster layout \(clusterLayout: 'sharded'\)/);
   };
 
-  it('refuses a delayed publish and stores nothing', async () => {
-    const conn = open();
-    const queue = new Queue('refuse.delayed').bind(await conn.channel());
-    await queue.declare();
-    namesLayout(await caught(() => new Producer(queue.channel!).publish('x', { exchange: '', routingKey: queue.name, countdown: 1 })));
-    expect(await queue.get({ noAck: true })).toBeUndefined();
-  });
-
   it('refuses a confirmed publish', async () => {
     const conn = open();
     const queue = new Queue('refuse.confirm').bind(await conn.channel());

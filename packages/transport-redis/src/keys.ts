@@ -264,6 +264,16 @@ export class RedisKeys {
     return `${this.prefix}_kelp.delayed_index`;
   }
 
+  /**
+   * The delayed index the mover reads for `queue`: the global {@link delayedIndex} (flat), or the
+   * queue's own `<prefix>_kelp.delayed_index.{<q>}` (sharded), in the queue's slot, naming only
+   * `{<q>}` while the queue has delayed messages; a mover finds these keys by a SCAN of each
+   * master (docs/redis-cluster.md#delayed-delivery).
+   */
+  delayedIndexOf(queue: string): string {
+    return this.layout === 'flat' ? this.delayedIndex : `${this.delayedIndex}.${this.shardName(queue)}`;
+  }
+
   /** The member of a delayed set: the priority step the message is pushed to, `|`, the envelope. */
   delayedMember(envelope: string, priority: unknown): string {
     return `${this.priorityStep(priority)}|${envelope}`;

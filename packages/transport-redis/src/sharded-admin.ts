@@ -1,7 +1,8 @@
 /**
  * `transport.admin` in the sharded cluster layout (`kelp inspect`, `kelp restore`,
  * `kelp dead-letters`): every read and restore visits every master, each queue's keys read on
- * its own master (inspectEveryShard, restoreEveryShard). Requeueing dead letters and the
+ * its own master (inspectEveryShard, restoreEveryShard); delayed messages are counted, and moved
+ * by a restore, per queue on its master (ShardedDelayed). Requeueing dead letters and the
  * dashboard's repair operations are not offered in this layout yet (refused by name).
  */
 import { ConfigurationError, throwIfAborted, type DeadLetterEntry, type InspectExchange, type InspectQueue, type InspectReport, type RestoreOptions, type RestoreReport, type TransportAdmin } from '@kelp/core';
@@ -11,6 +12,7 @@ import { readDeadLetterRecord } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
 import { globEscape, scanKeys } from './scan-keys.js';
+import { ShardedDelayed } from './sharded-delayed.js';
 import { inspectEveryShard } from './sharded-inspect.js';
 import { shardedUnsupported } from './sharded-refusals.js';
 import { restoreEveryShard } from './sharded-restore.js';
@@ -22,6 +24,8 @@ export interface ShardedAdminContext {
   /** The transport's node pool (connecting first when needed). */
   pool(): Promise<ClusterNodePool>;
   readonly keys: RedisKeys;
+  /** The broker URL without its password, for error messages. */
+  readonly redactedUrl: string;
   readonly options: RedisTransportOptions;
   /** Wall clock in seconds. */
   readonly wallClock: () => number;
@@ -36,11 +40,14 @@ export class ShardedAdmin implements TransportAdmin {
     const exchanges = await this.exchanges(pool, options.signal);
     const rows = await inspectEveryShard(pool, keys, options.signal);
     const byName = new Map(rows.map((row) => [row.queue, row]));
-    // A declared queue with no message has no key: it is known from its bindings, or its drop counts.
+    const delayed = this.delayedOf(pool);
+    // A declared queue with no message has no key: it is known from its bindings, or its drop
+    // counts; one whose messages are all still delayed, from its delayed index.
     const names = new Set([
       ...byName.keys(),
       ...exchanges.flatMap((exchange) => exchange.bindings.map((binding) => binding.queue)),
       ...(await this.queuesWithDrops(pool, options.signal)),
+      ...(await delayed.delayedQueues(options.signal)),
     ]);
     const queues: InspectQueue[] = [];
     let unackedTotal = 0;
@@ -51,6 +58,7 @@ export class ShardedAdmin implements TransportAdmin {
       if (name === '' || /[{}]/.test(name)) continue;
       const row = byName.get(name);
       const extra = await this.queueExtras(pool, name);
+      const waiting = await delayed.depth(name);
       const priorityLengths: Record<string, number> = {};
       for (const [step, n] of row?.steps ?? []) if (n > 0) priorityLengths[String(step)] = n;
       unackedTotal += row?.unacked ?? 0;
@@ -62,12 +70,18 @@ export class ShardedAdmin implements TransportAdmin {
         oldestUnackedAge: extra.oldest === undefined ? null : Math.max(0, now - extra.oldest),
         deadLetters: row?.deadLetters ?? 0,
         ...(Object.keys(extra.dropped).length > 0 ? { dropped: extra.dropped } : {}),
+        ...(waiting.delayed > 0 ? { delayed: waiting.delayed } : {}),
+        ...(waiting.delayed > 0 && waiting.nextDueAt !== undefined ? { nextDueAt: waiting.nextDueAt / 1000 } : {}),
       });
     }
     return { exchanges, queues, unackedTotal, visibilityTimeout: this.ctx.options.visibilityTimeout };
   }
 
-  /** Restores, on every master, the records older than `olderThan` to the queue each was popped from. */
+  /**
+   * Restores, on every master, the records older than `olderThan` to the queue each was popped
+   * from, then moves the delayed messages already due (they wait only for a mover; a restore is
+   * one), as on redis://.
+   */
   async restore(options: RestoreOptions = {}): Promise<RestoreReport> {
     throwIfAborted(options.signal);
     const olderThan = options.olderThan ?? this.ctx.options.visibilityTimeout;
@@ -75,7 +89,8 @@ export class ShardedAdmin implements TransportAdmin {
       throw new ConfigurationError(`restore: olderThan is a number of seconds >= 0, not ${String(olderThan)}`, { option: 'olderThan' });
     }
     const dryRun = options.dryRun === true;
-    const { items } = await restoreEveryShard(await this.ctx.pool(), this.ctx.keys, {
+    const pool = await this.ctx.pool();
+    const { items } = await restoreEveryShard(pool, this.ctx.keys, {
       ceiling: this.ctx.wallClock() - olderThan,
       dryRun,
       target: this.ctx.options.restoreTarget,
@@ -84,7 +99,16 @@ export class ShardedAdmin implements TransportAdmin {
       ...(options.queue === undefined ? {} : { queue: options.queue }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
-    return restoreReport(dryRun, olderThan, items);
+    const report = restoreReport(dryRun, olderThan, items);
+    const delayed = this.delayedOf(pool);
+    const nowMs = this.ctx.wallClock() * 1000;
+    const due = dryRun ? await delayed.countDue(nowMs, options.signal) : await delayed.moveAllDue(nowMs, options.signal);
+    return due > 0 ? { ...report, delayedMoved: due } : report;
+  }
+
+  /** The delayed sets and indexes over `pool` (stateless for what admin asks of it). */
+  private delayedOf(pool: ClusterNodePool): ShardedDelayed {
+    return new ShardedDelayed({ pool, keys: this.ctx.keys, redactedUrl: this.ctx.redactedUrl });
   }
 
   /** The dead letters of `queue`, oldest first, read on its master. */

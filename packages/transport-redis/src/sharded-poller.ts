@@ -1,7 +1,9 @@
 /**
  * The consume loop of the sharded cluster layout: the virtual layer's GenericPoller (each tick,
  * every consuming channel with QoS room takes messages through `ShardedStorage.getMany`, which
- * pipelines one pop-and-record per queue on each queue's master) plus a wake-up timer.
+ * pipelines one pop-and-record per queue on each queue's master) plus a wake-up timer. The
+ * GenericPoller's delayed mover moves due delayed messages through the channels' shared
+ * ShardedDelayed (every master, queue by queue).
  *
  * Why not the ChannelPoller of redis://: its wait is one blocking pop (or one tracked pop script)
  * over all of a channel's queues, and in this layout two queues are in two slots, so neither

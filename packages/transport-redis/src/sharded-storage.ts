@@ -8,11 +8,12 @@
  * Takes (`getMany`, the poller's path) group the queues by master; on each master one pipeline
  * reads the lists' lengths, and then one pop-and-record per non-empty queue (its own unacked
  * keys) is sent, the channel's room shared out over them in turn, so a poll never takes more
- * than the prefetch allows. Publishing is ShardedPublishing; acks ShardedUnackedStore. Queue
- * arguments live in the queue's argument hash and are applied by the scripts on the queue's
- * master, on keys of its slot: length limits by the publish script (drops counted in the queue's
- * own `_kelp.dropped.maxlen.{<q>}`), x-expires by the touch, one call per slot. What the layout
- * does not offer yet (delayed delivery, confirmed publishes) is refused before anything is
+ * than the prefetch allows. Publishing is ShardedPublishing; acks ShardedUnackedStore; delayed
+ * delivery the transport's ShardedDelayed (one per transport, so the mover knows what every
+ * channel stored). Queue arguments live in the queue's argument hash and are applied by the
+ * scripts on the queue's master, on keys of its slot: length limits by the publish script (drops
+ * counted in the queue's own `_kelp.dropped.maxlen.{<q>}`), x-expires by the touch, one call per
+ * slot. What the layout does not offer yet (confirmed publishes) is refused before anything is
  * written (sharded-refusals.ts).
  */
 import { isUtf8 } from 'node:buffer';
@@ -22,6 +23,7 @@ import { EXPIRED_REASON, MAXLEN_REASON } from '@kelp/virtual';
 import { moveTakenAside } from '@kelp/virtual/internal';
 import type { Redis } from 'ioredis';
 import type { ClusterNodePool } from './cluster-node-pool.js';
+import type { ShardedDelayed } from './sharded-delayed.js';
 import { deadLetterRecord } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisTransportOptions } from './options.js';
@@ -40,15 +42,11 @@ export interface ShardedStorageContext {
   readonly options: RedisTransportOptions;
   /** Wall clock in seconds (Kombu's time.time()). */
   readonly wallClock: () => number;
+  /** The transport's delayed delivery (shared by its channels and its mover). */
+  readonly delayed: ShardedDelayed;
   /** The pop script dead-lettered a malformed entry, or a popped payload was not valid UTF-8. */
   reportDeadLettered(info: { queue: string; reason: string }): void;
 }
-
-/** Delayed delivery needs one delayed index per master (keys.ts); refused until it has one. */
-const NO_DELAYED: DelayedDelivery = {
-  putDelayed: () => Promise.reject(shardedUnsupported('publish with countdown / eta (delayed delivery)', 'countdown')),
-  moveDue: () => Promise.resolve({ moved: 0, nextDueAt: undefined }),
-};
 
 /** Confirmed publishes need a WAIT on every master a publish wrote to; refused until then. */
 const NO_REPLICATION: ReplicaAcknowledgement = {
@@ -65,7 +63,7 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
   readonly routing: ShardedPublishing;
   readonly headPut: ShardedPublishing;
   readonly batchGet: BatchGet = this;
-  readonly delayed: DelayedDelivery = NO_DELAYED;
+  readonly delayed: DelayedDelivery;
   readonly replication: ReplicaAcknowledgement = NO_REPLICATION;
   readonly queueExpiry: RedisQueueExpiry;
   private readonly keys: RedisKeys;
@@ -75,6 +73,7 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
 
   constructor(private readonly ctx: ShardedStorageContext) {
     this.keys = ctx.keys;
+    this.delayed = ctx.delayed;
     this.publishing = new ShardedPublishing(ctx.pool, ctx.keys, ctx.redactedUrl);
     this.fanout = this.routing = this.headPut = this.publishing;
     this.queueExpiry = new RedisQueueExpiry(touchPerSlot(ctx.pool, ctx.keys), ctx.redactedUrl);
@@ -242,11 +241,16 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
     return false;
   }
 
+  /** Empties the queue's lists and its delayed set (counted with them) and drops its delayed index, in its slot. */
   async purge(queue: string): Promise<number> {
+    const { keys } = this;
     const multi = (await this.clientOf(queue)).multi();
-    for (const key of this.keys.queueKeys(queue)) multi.llen(key).del(key);
+    for (const key of keys.queueKeys(queue)) multi.llen(key).del(key);
+    const delayed = keys.delayedKey(queue);
+    multi.zcard(delayed).del(delayed).del(keys.delayedIndexOf(queue));
     const results = (await multi.exec()) ?? [];
     let removed = 0;
+    // Pairs of (count, DEL) per list and for the delayed set; the trailing DEL is not a count.
     for (let i = 0; i + 1 < results.length; i += 2) removed += Number(results[i]?.[1] ?? 0);
     return removed;
   }
@@ -258,12 +262,14 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
     return results.reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
   }
 
-  /** Every key of the queue but its unacked records and dead letters (as on redis://), in one slot. */
+  /** Every key of the queue but its unacked records and dead letters (as on redis://), delayed ones included, in one slot. */
   async deleteQueue(queue: string): Promise<void> {
     const { keys } = this;
     await (await this.clientOf(queue)).del(
       ...keys.queueKeys(queue),
       keys.queueArgumentsKey(queue),
+      keys.delayedKey(queue),
+      keys.delayedIndexOf(queue),
       keys.droppedKeyOf(queue, EXPIRED_REASON),
       keys.droppedKeyOf(queue, MAXLEN_REASON),
     );

@@ -4,7 +4,8 @@
  * transport keeps one command connection per master in use (ClusterNodePool), channels store
  * through ShardedStorage, consumers are fed by ShardedPoller (per-master pipelined
  * pop-and-record), fanout goes over sharded pub/sub (ShardedPublishing.putFanout,
- * ShardedFanoutBridge), and the visibility sweep visits every master (restoreEveryShard).
+ * ShardedFanoutBridge), the visibility sweep visits every master (restoreEveryShard), and the
+ * delayed mover finds each master's delayed queues by SCAN (ShardedDelayed).
  * Python Kombu cannot read this layout.
  */
 import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
@@ -19,6 +20,7 @@ import { guardClient, isClusterScriptRefusal, isRedisChannelError, isRedisConnec
 import { RedisKeys } from './keys.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { ShardedAdmin } from './sharded-admin.js';
+import { ShardedDelayed } from './sharded-delayed.js';
 import { ShardedFanoutBridge } from './sharded-fanout-bridge.js';
 import { ShardedPoller } from './sharded-poller.js';
 import { ShardedPublishing } from './sharded-publishing.js';
@@ -64,6 +66,8 @@ export class ShardedRedisTransport extends VirtualTransport {
   private readonly seeds: ClusterNodeAddress[];
   private readonly wallClock: () => number;
   private pool: ClusterNodePool | undefined;
+  /** Delayed delivery over the pool, shared by every channel and the mover (made with the pool). */
+  private delayed: ShardedDelayed | undefined;
   private fanout: ShardedFanoutBridge | undefined;
   /** The subscriber connections, closed with the transport. */
   private readonly subscribers = new Set<Redis>();
@@ -110,6 +114,7 @@ export class ShardedRedisTransport extends VirtualTransport {
         return this.nodePool;
       },
       keys: this.keys,
+      redactedUrl: this.redactedUrl,
       options: this.redisOptions,
       wallClock: this.wallClock,
     });
@@ -181,11 +186,13 @@ export class ShardedRedisTransport extends VirtualTransport {
       connect: (node) => guardClient(this.newClient('command', node), this.redactedUrl),
     });
     this.pool = pool;
+    this.delayed = new ShardedDelayed({ pool, keys: this.keys, redactedUrl: this.redactedUrl });
     try {
       // Every master answers before the transport counts as connected: a queue may be on any.
       await Promise.all((await pool.everyMaster()).map((client) => client.ping()));
     } catch (error) {
       this.pool = undefined;
+      this.delayed = undefined;
       pool.close();
       const message = error instanceof Error ? error.message : String(error);
       throw new OperationalError(`Cannot connect to redis cluster at ${this.redactedUrl}: ${message}`, { cause: safeRedisCause(error) });
@@ -217,12 +224,14 @@ export class ShardedRedisTransport extends VirtualTransport {
     const connections = this.pool?.connections() ?? [];
     this.pool?.close();
     this.pool = undefined;
+    this.delayed = undefined;
     await Promise.allSettled(connections.map((client) => closeClient(client)));
   }
 
   private storageContext(pool: ClusterNodePool) {
     return {
       pool,
+      delayed: this.delayed ?? new ShardedDelayed({ pool, keys: this.keys, redactedUrl: this.redactedUrl }),
       keys: this.keys,
       redactedUrl: this.redactedUrl,
       options: this.redisOptions,

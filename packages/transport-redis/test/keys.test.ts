@@ -102,6 +102,11 @@ describe('RedisKeys', () => {
   it('names the dead-letter list after the queue', () => {
     expect(keys({ globalKeyprefix: 'p:' }).deadLetterKey('q')).toBe(`p:q${SEP}dead`);
   });
+
+  it("gives every queue the one global delayed index (Kombu's layout has no per-queue one)", () => {
+    const k = keys({ globalKeyprefix: 'p:' });
+    expect([k.delayedIndexOf('a'), k.delayedIndexOf('b')]).toEqual(['p:_kelp.delayed_index', 'p:_kelp.delayed_index']);
+  });
 });
 
 describe('RedisKeys, sharded layout', () => {
@@ -114,6 +119,7 @@ describe('RedisKeys, sharded layout', () => {
       k.deadLetterKey(queue),
       k.queueArgumentsKey(queue),
       k.delayedKey(queue),
+      k.delayedIndexOf(queue),
       unacked.unacked,
       unacked.unackedIndex,
       unacked.unackedMutex,
@@ -132,6 +138,7 @@ describe('RedisKeys, sharded layout', () => {
       `app:{orders}${SEP}dead`,
       'app:_kelp.queue.{orders}',
       'app:_kelp.delayed.{orders}',
+      'app:_kelp.delayed_index.{orders}',
       `app:{orders}${SEP}unacked`,
       `app:{orders}${SEP}unacked_index`,
       `app:{orders}${SEP}unacked_mutex`,

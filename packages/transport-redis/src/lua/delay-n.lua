@@ -8,6 +8,8 @@
   script touches is declared, so on a Redis Cluster whose slot is MIGRATING the node refuses the
   whole call (ASK / TRYAGAIN) before it runs, never in the middle after some writes:
     KEYS[1]          the delayed index zset (_kelp.delayed_index): queue name scored by its earliest due time
+                     (the sharded layout sends one queue per call with its own index, _kelp.delayed_index.{<q>},
+                     and `{<q>}` as the name, so every key is in that queue's slot)
     KEYS[2..n+1]     the queues' delayed sets (_kelp.delayed.<queue>), in the order of ARGV[3..]
     KEYS[n+2..2n+1]  the queues' argument hashes (_kelp.queue.<queue>), same order
 

@@ -32,6 +32,9 @@
   ARGV[8]   dead-letter list suffix (RedisKeys.deadLetterKey is prefix .. queue .. this)
   ARGV[9]   prefix of the drop-count hashes (RedisKeys.droppedKey without the reason)
   ARGV[10]  JSON array of the priority sub-list suffixes in consume order ("" first)
+  ARGV[11]  (optional) "1" in the sharded cluster layout: the index names queues as their hash
+            tag `{<q>}` (so every key built here is in the queue's slot), the drop-count hash is
+            the queue's own (ARGV[9] .. reason .. "." .. `{<q>}`), and records name the queue `<q>`
 
   Returns {moved, next}: how many messages left a delayed set, and the earliest due time still
   in the index (epoch ms, as text) or "" when nothing waits.
@@ -39,9 +42,18 @@
 local prefix, sep, index, delayed_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now_ms, max = tonumber(ARGV[5]), tonumber(ARGV[6])
 local arguments_prefix, dead_suffix, dropped_prefix = ARGV[7], ARGV[8], ARGV[9]
+local sharded = ARGV[11] == "1"
+
+-- The drop-count hash of `queue`: the global one, or the queue's own in its slot (sharded).
+local function dropped_key(queue, reason)
+  if sharded then return dropped_prefix .. reason .. "." .. queue end
+  return dropped_prefix .. reason
+end
 
 local function dead_letter(queue, payload, reason)
-  redis.call("LPUSH", prefix .. queue .. dead_suffix, cjson.encode({reason = reason, queue = queue, payload = payload, time = now_ms / 1000}))
+  local name = queue
+  if sharded then name = string.sub(queue, 2, -2) end
+  redis.call("LPUSH", prefix .. queue .. dead_suffix, cjson.encode({reason = reason, queue = name, payload = payload, time = now_ms / 1000}))
 end
 
 -- As route-and-push-0.lua: each queue's enforced arguments, or false when it has none.
@@ -107,7 +119,7 @@ local function drop(queue, policy, payload)
   if policy.dead then
     dead_letter(queue, payload, "maxlen")
   else
-    redis.call("HINCRBY", dropped_prefix .. "maxlen", prefix .. queue .. dead_suffix, 1)
+    redis.call("HINCRBY", dropped_key(queue, "maxlen"), prefix .. queue .. dead_suffix, 1)
   end
 end
 
@@ -166,7 +178,7 @@ end
 -- Every key one member of `queue` may write: its sub-list, the dead-letter list, the drop
 -- counter, and a limited queue's other sub-lists (drop-head pops them).
 local function keys_of(queue, target, policy)
-  local keys = {target, prefix .. queue .. dead_suffix, dropped_prefix .. "maxlen"}
+  local keys = {target, prefix .. queue .. dead_suffix, dropped_key(queue, "maxlen")}
   if policy and policy.limited then
     suffixes = suffixes or cjson.decode(ARGV[10])
     for _, suffix in ipairs(suffixes) do keys[#keys + 1] = prefix .. queue .. suffix end

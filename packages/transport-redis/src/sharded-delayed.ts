@@ -1,0 +1,207 @@
+/**
+ * `ShardedDelayed`: delayed delivery (`countdown` / `eta`) in the sharded cluster layout
+ * (docs/redis-cluster.md#delayed-delivery). Every key of a queue's delayed delivery is in the
+ * queue's slot: its delayed set `_kelp.delayed.{<q>}` and its own delayed index
+ * `_kelp.delayed_index.{<q>}`, which names `{<q>}` scored by the set's earliest due time while the
+ * set has members. So the flat layout's two scripts run unchanged in meaning, each on one queue
+ * on its master: a delayed publish is one `delay` call per queue (delay-n.lua), a move one
+ * `moveDue` call per queue (move-due-0.lua, told the layout), and neither names a key of another
+ * slot.
+ *
+ * A mover finds the queues by SCAN of every master for the per-queue index keys, at most once a
+ * sweep interval, and keeps what it found (and the queues this process stored delayed messages
+ * for) with their earliest due times, so the calls between two scans (woken by a due time) visit
+ * only queues that are due. The keys move with their slots on a resharding or a failover, and the
+ * scan asks whichever masters serve slots then, so nothing depends on which master held what.
+ */
+import { throwIfAborted } from '@kelp/core';
+import { DELAYED_MOVE_BATCH, DELAYED_SWEEP_INTERVAL_MS, type DelayedDelivery } from '@kelp/virtual';
+import type { ClusterNodePool } from './cluster-node-pool.js';
+import { wrapRedisError } from './errors.js';
+import type { RedisKeys } from './keys.js';
+import { globEscape, scanKeys } from './scan-keys.js';
+import { call } from './scripts.js';
+
+export interface ShardedDelayedContext {
+  readonly pool: ClusterNodePool;
+  readonly keys: RedisKeys;
+  /** The broker URL without its password, for error messages. */
+  readonly redactedUrl: string;
+  /** Least time between two scans of the masters for delayed queues (default: the mover's sweep interval). */
+  readonly scanIntervalMs?: number;
+}
+
+/** One queue's delayed messages: how many, and the earliest due time (epoch ms). */
+export interface DelayedDepth {
+  delayed: number;
+  nextDueAt: number | undefined;
+}
+
+export class ShardedDelayed implements DelayedDelivery {
+  /**
+   * Queues known to hold delayed messages -> their earliest due time (epoch ms); -Infinity for a
+   * queue found by a scan, whose due time the next move call learns.
+   */
+  private readonly known = new Map<string, number>();
+  /**
+   * Queue -> the earliest due time this process stored in it while a move of it was in flight
+   * (+Infinity for none yet): that move may have run before the store, so its answer alone
+   * would forget the queue or name a later time.
+   */
+  private readonly storedDuringMove = new Map<string, number>();
+  private lastScanAt = Number.NEGATIVE_INFINITY;
+  private readonly keys: RedisKeys;
+
+  constructor(private readonly ctx: ShardedDelayedContext) {
+    this.keys = ctx.keys;
+  }
+
+  /** One `delay` call per queue, on its master, all at once; each queue's store is atomic on its own. */
+  async putDelayed(queues: readonly string[], envelopeJson: string, priority: number, dueAtMs: number): Promise<void> {
+    const { keys } = this;
+    const due = Math.trunc(dueAtMs);
+    const member = keys.delayedMember(envelopeJson, priority);
+    const targets = [...new Set(queues)];
+    const settled = await Promise.allSettled(
+      targets.map((queue) =>
+        this.ctx.pool.onSlot(keys.queueSlot(queue), (client) =>
+          call(client, 'delay', [3, keys.delayedIndexOf(queue), keys.delayedKey(queue), keys.queueArgumentsKey(queue), String(due), member, keys.shardName(queue)]),
+        ),
+      ),
+    );
+    let failure: { error: unknown } | undefined;
+    settled.forEach((outcome, i) => {
+      if (outcome.status === 'fulfilled') this.noteDue(targets[i] as string, due);
+      else failure ??= { error: outcome.reason };
+    });
+    if (failure !== undefined) throw wrapRedisError(failure.error, this.ctx.redactedUrl, 'delayed publish');
+  }
+
+  /**
+   * Moves up to `max` due messages: scans the masters for delayed queues when the last scan is a
+   * sweep interval old, then moves each due queue (earliest first) with one script call on its
+   * master. A queue that fails keeps its place for the next call; the first failure is thrown
+   * once every other due queue had its turn.
+   */
+  async moveDue(nowMs: number, max: number): Promise<{ moved: number; nextDueAt: number | undefined }> {
+    let failure: { error: unknown } | undefined;
+    if (nowMs - this.lastScanAt >= (this.ctx.scanIntervalMs ?? DELAYED_SWEEP_INTERVAL_MS)) {
+      this.lastScanAt = nowMs;
+      try {
+        for (const queue of await this.delayedQueues()) if (!this.known.has(queue)) this.known.set(queue, Number.NEGATIVE_INFINITY);
+      } catch (error) {
+        failure = { error };
+      }
+    }
+    let moved = 0;
+    const due = [...this.known].filter(([, at]) => at <= nowMs).sort((a, b) => a[1] - b[1]);
+    for (const [queue] of due) {
+      if (moved >= max) break;
+      this.storedDuringMove.set(queue, Number.POSITIVE_INFINITY);
+      try {
+        const result = await this.moveQueue(queue, nowMs, max - moved);
+        moved += result.moved;
+        this.settle(queue, result.nextDueAt);
+      } catch (error) {
+        // The queue stays known as it was (no later than anything stored meanwhile).
+        this.storedDuringMove.delete(queue);
+        failure ??= { error };
+      }
+    }
+    if (failure !== undefined) throw wrapRedisError(failure.error, this.ctx.redactedUrl, 'delayed move');
+    let nextDueAt: number | undefined;
+    for (const at of this.known.values()) if (nextDueAt === undefined || at < nextDueAt) nextDueAt = at;
+    return { moved, nextDueAt };
+  }
+
+  /** Every queue with a delayed index key on any master (SCAN of each master serving a slot). */
+  async delayedQueues(signal?: AbortSignal): Promise<string[]> {
+    const { keys } = this;
+    const base = `${keys.delayedIndex}.`;
+    const found: string[] = [];
+    for (const client of await this.ctx.pool.everyMaster()) {
+      for (const key of await scanKeys(client, `${globEscape(base)}{*}`, signal, 'zset')) {
+        const queue = key.slice(base.length + 1, -1);
+        // Only a key this layout built (the glob's `*` may match a brace).
+        if (queue !== '' && !/[{}]/.test(queue) && keys.delayedIndexOf(queue) === key) found.push(queue);
+      }
+    }
+    return found;
+  }
+
+  /** How many delayed messages `queue` has and the earliest due time (epoch ms), read on its master. */
+  async depth(queue: string): Promise<DelayedDepth> {
+    const key = this.keys.delayedKey(queue);
+    const client = await this.ctx.pool.forSlot(this.keys.queueSlot(queue));
+    const [count, head] = await Promise.all([client.zcard(key), client.zrange(key, 0, 0, 'WITHSCORES')]);
+    return { delayed: count, nextDueAt: head[1] === undefined ? undefined : Number(head[1]) };
+  }
+
+  /** How many delayed messages are due at `nowMs` over every queue (what a move would move). */
+  async countDue(nowMs: number, signal?: AbortSignal): Promise<number> {
+    let due = 0;
+    for (const queue of await this.delayedQueues(signal)) {
+      throwIfAborted(signal);
+      const client = await this.ctx.pool.forSlot(this.keys.queueSlot(queue));
+      due += await client.zcount(this.keys.delayedKey(queue), '-inf', nowMs);
+    }
+    return due;
+  }
+
+  /** Moves every message due at `nowMs` over every queue (kelp restore); resolves with how many. */
+  async moveAllDue(nowMs: number, signal?: AbortSignal): Promise<number> {
+    let total = 0;
+    for (const queue of await this.delayedQueues(signal)) {
+      for (;;) {
+        throwIfAborted(signal);
+        const { moved } = await this.moveQueue(queue, nowMs, DELAYED_MOVE_BATCH).catch((error: unknown) => {
+          throw wrapRedisError(error, this.ctx.redactedUrl, 'delayed move');
+        });
+        total += moved;
+        if (moved < DELAYED_MOVE_BATCH) break;
+      }
+    }
+    return total;
+  }
+
+  /** One move-due call on `queue`'s own index, on its master (resent once on MOVED: it did not run). */
+  private async moveQueue(queue: string, nowMs: number, max: number): Promise<{ moved: number; nextDueAt: number | undefined }> {
+    const { keys } = this;
+    const policy = keys.queuePolicyNames();
+    const set = keys.delayedKey(queue);
+    const args = [
+      keys.prefix,
+      keys.sep,
+      keys.delayedIndexOf(queue),
+      // The delayed sets' prefix: the script appends the name the index gives, `{<q>}`.
+      set.slice(0, set.length - keys.shardName(queue).length),
+      String(Math.trunc(nowMs)),
+      max,
+      policy.argumentsPrefix,
+      policy.deadLetterSuffix,
+      policy.droppedPrefix,
+      policy.stepSuffixes,
+      '1',
+    ];
+    const reply = await this.ctx.pool.onSlot(keys.queueSlot(queue), (client) => call(client, 'moveDue', args));
+    const [moved, next] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    const nextDueAt = next === '' || next === undefined || next === null ? undefined : Number(next);
+    return { moved: Number(moved ?? 0), nextDueAt: Number.isFinite(nextDueAt) ? nextDueAt : undefined };
+  }
+
+  /** A message due at `dueAtMs` was stored in `queue`'s set: the queue is due by then at the latest. */
+  private noteDue(queue: string, dueAtMs: number): void {
+    const known = this.known.get(queue);
+    if (known === undefined || dueAtMs < known) this.known.set(queue, dueAtMs);
+    const during = this.storedDuringMove.get(queue);
+    if (during !== undefined && dueAtMs < during) this.storedDuringMove.set(queue, dueAtMs);
+  }
+
+  /** After a move of `queue`: its next due time, with what this process stored meanwhile, or forgotten when none. */
+  private settle(queue: string, nextDueAt: number | undefined): void {
+    const next = Math.min(nextDueAt ?? Number.POSITIVE_INFINITY, this.storedDuringMove.get(queue) ?? Number.POSITIVE_INFINITY);
+    this.storedDuringMove.delete(queue);
+    if (next === Number.POSITIVE_INFINITY) this.known.delete(queue);
+    else this.known.set(queue, next);
+  }
+}

@@ -1,0 +1,132 @@
+import { KelpError } from '@kelp/core';
+import { describe, expect, it } from 'vitest';
+import type { ClusterNodePool } from '../src/cluster-node-pool.js';
+import { RedisKeys } from '../src/keys.js';
+import { ShardedDelayed } from '../src/sharded-delayed.js';
+
+const keys = new RedisKeys({
+  sep: '\x06\x16',
+  prioritySteps: [0, 3, 6, 9],
+  globalKeyprefix: 'p:',
+  unackedKey: 'unacked',
+  unackedIndexKey: 'unacked_index',
+  unackedMutexKey: 'unacked_mutex',
+  fanoutPrefix: true,
+  fanoutPatterns: false,
+  db: 0,
+  layout: 'sharded',
+});
+
+/**
+ * One fake master holding every queue's delayed due times, answering the `delay` and `moveDue`
+ * scripts and SCAN as Redis would for the keys ShardedDelayed names; `hold` makes a move wait.
+ */
+class FakeMaster {
+  readonly due = new Map<string, number[]>();
+  scans = 0;
+  readonly moves: { queue: string; now: number }[] = [];
+  failNext = new Set<string>();
+  hold: Promise<void> | undefined;
+
+  store(queue: string, dueAt: number): void {
+    this.due.set(queue, [...(this.due.get(queue) ?? []), dueAt].sort((a, b) => a - b));
+  }
+
+  kelpDelay(_numkeys: number, index: string, _set: string, _args: string, dueAt: string): Promise<number> {
+    expect(index).toBe(keys.delayedIndexOf(this.queueOf(index)));
+    this.store(this.queueOf(index), Number(dueAt));
+    return Promise.resolve(1);
+  }
+
+  async kelpMoveDue(...args: unknown[]): Promise<[number, string]> {
+    const queue = this.queueOf(String(args[2]));
+    const now = Number(args[4]);
+    const max = Number(args[5]);
+    expect(args[10]).toBe('1');
+    this.moves.push({ queue, now });
+    if (this.failNext.delete(queue)) throw new Error('ERR Script attempted to access a non local key in a cluster node');
+    const left = this.due.get(queue) ?? [];
+    const moved = left.filter((at) => at <= now).slice(0, max);
+    const rest = left.slice(moved.length);
+    if (rest.length > 0) this.due.set(queue, rest);
+    else this.due.delete(queue);
+    if (this.hold) await this.hold;
+    return [moved.length, rest.length > 0 ? String(rest[0]) : ''];
+  }
+
+  scan(): Promise<[string, string[]]> {
+    this.scans++;
+    return Promise.resolve(['0', [...this.due.keys()].map((queue) => keys.delayedIndexOf(queue))]);
+  }
+
+  private queueOf(index: string): string {
+    return index.slice(keys.delayedIndex.length + 2, -1);
+  }
+}
+
+function delayedOn(master: FakeMaster, scanIntervalMs = 1000): ShardedDelayed {
+  const pool = {
+    onSlot: <T>(_slot: number, send: (client: never) => Promise<T>) => send(master as never),
+    everyMaster: () => Promise.resolve([master]),
+    forSlot: () => Promise.resolve(master),
+  } as unknown as ClusterNodePool;
+  return new ShardedDelayed({ pool, keys, redactedUrl: 'rediscluster://h:1', scanIntervalMs });
+}
+
+describe('ShardedDelayed (the sharded mover finds queues by scan and by its own stores)', () => {
+  it('finds a queue another process stored in by a scan, at most once per scan interval', async () => {
+    const master = new FakeMaster();
+    const delayed = delayedOn(master);
+    master.store('a', 100);
+    expect(await delayed.moveDue(1000, 500)).toEqual({ moved: 1, nextDueAt: undefined });
+    master.store('b', 1100);
+    // Within the interval of the last scan: 'b' is not known yet.
+    expect(await delayed.moveDue(1200, 500)).toEqual({ moved: 0, nextDueAt: undefined });
+    expect(master.scans).toBe(1);
+    expect(await delayed.moveDue(2000, 500)).toEqual({ moved: 1, nextDueAt: undefined });
+    expect(master.scans).toBe(2);
+  });
+
+  it('moves the queues of its own stores when due without a scan, and reports the earliest due time', async () => {
+    const master = new FakeMaster();
+    const delayed = delayedOn(master, 60_000);
+    await delayed.putDelayed(['a', 'b', 'a'], '{}', 0, 5000);
+    await delayed.putDelayed(['b'], '{}', 0, 9000);
+    expect(await delayed.moveDue(1000, 500)).toEqual({ moved: 0, nextDueAt: 5000 });
+    expect(master.moves).toEqual([]);
+    expect(await delayed.moveDue(5000, 500)).toEqual({ moved: 2, nextDueAt: 9000 });
+    expect(await delayed.moveDue(9000, 500)).toEqual({ moved: 1, nextDueAt: undefined });
+    expect(master.scans).toBe(1);
+    expect(master.moves.map((move) => move.queue).sort()).toEqual(['a', 'b', 'b']);
+  });
+
+  it('keeps a queue known when this process stored in it while its move was in flight', async () => {
+    const master = new FakeMaster();
+    const delayed = delayedOn(master, 60_000);
+    await delayed.putDelayed(['a'], '{}', 0, 100);
+    let release: () => void = () => undefined;
+    master.hold = new Promise((resolve) => (release = resolve));
+    const moving = delayed.moveDue(1000, 500);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Stored after the move script ran (it saw only the first message), before its reply arrived.
+    await delayed.putDelayed(['a'], '{}', 0, 7000);
+    release();
+    master.hold = undefined;
+    expect(await moving).toEqual({ moved: 1, nextDueAt: 7000 });
+    expect(await delayed.moveDue(7000, 500)).toEqual({ moved: 1, nextDueAt: undefined });
+  });
+
+  it('moves the other queues when one fails, keeps the failed one, and throws its error after', async () => {
+    const master = new FakeMaster();
+    const delayed = delayedOn(master, 60_000);
+    await delayed.putDelayed(['a'], '{}', 0, 100);
+    await delayed.putDelayed(['b'], '{}', 0, 200);
+    master.failNext.add('a');
+    const error = await delayed.moveDue(1000, 500).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(KelpError);
+    expect((error as Error).message).toMatch(/delayed move failed on rediscluster:\/\/h:1: .*non local key/);
+    expect(master.due.has('b')).toBe(false);
+    expect(await delayed.moveDue(1001, 500)).toEqual({ moved: 1, nextDueAt: undefined });
+    expect(master.due.size).toBe(0);
+  });
+});
