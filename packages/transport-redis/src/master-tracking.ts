@@ -78,8 +78,10 @@ export class MasterTracking {
     listen(tracked, 'ready', () => this.enqueue(() => this.apply()));
   }
 
+  /** 'on' while armed (some prefixes in force), 'unknown' while setting up or reconnecting, 'unsupported' once refused. */
   get state(): TrackingState {
-    return this.tracking;
+    if (this.tracking === 'unsupported') return 'unsupported';
+    return this.armedQueues.size > 0 ? 'on' : 'unknown';
   }
 
   /** Whether a write to `queue`'s keys is sure to be announced now. */

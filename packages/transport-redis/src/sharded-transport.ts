@@ -222,6 +222,8 @@ export class ShardedRedisTransport extends VirtualTransport {
         wake: () => this.wake(),
         reportError: (error) => this.reportError(error),
       });
+      // Channels that consumed before a reconnect of the transport consume on: track their queues again.
+      void this.tracking.sync();
     }
   }
 
@@ -280,7 +282,7 @@ export class ShardedRedisTransport extends VirtualTransport {
     });
   }
 
-  /** A channel's consumed queues changed: its fanout exchanges are subscribed or dropped, and the loop polls. @internal */
+  /** A channel's consumed queues changed: its fanout exchanges are subscribed or dropped, its queues tracked, and the loop polls. @internal */
   override consumersChanged(channel: VirtualChannel): void {
     void this.fanout?.sync();
     void this.tracking?.sync();
