@@ -46,6 +46,8 @@ export class MasterTracking {
   private epoch = 0;
   /** Set-ups and applies run one at a time: two CLIENT TRACKING ON with one prefix would overlap (refused). */
   private chain: Promise<void> = Promise.resolve();
+  /** An apply is queued and not started: a change of the wanted queues joins it (it reads them when it starts). */
+  private applyQueued = false;
   private readonly detach: (() => void)[] = [];
   private disposed = false;
 
@@ -94,7 +96,13 @@ export class MasterTracking {
     const same = prefixes.size === this.wanted.size && [...prefixes].every(([queue, prefix]) => this.wanted.get(queue) === prefix);
     if (same) return;
     this.wanted = new Map(prefixes);
-    this.enqueue(() => this.apply());
+    // Consumers started one queue at a time change the set once per queue: one OFF/ON for them all.
+    if (this.applyQueued) return;
+    this.applyQueued = true;
+    this.enqueue(() => {
+      this.applyQueued = false;
+      return this.apply();
+    });
   }
 
   /** Stops listening to the shared command connection and closes the subscriber. */
@@ -117,6 +125,13 @@ export class MasterTracking {
     this.epoch++;
   }
 
+  /** The master refused tracking: the timer drives polling, and the subscriber has nothing to carry. */
+  private refused(): void {
+    this.tracking = 'unsupported';
+    this.disarm();
+    this.subscriber.disconnect();
+  }
+
   /** After each (re)connect of the subscriber: its client id is the redirect target, then it subscribes. */
   private async setUpSubscriber(): Promise<void> {
     this.redirectId = undefined;
@@ -128,7 +143,7 @@ export class MasterTracking {
       this.redirectId = id;
     } catch (error) {
       // A refusal (CLIENT not permitted) is a verdict; a dropped connection is not: its next 'ready' tries again.
-      if (isReplyError(replyOf(error))) this.tracking = 'unsupported';
+      if (isReplyError(replyOf(error))) this.refused();
       return;
     }
     await this.apply();
@@ -153,7 +168,7 @@ export class MasterTracking {
       // A redirect target that no longer exists (the subscriber reconnected meanwhile) is no
       // verdict: the subscriber's 'ready' applies again with its new id. Nor is a dropped connection.
       const reply = replyOf(error);
-      if (isReplyError(reply) && !REDIRECT_GONE.test(reply.message)) this.tracking = 'unsupported';
+      if (isReplyError(reply) && !REDIRECT_GONE.test(reply.message)) this.refused();
       return;
     }
     // A connection lost (or prefixes changed) meanwhile: its own 'ready' (or apply) arms again.

@@ -38,6 +38,8 @@ export class ShardedTracking {
   /** The list keys (every priority step) of the consumed queues: a write to one of them wakes. */
   private listKeys = new Set<string>();
   private syncing: Promise<void> = Promise.resolve();
+  /** A sync is queued and not started: later calls join it (it reads the consumed queues when it starts). */
+  private syncQueued = false;
   private closed = false;
   private readonly removeReloadListener: () => void;
 
@@ -47,7 +49,14 @@ export class ShardedTracking {
 
   /** Places the consumed queues on their masters' tracking now (serialised; failures reported). */
   sync(): Promise<void> {
-    this.syncing = this.syncing.then(() => this.apply()).catch((error: unknown) => this.host.reportError(error));
+    if (this.syncQueued) return this.syncing;
+    this.syncQueued = true;
+    this.syncing = this.syncing
+      .then(() => {
+        this.syncQueued = false;
+        return this.apply();
+      })
+      .catch((error: unknown) => this.host.reportError(error));
     return this.syncing;
   }
 
