@@ -2,8 +2,8 @@
  * CLIENT TRACKING in the sharded layout (sharded-tracking.ts): a consumer whose `brpopTimeout`
  * is long is woken at once by a message another Connection publishes, on each of two masters;
  * idle, it sends (almost) no LLEN where the timer alone would poll every queue each tick; a
- * user that may not run CLIENT still consumes, on the timer; and after a failover of a consumed
- * queue's master the tracking follows the slot to the promoted replica.
+ * user that may not run CLIENT still consumes, on the timer; and after a resharding, and a
+ * failover, of a consumed queue's master the tracking follows the slot to its new master.
  */
 import { describe, expect, it } from 'vitest';
 import { Connection, Consumer, OperationTimeoutError, Producer, Queue, type Message } from 'kelp';
@@ -190,6 +190,45 @@ describe('client tracking wakes sharded consumers', () => {
       await producerConn.close();
     }
   }, 60_000);
+
+  it('follows a resharding of an idle consumed queue: its new master wakes the consumer too', async () => {
+    // A queue in the first slots of its master: redis-cli moves a master's lowest slots first.
+    let name = '';
+    for (let i = 0; name === ''; i++) if (slotOf(`moving.${i}`) < 40) name = `moving.${i}`;
+    const slot = slotOf(name);
+    const producerConn = cluster.open();
+    await declare(producerConn, [name]);
+    const producer = new Producer(producerConn);
+    const consumerConn = cluster.open({ brpopTimeout: 1 });
+    const got = await consume(consumerConn, [name]);
+    const from = (await cluster.topology.ownerOf(slot)).master;
+    await waitForTracking(consumerConn, [from]);
+    const target = (await cluster.topology.masters()).find((port) => port !== from) as number;
+    await cluster.topology.reshard(slot, target);
+    // Nothing reaches the idle consumer's connections from the move (the queue has no key to
+    // migrate): its check poll, at most COVERED_CHECK_MS (5 s) later, meets MOVED.
+    const movedAt = performance.now();
+    await waitForTracking(consumerConn, [target], 15_000);
+    const followedMs = performance.now() - movedAt;
+    await idle(consumerConn, 300);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await producer.publish({ id: 'after-reshard' }, { exchange: '', routingKey: name });
+        break;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await sleep(100);
+      }
+    }
+    const sent = performance.now();
+    await drainWhile(consumerConn, () => got.length === 1, 10_000, 'delivery after the resharding');
+    const ms = performance.now() - sent;
+    expect(got).toEqual(['after-reshard']);
+    expect(ms, 'delivered after (ms)').toBeLessThan(1000);
+    console.info(`[cluster] sharded tracking: slot ${slot} ${from} -> ${target}, tracking followed ${followedMs.toFixed(0)} ms after the move, delivered ${ms.toFixed(0)} ms after the publish`);
+    await consumerConn.close();
+    await producerConn.close();
+  }, 120_000);
 
   it('follows a failover: the promoted replica wakes the consumer too', async () => {
     const [queue] = (await queuesOnMasters('failover', 1, 1)).values().next().value as string[];

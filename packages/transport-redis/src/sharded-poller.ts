@@ -12,9 +12,17 @@
  * covers every consumed queue (`covered`), and after a failed poll whatever tracking says (the
  * poll is not retried otherwise). Without tracking (refused, reconnecting, `clientTracking:
  * false`) a message published by another process waits up to that interval.
+ *
+ * Covered, the timer still polls once per COVERED_CHECK_MS: nothing tells an idle consumer that
+ * a resharding moved a consumed queue's slot away from the master it tracks (an empty queue has
+ * no key to migrate, so no invalidation), and that poll meets `MOVED`, which reloads the slot
+ * map, which moves the tracking to the new master.
  */
 import { type EventLoopHub, type HubTimer, type PendingDelivery, type Poller, type PollerHost, type VirtualChannel } from '@kelp/virtual';
 import { GenericPoller } from '@kelp/virtual/internal';
+
+/** How often the timer polls although tracking covers every queue (a slot moved, an invalidation lost). */
+export const COVERED_CHECK_MS = 5000;
 
 export interface ShardedPollerOptions {
   /** Time between two polls when nothing wakes the loop earlier (brpopTimeout). */
@@ -34,6 +42,8 @@ export class ShardedPoller implements Poller {
   private removeTick: (() => void) | undefined;
   /** Something failed since the last timer tick (a poll, perhaps): the next tick polls anyway. */
   private failedSinceTick = false;
+  /** Timer ticks skipped in a row because tracking covered every queue. */
+  private restedTicks = 0;
 
   constructor(
     host: PollerHost,
@@ -83,7 +93,10 @@ export class ShardedPoller implements Poller {
   private onTimer(): void {
     const failed = this.failedSinceTick;
     this.failedSinceTick = false;
-    if (failed || this.options.covered?.() !== true) this.generic.wake();
+    const checkEvery = Math.max(1, Math.ceil(COVERED_CHECK_MS / this.options.pollIntervalMs));
+    if (!failed && this.options.covered?.() === true && ++this.restedTicks < checkEvery) return;
+    this.restedTicks = 0;
+    this.generic.wake();
   }
 
   delayedStored(dueAtMs: number): void {

@@ -1,10 +1,11 @@
 /**
- * ShardedPoller's fallback timer: a tick polls unless tracking covers every consumed queue, and
- * after a failed poll it polls whatever tracking says (the GenericPoller does not retry by itself).
+ * ShardedPoller's fallback timer: a tick polls unless tracking covers every consumed queue, after
+ * a failed poll whatever tracking says (the GenericPoller does not retry by itself), and covered,
+ * once per COVERED_CHECK_MS (a slot moved away from the tracked master meets MOVED there).
  */
 import { describe, expect, it } from 'vitest';
 import type { EventLoopHub, HubTimer, PollerHost, VirtualChannel } from '@kelp/virtual';
-import { ShardedPoller } from '../src/sharded-poller.js';
+import { COVERED_CHECK_MS, ShardedPoller } from '../src/sharded-poller.js';
 
 const INTERVAL_MS = 1234;
 
@@ -110,6 +111,19 @@ describe('ShardedPoller fallback timer', () => {
     hub.fire();
     await hub.tick();
     expect(fetches, 'and rests again after a good poll').toHaveLength(3);
+    poller.stop();
+  });
+
+  it('polls once per COVERED_CHECK_MS while covered', async () => {
+    const { hub, poller, fetches } = setUp(() => true);
+    poller.start();
+    await hub.tick();
+    const every = Math.ceil(COVERED_CHECK_MS / INTERVAL_MS);
+    for (let n = 0; n < 3 * every; n++) {
+      hub.fire();
+      await hub.tick();
+    }
+    expect(fetches).toHaveLength(1 + 3);
     poller.stop();
   });
 });
