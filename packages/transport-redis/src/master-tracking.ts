@@ -171,7 +171,7 @@ export class MasterTracking {
       if (isReplyError(reply) && !REDIRECT_GONE.test(reply.message)) this.refused();
       return;
     }
-    // A connection lost (or prefixes changed) meanwhile: its own 'ready' (or apply) arms again.
+    // A connection lost meanwhile: its 'ready' applies again.
     if (epoch !== this.epoch || this.disposed) return;
     this.tracking = 'on';
     this.armedQueues = new Set(queues.keys());

@@ -62,12 +62,22 @@ export class ShardedTracking {
 
   /** Whether every consumed queue is armed on its master now (the poll timer may then rest). */
   covers(): boolean {
-    const { pool, keys } = this.host;
+    const { pool } = this.host;
     for (const queue of this.host.consumedQueues()) {
-      const master = pool.masterOf(keys.queueSlot(queue));
+      const slot = this.slotOf(queue);
+      const master = slot === undefined ? undefined : pool.masterOf(slot);
       if (master === undefined || this.masters.get(nodeKey(master))?.covers(queue) !== true) return false;
     }
     return true;
+  }
+
+  /** The queue's slot; undefined for a name the layout refuses (a brace), whose polls report that. */
+  private slotOf(queue: string): number | undefined {
+    try {
+      return this.host.keys.queueSlot(queue);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The tracking state of each master tracked now, by `host:port` (diagnostics, tests). */
@@ -85,12 +95,12 @@ export class ShardedTracking {
   private async apply(): Promise<void> {
     if (this.closed) return;
     const { pool, keys } = this.host;
-    const queues = [...new Set(this.host.consumedQueues())];
+    const queues = [...new Set(this.host.consumedQueues())].filter((queue) => this.slotOf(queue) !== undefined);
     this.listKeys = new Set(queues.flatMap((queue) => keys.queueKeys(queue)));
     // Master -> its connection and the prefixes of its consumed queues.
     const placed = new Map<string, { node: ClusterNodeAddress; client: Redis; prefixes: Map<string, string> }>();
     for (const queue of queues) {
-      const slot = keys.queueSlot(queue);
+      const slot = this.slotOf(queue) as number;
       const client = await pool.forSlot(slot);
       const node = pool.masterOf(slot);
       if (node === undefined) continue;
