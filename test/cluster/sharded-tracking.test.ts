@@ -102,7 +102,7 @@ async function llenCalls(ports: readonly number[]): Promise<number> {
 }
 
 describe('client tracking wakes sharded consumers', () => {
-  it('delivers a message another Connection publishes, on each of two masters, well under brpopTimeout', async () => {
+  it('delivers a message another Connection (or its own) publishes, on each of two masters, well under brpopTimeout', async () => {
     const byMaster = await queuesOnMasters('wake', 2, 1);
     const ports = [...byMaster.keys()];
     const queues = [...byMaster.values()].flat();
@@ -127,6 +127,17 @@ describe('client tracking wakes sharded consumers', () => {
         latencies.push(performance.now() - sent);
         await idle(consumerConn, 100);
       }
+    }
+    // A publish of the consuming Connection itself is announced too (tracking without NOLOOP).
+    const ownProducer = new Producer(consumerConn);
+    for (const queue of queues) {
+      const id = `${queue}#own`;
+      expected.push(id);
+      await ownProducer.publish({ id }, { exchange: '', routingKey: queue });
+      const sent = performance.now();
+      await drainWhile(consumerConn, () => got.length === expected.length, 10_000, `delivery of ${id}`);
+      latencies.push(performance.now() - sent);
+      await idle(consumerConn, 100);
     }
     expect(got).toEqual(expected);
     for (const [i, ms] of latencies.entries()) expect(ms, `${expected[i]} delivered after (ms)`).toBeLessThan(1000);
