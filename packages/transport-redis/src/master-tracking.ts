@@ -8,8 +8,11 @@
  * every channel, where the default tracking mode would have to remember each key read).
  *
  * Not NOLOOP: a publish of this very connection (a producer and a consumer on one Connection) is
- * announced too, so it wakes the consumer; the cost is an announcement of this process's own pops,
- * which the poll that follows a non-empty pop absorbs.
+ * announced too, so it wakes the consumer; the cost is an announcement of this process's own pops
+ * and acks, which the poll that follows a non-empty pop absorbs (and acks do not wake: their keys
+ * are not lists). NOLOOP would not spare them anyway: the publish and pop scripts' writes were
+ * announced with NOLOOP on too (seen on Redis 7.0 with test/cluster/sharded-tracking.test.ts), only
+ * plain commands such as the RPUSH of a restore to the head would have been left out.
  *
  * Only while both connections hold and the prefixes were accepted ("armed") is a queue sure to
  * be announced when written; the `brpopTimeout` timer polls otherwise. A master that refuses
