@@ -17,7 +17,7 @@ export type TrackingState = 'unknown' | 'on' | 'unsupported';
  * The reply to CLIENT TRACKING ON REDIRECT <id> when that client has disconnected: a plain ERR,
  * with no code of its own to match, worded the same by Redis and Valkey.
  */
-const REDIRECT_GONE = /redirect to does not exist/i;
+export const REDIRECT_GONE = /redirect to does not exist/i;
 
 /** Both clients are connected to the same address (`::ffff:a.b.c.d` and `a.b.c.d` are one). */
 function sameServer(a: Redis, b: Redis): boolean {

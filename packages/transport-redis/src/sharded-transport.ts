@@ -3,9 +3,10 @@
  * Each queue's keys carry its own hash tag (keys.ts), so queues spread over the masters; the
  * transport keeps one command connection per master in use (ClusterNodePool), channels store
  * through ShardedStorage, consumers are fed by ShardedPoller (per-master pipelined
- * pop-and-record), fanout goes over sharded pub/sub (ShardedPublishing.putFanout,
- * ShardedFanoutBridge), the visibility sweep visits every master (restoreEveryShard), and the
- * delayed mover finds each master's delayed queues by SCAN (ShardedDelayed).
+ * pop-and-record), woken by CLIENT TRACKING on the masters of consumed queues (ShardedTracking);
+ * fanout goes over sharded pub/sub (ShardedPublishing.putFanout, ShardedFanoutBridge), the
+ * visibility sweep visits every master (restoreEveryShard), and the delayed mover finds each
+ * master's delayed queues by SCAN (ShardedDelayed).
  * Python Kombu cannot read this layout.
  */
 import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
@@ -26,6 +27,7 @@ import { ShardedPoller } from './sharded-poller.js';
 import { ShardedPublishing } from './sharded-publishing.js';
 import { shardedUnsupported } from './sharded-refusals.js';
 import { ShardedStorage } from './sharded-storage.js';
+import { ShardedTracking } from './sharded-tracking.js';
 
 /** How long one seed may take to answer `CLUSTER SLOTS` before the next is asked (socketConnectTimeout overrides). */
 const DEFAULT_QUERY_TIMEOUT_MS = 2000;
@@ -69,6 +71,8 @@ export class ShardedRedisTransport extends VirtualTransport {
   /** Delayed delivery over the pool, shared by every channel and the mover (made with the pool). */
   private delayed: ShardedDelayed | undefined;
   private fanout: ShardedFanoutBridge | undefined;
+  /** CLIENT TRACKING on the masters of consumed queues (undefined with clientTracking: false). */
+  private tracking: ShardedTracking | undefined;
   /** The subscriber connections, closed with the transport. */
   private readonly subscribers = new Set<Redis>();
   /** The last ioredis error, without its command arguments (diagnostics). */
@@ -125,6 +129,14 @@ export class ShardedRedisTransport extends VirtualTransport {
   get nodePool(): ClusterNodePool {
     if (!this.pool) throw new OperationalError(`redis transport for ${this.redactedUrl} is not connected; call connect() first`);
     return this.pool;
+  }
+
+  /** A subscriber connection to one master, closed with the transport (or forgotten once its owner closed it). */
+  private newSubscriber(node: ClusterNodeAddress): Redis {
+    const subscriber = this.newClient('subscriber', node);
+    this.subscribers.add(subscriber);
+    subscriber.once('end', () => this.subscribers.delete(subscriber));
+    return subscriber;
   }
 
   private newClient(role: ConnectionRole, node: ClusterNodeAddress): Redis {
@@ -202,21 +214,44 @@ export class ShardedRedisTransport extends VirtualTransport {
       pool,
       keys: this.keys,
       brokerState: this.brokerState,
-      connect: (node) => {
-        const subscriber = this.newClient('subscriber', node);
-        this.subscribers.add(subscriber);
-        // A subscriber the fanout dropped (its node serves no slot any more) is forgotten once closed.
-        subscriber.once('end', () => this.subscribers.delete(subscriber));
-        return subscriber;
-      },
+      // A subscriber the fanout dropped (its node serves no slot any more) is forgotten once closed.
+      connect: (node) => this.newSubscriber(node),
       openChannels: () => this.openChannels(),
       store: (queue, payload, priority) => publishing.put(queue, payload, priority),
       wake: () => this.wake(),
       reportError: (error) => this.reportError(error),
     });
+    if (this.redisOptions.clientTracking) {
+      this.tracking = new ShardedTracking({
+        pool,
+        keys: this.keys,
+        connect: (node) => this.newSubscriber(node),
+        consumedQueues: () => this.consumedQueues(),
+        wake: () => this.wake(),
+        reportError: (error) => this.reportError(error),
+      });
+      // Channels that consumed before a reconnect of the transport consume on: track their queues again.
+      void this.tracking.sync();
+    }
+  }
+
+  /** The queues this transport's channels consume now. */
+  private consumedQueues(): string[] {
+    return this.openChannels().flatMap((channel) => (channel.hasConsumers ? channel.consumedQueues : []));
+  }
+
+  /**
+   * The tracking state of each master CLIENT TRACKING is set up on, by `host:port` ('on',
+   * 'unknown' while setting up, 'unsupported' when refused): empty without consumers or with
+   * clientTracking: false. Diagnostics and tests. @internal
+   */
+  get trackingStates(): Map<string, string> {
+    return this.tracking?.states() ?? new Map<string, string>();
   }
 
   protected async teardown(): Promise<void> {
+    this.tracking?.close();
+    this.tracking = undefined;
     this.fanout?.close();
     this.fanout = undefined;
     await Promise.allSettled([...this.subscribers].map((client) => closeClient(client)));
@@ -247,15 +282,20 @@ export class ShardedRedisTransport extends VirtualTransport {
   protected override createPoller(hub: EventLoopHub): Poller {
     return new ShardedPoller(this, hub, {
       pollIntervalMs: Math.max(10, this.redisOptions.brpopTimeout * 1000),
-      onStart: () => void this.fanout?.sync(),
+      covered: () => this.tracking?.covers() === true,
+      onStart: () => {
+        void this.fanout?.sync();
+        void this.tracking?.sync();
+      },
       // A bind or unbind after consuming started changes the exchanges to subscribe.
       onTick: () => this.fanout?.maybeSync(),
     });
   }
 
-  /** A channel's consumed queues changed: its fanout exchanges are subscribed or dropped, and the loop polls. @internal */
+  /** A channel's consumed queues changed: its fanout exchanges are subscribed or dropped, its queues tracked, and the loop polls. @internal */
   override consumersChanged(channel: VirtualChannel): void {
     void this.fanout?.sync();
+    void this.tracking?.sync();
     super.consumersChanged(channel);
     this.wake();
   }
