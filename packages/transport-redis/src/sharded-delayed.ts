@@ -8,11 +8,16 @@
  * `moveDue` call per queue (move-due-0.lua, told the layout), and neither names a key of another
  * slot.
  *
- * A mover finds the queues by SCAN of every master for the per-queue index keys, at most once a
- * sweep interval, and keeps what it found (and the queues this process stored delayed messages
- * for) with their earliest due times, so the calls between two scans (woken by a due time) visit
- * only queues that are due. The keys move with their slots on a resharding or a failover, and the
- * scan asks whichever masters serve slots then, so nothing depends on which master held what.
+ * A mover learns the queues three ways: those this process stored delayed messages for; once a
+ * sweep interval, the index key of each queue this process consumes (one read per queue, so a
+ * message another process delayed for a consumed queue moves as promptly as on redis://); and,
+ * at most once a scan interval (30 s), a SCAN of every master for the per-queue index keys,
+ * which finds the queues nobody here consumes. A SCAN walks every key of a master, so it is kept
+ * rare: a queue no process consumes waits for it, and no consumer waits on that queue. The mover
+ * keeps what it learned with the earliest due times, so the calls in between (woken by a due
+ * time) visit only queues that are due. The keys move with their slots on a resharding or a
+ * failover, and the reads and the scan go to whichever masters serve the slots then, so nothing
+ * depends on which master held what.
  */
 import { throwIfAborted } from '@kelp/core';
 import { DELAYED_MOVE_BATCH, DELAYED_SWEEP_INTERVAL_MS, type DelayedDelivery } from '@kelp/virtual';
@@ -27,9 +32,14 @@ export interface ShardedDelayedContext {
   readonly keys: RedisKeys;
   /** The broker URL without its password, for error messages. */
   readonly redactedUrl: string;
-  /** Least time between two scans of the masters for delayed queues (default: the mover's sweep interval). */
+  /** Least time between two scans of the masters for delayed queues (default DELAYED_SCAN_INTERVAL_MS). */
   readonly scanIntervalMs?: number;
+  /** The queues this process consumes now, whose index keys are read every sweep interval. */
+  readonly consumedQueues?: () => readonly string[];
 }
+
+/** Default least time between two SCANs of the masters for queues with delayed messages. */
+export const DELAYED_SCAN_INTERVAL_MS = 30_000;
 
 /** One queue's delayed messages: how many, and the earliest due time (epoch ms). */
 export interface DelayedDepth {
@@ -50,6 +60,7 @@ export class ShardedDelayed implements DelayedDelivery {
    */
   private readonly storedDuringMove = new Map<string, number>();
   private lastScanAt = Number.NEGATIVE_INFINITY;
+  private lastProbeAt = Number.NEGATIVE_INFINITY;
   private readonly keys: RedisKeys;
 
   constructor(private readonly ctx: ShardedDelayedContext) {
@@ -78,20 +89,25 @@ export class ShardedDelayed implements DelayedDelivery {
   }
 
   /**
-   * Moves up to `max` due messages: scans the masters for delayed queues when the last scan is a
-   * sweep interval old, then moves each due queue (earliest first) with one script call on its
-   * master. A queue that fails keeps its place for the next call; the first failure is thrown
-   * once every other due queue had its turn.
+   * Moves up to `max` due messages: reads the consumed queues' index keys when the last read is a
+   * sweep interval old and scans the masters when the last scan is a scan interval old, then
+   * moves each due queue (earliest first) with one script call on its master. A queue that fails
+   * keeps its place for the next call; the first failure is thrown once every other due queue had
+   * its turn.
    */
   async moveDue(nowMs: number, max: number): Promise<{ moved: number; nextDueAt: number | undefined }> {
     let failure: { error: unknown } | undefined;
-    if (nowMs - this.lastScanAt >= (this.ctx.scanIntervalMs ?? DELAYED_SWEEP_INTERVAL_MS)) {
-      this.lastScanAt = nowMs;
+    if (nowMs - this.lastScanAt >= (this.ctx.scanIntervalMs ?? DELAYED_SCAN_INTERVAL_MS)) {
+      this.lastScanAt = this.lastProbeAt = nowMs;
       try {
         for (const queue of await this.delayedQueues()) if (!this.known.has(queue)) this.known.set(queue, Number.NEGATIVE_INFINITY);
       } catch (error) {
         failure = { error };
       }
+    } else if (nowMs - this.lastProbeAt >= DELAYED_SWEEP_INTERVAL_MS) {
+      this.lastProbeAt = nowMs;
+      const error = await this.probeConsumed();
+      if (error !== undefined) failure = { error };
     }
     let moved = 0;
     const due = [...this.known].filter(([, at]) => at <= nowMs).sort((a, b) => a[1] - b[1]);
@@ -112,6 +128,25 @@ export class ShardedDelayed implements DelayedDelivery {
     let nextDueAt: number | undefined;
     for (const at of this.known.values()) if (nextDueAt === undefined || at < nextDueAt) nextDueAt = at;
     return { moved, nextDueAt };
+  }
+
+  /**
+   * Reads the index key of each consumed queue not known yet, on its master: a queue whose key
+   * names a due time becomes known with it. Resolves with the first failure (the other queues
+   * are still read).
+   */
+  private async probeConsumed(): Promise<unknown> {
+    const { keys } = this;
+    const queues = [...new Set(this.ctx.consumedQueues?.() ?? [])].filter((queue) => !this.known.has(queue));
+    const read = await Promise.allSettled(
+      queues.map((queue) => this.ctx.pool.onSlot(keys.queueSlot(queue), (client) => client.zscore(keys.delayedIndexOf(queue), keys.shardName(queue)))),
+    );
+    let failure: unknown;
+    read.forEach((outcome, i) => {
+      if (outcome.status === 'rejected') failure ??= outcome.reason;
+      else if (outcome.value !== null && !this.known.has(queues[i] as string)) this.known.set(queues[i] as string, Number(outcome.value));
+    });
+    return failure;
   }
 
   /** Every queue with a delayed index key on any master (SCAN of each master serving a slot). */

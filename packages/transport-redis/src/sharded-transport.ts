@@ -198,7 +198,7 @@ export class ShardedRedisTransport extends VirtualTransport {
       connect: (node) => guardClient(this.newClient('command', node), this.redactedUrl),
     });
     this.pool = pool;
-    this.delayed = new ShardedDelayed({ pool, keys: this.keys, redactedUrl: this.redactedUrl });
+    this.delayed = this.newDelayed(pool);
     try {
       // Every master answers before the transport counts as connected: a queue may be on any.
       await Promise.all((await pool.everyMaster()).map((client) => client.ping()));
@@ -235,6 +235,11 @@ export class ShardedRedisTransport extends VirtualTransport {
     }
   }
 
+  /** Delayed delivery over `pool`; its mover reads the consumed queues' delayed index every sweep. */
+  private newDelayed(pool: ClusterNodePool): ShardedDelayed {
+    return new ShardedDelayed({ pool, keys: this.keys, redactedUrl: this.redactedUrl, consumedQueues: () => this.consumedQueues() });
+  }
+
   /** The queues this transport's channels consume now. */
   private consumedQueues(): string[] {
     return this.openChannels().flatMap((channel) => (channel.hasConsumers ? channel.consumedQueues : []));
@@ -266,7 +271,7 @@ export class ShardedRedisTransport extends VirtualTransport {
   private storageContext(pool: ClusterNodePool) {
     return {
       pool,
-      delayed: this.delayed ?? new ShardedDelayed({ pool, keys: this.keys, redactedUrl: this.redactedUrl }),
+      delayed: this.delayed ?? this.newDelayed(pool),
       keys: this.keys,
       redactedUrl: this.redactedUrl,
       options: this.redisOptions,

@@ -24,6 +24,7 @@ const keys = new RedisKeys({
 class FakeMaster {
   readonly due = new Map<string, number[]>();
   scans = 0;
+  readonly probes: string[] = [];
   readonly moves: { queue: string; now: number }[] = [];
   failNext = new Set<string>();
   hold: Promise<void> | undefined;
@@ -54,6 +55,14 @@ class FakeMaster {
     return [moved.length, rest.length > 0 ? String(rest[0]) : ''];
   }
 
+  zscore(index: string, member: string): Promise<string | null> {
+    this.probes.push(index);
+    const queue = this.queueOf(index);
+    expect(member).toBe(keys.shardName(queue));
+    const first = this.due.get(queue)?.[0];
+    return Promise.resolve(first === undefined ? null : String(first));
+  }
+
   scan(): Promise<[string, string[]]> {
     this.scans++;
     return Promise.resolve(['0', [...this.due.keys()].map((queue) => keys.delayedIndexOf(queue))]);
@@ -64,13 +73,15 @@ class FakeMaster {
   }
 }
 
-function delayedOn(master: FakeMaster, scanIntervalMs = 1000): ShardedDelayed {
+/** A ShardedDelayed over `master` alone; `scanIntervalMs: undefined` keeps the default interval. */
+function delayedOn(master: FakeMaster, options: { scanIntervalMs?: number | undefined; consumedQueues?: () => readonly string[] } = { scanIntervalMs: 1000 }): ShardedDelayed {
+  const { scanIntervalMs, consumedQueues } = options;
   const pool = {
     onSlot: <T>(_slot: number, send: (client: never) => Promise<T>) => send(master as never),
     everyMaster: () => Promise.resolve([master]),
     forSlot: () => Promise.resolve(master),
   } as unknown as ClusterNodePool;
-  return new ShardedDelayed({ pool, keys, redactedUrl: 'rediscluster://h:1', scanIntervalMs });
+  return new ShardedDelayed({ pool, keys, redactedUrl: 'rediscluster://h:1', ...(scanIntervalMs === undefined ? {} : { scanIntervalMs }), ...(consumedQueues ? { consumedQueues } : {}) });
 }
 
 describe('ShardedDelayed (the sharded mover finds queues by scan and by its own stores)', () => {
@@ -89,7 +100,7 @@ describe('ShardedDelayed (the sharded mover finds queues by scan and by its own 
 
   it('moves the queues of its own stores when due without a scan, and reports the earliest due time', async () => {
     const master = new FakeMaster();
-    const delayed = delayedOn(master, 60_000);
+    const delayed = delayedOn(master, { scanIntervalMs: 60_000 });
     await delayed.putDelayed(['a', 'b', 'a'], '{}', 0, 5000);
     await delayed.putDelayed(['b'], '{}', 0, 9000);
     expect(await delayed.moveDue(1000, 500)).toEqual({ moved: 0, nextDueAt: 5000 });
@@ -102,7 +113,7 @@ describe('ShardedDelayed (the sharded mover finds queues by scan and by its own 
 
   it('keeps a queue known when this process stored in it while its move was in flight', async () => {
     const master = new FakeMaster();
-    const delayed = delayedOn(master, 60_000);
+    const delayed = delayedOn(master, { scanIntervalMs: 60_000 });
     await delayed.putDelayed(['a'], '{}', 0, 100);
     let release: () => void = () => undefined;
     master.hold = new Promise((resolve) => (release = resolve));
@@ -118,7 +129,7 @@ describe('ShardedDelayed (the sharded mover finds queues by scan and by its own 
 
   it('moves the other queues when one fails, keeps the failed one, and throws its error after', async () => {
     const master = new FakeMaster();
-    const delayed = delayedOn(master, 60_000);
+    const delayed = delayedOn(master, { scanIntervalMs: 60_000 });
     await delayed.putDelayed(['a'], '{}', 0, 100);
     await delayed.putDelayed(['b'], '{}', 0, 200);
     master.failNext.add('a');
@@ -127,6 +138,30 @@ describe('ShardedDelayed (the sharded mover finds queues by scan and by its own 
     expect((error as Error).message).toMatch(/delayed move failed on rediscluster:\/\/h:1: .*non local key/);
     expect(master.due.has('b')).toBe(false);
     expect(await delayed.moveDue(1001, 500)).toEqual({ moved: 1, nextDueAt: undefined });
+    expect(master.due.size).toBe(0);
+  });
+
+  it('reads the index of each consumed queue every sweep, and scans every master only once a scan interval', async () => {
+    const master = new FakeMaster();
+    let consumed: string[] = [];
+    const delayed = delayedOn(master, { consumedQueues: () => consumed });
+    expect(await delayed.moveDue(0, 500)).toEqual({ moved: 0, nextDueAt: undefined });
+    expect(master.scans).toBe(1);
+    // Another process delays messages for a queue this one consumes, and for one nobody consumes.
+    master.store('consumed', 1500);
+    master.store('elsewhere', 1500);
+    consumed = ['consumed', 'consumed'];
+    expect(await delayed.moveDue(1000, 500)).toEqual({ moved: 0, nextDueAt: 1500 });
+    expect(master.probes).toEqual([keys.delayedIndexOf('consumed')]);
+    // Known now: moved when due, without another read of its index.
+    expect(await delayed.moveDue(1600, 500)).toEqual({ moved: 1, nextDueAt: undefined });
+    expect(master.probes).toHaveLength(1);
+    expect(master.due.has('elsewhere')).toBe(true);
+    // The queue nobody consumes waits for the next scan, DELAYED_SCAN_INTERVAL_MS after the first.
+    expect(await delayed.moveDue(29_000, 500)).toMatchObject({ moved: 0 });
+    expect(master.scans).toBe(1);
+    expect(await delayed.moveDue(30_000, 500)).toEqual({ moved: 1, nextDueAt: undefined });
+    expect(master.scans).toBe(2);
     expect(master.due.size).toBe(0);
   });
 });
