@@ -294,14 +294,6 @@ describe('features the sharded layout refuses, naming the layout', () => {
     expect(await queue.get({ noAck: true })).toBeUndefined();
   });
 
-  it('refuses a confirmed publish', async () => {
-    const conn = open();
-    const queue = new Queue('refuse.confirm').bind(await conn.channel());
-    await queue.declare();
-    namesLayout(await caught(() => new Producer(queue.channel!).publish('x', { exchange: '', routingKey: queue.name, confirm: { replicas: 1 } })));
-    expect(await queue.get({ noAck: true })).toBeUndefined();
-  });
-
   it.each(['x-max-length', 'x-max-length-bytes', 'x-expires'])('refuses a queue declared with %s', async (argument) => {
     const conn = open();
     const queue = new Queue(`refuse.${argument}`, { queueArguments: { [argument]: 1000 } }).bind(await conn.channel());

@@ -8,8 +8,8 @@
  * Takes (`getMany`, the poller's path) group the queues by master; on each master one pipeline
  * reads the lists' lengths, and then one pop-and-record per non-empty queue (its own unacked
  * keys) is sent, the channel's room shared out over them in turn, so a poll never takes more
- * than the prefetch allows. Publishing is ShardedPublishing; acks ShardedUnackedStore. What the
- * layout does not offer yet (delayed delivery, confirmed publishes, some queue arguments) is
+ * than the prefetch allows. Publishing is ShardedPublishing, confirmed publishing ShardedConfirm;
+ * acks ShardedUnackedStore. What the layout does not offer yet (delayed delivery, some queue arguments) is
  * refused before anything is written (sharded-refusals.ts).
  */
 import { isUtf8 } from 'node:buffer';
@@ -35,6 +35,8 @@ export interface ShardedStorageContext {
   readonly options: RedisTransportOptions;
   /** Wall clock in seconds (Kombu's time.time()). */
   readonly wallClock: () => number;
+  /** Confirmed publishes (ShardedConfirm): a WAIT on every master a publish wrote to. */
+  readonly replication: ReplicaAcknowledgement;
   /** The pop script dead-lettered a malformed entry, or a popped payload was not valid UTF-8. */
   reportDeadLettered(info: { queue: string; reason: string }): void;
 }
@@ -45,15 +47,6 @@ const NO_DELAYED: DelayedDelivery = {
   moveDue: () => Promise.resolve({ moved: 0, nextDueAt: undefined }),
 };
 
-/** Confirmed publishes need a WAIT on every master a publish wrote to; refused until then. */
-const NO_REPLICATION: ReplicaAcknowledgement = {
-  maxTimeout: Number.POSITIVE_INFINITY,
-  get writes(): never {
-    throw shardedUnsupported('publish with confirm (WAIT for replicas)', 'confirm');
-  },
-  waitForReplicas: () => Promise.reject(shardedUnsupported('publish with confirm (WAIT for replicas)', 'confirm')),
-};
-
 export class ShardedStorage implements ChannelStorage, BatchGet {
   readonly unacked: ShardedUnackedStore;
   readonly fanout: ShardedPublishing;
@@ -61,7 +54,7 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
   readonly headPut: ShardedPublishing;
   readonly batchGet: BatchGet = this;
   readonly delayed: DelayedDelivery = NO_DELAYED;
-  readonly replication: ReplicaAcknowledgement = NO_REPLICATION;
+  readonly replication: ReplicaAcknowledgement;
   private readonly keys: RedisKeys;
   private readonly publishing: ShardedPublishing;
   /** The first error of a take that still handed out what its other pops took; thrown by the next take. */
@@ -69,6 +62,7 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
 
   constructor(private readonly ctx: ShardedStorageContext) {
     this.keys = ctx.keys;
+    this.replication = ctx.replication;
     this.publishing = new ShardedPublishing(ctx.pool, ctx.keys, ctx.redactedUrl);
     this.fanout = this.routing = this.headPut = this.publishing;
     this.unacked = new ShardedUnackedStore({

@@ -14,11 +14,14 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { ClusterNodeAddress } from './cluster-connector.js';
 import { ClusterNodePool } from './cluster-node-pool.js';
 import { seedNodes } from './cluster-options.js';
+import { confirmTimeoutLimit } from './confirm-connection.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
 import { guardClient, isClusterScriptRefusal, isRedisChannelError, isRedisConnectionError, safeRedisCause } from './errors.js';
 import { RedisKeys } from './keys.js';
+import { healthTimeoutMs } from './ping-check.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { ShardedAdmin } from './sharded-admin.js';
+import { ShardedConfirm } from './sharded-confirm.js';
 import { ShardedFanoutBridge } from './sharded-fanout-bridge.js';
 import { ShardedPoller } from './sharded-poller.js';
 import { ShardedPublishing } from './sharded-publishing.js';
@@ -65,6 +68,8 @@ export class ShardedRedisTransport extends VirtualTransport {
   private readonly wallClock: () => number;
   private pool: ClusterNodePool | undefined;
   private fanout: ShardedFanoutBridge | undefined;
+  /** The confirm connections, one per master written to by a confirmed publish (after connect). */
+  private confirm: ShardedConfirm | undefined;
   /** The subscriber connections, closed with the transport. */
   private readonly subscribers = new Set<Redis>();
   /** The last ioredis error, without its command arguments (diagnostics). */
@@ -190,6 +195,18 @@ export class ShardedRedisTransport extends VirtualTransport {
       const message = error instanceof Error ? error.message : String(error);
       throw new OperationalError(`Cannot connect to redis cluster at ${this.redactedUrl}: ${message}`, { cause: safeRedisCause(error) });
     }
+    this.confirm = new ShardedConfirm({
+      pool,
+      newClient: (node) => guardClient(this.newClient('confirm', node), this.redactedUrl),
+      keys: this.keys,
+      redactedUrl: this.redactedUrl,
+      maxTimeout: confirmTimeoutLimit(this.ioredisOptions.commandTimeout),
+      healthTimeoutMs: healthTimeoutMs(this.redisOptions.socketTimeout),
+      established: () => this.state === 'connected' || this.state === 'reconnecting',
+      onDead: (error) => {
+        this.lastRedisError = error;
+      },
+    });
     const publishing = new ShardedPublishing(pool, this.keys, this.redactedUrl);
     this.fanout = new ShardedFanoutBridge({
       pool,
@@ -214,6 +231,8 @@ export class ShardedRedisTransport extends VirtualTransport {
     this.fanout = undefined;
     await Promise.allSettled([...this.subscribers].map((client) => closeClient(client)));
     this.subscribers.clear();
+    await this.confirm?.close();
+    this.confirm = undefined;
     const connections = this.pool?.connections() ?? [];
     this.pool?.close();
     this.pool = undefined;
@@ -221,8 +240,10 @@ export class ShardedRedisTransport extends VirtualTransport {
   }
 
   private storageContext(pool: ClusterNodePool) {
+    if (!this.confirm) throw new OperationalError(`redis transport for ${this.redactedUrl} is not connected; call connect() first`);
     return {
       pool,
+      replication: this.confirm,
       keys: this.keys,
       redactedUrl: this.redactedUrl,
       options: this.redisOptions,
