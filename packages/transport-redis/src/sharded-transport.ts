@@ -117,6 +117,7 @@ export class ShardedRedisTransport extends VirtualTransport {
       keys: this.keys,
       options: this.redisOptions,
       wallClock: this.wallClock,
+      redactedUrl: this.redactedUrl,
     });
     return this.adminTools;
   }
