@@ -3,7 +3,8 @@
  * is confirmed by a WAIT on each of them, so once it resolves both replicas hold it; a master
  * whose replica does not answer fails the publishes that wrote there (PublishNotConfirmedError,
  * the message stored) and only those; and across a kill -9 of a master, every id a confirmed
- * publish resolved for is acked on the promoted replica.
+ * publish resolved for is acked on the promoted replica (the publisher's transport reporting
+ * connectionLost and then reconnected).
  */
 import { describe, expect, it } from 'vitest';
 import { Consumer, Exchange, Producer, PublishNotConfirmedError, Queue, type Message, type PublishResult } from 'kelp';
@@ -140,6 +141,9 @@ describe('confirmed publishes across a master failover in the sharded layout', (
     const publisherConn = cluster.open();
     await new Queue(name).bind(await publisherConn.channel()).declare();
     const producer = new Producer(publisherConn, { confirm: { replicas: 1, timeout: 1 } });
+    const events: string[] = [];
+    publisherConn.transport.on('connectionLost', () => events.push('connectionLost'));
+    publisherConn.transport.on('reconnected', () => events.push('reconnected'));
     const consumerConn = cluster.open();
     const acked = new Set<string>();
     const consumer = new Consumer(await consumerConn.channel(), [new Queue(name)], {
@@ -180,6 +184,9 @@ describe('confirmed publishes across a master failover in the sharded layout', (
     await drainUntil(consumerConn, () => [...confirmed].every((id) => acked.has(id)), 30).catch(() => undefined);
     expect([...confirmed].filter((id) => !acked.has(id))).toEqual([]);
     expect(confirmedAtKill).toBeGreaterThanOrEqual(100);
+    // The link to the killed master was reported lost, and back once the pool dropped it for the promoted replica.
+    expect(events).toEqual(['connectionLost', 'reconnected']);
+    expect(publisherConn.transport.state).toBe('connected');
     console.info(`[cluster] sharded confirm failover: master ${oldMaster} -> ${newMaster}, ${confirmed.size} confirmed ids all acked (${confirmedAtKill} before the kill), ${unconfirmed} publishes not confirmed`);
   }, 120_000);
 });

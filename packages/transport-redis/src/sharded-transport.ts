@@ -9,20 +9,21 @@
  */
 import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
 import { OperationalError, throwIfAborted } from '@kelp/core';
-import { type EventLoopHub, type Poller, VirtualChannel, VirtualTransport } from '@kelp/virtual';
+import { type EventLoopHub, type HubTimer, type Poller, VirtualChannel, VirtualTransport } from '@kelp/virtual';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { ClusterNodeAddress } from './cluster-connector.js';
 import { ClusterNodePool } from './cluster-node-pool.js';
 import { seedNodes } from './cluster-options.js';
 import { confirmTimeoutLimit } from './confirm-connection.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
-import { guardClient, isClusterScriptRefusal, isRedisChannelError, isRedisConnectionError, safeRedisCause } from './errors.js';
+import { guardClient, isClusterScriptRefusal, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { healthTimeoutMs } from './ping-check.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { ShardedAdmin } from './sharded-admin.js';
 import { ShardedConfirm } from './sharded-confirm.js';
 import { ShardedFanoutBridge } from './sharded-fanout-bridge.js';
+import { ShardedLinks } from './sharded-links.js';
 import { ShardedPoller } from './sharded-poller.js';
 import { ShardedPublishing } from './sharded-publishing.js';
 import { shardedUnsupported } from './sharded-refusals.js';
@@ -70,6 +71,10 @@ export class ShardedRedisTransport extends VirtualTransport {
   private fanout: ShardedFanoutBridge | undefined;
   /** The confirm connections, one per master written to by a confirmed publish (after connect). */
   private confirm: ShardedConfirm | undefined;
+  /** Health checks of the connections, and the connectionLost / reconnected events. */
+  private readonly links: ShardedLinks;
+  /** The client behind each guarded command and confirm connection (ShardedLinks follows those). */
+  private readonly rawClients = new WeakMap<Redis, Redis>();
   /** The subscriber connections, closed with the transport. */
   private readonly subscribers = new Set<Redis>();
   /** The last ioredis error, without its command arguments (diagnostics). */
@@ -103,6 +108,27 @@ export class ShardedRedisTransport extends VirtualTransport {
     // Throws for a brace in globalKeyprefix: it would put every queue in one slot.
     this.keys = new RedisKeys({ ...options, fanoutPatterns: false, db: 0, layout: 'sharded' });
     this.seeds = seedNodes(params);
+    this.links = new ShardedLinks({
+      established: () => this.established,
+      firstLost: (error) => {
+        this.setState('reconnecting');
+        this.events.emit('connectionLost', wrapRedisError(error, this.redactedUrl, 'connection'));
+      },
+      allBack: () => {
+        if (this.state === 'reconnecting') this.setState('connected');
+        this.events.emit('reconnected');
+      },
+      lastError: () => this.lastRedisError,
+      healthTimeoutMs: healthTimeoutMs(options.socketTimeout),
+      onDead: (error) => {
+        this.lastRedisError = error;
+      },
+    });
+  }
+
+  /** Established and not closing: links that drop now are being re-established. */
+  private get established(): boolean {
+    return this.state === 'connected' || this.state === 'reconnecting';
   }
 
   private adminTools: ShardedAdmin | undefined;
@@ -165,10 +191,19 @@ export class ShardedRedisTransport extends VirtualTransport {
     client.once('ready', () => {
       client.options.enableOfflineQueue = false;
     });
+    if (role !== 'subscriber') this.links.watch(client);
     connectClient(client).catch((error: unknown) => {
       this.lastRedisError = safeRedisCause(error);
     });
     return client;
+  }
+
+  /** A new connection whose commands reject with kelp errors naming the redacted URL, as on redis://. */
+  private guardedClient(role: 'command' | 'confirm', node: ClusterNodeAddress): Redis {
+    const client = this.newClient(role, node);
+    const guarded = guardClient(client, this.redactedUrl);
+    this.rawClients.set(guarded, client);
+    return guarded;
   }
 
   protected async establish(signal?: AbortSignal): Promise<void> {
@@ -184,7 +219,7 @@ export class ShardedRedisTransport extends VirtualTransport {
       },
       queryTimeoutMs: socketConnectTimeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : Math.round(socketConnectTimeout * 1000),
       // Guarded: every command rejects with a kelp error naming the redacted URL, as on redis://.
-      connect: (node) => guardClient(this.newClient('command', node), this.redactedUrl),
+      connect: (node) => this.guardedClient('command', node),
     });
     this.pool = pool;
     try {
@@ -198,15 +233,21 @@ export class ShardedRedisTransport extends VirtualTransport {
     }
     this.confirm = new ShardedConfirm({
       pool,
-      newClient: (node) => guardClient(this.newClient('confirm', node), this.redactedUrl),
+      newClient: (node) => this.guardedClient('confirm', node),
       keys: this.keys,
       redactedUrl: this.redactedUrl,
       maxTimeout: confirmTimeoutLimit(this.ioredisOptions.commandTimeout),
       healthTimeoutMs: healthTimeoutMs(this.redisOptions.socketTimeout),
-      established: () => this.state === 'connected' || this.state === 'reconnecting',
+      established: () => this.established,
       onDead: (error) => {
         this.lastRedisError = error;
       },
+    });
+    // A connection the reload dropped (its node serves no slot any more) is no longer a lost link
+    // (registered after ShardedConfirm's own listener, which closes its confirm connections first).
+    pool.onReload(() => {
+      const live = [...pool.connections(), ...(this.confirm?.connections() ?? [])];
+      this.links.keepOnly(live.map((client) => this.rawClients.get(client) ?? client));
     });
     const publishing = new ShardedPublishing(pool, this.keys, this.redactedUrl);
     this.fanout = new ShardedFanoutBridge({
@@ -258,12 +299,28 @@ export class ShardedRedisTransport extends VirtualTransport {
   }
 
   protected override createPoller(hub: EventLoopHub): Poller {
+    let health: HubTimer | undefined;
+    const healthCheckIntervalMs = this.redisOptions.healthCheckInterval * 1000;
     return new ShardedPoller(this, hub, {
       pollIntervalMs: Math.max(10, this.redisOptions.brpopTimeout * 1000),
-      onStart: () => void this.fanout?.sync(),
+      onStart: () => {
+        void this.fanout?.sync();
+        // PINGs while the loop runs, as redis://'s poller does: a link that went silent is found while idle.
+        if (healthCheckIntervalMs > 0 && health === undefined) health = hub.callRepeatedly(healthCheckIntervalMs, () => this.checkHealth());
+      },
+      onStop: () => {
+        health?.cancel();
+        health = undefined;
+      },
       // A bind or unbind after consuming started changes the exchanges to subscribe.
       onTick: () => this.fanout?.maybeSync(),
     });
+  }
+
+  /** PINGs the command and confirm connections (see ShardedLinks). */
+  private checkHealth(): void {
+    this.links.checkHealth(this.pool);
+    this.confirm?.checkHealth();
   }
 
   /** A channel's consumed queues changed: its fanout exchanges are subscribed or dropped, and the loop polls. @internal */
