@@ -55,6 +55,9 @@ describe("the dashboard's repairs in the sharded layout", () => {
     const unacked = await admin.unacked();
     expect(unacked.items.map((item) => [item.tag, item.queues])).toEqual([[taken?.deliveryTag, [qb]]]);
     expect((await admin.unacked({ queue: qa })).items).toEqual([]);
+    // An unknown option name or a bad count is refused, as on redis://.
+    expect(await caught(() => admin.unacked({ count: 5 } as never))).toBeInstanceOf(ConfigurationError);
+    expect(await caught(() => admin.unacked({ limit: 1001 }))).toBeInstanceOf(ConfigurationError);
     expect(await admin.restoreMessage(taken?.deliveryTag as string)).toEqual({ restored: true, queues: [qb], deadLettered: false });
     expect(await onMaster(qb, async (client) => [await client.llen(keys.queueKey(qb)), await client.hlen(keys.unackedKeys(qb).unacked)])).toEqual([1, 0]);
 

@@ -1,12 +1,12 @@
 /**
  * `healthCheckInterval` and the link events in the sharded layout: while a consumer's loop runs,
  * every master's command connection is PINGed on that interval (counted in each master's
- * INFO commandstats); a master that stops answering (CLIENT PAUSE: the socket stays open, no
+ * INFO commandstats), and so is each confirm connection; a master that stops answering (CLIENT PAUSE: the socket stays open, no
  * reply comes, as on a half-open link) is found by that PING, its connection replaced, and the
  * transport reports connectionLost, then reconnected once the master answers again.
  */
 import { describe, expect, it } from 'vitest';
-import { Consumer, Queue, type Connection } from 'kelp';
+import { Consumer, Producer, Queue, type Connection } from 'kelp';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
 import { drainUntil, sleep } from '../conformance/context.js';
 import { shardedKeys } from './support/sharded-keys.js';
@@ -54,6 +54,22 @@ describe('health checks and link events in the sharded layout', () => {
     const quietAfter = await pingsPerMaster();
     await off.close();
     for (const [port, n] of quietAfter) expect(n - (quietBefore.get(port) ?? 0), `PINGs on master ${port}`).toBe(0);
+  }, 60_000);
+
+  it('PINGs the confirm connections too: their last command is a PING once the loop idles after a confirmed publish', async () => {
+    const conn = cluster.open({ healthCheckInterval: 0.2 });
+    await consume(conn, 'hc.confirm');
+    await new Producer(await conn.channel()).publish({ n: 1 }, { exchange: '', routingKey: 'hc.confirm', confirm: { replicas: 1, timeout: 5 } });
+    await drainUntil(conn, () => false, 1).catch(() => undefined);
+    const master = (await cluster.topology.ownerOf(keySlot(keys.queueKey('hc.confirm')))).master;
+    const client = cluster.topology.nodeClient(master);
+    try {
+      const confirmLinks = String(await client.call('CLIENT', 'LIST')).split('\n').filter((line) => / name=kelp-confirm /.test(line));
+      expect(confirmLinks.map((line) => /\bcmd=(\S+)/.exec(line)?.[1])).toEqual(['ping']);
+    } finally {
+      client.disconnect();
+      await conn.close();
+    }
   }, 60_000);
 
   it('finds a master that stops answering by its PING: connectionLost, then reconnected once it answers again', async () => {
