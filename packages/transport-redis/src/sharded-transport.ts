@@ -5,6 +5,8 @@
  * through ShardedStorage, consumers are fed by ShardedPoller (per-master pipelined
  * pop-and-record), fanout goes over sharded pub/sub (ShardedPublishing.putFanout,
  * ShardedFanoutBridge), and the visibility sweep visits every master (restoreEveryShard).
+ * Confirmed publishes WAIT on every master they wrote to (ShardedConfirm); the connections are
+ * health-checked and their drops reported as connectionLost / reconnected (ShardedLinks).
  * Python Kombu cannot read this layout.
  */
 import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
