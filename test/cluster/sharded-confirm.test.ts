@@ -1,6 +1,7 @@
 /**
  * Confirmed publishes in the sharded layout (issue 15): a publish routed to queues on two masters
- * is confirmed by a WAIT on each of them, so once it resolves both replicas hold it; a master
+ * is confirmed by a WAIT on each of them, so once it resolves both replicas hold it, and while
+ * either replica is stopped (SIGSTOP) it stays pending; a master
  * whose replica does not answer fails the publishes that wrote there (PublishNotConfirmedError,
  * the message stored) and only those; and across a kill -9 of a master, every id a confirmed
  * publish resolved for is acked on the promoted replica (the publisher's transport reporting
@@ -89,6 +90,39 @@ describe('confirmed publishes in the sharded layout', () => {
       }
     } finally {
       for (const reader of readers) reader.disconnect();
+    }
+  }, 60_000);
+
+  it("waits for the replica of each master it wrote to: stopped, the publish stays pending until it runs again", async () => {
+    const [qa, qb] = await queuesOnTwoMasters('cq.wait');
+    const conn = cluster.open();
+    const channel = await conn.channel();
+    const exchange = new Exchange('cq.wait', { type: 'direct' });
+    for (const name of [qa, qb]) await new Queue(name, { exchange, routingKey: 'k' }).bind(channel).declare();
+    const producer = new Producer(channel, { confirm: { replicas: 1, timeout: 10 } });
+    await producer.publish({ warm: true }, { exchange, routingKey: 'k' });
+    for (const name of [qa, qb]) {
+      const replica = (await ownerOfQueue(name)).replica;
+      const pid = await pidOf(replica);
+      process.kill(pid, 'SIGSTOP');
+      let settled = false;
+      let publishing: Promise<PublishResult>;
+      try {
+        publishing = producer.publish({ stopped: name }, { exchange, routingKey: 'k' });
+        void publishing.finally(() => (settled = true)).catch(() => undefined);
+        await sleep(400);
+        expect(settled, `settled while the replica of ${name}'s master was stopped`).toBe(false);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      const result = await publishing;
+      expect(result.replicas).toBeGreaterThanOrEqual(1);
+      const reader = await replicaReader(replica);
+      try {
+        expect(await tagsOn(reader, name)).toContain(result.deliveryTag);
+      } finally {
+        reader.disconnect();
+      }
     }
   }, 60_000);
 
