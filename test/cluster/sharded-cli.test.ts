@@ -3,7 +3,7 @@
  * inspect (every queue on every master), consume, restore, dead letters and bench workloads
  * (publish, consume+ack, 100 queues; not fanout-10, whose wait for 10 subscribers counts
  * subscriptions, and a process subscribes once per exchange in this layout), printing no password.
- * Then `kelp dead-letters --requeue` on queues of two masters.
+ * Then `kelp publish --confirm`, and `kelp dead-letters --requeue` on queues of two masters.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keySlot } from '../../packages/transport-redis/src/cluster-slot.js';
@@ -49,6 +49,13 @@ describe('the kelp command on a sharded cluster URL', () => {
     expect(results.map((r) => r.id)).toEqual(['publish-serial', 'consume-ack-p100', 'queues-100']);
     console.info(`[cluster] sharded bench (2,000 messages): ${results.map((r) => `${r.id} ${Math.round(r.rate)}/s`).join(', ')}`);
     for (const run of [inspected, consumed, restored, deadLetters, bench]) expect(`${run.stdout}${run.stderr}`).not.toMatch(secrets);
+  });
+
+  it('publishes with --confirm on a sharded URL: every message confirmed by a replica', { timeout: 60_000 }, async () => {
+    const run = await kelp(['publish', shardedUrl(), '--exchange', 'cli-confirm', '--routing-key', 'cli.confirmed', '--queue', 'cli.confirmed', '--count', '3', '--confirm', '1', '--confirm-timeout', '5', 'job', '--json']);
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    expect(JSON.parse(run.stdout)).toMatchObject({ published: 3, routed: 3, unconfirmed: 0 });
+    expect(run.stdout).not.toMatch(secrets);
   });
 
   it('requeues the dead letters of queues on two masters with kelp dead-letters --requeue, keeping what is not an envelope', { timeout: 60_000 }, async () => {
