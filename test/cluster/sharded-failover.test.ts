@@ -2,8 +2,8 @@
  * A master failover under the sharded transport (issue 15, item 4, in this layout): `kill -9` of
  * the master of a consumed queue's slot, a replica promoted, and the same publisher and consumer
  * connections go on without a restart: every id published after the failover is consumed and
- * acked. What the killed master held and had not replicated may be lost (no `confirm` in this
- * layout yet): those ids are counted, not asserted. Then fanout: `kill -9` of the master of a
+ * acked. What the killed master held and had not replicated may be lost (these publishes are not
+ * confirmed; sharded-confirm.test.ts has the confirmed case): those ids are counted, not asserted. Then fanout: `kill -9` of the master of a
  * fanout exchange's shard channel, and the consuming process subscribes the channel again on the
  * promoted replica by itself (its subscriber of the dead node is closed).
  */
@@ -41,7 +41,7 @@ describe('a master failover under the sharded transport', () => {
 
     const { port: oldMaster, killedAt } = await cluster.topology.killMasterOf(slot);
     // Publishing goes on from the moment of the kill, as an application's would: the application
-    // publishes again after a refusal (no confirm here), and the connections must reach the
+    // publishes again after a refusal (not confirmed here), and the connections must reach the
     // promoted replica by themselves, never waiting out a command timeout on the dead node.
     const after = Array.from({ length: 30 }, (_, n) => `after#${n}`);
     let refused = 0;

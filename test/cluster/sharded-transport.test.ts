@@ -286,14 +286,6 @@ describe('features the sharded layout refuses, naming the layout', () => {
     expect((error as Error).message).toMatch(/sharded cluster layout \(clusterLayout: 'sharded'\)/);
   };
 
-  it('refuses a confirmed publish', async () => {
-    const conn = open();
-    const queue = new Queue('refuse.confirm').bind(await conn.channel());
-    await queue.declare();
-    namesLayout(await caught(() => new Producer(queue.channel!).publish('x', { exchange: '', routingKey: queue.name, confirm: { replicas: 1 } })));
-    expect(await queue.get({ noAck: true })).toBeUndefined();
-  });
-
   it('refuses a queue name with a brace, which would scatter its keys over slots', async () => {
     const conn = open();
     const error = await caught(async () => new Queue('bad{name}').bind(await conn.channel()).declare());

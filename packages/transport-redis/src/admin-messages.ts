@@ -30,7 +30,7 @@ export function storedBytes(bytes: Buffer): StoredBytes {
 const toBuffer = (message: StoredBytes): Buffer => Buffer.from(message.raw, message.rawEncoding === 'base64' ? 'base64' : 'utf8');
 
 /** `[envelope, exchange, routing_key]` read leniently: a broken record is still listed. */
-function unackedRecord(tag: string, value: Buffer | null | undefined, since: number | undefined): UnackedRecord {
+export function unackedRecord(tag: string, value: Buffer | null | undefined, since: number | undefined): UnackedRecord {
   let entry: unknown;
   try {
     entry = value ? JSON.parse(value.toString('utf8')) : undefined;

@@ -12,12 +12,25 @@
 import { OperationalError } from '@kelp/core';
 import type { ReplicaAcknowledgement } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
-import { closeClient, connectClient } from './connections.js';
+import { closeClient, connectClient, DEFAULT_COMMAND_TIMEOUT_MS } from './connections.js';
 import { guardClient, wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
 import { PingCheck } from './ping-check.js';
 import { RedisPublishing } from './redis-publishing.js';
 import { ReplicaWaits } from './replica-waits.js';
+
+/** Time left between a WAIT's own timeout and the command timeout, for its reply to arrive. */
+const CONFIRM_MARGIN_MS = 1000;
+
+/**
+ * The longest confirm timeout (seconds) a WAIT can have on a connection whose command timeout is
+ * `commandTimeoutMs` (ioredis's default when unset): ioredis fails any command that outlives it,
+ * the WAIT and whatever waits behind it.
+ */
+export function confirmTimeoutLimit(commandTimeoutMs: number | undefined): number {
+  const limitMs = commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  return Math.max(limitMs - CONFIRM_MARGIN_MS, limitMs / 2) / 1000;
+}
 
 export interface ConfirmConnectionContext {
   /** A new, not yet connected client with the 'confirm' role, its link reporting wired. */

@@ -7,6 +7,14 @@
 import type { Redis } from 'ioredis';
 import { safeRedisCause } from './errors.js';
 
+/** The health-check deadline when socketTimeout is unset (a PONG on loopback takes microseconds). */
+const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
+
+/** Health-check deadline (ms): socketTimeout (seconds) when set, else a fixed bound. */
+export function healthTimeoutMs(socketTimeout: number | undefined): number {
+  return socketTimeout === undefined ? DEFAULT_HEALTH_TIMEOUT_MS : socketTimeout * 1000;
+}
+
 export interface PingCheckContext {
   /** The connection to check now; undefined while it does not exist. */
   client(): Redis | undefined;

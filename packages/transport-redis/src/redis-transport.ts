@@ -12,14 +12,14 @@ import { type EventLoopHub, type Poller, VirtualAdmin, VirtualChannel, VirtualTr
 import type { Redis, RedisOptions } from 'ioredis';
 import { redisAdminStorage } from './admin.js';
 import { ChannelPoller, type PollerLink } from './channel-poller.js';
-import { ConfirmConnection } from './confirm-connection.js';
-import { closeClient, connectClient, createClient, DEFAULT_COMMAND_TIMEOUT_MS, locatesMaster, type ConnectionRole } from './connections.js';
+import { ConfirmConnection, confirmTimeoutLimit } from './confirm-connection.js';
+import { closeClient, connectClient, createClient, locatesMaster, type ConnectionRole } from './connections.js';
 import { guardClient, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { MultiChannelPoller } from './poller.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { ConsumeBridge } from './consume-bridge.js';
-import { PingCheck } from './ping-check.js';
+import { healthTimeoutMs, PingCheck } from './ping-check.js';
 import { pollAckLane } from './poll-ack-lane.js';
 import { RedisStorage } from './redis-storage.js';
 import { RedisUnackedStore } from './redis-unacked.js';
@@ -28,10 +28,6 @@ import { SwitchMasterWatch } from './switch-master-watch.js';
 import { CLUSTER_TRANSPORT } from './cluster-options.js';
 import { ClusterSlotWatch } from './cluster-slot-watch.js';
 
-/** Used when socketTimeout is unset. */
-const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
-/** Time left between a WAIT's own timeout and the command timeout, for its reply to arrive. */
-const CONFIRM_MARGIN_MS = 1000;
 
 /** One id per poller connection, for the lost-links set. */
 const linkIds = new WeakMap<ChannelPoller, Record<PollerLink, object>>();
@@ -188,8 +184,7 @@ export class RedisTransport extends VirtualTransport {
 
   /** Health-check deadline: socketTimeout, else a fixed bound (a PONG on loopback takes microseconds). */
   private get healthTimeoutMs(): number {
-    const { socketTimeout } = this.redisOptions;
-    return socketTimeout === undefined ? DEFAULT_HEALTH_TIMEOUT_MS : socketTimeout * 1000;
+    return healthTimeoutMs(this.redisOptions.socketTimeout);
   }
 
   /** PINGs the transport's own connections (see PingCheck). */
@@ -241,8 +236,7 @@ export class RedisTransport extends VirtualTransport {
    * confirm connection that outlives its commandTimeout, the WAIT and whatever waits behind it.
    */
   private get maxConfirmTimeout(): number {
-    const commandTimeoutMs = this.ioredisOptions.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    return Math.max(commandTimeoutMs - CONFIRM_MARGIN_MS, commandTimeoutMs / 2) / 1000;
+    return confirmTimeoutLimit(this.ioredisOptions.commandTimeout);
   }
 
   private confirmConnection: ConfirmConnection | undefined;

@@ -3,10 +3,26 @@
  * `kelp dead-letters`): every read and restore visits every master, each queue's keys read on
  * its own master (inspectEveryShard, restoreEveryShard); delayed messages are counted, and moved
  * by a restore, per queue on its master (ShardedDelayed). Requeueing dead letters and the
- * dashboard's repair operations are not offered in this layout yet (refused by name).
+ * dashboard's repairs act on one queue at a time, on its master (sharded-admin-repair.ts);
+ * moving messages between two queues is refused by name.
  */
-import { ConfigurationError, throwIfAborted, type DeadLetterEntry, type InspectExchange, type InspectQueue, type InspectReport, type RestoreOptions, type RestoreReport, type TransportAdmin } from '@kelp/core';
-import { deadLetterId, EXPIRED_REASON, impliedExchangeType, MAXLEN_REASON, restoreReport, type BindingRow } from '@kelp/virtual';
+import {
+  ConfigurationError,
+  throwIfAborted,
+  type DeadLetterEntry,
+  type InspectExchange,
+  type InspectQueue,
+  type InspectReport,
+  type MessagePage,
+  type MessagePageOptions,
+  type RestoreOptions,
+  type RestoreReport,
+  type TransportAdmin,
+  type TransportAdminRepair,
+  type UnackedPage,
+} from '@kelp/core';
+import { deadLetterId, EXPIRED_REASON, impliedExchangeType, MAXLEN_REASON, restoreReport, VirtualAdmin, type BindingRow } from '@kelp/virtual';
+import type { Buffer } from 'node:buffer';
 import type { ClusterNodePool } from './cluster-node-pool.js';
 import { readDeadLetterRecord } from './dead-letters.js';
 import type { RedisKeys } from './keys.js';
@@ -14,6 +30,7 @@ import type { RedisTransportOptions } from './options.js';
 import { globEscape, scanKeys } from './scan-keys.js';
 import { ShardedDelayed } from './sharded-delayed.js';
 import { inspectEveryShard } from './sharded-inspect.js';
+import { shardedQueueHooks, ShardedUnackedRepair } from './sharded-admin-repair.js';
 import { shardedUnsupported } from './sharded-refusals.js';
 import { restoreEveryShard } from './sharded-restore.js';
 
@@ -31,8 +48,15 @@ export interface ShardedAdminContext {
   readonly wallClock: () => number;
 }
 
-export class ShardedAdmin implements TransportAdmin {
-  constructor(private readonly ctx: ShardedAdminContext) {}
+export class ShardedAdmin implements TransportAdmin, TransportAdminRepair {
+  /** The per-queue repairs, written once for every transport, over hooks that reach the queue's master. */
+  private readonly perQueue: VirtualAdmin<Buffer>;
+  private readonly unackedRepair: ShardedUnackedRepair;
+
+  constructor(private readonly ctx: ShardedAdminContext) {
+    this.perQueue = new VirtualAdmin(shardedQueueHooks(ctx));
+    this.unackedRepair = new ShardedUnackedRepair(ctx);
+  }
 
   async inspect(options: { signal?: AbortSignal } = {}): Promise<InspectReport> {
     const { keys } = this.ctx;
@@ -126,8 +150,42 @@ export class ShardedAdmin implements TransportAdmin {
     });
   }
 
-  requeueDeadLetters(): Promise<{ requeued: number; skipped: number }> {
-    return Promise.reject(shardedUnsupported('requeueing dead letters (kelp dead-letters --requeue)'));
+  /** Puts the dead letters of `queue` that are valid envelopes back at its back, each moved atomically on its master. */
+  requeueDeadLetters(queue: string, options?: { limit?: number; signal?: AbortSignal }): Promise<{ requeued: number; skipped: number }> {
+    return this.perQueue.requeueDeadLetters(queue, options);
+  }
+
+  messages(queue: string, options?: MessagePageOptions): Promise<MessagePage> {
+    return this.perQueue.messages(queue, options);
+  }
+
+  unacked(options?: { queue?: string; offset?: number; limit?: number; signal?: AbortSignal }): Promise<UnackedPage> {
+    return this.unackedRepair.unacked(options);
+  }
+
+  deleteMessage(queue: string, id: string, options?: { step?: number; scanLimit?: number; signal?: AbortSignal }): Promise<{ deleted: boolean }> {
+    return this.perQueue.deleteMessage(queue, id, options);
+  }
+
+  /** Refused: the two queues are in two slots, and no script can move a message between them atomically. */
+  moveMessages(): Promise<{ moved: number }> {
+    return Promise.reject(shardedUnsupported('moving messages between queues (admin.moveMessages)'));
+  }
+
+  purge(queue: string, options?: { signal?: AbortSignal }): Promise<{ purged: number }> {
+    return this.perQueue.purge(queue, options);
+  }
+
+  restoreMessage(tag: string, options?: { signal?: AbortSignal }): Promise<{ restored: boolean; queues: string[]; deadLettered: boolean }> {
+    return this.unackedRepair.restoreMessage(tag, options);
+  }
+
+  requeueDeadLetter(queue: string, id: string, options?: { signal?: AbortSignal }): Promise<{ requeued: boolean; reason?: string }> {
+    return this.perQueue.requeueDeadLetter(queue, id, options);
+  }
+
+  deleteDeadLetter(queue: string, id: string, options?: { signal?: AbortSignal }): Promise<{ deleted: boolean }> {
+    return this.perQueue.deleteDeadLetter(queue, id, options);
   }
 
   /** Every binding set on every master, with its rows. */

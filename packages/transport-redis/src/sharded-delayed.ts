@@ -21,6 +21,7 @@
  */
 import { throwIfAborted } from '@kelp/core';
 import { DELAYED_MOVE_BATCH, DELAYED_SWEEP_INTERVAL_MS, type DelayedDelivery } from '@kelp/virtual';
+import type { Redis } from 'ioredis';
 import type { ClusterNodePool } from './cluster-node-pool.js';
 import { wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
@@ -40,6 +41,9 @@ export interface ShardedDelayedContext {
 
 /** Default least time between two SCANs of the masters for queues with delayed messages. */
 export const DELAYED_SCAN_INTERVAL_MS = 30_000;
+
+/** Sends a command to the master of `slot`. */
+type SlotSender = (slot: number, send: (client: Redis) => Promise<unknown>) => Promise<unknown>;
 
 /** One queue's delayed messages: how many, and the earliest due time (epoch ms). */
 export interface DelayedDepth {
@@ -68,14 +72,31 @@ export class ShardedDelayed implements DelayedDelivery {
   }
 
   /** One `delay` call per queue, on its master, all at once; each queue's store is atomic on its own. */
-  async putDelayed(queues: readonly string[], envelopeJson: string, priority: number, dueAtMs: number): Promise<void> {
+  putDelayed(queues: readonly string[], envelopeJson: string, priority: number, dueAtMs: number): Promise<void> {
+    return this.store(queues, envelopeJson, priority, dueAtMs, (slot, send) => this.ctx.pool.onSlot(slot, send));
+  }
+
+  /**
+   * The same delayed delivery with its stores written through `forSlot`'s connections (a
+   * confirmed publish's own, whose WAIT must count them: sharded-confirm.ts). A store that meets
+   * `MOVED` there fails the publish, as a confirmed push does; the mover stays this one.
+   */
+  through(forSlot: (slot: number) => Promise<Redis>): DelayedDelivery {
+    return {
+      putDelayed: (queues, envelopeJson, priority, dueAtMs) =>
+        this.store(queues, envelopeJson, priority, dueAtMs, async (slot, send) => send(await forSlot(slot))),
+      moveDue: (nowMs, max) => this.moveDue(nowMs, max),
+    };
+  }
+
+  private async store(queues: readonly string[], envelopeJson: string, priority: number, dueAtMs: number, onSlot: SlotSender): Promise<void> {
     const { keys } = this;
     const due = Math.trunc(dueAtMs);
     const member = keys.delayedMember(envelopeJson, priority);
     const targets = [...new Set(queues)];
     const settled = await Promise.allSettled(
       targets.map((queue) =>
-        this.ctx.pool.onSlot(keys.queueSlot(queue), (client) =>
+        onSlot(keys.queueSlot(queue), (client) =>
           call(client, 'delay', [3, keys.delayedIndexOf(queue), keys.delayedKey(queue), keys.queueArgumentsKey(queue), String(due), member, keys.shardName(queue)]),
         ),
       ),

@@ -20,15 +20,20 @@ import { wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
 import { PushBatcher } from './push-batcher.js';
 
-export class ShardedPublishing implements OneStepRouting, FanoutPublish, HeadPut {
-  /** One batcher per master connection: a master's pushes of one tick go in one script call. */
-  private readonly batchers = new WeakMap<Redis, PushBatcher>();
+/** Where a ShardedPublishing finds each slot's master connection: the pool, or a view of it (sharded-confirm.ts). */
+export type ShardedWriteTargets = Pick<ClusterNodePool, 'forSlot' | 'forKey'>;
 
+export class ShardedPublishing implements OneStepRouting, FanoutPublish, HeadPut {
   constructor(
-    private readonly pool: ClusterNodePool,
+    private readonly pool: ShardedWriteTargets,
     private readonly keys: RedisKeys,
     /** The broker URL without its password, for error messages. */
     private readonly redactedUrl: string,
+    /**
+     * One batcher per master connection: a master's pushes of one tick go in one script call.
+     * Passed in when several publishings write on the same connections (sharded-confirm.ts).
+     */
+    private readonly batchers = new WeakMap<Redis, PushBatcher>(),
   ) {}
 
   /**

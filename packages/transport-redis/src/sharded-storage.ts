@@ -8,13 +8,13 @@
  * Takes (`getMany`, the poller's path) group the queues by master; on each master one pipeline
  * reads the lists' lengths, and then one pop-and-record per non-empty queue (its own unacked
  * keys) is sent, the channel's room shared out over them in turn, so a poll never takes more
- * than the prefetch allows. Publishing is ShardedPublishing; acks ShardedUnackedStore; delayed
- * delivery the transport's ShardedDelayed (one per transport, so the mover knows what every
- * channel stored). Queue arguments live in the queue's argument hash and are applied by the
- * scripts on the queue's master, on keys of its slot: length limits by the publish script (drops
- * counted in the queue's own `_kelp.dropped.maxlen.{<q>}`), x-expires by the touch, one call per
- * slot. What the layout does not offer yet (confirmed publishes) is refused before anything is
- * written (sharded-refusals.ts).
+ * than the prefetch allows. Publishing is ShardedPublishing, confirmed publishing ShardedConfirm;
+ * acks ShardedUnackedStore; delayed delivery the transport's ShardedDelayed (one per transport,
+ * so the mover knows what every channel stored). Queue arguments live in the queue's argument
+ * hash and are applied by the scripts on the queue's master, on keys of its slot: length limits
+ * by the publish script (drops counted in the queue's own `_kelp.dropped.maxlen.{<q>}`),
+ * x-expires by the touch, one call per slot. What the layout does not offer (see
+ * sharded-refusals.ts) is refused before anything is written.
  */
 import { isUtf8 } from 'node:buffer';
 import type { QueueDeclareOptions } from '@kelp/core';
@@ -32,7 +32,6 @@ import { RedisQueueExpiry, type TouchQueues, touchQueuesArgs } from './redis-que
 import { mayNotBeStoredBytes } from './redis-storage.js';
 import { expiredDeadLetterFlags, parsePopReply, popAndRecordArgs, call, type PoppedEntry } from './scripts.js';
 import { ShardedPublishing } from './sharded-publishing.js';
-import { shardedUnsupported } from './sharded-refusals.js';
 import { ShardedUnackedStore } from './sharded-unacked.js';
 
 export interface ShardedStorageContext {
@@ -44,18 +43,11 @@ export interface ShardedStorageContext {
   readonly wallClock: () => number;
   /** The transport's delayed delivery (shared by its channels and its mover). */
   readonly delayed: ShardedDelayed;
+  /** Confirmed publishes (ShardedConfirm): a WAIT on every master a publish wrote to. */
+  readonly replication: ReplicaAcknowledgement;
   /** The pop script dead-lettered a malformed entry, or a popped payload was not valid UTF-8. */
   reportDeadLettered(info: { queue: string; reason: string }): void;
 }
-
-/** Confirmed publishes need a WAIT on every master a publish wrote to; refused until then. */
-const NO_REPLICATION: ReplicaAcknowledgement = {
-  maxTimeout: Number.POSITIVE_INFINITY,
-  get writes(): never {
-    throw shardedUnsupported('publish with confirm (WAIT for replicas)', 'confirm');
-  },
-  waitForReplicas: () => Promise.reject(shardedUnsupported('publish with confirm (WAIT for replicas)', 'confirm')),
-};
 
 export class ShardedStorage implements ChannelStorage, BatchGet {
   readonly unacked: ShardedUnackedStore;
@@ -64,7 +56,7 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
   readonly headPut: ShardedPublishing;
   readonly batchGet: BatchGet = this;
   readonly delayed: DelayedDelivery;
-  readonly replication: ReplicaAcknowledgement = NO_REPLICATION;
+  readonly replication: ReplicaAcknowledgement;
   readonly queueExpiry: RedisQueueExpiry;
   private readonly keys: RedisKeys;
   private readonly publishing: ShardedPublishing;
@@ -74,6 +66,7 @@ export class ShardedStorage implements ChannelStorage, BatchGet {
   constructor(private readonly ctx: ShardedStorageContext) {
     this.keys = ctx.keys;
     this.delayed = ctx.delayed;
+    this.replication = ctx.replication;
     this.publishing = new ShardedPublishing(ctx.pool, ctx.keys, ctx.redactedUrl);
     this.fanout = this.routing = this.headPut = this.publishing;
     this.queueExpiry = new RedisQueueExpiry(touchPerSlot(ctx.pool, ctx.keys), ctx.redactedUrl);

@@ -6,23 +6,29 @@
  * pop-and-record), woken by CLIENT TRACKING on the masters of consumed queues (ShardedTracking);
  * fanout goes over sharded pub/sub (ShardedPublishing.putFanout, ShardedFanoutBridge), the
  * visibility sweep visits every master (restoreEveryShard), and the delayed mover finds each
- * master's delayed queues by SCAN (ShardedDelayed).
+ * master's delayed queues (ShardedDelayed). Confirmed publishes WAIT on every master they wrote
+ * to (ShardedConfirm); the connections are health-checked and their drops reported as
+ * connectionLost / reconnected (ShardedLinks).
  * Python Kombu cannot read this layout.
  */
 import type { ConnectionParams, TransportCapabilities } from '@kelp/core';
 import { OperationalError, throwIfAborted } from '@kelp/core';
-import { type EventLoopHub, type Poller, VirtualChannel, VirtualTransport } from '@kelp/virtual';
+import { type EventLoopHub, type HubTimer, type Poller, VirtualChannel, VirtualTransport } from '@kelp/virtual';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { ClusterNodeAddress } from './cluster-connector.js';
 import { ClusterNodePool } from './cluster-node-pool.js';
 import { seedNodes } from './cluster-options.js';
+import { confirmTimeoutLimit } from './confirm-connection.js';
 import { closeClient, connectClient, createClient, type ConnectionRole } from './connections.js';
-import { guardClient, isClusterScriptRefusal, isRedisChannelError, isRedisConnectionError, safeRedisCause } from './errors.js';
+import { guardClient, isClusterScriptRefusal, isRedisChannelError, isRedisConnectionError, safeRedisCause, wrapRedisError } from './errors.js';
 import { RedisKeys } from './keys.js';
+import { healthTimeoutMs } from './ping-check.js';
 import { parseRedisTransportOptions, toIoredisOptions, type RedisTransportOptions } from './options.js';
 import { ShardedAdmin } from './sharded-admin.js';
 import { ShardedDelayed } from './sharded-delayed.js';
+import { ShardedConfirm } from './sharded-confirm.js';
 import { ShardedFanoutBridge } from './sharded-fanout-bridge.js';
+import { ShardedLinks } from './sharded-links.js';
 import { ShardedPoller } from './sharded-poller.js';
 import { ShardedPublishing } from './sharded-publishing.js';
 import { shardedUnsupported } from './sharded-refusals.js';
@@ -73,6 +79,12 @@ export class ShardedRedisTransport extends VirtualTransport {
   private fanout: ShardedFanoutBridge | undefined;
   /** CLIENT TRACKING on the masters of consumed queues (undefined with clientTracking: false). */
   private tracking: ShardedTracking | undefined;
+  /** The confirm connections, one per master written to by a confirmed publish (after connect). */
+  private confirm: ShardedConfirm | undefined;
+  /** Health checks of the connections, and the connectionLost / reconnected events. */
+  private readonly links: ShardedLinks;
+  /** The client behind each guarded command and confirm connection (ShardedLinks follows those). */
+  private readonly rawClients = new WeakMap<Redis, Redis>();
   /** The subscriber connections, closed with the transport. */
   private readonly subscribers = new Set<Redis>();
   /** The last ioredis error, without its command arguments (diagnostics). */
@@ -106,6 +118,27 @@ export class ShardedRedisTransport extends VirtualTransport {
     // Throws for a brace in globalKeyprefix: it would put every queue in one slot.
     this.keys = new RedisKeys({ ...options, fanoutPatterns: false, db: 0, layout: 'sharded' });
     this.seeds = seedNodes(params);
+    this.links = new ShardedLinks({
+      established: () => this.established,
+      firstLost: (error) => {
+        this.setState('reconnecting');
+        this.events.emit('connectionLost', wrapRedisError(error, this.redactedUrl, 'connection'));
+      },
+      allBack: () => {
+        if (this.state === 'reconnecting') this.setState('connected');
+        this.events.emit('reconnected');
+      },
+      lastError: () => this.lastRedisError,
+      healthTimeoutMs: healthTimeoutMs(options.socketTimeout),
+      onDead: (error) => {
+        this.lastRedisError = error;
+      },
+    });
+  }
+
+  /** Established and not closing: links that drop now are being re-established. */
+  private get established(): boolean {
+    return this.state === 'connected' || this.state === 'reconnecting';
   }
 
   private adminTools: ShardedAdmin | undefined;
@@ -176,10 +209,19 @@ export class ShardedRedisTransport extends VirtualTransport {
     client.once('ready', () => {
       client.options.enableOfflineQueue = false;
     });
+    if (role !== 'subscriber') this.links.watch(client);
     connectClient(client).catch((error: unknown) => {
       this.lastRedisError = safeRedisCause(error);
     });
     return client;
+  }
+
+  /** A new connection whose commands reject with kelp errors naming the redacted URL, as on redis://. */
+  private guardedClient(role: 'command' | 'confirm', node: ClusterNodeAddress): Redis {
+    const client = this.newClient(role, node);
+    const guarded = guardClient(client, this.redactedUrl);
+    this.rawClients.set(guarded, client);
+    return guarded;
   }
 
   protected async establish(signal?: AbortSignal): Promise<void> {
@@ -195,10 +237,11 @@ export class ShardedRedisTransport extends VirtualTransport {
       },
       queryTimeoutMs: socketConnectTimeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : Math.round(socketConnectTimeout * 1000),
       // Guarded: every command rejects with a kelp error naming the redacted URL, as on redis://.
-      connect: (node) => guardClient(this.newClient('command', node), this.redactedUrl),
+      connect: (node) => this.guardedClient('command', node),
     });
     this.pool = pool;
-    this.delayed = this.newDelayed(pool);
+    const delayed = this.newDelayed(pool);
+    this.delayed = delayed;
     try {
       // Every master answers before the transport counts as connected: a queue may be on any.
       await Promise.all((await pool.everyMaster()).map((client) => client.ping()));
@@ -209,6 +252,25 @@ export class ShardedRedisTransport extends VirtualTransport {
       const message = error instanceof Error ? error.message : String(error);
       throw new OperationalError(`Cannot connect to redis cluster at ${this.redactedUrl}: ${message}`, { cause: safeRedisCause(error) });
     }
+    this.confirm = new ShardedConfirm({
+      pool,
+      delayed,
+      newClient: (node) => this.guardedClient('confirm', node),
+      keys: this.keys,
+      redactedUrl: this.redactedUrl,
+      maxTimeout: confirmTimeoutLimit(this.ioredisOptions.commandTimeout),
+      healthTimeoutMs: healthTimeoutMs(this.redisOptions.socketTimeout),
+      established: () => this.established,
+      onDead: (error) => {
+        this.lastRedisError = error;
+      },
+    });
+    // A connection the reload dropped (its node serves no slot any more) is no longer a lost link
+    // (registered after ShardedConfirm's own listener, which closes its confirm connections first).
+    pool.onReload(() => {
+      const live = [...pool.connections(), ...(this.confirm?.connections() ?? [])];
+      this.links.keepOnly(live.map((client) => this.rawClients.get(client) ?? client));
+    });
     const publishing = new ShardedPublishing(pool, this.keys, this.redactedUrl);
     this.fanout = new ShardedFanoutBridge({
       pool,
@@ -261,6 +323,8 @@ export class ShardedRedisTransport extends VirtualTransport {
     this.fanout = undefined;
     await Promise.allSettled([...this.subscribers].map((client) => closeClient(client)));
     this.subscribers.clear();
+    await this.confirm?.close();
+    this.confirm = undefined;
     const connections = this.pool?.connections() ?? [];
     this.pool?.close();
     this.pool = undefined;
@@ -269,9 +333,11 @@ export class ShardedRedisTransport extends VirtualTransport {
   }
 
   private storageContext(pool: ClusterNodePool) {
+    if (!this.confirm) throw new OperationalError(`redis transport for ${this.redactedUrl} is not connected; call connect() first`);
     return {
       pool,
       delayed: this.delayed ?? this.newDelayed(pool),
+      replication: this.confirm,
       keys: this.keys,
       redactedUrl: this.redactedUrl,
       options: this.redisOptions,
@@ -285,16 +351,30 @@ export class ShardedRedisTransport extends VirtualTransport {
   }
 
   protected override createPoller(hub: EventLoopHub): Poller {
+    let health: HubTimer | undefined;
+    const healthCheckIntervalMs = this.redisOptions.healthCheckInterval * 1000;
     return new ShardedPoller(this, hub, {
       pollIntervalMs: Math.max(10, this.redisOptions.brpopTimeout * 1000),
       covered: () => this.tracking?.covers() === true,
       onStart: () => {
         void this.fanout?.sync();
         void this.tracking?.sync();
+        // PINGs while the loop runs, as redis://'s poller does: a link that went silent is found while idle.
+        if (healthCheckIntervalMs > 0 && health === undefined) health = hub.callRepeatedly(healthCheckIntervalMs, () => this.checkHealth());
+      },
+      onStop: () => {
+        health?.cancel();
+        health = undefined;
       },
       // A bind or unbind after consuming started changes the exchanges to subscribe.
       onTick: () => this.fanout?.maybeSync(),
     });
+  }
+
+  /** PINGs the command and confirm connections (see ShardedLinks). */
+  private checkHealth(): void {
+    this.links.checkHealth(this.pool);
+    this.confirm?.checkHealth();
   }
 
   /** A channel's consumed queues changed: its fanout exchanges are subscribed or dropped, its queues tracked, and the loop polls. @internal */

@@ -59,7 +59,10 @@ export class ChannelPublisher {
     return this.route(message, exchange, routingKey, replication.writes).then((result) => this.confirmed(result, confirm, replication));
   }
 
-  /** The storage's replication, or a ConfigurationError thrown before anything is written. */
+  /**
+   * The storage's replication for one publish (its own scope when the storage gives one), or a
+   * ConfigurationError thrown before anything is written.
+   */
   private replicationFor(confirm: PublishConfirm): ReplicaAcknowledgement {
     const { replication } = this.storage;
     if (!replication) {
@@ -69,7 +72,7 @@ export class ChannelPublisher {
         { option: 'confirm.replicas' },
       );
     }
-    return replication;
+    return replication.forPublish?.() ?? replication;
   }
 
   /**

@@ -96,6 +96,13 @@ export interface ReplicaAcknowledgement {
    * asked when the time ran out). Never resolves early with a count that covers less.
    */
   waitForReplicas(replicas: number, timeout: number): Promise<number>;
+  /**
+   * The writes and wait of one confirmed publish, for a broker whose writes land on several
+   * servers (the masters of a sharded Redis cluster): its `waitForReplicas` waits on the servers
+   * that publish's writes went to, not on every server written to by anyone. Without it, this
+   * object's `writes` and `waitForReplicas` serve every publish.
+   */
+  forPublish?(): ReplicaAcknowledgement;
 }
 
 /** Kombu's ack emulation: the records of delivered messages, and putting them back (restore). */

@@ -72,4 +72,26 @@ describe('ChannelPublisher', () => {
     expect([direct.replicas, unroutable.status, unroutable.replicas]).toEqual([1, 'dead-lettered', 1]);
     expect([store.calls, confirmedPuts, waits]).toEqual([['put q'], ['q', 'dlq'], [[1, 2], [1, 2]]]);
   });
+
+  it("gives each confirmed publish the storage's own scope when it has one: its writes, then its wait", async () => {
+    const log: string[] = [];
+    let scopes = 0;
+    const replication = {
+      maxTimeout: 10,
+      writes: { put: async () => void log.push('shared put') },
+      waitForReplicas: async () => (log.push('shared wait'), 1),
+      forPublish: () => {
+        const scope = ++scopes;
+        return {
+          maxTimeout: 10,
+          writes: { put: async (queue: string) => void log.push(`put ${queue} in scope ${scope}`) },
+          waitForReplicas: async () => (log.push(`wait in scope ${scope}`), 2),
+        };
+      },
+    };
+    const { publisher } = setup({}, { replication });
+    const results = await Promise.all(['a', 'b'].map((queue) => publisher.publish(message('m'), '', queue, { replicas: 2, timeout: 1 })));
+    expect(results.map((result) => result.replicas)).toEqual([2, 2]);
+    expect(log.sort()).toEqual(['put a in scope 1', 'put b in scope 2', 'wait in scope 1', 'wait in scope 2']);
+  });
 });
