@@ -109,6 +109,8 @@ describe('length limits in the sharded layout', () => {
       ['maxlen', 'm-2'],
       ['maxlen', 'm-3'],
     ]);
+    // The queue as users name it, not as its keys spell it ({<q>}).
+    expect(letters.map((letter) => letter.queue)).toEqual([dead, dead, dead]);
     expect(await drainQueue(countedQueue)).toEqual([{ id: 4 }]);
     expect(await drainQueue(deadQueue)).toEqual([{ id: 4 }]);
   });
@@ -181,6 +183,41 @@ describe('length limits in the sharded layout', () => {
     expect(await drainQueue(movingQueue)).toEqual([]);
     expect(await drainQueue(stayingQueue)).toEqual([{ id: 2 }]);
     expect([await maxlenCount(moving), await maxlenCount(staying)]).toEqual([null, '1']);
+  });
+
+  it('refuses the publishes to a queue whose argument hash its node refuses, instead of storing them without its limits', async () => {
+    const conn = cluster.open();
+    const moving = 'migrated.arguments';
+    const staying = await queueBeside(moving, 'migrated.other', true);
+    const movingQueue = await declareQueue(conn, moving, { queueArguments: { 'x-max-length': 5 } });
+    const stayingQueue = await declareQueue(conn, staying);
+    await publish(conn, { id: 1 }, { exchange: '', routingKey: moving });
+    const slot = keySlot(keys.queueKey(moving));
+    const owner = await masterOf(moving);
+    const target = (await cluster.topology.masters()).find((port) => port !== owner) as number;
+    const [node, other] = [cluster.topology.nodeClient(owner), cluster.topology.nodeClient(target)];
+    try {
+      const targetId = String(await other.call('CLUSTER', 'MYID'));
+      // As if the argument hash had migrated already and the list not yet: the owner still
+      // serves the list (it exists) and refuses the missing hash to a script.
+      await node.del(keys.queueArgumentsKey(moving));
+      await node.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', targetId);
+      try {
+        // One tick: both pushes go to that master in one script call (the general path).
+        const outcomes = await Promise.allSettled([moving, staying].map((queue) => publish(conn, { id: 2 }, { exchange: '', routingKey: queue })));
+        expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.status : /non local key/.test(String(outcome.reason)) ? 'refused' : String(outcome.reason)))).toEqual([
+          'refused',
+          'routed',
+        ]);
+      } finally {
+        await node.call('CLUSTER', 'SETSLOT', String(slot), 'STABLE');
+      }
+    } finally {
+      node.disconnect();
+      other.disconnect();
+    }
+    expect(await drainQueue(movingQueue)).toEqual([{ id: 1 }]);
+    expect(await drainQueue(stayingQueue)).toEqual([{ id: 2 }]);
   });
 });
 

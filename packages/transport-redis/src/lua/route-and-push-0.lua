@@ -136,6 +136,11 @@ end
 -- The drop-count separator after the last payload (see the header), or nil: known once the
 -- plan is read, before the first probe or push.
 local drop_separator = nil
+-- The queue's name as users spell it: the sharded layout's keys spell it `{<q>}`.
+local function plain_name(queue)
+  if drop_separator then return string.sub(queue, 2, -2) end
+  return queue
+end
 -- The hash counting queue's maxlen drops: its own in the sharded layout, else the shared one.
 local function dropped_key(queue)
   if drop_separator then return dropped_prefix .. "maxlen" .. drop_separator .. queue end
@@ -245,7 +250,7 @@ local function push_limited(queue, key, envelope, policy)
     level.bytes = level.bytes - #head
     local dead_key = prefix .. queue .. dead_suffix
     if policy.dead then
-      redis.call("LPUSH", dead_key, cjson.encode({reason = "maxlen", queue = queue, payload = head, time = now_ms / 1000}))
+      redis.call("LPUSH", dead_key, cjson.encode({reason = "maxlen", queue = plain_name(queue), payload = head, time = now_ms / 1000}))
     else
       redis.call("HINCRBY", dropped_key(queue), dead_key, 1)
     end
@@ -258,10 +263,12 @@ end
 local blocked = {}
 
 -- Pushes envelope to queue's sub-list key: the LPUSH reply, or false when the queue refused it.
+-- A blocked queue is refused first: its argument hash may be the key the node refused, and
+-- pushing without its policy would store the message without its limits.
 local function push_one(queue, key, envelope)
+  if blocked[queue] then return blocked[queue] end
   local policy = policy_of(queue)
   if not policy then return redis.pcall("LPUSH", key, envelope) end
-  if blocked[queue] then return blocked[queue] end
   if policy.ttl then envelope = with_deadline(envelope, policy.ttl) end
   if policy.limited then return push_limited(queue, key, envelope, policy) end
   local reply = redis.pcall("LPUSH", key, envelope)
@@ -386,11 +393,11 @@ end
 -- Pushes every envelope of the run to queue's key; records failed ranges in failures (first
 -- error per range) and the envelopes a limited queue refused in refusals (index -> queues).
 local function push_all(queue, key, run, failures, refusals)
-  local policy = policy_of(queue)
-  if policy and blocked[queue] then
+  if blocked[queue] then
     if not failures[1] then failures[1] = {run.count, blocked[queue]} end
     return
   end
+  local policy = policy_of(queue)
   local stored
   if policy and policy.ttl then
     stored = stamped_run(run, policy.ttl)
