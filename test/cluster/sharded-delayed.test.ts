@@ -158,13 +158,9 @@ describe('delayed delivery in the sharded layout', () => {
     const conn = openWithPrefix('delayed.limit:');
     const [counted, deadLettered] = await onTwoMasters('lq');
     const channel = await conn.channel();
-    for (const name of [counted, deadLettered]) await new Queue(name).bind(channel).declare();
-    // The argument hash as a declaration with x-max-length 1, reject-publish writes it (the
-    // declaration itself is still refused in this layout; the move applies what the hash says).
     for (const [name, dead] of [[counted, false], [deadLettered, true]] as const) {
-      await onMasterOf(name, (client) =>
-        client.hset(keys.queueArgumentsKey(name), { 'x-max-length': '1', 'x-overflow': 'reject-publish', ...(dead ? { 'x-dead-letter': '1' } : {}) }),
-      );
+      const queueArguments = { 'x-max-length': 1, 'x-overflow': 'reject-publish', ...(dead ? { 'x-dead-letter': true } : {}) };
+      await new Queue(name, { queueArguments }).bind(channel).declare();
     }
     const producer = new Producer(channel);
     for (const name of [counted, deadLettered]) {

@@ -121,7 +121,9 @@ export class ShardedDelayed implements DelayedDelivery {
     if (nowMs - this.lastScanAt >= (this.ctx.scanIntervalMs ?? DELAYED_SCAN_INTERVAL_MS)) {
       this.lastScanAt = this.lastProbeAt = nowMs;
       try {
-        for (const queue of await this.delayedQueues()) if (!this.known.has(queue)) this.known.set(queue, Number.NEGATIVE_INFINITY);
+        // Every queue found is visited by this call: a known one may hold an earlier message
+        // another process stored since; the move's reply tells its next due time.
+        for (const queue of await this.delayedQueues()) this.known.set(queue, Number.NEGATIVE_INFINITY);
       } catch (error) {
         failure = { error };
       }
@@ -152,20 +154,22 @@ export class ShardedDelayed implements DelayedDelivery {
   }
 
   /**
-   * Reads the index key of each consumed queue not known yet, on its master: a queue whose key
-   * names a due time becomes known with it. Resolves with the first failure (the other queues
-   * are still read).
+   * Reads the index key of each consumed queue on its master, known or not: another process may
+   * have stored a message due earlier than any this one knows of. A queue whose key names an
+   * earlier due time is known by that time from now on. Resolves with the first failure (the
+   * other queues are still read).
    */
   private async probeConsumed(): Promise<unknown> {
     const { keys } = this;
-    const queues = [...new Set(this.ctx.consumedQueues?.() ?? [])].filter((queue) => !this.known.has(queue));
+    const queues = [...new Set(this.ctx.consumedQueues?.() ?? [])];
     const read = await Promise.allSettled(
-      queues.map((queue) => this.ctx.pool.onSlot(keys.queueSlot(queue), (client) => client.zscore(keys.delayedIndexOf(queue), keys.shardName(queue)))),
+      // async: a name the layout refuses (queueSlot throws) fails its own read, not the others'.
+      queues.map(async (queue) => this.ctx.pool.onSlot(keys.queueSlot(queue), (client) => client.zscore(keys.delayedIndexOf(queue), keys.shardName(queue)))),
     );
     let failure: unknown;
     read.forEach((outcome, i) => {
       if (outcome.status === 'rejected') failure ??= outcome.reason;
-      else if (outcome.value !== null && !this.known.has(queues[i] as string)) this.known.set(queues[i] as string, Number(outcome.value));
+      else if (outcome.value !== null) this.noteDue(queues[i] as string, Number(outcome.value));
     });
     return failure;
   }

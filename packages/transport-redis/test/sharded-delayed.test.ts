@@ -101,6 +101,8 @@ describe('ShardedDelayed (the sharded mover finds queues by scan and by its own 
   it('moves the queues of its own stores when due without a scan, and reports the earliest due time', async () => {
     const master = new FakeMaster();
     const delayed = delayedOn(master, { scanIntervalMs: 60_000 });
+    // The first call scans (nothing is stored yet); the stores below are known without one.
+    expect(await delayed.moveDue(0, 500)).toEqual({ moved: 0, nextDueAt: undefined });
     await delayed.putDelayed(['a', 'b', 'a'], '{}', 0, 5000);
     await delayed.putDelayed(['b'], '{}', 0, 9000);
     expect(await delayed.moveDue(1000, 500)).toEqual({ moved: 0, nextDueAt: 5000 });
@@ -163,5 +165,21 @@ describe('ShardedDelayed (the sharded mover finds queues by scan and by its own 
     expect(await delayed.moveDue(30_000, 500)).toEqual({ moved: 1, nextDueAt: undefined });
     expect(master.scans).toBe(2);
     expect(master.due.size).toBe(0);
+  });
+
+  it('learns of an earlier message another process stored in a queue it knows with a later due time', async () => {
+    const master = new FakeMaster();
+    const delayed = delayedOn(master, { consumedQueues: () => ['q', 'other'] });
+    expect(await delayed.moveDue(0, 500)).toMatchObject({ moved: 0 });
+    // This process delays a message by an hour; another (no mover of its own) one by 2 s.
+    await delayed.putDelayed(['q'], '{}', 0, 3_600_000);
+    master.store('q', 2000);
+    expect(await delayed.moveDue(1000, 500)).toEqual({ moved: 0, nextDueAt: 2000 });
+    expect(await delayed.moveDue(2000, 500)).toEqual({ moved: 1, nextDueAt: 3_600_000 });
+    // A queue nobody here consumes, known with a later time: the next scan visits it anyway.
+    await delayed.putDelayed(['far'], '{}', 0, 7_200_000);
+    master.store('far', 5000);
+    expect(await delayed.moveDue(29_000, 500)).toMatchObject({ moved: 0 });
+    expect(await delayed.moveDue(30_000, 500)).toEqual({ moved: 1, nextDueAt: 3_600_000 });
   });
 });
