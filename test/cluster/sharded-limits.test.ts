@@ -221,6 +221,38 @@ describe('length limits in the sharded layout', () => {
   });
 });
 
+// Moves a slot between masters: after the other length-limit cases, which place queues by master.
+describe('a batched publish that meets a moved slot in the sharded layout', () => {
+  it('reloads the slot map, so the next burst reaches the queue on its new master', async () => {
+    const conn = cluster.open();
+    const moving = 'reloaded.moving';
+    // On the same master in a later slot: the resharding moves the master's slots up to moving's.
+    let staying = '';
+    for (let n = 0; staying === ''; n++) {
+      const name = `reloaded.staying.${n}`;
+      if (keySlot(keys.queueKey(name)) > keySlot(keys.queueKey(moving)) && (await masterOf(name)) === (await masterOf(moving))) staying = name;
+    }
+    const movingQueue = await declareQueue(conn, moving);
+    const stayingQueue = await declareQueue(conn, staying);
+    // One tick: both pushes go to their master in one script call, whose reply carries a refusal
+    // of one queue nested in it (a whole-reply error would reload the map on its own).
+    const burst = async (id: number): Promise<string[]> =>
+      (await Promise.allSettled([moving, staying].map((queue) => publish(conn, { id }, { exchange: '', routingKey: queue })))).map((outcome) =>
+        outcome.status === 'fulfilled' ? outcome.value.status : /non local key/.test(String(outcome.reason)) ? 'refused' : String(outcome.reason),
+      );
+    expect(await burst(1)).toEqual(['routed', 'routed']);
+    const owner = await masterOf(moving);
+    const target = (await cluster.topology.masters()).find((port) => port !== owner) as number;
+    await cluster.topology.reshard(keySlot(keys.queueKey(moving)), target);
+    expect([await masterOf(moving), await masterOf(staying)]).toEqual([target, owner]);
+    // This connection still maps the slot to its old master.
+    expect(await burst(2)).toEqual(['refused', 'routed']);
+    expect(await burst(3)).toEqual(['routed', 'routed']);
+    expect(await drainQueue(movingQueue)).toEqual([{ id: 1 }, { id: 3 }]);
+    expect(await drainQueue(stayingQueue)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+  }, 60_000);
+});
+
 describe('x-expires in the sharded layout', () => {
   it("gives the queue's keys its expiry on its master and deletes the unused queue with them", async () => {
     const conn = cluster.open();

@@ -76,7 +76,11 @@ export class ShardedConfirm implements ReplicaAcknowledgement {
 
   constructor(private readonly ctx: ShardedConfirmContext) {
     this.maxTimeout = ctx.maxTimeout;
-    this.writes = this.writesThrough({ forSlot: async (slot) => (await this.linkForSlot(slot)).client, forKey: (key) => this.ctx.pool.forKey(key) });
+    this.writes = this.writesThrough({
+      forSlot: async (slot) => (await this.linkForSlot(slot)).client,
+      forKey: (key) => this.ctx.pool.forKey(key),
+      refresh: () => this.ctx.pool.refresh(),
+    });
     this.removeReloadListener = ctx.pool.onReload(() => this.prune());
   }
 
@@ -91,6 +95,7 @@ export class ShardedConfirm implements ReplicaAcknowledgement {
       },
       // Binding sets are read on the command connections: a read needs no WAIT, nor to queue behind one.
       forKey: (key) => this.ctx.pool.forKey(key),
+      refresh: () => this.ctx.pool.refresh(),
     });
     return {
       maxTimeout: this.maxTimeout,

@@ -16,12 +16,13 @@
 import { QueueLimitRefusal, type BindingRow, type FanoutPublish, type HeadPut, type OneStepRouting } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { ClusterNodePool } from './cluster-node-pool.js';
-import { wrapRedisError } from './errors.js';
+import { isClusterScriptRefusal, wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
 import { PushBatcher } from './push-batcher.js';
 
 /** Where a ShardedPublishing finds each slot's master connection: the pool, or a view of it (sharded-confirm.ts). */
-export type ShardedWriteTargets = Pick<ClusterNodePool, 'forSlot' | 'forKey'>;
+/** Where the writes go, and the slot map to reload when a node refuses a script's key. */
+export type ShardedWriteTargets = Pick<ClusterNodePool, 'forSlot' | 'forKey' | 'refresh'>;
 
 export class ShardedPublishing implements OneStepRouting, FanoutPublish, HeadPut {
   constructor(
@@ -100,7 +101,13 @@ export class ShardedPublishing implements OneStepRouting, FanoutPublish, HeadPut
   private batcherOf(client: Redis): PushBatcher {
     let batcher = this.batchers.get(client);
     if (batcher === undefined) {
-      batcher = new PushBatcher(client, this.keys.prefix, this.keys.sep, this.keys.queuePolicyNames(), (error) => wrapRedisError(error, this.redactedUrl, 'lpush'));
+      batcher = new PushBatcher(client, this.keys.prefix, this.keys.sep, this.keys.queuePolicyNames(), (error) => {
+        // A refusal inside the script's reply (one queue of a batched call) never reaches the
+        // connection's reconnectOnError, which sees only whole-reply errors: the slot moved, so
+        // the map is reloaded here and the application's retry goes to the new master.
+        if (isClusterScriptRefusal(error)) this.pool.refresh().catch(() => undefined);
+        return wrapRedisError(error, this.redactedUrl, 'lpush');
+      });
       this.batchers.set(client, batcher);
     }
     return batcher;
