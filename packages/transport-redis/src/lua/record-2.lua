@@ -9,6 +9,8 @@
   ARGV[1]  score (epoch seconds)
   ARGV[2]  delivery tag
   ARGV[3]  Kombu's record value, `[envelope, exchange, routing_key]`
+
+  Returns 1.
 ]]
 redis.call("ZADD", KEYS[2], ARGV[1], ARGV[2])
 redis.call("HSET", KEYS[1], ARGV[2], ARGV[3])
