@@ -16,12 +16,13 @@
  *
  * Only while both connections hold and the prefixes were accepted ("armed") is a queue sure to
  * be announced when written; the `brpopTimeout` timer polls otherwise. A master that refuses
- * (CLIENT not permitted to the user, a proxy, Redis < 6) ends in 'unsupported': the timer alone.
+ * (CLIENT not permitted to the user, a proxy, Redis < 6) ends in 'unsupported': the timer alone;
+ * a busy or loading one is asked again a second later.
  */
 import { KelpError } from '@kelp/core';
 import type { Redis } from 'ioredis';
 import type { ClusterNodeAddress } from './cluster-connector.js';
-import { isReplyError } from './errors.js';
+import { isReplyError, replyCode } from './errors.js';
 import { INVALIDATE_CHANNEL, REDIRECT_GONE, type TrackingState } from './invalidation-tracking.js';
 
 export interface MasterTrackingHost {
@@ -32,6 +33,14 @@ export interface MasterTrackingHost {
   /** A failure that is neither a refusal nor a dropped connection (a next 'ready' or sync retries). */
   reportError(error: unknown): void;
 }
+
+/**
+ * Reply codes that say "not now" rather than "never": a long script (BUSY), a node loading its
+ * data, a slot or the cluster in transition. Tracking is tried again after RETRY_MS.
+ */
+const TRANSIENT_CODES = new Set(['BUSY', 'LOADING', 'TRYAGAIN', 'CLUSTERDOWN', 'MASTERDOWN']);
+/** How long after a transient refusal the set-up is tried again. */
+export const TRACKING_RETRY_MS = 1000;
 
 /** The reply error behind a kelp error of a guarded client (errors.ts guardClient), or the error itself. */
 function replyOf(error: unknown): unknown {
@@ -53,6 +62,7 @@ export class MasterTracking {
   private applyQueued = false;
   private readonly detach: (() => void)[] = [];
   private disposed = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly node: ClusterNodeAddress,
@@ -114,7 +124,31 @@ export class MasterTracking {
     this.disarm();
     for (const remove of this.detach) remove();
     this.detach.length = 0;
+    clearTimeout(this.retryTimer);
     this.subscriber.disconnect();
+  }
+
+  /**
+   * A reply error of a set-up step: a transient one (TRANSIENT_CODES) tries the set-up again
+   * after TRACKING_RETRY_MS, any other is the master's verdict ('unsupported'). True when it
+   * was a reply error at all (a dropped connection is neither: its next 'ready' sets up again).
+   */
+  private refusedBy(error: unknown): boolean {
+    const reply = replyOf(error);
+    if (!isReplyError(reply)) return false;
+    if (!TRANSIENT_CODES.has(replyCode(reply) ?? '')) {
+      this.refused();
+      return true;
+    }
+    if (this.retryTimer === undefined) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (this.disposed) return;
+        this.enqueue(() => (this.redirectId === undefined ? this.setUpSubscriber() : this.apply()));
+      }, TRACKING_RETRY_MS);
+      this.retryTimer.unref?.();
+    }
+    return true;
   }
 
   private enqueue(step: () => Promise<void>): void {
@@ -145,8 +179,9 @@ export class MasterTracking {
       await this.subscriber.subscribe(INVALIDATE_CHANNEL);
       this.redirectId = id;
     } catch (error) {
-      // A refusal (CLIENT not permitted) is a verdict; a dropped connection is not: its next 'ready' tries again.
-      if (isReplyError(replyOf(error))) this.refused();
+      // A refusal (CLIENT not permitted) is a verdict, a busy node is not; nor is a dropped
+      // connection: its next 'ready' tries again.
+      this.refusedBy(error);
       return;
     }
     await this.apply();
@@ -171,7 +206,7 @@ export class MasterTracking {
       // A redirect target that no longer exists (the subscriber reconnected meanwhile) is no
       // verdict: the subscriber's 'ready' applies again with its new id. Nor is a dropped connection.
       const reply = replyOf(error);
-      if (isReplyError(reply) && !REDIRECT_GONE.test(reply.message)) this.refused();
+      if (!(isReplyError(reply) && REDIRECT_GONE.test(reply.message))) this.refusedBy(error);
       return;
     }
     // A connection lost meanwhile: its 'ready' applies again.
