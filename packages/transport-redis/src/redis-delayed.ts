@@ -10,7 +10,7 @@ import type { DelayedDelivery } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import { wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
-import { call } from './scripts.js';
+import { type Arg, call } from './scripts.js';
 
 export class RedisDelayed implements DelayedDelivery {
   constructor(
@@ -42,27 +42,13 @@ export class RedisDelayed implements DelayedDelivery {
 
   async moveDue(nowMs: number, max: number): Promise<{ moved: number; nextDueAt: number | undefined }> {
     const { keys } = this;
-    const policy = keys.queuePolicyNames();
     let reply: unknown;
     try {
-      reply = await call(this.redis, 'moveDue', [
-        keys.prefix,
-        keys.sep,
-        keys.delayedIndex,
-        keys.delayedKey(''),
-        String(Math.trunc(nowMs)),
-        max,
-        policy.argumentsPrefix,
-        policy.deadLetterSuffix,
-        policy.droppedPrefix,
-        policy.stepSuffixes,
-      ]);
+      reply = await call(this.redis, 'moveDue', moveDueArgs(keys, keys.delayedIndex, keys.delayedKey(''), nowMs, max));
     } catch (error) {
       throw wrapRedisError(error, this.redactedUrl, 'delayed move');
     }
-    const [moved, next] = Array.isArray(reply) ? (reply as unknown[]) : [];
-    const nextDueAt = next === '' || next === undefined || next === null ? undefined : Number(next);
-    return { moved: Number(moved ?? 0), nextDueAt: Number.isFinite(nextDueAt) ? nextDueAt : undefined };
+    return parseMoveDueReply(reply);
   }
 
   /** How many delayed messages `queue` has and the earliest due time (epoch ms), for inspect. */
@@ -71,4 +57,34 @@ export class RedisDelayed implements DelayedDelivery {
     const [count, head] = await Promise.all([this.redis.zcard(key), this.redis.zrange(key, 0, 0, 'WITHSCORES')]);
     return { delayed: count, nextDueAt: head[1] === undefined ? undefined : Number(head[1]) };
   }
+}
+
+/**
+ * The move-due script's arguments (move-due-0.lua): `index` and the delayed sets' prefix
+ * `setPrefix` (the script appends the name the index gives); `sharded` tells it to count drops
+ * in each queue's own hash.
+ */
+export function moveDueArgs(keys: RedisKeys, index: string, setPrefix: string, nowMs: number, max: number, sharded = false): Arg[] {
+  const policy = keys.queuePolicyNames();
+  const args: Arg[] = [
+    keys.prefix,
+    keys.sep,
+    index,
+    setPrefix,
+    String(Math.trunc(nowMs)),
+    max,
+    policy.argumentsPrefix,
+    policy.deadLetterSuffix,
+    policy.droppedPrefix,
+    policy.stepSuffixes,
+  ];
+  if (sharded) args.push('1');
+  return args;
+}
+
+/** How many the move-due script moved, and the earliest due time still waiting (epoch ms). */
+export function parseMoveDueReply(reply: unknown): { moved: number; nextDueAt: number | undefined } {
+  const [moved, next] = Array.isArray(reply) ? (reply as unknown[]) : [];
+  const nextDueAt = next === '' || next === undefined || next === null ? undefined : Number(next);
+  return { moved: Number(moved ?? 0), nextDueAt: Number.isFinite(nextDueAt) ? nextDueAt : undefined };
 }

@@ -25,6 +25,7 @@ import type { Redis } from 'ioredis';
 import type { ClusterNodePool } from './cluster-node-pool.js';
 import { wrapRedisError } from './errors.js';
 import type { RedisKeys } from './keys.js';
+import { moveDueArgs, parseMoveDueReply } from './redis-delayed.js';
 import { globEscape, scanKeys } from './scan-keys.js';
 import { call } from './scripts.js';
 
@@ -227,26 +228,10 @@ export class ShardedDelayed implements DelayedDelivery {
   /** One move-due call on `queue`'s own index, on its master (resent once on MOVED: it did not run). */
   private async moveQueue(queue: string, nowMs: number, max: number): Promise<{ moved: number; nextDueAt: number | undefined }> {
     const { keys } = this;
-    const policy = keys.queuePolicyNames();
     const set = keys.delayedKey(queue);
-    const args = [
-      keys.prefix,
-      keys.sep,
-      keys.delayedIndexOf(queue),
-      // The delayed sets' prefix: the script appends the name the index gives, `{<q>}`.
-      set.slice(0, set.length - keys.shardName(queue).length),
-      String(Math.trunc(nowMs)),
-      max,
-      policy.argumentsPrefix,
-      policy.deadLetterSuffix,
-      policy.droppedPrefix,
-      policy.stepSuffixes,
-      '1',
-    ];
-    const reply = await this.ctx.pool.onSlot(keys.queueSlot(queue), (client) => call(client, 'moveDue', args));
-    const [moved, next] = Array.isArray(reply) ? (reply as unknown[]) : [];
-    const nextDueAt = next === '' || next === undefined || next === null ? undefined : Number(next);
-    return { moved: Number(moved ?? 0), nextDueAt: Number.isFinite(nextDueAt) ? nextDueAt : undefined };
+    // The delayed sets' prefix: the script appends the name the index gives, `{<q>}`.
+    const args = moveDueArgs(keys, keys.delayedIndexOf(queue), set.slice(0, set.length - keys.shardName(queue).length), nowMs, max, true);
+    return parseMoveDueReply(await this.ctx.pool.onSlot(keys.queueSlot(queue), (client) => call(client, 'moveDue', args)));
   }
 
   /** A message due at `dueAtMs` was stored in `queue`'s set: the queue is due by then at the latest. */
