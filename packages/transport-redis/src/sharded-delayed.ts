@@ -38,6 +38,8 @@ export interface ShardedDelayedContext {
   readonly scanIntervalMs?: number;
   /** The queues this process consumes now, whose index keys are read every sweep interval. */
   readonly consumedQueues?: () => readonly string[];
+  /** Where a move's failure goes when the call moved other queues too (else moveDue throws it). */
+  readonly reportError?: (error: unknown) => void;
 }
 
 /** Default least time between two SCANs of the masters for queues with delayed messages. */
@@ -114,8 +116,8 @@ export class ShardedDelayed implements DelayedDelivery {
    * Moves up to `max` due messages: reads the consumed queues' index keys when the last read is a
    * sweep interval old and scans the masters when the last scan is a scan interval old, then
    * moves each due queue (earliest first) with one script call on its master. A queue that fails
-   * keeps its place for the next call; the first failure is thrown once every other due queue had
-   * its turn.
+   * keeps its place for the next call; the first failure goes to the context's reportError (or is
+   * thrown, without one) once every other due queue had its turn.
    */
   async moveDue(nowMs: number, max: number): Promise<{ moved: number; nextDueAt: number | undefined }> {
     let failure: { error: unknown } | undefined;
@@ -143,12 +145,21 @@ export class ShardedDelayed implements DelayedDelivery {
         moved += result.moved;
         this.settle(queue, result.nextDueAt);
       } catch (error) {
-        // The queue stays known as it was (no later than anything stored meanwhile).
+        // The queue stays known, tried again a sweep interval later (not at once: a queue that
+        // keeps failing must not spin the mover), or sooner if this process stored in it meanwhile.
+        const storedMeanwhile = this.storedDuringMove.get(queue) ?? Number.POSITIVE_INFINITY;
         this.storedDuringMove.delete(queue);
+        this.known.set(queue, Math.min(storedMeanwhile, Math.max(this.known.get(queue) ?? Number.NEGATIVE_INFINITY, nowMs + DELAYED_SWEEP_INTERVAL_MS)));
         failure ??= { error };
       }
     }
-    if (failure !== undefined) throw wrapRedisError(failure.error, this.ctx.redactedUrl, 'delayed move');
+    if (failure !== undefined) {
+      const error = wrapRedisError(failure.error, this.ctx.redactedUrl, 'delayed move');
+      // With a reporter, what the other queues moved still counts (the mover polls them and
+      // plans its next call); without one, the caller gets the error.
+      if (this.ctx.reportError === undefined) throw error;
+      this.ctx.reportError(error);
+    }
     let nextDueAt: number | undefined;
     for (const at of this.known.values()) if (nextDueAt === undefined || at < nextDueAt) nextDueAt = at;
     return { moved, nextDueAt };

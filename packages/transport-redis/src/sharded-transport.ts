@@ -299,7 +299,13 @@ export class ShardedRedisTransport extends VirtualTransport {
 
   /** Delayed delivery over `pool`; its mover reads the consumed queues' delayed index every sweep. */
   private newDelayed(pool: ClusterNodePool): ShardedDelayed {
-    return new ShardedDelayed({ pool, keys: this.keys, redactedUrl: this.redactedUrl, consumedQueues: () => this.consumedQueues() });
+    return new ShardedDelayed({
+      pool,
+      keys: this.keys,
+      redactedUrl: this.redactedUrl,
+      consumedQueues: () => this.consumedQueues(),
+      reportError: (error) => this.reportError(error),
+    });
   }
 
   /** The queues this transport's channels consume now. */

@@ -74,14 +74,17 @@ class FakeMaster {
 }
 
 /** A ShardedDelayed over `master` alone; `scanIntervalMs: undefined` keeps the default interval. */
-function delayedOn(master: FakeMaster, options: { scanIntervalMs?: number | undefined; consumedQueues?: () => readonly string[] } = { scanIntervalMs: 1000 }): ShardedDelayed {
-  const { scanIntervalMs, consumedQueues } = options;
+function delayedOn(
+  master: FakeMaster,
+  options: { scanIntervalMs?: number | undefined; consumedQueues?: () => readonly string[]; reportError?: (error: unknown) => void } = { scanIntervalMs: 1000 },
+): ShardedDelayed {
+  const { scanIntervalMs, consumedQueues, reportError } = options;
   const pool = {
     onSlot: <T>(_slot: number, send: (client: never) => Promise<T>) => send(master as never),
     everyMaster: () => Promise.resolve([master]),
     forSlot: () => Promise.resolve(master),
   } as unknown as ClusterNodePool;
-  return new ShardedDelayed({ pool, keys, redactedUrl: 'rediscluster://h:1', ...(scanIntervalMs === undefined ? {} : { scanIntervalMs }), ...(consumedQueues ? { consumedQueues } : {}) });
+  return new ShardedDelayed({ pool, keys, redactedUrl: 'rediscluster://h:1', ...(scanIntervalMs === undefined ? {} : { scanIntervalMs }), ...(consumedQueues ? { consumedQueues } : {}), ...(reportError ? { reportError } : {}) });
 }
 
 describe('ShardedDelayed (the sharded mover finds queues by scan and by its own stores)', () => {
@@ -139,7 +142,9 @@ describe('ShardedDelayed (the sharded mover finds queues by scan and by its own 
     expect(error).toBeInstanceOf(KelpError);
     expect((error as Error).message).toMatch(/delayed move failed on rediscluster:\/\/h:1: .*non local key/);
     expect(master.due.has('b')).toBe(false);
-    expect(await delayed.moveDue(1001, 500)).toEqual({ moved: 1, nextDueAt: undefined });
+    // The failed queue is tried again a sweep interval later, not at once.
+    expect(await delayed.moveDue(1001, 500)).toEqual({ moved: 0, nextDueAt: 2000 });
+    expect(await delayed.moveDue(2000, 500)).toEqual({ moved: 1, nextDueAt: undefined });
     expect(master.due.size).toBe(0);
   });
 
@@ -181,5 +186,18 @@ describe('ShardedDelayed (the sharded mover finds queues by scan and by its own 
     master.store('far', 5000);
     expect(await delayed.moveDue(29_000, 500)).toMatchObject({ moved: 0 });
     expect(await delayed.moveDue(30_000, 500)).toEqual({ moved: 1, nextDueAt: 3_600_000 });
+  });
+
+  it('with a reporter, reports a failed queue and still returns what the others moved', async () => {
+    const master = new FakeMaster();
+    const reported: unknown[] = [];
+    const delayed = delayedOn(master, { scanIntervalMs: 60_000, reportError: (error) => reported.push(error) });
+    await delayed.putDelayed(['a'], '{}', 0, 100);
+    await delayed.putDelayed(['b'], '{}', 0, 200);
+    master.failNext.add('a');
+    expect(await delayed.moveDue(1000, 500)).toEqual({ moved: 1, nextDueAt: 2000 });
+    expect(reported).toHaveLength(1);
+    expect((reported[0] as Error).message).toMatch(/delayed move failed on rediscluster:\/\/h:1: .*non local key/);
+    expect(await delayed.moveDue(2000, 500)).toEqual({ moved: 1, nextDueAt: undefined });
   });
 });
