@@ -51,6 +51,41 @@ async function droppedOf(conn: Connection, queue: string): Promise<Record<string
   return (await adminOf(conn).inspect()).queues.find((row) => row.name === queue)?.dropped ?? {};
 }
 
+/**
+ * Publishes `{ id }` to each queue through the default exchange, all in one tick (a master's
+ * pushes of one tick go in one script call); resolves with each publish's status, 'refused' for
+ * a node's "non local key" refusal.
+ */
+async function burst(conn: Connection, id: number, queues: readonly string[]): Promise<string[]> {
+  const outcomes = await Promise.allSettled(queues.map((queue) => publish(conn, { id }, { exchange: '', routingKey: queue })));
+  return outcomes.map((outcome) =>
+    outcome.status === 'fulfilled' ? outcome.value.status : /non local key/.test(String(outcome.reason)) ? 'refused' : String(outcome.reason),
+  );
+}
+
+/**
+ * Runs `run` on a plain client of `queue`'s master while the queue's slot is MIGRATING from it to
+ * another master (STABLE again after): the master still serves the slot's keys that exist and
+ * refuses the others to a script.
+ */
+async function whileMigrating<T>(queue: string, run: (node: ReturnType<typeof cluster.topology.nodeClient>) => Promise<T>): Promise<T> {
+  const slot = String(keySlot(keys.queueKey(queue)));
+  const owner = await masterOf(queue);
+  const target = (await cluster.topology.masters()).find((port) => port !== owner) as number;
+  const [node, other] = [cluster.topology.nodeClient(owner), cluster.topology.nodeClient(target)];
+  try {
+    await node.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', String(await other.call('CLUSTER', 'MYID')));
+    try {
+      return await run(node);
+    } finally {
+      await node.call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+    }
+  } finally {
+    node.disconnect();
+    other.disconnect();
+  }
+}
+
 /** Publishes ids one at a time through `exchange` with `routingKey`; resolves with each result. */
 async function publishIds(conn: Connection, ids: readonly number[], exchange: Exchange | string, routingKey: string) {
   const results = [];
@@ -153,33 +188,11 @@ describe('length limits in the sharded layout', () => {
     const staying = await queueBeside(moving, 'migrating.other', true);
     const movingQueue = await declareQueue(conn, moving, { queueArguments: { 'x-max-length': 1 } });
     const stayingQueue = await declareQueue(conn, staying, { queueArguments: { 'x-max-length': 1 } });
-    const slot = keySlot(keys.queueKey(moving));
-    const owner = await masterOf(moving);
-    const target = (await cluster.topology.masters()).find((port) => port !== owner) as number;
-    const [node, other] = [cluster.topology.nodeClient(owner), cluster.topology.nodeClient(target)];
-    try {
-      const targetId = String(await other.call('CLUSTER', 'MYID'));
-      // MIGRATING: the owner still serves the queue's keys that exist and refuses the others
-      // (its empty dead-letter list, its drop counter) to a script.
-      await node.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', targetId);
-      try {
-        // One tick: both pushes go to that master in one script call.
-        const outcomes = await Promise.allSettled(
-          [1, 2].flatMap((id) => [moving, staying].map((queue) => publish(conn, { id }, { exchange: '', routingKey: queue }))),
-        );
-        expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.status : /non local key/.test(String(outcome.reason)) ? 'refused' : String(outcome.reason)))).toEqual([
-          'refused',
-          'routed',
-          'refused',
-          'routed',
-        ]);
-      } finally {
-        await node.call('CLUSTER', 'SETSLOT', String(slot), 'STABLE');
-      }
-    } finally {
-      node.disconnect();
-      other.disconnect();
-    }
+    // Its empty dead-letter list and its drop counter are refused; both pushes in one call (a tick).
+    expect(await whileMigrating(moving, () => Promise.all([burst(conn, 1, [moving, staying]), burst(conn, 2, [moving, staying])]))).toEqual([
+      ['refused', 'routed'],
+      ['refused', 'routed'],
+    ]);
     expect(await drainQueue(movingQueue)).toEqual([]);
     expect(await drainQueue(stayingQueue)).toEqual([{ id: 2 }]);
     expect([await maxlenCount(moving), await maxlenCount(staying)]).toEqual([null, '1']);
@@ -192,30 +205,13 @@ describe('length limits in the sharded layout', () => {
     const movingQueue = await declareQueue(conn, moving, { queueArguments: { 'x-max-length': 5 } });
     const stayingQueue = await declareQueue(conn, staying);
     await publish(conn, { id: 1 }, { exchange: '', routingKey: moving });
-    const slot = keySlot(keys.queueKey(moving));
-    const owner = await masterOf(moving);
-    const target = (await cluster.topology.masters()).find((port) => port !== owner) as number;
-    const [node, other] = [cluster.topology.nodeClient(owner), cluster.topology.nodeClient(target)];
-    try {
-      const targetId = String(await other.call('CLUSTER', 'MYID'));
-      // As if the argument hash had migrated already and the list not yet: the owner still
-      // serves the list (it exists) and refuses the missing hash to a script.
+    // As if the argument hash had migrated already and the list not yet: the owner still serves
+    // the list (it exists) and refuses the missing hash to a script.
+    const outcome = await whileMigrating(moving, async (node) => {
       await node.del(keys.queueArgumentsKey(moving));
-      await node.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', targetId);
-      try {
-        // One tick: both pushes go to that master in one script call (the general path).
-        const outcomes = await Promise.allSettled([moving, staying].map((queue) => publish(conn, { id: 2 }, { exchange: '', routingKey: queue })));
-        expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.status : /non local key/.test(String(outcome.reason)) ? 'refused' : String(outcome.reason)))).toEqual([
-          'refused',
-          'routed',
-        ]);
-      } finally {
-        await node.call('CLUSTER', 'SETSLOT', String(slot), 'STABLE');
-      }
-    } finally {
-      node.disconnect();
-      other.disconnect();
-    }
+      return burst(conn, 2, [moving, staying]);
+    });
+    expect(outcome).toEqual(['refused', 'routed']);
     expect(await drainQueue(movingQueue)).toEqual([{ id: 1 }]);
     expect(await drainQueue(stayingQueue)).toEqual([{ id: 2 }]);
   });
@@ -234,20 +230,16 @@ describe('a batched publish that meets a moved slot in the sharded layout', () =
     }
     const movingQueue = await declareQueue(conn, moving);
     const stayingQueue = await declareQueue(conn, staying);
-    // One tick: both pushes go to their master in one script call, whose reply carries a refusal
-    // of one queue nested in it (a whole-reply error would reload the map on its own).
-    const burst = async (id: number): Promise<string[]> =>
-      (await Promise.allSettled([moving, staying].map((queue) => publish(conn, { id }, { exchange: '', routingKey: queue })))).map((outcome) =>
-        outcome.status === 'fulfilled' ? outcome.value.status : /non local key/.test(String(outcome.reason)) ? 'refused' : String(outcome.reason),
-      );
-    expect(await burst(1)).toEqual(['routed', 'routed']);
+    // A burst's reply carries the moved queue's refusal nested in it (a whole-reply error would
+    // reload the map on its own).
+    expect(await burst(conn, 1, [moving, staying])).toEqual(['routed', 'routed']);
     const owner = await masterOf(moving);
     const target = (await cluster.topology.masters()).find((port) => port !== owner) as number;
     await cluster.topology.reshard(keySlot(keys.queueKey(moving)), target);
     expect([await masterOf(moving), await masterOf(staying)]).toEqual([target, owner]);
     // This connection still maps the slot to its old master.
-    expect(await burst(2)).toEqual(['refused', 'routed']);
-    expect(await burst(3)).toEqual(['routed', 'routed']);
+    expect(await burst(conn, 2, [moving, staying])).toEqual(['refused', 'routed']);
+    expect(await burst(conn, 3, [moving, staying])).toEqual(['routed', 'routed']);
     expect(await drainQueue(movingQueue)).toEqual([{ id: 1 }, { id: 3 }]);
     expect(await drainQueue(stayingQueue)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
   }, 60_000);
