@@ -1,21 +1,10 @@
 import { KelpError } from '@kelp/core';
 import { describe, expect, it } from 'vitest';
 import type { ClusterNodePool } from '../src/cluster-node-pool.js';
-import { RedisKeys } from '../src/keys.js';
+import { shardedKeys } from '../../../test/cluster/support/sharded-keys.js';
 import { ShardedDelayed } from '../src/sharded-delayed.js';
 
-const keys = new RedisKeys({
-  sep: '\x06\x16',
-  prioritySteps: [0, 3, 6, 9],
-  globalKeyprefix: 'p:',
-  unackedKey: 'unacked',
-  unackedIndexKey: 'unacked_index',
-  unackedMutexKey: 'unacked_mutex',
-  fanoutPrefix: true,
-  fanoutPatterns: false,
-  db: 0,
-  layout: 'sharded',
-});
+const keys = shardedKeys('p:');
 
 /**
  * One fake master holding every queue's delayed due times, answering the `delay` and `moveDue`

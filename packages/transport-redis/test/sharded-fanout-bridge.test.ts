@@ -9,21 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { BrokerState, type VirtualChannel } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { ClusterNodePool } from '../src/cluster-node-pool.js';
-import { RedisKeys } from '../src/keys.js';
+import { shardedKeys } from '../../../test/cluster/support/sharded-keys.js';
 import { ShardedFanoutBridge } from '../src/sharded-fanout-bridge.js';
 
-const keys = new RedisKeys({
-  sep: '\x06\x16',
-  prioritySteps: [0, 3, 6, 9],
-  globalKeyprefix: '',
-  unackedKey: 'unacked',
-  unackedIndexKey: 'unacked_index',
-  unackedMutexKey: 'unacked_mutex',
-  fanoutPrefix: true,
-  fanoutPatterns: false,
-  db: 0,
-  layout: 'sharded',
-});
+const keys = shardedKeys('');
 
 class FakeSubscriber extends EventEmitter {
   readonly options = { port: 7000 };
