@@ -257,9 +257,17 @@ describe('confirmed publishes across a master failover in the sharded layout', (
     await drainUntil(consumerConn, () => [...confirmed].every((id) => acked.has(id)), 30).catch(() => undefined);
     expect([...confirmed].filter((id) => !acked.has(id))).toEqual([]);
     expect(confirmedAtKill).toBeGreaterThanOrEqual(100);
-    // The link to the killed master was reported lost, and back once the pool dropped it for the promoted replica.
-    expect(events).toEqual(['connectionLost', 'reconnected']);
+    // The link to the killed master was reported lost, and back once the pool dropped it for the
+    // promoted replica. Its command and confirm connections may notice at different moments (a
+    // loaded machine delivers one 'close' after the reload that dropped the other): then one
+    // more lost/back pair, never a loss left unreported as back.
+    for (let waited = 0; publisherConn.transport.state !== 'connected' && waited < 10_000; waited += 100) await sleep(100);
     expect(publisherConn.transport.state).toBe('connected');
-    console.info(`[cluster] sharded confirm failover: master ${oldMaster} -> ${newMaster}, ${confirmed.size} confirmed ids all acked (${confirmedAtKill} before the kill), ${unconfirmed} publishes not confirmed`);
+    expect(events.length).toBeGreaterThanOrEqual(2);
+    expect(events.length % 2, events.join(', ')).toBe(0);
+    expect(events.every((event, i) => event === (i % 2 === 0 ? 'connectionLost' : 'reconnected')), events.join(', ')).toBe(true);
+    console.info(
+      `[cluster] sharded confirm failover: master ${oldMaster} -> ${newMaster}, ${confirmed.size} confirmed ids all acked (${confirmedAtKill} before the kill), ${unconfirmed} publishes not confirmed, events: ${events.join(', ')}`,
+    );
   }, 120_000);
 });
