@@ -10,8 +10,8 @@
  * it to the other atomically.
  */
 import type { Buffer } from 'node:buffer';
-import { ConfigurationError, OperationalError, OptionNames, throwIfAborted, type UnackedMessage, type UnackedPage } from '@kelp/core';
-import { UNACKED_SCAN_LIMIT, type AdminStorage } from '@kelp/virtual';
+import { OperationalError, throwIfAborted, type UnackedMessage, type UnackedPage } from '@kelp/core';
+import { UNACKED_SCAN_LIMIT, unackedPageBounds, type AdminStorage } from '@kelp/virtual';
 import type { Redis } from 'ioredis';
 import type { RedisAdminContext } from './admin-context.js';
 import { redisAdminStorage } from './admin.js';
@@ -27,15 +27,6 @@ import { shardedUnsupported } from './sharded-refusals.js';
 const LOCK_WAIT_MS = 30_000;
 
 type UnackedOptions = { queue?: string; offset?: number; limit?: number; signal?: AbortSignal };
-/** Unknown option names are refused (with a did-you-mean), as by the other transports' admin. */
-const UNACKED_NAMES = OptionNames.of<UnackedOptions>({ queue: true, offset: true, limit: true, signal: true });
-
-/** A whole number from 0 to `max`, `fallback` when unset; anything else is a ConfigurationError naming it. */
-function count(value: number | undefined, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 0 || value > max) throw new ConfigurationError(`${name} must be an integer from 0 to ${max}, not ${String(value)}`, { option: name });
-  return value;
-}
 
 export interface ShardedRepairContext {
   /** The transport's node pool (connecting first when needed). */
@@ -134,10 +125,8 @@ export class ShardedUnackedRepair {
    * Reads at most UNACKED_SCAN_LIMIT index entries, as on redis://.
    */
   async unacked(options: UnackedOptions = {}): Promise<UnackedPage> {
-    UNACKED_NAMES.check(options, 'admin.unacked');
+    const { offset, limit } = unackedPageBounds(options);
     const { keys } = this.ctx;
-    const offset = count(options.offset, 'offset', 0);
-    const limit = count(options.limit, 'limit', 50, 1000);
     const pool = await this.ctx.pool();
     const queues =
       options.queue === undefined

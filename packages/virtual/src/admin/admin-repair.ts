@@ -52,6 +52,15 @@ function checkCount(value: number | undefined, name: string, fallback: number, m
 }
 
 /**
+ * The offset and limit of an `admin.unacked()` page, its option names checked (did-you-mean):
+ * shared by every layout's admin, so they refuse and default alike.
+ */
+export function unackedPageBounds(options: UnackedOptions): { offset: number; limit: number } {
+  UNACKED_NAMES.check(options, 'admin.unacked');
+  return { offset: checkCount(options.offset, 'offset', 0), limit: checkCount(options.limit, 'limit', 50, 1000) };
+}
+
+/**
  * The message as it is pushed to `to`: its route rewritten to the default exchange and `to`,
  * so a restore after a crash brings it back to `to`. A message that is not a JSON envelope moves
  * as it is; an envelope without a `properties` object gets one through JSON.parse/stringify.
@@ -94,9 +103,7 @@ export class AdminRepair<Handle> {
   }
 
   async unacked(options: UnackedOptions = {}): Promise<UnackedPage> {
-    UNACKED_NAMES.check(options, 'admin.unacked');
-    const offset = checkCount(options.offset, 'offset', 0);
-    const limit = checkCount(options.limit, 'limit', 50, 1000);
+    const { offset, limit } = unackedPageBounds(options);
     const router = new AdminRouter(this.storage);
     const items: UnackedMessage[] = [];
     let skipped = 0;
