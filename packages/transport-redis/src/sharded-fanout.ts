@@ -31,6 +31,9 @@ export interface ShardedFanoutOptions {
 }
 
 const nodeKey = (node: ClusterNodeAddress): string => `${node.host}:${node.port}`;
+/** After a node ended a subscription, how often and how far apart the placement is checked again. */
+const REPLACE_CHECKS = 5;
+const REPLACE_CHECK_MS = 500;
 
 export class ShardedFanoutSubscriptions {
   private readonly channels = new Set<string>();
@@ -149,11 +152,26 @@ export class ShardedFanoutSubscriptions {
     }
   }
 
-  /** Subscribes a channel whose node ended its subscription again, on the slot's master now. */
+  /**
+   * Subscribes a channel whose node ended its subscription again, on the slot's master now. The
+   * node ends it while the slot is still moving, so the map read at once may still name it (and
+   * it may still accept the subscription): the placement is checked against a freshly read map a
+   * few times more, and moved when the map names another master.
+   */
   private async replace(channel: string): Promise<void> {
     try {
       await this.options.pool.refresh();
       await this.place(channel);
+      for (let check = 0; check < REPLACE_CHECKS && !this.closed && this.channels.has(channel); check++) {
+        await new Promise((resolve) => setTimeout(resolve, REPLACE_CHECK_MS).unref());
+        await this.options.pool.refresh();
+        const subscriber = this.placed.get(channel);
+        const master = this.options.pool.masterOf(keySlot(channel));
+        if (subscriber === undefined || master === undefined || this.subscribers.get(nodeKey(master))?.client === subscriber) continue;
+        this.placed.delete(channel);
+        await subscriber.sunsubscribe(channel).catch(() => undefined);
+        await this.place(channel);
+      }
     } catch (error) {
       this.options.onError?.(error);
     }
